@@ -1,0 +1,366 @@
+//! Health probes, in the seed's precedence: `health_url` (HTTP, no curl), `health_check`
+//! (a shell command under `health_timeout`), TCP on `$PORT` when `host` is set, pane alive.
+
+use crate::config::{Task, expand_vars};
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Which probe a result came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `health_url`.
+    Http,
+    /// `health_check`.
+    Shell,
+    /// TCP connect on `$PORT`.
+    Tcp,
+    /// The pane's process is alive.
+    Proc,
+}
+
+impl Method {
+    /// The spelling used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Http => "http",
+            Method::Shell => "shell",
+            Method::Tcp => "tcp",
+            Method::Proc => "proc",
+        }
+    }
+}
+
+/// The outcome of one probe.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// Healthy or not.
+    pub ok: bool,
+    /// Which probe ran.
+    pub method: Method,
+    /// Why not healthy (None when healthy).
+    pub reason: Option<String>,
+}
+
+/// The probe a task uses.
+pub fn method_for(task: &Task) -> Method {
+    if task.health_url.is_some() {
+        Method::Http
+    } else if task.health_check.is_some() {
+        Method::Shell
+    } else if task.host.is_some() {
+        Method::Tcp
+    } else {
+        Method::Proc
+    }
+}
+
+/// Probes a task. `running` is whether its process is alive: a task that is not running is
+/// never healthy, whatever its probe would say. `env` is the task's full environment.
+pub fn probe(task: &Task, running: bool, env: &[(String, String)]) -> Probe {
+    let method = method_for(task);
+    if !running {
+        return Probe {
+            ok: false,
+            method,
+            reason: Some("not running".into()),
+        };
+    }
+    let timeout = Duration::from_secs_f64(task.health_timeout.max(0.05));
+    let result = match method {
+        Method::Http => {
+            let url = expand_vars(task.health_url.as_deref().unwrap_or(""), env);
+            http_probe(
+                &url,
+                task.health_expected_status,
+                task.health_expected_body.as_deref(),
+                timeout,
+            )
+        }
+        Method::Shell => shell_probe(
+            &expand_vars(task.health_check.as_deref().unwrap_or(""), env),
+            task,
+            env,
+            timeout,
+        ),
+        Method::Tcp => match env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PORT")
+            .and_then(|(_, v)| v.parse::<u16>().ok())
+        {
+            Some(port) => tcp_probe(port, timeout),
+            None => Err("no $PORT assigned".to_string()),
+        },
+        Method::Proc => Ok(()),
+    };
+    match result {
+        Ok(()) => Probe {
+            ok: true,
+            method,
+            reason: None,
+        },
+        Err(r) => Probe {
+            ok: false,
+            method,
+            reason: Some(r),
+        },
+    }
+}
+
+fn tcp_probe(port: u16, timeout: Duration) -> Result<(), String> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&addr, timeout)
+        .map(|_| ())
+        .map_err(|e| format!("127.0.0.1:{port}: {e}"))
+}
+
+/// Splits `http://host:port/path` into (host, port, path).
+fn split_url(url: &str) -> Result<(String, u16, String), String> {
+    if url.starts_with("https://") {
+        return Err(format!(
+            "{url}: https probes are not supported; probe the task's own http port"
+        ));
+    }
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url}: not an http:// URL"))?;
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, "/".to_string()),
+    };
+    let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
+        let (h, p) = h.split_once(']').ok_or_else(|| format!("{url}: bad IPv6 host"))?;
+        (h.to_string(), p.strip_prefix(':').unwrap_or("80"))
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p),
+            None => (hostport.to_string(), "80"),
+        }
+    };
+    let port = port.parse::<u16>().map_err(|_| format!("{url}: bad port '{port}'"))?;
+    if host.is_empty() {
+        return Err(format!("{url}: no host"));
+    }
+    Ok((host, port, path))
+}
+
+fn http_probe(url: &str, want: u16, body_re: Option<&str>, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let (host, port, path) = split_url(url)?;
+    let addrs: Vec<_> = (host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|e| format!("{url}: cannot resolve {host}: {e}"))?
+        .collect();
+    let mut last = format!("{url}: no address");
+    let mut stream = None;
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = format!("{url}: {e}"),
+        }
+    }
+    let mut s = stream.ok_or(last)?;
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(10));
+    let _ = s.set_read_timeout(Some(left));
+    let _ = s.set_write_timeout(Some(left));
+    let hosthdr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {hosthdr}\r\nUser-Agent: taskmux-health\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).map_err(|e| format!("{url}: {e}"))?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if Instant::now() >= deadline {
+            return Err(format!("{url}: timed out after {:.1}s", timeout.as_secs_f64()));
+        }
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.len() > 1 << 20 {
+                    break;
+                }
+                // stop early once a body with a known length is complete
+                if let Some(done) = complete_len(&buf)
+                    && buf.len() >= done
+                {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return Err(format!("{url}: timed out after {:.1}s", timeout.as_secs_f64()));
+            }
+            Err(e) => {
+                if buf.is_empty() {
+                    return Err(format!("{url}: {e}"));
+                }
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let status_line = text.lines().next().unwrap_or("");
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{url}: not an HTTP response"))?;
+    if status != want {
+        return Err(format!("{url}: status {status}, expected {want}"));
+    }
+    if let Some(re) = body_re {
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let body = if header(&text, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            dechunk(body)
+        } else {
+            body.to_string()
+        };
+        let re = regex::Regex::new(re).map_err(|e| format!("health_expected_body: {e}"))?;
+        if !re.is_match(&body) {
+            return Err(format!("{url}: body does not match /{}/", re.as_str()));
+        }
+    }
+    Ok(())
+}
+
+fn header<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let head = text.split_once("\r\n\r\n").map_or(text, |(h, _)| h);
+    head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// The full response length when the head is in and it has a Content-Length.
+fn complete_len(buf: &[u8]) -> Option<usize> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&buf[..end]);
+    let len: usize = header(&head, "content-length")?.parse().ok()?;
+    Some(end + len)
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            out.push_str(&after[..n.min(after.len())]);
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].strip_prefix("\r\n").unwrap_or(&after[n..]);
+    }
+    out
+}
+
+/// Runs `sh -c cmd` in its own process group with the task's env and cwd; kills the group
+/// when it passes the timeout.
+fn shell_probe(cmd: &str, task: &Task, env: &[(String, String)], timeout: Duration) -> Result<(), String> {
+    let mut c = Command::new("/bin/sh");
+    c.arg("-c").arg(cmd).env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+    c.current_dir(&task.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c.process_group(0);
+    let (status, stderr) = run_with_timeout(c, timeout).map_err(|e| format!("{cmd}: {e}"))?;
+    match status {
+        Some(0) => Ok(()),
+        Some(code) => {
+            let tail = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+            if tail.is_empty() {
+                Err(format!("'{cmd}' exited {code}"))
+            } else {
+                Err(format!("'{cmd}' exited {code}: {tail}"))
+            }
+        }
+        None => Err(format!("'{cmd}' timed out after {:.1}s", timeout.as_secs_f64())),
+    }
+}
+
+/// Runs a command (already in its own process group) and waits up to `timeout`. Returns the
+/// exit code (128+N for signal N), or None on timeout (the group is killed), and stderr.
+pub fn run_with_timeout(mut c: Command, timeout: Duration) -> std::io::Result<(Option<i32>, String)> {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = c.spawn()?;
+    let pid = child.id() as i32;
+    let err_pipe = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        if let Some(mut p) = err_pipe {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = p.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                if s.len() < 64 * 1024 {
+                    s.extend_from_slice(&chunk[..n]);
+                }
+            }
+        }
+        String::from_utf8_lossy(&s).into_owned()
+    });
+    let deadline = Instant::now() + timeout;
+    let mut sleep = Duration::from_millis(1);
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break Some(st);
+        }
+        if Instant::now() >= deadline {
+            crate::proc::signal_group(pid, rustix::process::Signal::KILL);
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(sleep);
+        sleep = (sleep * 2).min(Duration::from_millis(20));
+    };
+    // anything the command left in its group goes with it
+    crate::proc::signal_group(pid, rustix::process::Signal::KILL);
+    let stderr = if status.is_some() {
+        reader.join().unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Ok((
+        status.map(|s| s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))),
+        stderr,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            split_url("http://127.0.0.1:8000/health").ok(),
+            Some(("127.0.0.1".into(), 8000, "/health".into()))
+        );
+        assert_eq!(
+            split_url("http://localhost").ok(),
+            Some(("localhost".into(), 80, "/".into()))
+        );
+        assert_eq!(split_url("http://[::1]:9/x").ok(), Some(("::1".into(), 9, "/x".into())));
+        assert!(split_url("http://h:notaport/").is_err());
+        assert_eq!(dechunk("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), "abcde");
+    }
+}

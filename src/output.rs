@@ -1,0 +1,148 @@
+//! Human and JSON output: aligned tables, color only on a tty and never with `NO_COLOR`,
+//! and a broken pipe that ends the program quietly.
+
+use std::io::{IsTerminal, Write};
+
+/// How to print: JSON or for people, with or without color.
+#[derive(Debug, Clone, Copy)]
+pub struct Out {
+    /// `--json` was given.
+    pub json: bool,
+    /// stdout is a tty and `NO_COLOR` is unset.
+    pub color: bool,
+}
+
+/// Raised (as a panic payload never seen by users) when stdout is closed: the program
+/// exits 0 at once, as `taskmux status | head -1` expects.
+fn broken_pipe() -> ! {
+    std::process::exit(0)
+}
+
+impl Out {
+    /// Decides color from the environment.
+    pub fn new(json: bool) -> Out {
+        let color =
+            !json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Out { json, color }
+    }
+
+    /// Writes text to stdout; a closed pipe exits 0 quietly.
+    pub fn print(&self, text: &str) {
+        let mut o = std::io::stdout().lock();
+        if o.write_all(text.as_bytes()).and_then(|_| o.flush()).is_err() {
+            broken_pipe();
+        }
+    }
+
+    /// Writes one line to stdout.
+    pub fn line(&self, text: &str) {
+        self.print(&format!("{text}\n"));
+    }
+
+    /// Writes a JSON value as one line.
+    pub fn json(&self, v: &serde_json::Value) {
+        self.line(&v.to_string());
+    }
+
+    /// Wraps text in an ANSI color when color is on.
+    pub fn paint(&self, text: &str, color: Color) -> String {
+        if !self.color {
+            return text.to_string();
+        }
+        let code = match color {
+            Color::Green => "32",
+            Color::Red => "31",
+            Color::Yellow => "33",
+            Color::Dim => "2",
+            Color::Bold => "1",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+
+    /// Prints rows as an aligned table; `header` is printed bold. Cells may hold color codes.
+    pub fn table(&self, header: &[&str], rows: &[Vec<String>]) {
+        let visible = |s: &str| strip_ansi(s).chars().count();
+        let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+        for r in rows {
+            for (i, c) in r.iter().enumerate() {
+                if i < widths.len() {
+                    widths[i] = widths[i].max(visible(c));
+                }
+            }
+        }
+        let fmt_row = |cells: Vec<String>| {
+            let n = cells.len();
+            let mut line = String::new();
+            for (i, c) in cells.into_iter().enumerate() {
+                line.push_str(&c);
+                if i + 1 < n {
+                    line.push_str(&" ".repeat(widths[i].saturating_sub(visible(&c)) + 2));
+                }
+            }
+            line.trim_end().to_string()
+        };
+        let mut text = fmt_row(header.iter().map(|h| self.paint(h, Color::Bold)).collect());
+        text.push('\n');
+        for r in rows {
+            text.push_str(&fmt_row(r.clone()));
+            text.push('\n');
+        }
+        self.print(&text);
+    }
+}
+
+/// Colors used in human output.
+#[derive(Debug, Clone, Copy)]
+pub enum Color {
+    /// Good.
+    Green,
+    /// Bad.
+    Red,
+    /// In between.
+    Yellow,
+    /// Unimportant.
+    Dim,
+    /// Headers.
+    Bold,
+}
+
+/// Removes ANSI escape sequences.
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c == '\x1b' {
+            if it.peek() == Some(&'[') {
+                it.next();
+                for d in it.by_ref() {
+                    if ('@'..='~').contains(&d) {
+                        break;
+                    }
+                }
+            } else {
+                it.next();
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Writes an error to stderr (or JSON to stdout) in the one shape of REFERENCE section 1.
+pub fn print_error(out: &Out, prog: &str, e: &crate::error::Error) {
+    if out.json {
+        out.json(&e.to_json());
+    } else {
+        let mut s = format!("{prog}: error[{}]: {}\n", e.code, e.message);
+        if let Some(h) = &e.hint {
+            s.push_str(&format!("  hint: {h}\n"));
+        }
+        let _ = std::io::stderr().write_all(s.as_bytes());
+    }
+}
+
+/// Writes a warning to stderr (never in JSON's stdout).
+pub fn warn(prog: &str, msg: &str) {
+    let _ = writeln!(std::io::stderr(), "{prog}: warning: {msg}");
+}

@@ -1,0 +1,239 @@
+//! Processes through /proc: liveness, process groups, controlling ttys, ancestry, the
+//! environment marker every task process carries, signals, and who listens on a port.
+
+use rustix::process::{Pid, Signal};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// What /proc/<pid>/stat says about one process.
+#[derive(Debug, Clone)]
+pub struct ProcInfo {
+    /// Process id.
+    pub pid: i32,
+    /// Parent process id.
+    pub ppid: i32,
+    /// Process group id.
+    pub pgid: i32,
+    /// Session id.
+    pub sid: i32,
+    /// Controlling tty, in the kernel's `tty_nr` encoding (0 = none).
+    pub tty_nr: i64,
+    /// State letter (`R`, `S`, `Z`, …).
+    pub state: char,
+}
+
+impl ProcInfo {
+    /// Alive: exists and is neither a zombie nor dead.
+    pub fn alive(&self) -> bool {
+        !matches!(self.state, 'Z' | 'X' | 'x')
+    }
+}
+
+/// Reads /proc/<pid>/stat.
+pub fn stat(pid: i32) -> Option<ProcInfo> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&s)
+}
+
+fn parse_stat(s: &str) -> Option<ProcInfo> {
+    // the command name is in parentheses and may hold spaces or ')': split after the last ')'
+    let close = s.rfind(')')?;
+    let pid: i32 = s[..s.find(' ')?].parse().ok()?;
+    let rest: Vec<&str> = s[close + 1..].split_whitespace().collect();
+    Some(ProcInfo {
+        pid,
+        state: rest.first()?.chars().next()?,
+        ppid: rest.get(1)?.parse().ok()?,
+        pgid: rest.get(2)?.parse().ok()?,
+        sid: rest.get(3)?.parse().ok()?,
+        tty_nr: rest.get(4)?.parse().ok()?,
+    })
+}
+
+/// Whether `pid` is a live process (a zombie is not).
+pub fn alive(pid: i32) -> bool {
+    pid > 0 && stat(pid).is_some_and(|p| p.alive())
+}
+
+/// Every process on the machine, as a snapshot.
+pub fn snapshot() -> Vec<ProcInfo> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(stat)
+        .collect()
+}
+
+/// The `tty_nr` encoding of a tty device path such as `/dev/pts/3`.
+pub fn tty_nr_of(path: &str) -> Option<i64> {
+    use std::os::unix::fs::MetadataExt;
+    if path.is_empty() {
+        return None;
+    }
+    let rdev = std::fs::metadata(path).ok()?.rdev();
+    let (maj, min) = (rustix::fs::major(rdev) as i64, rustix::fs::minor(rdev) as i64);
+    Some((min & 0xff) | (maj << 8) | ((min & !0xff) << 12))
+}
+
+/// Whether the process's environment holds exactly `entry` (`K=V`), or, with
+/// `prefix = true`, an entry starting with it.
+fn environ_has(pid: i32, entries: &[(&str, bool)]) -> bool {
+    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    entries.iter().all(|(want, prefix)| {
+        env.split(|b| *b == 0).any(|e| {
+            if *prefix {
+                e.starts_with(want.as_bytes())
+            } else {
+                e == want.as_bytes()
+            }
+        })
+    })
+}
+
+/// How to recognise the processes of one task.
+#[derive(Debug, Clone)]
+pub struct TaskIdentity {
+    /// The pane's process (a session and group leader), 0 if none.
+    pub pane_pid: i32,
+    /// The pane's tty in `tty_nr` encoding.
+    pub tty_nr: Option<i64>,
+    /// The marker `TASKMUX_TASK=<session>/<task>`.
+    pub marker: String,
+    /// `TMUX=<socket path>,`: the marker only counts on this tmux server.
+    pub server: String,
+}
+
+/// Finds every live process of a task in `procs`: its group, its tty, its descendants, and
+/// (when `scan_env` is set) anything carrying its marker — which finds children that
+/// called setsid or were orphaned. `known` is added to and returned.
+pub fn task_processes(id: &TaskIdentity, procs: &[ProcInfo], known: &mut HashSet<i32>, scan_env: bool) {
+    let me = std::process::id() as i32;
+    let live: Vec<&ProcInfo> = procs.iter().filter(|p| p.alive() && p.pid != me).collect();
+    known.retain(|pid| live.iter().any(|p| p.pid == *pid));
+    for p in &live {
+        let ours = (id.pane_pid > 0 && (p.pid == id.pane_pid || p.pgid == id.pane_pid || p.sid == id.pane_pid))
+            || id.tty_nr.is_some_and(|t| t != 0 && p.tty_nr == t);
+        if ours {
+            known.insert(p.pid);
+        }
+    }
+    if scan_env {
+        let wants = [(id.marker.as_str(), false), (id.server.as_str(), true)];
+        for p in &live {
+            if !known.contains(&p.pid) && environ_has(p.pid, &wants) {
+                known.insert(p.pid);
+            }
+        }
+    }
+    // descendants of anything we know
+    loop {
+        let before = known.len();
+        for p in &live {
+            if known.contains(&p.ppid) {
+                known.insert(p.pid);
+            }
+        }
+        if known.len() == before {
+            break;
+        }
+    }
+}
+
+/// Sends a signal to a process; errors (it is gone) are ignored.
+pub fn signal(pid: i32, sig: Signal) {
+    if let Some(p) = Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(p, sig);
+    }
+}
+
+/// Sends a signal to a process group; errors are ignored.
+pub fn signal_group(pgid: i32, sig: Signal) {
+    if let Some(p) = Pid::from_raw(pgid) {
+        let _ = rustix::process::kill_process_group(p, sig);
+    }
+}
+
+/// Socket inodes listening on TCP `port` (IPv4 and IPv6).
+fn listening_inodes(port: u16) -> HashSet<u64> {
+    let mut out = HashSet::new();
+    for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(f) else { continue };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 10 || cols[3] != "0A" {
+                continue;
+            }
+            let Some(p) = cols[1].rsplit(':').next().and_then(|h| u16::from_str_radix(h, 16).ok()) else {
+                continue;
+            };
+            if p == port
+                && let Ok(inode) = cols[9].parse::<u64>()
+                && inode != 0
+            {
+                out.insert(inode);
+            }
+        }
+    }
+    out
+}
+
+/// Whether anything listens on TCP `port`.
+pub fn port_listening(port: u16) -> bool {
+    !listening_inodes(port).is_empty()
+}
+
+/// The processes holding a socket that listens on TCP `port` (those we can see).
+pub fn listeners(port: u16) -> Vec<i32> {
+    let inodes = listening_inodes(port);
+    if inodes.is_empty() {
+        return Vec::new();
+    }
+    let mut pids = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(Path::new("/proc").join(pid.to_string()).join("fd")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .ok()
+                .and_then(|l| {
+                    let l = l.to_string_lossy().into_owned();
+                    l.strip_prefix("socket:[")?.strip_suffix(']')?.parse::<u64>().ok()
+                })
+                .is_some_and(|i| inodes.contains(&i))
+        });
+        if holds {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_odd_names() {
+        let p = parse_stat("42 (a) b (c)) S 1 42 42 34816 42 4194560 0").expect("parses");
+        assert_eq!(
+            (p.pid, p.ppid, p.pgid, p.sid, p.tty_nr, p.state),
+            (42, 1, 42, 42, 34816, 'S')
+        );
+    }
+
+    #[test]
+    fn self_is_alive() {
+        assert!(alive(std::process::id() as i32));
+        assert!(!alive(0));
+    }
+}

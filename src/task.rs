@@ -1,0 +1,1356 @@
+//! The task lifecycle: reading runtime state from tmux, environments, launching panes,
+//! dependency-ordered and health-gated start, hooks, ports, stop escalation, restart, kill.
+
+use crate::config::{Project, Task, read_env_file};
+use crate::error::{Error, Result};
+use crate::health::{self, Probe};
+use crate::proc::{self, TaskIdentity};
+use crate::state::{self, State};
+use crate::tmux::{Cmd, SEP, Tmux};
+use crate::{cmd, events, paths};
+use rustix::process::Signal;
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Everything a lifecycle operation needs: the project and the tmux server.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The loaded config.
+    pub project: Project,
+    /// The tmux server.
+    pub tmux: Tmux,
+}
+
+/// What tmux knows about a task's window, read in one `list-panes`.
+#[derive(Debug, Clone, Default)]
+pub struct Runtime {
+    /// The task's name (`@taskmux-task`).
+    pub task: String,
+    /// `@N`.
+    pub window_id: String,
+    /// `%N`.
+    pub pane_id: String,
+    /// The pane's process.
+    pub pane_pid: i32,
+    /// Whether tmux reports the pane dead.
+    pub dead: bool,
+    /// Exit code of a dead pane (128+N when killed by signal N).
+    pub exit_code: Option<i32>,
+    /// The pane's tty path.
+    pub tty: String,
+    /// When the task was launched (epoch seconds).
+    pub started_at: Option<f64>,
+    /// Automatic restarts so far.
+    pub restarts: u32,
+    /// Stopped by hand.
+    pub manual_stop: bool,
+    /// Hash of the command/env/cwd it was launched with.
+    pub hash: String,
+    /// Its `$PORT`.
+    pub port: Option<u16>,
+    /// The last probe recorded: (ok, method, reason, at).
+    pub health: Option<(bool, String, Option<String>, f64)>,
+    /// The tmux server's socket path.
+    pub socket_path: String,
+    /// The pane's foreground command.
+    pub current_command: String,
+    /// The pane's current directory.
+    pub current_path: String,
+}
+
+impl Runtime {
+    /// Running: the pane is not dead and its process is alive in /proc.
+    pub fn running(&self) -> bool {
+        !self.dead && proc::alive(self.pane_pid)
+    }
+
+    fn identity(&self, session: &str) -> TaskIdentity {
+        TaskIdentity {
+            pane_pid: self.pane_pid,
+            tty_nr: proc::tty_nr_of(&self.tty),
+            marker: format!("TASKMUX_TASK={session}/{}", self.task),
+            server: format!("TMUX={},", self.socket_path),
+        }
+    }
+}
+
+const FIELDS: &[&str] = &[
+    "@taskmux-task",
+    "window_id",
+    "pane_id",
+    "pane_pid",
+    "pane_dead",
+    "pane_dead_status",
+    "pane_dead_signal",
+    "pane_tty",
+    "@taskmux-started",
+    "@taskmux-restarts",
+    "@taskmux-manual-stop",
+    "@taskmux-hash",
+    "@taskmux-port",
+    "@taskmux-health",
+    "socket_path",
+    "pane_current_command",
+    "pane_current_path",
+];
+
+/// Reads the runtime state of every task window of the session, in one tmux call.
+pub fn read_runtime(tmux: &Tmux, session: &str) -> Result<HashMap<String, Runtime>> {
+    let rows = tmux.list_panes(Some(session), FIELDS)?;
+    let mut out: HashMap<String, Runtime> = HashMap::new();
+    for r in rows {
+        if r.len() < FIELDS.len() || r[0].is_empty() {
+            continue;
+        }
+        let num = |s: &str| s.parse::<i32>().ok();
+        let dead = r[4] == "1";
+        let exit_code = if dead {
+            num(&r[5]).or_else(|| num(&r[6]).map(|s| 128 + s))
+        } else {
+            None
+        };
+        let health = {
+            let p: Vec<&str> = r[13].splitn(4, '|').collect();
+            (p.len() == 4).then(|| {
+                (
+                    p[0] == "1",
+                    p[1].to_string(),
+                    (!p[3].is_empty()).then(|| p[3].to_string()),
+                    p[2].parse().unwrap_or(0.0),
+                )
+            })
+        };
+        let rt = Runtime {
+            task: r[0].clone(),
+            window_id: r[1].clone(),
+            pane_id: r[2].clone(),
+            pane_pid: num(&r[3]).unwrap_or(0),
+            dead,
+            exit_code,
+            tty: r[7].clone(),
+            started_at: r[8].parse().ok(),
+            restarts: r[9].parse().unwrap_or(0),
+            manual_stop: r[10] == "1",
+            hash: r[11].clone(),
+            port: r[12].parse().ok(),
+            health,
+            socket_path: r[14].clone(),
+            current_command: r[15].clone(),
+            current_path: r[16].clone(),
+        };
+        // with duplicate windows for one task, a live one wins
+        match out.get(&rt.task) {
+            Some(prev) if !prev.dead => {}
+            _ => {
+                out.insert(rt.task.clone(), rt);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A stable hash of what a task is launched with, to tell when the config changed under it.
+pub fn config_hash(task: &Task, project: &Project) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |s: &str| {
+        for b in s.bytes().chain(std::iter::once(0)) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    feed(&task.command);
+    feed(&task.cwd.to_string_lossy());
+    for (k, v) in project.env.iter().chain(task.env.iter()) {
+        feed(k);
+        feed(v);
+    }
+    for f in project.env_file.iter().chain(task.env_file.iter()) {
+        feed(&f.to_string_lossy());
+    }
+    feed(&task.port.map(|p| p.to_string()).unwrap_or_default());
+    feed(task.host.as_deref().unwrap_or(""));
+    format!("{h:016x}")
+}
+
+/// The environment of record: the stored one, or this process's, stored now.
+pub fn record_env(session: &str, refresh: bool) -> Result<Vec<(String, String)>> {
+    if !refresh && let Some(e) = State::load(session).env() {
+        return Ok(e);
+    }
+    let env = state::capture_env();
+    State::update(session, |s| s.set_env(&env))?;
+    Ok(env)
+}
+
+fn merge(env: &mut Vec<(String, String)>, more: impl IntoIterator<Item = (String, String)>) {
+    for (k, v) in more {
+        if let Some(slot) = env.iter_mut().find(|(ek, _)| *ek == k) {
+            slot.1 = v;
+        } else {
+            env.push((k, v));
+        }
+    }
+}
+
+/// The `$PORT` of a task: `port`, else the port assigned for `host` (picked once, kept in
+/// state.json so it is stable across restarts).
+pub fn task_port(session: &str, task: &Task, assign: bool) -> Result<Option<u16>> {
+    if let Some(p) = task.port {
+        return Ok(Some(p));
+    }
+    if task.host.is_none() {
+        return Ok(None);
+    }
+    if let Some(p) = State::load(session).port(&task.name) {
+        return Ok(Some(p));
+    }
+    if !assign {
+        return Ok(None);
+    }
+    State::update(session, |s| {
+        if let Some(p) = s.port(&task.name) {
+            return Some(p);
+        }
+        let p = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        s.set_port(&task.name, p);
+        Some(p)
+    })
+}
+
+/// A task's full environment: record + `[env]` + env files + task `env` + `PORT` + marker.
+pub fn task_env(
+    project: &Project,
+    task: &Task,
+    record: &[(String, String)],
+    port: Option<u16>,
+) -> Result<Vec<(String, String)>> {
+    let mut env = record.to_vec();
+    merge(&mut env, project.env.iter().cloned());
+    for f in project.env_file.iter().chain(task.env_file.iter()) {
+        merge(&mut env, read_env_file(f)?);
+    }
+    merge(&mut env, task.env.iter().cloned());
+    if let Some(p) = port {
+        merge(&mut env, [("PORT".to_string(), p.to_string())]);
+    }
+    merge(
+        &mut env,
+        [("TASKMUX_TASK".to_string(), format!("{}/{}", project.name, task.name))],
+    );
+    merge(&mut env, [("TASKMUX_SESSION".to_string(), project.name.clone())]);
+    Ok(env)
+}
+
+/// The environment hooks and probes of a task run with (or the project's, for global hooks).
+fn hook_env(project: &Project, task: Option<&Task>, record: &[(String, String)]) -> Result<Vec<(String, String)>> {
+    match task {
+        Some(t) => task_env(project, t, record, task_port(&project.name, t, false)?),
+        None => {
+            let mut env = record.to_vec();
+            merge(&mut env, project.env.iter().cloned());
+            for f in &project.env_file {
+                merge(&mut env, read_env_file(f)?);
+            }
+            Ok(env)
+        }
+    }
+}
+
+fn hook_timeout() -> Duration {
+    let secs = std::env::var("TASKMUX_HOOK_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(60.0);
+    Duration::from_secs_f64(secs.max(0.1))
+}
+
+/// Runs one hook in the project directory with the given environment and a timeout.
+/// Its output goes to stderr so `--json` stdout stays clean.
+pub fn run_hook(project: &Project, which: &str, task: Option<&str>, cmd: &str, env: &[(String, String)]) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let mut c = std::process::Command::new("/bin/sh");
+    c.arg("-c")
+        .arg(cmd)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&project.dir);
+    c.stdin(std::process::Stdio::null());
+    if let Ok(fd) = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned() {
+        c.stdout(std::process::Stdio::from(fd));
+    }
+    c.process_group(0);
+    let whose = match task {
+        Some(t) => format!("{which} hook of task '{t}'"),
+        None => format!("project {which} hook"),
+    };
+    let timeout = hook_timeout();
+    let details = json!({"hook": which, "task": task, "command": cmd});
+    match health::run_with_timeout(c, timeout) {
+        Ok((Some(0), _)) => Ok(()),
+        Ok((Some(code), _)) => Err(
+            Error::new("E400", format!("{whose} failed with exit code {code}: {cmd}"))
+                .hint("fix the hook, or run it by hand from the project directory to see why")
+                .details({
+                    let mut d = details;
+                    d["exit_code"] = json!(code);
+                    d
+                }),
+        ),
+        Ok((None, _)) => Err(Error::new(
+            "E401",
+            format!("{whose} timed out after {:.0}s: {cmd}", timeout.as_secs_f64()),
+        )
+        .hint("make the hook finish sooner, or raise TASKMUX_HOOK_TIMEOUT (seconds)")
+        .details(details)),
+        Err(e) => Err(Error::new("E400", format!("{whose} could not run: {e}")).details(details)),
+    }
+}
+
+fn project_hook(ctx: &Ctx, which: &str, record: &[(String, String)]) -> Result<()> {
+    let h = &ctx.project.hooks;
+    let cmd = match which {
+        "before_start" => &h.before_start,
+        "after_start" => &h.after_start,
+        "before_stop" => &h.before_stop,
+        _ => &h.after_stop,
+    };
+    match cmd {
+        Some(c) => run_hook(&ctx.project, which, None, c, &hook_env(&ctx.project, None, record)?),
+        None => Ok(()),
+    }
+}
+
+fn task_hook(ctx: &Ctx, task: &Task, which: &str, env: &[(String, String)]) -> Result<()> {
+    let h = &task.hooks;
+    let cmd = match which {
+        "before_start" => &h.before_start,
+        "after_start" => &h.after_start,
+        "before_stop" => &h.before_stop,
+        _ => &h.after_stop,
+    };
+    match cmd {
+        Some(c) => run_hook(&ctx.project, which, Some(&task.name), c, env),
+        None => Ok(()),
+    }
+}
+
+/// Frees a TCP port: kills whatever listens on it, TERM then KILL. E205 when it stays taken.
+pub fn free_port(port: u16, task: &str) -> Result<()> {
+    if !proc::port_listening(port) {
+        return Ok(());
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut sent_kill = false;
+    loop {
+        let pids = proc::listeners(port);
+        if !proc::port_listening(port) {
+            return Ok(());
+        }
+        if pids.is_empty() && Instant::now() >= deadline {
+            return Err(Error::new(
+                "E205",
+                format!("Port {port} of task '{task}' is in use by a process taskmux cannot see or signal"),
+            )
+            .hint(format!(
+                "find it with 'ss -ltnp sport = :{port}' and stop it, or change the task's port"
+            )));
+        }
+        let late = Instant::now() + Duration::from_secs(2) >= deadline;
+        for &p in &pids {
+            proc::signal(p, if late { Signal::KILL } else { Signal::TERM });
+        }
+        sent_kill |= late;
+        if Instant::now() >= deadline {
+            return Err(Error::new(
+                "E205",
+                format!("Port {port} of task '{task}' could not be freed (pids {pids:?})"),
+            )
+            .hint("those processes may belong to another user; stop them or change the task's port")
+            .details(json!({"port": port, "pids": pids, "killed": sent_kill})));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Everything checked and computed before a task is launched.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The task's full environment.
+    pub env: Vec<(String, String)>,
+    /// Its `$PORT`.
+    pub port: Option<u16>,
+}
+
+/// Checks what can be checked before anything starts: cwd exists, env files read.
+pub fn prepare(ctx: &Ctx, task: &Task, record: &[(String, String)]) -> Result<Prepared> {
+    if !task.cwd.is_dir() {
+        return Err(Error::new(
+            "E213",
+            format!(
+                "Working directory of task '{}' does not exist: {}",
+                task.name,
+                task.cwd.display()
+            ),
+        )
+        .hint("create it, or fix 'cwd' (relative to the directory of taskmux.toml)"));
+    }
+    let port = task_port(&ctx.project.name, task, true)?;
+    let env = task_env(&ctx.project, task, record, port)?;
+    Ok(Prepared { env, port })
+}
+
+fn spec_path(session: &str, task: &str) -> PathBuf {
+    paths::project_dir(session).join("run").join(format!("{task}.json"))
+}
+
+/// What a launched pane runs: our own binary in `__exec` mode, reading this spec.
+fn write_spec(session: &str, task: &Task, env: &[(String, String)]) -> Result<PathBuf> {
+    let p = spec_path(session, &task.name);
+    let spec = json!({
+        "argv": ["/bin/sh", "-c", task.command],
+        "cwd": task.cwd,
+        "env": env.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
+    });
+    paths::write_atomic(&p, spec.to_string().as_bytes(), 0o600)?;
+    Ok(p)
+}
+
+/// The absolute path of the running executable (never a bare name from PATH).
+pub fn self_exe() -> Result<PathBuf> {
+    std::env::current_exe().map_err(|e| Error::internal(format!("cannot find the taskmux executable: {e}")))
+}
+
+const PLACEHOLDER: &[&str] = &["sleep", "2147483647"];
+
+/// Splits a chain into invocations that stay under tmux's message size limit.
+fn run_chunked(tmux: &Tmux, cmds: Vec<Cmd>) -> Result<String> {
+    let mut out = String::new();
+    let mut batch: Vec<Cmd> = Vec::new();
+    let mut size = 0;
+    for c in cmds {
+        let len: usize = c.iter().map(|a| a.len() + 8).sum();
+        if size + len > 12_000 && !batch.is_empty() {
+            out.push_str(&tmux.run(&std::mem::take(&mut batch))?);
+            size = 0;
+        }
+        size += len;
+        batch.push(c);
+    }
+    if !batch.is_empty() {
+        out.push_str(&tmux.run(&batch)?);
+    }
+    Ok(out)
+}
+
+/// The result of launching one task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Launch {
+    /// A new process runs in the task's pane.
+    Started {
+        /// Its pane.
+        pane_id: String,
+    },
+    /// It was running already.
+    AlreadyRunning {
+        /// Its pane.
+        pane_id: String,
+    },
+}
+
+/// Launches tasks in as few tmux round trips as possible: under the project's launch lock,
+/// tasks that run are left alone, dead windows are respawned in place, and new windows are
+/// made with a placeholder, given `remain-on-exit`, then respawned with the real command.
+pub fn launch(ctx: &Ctx, tasks: &[(&Task, &Prepared)]) -> Result<Vec<Launch>> {
+    let session = &ctx.project.name;
+    let exe = self_exe()?;
+    let _lock = paths::lock(&format!("{session}.launch"))?;
+    let rts = read_runtime(&ctx.tmux, session)?;
+    let mut results: Vec<Option<Launch>> = vec![None; tasks.len()];
+    let mut targets: Vec<Option<(String, String)>> = vec![None; tasks.len()];
+    let mut new: Vec<usize> = Vec::new();
+    for (i, (t, _)) in tasks.iter().enumerate() {
+        match rts.get(&t.name) {
+            Some(rt) if rt.running() => {
+                results[i] = Some(Launch::AlreadyRunning {
+                    pane_id: rt.pane_id.clone(),
+                })
+            }
+            Some(rt) => targets[i] = Some((rt.window_id.clone(), rt.pane_id.clone())),
+            None => new.push(i),
+        }
+    }
+    if let Some(&first) = new.first() {
+        let t = tasks[first].0;
+        if let Some(ids) = ctx
+            .tmux
+            .ensure_session(session, &ctx.project.dir, (&t.name, PLACEHOLDER))?
+        {
+            targets[first] = Some(ids);
+            new.remove(0);
+        }
+    }
+    if !new.is_empty() {
+        let cmds: Vec<Cmd> = new
+            .iter()
+            .map(|&i| {
+                let t = tasks[i].0;
+                let mut c = cmd![
+                    "new-window",
+                    "-d",
+                    "-t",
+                    format!("={session}:"),
+                    "-n",
+                    &t.name,
+                    "-c",
+                    ctx.project.dir.to_string_lossy(),
+                    "-P",
+                    "-F",
+                    format!("#{{window_id}}{SEP}#{{pane_id}}")
+                ];
+                c.extend(PLACEHOLDER.iter().map(|s| s.to_string()));
+                c
+            })
+            .collect();
+        let out = run_chunked(&ctx.tmux, cmds)?;
+        for (&i, line) in new.iter().zip(out.lines()) {
+            let (w, p) = line.split_once(SEP).unwrap_or((line, ""));
+            targets[i] = Some((w.to_string(), p.to_string()));
+        }
+    }
+    let now = paths::now_secs();
+    let mut chain: Vec<Cmd> = Vec::new();
+    for (i, (t, prep)) in tasks.iter().enumerate() {
+        let Some((w, p)) = &targets[i] else { continue };
+        let spec = write_spec(session, t, &prep.env)?;
+        let opt = |k: &str, v: String| cmd!["set-option", "-w", "-t", w, k, v];
+        chain.push(opt("remain-on-exit", "on".into()));
+        chain.push(opt("@taskmux-task", t.name.clone()));
+        chain.push(opt("@taskmux-started", format!("{now:.3}")));
+        chain.push(opt("@taskmux-hash", config_hash(t, &ctx.project)));
+        chain.push(opt("@taskmux-manual-stop", "0".into()));
+        chain.push(opt(
+            "@taskmux-port",
+            prep.port.map(|p| p.to_string()).unwrap_or_default(),
+        ));
+        chain.push(opt("@taskmux-health", String::new()));
+        chain.push(cmd![
+            "respawn-pane",
+            "-k",
+            "-t",
+            p,
+            "-c",
+            t.cwd.to_string_lossy(),
+            exe.to_string_lossy(),
+            "__exec",
+            spec.to_string_lossy()
+        ]);
+        results[i] = Some(Launch::Started { pane_id: p.clone() });
+    }
+    if !chain.is_empty() {
+        run_chunked(&ctx.tmux, chain)?;
+    }
+    State::update(session, |s| {
+        for (t, _) in tasks {
+            s.set_manual_stop(&t.name, false);
+        }
+    })?;
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| Error::internal("a task was neither launched nor running")))
+        .collect()
+}
+
+/// Runs a launch spec: sets the environment and directory and execs the command. This is
+/// the pane's own process, so after the exec the task's pid is the pane's pid.
+pub fn exec_spec(spec_path: &str) -> std::process::ExitCode {
+    use std::os::unix::process::CommandExt;
+    let spec: serde_json::Value = match std::fs::read(spec_path).map(|b| serde_json::from_slice(&b)) {
+        Ok(Ok(v)) => v,
+        _ => {
+            eprintln!("taskmux: cannot read launch spec {spec_path}");
+            return std::process::ExitCode::from(127);
+        }
+    };
+    let argv: Vec<String> = spec["argv"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let Some((prog, args)) = argv.split_first() else {
+        eprintln!("taskmux: empty command in {spec_path}");
+        return std::process::ExitCode::from(127);
+    };
+    let mut c = std::process::Command::new(prog);
+    c.args(args).env_clear();
+    for k in ["TMUX", "TMUX_PANE"] {
+        if let Some(v) = std::env::var_os(k) {
+            c.env(k, v);
+        }
+    }
+    if let Some(env) = spec["env"].as_array() {
+        for kv in env {
+            if let (Some(k), Some(v)) = (kv[0].as_str(), kv[1].as_str()) {
+                c.env(k, v);
+            }
+        }
+    }
+    if let Some(cwd) = spec["cwd"].as_str() {
+        c.current_dir(cwd);
+    }
+    let err = c.exec();
+    eprintln!("taskmux: cannot run {prog}: {err}");
+    std::process::ExitCode::from(127)
+}
+
+/// Reads one pane's (dead, pid, exit code).
+fn pane_state(tmux: &Tmux, pane_id: &str) -> Result<Option<(bool, i32, Option<i32>)>> {
+    let (ok, out, _) = tmux.exec(&[cmd![
+        "display-message",
+        "-p",
+        "-t",
+        pane_id,
+        format!("#{{pane_dead}}{SEP}#{{pane_pid}}{SEP}#{{pane_dead_status}}{SEP}#{{pane_dead_signal}}")
+    ]])?;
+    if !ok {
+        return Ok(None);
+    }
+    let f: Vec<&str> = out.trim_end().split(SEP).collect();
+    let dead = f.first() == Some(&"1");
+    let pid = f.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let code = if dead {
+        f.get(2)
+            .and_then(|s| s.parse().ok())
+            .or_else(|| f.get(3).and_then(|s| s.parse::<i32>().ok()).map(|s| 128 + s))
+    } else {
+        None
+    };
+    Ok(Some((dead, pid, code)))
+}
+
+/// Probes a task until healthy, or until `health_retries x health_interval` seconds pass, or
+/// it exits. Returns the last probe.
+pub fn wait_healthy(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, String)]) -> Probe {
+    let budget = Duration::from_secs_f64(task.health_interval * task.health_retries as f64);
+    let deadline = Instant::now() + budget;
+    loop {
+        let st = pane_state(&ctx.tmux, pane_id).ok().flatten();
+        let running = st.is_some_and(|(dead, pid, _)| !dead && proc::alive(pid));
+        let mut p = health::probe(task, running, env);
+        if p.ok {
+            return p;
+        }
+        if !running {
+            p.reason = Some(match st {
+                Some((true, _, Some(code))) => format!("exited with code {code}"),
+                Some(_) => "its process is gone".into(),
+                None => "its window is gone".into(),
+            });
+            return p;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return p;
+        }
+        let step = Duration::from_secs_f64(task.health_interval).min(deadline - now);
+        std::thread::sleep(step);
+    }
+}
+
+/// Records the last probe of tasks in their window options (one tmux call).
+pub fn record_health(tmux: &Tmux, results: &[(String, Probe)]) {
+    let now = paths::now_secs();
+    let cmds: Vec<Cmd> = results
+        .iter()
+        .filter(|(w, _)| !w.is_empty())
+        .map(|(w, p)| {
+            let reason = p
+                .reason
+                .clone()
+                .unwrap_or_default()
+                .replace(|c: char| c.is_control() || c == '|', " ");
+            let v = format!("{}|{}|{now:.3}|{reason}", if p.ok { 1 } else { 0 }, p.method.as_str());
+            cmd!["set-option", "-w", "-t", w, "@taskmux-health", v]
+        })
+        .collect();
+    if !cmds.is_empty() {
+        let _ = tmux.exec(&cmds);
+    }
+}
+
+/// What `start` did.
+#[derive(Debug, Default)]
+pub struct StartReport {
+    /// Tasks launched now.
+    pub started: Vec<String>,
+    /// Tasks that were running already.
+    pub already_running: Vec<String>,
+    /// Tasks not started, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Tasks whose start failed.
+    pub failed: Vec<(String, Error)>,
+    /// Warnings (a dependency not running for `start TASK`).
+    pub warnings: Vec<String>,
+    /// Whether a session was made.
+    pub session_created: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Gate {
+    Pending,
+    Healthy,
+    NotHealthy(String),
+}
+
+struct Gates {
+    map: Mutex<HashMap<String, Gate>>,
+    cv: Condvar,
+}
+
+impl Gates {
+    fn set(&self, task: &str, g: Gate) {
+        if let Ok(mut m) = self.map.lock() {
+            m.insert(task.to_string(), g);
+        }
+        self.cv.notify_all();
+    }
+
+    fn wait(&self, task: &str) -> Gate {
+        let Ok(mut m) = self.map.lock() else {
+            return Gate::NotHealthy("internal lock poisoned".into());
+        };
+        loop {
+            match m.get(task) {
+                Some(Gate::Pending) | None => match self.cv.wait(m) {
+                    Ok(g) => m = g,
+                    Err(_) => return Gate::NotHealthy("internal lock poisoned".into()),
+                },
+                Some(g) => return g.clone(),
+            }
+        }
+    }
+}
+
+fn probe_desc(task: &Task, p: &Probe) -> String {
+    let what = match p.method {
+        health::Method::Http => format!("http probe {}", task.health_url.as_deref().unwrap_or("")),
+        health::Method::Shell => format!("health_check '{}'", task.health_check.as_deref().unwrap_or("")),
+        health::Method::Tcp => "tcp probe on $PORT".into(),
+        health::Method::Proc => "process check".into(),
+    };
+    format!("{what}: {}", p.reason.as_deref().unwrap_or("unhealthy"))
+}
+
+/// Starts tasks. With `names` empty: every `auto_start` task in dependency order, each
+/// waiting for its dependencies to be healthy. With names: those tasks only. With `wait`:
+/// returns only when every started task is healthy, else E214.
+pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
+    let project = &ctx.project;
+    let all = names.is_empty();
+    let set: Vec<&Task> = if all {
+        if project.auto_start {
+            project.tasks.iter().filter(|t| t.auto_start).collect()
+        } else {
+            Vec::new()
+        }
+    } else {
+        let mut v: Vec<&Task> = Vec::new();
+        for n in names {
+            let t = project.task(n)?;
+            if !v.iter().any(|x| x.name == t.name) {
+                v.push(t);
+            }
+        }
+        v
+    };
+    let mut report = StartReport::default();
+    let session_existed = ctx.tmux.has_session(&project.name)?;
+    let record = record_env(&project.name, all || !session_existed)?;
+    // everything that can be refused is refused before anything runs
+    let mut prepared: HashMap<String, Prepared> = HashMap::new();
+    for t in &set {
+        prepared.insert(t.name.clone(), prepare(ctx, t, &record)?);
+    }
+    let rts = read_runtime(&ctx.tmux, &project.name)?;
+    let running_now: HashSet<String> = rts
+        .iter()
+        .filter(|(_, r)| r.running())
+        .map(|(k, _)| k.clone())
+        .collect();
+    if !all {
+        for t in &set {
+            for d in &t.depends_on {
+                if !running_now.contains(d) && !set.iter().any(|x| &x.name == d) {
+                    report
+                        .warnings
+                        .push(format!("Task '{}' depends on '{d}', which is not running", t.name));
+                }
+            }
+        }
+    }
+    if set.iter().all(|t| running_now.contains(&t.name)) {
+        report.already_running = set.iter().map(|t| t.name.clone()).collect();
+        return Ok(report);
+    }
+    project_hook(ctx, "before_start", &record)?;
+
+    let in_set: HashSet<&str> = set.iter().map(|t| t.name.as_str()).collect();
+    let has_dependents: HashSet<&str> = if all {
+        set.iter()
+            .flat_map(|t| t.depends_on.iter().map(String::as_str))
+            .collect()
+    } else {
+        HashSet::new()
+    };
+    let gates = Arc::new(Gates {
+        map: Mutex::new(HashMap::new()),
+        cv: Condvar::new(),
+    });
+    for t in &set {
+        gates.set(&t.name, Gate::Pending);
+    }
+    let report_m = Mutex::new(report);
+    let launched: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+    // first wave: tasks that wait for nothing, hooks in parallel, then one batched launch
+    let wave: Vec<&Task> = set
+        .iter()
+        .copied()
+        .filter(|t| !all || t.depends_on.is_empty())
+        .collect();
+    let rest: Vec<&Task> = set
+        .iter()
+        .copied()
+        .filter(|t| all && !t.depends_on.is_empty())
+        .collect();
+
+    let fail = |t: &Task, e: Error| {
+        gates.set(&t.name, Gate::NotHealthy(format!("its start failed: {}", e.message)));
+        if let Ok(mut r) = report_m.lock() {
+            r.failed.push((t.name.clone(), e));
+        }
+    };
+    let finish_launch = |t: &Task, l: &Launch, prep: &Prepared| {
+        let (pane, fresh) = match l {
+            Launch::Started { pane_id } => (pane_id.clone(), true),
+            Launch::AlreadyRunning { pane_id } => (pane_id.clone(), false),
+        };
+        if fresh {
+            events::emit("task_started", &project.name, Some(&t.name), json!({}));
+            if let Err(e) = task_hook(ctx, t, "after_start", &prep.env) {
+                if let Ok(mut r) = report_m.lock() {
+                    r.warnings.push(e.message.clone());
+                }
+            }
+        }
+        if let Ok(mut r) = report_m.lock() {
+            if fresh {
+                r.started.push(t.name.clone())
+            } else {
+                r.already_running.push(t.name.clone())
+            }
+        }
+        if let Ok(mut v) = launched.lock() {
+            v.push((t.name.clone(), pane.clone()));
+        }
+        if has_dependents.contains(t.name.as_str()) {
+            let p = wait_healthy(ctx, t, &pane, &prep.env);
+            record_health(&ctx.tmux, &[(pane.clone(), p.clone())]);
+            if p.ok {
+                gates.set(&t.name, Gate::Healthy);
+            } else {
+                let secs = t.health_interval * t.health_retries as f64;
+                gates.set(
+                    &t.name,
+                    Gate::NotHealthy(format!("not healthy after {secs}s ({})", probe_desc(t, &p))),
+                );
+            }
+        } else {
+            gates.set(&t.name, Gate::Healthy);
+        }
+    };
+
+    std::thread::scope(|s| {
+        // before_start hooks of the first wave, in parallel
+        let ok_wave: Vec<&Task> = {
+            let hs: Vec<_> = wave
+                .iter()
+                .filter(|t| !running_now.contains(&t.name))
+                .map(|t| {
+                    let prep = &prepared[&t.name];
+                    (t, s.spawn(move || task_hook(ctx, t, "before_start", &prep.env)))
+                })
+                .collect();
+            let mut ok = Vec::new();
+            for (t, h) in hs {
+                match h
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::internal("hook thread panicked")))
+                {
+                    Ok(()) => ok.push(*t),
+                    Err(e) => fail(t, e),
+                }
+            }
+            ok.extend(wave.iter().copied().filter(|t| running_now.contains(&t.name)));
+            ok
+        };
+        for t in &ok_wave {
+            if let Some(p) = t.port
+                && !running_now.contains(&t.name)
+                && let Err(e) = free_port(p, &t.name)
+            {
+                fail(t, e);
+            }
+        }
+        let ok_wave: Vec<&Task> = ok_wave
+            .into_iter()
+            .filter(|t| {
+                report_m
+                    .lock()
+                    .map(|r| !r.failed.iter().any(|(n, _)| n == &t.name))
+                    .unwrap_or(true)
+            })
+            .collect();
+        let batch: Vec<(&Task, &Prepared)> = ok_wave.iter().map(|t| (*t, &prepared[&t.name])).collect();
+        match launch(ctx, &batch) {
+            Ok(ls) => {
+                for (t, l) in ok_wave.iter().zip(ls) {
+                    let t: &Task = t;
+                    let prep = &prepared[&t.name];
+                    let finish = &finish_launch;
+                    s.spawn(move || finish(t, &l, prep));
+                }
+            }
+            Err(e) => {
+                for t in &ok_wave {
+                    fail(t, e.clone());
+                }
+            }
+        }
+        // the rest, a thread each: wait for dependencies, then launch
+        for t in &rest {
+            let t: &Task = t;
+            let gates = &gates;
+            let prep = &prepared[&t.name];
+            let finish = &finish_launch;
+            let report_m = &report_m;
+            let in_set = &in_set;
+            let running_now = &running_now;
+            let fail = &fail;
+            let record = &record;
+            let rts = &rts;
+            s.spawn(move || {
+                for d in &t.depends_on {
+                    let reason = if in_set.contains(d.as_str()) {
+                        match gates.wait(d) {
+                            Gate::Healthy => None,
+                            Gate::NotHealthy(r) => Some(format!("Dependency '{d}' {r}")),
+                            Gate::Pending => Some(format!("Dependency '{d}' did not start")),
+                        }
+                    } else if running_now.contains(d) {
+                        let Ok(dt) = project.task(d) else { continue };
+                        let rec = record.to_vec();
+                        let env = hook_env(project, Some(dt), &rec).unwrap_or(rec);
+                        let pane = rts.get(d).map(|r| r.pane_id.clone()).unwrap_or_default();
+                        let p = wait_healthy(ctx, dt, &pane, &env);
+                        (!p.ok).then(|| format!("Dependency '{d}' not healthy ({})", probe_desc(dt, &p)))
+                    } else {
+                        Some(format!(
+                            "Dependency '{d}' is not running and is not started automatically (run 'taskmux start {d}')"
+                        ))
+                    };
+                    if let Some(r) = reason {
+                        gates.set(&t.name, Gate::NotHealthy(format!("was skipped: {r}")));
+                        if let Ok(mut rep) = report_m.lock() {
+                            rep.skipped.push((t.name.clone(), r));
+                        }
+                        return;
+                    }
+                }
+                if !running_now.contains(&t.name) {
+                    if let Err(e) = task_hook(ctx, t, "before_start", &prep.env) {
+                        return fail(t, e);
+                    }
+                    if let Some(p) = t.port
+                        && let Err(e) = free_port(p, &t.name)
+                    {
+                        return fail(t, e);
+                    }
+                }
+                match launch(ctx, &[(t, prep)]) {
+                    Ok(ls) => {
+                        if let Some(l) = ls.first() {
+                            finish(t, l, prep)
+                        }
+                    }
+                    Err(e) => fail(t, e),
+                }
+            });
+        }
+    });
+
+    let mut report = report_m.into_inner().unwrap_or_default();
+    report.session_created = !session_existed;
+    if !session_existed {
+        events::emit("session_started", &project.name, None, json!({"tasks": report.started}));
+    }
+    if let Err(e) = project_hook(ctx, "after_start", &record) {
+        report.warnings.push(e.message);
+    }
+    // keep config order in the report
+    let order = |n: &String| project.tasks.iter().position(|t| &t.name == n).unwrap_or(usize::MAX);
+    report.started.sort_by_key(order);
+    report.already_running.sort_by_key(order);
+    report.skipped.sort_by_key(|(n, _)| order(n));
+
+    if wait {
+        let launched = launched.into_inner().unwrap_or_default();
+        let failures: Vec<(String, String, Probe)> = std::thread::scope(|s| {
+            let hs: Vec<_> = launched
+                .iter()
+                .filter_map(|(name, pane)| {
+                    let t = project.task(name).ok()?;
+                    let prep = prepared.get(name)?;
+                    Some(s.spawn(move || (t.name.clone(), pane.clone(), wait_healthy(ctx, t, pane, &prep.env))))
+                })
+                .collect();
+            hs.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        let panes: Vec<(String, Probe)> = failures.iter().map(|(_, pane, p)| (pane.clone(), p.clone())).collect();
+        record_health(&ctx.tmux, &panes);
+        let failures: Vec<_> = failures.into_iter().filter(|(_, _, p)| !p.ok).collect();
+        if let Some((name, _, p)) = failures.first() {
+            let t = project.task(name)?;
+            return Err(Error::new("E214", format!("Task '{name}' is not healthy: {}", probe_desc(t, p)))
+                .hint(format!("see 'taskmux inspect {name}' and the task's window ('taskmux attach {name}')"))
+                .details(json!({
+                    "task": name, "method": p.method.as_str(), "reason": p.reason,
+                    "unhealthy": failures.iter().map(|(n, _, _)| n).collect::<Vec<_>>(),
+                    "started": report.started, "skipped": report.skipped.iter().map(|(t, r)| json!({"task": t, "reason": r})).collect::<Vec<_>>(),
+                })));
+        }
+        if let Some((name, _)) = report.skipped.first() {
+            let reason = report.skipped[0].1.clone();
+            return Err(Error::new("E214", format!("Task '{name}' was not started: {reason}")));
+        }
+    }
+    Ok(report)
+}
+
+/// What `stop` did to one task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopOutcome {
+    /// It was running and is now stopped.
+    Stopped,
+    /// It was not running.
+    AlreadyStopped,
+}
+
+/// Stops tasks: C-c, SIGTERM to the group after `stop_grace_period`, SIGKILL 3 s later;
+/// returns when no process of any of them is left. Windows stay. Marks manual-stop when
+/// `manual` is set.
+pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) -> Result<Vec<(String, StopOutcome)>> {
+    let project = &ctx.project;
+    let tasks: Vec<&Task> = if names.is_empty() {
+        project.tasks.iter().collect()
+    } else {
+        names.iter().map(|n| project.task(n)).collect::<Result<_>>()?
+    };
+    let rts = read_runtime(&ctx.tmux, &project.name)?;
+    let record = State::load(&project.name).env().unwrap_or_else(state::capture_env);
+    let running: Vec<&Task> = tasks
+        .iter()
+        .copied()
+        .filter(|t| rts.get(&t.name).is_some_and(|r| r.running()))
+        .collect();
+    let envs: HashMap<String, Vec<(String, String)>> = running
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                hook_env(project, Some(t), &record).unwrap_or_else(|_| record.clone()),
+            )
+        })
+        .collect();
+    if run_project_hooks && !running.is_empty() {
+        project_hook(ctx, "before_stop", &record)?;
+    }
+    for t in &running {
+        task_hook(ctx, t, "before_stop", &envs[&t.name])?;
+    }
+
+    // every window of the asked tasks: running ones get C-c, all get the mark
+    let mut chain: Vec<Cmd> = Vec::new();
+    for t in &tasks {
+        let Some(rt) = rts.get(&t.name) else { continue };
+        if rt.running() {
+            chain.push(cmd!["send-keys", "-t", &rt.pane_id, "C-c"]);
+        }
+        if manual {
+            chain.push(cmd![
+                "set-option",
+                "-w",
+                "-t",
+                &rt.window_id,
+                "@taskmux-manual-stop",
+                "1"
+            ]);
+        }
+    }
+    if !chain.is_empty() {
+        let _ = ctx.tmux.exec(&chain);
+    }
+    if manual {
+        State::update(&project.name, |s| {
+            for t in &tasks {
+                s.set_manual_stop(&t.name, true);
+            }
+        })?;
+    }
+    let idents: Vec<(&Task, TaskIdentity)> = tasks
+        .iter()
+        .map(|t| {
+            let id = match rts.get(&t.name) {
+                Some(rt) => rt.identity(&project.name),
+                None => TaskIdentity {
+                    pane_pid: 0,
+                    tty_nr: None,
+                    marker: format!("TASKMUX_TASK={}/{}", project.name, t.name),
+                    server: format!("TMUX={},", socket_path(ctx)),
+                },
+            };
+            (*t, id)
+        })
+        .collect();
+    let leftovers = escalate(&idents)?;
+    let mut out = Vec::new();
+    for t in &tasks {
+        let was = running.iter().any(|r| r.name == t.name) || leftovers.contains(&t.name);
+        if was {
+            events::emit("task_stopped", &project.name, Some(&t.name), json!({"manual": manual}));
+            if let Some(env) = envs.get(&t.name) {
+                task_hook(ctx, t, "after_stop", env)?;
+            }
+        }
+        out.push((
+            t.name.clone(),
+            if was {
+                StopOutcome::Stopped
+            } else {
+                StopOutcome::AlreadyStopped
+            },
+        ));
+    }
+    if run_project_hooks && !running.is_empty() {
+        project_hook(ctx, "after_stop", &record)?;
+    }
+    Ok(out)
+}
+
+fn socket_path(ctx: &Ctx) -> String {
+    ctx.tmux
+        .exec(&[cmd!["display-message", "-p", "#{socket_path}"]])
+        .ok()
+        .filter(|(ok, _, _)| *ok)
+        .map(|(_, o, _)| o.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Waits for tasks' processes to go, escalating per task: after its grace period (or at
+/// once when the pane's own process is gone) SIGTERM, 3 s later SIGKILL. Returns the tasks
+/// that had processes at all.
+fn escalate(idents: &[(&Task, TaskIdentity)]) -> Result<HashSet<String>> {
+    let start = Instant::now();
+    let procs = proc::snapshot();
+    let mut sets: Vec<HashSet<i32>> = idents
+        .iter()
+        .map(|(_, id)| {
+            let mut s = HashSet::new();
+            proc::task_processes(id, &procs, &mut s, true);
+            s
+        })
+        .collect();
+    let had: HashSet<String> = idents
+        .iter()
+        .zip(&sets)
+        .filter(|(_, s)| !s.is_empty())
+        .map(|((t, _), _)| t.name.clone())
+        .collect();
+    // per task: 0 = waiting for C-c, 1 = TERM sent at time, 2 = KILL sent
+    let mut phase: Vec<(u8, Instant)> = vec![(0, start); idents.len()];
+    let mut sleep = Duration::from_millis(2);
+    let mut last_env_scan = start;
+    loop {
+        let procs = proc::snapshot();
+        let rescan = last_env_scan.elapsed() > Duration::from_millis(500);
+        if rescan {
+            last_env_scan = Instant::now();
+        }
+        let mut all_gone = true;
+        for (i, (t, id)) in idents.iter().enumerate() {
+            proc::task_processes(id, &procs, &mut sets[i], rescan);
+            if sets[i].is_empty() {
+                continue;
+            }
+            all_gone = false;
+            let pane_alive = id.pane_pid > 0 && sets[i].contains(&id.pane_pid);
+            let now = Instant::now();
+            match phase[i].0 {
+                0 if !pane_alive || now.duration_since(start).as_secs_f64() >= t.stop_grace_period => {
+                    for &p in &sets[i] {
+                        proc::signal(p, Signal::TERM);
+                    }
+                    if id.pane_pid > 0 {
+                        proc::signal_group(id.pane_pid, Signal::TERM);
+                    }
+                    phase[i] = (1, now);
+                }
+                1 if now.duration_since(phase[i].1) >= Duration::from_secs(3) => {
+                    phase[i] = (2, now);
+                }
+                2 => {
+                    for &p in &sets[i] {
+                        proc::signal(p, Signal::KILL);
+                    }
+                    if id.pane_pid > 0 {
+                        proc::signal_group(id.pane_pid, Signal::KILL);
+                    }
+                    if now.duration_since(phase[i].1) > Duration::from_secs(10) {
+                        return Err(Error::new(
+                            "E204",
+                            format!("Task '{}' still has processes after SIGKILL: {:?}", t.name, sets[i]),
+                        )
+                        .hint("they may be stuck in the kernel (state D) or belong to another user"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if all_gone {
+            // one last marker scan: a double fork between polls is still found
+            let procs = proc::snapshot();
+            let mut again = false;
+            for (i, (_, id)) in idents.iter().enumerate() {
+                proc::task_processes(id, &procs, &mut sets[i], true);
+                again |= !sets[i].is_empty();
+            }
+            if !again {
+                return Ok(had);
+            }
+        }
+        std::thread::sleep(sleep);
+        sleep = (sleep * 2).min(Duration::from_millis(25));
+    }
+}
+
+/// Restarts tasks in their windows: stop (without the manual mark), then start.
+pub fn restart(ctx: &Ctx, names: &[String]) -> Result<(Vec<(String, StopOutcome)>, StartReport)> {
+    let stopped = stop(ctx, names, false, names.is_empty())?;
+    let targets: Vec<String> = if names.is_empty() {
+        // restart everything that ran, plus the auto_start set
+        let mut v: Vec<String> = stopped
+            .iter()
+            .filter(|(_, o)| *o == StopOutcome::Stopped)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for t in ctx
+            .project
+            .tasks
+            .iter()
+            .filter(|t| t.auto_start && ctx.project.auto_start)
+        {
+            if !v.contains(&t.name) {
+                v.push(t.name.clone());
+            }
+        }
+        v
+    } else {
+        names.to_vec()
+    };
+    let report = if names.is_empty() {
+        start(ctx, &[], false)?
+    } else {
+        start(ctx, &targets, false)?
+    };
+    for n in &targets {
+        events::emit("task_restarted", &ctx.project.name, Some(n), json!({}));
+    }
+    Ok((stopped, report))
+}
+
+/// SIGKILLs a task's processes and destroys its window; marks manual-stop.
+pub fn kill(ctx: &Ctx, name: &str) -> Result<bool> {
+    let project = &ctx.project;
+    let t = project.task(name)?;
+    let rts = read_runtime(&ctx.tmux, &project.name)?;
+    let id = match rts.get(name) {
+        Some(rt) => rt.identity(&project.name),
+        None => TaskIdentity {
+            pane_pid: 0,
+            tty_nr: None,
+            marker: format!("TASKMUX_TASK={}/{}", project.name, name),
+            server: format!("TMUX={},", socket_path(ctx)),
+        },
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut set = HashSet::new();
+    let mut found_any = false;
+    loop {
+        proc::task_processes(&id, &proc::snapshot(), &mut set, true);
+        if set.is_empty() {
+            break;
+        }
+        found_any = true;
+        for &p in &set {
+            proc::signal(p, Signal::KILL);
+        }
+        if id.pane_pid > 0 {
+            proc::signal_group(id.pane_pid, Signal::KILL);
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::new(
+                "E204",
+                format!("Task '{name}' still has processes after SIGKILL: {set:?}"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let had_window = rts.contains_key(name);
+    if let Some(rt) = rts.get(name) {
+        let _ = ctx.tmux.exec(&[cmd!["kill-window", "-t", &rt.window_id]]);
+    }
+    State::update(&project.name, |s| s.set_manual_stop(&t.name, true))?;
+    events::emit("task_killed", &project.name, Some(name), json!({}));
+    Ok(found_any || had_window)
+}
+
+/// The runtime state of a task as a person or agent reads it: `running`, `starting`,
+/// `unhealthy`, `stopped`, `exited`.
+pub fn state_name(task: &Task, rt: Option<&Runtime>) -> &'static str {
+    let Some(rt) = rt else { return "stopped" };
+    if !rt.running() {
+        if rt.dead && rt.exit_code.is_some() && !rt.manual_stop {
+            return "exited";
+        }
+        return "stopped";
+    }
+    match &rt.health {
+        Some((true, ..)) | None if health::method_for(task) == health::Method::Proc => "running",
+        Some((true, ..)) => "running",
+        _ => {
+            let age = rt.started_at.map_or(f64::MAX, |s| paths::now_secs() - s);
+            if age < task.boot_grace {
+                "starting"
+            } else if rt.health.is_some() {
+                "unhealthy"
+            } else {
+                "running"
+            }
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The tmux driver: the only code that runs tmux. Exact targets, chained commands in one
+//! invocation, format output split on a delimiter that cannot occur in values, and
+//! ensure-session under a flock.
+
+use crate::error::{Error, Result};
+use crate::paths;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Field delimiter in format output: ASCII unit separator, which never occurs in the values
+/// we read (ids, numbers, our own options); free-form fields come last.
+pub const SEP: char = '\x1f';
+
+/// The oldest tmux we support.
+const MIN_VERSION: (u32, u32) = (3, 2);
+
+/// A tmux server, addressed by socket name (`tmux -L`), or the default one.
+#[derive(Debug, Clone, Default)]
+pub struct Tmux {
+    /// The `-L` socket name, if any.
+    pub socket: Option<String>,
+}
+
+/// One command of a chain: its argv, without `tmux` itself.
+pub type Cmd = Vec<String>;
+
+/// Builds a [`Cmd`] from anything string-like.
+#[macro_export]
+macro_rules! cmd {
+    ($($a:expr),* $(,)?) => { vec![$(String::from($a)),*] };
+}
+
+/// Makes one argument safe from tmux's argv parser, which ends a command at an argument
+/// whose last character is `;` and turns a trailing `\;` into `;`.
+fn escape_arg(a: &str) -> String {
+    if let Some(head) = a.strip_suffix(';') {
+        format!("{head}\\;")
+    } else {
+        a.to_string()
+    }
+}
+
+impl Tmux {
+    /// The server named by `-L` or `TASKMUX_TMUX_SOCKET`.
+    pub fn new(socket: Option<String>) -> Tmux {
+        let socket = socket
+            .or_else(|| std::env::var("TASKMUX_TMUX_SOCKET").ok())
+            .filter(|s| !s.is_empty());
+        Tmux { socket }
+    }
+
+    fn base(&self) -> Command {
+        let mut c = Command::new("tmux");
+        if let Some(s) = &self.socket {
+            c.arg("-L").arg(s);
+        }
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn spawn_error(e: std::io::Error) -> Error {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::new("E203", "tmux is not installed (not found on PATH)").hint(
+                "install tmux 3.2 or newer: 'apt-get install tmux' (Debian/Ubuntu) or 'brew install tmux' (macOS)",
+            )
+        } else {
+            Error::new("E203", format!("cannot run tmux: {e}"))
+        }
+    }
+
+    /// Runs a chain of commands in one invocation; returns (success, stdout, stderr).
+    pub fn exec(&self, cmds: &[Cmd]) -> Result<(bool, String, String)> {
+        let mut c = self.base();
+        for (i, cmd) in cmds.iter().enumerate() {
+            if i > 0 {
+                c.arg(";");
+            }
+            for a in cmd {
+                c.arg(escape_arg(a));
+            }
+        }
+        let out = c.output().map_err(Self::spawn_error)?;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
+    /// Runs a chain of commands; a failure is E204 with the arguments and tmux's stderr.
+    pub fn run(&self, cmds: &[Cmd]) -> Result<String> {
+        let (ok, out, err) = self.exec(cmds)?;
+        if ok { Ok(out) } else { Err(self.failed(cmds, &err)) }
+    }
+
+    /// The E204 error for a failed chain.
+    pub fn failed(&self, cmds: &[Cmd], stderr: &str) -> Error {
+        let args: Vec<String> = cmds.iter().map(|c| c.join(" ")).collect();
+        Error::new(
+            "E204",
+            format!("tmux command failed: {}: {}", args.join(" ; "), stderr.trim()),
+        )
+        .details(serde_json::json!({"args": cmds, "stderr": stderr.trim(), "socket": self.socket}))
+    }
+
+    /// Checks that tmux exists and is at least 3.2. The answer is cached per tmux binary
+    /// (path and mtime) under the state directory, so this costs a stat, not a process.
+    pub fn check_version(&self) -> Result<()> {
+        let bin = find_in_path("tmux").ok_or_else(|| Self::spawn_error(std::io::ErrorKind::NotFound.into()))?;
+        let stamp = std::fs::metadata(&bin)
+            .and_then(|m| m.modified())
+            .map(|t| format!("{}:{:?}", bin.display(), t))
+            .unwrap_or_default();
+        let cache = paths::home().join("tmux-version");
+        if let Ok(c) = std::fs::read_to_string(&cache)
+            && c.trim_end() == stamp
+        {
+            return Ok(());
+        }
+        let out = self.base().arg("-V").output().map_err(Self::spawn_error)?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let v = parse_version(&text);
+        match v {
+            Some(v) if v >= MIN_VERSION => {
+                let _ = paths::write_atomic(&cache, format!("{stamp}\n").as_bytes(), 0o644);
+                Ok(())
+            }
+            _ => Err(Error::new(
+                "E203",
+                format!("tmux is too old: {} (taskmux needs 3.2 or newer)", text.trim()),
+            )
+            .hint("upgrade tmux: 'apt-get install tmux' from a current release, or 'brew upgrade tmux'")),
+        }
+    }
+
+    /// Whether the session exists (exact name).
+    pub fn has_session(&self, session: &str) -> Result<bool> {
+        let (ok, _, _) = self.exec(&[cmd!["has-session", "-t", format!("={session}")]])?;
+        Ok(ok)
+    }
+
+    /// Makes sure the session exists, under `locks/<session>.lock`. When it must be made,
+    /// its first window is `first` (name, cwd, placeholder argv), and the new window's
+    /// `(window_id, pane_id)` is returned so the caller can use it instead of a new one.
+    pub fn ensure_session(
+        &self,
+        session: &str,
+        dir: &Path,
+        first: (&str, &[&str]),
+    ) -> Result<Option<(String, String)>> {
+        if self.has_session(session)? {
+            return Ok(None);
+        }
+        let _lock = paths::lock(session)?;
+        if self.has_session(session)? {
+            return Ok(None);
+        }
+        let mut c = cmd![
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-n",
+            first.0,
+            "-c",
+            dir.to_string_lossy(),
+            "-x",
+            "200",
+            "-y",
+            "50",
+            "-P",
+            "-F",
+            format!("#{{window_id}}{SEP}#{{pane_id}}")
+        ];
+        c.extend(first.1.iter().map(|s| s.to_string()));
+        let out = self.run(&[c])?;
+        let mut it = out.trim_end().split(SEP);
+        let w = it.next().unwrap_or_default().to_string();
+        let p = it.next().unwrap_or_default().to_string();
+        Ok(Some((w, p)))
+    }
+
+    /// Runs `list-panes` over a session (or every session with `None`) with the given
+    /// format fields; returns one row of fields per pane. A missing session is no rows.
+    pub fn list_panes(&self, session: Option<&str>, fields: &[&str]) -> Result<Vec<Vec<String>>> {
+        let fmt: Vec<String> = fields.iter().map(|f| format!("#{{{f}}}")).collect();
+        let fmt = fmt.join(&SEP.to_string());
+        let c = match session {
+            Some(s) => cmd!["list-panes", "-s", "-t", format!("={s}:"), "-F", fmt],
+            None => cmd!["list-panes", "-a", "-F", fmt],
+        };
+        let (ok, out, err) = self.exec(std::slice::from_ref(&c))?;
+        if !ok {
+            if is_missing(&err) {
+                return Ok(Vec::new());
+            }
+            return Err(self.failed(&[c], &err));
+        }
+        Ok(out
+            .lines()
+            .map(|l| l.splitn(fields.len(), SEP).map(str::to_string).collect())
+            .collect())
+    }
+}
+
+/// Whether tmux's stderr says the server or the session is not there.
+pub fn is_missing(stderr: &str) -> bool {
+    stderr.contains("no server running")
+        || stderr.contains("can't find session")
+        || stderr.contains("error connecting to")
+        || stderr.contains("can't find window")
+        || stderr.contains("can't find pane")
+        || stderr.contains("session not found")
+}
+
+/// Parses `tmux 3.3a` / `tmux next-3.4` into (major, minor).
+fn parse_version(s: &str) -> Option<(u32, u32)> {
+    let v = s.split_whitespace().nth(1)?;
+    let v = v.trim_start_matches(|c: char| !c.is_ascii_digit());
+    let mut it = v.split('.');
+    let major = it.next()?.parse().ok()?;
+    let minor: String = it
+        .next()
+        .unwrap_or("0")
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    Some((major, minor.parse().unwrap_or(0)))
+}
+
+/// The first executable called `name` on PATH.
+pub fn find_in_path(name: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| {
+        std::fs::metadata(p)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("tmux 3.3a\n"), Some((3, 3)));
+        assert_eq!(parse_version("tmux next-3.4"), Some((3, 4)));
+        assert_eq!(parse_version("tmux 2.9"), Some((2, 9)));
+        assert!(parse_version("tmux 3.1c").is_some_and(|v| v < MIN_VERSION));
+    }
+
+    #[test]
+    fn semicolons_are_escaped() {
+        assert_eq!(escape_arg("a;"), "a\\;");
+        assert_eq!(escape_arg("b\\;"), "b\\\\;");
+        assert_eq!(escape_arg("x;y"), "x;y");
+    }
+}
