@@ -50,6 +50,23 @@ fn parse_stat(s: &str) -> Option<ProcInfo> {
     })
 }
 
+/// The exit code of a zombie (128+N when killed by signal N), read from its stat: for a
+/// dead pane whose status tmux has not collected.
+pub fn zombie_exit_code(pid: i32) -> Option<i32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest: Vec<&str> = s[s.rfind(')')? + 1..].split_whitespace().collect();
+    if rest.first() != Some(&"Z") {
+        return None;
+    }
+    // field 52 of stat is the wait status; `rest` starts at field 3
+    let status: i32 = rest.get(49)?.parse().ok()?;
+    Some(if status & 0x7f == 0 {
+        (status >> 8) & 0xff
+    } else {
+        128 + (status & 0x7f)
+    })
+}
+
 /// Whether `pid` is a live process (a zombie is not).
 pub fn alive(pid: i32) -> bool {
     pid > 0 && stat(pid).is_some_and(|p| p.alive())
@@ -76,21 +93,31 @@ pub fn tty_nr_of(path: &str) -> Option<i64> {
     Some((min & 0xff) | (maj << 8) | ((min & !0xff) << 12))
 }
 
-/// Whether the process's environment holds exactly `entry` (`K=V`), or, with
-/// `prefix = true`, an entry starting with it.
-fn environ_has(pid: i32, entries: &[(&str, bool)]) -> bool {
-    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
-        return false;
-    };
-    entries.iter().all(|(want, prefix)| {
-        env.split(|b| *b == 0).any(|e| {
-            if *prefix {
-                e.starts_with(want.as_bytes())
-            } else {
-                e == want.as_bytes()
+/// The markers found in processes' environments: pid -> (`TASKMUX_TASK` value, `TMUX` value).
+pub type Markers = std::collections::HashMap<i32, (String, String)>;
+
+/// Reads the environment of every live process once and keeps the two variables that say
+/// which task of which tmux server a process belongs to.
+pub fn markers(procs: &[ProcInfo]) -> Markers {
+    let mut out = Markers::new();
+    for p in procs.iter().filter(|p| p.alive()) {
+        let Ok(env) = std::fs::read(format!("/proc/{}/environ", p.pid)) else {
+            continue;
+        };
+        let mut task = None;
+        let mut tmux = String::new();
+        for e in env.split(|b| *b == 0) {
+            if let Some(v) = e.strip_prefix(b"TASKMUX_TASK=") {
+                task = Some(String::from_utf8_lossy(v).into_owned());
+            } else if let Some(v) = e.strip_prefix(b"TMUX=") {
+                tmux = String::from_utf8_lossy(v).into_owned();
             }
-        })
-    })
+        }
+        if let Some(t) = task {
+            out.insert(p.pid, (t, tmux));
+        }
+    }
+    out
 }
 
 /// How to recognise the processes of one task.
@@ -100,16 +127,16 @@ pub struct TaskIdentity {
     pub pane_pid: i32,
     /// The pane's tty in `tty_nr` encoding.
     pub tty_nr: Option<i64>,
-    /// The marker `TASKMUX_TASK=<session>/<task>`.
+    /// The value of `TASKMUX_TASK`: `<session>/<task>`.
     pub marker: String,
-    /// `TMUX=<socket path>,`: the marker only counts on this tmux server.
+    /// The tmux socket path: the marker only counts when `TMUX` starts with it.
     pub server: String,
 }
 
 /// Finds every live process of a task in `procs`: its group, its tty, its descendants, and
-/// (when `scan_env` is set) anything carrying its marker — which finds children that
-/// called setsid or were orphaned. `known` is added to and returned.
-pub fn task_processes(id: &TaskIdentity, procs: &[ProcInfo], known: &mut HashSet<i32>, scan_env: bool) {
+/// (when `markers` are given) anything carrying its marker — which finds children that
+/// called setsid or were orphaned. `known` is added to.
+pub fn task_processes(id: &TaskIdentity, procs: &[ProcInfo], known: &mut HashSet<i32>, markers: Option<&Markers>) {
     let me = std::process::id() as i32;
     let live: Vec<&ProcInfo> = procs.iter().filter(|p| p.alive() && p.pid != me).collect();
     known.retain(|pid| live.iter().any(|p| p.pid == *pid));
@@ -120,10 +147,15 @@ pub fn task_processes(id: &TaskIdentity, procs: &[ProcInfo], known: &mut HashSet
             known.insert(p.pid);
         }
     }
-    if scan_env {
-        let wants = [(id.marker.as_str(), false), (id.server.as_str(), true)];
+    if let Some(m) = markers {
         for p in &live {
-            if !known.contains(&p.pid) && environ_has(p.pid, &wants) {
+            if let Some((task, tmux)) = m.get(&p.pid)
+                && *task == id.marker
+                && !id.server.is_empty()
+                && tmux
+                    .strip_prefix(id.server.as_str())
+                    .is_some_and(|r| r.starts_with(','))
+            {
                 known.insert(p.pid);
             }
         }

@@ -32,7 +32,11 @@ impl State {
     pub fn update<T>(session: &str, f: impl FnOnce(&mut State) -> T) -> Result<T> {
         let _lock = paths::lock(&format!("{session}.state"))?;
         let mut st = State::load(session);
+        let before = st.data.clone();
         let out = f(&mut st);
+        if st.data == before && path(session).exists() {
+            return Ok(out);
+        }
         let text = serde_json::to_vec_pretty(&Value::Object(st.data.clone())).unwrap_or_default();
         paths::write_atomic(&path(session), &text, 0o600)?;
         Ok(out)

@@ -70,9 +70,14 @@ impl Runtime {
     fn identity(&self, session: &str) -> TaskIdentity {
         TaskIdentity {
             pane_pid: self.pane_pid,
-            tty_nr: proc::tty_nr_of(&self.tty),
-            marker: format!("TASKMUX_TASK={session}/{}", self.task),
-            server: format!("TMUX={},", self.socket_path),
+            // a dead pane's tty is free for any new terminal to take: never match by it
+            tty_nr: if self.running() {
+                proc::tty_nr_of(&self.tty)
+            } else {
+                None
+            },
+            marker: format!("{session}/{}", self.task),
+            server: self.socket_path.clone(),
         }
     }
 }
@@ -97,10 +102,20 @@ const FIELDS: &[&str] = &[
     "pane_current_path",
 ];
 
+/// The runtime state of a session's tasks, by task name.
+pub type Runtimes = HashMap<String, Runtime>;
+
 /// Reads the runtime state of every task window of the session, in one tmux call.
-pub fn read_runtime(tmux: &Tmux, session: &str) -> Result<HashMap<String, Runtime>> {
-    let rows = tmux.list_panes(Some(session), FIELDS)?;
-    let mut out: HashMap<String, Runtime> = HashMap::new();
+pub fn read_runtime(tmux: &Tmux, session: &str) -> Result<Runtimes> {
+    Ok(read_session(tmux, session)?.unwrap_or_default())
+}
+
+/// Like [`read_runtime`], but None when the session does not exist.
+pub fn read_session(tmux: &Tmux, session: &str) -> Result<Option<Runtimes>> {
+    let Some(rows) = tmux.list_panes(Some(session), FIELDS)? else {
+        return Ok(None);
+    };
+    let mut out: Runtimes = HashMap::new();
     for r in rows {
         if r.len() < FIELDS.len() || r[0].is_empty() {
             continue;
@@ -108,7 +123,9 @@ pub fn read_runtime(tmux: &Tmux, session: &str) -> Result<HashMap<String, Runtim
         let num = |s: &str| s.parse::<i32>().ok();
         let dead = r[4] == "1";
         let exit_code = if dead {
-            num(&r[5]).or_else(|| num(&r[6]).map(|s| 128 + s))
+            num(&r[5])
+                .or_else(|| num(&r[6]).map(|s| 128 + s))
+                .or_else(|| num(&r[3]).and_then(proc::zombie_exit_code))
         } else {
             None
         };
@@ -149,7 +166,7 @@ pub fn read_runtime(tmux: &Tmux, session: &str) -> Result<HashMap<String, Runtim
             }
         }
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// A stable hash of what a task is launched with, to tell when the config changed under it.
@@ -181,7 +198,9 @@ pub fn record_env(session: &str, refresh: bool) -> Result<Vec<(String, String)>>
         return Ok(e);
     }
     let env = state::capture_env();
-    State::update(session, |s| s.set_env(&env))?;
+    if State::load(session).env().as_ref() != Some(&env) {
+        State::update(session, |s| s.set_env(&env))?;
+    }
     Ok(env)
 }
 
@@ -388,6 +407,25 @@ pub struct Prepared {
     pub port: Option<u16>,
 }
 
+/// Checks what can be checked without writing anything: cwd exists, env files read.
+pub fn precheck(project: &Project, task: &Task) -> Result<()> {
+    if !task.cwd.is_dir() {
+        return Err(Error::new(
+            "E213",
+            format!(
+                "Working directory of task '{}' does not exist: {}",
+                task.name,
+                task.cwd.display()
+            ),
+        )
+        .hint("create it, or fix 'cwd' (relative to the directory of taskmux.toml)"));
+    }
+    for f in project.env_file.iter().chain(task.env_file.iter()) {
+        read_env_file(f)?;
+    }
+    Ok(())
+}
+
 /// Checks what can be checked before anything starts: cwd exists, env files read.
 pub fn prepare(ctx: &Ctx, task: &Task, record: &[(String, String)]) -> Result<Prepared> {
     if !task.cwd.is_dir() {
@@ -418,35 +456,17 @@ fn write_spec(session: &str, task: &Task, env: &[(String, String)]) -> Result<Pa
         "cwd": task.cwd,
         "env": env.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
     });
-    paths::write_atomic(&p, spec.to_string().as_bytes(), 0o600)?;
+    let text = spec.to_string();
+    if std::fs::read(&p).is_ok_and(|old| old == text.as_bytes()) {
+        return Ok(p);
+    }
+    paths::write_replace(&p, text.as_bytes(), 0o600)?;
     Ok(p)
 }
 
 /// The absolute path of the running executable (never a bare name from PATH).
 pub fn self_exe() -> Result<PathBuf> {
     std::env::current_exe().map_err(|e| Error::internal(format!("cannot find the taskmux executable: {e}")))
-}
-
-const PLACEHOLDER: &[&str] = &["sleep", "2147483647"];
-
-/// Splits a chain into invocations that stay under tmux's message size limit.
-fn run_chunked(tmux: &Tmux, cmds: Vec<Cmd>) -> Result<String> {
-    let mut out = String::new();
-    let mut batch: Vec<Cmd> = Vec::new();
-    let mut size = 0;
-    for c in cmds {
-        let len: usize = c.iter().map(|a| a.len() + 8).sum();
-        if size + len > 12_000 && !batch.is_empty() {
-            out.push_str(&tmux.run(&std::mem::take(&mut batch))?);
-            size = 0;
-        }
-        size += len;
-        batch.push(c);
-    }
-    if !batch.is_empty() {
-        out.push_str(&tmux.run(&batch)?);
-    }
-    Ok(out)
 }
 
 /// The result of launching one task.
@@ -468,103 +488,155 @@ pub enum Launch {
 /// tasks that run are left alone, dead windows are respawned in place, and new windows are
 /// made with a placeholder, given `remain-on-exit`, then respawned with the real command.
 pub fn launch(ctx: &Ctx, tasks: &[(&Task, &Prepared)]) -> Result<Vec<Launch>> {
+    let _lock = launch_lock(&ctx.project.name)?;
+    let rts = read_session(&ctx.tmux, &ctx.project.name)?;
+    launch_locked(ctx, tasks, rts.as_ref())
+}
+
+/// The project's launch lock: held while deciding what runs and creating windows.
+pub fn launch_lock(session: &str) -> Result<paths::Lock> {
+    paths::lock(&format!("{session}.launch"))
+}
+
+/// [`launch`] for a caller that holds the launch lock and has read the session (None: the
+/// session does not exist).
+pub fn launch_locked(ctx: &Ctx, tasks: &[(&Task, &Prepared)], rts: Option<&Runtimes>) -> Result<Vec<Launch>> {
     let session = &ctx.project.name;
-    let exe = self_exe()?;
-    let _lock = paths::lock(&format!("{session}.launch"))?;
-    let rts = read_runtime(&ctx.tmux, session)?;
+    let exe = self_exe()?.to_string_lossy().into_owned();
+    let now = paths::now_secs();
     let mut results: Vec<Option<Launch>> = vec![None; tasks.len()];
-    let mut targets: Vec<Option<(String, String)>> = vec![None; tasks.len()];
-    let mut new: Vec<usize> = Vec::new();
-    for (i, (t, _)) in tasks.iter().enumerate() {
-        match rts.get(&t.name) {
-            Some(rt) if rt.running() => {
-                results[i] = Some(Launch::AlreadyRunning {
-                    pane_id: rt.pane_id.clone(),
-                })
+    // per task, the commands that launch it: a new window (or a respawn of its dead pane)
+    // whose very first command is the task, then its options, all in one command list, so
+    // tmux cannot reap a fast exit before remain-on-exit is on
+    let mut groups: Vec<(usize, Vec<Cmd>)> = Vec::new();
+    let mut respawned: Vec<(usize, String)> = Vec::new();
+    for (i, (t, prep)) in tasks.iter().enumerate() {
+        let rt = rts.and_then(|r| r.get(&t.name));
+        if let Some(rt) = rt.filter(|r| r.running()) {
+            results[i] = Some(Launch::AlreadyRunning {
+                pane_id: rt.pane_id.clone(),
+            });
+            continue;
+        }
+        let spec = write_spec(session, t, &prep.env)?.to_string_lossy().into_owned();
+        let cwd = t.cwd.to_string_lossy().into_owned();
+        let ids = format!("#{{window_id}}{SEP}#{{pane_id}}");
+        let (first, target) = match rt {
+            Some(rt) => {
+                respawned.push((i, rt.pane_id.clone()));
+                (
+                    cmd![
+                        "respawn-pane",
+                        "-k",
+                        "-t",
+                        &rt.pane_id,
+                        "-c",
+                        &cwd,
+                        &exe,
+                        "__exec",
+                        &spec
+                    ],
+                    rt.window_id.clone(),
+                )
             }
-            Some(rt) => targets[i] = Some((rt.window_id.clone(), rt.pane_id.clone())),
-            None => new.push(i),
-        }
-    }
-    if let Some(&first) = new.first() {
-        let t = tasks[first].0;
-        if let Some(ids) = ctx
-            .tmux
-            .ensure_session(session, &ctx.project.dir, (&t.name, PLACEHOLDER))?
-        {
-            targets[first] = Some(ids);
-            new.remove(0);
-        }
-    }
-    if !new.is_empty() {
-        let cmds: Vec<Cmd> = new
-            .iter()
-            .map(|&i| {
-                let t = tasks[i].0;
-                let mut c = cmd![
+            // no -d: the new window becomes the session's current one, which `=S:` names
+            None => (
+                cmd![
                     "new-window",
-                    "-d",
                     "-t",
                     format!("={session}:"),
                     "-n",
                     &t.name,
                     "-c",
-                    ctx.project.dir.to_string_lossy(),
+                    &cwd,
                     "-P",
                     "-F",
-                    format!("#{{window_id}}{SEP}#{{pane_id}}")
-                ];
-                c.extend(PLACEHOLDER.iter().map(|s| s.to_string()));
-                c
-            })
-            .collect();
-        let out = run_chunked(&ctx.tmux, cmds)?;
-        for (&i, line) in new.iter().zip(out.lines()) {
-            let (w, p) = line.split_once(SEP).unwrap_or((line, ""));
-            targets[i] = Some((w.to_string(), p.to_string()));
-        }
-    }
-    let now = paths::now_secs();
-    let mut chain: Vec<Cmd> = Vec::new();
-    for (i, (t, prep)) in tasks.iter().enumerate() {
-        let Some((w, p)) = &targets[i] else { continue };
-        let spec = write_spec(session, t, &prep.env)?;
-        let opt = |k: &str, v: String| cmd!["set-option", "-w", "-t", w, k, v];
-        chain.push(opt("remain-on-exit", "on".into()));
-        chain.push(opt("@taskmux-task", t.name.clone()));
-        chain.push(opt("@taskmux-started", format!("{now:.3}")));
-        chain.push(opt("@taskmux-hash", config_hash(t, &ctx.project)));
-        chain.push(opt("@taskmux-manual-stop", "0".into()));
-        chain.push(opt(
-            "@taskmux-port",
-            prep.port.map(|p| p.to_string()).unwrap_or_default(),
+                    &ids,
+                    &exe,
+                    "__exec",
+                    &spec
+                ],
+                format!("={session}:"),
+            ),
+        };
+        let opt = |k: &str, v: String| cmd!["set-option", "-w", "-t", &target, k, v];
+        let port = prep.port.map(|p| p.to_string()).unwrap_or_default();
+        groups.push((
+            i,
+            vec![
+                first,
+                opt("remain-on-exit", "on".into()),
+                opt("@taskmux-task", t.name.clone()),
+                opt("@taskmux-started", format!("{now:.3}")),
+                opt("@taskmux-hash", config_hash(t, &ctx.project)),
+                opt("@taskmux-manual-stop", "0".into()),
+                opt("@taskmux-port", port),
+                opt("@taskmux-health", String::new()),
+            ],
         ));
-        chain.push(opt("@taskmux-health", String::new()));
-        chain.push(cmd![
-            "respawn-pane",
-            "-k",
-            "-t",
-            p,
-            "-c",
-            t.cwd.to_string_lossy(),
-            exe.to_string_lossy(),
-            "__exec",
-            spec.to_string_lossy()
-        ]);
-        results[i] = Some(Launch::Started { pane_id: p.clone() });
     }
-    if !chain.is_empty() {
-        run_chunked(&ctx.tmux, chain)?;
+    let mut new_ids: Vec<(String, String)> = Vec::new();
+    if !groups.is_empty() {
+        let plain: Vec<Vec<Cmd>> = groups.iter().map(|(_, g)| g.clone()).collect();
+        let out = if rts.is_none() {
+            // no session: the first task's window is the session's first window
+            let _lock = paths::lock(session)?;
+            let mut with_session = plain.clone();
+            let c = &mut with_session[0][0];
+            if c[0] == "new-window" {
+                let tail: Vec<String> = c[3..].to_vec();
+                *c = cmd!["new-session", "-d", "-s", session, "-x", "200", "-y", "50"];
+                c.extend(tail);
+            }
+            match run_groups(&ctx.tmux, with_session) {
+                Err(e) if e.message.contains("duplicate session") => run_groups(&ctx.tmux, plain)?,
+                other => other?,
+            }
+        } else {
+            run_groups(&ctx.tmux, plain)?
+        };
+        new_ids.extend(crate::tmux::parse_ids(&out));
     }
-    State::update(session, |s| {
-        for (t, _) in tasks {
-            s.set_manual_stop(&t.name, false);
-        }
-    })?;
+    let mut new_ids = new_ids.into_iter();
+    for (i, _) in &groups {
+        let pane = match respawned.iter().find(|(r, _)| r == i) {
+            Some((_, p)) => p.clone(),
+            None => new_ids.next().map(|(_, p)| p).unwrap_or_default(),
+        };
+        results[*i] = Some(Launch::Started { pane_id: pane });
+    }
+    if tasks.iter().any(|(t, _)| State::load(session).manual_stop(&t.name)) {
+        State::update(session, |s| {
+            for (t, _) in tasks {
+                s.set_manual_stop(&t.name, false);
+            }
+        })?;
+    }
     results
         .into_iter()
         .map(|r| r.ok_or_else(|| Error::internal("a task was neither launched nor running")))
         .collect()
+}
+
+/// Runs groups of commands in as few invocations as tmux's message size allows, never
+/// splitting a group.
+fn run_groups(tmux: &Tmux, groups: Vec<Vec<Cmd>>) -> Result<String> {
+    let mut out = String::new();
+    let mut batch: Vec<Cmd> = Vec::new();
+    let mut size = 0;
+    for g in groups.into_iter().filter(|g| !g.is_empty()) {
+        let len: usize = g.iter().flat_map(|c| c.iter()).map(|a| a.len() + 8).sum();
+        if size + len > 12_000 && !batch.is_empty() {
+            out.push_str(&tmux.run(&std::mem::take(&mut batch))?);
+            size = 0;
+        }
+        size += len;
+        batch.extend(g);
+    }
+    if !batch.is_empty() {
+        out.push_str(&tmux.run(&batch)?);
+    }
+    Ok(out)
 }
 
 /// Runs a launch spec: sets the environment and directory and execs the command. This is
@@ -627,6 +699,7 @@ fn pane_state(tmux: &Tmux, pane_id: &str) -> Result<Option<(bool, i32, Option<i3
         f.get(2)
             .and_then(|s| s.parse().ok())
             .or_else(|| f.get(3).and_then(|s| s.parse::<i32>().ok()).map(|s| 128 + s))
+            .or_else(|| proc::zombie_exit_code(pid))
     } else {
         None
     };
@@ -769,14 +842,19 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
         v
     };
     let mut report = StartReport::default();
-    let session_existed = ctx.tmux.has_session(&project.name)?;
+    // everything that can be refused is refused before anything runs or is written
+    for t in &set {
+        precheck(&ctx.project, t)?;
+    }
+    let mut wave_lock = Some(launch_lock(&project.name)?);
+    let session = read_session(&ctx.tmux, &project.name)?;
+    let session_existed = session.is_some();
+    let rts = session.unwrap_or_default();
     let record = record_env(&project.name, all || !session_existed)?;
-    // everything that can be refused is refused before anything runs
     let mut prepared: HashMap<String, Prepared> = HashMap::new();
     for t in &set {
         prepared.insert(t.name.clone(), prepare(ctx, t, &record)?);
     }
-    let rts = read_runtime(&ctx.tmux, &project.name)?;
     let running_now: HashSet<String> = rts
         .iter()
         .filter(|(_, r)| r.running())
@@ -795,6 +873,14 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
     }
     if set.iter().all(|t| running_now.contains(&t.name)) {
         report.already_running = set.iter().map(|t| t.name.clone()).collect();
+        drop(wave_lock);
+        if wait {
+            let list: Vec<(String, String)> = set
+                .iter()
+                .filter_map(|t| Some((t.name.clone(), rts.get(&t.name)?.pane_id.clone())))
+                .collect();
+            wait_all(ctx, &list, &prepared, &report)?;
+        }
         return Ok(report);
     }
     project_hook(ctx, "before_start", &record)?;
@@ -880,7 +966,7 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
         let ok_wave: Vec<&Task> = {
             let hs: Vec<_> = wave
                 .iter()
-                .filter(|t| !running_now.contains(&t.name))
+                .filter(|t| !running_now.contains(&t.name) && t.hooks.before_start.is_some())
                 .map(|t| {
                     let prep = &prepared[&t.name];
                     (t, s.spawn(move || task_hook(ctx, t, "before_start", &prep.env)))
@@ -896,7 +982,12 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
                     Err(e) => fail(t, e),
                 }
             }
-            ok.extend(wave.iter().copied().filter(|t| running_now.contains(&t.name)));
+            ok.extend(
+                wave.iter()
+                    .copied()
+                    .filter(|t| running_now.contains(&t.name) || t.hooks.before_start.is_none()),
+            );
+            ok.sort_by_key(|t: &&Task| project.tasks.iter().position(|x| x.name == t.name));
             ok
         };
         for t in &ok_wave {
@@ -917,7 +1008,9 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
             })
             .collect();
         let batch: Vec<(&Task, &Prepared)> = ok_wave.iter().map(|t| (*t, &prepared[&t.name])).collect();
-        match launch(ctx, &batch) {
+        let launched_wave = launch_locked(ctx, &batch, session_existed.then_some(&rts));
+        wave_lock.take();
+        match launched_wave {
             Ok(ls) => {
                 for (t, l) in ok_wave.iter().zip(ls) {
                     let t: &Task = t;
@@ -1009,37 +1102,55 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
     report.skipped.sort_by_key(|(n, _)| order(n));
 
     if wait {
-        let launched = launched.into_inner().unwrap_or_default();
-        let failures: Vec<(String, String, Probe)> = std::thread::scope(|s| {
-            let hs: Vec<_> = launched
-                .iter()
-                .filter_map(|(name, pane)| {
-                    let t = project.task(name).ok()?;
-                    let prep = prepared.get(name)?;
-                    Some(s.spawn(move || (t.name.clone(), pane.clone(), wait_healthy(ctx, t, pane, &prep.env))))
-                })
-                .collect();
-            hs.into_iter().filter_map(|h| h.join().ok()).collect()
-        });
-        let panes: Vec<(String, Probe)> = failures.iter().map(|(_, pane, p)| (pane.clone(), p.clone())).collect();
-        record_health(&ctx.tmux, &panes);
-        let failures: Vec<_> = failures.into_iter().filter(|(_, _, p)| !p.ok).collect();
-        if let Some((name, _, p)) = failures.first() {
-            let t = project.task(name)?;
-            return Err(Error::new("E214", format!("Task '{name}' is not healthy: {}", probe_desc(t, p)))
-                .hint(format!("see 'taskmux inspect {name}' and the task's window ('taskmux attach {name}')"))
+        wait_all(ctx, &launched.into_inner().unwrap_or_default(), &prepared, &report)?;
+    }
+    Ok(report)
+}
+
+/// `start --wait`: probes every task of `list` (name, pane) until healthy; E214 naming the
+/// first that is not, its probe and the last reason. A skipped task is E214 too.
+fn wait_all(
+    ctx: &Ctx,
+    list: &[(String, String)],
+    prepared: &HashMap<String, Prepared>,
+    report: &StartReport,
+) -> Result<()> {
+    let project = &ctx.project;
+    let results: Vec<(String, String, Probe)> = std::thread::scope(|s| {
+        let hs: Vec<_> = list
+            .iter()
+            .filter_map(|(name, pane)| {
+                let t = project.task(name).ok()?;
+                let prep = prepared.get(name)?;
+                Some(s.spawn(move || (t.name.clone(), pane.clone(), wait_healthy(ctx, t, pane, &prep.env))))
+            })
+            .collect();
+        hs.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let panes: Vec<(String, Probe)> = results.iter().map(|(_, pane, p)| (pane.clone(), p.clone())).collect();
+    record_health(&ctx.tmux, &panes);
+    let failures: Vec<_> = results.into_iter().filter(|(_, _, p)| !p.ok).collect();
+    if let Some((name, _, p)) = failures.first() {
+        let t = project.task(name)?;
+        return Err(
+            Error::new("E214", format!("Task '{name}' is not healthy: {}", probe_desc(t, p)))
+                .hint(format!(
+                    "see 'taskmux inspect {name}' and the task's window ('tmux attach -t {}')",
+                    project.name
+                ))
                 .details(json!({
                     "task": name, "method": p.method.as_str(), "reason": p.reason,
                     "unhealthy": failures.iter().map(|(n, _, _)| n).collect::<Vec<_>>(),
-                    "started": report.started, "skipped": report.skipped.iter().map(|(t, r)| json!({"task": t, "reason": r})).collect::<Vec<_>>(),
-                })));
-        }
-        if let Some((name, _)) = report.skipped.first() {
-            let reason = report.skipped[0].1.clone();
-            return Err(Error::new("E214", format!("Task '{name}' was not started: {reason}")));
-        }
+                    "started": report.started,
+                    "skipped": report.skipped.iter().map(|(t, r)| json!({"task": t, "reason": r})).collect::<Vec<_>>(),
+                })),
+        );
     }
-    Ok(report)
+    if let Some((name, reason)) = report.skipped.first() {
+        return Err(Error::new("E214", format!("Task '{name}' was not started: {reason}"))
+            .details(json!({"task": name, "reason": reason})));
+    }
+    Ok(())
 }
 
 /// What `stop` did to one task.
@@ -1102,9 +1213,6 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
             ]);
         }
     }
-    if !chain.is_empty() {
-        let _ = ctx.tmux.exec(&chain);
-    }
     if manual {
         State::update(&project.name, |s| {
             for t in &tasks {
@@ -1112,6 +1220,7 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
             }
         })?;
     }
+    let server = std::sync::OnceLock::new();
     let idents: Vec<(&Task, TaskIdentity)> = tasks
         .iter()
         .map(|t| {
@@ -1120,14 +1229,19 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
                 None => TaskIdentity {
                     pane_pid: 0,
                     tty_nr: None,
-                    marker: format!("TASKMUX_TASK={}/{}", project.name, t.name),
-                    server: format!("TMUX={},", socket_path(ctx)),
+                    marker: format!("{}/{}", project.name, t.name),
+                    server: server.get_or_init(|| socket_path(ctx)).clone(),
                 },
             };
             (*t, id)
         })
         .collect();
-    let leftovers = escalate(&idents)?;
+    // the first look at the processes comes before C-c, while every pane still holds its tty
+    let leftovers = escalate(&idents, || {
+        if !chain.is_empty() {
+            let _ = ctx.tmux.exec(&chain);
+        }
+    })?;
     let mut out = Vec::new();
     for t in &tasks {
         let was = running.iter().any(|r| r.name == t.name) || leftovers.contains(&t.name);
@@ -1164,17 +1278,33 @@ fn socket_path(ctx: &Ctx) -> String {
 /// Waits for tasks' processes to go, escalating per task: after its grace period (or at
 /// once when the pane's own process is gone) SIGTERM, 3 s later SIGKILL. Returns the tasks
 /// that had processes at all.
-fn escalate(idents: &[(&Task, TaskIdentity)]) -> Result<HashSet<String>> {
-    let start = Instant::now();
+fn escalate(idents: &[(&Task, TaskIdentity)], interrupt: impl FnOnce()) -> Result<HashSet<String>> {
     let procs = proc::snapshot();
+    let marks = proc::markers(&procs);
     let mut sets: Vec<HashSet<i32>> = idents
         .iter()
         .map(|(_, id)| {
             let mut s = HashSet::new();
-            proc::task_processes(id, &procs, &mut s, true);
+            proc::task_processes(id, &procs, &mut s, Some(&marks));
             s
         })
         .collect();
+    interrupt();
+    let start = Instant::now();
+    // the tty is only trusted for the first look: once a pane dies its pty can be reused
+    let idents: Vec<(&Task, TaskIdentity)> = idents
+        .iter()
+        .map(|(t, id)| {
+            (
+                *t,
+                TaskIdentity {
+                    tty_nr: None,
+                    ..id.clone()
+                },
+            )
+        })
+        .collect();
+    let idents = &idents[..];
     let had: HashSet<String> = idents
         .iter()
         .zip(&sets)
@@ -1187,13 +1317,15 @@ fn escalate(idents: &[(&Task, TaskIdentity)]) -> Result<HashSet<String>> {
     let mut last_env_scan = start;
     loop {
         let procs = proc::snapshot();
-        let rescan = last_env_scan.elapsed() > Duration::from_millis(500);
-        if rescan {
+        let marks = if last_env_scan.elapsed() > Duration::from_millis(500) {
             last_env_scan = Instant::now();
-        }
+            Some(proc::markers(&procs))
+        } else {
+            None
+        };
         let mut all_gone = true;
         for (i, (t, id)) in idents.iter().enumerate() {
-            proc::task_processes(id, &procs, &mut sets[i], rescan);
+            proc::task_processes(id, &procs, &mut sets[i], marks.as_ref());
             if sets[i].is_empty() {
                 continue;
             }
@@ -1234,9 +1366,10 @@ fn escalate(idents: &[(&Task, TaskIdentity)]) -> Result<HashSet<String>> {
         if all_gone {
             // one last marker scan: a double fork between polls is still found
             let procs = proc::snapshot();
+            let marks = proc::markers(&procs);
             let mut again = false;
             for (i, (_, id)) in idents.iter().enumerate() {
-                proc::task_processes(id, &procs, &mut sets[i], true);
+                proc::task_processes(id, &procs, &mut sets[i], Some(&marks));
                 again |= !sets[i].is_empty();
             }
             if !again {
@@ -1293,15 +1426,19 @@ pub fn kill(ctx: &Ctx, name: &str) -> Result<bool> {
         None => TaskIdentity {
             pane_pid: 0,
             tty_nr: None,
-            marker: format!("TASKMUX_TASK={}/{}", project.name, name),
-            server: format!("TMUX={},", socket_path(ctx)),
+            marker: format!("{}/{}", project.name, name),
+            server: socket_path(ctx),
         },
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut set = HashSet::new();
     let mut found_any = false;
+    let mut id = id;
     loop {
-        proc::task_processes(&id, &proc::snapshot(), &mut set, true);
+        let procs = proc::snapshot();
+        proc::task_processes(&id, &procs, &mut set, Some(&proc::markers(&procs)));
+        // the tty only on the first look: a dead pane's pty can be reused
+        id.tty_nr = None;
         if set.is_empty() {
             break;
         }

@@ -19,6 +19,8 @@ const MIN_VERSION: (u32, u32) = (3, 2);
 pub struct Tmux {
     /// The `-L` socket name, if any.
     pub socket: Option<String>,
+    /// The tmux executable, resolved on PATH once.
+    pub bin: Option<std::path::PathBuf>,
 }
 
 /// One command of a chain: its argv, without `tmux` itself.
@@ -46,11 +48,17 @@ impl Tmux {
         let socket = socket
             .or_else(|| std::env::var("TASKMUX_TMUX_SOCKET").ok())
             .filter(|s| !s.is_empty());
-        Tmux { socket }
+        Tmux {
+            socket,
+            bin: find_in_path("tmux"),
+        }
     }
 
     fn base(&self) -> Command {
-        let mut c = Command::new("tmux");
+        let mut c = match &self.bin {
+            Some(b) => Command::new(b),
+            None => Command::new("tmux"),
+        };
         if let Some(s) = &self.socket {
             c.arg("-L").arg(s);
         }
@@ -106,7 +114,10 @@ impl Tmux {
     /// Checks that tmux exists and is at least 3.2. The answer is cached per tmux binary
     /// (path and mtime) under the state directory, so this costs a stat, not a process.
     pub fn check_version(&self) -> Result<()> {
-        let bin = find_in_path("tmux").ok_or_else(|| Self::spawn_error(std::io::ErrorKind::NotFound.into()))?;
+        let bin = self
+            .bin
+            .clone()
+            .ok_or_else(|| Self::spawn_error(std::io::ErrorKind::NotFound.into()))?;
         let stamp = std::fs::metadata(&bin)
             .and_then(|m| m.modified())
             .map(|t| format!("{}:{:?}", bin.display(), t))
@@ -139,9 +150,68 @@ impl Tmux {
         Ok(ok)
     }
 
-    /// Makes sure the session exists, under `locks/<session>.lock`. When it must be made,
-    /// its first window is `first` (name, cwd, placeholder argv), and the new window's
-    /// `(window_id, pane_id)` is returned so the caller can use it instead of a new one.
+    /// Creates the session with these windows (name, cwd), each running `placeholder`,
+    /// under `locks/<session>.lock`, in one invocation. Returns the new windows'
+    /// `(window_id, pane_id)`, or None when the session exists already.
+    pub fn create_session(
+        &self,
+        session: &str,
+        dir: &Path,
+        windows: &[(&str, &Path)],
+        placeholder: &[&str],
+    ) -> Result<Option<Vec<(String, String)>>> {
+        let _lock = paths::lock(session)?;
+        let ids = format!("#{{window_id}}{SEP}#{{pane_id}}");
+        let mut chain: Vec<Cmd> = Vec::new();
+        let first = windows.first().map_or(("taskmux", dir), |w| (w.0, w.1));
+        let mut c = cmd![
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-n",
+            first.0,
+            "-c",
+            first.1.to_string_lossy(),
+            "-x",
+            "200",
+            "-y",
+            "50",
+            "-P",
+            "-F",
+            &ids
+        ];
+        c.extend(placeholder.iter().map(|s| s.to_string()));
+        chain.push(c);
+        for (name, cwd) in windows.iter().skip(1) {
+            let mut c = cmd![
+                "new-window",
+                "-d",
+                "-t",
+                format!("={session}:"),
+                "-n",
+                *name,
+                "-c",
+                cwd.to_string_lossy(),
+                "-P",
+                "-F",
+                &ids
+            ];
+            c.extend(placeholder.iter().map(|s| s.to_string()));
+            chain.push(c);
+        }
+        let (ok, out, err) = self.exec(&chain)?;
+        if !ok {
+            if err.contains("duplicate session") {
+                return Ok(None);
+            }
+            return Err(self.failed(&chain, &err));
+        }
+        Ok(Some(parse_ids(&out)))
+    }
+
+    /// Makes sure the session exists (creating it with one placeholder window when it does
+    /// not); returns whether it was created.
     pub fn ensure_session(
         &self,
         session: &str,
@@ -151,38 +221,14 @@ impl Tmux {
         if self.has_session(session)? {
             return Ok(None);
         }
-        let _lock = paths::lock(session)?;
-        if self.has_session(session)? {
-            return Ok(None);
-        }
-        let mut c = cmd![
-            "new-session",
-            "-d",
-            "-s",
-            session,
-            "-n",
-            first.0,
-            "-c",
-            dir.to_string_lossy(),
-            "-x",
-            "200",
-            "-y",
-            "50",
-            "-P",
-            "-F",
-            format!("#{{window_id}}{SEP}#{{pane_id}}")
-        ];
-        c.extend(first.1.iter().map(|s| s.to_string()));
-        let out = self.run(&[c])?;
-        let mut it = out.trim_end().split(SEP);
-        let w = it.next().unwrap_or_default().to_string();
-        let p = it.next().unwrap_or_default().to_string();
-        Ok(Some((w, p)))
+        Ok(self
+            .create_session(session, dir, &[(first.0, dir)], first.1)?
+            .and_then(|v| v.into_iter().next()))
     }
 
     /// Runs `list-panes` over a session (or every session with `None`) with the given
     /// format fields; returns one row of fields per pane. A missing session is no rows.
-    pub fn list_panes(&self, session: Option<&str>, fields: &[&str]) -> Result<Vec<Vec<String>>> {
+    pub fn list_panes(&self, session: Option<&str>, fields: &[&str]) -> Result<Option<Vec<Vec<String>>>> {
         let fmt: Vec<String> = fields.iter().map(|f| format!("#{{{f}}}")).collect();
         let fmt = fmt.join(&SEP.to_string());
         let c = match session {
@@ -192,15 +238,26 @@ impl Tmux {
         let (ok, out, err) = self.exec(std::slice::from_ref(&c))?;
         if !ok {
             if is_missing(&err) {
-                return Ok(Vec::new());
+                return Ok(None);
             }
             return Err(self.failed(&[c], &err));
         }
-        Ok(out
-            .lines()
-            .map(|l| l.splitn(fields.len(), SEP).map(str::to_string).collect())
-            .collect())
+        Ok(Some(
+            out.lines()
+                .map(|l| l.splitn(fields.len(), SEP).map(str::to_string).collect())
+                .collect(),
+        ))
     }
+}
+
+/// Parses `-P -F '#{window_id}SEP#{pane_id}'` output lines.
+pub fn parse_ids(out: &str) -> Vec<(String, String)> {
+    out.lines()
+        .map(|l| {
+            let (w, p) = l.split_once(SEP).unwrap_or((l, ""));
+            (w.to_string(), p.to_string())
+        })
+        .collect()
 }
 
 /// Whether tmux's stderr says the server or the session is not there.

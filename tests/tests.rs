@@ -1,1 +1,7 @@
-fn main() {}
+//! Integration tests: the real binaries against real tmux and real processes.
+
+mod config_errors;
+mod harness;
+mod lifecycle;
+mod observe;
+mod stop;

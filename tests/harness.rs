@@ -1,0 +1,225 @@
+//! The test harness: a scratch project, its own TASKMUX_HOME and tmux socket, and a guard
+//! whose Drop kills the tmux server and every process it started, even on panic.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// The taskmux binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_taskmux")
+}
+
+/// Whether tmux is installed; tests that need it print why they skip.
+pub fn have_tmux() -> bool {
+    let ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipping: tmux is not installed");
+    }
+    ok
+}
+
+/// One test's world: scratch dir, project dir, state dir and tmux socket.
+pub struct Env {
+    pub root: PathBuf,
+    pub project: PathBuf,
+    pub home: PathBuf,
+    pub socket: String,
+}
+
+impl Env {
+    pub fn new(name: &str) -> Env {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("tmx-{}-{n}-{name}", std::process::id());
+        let root = std::env::temp_dir().join(&tag);
+        let _ = std::fs::remove_dir_all(&root);
+        let project = root.join("proj");
+        let home = root.join("home");
+        std::fs::create_dir_all(&project).expect("scratch dir is writable");
+        std::fs::create_dir_all(&home).expect("scratch dir is writable");
+        Env {
+            root,
+            project,
+            home,
+            socket: tag,
+        }
+    }
+
+    /// Writes `taskmux.toml` in the project directory.
+    pub fn config(&self, text: &str) -> &Self {
+        std::fs::write(self.project.join("taskmux.toml"), text).expect("write config");
+        self
+    }
+
+    /// Writes a file relative to the project directory.
+    pub fn file(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.project.join(rel);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        std::fs::write(&p, text).expect("write file");
+        p
+    }
+
+    /// A taskmux command with this world's socket, state dir and project dir.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("-L").arg(&self.socket).args(args);
+        c.current_dir(&self.project)
+            .env("TASKMUX_HOME", &self.home)
+            .env_remove("TMUX")
+            .env_remove("TMUX_PANE")
+            .env_remove("TASKMUX_TMUX_SOCKET")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs taskmux and returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("taskmux runs")
+    }
+
+    /// Runs taskmux with `--json` and parses stdout; returns (json, exit code).
+    pub fn json(&self, args: &[&str]) -> (Value, i32) {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let o = self.run(&a);
+        let text = String::from_utf8_lossy(&o.stdout);
+        let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): stdout={text:?} stderr={:?}",
+                String::from_utf8_lossy(&o.stderr)
+            )
+        });
+        (v, o.status.code().unwrap_or(-1))
+    }
+
+    /// Runs tmux on this world's socket; returns stdout ("" on failure).
+    pub fn tmux(&self, args: &[&str]) -> String {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The status JSON of one task.
+    pub fn task_status(&self, task: &str) -> Value {
+        let (v, _) = self.json(&["status"]);
+        v["tasks"]
+            .as_array()
+            .and_then(|a| a.iter().find(|t| t["name"] == task).cloned())
+            .unwrap_or(Value::Null)
+    }
+
+    /// The socket path of this world's tmux server.
+    pub fn socket_path(&self) -> String {
+        format!("/tmp/tmux-{}/{}", rustix_uid(), self.socket)
+    }
+
+    /// Pids of every live process whose environment carries this world's tmux socket.
+    pub fn our_processes(&self) -> Vec<i32> {
+        let needle = format!("TMUX={},", self.socket_path());
+        processes_with_env(&needle)
+    }
+}
+
+fn rustix_uid() -> u32 {
+    rustix::process::getuid().as_raw()
+}
+
+/// Live (non-zombie) processes whose environment has an entry starting with `needle`.
+pub fn processes_with_env(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else { return out };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if !alive(pid) {
+            continue;
+        }
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if env.split(|b| *b == 0).any(|x| x.starts_with(needle.as_bytes())) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Whether a pid is a live process (not a zombie).
+pub fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        let st = s
+            .rfind(')')
+            .and_then(|i| s[i + 1..].split_whitespace().next().map(str::to_string));
+        !matches!(st.as_deref(), Some("Z") | Some("X") | None)
+    })
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        // every process that carries our server in its environment, then the server itself
+        for _ in 0..3 {
+            let pids = self.our_processes();
+            for p in &pids {
+                let _ = rustix::process::kill_process(
+                    rustix::process::Pid::from_raw(*p).expect("pid > 0"),
+                    rustix::process::Signal::KILL,
+                );
+            }
+            if pids.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_file(self.socket_path());
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds or `secs` pass; panics naming `what`.
+pub fn wait_for(secs: f64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out after {secs}s waiting for {what}");
+}
+
+/// Reads a file, or "" when it does not exist.
+pub fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+/// stdout and stderr of an output, for assertion messages.
+pub fn show(o: &Output) -> String {
+    format!(
+        "status={:?}\nstdout={}\nstderr={}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
