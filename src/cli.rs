@@ -817,7 +817,7 @@ fn cmd_inspect(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     }
     let ctx = context(g)?;
     let t = ctx.project.task(&names[0])?;
-    let rts = task::read_runtime(&ctx.tmux, &ctx.project.name)?;
+    let rts = task::read_runtime_detailed(&ctx.tmux, &ctx.project.name)?;
     let rt = rts.get(&t.name);
     let mut v = task_json(&ctx, t, rt);
     let record = crate::state::State::load(&ctx.project.name).env().unwrap_or_default();

@@ -31,8 +31,24 @@ impl ProcInfo {
 
 /// Reads /proc/<pid>/stat.
 pub fn stat(pid: i32) -> Option<ProcInfo> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&s)
+    parse_stat(&read_stat(pid)?)
+}
+
+/// /proc/<pid>/stat in one read (it is well under 1 KB).
+fn read_stat(pid: i32) -> Option<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; 1024];
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        }
+    }
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
 fn parse_stat(s: &str) -> Option<ProcInfo> {
@@ -53,7 +69,7 @@ fn parse_stat(s: &str) -> Option<ProcInfo> {
 /// The exit code of a zombie (128+N when killed by signal N), read from its stat: for a
 /// dead pane whose status tmux has not collected.
 pub fn zombie_exit_code(pid: i32) -> Option<i32> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let s = read_stat(pid)?;
     let rest: Vec<&str> = s[s.rfind(')')? + 1..].split_whitespace().collect();
     if rest.first() != Some(&"Z") {
         return None;

@@ -35,6 +35,8 @@ pub struct Runtime {
     pub pane_id: String,
     /// The pane's process.
     pub pane_pid: i32,
+    /// Whether that process was alive in /proc when this was read.
+    pub alive: bool,
     /// Whether tmux reports the pane dead.
     pub dead: bool,
     /// Exit code of a dead pane (128+N when killed by signal N).
@@ -64,7 +66,7 @@ pub struct Runtime {
 impl Runtime {
     /// Running: the pane is not dead and its process is alive in /proc.
     pub fn running(&self) -> bool {
-        !self.dead && proc::alive(self.pane_pid)
+        !self.dead && self.alive
     }
 
     fn identity(&self, session: &str) -> TaskIdentity {
@@ -91,11 +93,9 @@ const FIELDS: &[&str] = &[
     "pane_dead_status",
     "pane_dead_signal",
     "pane_tty",
-    "@taskmux-started",
+    "@taskmux-meta",
     "@taskmux-restarts",
     "@taskmux-manual-stop",
-    "@taskmux-hash",
-    "@taskmux-port",
     "@taskmux-health",
     "socket_path",
     "pane_current_command",
@@ -110,14 +110,24 @@ pub fn read_runtime(tmux: &Tmux, session: &str) -> Result<Runtimes> {
     Ok(read_session(tmux, session)?.unwrap_or_default())
 }
 
+/// Like [`read_runtime`], and also each pane's current command and directory, which cost
+/// tmux a look into /proc per pane: for `inspect`.
+pub fn read_runtime_detailed(tmux: &Tmux, session: &str) -> Result<Runtimes> {
+    Ok(read_fields(tmux, session, FIELDS)?.unwrap_or_default())
+}
+
 /// Like [`read_runtime`], but None when the session does not exist.
 pub fn read_session(tmux: &Tmux, session: &str) -> Result<Option<Runtimes>> {
-    let Some(rows) = tmux.list_panes(Some(session), FIELDS)? else {
+    read_fields(tmux, session, &FIELDS[..FIELDS.len() - 2])
+}
+
+fn read_fields(tmux: &Tmux, session: &str, fields: &[&str]) -> Result<Option<Runtimes>> {
+    let Some(rows) = tmux.list_panes(Some(session), fields)? else {
         return Ok(None);
     };
     let mut out: Runtimes = HashMap::new();
     for r in rows {
-        if r.len() < FIELDS.len() || r[0].is_empty() {
+        if r.len() < fields.len() || r[0].is_empty() {
             continue;
         }
         let num = |s: &str| s.parse::<i32>().ok();
@@ -130,7 +140,7 @@ pub fn read_session(tmux: &Tmux, session: &str) -> Result<Option<Runtimes>> {
             None
         };
         let health = {
-            let p: Vec<&str> = r[13].splitn(4, '|').collect();
+            let p: Vec<&str> = r[11].splitn(4, '|').collect();
             (p.len() == 4).then(|| {
                 (
                     p[0] == "1",
@@ -140,23 +150,26 @@ pub fn read_session(tmux: &Tmux, session: &str) -> Result<Option<Runtimes>> {
                 )
             })
         };
+        // @taskmux-meta is "started|config hash|port"
+        let mut meta = r[8].split('|');
         let rt = Runtime {
             task: r[0].clone(),
             window_id: r[1].clone(),
             pane_id: r[2].clone(),
             pane_pid: num(&r[3]).unwrap_or(0),
+            alive: !dead && proc::alive(num(&r[3]).unwrap_or(0)),
             dead,
             exit_code,
             tty: r[7].clone(),
-            started_at: r[8].parse().ok(),
+            started_at: meta.next().and_then(|v| v.parse().ok()),
+            hash: meta.next().unwrap_or_default().to_string(),
+            port: meta.next().and_then(|v| v.parse().ok()),
             restarts: r[9].parse().unwrap_or(0),
             manual_stop: r[10] == "1",
-            hash: r[11].clone(),
-            port: r[12].parse().ok(),
             health,
-            socket_path: r[14].clone(),
-            current_command: r[15].clone(),
-            current_path: r[16].clone(),
+            socket_path: r[12].clone(),
+            current_command: r.get(13).cloned().unwrap_or_default(),
+            current_path: r.get(14).cloned().unwrap_or_default(),
         };
         // with duplicate windows for one task, a live one wins
         match out.get(&rt.task) {
@@ -561,19 +574,19 @@ pub fn launch_locked(ctx: &Ctx, tasks: &[(&Task, &Prepared)], rts: Option<&Runti
         };
         let opt = |k: &str, v: String| cmd!["set-option", "-w", "-t", &target, k, v];
         let port = prep.port.map(|p| p.to_string()).unwrap_or_default();
-        groups.push((
-            i,
-            vec![
-                first,
-                opt("remain-on-exit", "on".into()),
-                opt("@taskmux-task", t.name.clone()),
-                opt("@taskmux-started", format!("{now:.3}")),
-                opt("@taskmux-hash", config_hash(t, &ctx.project)),
-                opt("@taskmux-manual-stop", "0".into()),
-                opt("@taskmux-port", port),
-                opt("@taskmux-health", String::new()),
-            ],
-        ));
+        let meta = format!("{now:.3}|{}|{port}", config_hash(t, &ctx.project));
+        let mut group = vec![
+            first,
+            opt("remain-on-exit", "on".into()),
+            opt("@taskmux-task", t.name.clone()),
+            opt("@taskmux-meta", meta),
+        ];
+        if rt.is_some() {
+            // a reused window: forget its last probe and the manual-stop mark
+            group.push(opt("@taskmux-health", String::new()));
+            group.push(opt("@taskmux-manual-stop", "0".into()));
+        }
+        groups.push((i, group));
     }
     let mut new_ids: Vec<(String, String)> = Vec::new();
     if !groups.is_empty() {
