@@ -1419,7 +1419,24 @@ pub fn restart(ctx: &Ctx, names: &[String]) -> Result<(Vec<(String, StopOutcome)
         names.to_vec()
     };
     let report = if names.is_empty() {
-        start(ctx, &[], false)?
+        // the auto_start set in dependency order, then the manual tasks that were running
+        let mut report = start(ctx, &[], false)?;
+        let extra: Vec<String> = targets
+            .iter()
+            .filter(|n| {
+                ctx.project
+                    .task(n)
+                    .is_ok_and(|t| !(t.auto_start && ctx.project.auto_start))
+            })
+            .cloned()
+            .collect();
+        if !extra.is_empty() {
+            let more = start(ctx, &extra, false)?;
+            report.started.extend(more.started);
+            report.already_running.extend(more.already_running);
+            report.failed.extend(more.failed);
+        }
+        report
     } else {
         start(ctx, &targets, false)?
     };
