@@ -1,7 +1,3 @@
 fn main() -> std::process::ExitCode {
-    taskmux::cli::placeholder_main(
-        "taskmux-run",
-        "fire-and-forget job windows",
-        std::env::args_os().skip(1).collect(),
-    )
+    taskmux::cli_jobs::run_main(std::env::args_os().skip(1).collect())
 }

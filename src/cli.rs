@@ -93,19 +93,19 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "logs",
         args: "[TASK] [-f] [-n N] [-g PATTERN] [-C N] [--since T]",
         summary: "task output from the log files",
-        available: false,
+        available: true,
     },
     CommandSpec {
         name: "logs-clean",
         args: "[TASK]",
         summary: "delete log files",
-        available: false,
+        available: true,
     },
     CommandSpec {
         name: "events",
         args: "[--task T] [--since T] [-n N] [--all-projects]",
         summary: "lifecycle events",
-        available: false,
+        available: true,
     },
     CommandSpec {
         name: "add",
@@ -141,25 +141,25 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "send",
         args: "TASK TEXT... [--no-enter]",
         summary: "type text into a task's pane",
-        available: false,
+        available: true,
     },
     CommandSpec {
         name: "attach",
         args: "[TASK]",
         summary: "attach to the session or a task's window",
-        available: false,
+        available: true,
     },
     CommandSpec {
         name: "run",
         args: "[opts] -- CMD...",
         summary: "run a fire-and-forget job window",
-        available: false,
+        available: true,
     },
     CommandSpec {
         name: "jobs",
         args: "[--tag T] | kill ... | wait ID",
         summary: "list and control job windows",
-        available: false,
+        available: true,
     },
     CommandSpec {
         name: "watch",
@@ -205,7 +205,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
 ];
 
-fn usage(msg: impl Into<String>) -> Error {
+/// A usage error (E500, exit 2).
+pub fn usage(msg: impl Into<String>) -> Error {
     Error::new("E500", msg).hint("see 'taskmux --help'")
 }
 
@@ -284,13 +285,25 @@ fn command_help(name: &str) -> Option<String> {
     Some(format!("Usage: taskmux {} {}\n\n{}.\n", c.name, c.args, c.summary))
 }
 
+/// The internal modes every binary answers, since panes and pipes run the executable that
+/// started them: `__exec SPEC` (a task), `__job SPEC` (a job), `__log PATH SIZE FILES`.
+pub fn internal_mode(args: &[OsString]) -> Option<ExitCode> {
+    let arg = |i: usize| args.get(i).map(|a| a.to_string_lossy().into_owned());
+    match arg(0).as_deref() {
+        Some("__exec") => Some(arg(1).map_or(ExitCode::from(2), |s| task::exec_spec(&s))),
+        Some("__job") => Some(arg(1).map_or(ExitCode::from(2), |s| crate::jobs::job_main(&s))),
+        Some("__log") => {
+            let rest: Vec<String> = args[1..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
+            Some(crate::logs::writer_main(&rest))
+        }
+        _ => None,
+    }
+}
+
 /// Entry point of the `taskmux` binary.
 pub fn taskmux_main(args: Vec<OsString>) -> ExitCode {
-    if args.first().is_some_and(|a| a == "__exec") {
-        return match args.get(1) {
-            Some(spec) => task::exec_spec(&spec.to_string_lossy()),
-            None => ExitCode::from(2),
-        };
+    if let Some(code) = internal_mode(&args) {
+        return code;
     }
     let json_hint = args.iter().take_while(|a| *a != "--").any(|a| a == "--json");
     let (g, rest) = match split_globals(args) {
@@ -356,18 +369,30 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "restart" => cmd_restart(g, args, out),
         "kill" => cmd_kill(g, args, out),
         "status" => cmd_status(g, args, out),
+        "logs" => crate::cli_logs::cmd_logs(g, args, out),
+        "run" => crate::cli_jobs::cmd_run(g, args, out),
+        "jobs" => crate::cli_jobs::cmd_jobs(g, args, out),
+        "send" => crate::cli_jobs::cmd_send(g, args, out),
+        "attach" => crate::cli_jobs::cmd_attach(g, args, out),
+        "logs-clean" => crate::cli_logs::cmd_logs_clean(g, args, out),
+        "events" => crate::cli_logs::cmd_events(g, args, out),
         "health" => cmd_health(g, args, out),
         "inspect" => cmd_inspect(g, args, out),
         _ => Err(Error::internal(format!("command '{cmd}' has no handler"))),
     }
 }
 
-/// Loads the project and checks tmux: what every lifecycle command needs.
-fn context(g: &Globals) -> Result<Ctx> {
+/// Finds and loads the project's config, without touching tmux.
+pub fn load_project(g: &Globals) -> Result<Project> {
     let cwd =
         std::env::current_dir().map_err(|e| Error::new("E100", format!("cannot read the current directory: {e}")))?;
     let path = config::find(g.config.as_deref(), &cwd)?;
-    let project = config::load(&path)?;
+    config::load(&path)
+}
+
+/// Loads the project and checks tmux: what every lifecycle command needs.
+pub fn context(g: &Globals) -> Result<Ctx> {
+    let project = load_project(g)?;
     let tmux = Tmux::new(g.socket.clone());
     tmux.check_version()?;
     Ok(Ctx { project, tmux })

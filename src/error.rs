@@ -43,9 +43,10 @@ impl Error {
         self
     }
 
-    /// The process exit code for this error: 2 for usage and config errors, 1 otherwise.
+    /// The process exit code for this error: 2 for usage and invalid config (E1xx, the
+    /// dependency errors E210-E213 found in the config, E500, E501), 1 otherwise.
     pub fn exit_code(&self) -> u8 {
-        if self.code.starts_with("E1") || self.code == "E500" || self.code == "E501" {
+        if self.code.starts_with("E1") || matches!(self.code, "E210" | "E211" | "E212" | "E213" | "E500" | "E501") {
             2
         } else {
             1

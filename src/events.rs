@@ -1,27 +1,706 @@
-//! The event history: one JSON object a line in `events.jsonl`, appended under a lock.
+//! The event history: one JSON object a line in `events.jsonl`, appended under a lock and
+//! trimmed to the last [`KEEP_LINES`] lines when it passes [`MAX_LINES`].
+//!
+//! Appends never read `events.jsonl`: a small counter file, `events.count`, next to it holds
+//! the number of lines and the byte size of `events.jsonl` as of the last append. It is read
+//! and rewritten in place under the same lock. When it is missing, unparsable, or its size
+//! disagrees with the file's (the file was edited, deleted, or a crash fell between the two
+//! writes), the lines are counted once to rebuild it.
 
+use crate::error::{Error, Result};
 use crate::paths;
 use serde_json::{Map, Value, json};
-use std::io::Write;
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
-/// Appends one event (`task_started`, …) for a session and optional task, with extra fields.
+/// Past this many lines, `events.jsonl` is trimmed. Overridden by `TASKMUX_EVENTS_MAX`
+/// (a positive integer; meant for tests).
+pub const MAX_LINES: usize = 15_000;
+
+/// How many of the newest lines a trim keeps. Overridden by `TASKMUX_EVENTS_KEEP`
+/// (an integer, at most the maximum; meant for tests).
+pub const KEEP_LINES: usize = 10_000;
+
+/// The file name of the history inside `$TASKMUX_HOME`.
+const EVENTS_FILE: &str = "events.jsonl";
+
+/// The file name of the line counter inside `$TASKMUX_HOME`.
+const COUNT_FILE: &str = "events.count";
+
+/// Width of the counter record, so that rewriting it in place never leaves a stale tail.
+const COUNT_WIDTH: usize = 40;
+
+/// When the history is trimmed: past `max` lines, down to the last `keep`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Limits {
+    max: usize,
+    keep: usize,
+}
+
+impl Limits {
+    /// [`MAX_LINES`] and [`KEEP_LINES`], unless `TASKMUX_EVENTS_MAX` / `TASKMUX_EVENTS_KEEP`
+    /// override them.
+    fn from_env() -> Limits {
+        let var = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<usize>().ok());
+        Limits::new(
+            var("TASKMUX_EVENTS_MAX").unwrap_or(MAX_LINES),
+            var("TASKMUX_EVENTS_KEEP").unwrap_or(KEEP_LINES),
+        )
+    }
+
+    /// Limits with `max` at least 1 and `keep` at most `max`.
+    fn new(max: usize, keep: usize) -> Limits {
+        let max = max.max(1);
+        Limits {
+            max,
+            keep: keep.min(max),
+        }
+    }
+}
+
+/// The path of the event history, `$TASKMUX_HOME/events.jsonl`.
+pub fn events_path() -> PathBuf {
+    paths::home().join(EVENTS_FILE)
+}
+
+/// Appends one event (`task_started`, …) for a session and optional task, with extra fields
+/// (an object; its `ts`, `event`, `session` and `task` keys never replace the event's own).
 /// Failing to record an event never fails the operation it records.
 pub fn emit(event: &str, session: &str, task: Option<&str>, extra: Value) {
+    emit_many(&[(event, session, task, extra)]);
+}
+
+/// Appends several events, each `(event, session, task, extra)` as in [`emit`], under one
+/// lock and in one write (for starting or stopping many tasks). Never fails.
+pub fn emit_many(items: &[(&str, &str, Option<&str>, Value)]) {
+    if items.is_empty() {
+        return;
+    }
+    let ts = paths::iso_time(paths::now_secs());
+    let mut buf = String::new();
+    for (event, session, task, extra) in items {
+        buf.push_str(&event_line(&ts, event, session, *task, extra));
+    }
+    let _ = append_in(&paths::home(), buf.as_bytes(), items.len(), Limits::from_env());
+}
+
+/// Returns the events of `session` (every project when `None`), of `task` when given, whose
+/// `ts` is at or after `since` (epoch seconds), the last `limit` of them, oldest first.
+/// Malformed lines are skipped; a missing history is empty.
+pub fn query(
+    session: Option<&str>,
+    task: Option<&str>,
+    since: Option<f64>,
+    limit: Option<usize>,
+) -> Result<Vec<Value>> {
+    query_in(&paths::home(), session, task, since, limit)
+}
+
+/// Parses an event time such as `2026-01-01T14:00:00.123456+00:00` to epoch seconds.
+/// Also accepts `Z`, `±HHMM`, `±HH`, no zone (UTC), a space for `T`, no seconds or fraction,
+/// and a bare date (midnight UTC). `None` when it is not such a time.
+pub fn parse_event_ts(s: &str) -> Option<f64> {
+    let b = s.trim().as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let d = b.get(from..from + len)?;
+        if !d.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(d.iter().fold(0i64, |a, c| a * 10 + i64::from(c - b'0')))
+    };
+    let year = num(0, 4)?;
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let (month, day) = (num(5, 2)?, num(8, 2)?);
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    let mut secs = paths::days_from_civil(year, month as u32, day as u32) * 86_400;
+    if b.len() == 10 {
+        return Some(secs as f64);
+    }
+    if !matches!(b[10], b'T' | b't' | b' ') || b.get(13) != Some(&b':') {
+        return None;
+    }
+    let (hour, minute) = (num(11, 2)?, num(14, 2)?);
+    let mut second = 0;
+    let mut frac = 0.0;
+    let mut i = 16;
+    if b.get(i) == Some(&b':') {
+        second = num(17, 2)?;
+        i = 19;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            let mut scale = 1.0;
+            while let Some(c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+                if i - start < 9 {
+                    scale /= 10.0;
+                    frac += f64::from(c - b'0') * scale;
+                }
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+        }
+    }
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    secs += hour * 3600 + minute * 60 + second;
+    match b.get(i) {
+        None => {}
+        Some(b'Z' | b'z') => i += 1,
+        Some(&sign @ (b'+' | b'-')) => {
+            let zh = num(i + 1, 2)?;
+            i += 3;
+            let mut zm = 0;
+            if b.get(i) == Some(&b':') {
+                zm = num(i + 1, 2)?;
+                i += 3;
+            } else if b.len() >= i + 2 {
+                zm = num(i, 2)?;
+                i += 2;
+            }
+            if zh > 23 || zm > 59 {
+                return None;
+            }
+            let offset = zh * 3600 + zm * 60;
+            secs += if sign == b'+' { -offset } else { offset };
+        }
+        Some(_) => return None,
+    }
+    if i != b.len() {
+        return None;
+    }
+    Some(secs as f64 + frac)
+}
+
+/// The number of days in a month of the proleptic Gregorian calendar.
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// One event as its JSON line, newline included.
+fn event_line(ts: &str, event: &str, session: &str, task: Option<&str>, extra: &Value) -> String {
     let mut obj = Map::new();
-    obj.insert("ts".into(), json!(paths::iso_time(paths::now_secs())));
+    obj.insert("ts".into(), json!(ts));
     obj.insert("event".into(), json!(event));
     obj.insert("session".into(), json!(session));
     if let Some(t) = task {
         obj.insert("task".into(), json!(t));
     }
     if let Value::Object(m) = extra {
-        obj.extend(m);
+        for (k, v) in m {
+            if !obj.contains_key(k) && k != "task" {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
     }
     let mut line = Value::Object(obj).to_string();
     line.push('\n');
-    let path = paths::home().join("events.jsonl");
-    let Ok(_lock) = paths::lock("events") else { return };
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
-        let _ = f.write_all(line.as_bytes());
+    line
+}
+
+/// Takes the exclusive lock `<dir>/locks/events.lock`: the same file as
+/// `paths::lock("events")` when `dir` is the home.
+fn lock_in(dir: &Path) -> Result<File> {
+    let locks = dir.join("locks");
+    paths::ensure_dir(&locks)?;
+    let path = locks.join("events.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Error::io("open lock", &path, e))?;
+    loop {
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive) {
+            Ok(()) => return Ok(file),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(Error::io("lock", &path, e.into())),
+        }
+    }
+}
+
+/// Appends `data` (`lines` complete JSON lines) to `<dir>/events.jsonl` under the lock,
+/// keeps the counter, and trims the file when it passes `limits.max` lines.
+fn append_in(dir: &Path, data: &[u8], lines: usize, limits: Limits) -> Result<()> {
+    let _lock = lock_in(dir)?;
+    let path = dir.join(EVENTS_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| Error::io("open", &path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io("stat", &path, e))?;
+    let size = meta.len();
+    let count_path = dir.join(COUNT_FILE);
+    let count_file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .open(&count_path)
+        .map_err(|e| Error::io("open", &count_path, e))?;
+    let mut prefix: &[u8] = b"";
+    let count = match read_count(&count_file) {
+        Some((n, s)) if s == size => n,
+        _ => {
+            let (n, ends_with_newline) = count_lines(&file).map_err(|e| Error::io("read", &path, e))?;
+            if !ends_with_newline {
+                // A torn last line: end it, so the new event is a line of its own.
+                prefix = b"\n";
+            }
+            n
+        }
+    };
+    let mut buf = Vec::with_capacity(prefix.len() + data.len());
+    buf.extend_from_slice(prefix);
+    buf.extend_from_slice(data);
+    (&file).write_all(&buf).map_err(|e| Error::io("append to", &path, e))?;
+    let mut count = count + lines + prefix.len();
+    let mut size = size + buf.len() as u64;
+    if count > limits.max {
+        drop(file);
+        let all = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        let tail = &all[tail_start(&all, limits.keep)..];
+        paths::write_atomic(&path, tail, meta.mode() & 0o777)?;
+        count = tail.iter().filter(|&&c| c == b'\n').count();
+        size = tail.len() as u64;
+    }
+    write_count(&count_file, count, size).map_err(|e| Error::io("write", &count_path, e))
+}
+
+/// The `(lines, size)` record of the counter file, if it holds one.
+fn read_count(file: &File) -> Option<(usize, u64)> {
+    let mut buf = [0u8; COUNT_WIDTH + 1];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    let text = std::str::from_utf8(buf.get(..n)?).ok()?;
+    let mut parts = text.split_whitespace();
+    let lines = parts.next()?.parse().ok()?;
+    let size = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((lines, size))
+}
+
+/// Rewrites the counter record in place, padded to a fixed width (one small write).
+fn write_count(file: &File, lines: usize, size: u64) -> std::io::Result<()> {
+    let mut rec = format!("{lines} {size}");
+    while rec.len() < COUNT_WIDTH {
+        rec.push(' ');
+    }
+    rec.push('\n');
+    file.write_all_at(rec.as_bytes(), 0)
+}
+
+/// Counts the newlines of a file, and whether it is empty or ends with one.
+fn count_lines(file: &File) -> std::io::Result<(usize, bool)> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut offset = 0u64;
+    let mut lines = 0;
+    let mut last = b'\n';
+    loop {
+        let n = match file.read_at(&mut buf, offset) {
+            Ok(0) => return Ok((lines, last == b'\n')),
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        lines += buf[..n].iter().filter(|&&c| c == b'\n').count();
+        last = buf[n - 1];
+        offset += n as u64;
+    }
+}
+
+/// Where the last `keep` lines of `data` start.
+fn tail_start(data: &[u8], keep: usize) -> usize {
+    let body = data.strip_suffix(b"\n").unwrap_or(data);
+    if keep == 0 {
+        return data.len();
+    }
+    let mut seen = 0;
+    for (i, &c) in body.iter().enumerate().rev() {
+        if c == b'\n' {
+            seen += 1;
+            if seen == keep {
+                return i + 1;
+            }
+        }
+    }
+    0
+}
+
+/// [`query`] on the history in `dir`.
+fn query_in(
+    dir: &Path,
+    session: Option<&str>,
+    task: Option<&str>,
+    since: Option<f64>,
+    limit: Option<usize>,
+) -> Result<Vec<Value>> {
+    let path = dir.join(EVENTS_FILE);
+    let data = match std::fs::read(&path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("read", &path, e)),
+    };
+    let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let mut out: Vec<Value> = data
+        .split(|&c| c == b'\n')
+        .filter_map(|line| serde_json::from_slice::<Value>(line).ok())
+        .filter(|v| v.is_object())
+        .filter(|v| session.is_none_or(|s| field(v, "session").as_deref() == Some(s)))
+        .filter(|v| task.is_none_or(|t| field(v, "task").as_deref() == Some(t)))
+        .filter(|v| {
+            since.is_none_or(|s| {
+                v.get("ts")
+                    .and_then(Value::as_str)
+                    .and_then(parse_event_ts)
+                    .is_some_and(|ts| ts >= s)
+            })
+        })
+        .collect();
+    if let Some(n) = limit {
+        let skip = out.len().saturating_sub(n);
+        out.drain(..skip);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A fresh, empty directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "taskmux-events-{}-{}-{name}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const BIG: Limits = Limits {
+        max: MAX_LINES,
+        keep: KEEP_LINES,
+    };
+
+    fn put(dir: &Path, ts: &str, event: &str, session: &str, task: Option<&str>, limits: Limits) {
+        let line = event_line(ts, event, session, task, &json!({"n": 1}));
+        append_in(dir, line.as_bytes(), 1, limits).unwrap();
+    }
+
+    fn lines_of(dir: &Path) -> Vec<String> {
+        String::from_utf8_lossy(&std::fs::read(dir.join(EVENTS_FILE)).unwrap())
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn names(events: &[Value]) -> Vec<String> {
+        events.iter().map(|e| e["event"].as_str().unwrap().to_owned()).collect()
+    }
+
+    #[test]
+    fn parses_event_times() {
+        assert_eq!(parse_event_ts("1970-01-01T00:00:00.000000+00:00"), Some(0.0));
+        assert_eq!(parse_event_ts("2024-01-01T14:00:00+00:00"), Some(1_704_117_600.0));
+        let t = parse_event_ts("2024-01-01T14:00:00.123456+00:00").unwrap();
+        assert!((t - 1_704_117_600.123456).abs() < 1e-6);
+        assert_eq!(parse_event_ts("2024-01-01T16:00:00+02:00"), Some(1_704_117_600.0));
+        assert_eq!(parse_event_ts("2024-01-01T09:30:00-0430"), Some(1_704_117_600.0));
+        assert_eq!(parse_event_ts("2024-01-01T14:00:00Z"), Some(1_704_117_600.0));
+        assert_eq!(parse_event_ts("2024-01-01 14:00"), Some(1_704_117_600.0));
+        assert_eq!(parse_event_ts("2024-01-01"), Some(1_704_067_200.0));
+        assert_eq!(parse_event_ts("2024-02-29T00:00:00"), Some(1_709_164_800.0));
+        let now = paths::now_secs();
+        let back = parse_event_ts(&paths::iso_time(now)).unwrap();
+        assert!((back - now).abs() < 1e-5);
+        for bad in [
+            "",
+            "yesterday",
+            "2024-1-01",
+            "2023-02-29",
+            "2024-13-01",
+            "2024-01-01T24:00:00",
+            "2024-01-01T14:00:00.",
+            "2024-01-01T14:00:00+00:00x",
+            "2024-01-01T14",
+            "2024-01-01X14:00",
+            "2024-01-01T14:00:00+0",
+        ] {
+            assert_eq!(parse_event_ts(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn extra_fields_never_replace_core_fields() {
+        let line = event_line(
+            "T",
+            "task_exited",
+            "p",
+            None,
+            &json!({"exit_code": 3, "event": "x", "task": "y"}),
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            v,
+            json!({"ts": "T", "event": "task_exited", "session": "p", "exit_code": 3})
+        );
+        assert!(line.ends_with('\n'));
+    }
+
+    #[test]
+    fn append_and_query_filters() {
+        let tmp = TempDir::new("query");
+        let d = &tmp.0;
+        assert!(query_in(d, None, None, None, None).unwrap().is_empty());
+        put(d, "2024-01-01T14:00:00.000000+00:00", "session_started", "p", None, BIG);
+        put(
+            d,
+            "2024-01-01T14:00:01.000000+00:00",
+            "task_started",
+            "p",
+            Some("api"),
+            BIG,
+        );
+        put(
+            d,
+            "2024-01-01T14:00:02.000000+00:00",
+            "task_started",
+            "q",
+            Some("api"),
+            BIG,
+        );
+        put(
+            d,
+            "2024-01-01T14:00:03.000000+00:00",
+            "task_started",
+            "p",
+            Some("db"),
+            BIG,
+        );
+        put(
+            d,
+            "2024-01-01T14:00:04.000000+00:00",
+            "task_stopped",
+            "p",
+            Some("api"),
+            BIG,
+        );
+
+        let all = query_in(d, None, None, None, None).unwrap();
+        assert_eq!(all.len(), 5);
+        assert_eq!(all[1]["task"], "api");
+        assert_eq!(all[1]["n"], 1);
+        assert_eq!(query_in(d, Some("p"), None, None, None).unwrap().len(), 4);
+        assert_eq!(query_in(d, Some("q"), None, None, None).unwrap().len(), 1);
+        assert!(query_in(d, Some("nope"), None, None, None).unwrap().is_empty());
+        assert_eq!(
+            names(&query_in(d, Some("p"), Some("api"), None, None).unwrap()),
+            ["task_started", "task_stopped"]
+        );
+        assert_eq!(query_in(d, None, Some("api"), None, None).unwrap().len(), 3);
+        let since = parse_event_ts("2024-01-01T14:00:03+00:00");
+        let recent = query_in(d, Some("p"), None, since, None).unwrap();
+        assert_eq!(names(&recent), ["task_started", "task_stopped"]);
+        assert_eq!(recent[0]["task"], "db");
+        let last2 = query_in(d, Some("p"), None, None, Some(2)).unwrap();
+        assert_eq!(last2[0]["task"], "db");
+        assert_eq!(last2[1]["event"], "task_stopped");
+        assert_eq!(query_in(d, None, None, None, Some(100)).unwrap().len(), 5);
+        assert!(query_in(d, None, None, None, Some(0)).unwrap().is_empty());
+        assert_eq!(
+            query_in(d, None, None, since, Some(1)).unwrap()[0]["event"],
+            "task_stopped"
+        );
+    }
+
+    #[test]
+    fn malformed_lines_are_skipped() {
+        let tmp = TempDir::new("malformed");
+        let d = &tmp.0;
+        let mut data = b"not json\n[1,2]\n\n{\"ts\": \"bad\", \"event\": \"e0\", \"session\": \"p\"}\n".to_vec();
+        data.extend_from_slice(b"\xff\xfe\n{\"ts\": \"2024-01-01T14:00:00+00:00\", \"event\": \"e1\", \"sess");
+        std::fs::write(d.join(EVENTS_FILE), &data).unwrap();
+        // The torn last line must not swallow the next event.
+        put(d, "2024-01-01T14:00:01.000000+00:00", "e2", "p", None, BIG);
+        assert_eq!(names(&query_in(d, None, None, None, None).unwrap()), ["e0", "e2"]);
+        // An event whose time cannot be read is not "since" anything.
+        assert_eq!(names(&query_in(d, None, None, Some(0.0), None).unwrap()), ["e2"]);
+        assert_eq!(lines_of(d).len(), 7);
+    }
+
+    #[test]
+    fn trims_to_keep_when_passing_max() {
+        let tmp = TempDir::new("trim");
+        let d = &tmp.0;
+        let limits = Limits::new(10, 4);
+        for i in 0..10 {
+            put(d, "2024-01-01T14:00:00+00:00", &format!("e{i}"), "p", None, limits);
+        }
+        assert_eq!(lines_of(d).len(), 10, "not trimmed at exactly max");
+        put(d, "2024-01-01T14:00:00+00:00", "e10", "p", None, limits);
+        assert_eq!(
+            names(&query_in(d, None, None, None, None).unwrap()),
+            ["e7", "e8", "e9", "e10"]
+        );
+        let size = std::fs::metadata(d.join(EVENTS_FILE)).unwrap().len();
+        let count = File::open(d.join(COUNT_FILE)).unwrap();
+        assert_eq!(read_count(&count), Some((4, size)));
+        for i in 11..18 {
+            put(d, "2024-01-01T14:00:00+00:00", &format!("e{i}"), "p", None, limits);
+        }
+        assert_eq!(
+            names(&query_in(d, None, None, None, None).unwrap()),
+            ["e14", "e15", "e16", "e17"]
+        );
+        // A batch that passes max in one append is trimmed too.
+        let batch: String = (0..25)
+            .map(|i| event_line("2024-01-01T14:00:00+00:00", &format!("b{i}"), "p", None, &json!({})))
+            .collect();
+        append_in(d, batch.as_bytes(), 25, limits).unwrap();
+        assert_eq!(
+            names(&query_in(d, None, None, None, None).unwrap()),
+            ["b21", "b22", "b23", "b24"]
+        );
+    }
+
+    #[test]
+    fn counter_is_rebuilt_when_missing_or_stale() {
+        let tmp = TempDir::new("rebuild");
+        let d = &tmp.0;
+        let limits = Limits::new(10, 3);
+        for i in 0..8 {
+            put(d, "2024-01-01T14:00:00+00:00", &format!("e{i}"), "p", None, limits);
+        }
+        std::fs::remove_file(d.join(COUNT_FILE)).unwrap();
+        put(d, "2024-01-01T14:00:00+00:00", "e8", "p", None, limits);
+        let size = std::fs::metadata(d.join(EVENTS_FILE)).unwrap().len();
+        assert_eq!(read_count(&File::open(d.join(COUNT_FILE)).unwrap()), Some((9, size)));
+        // Garbage in the counter: rebuilt, and the trim still happens on time.
+        std::fs::write(d.join(COUNT_FILE), "garbage").unwrap();
+        put(d, "2024-01-01T14:00:00+00:00", "e9", "p", None, limits);
+        assert_eq!(lines_of(d).len(), 10);
+        put(d, "2024-01-01T14:00:00+00:00", "e10", "p", None, limits);
+        assert_eq!(
+            names(&query_in(d, None, None, None, None).unwrap()),
+            ["e8", "e9", "e10"]
+        );
+        // Lines added behind the counter's back (size mismatch): counted again.
+        let mut f = OpenOptions::new().append(true).open(d.join(EVENTS_FILE)).unwrap();
+        for i in 0..7 {
+            writeln!(f, "{{\"event\": \"x{i}\", \"session\": \"p\"}}").unwrap();
+        }
+        put(d, "2024-01-01T14:00:00+00:00", "e11", "p", None, limits);
+        assert_eq!(
+            names(&query_in(d, None, None, None, None).unwrap()),
+            ["x5", "x6", "e11"]
+        );
+        // History deleted: starts over.
+        std::fs::remove_file(d.join(EVENTS_FILE)).unwrap();
+        put(d, "2024-01-01T14:00:00+00:00", "e12", "p", None, limits);
+        assert_eq!(lines_of(d).len(), 1);
+        let size = std::fs::metadata(d.join(EVENTS_FILE)).unwrap().len();
+        assert_eq!(read_count(&File::open(d.join(COUNT_FILE)).unwrap()), Some((1, size)));
+    }
+
+    #[test]
+    fn limits_are_sane() {
+        assert_eq!(Limits::new(0, 5), Limits { max: 1, keep: 1 });
+        assert_eq!(Limits::new(10, 50), Limits { max: 10, keep: 10 });
+        assert_eq!(Limits::new(10, 0), Limits { max: 10, keep: 0 });
+        assert_eq!(tail_start(b"a\nb\nc\n", 2), 2);
+        assert_eq!(tail_start(b"a\nb\nc\n", 3), 0);
+        assert_eq!(tail_start(b"a\nb\nc\n", 9), 0);
+        assert_eq!(tail_start(b"a\nb\nc\n", 0), 6);
+    }
+
+    #[test]
+    fn concurrent_appends_lose_nothing() {
+        let tmp = TempDir::new("concurrent");
+        let d = tmp.0.clone();
+        let (threads, per) = (8, 150);
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let d = &d;
+                s.spawn(move || {
+                    for i in 0..per {
+                        if i % 10 == 0 {
+                            let items: String = (0..3)
+                                .map(|k| event_line("T", &format!("{t}-{i}-{k}"), "p", None, &json!({})))
+                                .collect();
+                            append_in(d, items.as_bytes(), 3, BIG).unwrap();
+                        } else {
+                            put(d, "T", &format!("{t}-{i}"), "p", None, BIG);
+                        }
+                    }
+                });
+            }
+        });
+        let events = query_in(&d, None, None, None, None).unwrap();
+        let expected = threads * (per + per / 10 * 2);
+        assert_eq!(lines_of(&d).len(), expected);
+        let mut seen: Vec<String> = names(&events);
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), expected);
+        let size = std::fs::metadata(d.join(EVENTS_FILE)).unwrap().len();
+        assert_eq!(
+            read_count(&File::open(d.join(COUNT_FILE)).unwrap()),
+            Some((expected, size))
+        );
+    }
+
+    #[test]
+    fn concurrent_appends_with_trimming_stay_consistent() {
+        let tmp = TempDir::new("concurrent-trim");
+        let d = tmp.0.clone();
+        let limits = Limits::new(50, 20);
+        std::thread::scope(|s| {
+            for t in 0..6 {
+                let d = &d;
+                s.spawn(move || {
+                    for i in 0..100 {
+                        put(d, "T", &format!("{t}-{i}"), "p", None, limits);
+                    }
+                });
+            }
+        });
+        let lines = lines_of(&d);
+        assert!((20..=50).contains(&lines.len()), "{}", lines.len());
+        assert_eq!(query_in(&d, None, None, None, None).unwrap().len(), lines.len());
+        let size = std::fs::metadata(d.join(EVENTS_FILE)).unwrap().len();
+        assert_eq!(
+            read_count(&File::open(d.join(COUNT_FILE)).unwrap()),
+            Some((lines.len(), size))
+        );
     }
 }

@@ -61,7 +61,7 @@ impl Out {
 
     /// Prints rows as an aligned table; `header` is printed bold. Cells may hold color codes.
     pub fn table(&self, header: &[&str], rows: &[Vec<String>]) {
-        let visible = |s: &str| strip_ansi(s).chars().count();
+        let visible = |s: &str| crate::logread::strip_ansi(s).chars().count();
         let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
         for r in rows {
             for (i, c) in r.iter().enumerate() {
@@ -104,29 +104,6 @@ pub enum Color {
     Dim,
     /// Headers.
     Bold,
-}
-
-/// Removes ANSI escape sequences.
-pub fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut it = s.chars().peekable();
-    while let Some(c) = it.next() {
-        if c == '\x1b' {
-            if it.peek() == Some(&'[') {
-                it.next();
-                for d in it.by_ref() {
-                    if ('@'..='~').contains(&d) {
-                        break;
-                    }
-                }
-            } else {
-                it.next();
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Writes an error to stderr (or JSON to stdout) in the one shape of REFERENCE section 1.

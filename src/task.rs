@@ -55,6 +55,8 @@ pub struct Runtime {
     pub port: Option<u16>,
     /// The last probe recorded: (ok, method, reason, at).
     pub health: Option<(bool, String, Option<String>, f64)>,
+    /// Whether the pane's output is piped to the log writer.
+    pub piped: bool,
     /// The tmux server's socket path.
     pub socket_path: String,
     /// The pane's foreground command.
@@ -97,6 +99,7 @@ const FIELDS: &[&str] = &[
     "@taskmux-restarts",
     "@taskmux-manual-stop",
     "@taskmux-health",
+    "pane_pipe",
     "socket_path",
     "pane_current_command",
     "pane_current_path",
@@ -167,9 +170,10 @@ fn read_fields(tmux: &Tmux, session: &str, fields: &[&str]) -> Result<Option<Run
             restarts: r[9].parse().unwrap_or(0),
             manual_stop: r[10] == "1",
             health,
-            socket_path: r[12].clone(),
-            current_command: r.get(13).cloned().unwrap_or_default(),
-            current_path: r.get(14).cloned().unwrap_or_default(),
+            piped: r[12] == "1",
+            socket_path: r[13].clone(),
+            current_command: r.get(14).cloned().unwrap_or_default(),
+            current_path: r.get(15).cloned().unwrap_or_default(),
         };
         // with duplicate windows for one task, a live one wins
         match out.get(&rt.task) {
@@ -515,7 +519,8 @@ pub fn launch_lock(session: &str) -> Result<paths::Lock> {
 /// session does not exist).
 pub fn launch_locked(ctx: &Ctx, tasks: &[(&Task, &Prepared)], rts: Option<&Runtimes>) -> Result<Vec<Launch>> {
     let session = &ctx.project.name;
-    let exe = self_exe()?.to_string_lossy().into_owned();
+    let exe_path = self_exe()?;
+    let exe = exe_path.to_string_lossy().into_owned();
     let now = paths::now_secs();
     let mut results: Vec<Option<Launch>> = vec![None; tasks.len()];
     // per task, the commands that launch it: a new window (or a respawn of its dead pane)
@@ -574,13 +579,20 @@ pub fn launch_locked(ctx: &Ctx, tasks: &[(&Task, &Prepared)], rts: Option<&Runti
         };
         let opt = |k: &str, v: String| cmd!["set-option", "-w", "-t", &target, k, v];
         let port = prep.port.map(|p| p.to_string()).unwrap_or_default();
+        let log = crate::logs::log_path(&ctx.project, t);
+        let pipe = crate::logs::pipe_command(&exe_path, &log, t.log_max_size, t.log_max_files);
         let meta = format!("{now:.3}|{}|{port}", config_hash(t, &ctx.project));
-        let mut group = vec![
-            first,
+        let mut group = vec![first];
+        // the pipe is attached in the same command list as the spawn, before tmux reads the
+        // pane's first byte. A reused pane's pipe is replaced (pipe-pane without -o closes the
+        // old one first, never toggles): the old writer sees its end and writes out a partial
+        // last line, so the new run's first line never gets glued to the old run's last.
+        group.push(cmd!["pipe-pane", "-t", &target, pipe]);
+        group.extend([
             opt("remain-on-exit", "on".into()),
             opt("@taskmux-task", t.name.clone()),
             opt("@taskmux-meta", meta),
-        ];
+        ]);
         if rt.is_some() {
             // a reused window: forget its last probe and the manual-stop mark
             group.push(opt("@taskmux-health", String::new()));
@@ -688,9 +700,21 @@ pub fn exec_spec(spec_path: &str) -> std::process::ExitCode {
     if let Some(cwd) = spec["cwd"].as_str() {
         c.current_dir(cwd);
     }
+    quiet_control_echo();
     let err = c.exec();
     eprintln!("taskmux: cannot run {prog}: {err}");
     std::process::ExitCode::from(127)
+}
+
+/// Turns off the tty's echo of control characters, so `stop`'s C-c does not leave a `^C`
+/// in the pane and the log.
+fn quiet_control_echo() {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    if let Ok(mut t) = tcgetattr(&stdin) {
+        t.local_modes.remove(LocalModes::ECHOCTL);
+        let _ = tcsetattr(&stdin, OptionalActions::Now, &t);
+    }
 }
 
 /// Reads one pane's (dead, pid, exit code).
@@ -1261,7 +1285,9 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
         if was {
             events::emit("task_stopped", &project.name, Some(&t.name), json!({"manual": manual}));
             if let Some(env) = envs.get(&t.name) {
-                task_hook(ctx, t, "after_stop", env)?;
+                if let Err(e) = task_hook(ctx, t, "after_stop", env) {
+                    crate::output::warn("taskmux", &e.message);
+                }
             }
         }
         out.push((
@@ -1274,7 +1300,9 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
         ));
     }
     if run_project_hooks && !running.is_empty() {
-        project_hook(ctx, "after_stop", &record)?;
+        if let Err(e) = project_hook(ctx, "after_stop", &record) {
+            crate::output::warn("taskmux", &e.message);
+        }
     }
     Ok(out)
 }

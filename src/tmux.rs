@@ -76,6 +76,16 @@ impl Tmux {
         }
     }
 
+    /// Starts `tmux wait-for CHANNEL` as a child that returns when the channel is signalled.
+    pub fn spawn_wait_for(&self, channel: &str) -> Result<std::process::Child> {
+        let mut c = self.base();
+        c.arg("wait-for")
+            .arg(escape_arg(channel))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c.spawn().map_err(Self::spawn_error)
+    }
+
     /// Runs a chain of commands in one invocation; returns (success, stdout, stderr).
     pub fn exec(&self, cmds: &[Cmd]) -> Result<(bool, String, String)> {
         let mut c = self.base();

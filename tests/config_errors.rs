@@ -255,7 +255,7 @@ fn e104_validation_errors() {
 fn e210_unknown_dependency() {
     let env = Env::new("cfg-e210");
     env.config("[tasks.a]\ncommand = \"sleep 1000\"\ndepends_on = [\"ghost\"]\n");
-    let v = start_fails(&env, "E210", 1);
+    let v = start_fails(&env, "E210", 2);
     let m = msg(&v);
     assert!(m.contains("'ghost'") && m.contains("'a'"), "{m}");
 }
@@ -266,7 +266,7 @@ fn e211_self_dependency() {
     env.config(
         "[tasks.b]\ncommand = \"sleep 1000\"\n[tasks.a]\ncommand = \"sleep 1000\"\ndepends_on = [\"b\", \"a\"]\n",
     );
-    let v = start_fails(&env, "E211", 1);
+    let v = start_fails(&env, "E211", 2);
     assert!(msg(&v).contains("'a'"), "{v}");
 }
 
@@ -278,7 +278,7 @@ fn e212_cycle_of_three_named_whole() {
          [tasks.b]\ncommand = \"sleep 1000\"\ndepends_on = [\"c\"]\n\
          [tasks.c]\ncommand = \"sleep 1000\"\ndepends_on = [\"a\"]\n",
     );
-    let v = start_fails(&env, "E212", 1);
+    let v = start_fails(&env, "E212", 2);
     let m = msg(&v);
     assert!(
         ["a -> b -> c -> a", "b -> c -> a -> b", "c -> a -> b -> c"]
@@ -286,7 +286,7 @@ fn e212_cycle_of_three_named_whole() {
             .any(|c| m.contains(c)),
         "the whole cycle should be named: {m}"
     );
-    start_fails_human(&env, "E212", 1);
+    start_fails_human(&env, "E212", 2);
 }
 
 #[test]
@@ -302,7 +302,7 @@ fn e213_missing_cwd_starts_nothing() {
     let (v, rc) = env.json(&["start"]);
     assert_eq!(v["ok"], false, "{v}");
     assert_eq!(v["code"], "E213", "{v}");
-    assert_eq!(rc, 1, "{v}");
+    assert_eq!(rc, 2, "{v}");
     let m = msg(&v);
     assert!(m.contains("'bad'") && m.contains("missing-dir"), "{m}");
     assert!(!env.project.join("good.pid").exists(), "the valid task ran");

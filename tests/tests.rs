@@ -4,5 +4,6 @@ mod config_errors;
 mod edges;
 mod harness;
 mod lifecycle;
+mod logs;
 mod observe;
 mod stop;

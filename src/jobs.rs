@@ -1,0 +1,635 @@
+//! Jobs: fire-and-forget commands in tagged tmux windows (`job:<tag>:<timestamp>`). Where
+//! the job runs (a project, a session, a tmuxp workspace), the `__job` wrapper that runs
+//! the argv, reports its end and cleans up, and listing, killing and waiting.
+
+use crate::error::{Error, Result};
+use crate::tmux::{Cmd, SEP, Tmux};
+use crate::{cmd, events, paths};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+/// What happens to a job's window when the job ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cleanup {
+    /// Keep the window after success.
+    pub keep_on_success: bool,
+    /// Keep the window after failure (with `[exited N]`).
+    pub keep_on_failure: bool,
+}
+
+/// Everything `taskmux-run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The session to run in.
+    pub session: String,
+    /// How to create the session when it is missing: a tmuxp workspace file, else a plain
+    /// session whose first window is the job.
+    pub workspace: Option<PathBuf>,
+    /// The tag (defaults to the command's basename).
+    pub tag: String,
+    /// The command, as argv.
+    pub argv: Vec<String>,
+    /// Working directory.
+    pub cwd: PathBuf,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Log the output to this file through the log writer.
+    pub log_file: Option<PathBuf>,
+    /// Run in this existing window (a new pane) instead of a new window.
+    pub window: Option<String>,
+    /// Window cleanup.
+    pub cleanup: Cleanup,
+}
+
+/// A started job, as printed (the JobRef).
+#[derive(Debug, Clone)]
+pub struct JobRef {
+    /// Session.
+    pub session: String,
+    /// `@N`.
+    pub window_id: String,
+    /// `%N`.
+    pub pane_id: String,
+    /// `job:<tag>:<stamp>` (or the existing window's name with `--window`).
+    pub window_name: String,
+    /// The tag.
+    pub tag: String,
+    /// The log file, if any.
+    pub log_file: Option<PathBuf>,
+    /// The id the wrapper reports the end under.
+    pub id: String,
+}
+
+impl JobRef {
+    /// The JobRef JSON of REFERENCE section 4.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "session": self.session, "window_id": self.window_id, "pane_id": self.pane_id,
+            "window_name": self.window_name, "tag": self.tag, "log_file": self.log_file,
+        })
+    }
+}
+
+/// Makes a tag safe for a window name: no `:`, `.`, spaces or control characters.
+pub fn clean_tag(s: &str) -> String {
+    let t: String = s
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let t = t.trim_matches('-').to_string();
+    if t.is_empty() { "job".into() } else { t }
+}
+
+/// The default tag: the command's basename.
+pub fn default_tag(argv: &[String]) -> String {
+    clean_tag(argv.first().map(|a| a.rsplit('/').next().unwrap_or(a)).unwrap_or("job"))
+}
+
+fn jobs_dir() -> PathBuf {
+    paths::home().join("jobs")
+}
+
+/// The file the wrapper writes the job's exit code to.
+fn exit_file(id: &str) -> PathBuf {
+    jobs_dir().join(format!("{id}.exit"))
+}
+
+/// The tmux channel the wrapper signals when the job ends.
+fn channel(id: &str) -> String {
+    format!("taskmux-job-{id}")
+}
+
+/// A window name unique in the session: `job:<tag>:<YYYYmmdd-HHMMSS>`, with `-N` added
+/// when another job of this state directory took that second already.
+fn allocate_name(session: &str, tag: &str) -> Result<(String, String)> {
+    let now = paths::now_secs();
+    let iso = paths::iso_time(now); // 2026-02-11T14:30:12.123456+00:00
+    let stamp = format!(
+        "{}{}{}-{}{}{}",
+        &iso[0..4],
+        &iso[5..7],
+        &iso[8..10],
+        &iso[11..13],
+        &iso[14..16],
+        &iso[17..19]
+    );
+    let _lock = paths::lock(&format!("{session}.jobs"))?;
+    let seq_path = paths::home().join("locks").join(format!("{session}.jobseq"));
+    let prev = std::fs::read_to_string(&seq_path).unwrap_or_default();
+    let (last, n) = prev.split_once(' ').unwrap_or(("", "0"));
+    let n: u64 = if last == stamp {
+        n.trim().parse::<u64>().unwrap_or(0) + 1
+    } else {
+        1
+    };
+    std::fs::write(&seq_path, format!("{stamp} {n}")).map_err(|e| Error::io("write", &seq_path, e))?;
+    let name = if n == 1 {
+        format!("job:{tag}:{stamp}")
+    } else {
+        format!("job:{tag}:{stamp}-{n}")
+    };
+    let id = format!("{}-{}-{n}", stamp, std::process::id());
+    Ok((name, id))
+}
+
+/// The session named in a tmuxp workspace (`.tmuxp.yaml`, `.yml`, `.json`, or a directory
+/// holding one). Only `session_name` is read; every other key is tolerated.
+pub fn workspace_session(path: &Path) -> Result<(PathBuf, String)> {
+    let file = if path.is_dir() {
+        [
+            ".tmuxp.yaml",
+            ".tmuxp.yml",
+            ".tmuxp.json",
+            "tmuxp.yaml",
+            "tmuxp.yml",
+            "tmuxp.json",
+        ]
+        .iter()
+        .map(|n| path.join(n))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::new(
+                "E104",
+                format!("No tmuxp workspace (.tmuxp.yaml, .yml or .json) in {}", path.display()),
+            )
+        })?
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        Error::new("E104", format!("Cannot read tmuxp workspace {}: {e}", file.display()))
+            .hint("pass -w with a .tmuxp.yaml/.yml/.json file or a directory holding one")
+    })?;
+    let name = if file.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["session_name"].as_str().map(str::to_string))
+    } else {
+        text.lines().find_map(|l| {
+            // a top-level key: no indentation
+            let rest = l.strip_prefix("session_name:")?;
+            let v = rest.split(" #").next().unwrap_or("").trim();
+            let v = v.trim_matches(|c| c == '"' || c == '\'');
+            (!v.is_empty()).then(|| v.to_string())
+        })
+    };
+    let abs = std::path::absolute(&file).unwrap_or(file.clone());
+    match name {
+        Some(n) => Ok((abs, n)),
+        None => Err(Error::new(
+            "E104",
+            format!("tmuxp workspace {} has no session_name", file.display()),
+        )
+        .hint("add a top-level 'session_name: NAME' to the workspace")),
+    }
+}
+
+/// Creates the session from a tmuxp workspace under the session's flock, unless it exists.
+fn load_workspace(tmux: &Tmux, session: &str, file: &Path) -> Result<()> {
+    let _lock = paths::lock(session)?;
+    if tmux.has_session(session)? {
+        return Ok(());
+    }
+    let tmuxp = crate::tmux::find_in_path("tmuxp").ok_or_else(|| {
+        Error::new(
+            "E203",
+            "tmuxp is not installed (needed to create a session from a tmuxp workspace)",
+        )
+        .hint("install it: 'apt-get install tmuxp' (Debian/Ubuntu), 'pip install tmuxp' or 'brew install tmuxp'")
+    })?;
+    let mut c = std::process::Command::new(tmuxp);
+    c.arg("load").arg("-d").arg("-y");
+    if let Some(s) = &tmux.socket {
+        c.arg("-L").arg(s);
+    }
+    c.arg(file).stdin(std::process::Stdio::null());
+    let out = c
+        .output()
+        .map_err(|e| Error::new("E203", format!("cannot run tmuxp: {e}")))?;
+    if !tmux.has_session(session)? {
+        return Err(Error::new(
+            "E204",
+            format!(
+                "tmuxp load {} did not create session '{session}': {}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Starts a job: writes its spec, makes its window in one tmux invocation (creating the
+/// session when it is missing), and returns its JobRef.
+pub fn run(tmux: &Tmux, req: &RunRequest) -> Result<JobRef> {
+    if req.argv.is_empty() {
+        return Err(Error::new("E500", "no command after --").hint("usage: taskmux-run [OPTIONS] -- CMD [ARGS...]"));
+    }
+    let exe = crate::task::self_exe()?;
+    let (name, id) = allocate_name(&req.session, &req.tag)?;
+    let spec_path = jobs_dir().join(format!("{id}.json"));
+    let mut env = crate::state::capture_env();
+    for (k, v) in &req.env {
+        if let Some(slot) = env.iter_mut().find(|(ek, _)| ek == k) {
+            slot.1 = v.clone();
+        } else {
+            env.push((k.clone(), v.clone()));
+        }
+    }
+    let spec = json!({
+        "argv": req.argv, "cwd": req.cwd, "env": env.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
+        "id": id, "session": req.session, "tag": req.tag, "socket": tmux.socket,
+        "keep_on_success": req.cleanup.keep_on_success, "keep_on_failure": req.cleanup.keep_on_failure,
+        "home": paths::home(),
+    });
+    paths::write_replace(&spec_path, spec.to_string().as_bytes(), 0o600)?;
+    let _ = std::fs::remove_file(exit_file(&id));
+    let cwd = req.cwd.to_string_lossy().into_owned();
+    let ids = format!("#{{window_id}}{SEP}#{{pane_id}}{SEP}#{{window_name}}");
+    let wrapper = [
+        exe.to_string_lossy().into_owned(),
+        "__job".into(),
+        spec_path.to_string_lossy().into_owned(),
+    ];
+    let session = &req.session;
+    // the job's pane, then its options and pipe, in one command list: nothing can end
+    // the job before remain-on-exit is on or print before the pipe is attached
+    let (first, target, opt_scope): (Cmd, String, &str) = match &req.window {
+        Some(w) => {
+            let mut c = cmd![
+                "split-window",
+                "-t",
+                format!("={session}:={w}"),
+                "-c",
+                &cwd,
+                "-P",
+                "-F",
+                &ids
+            ];
+            c.extend(wrapper.iter().cloned());
+            // without -d the new pane is the window's active pane, which the target names
+            (c, format!("={session}:={w}"), "-p")
+        }
+        None => {
+            let mut c = cmd![
+                "new-window",
+                "-d",
+                "-t",
+                format!("={session}:"),
+                "-n",
+                &name,
+                "-c",
+                &cwd,
+                "-P",
+                "-F",
+                &ids
+            ];
+            c.extend(wrapper.iter().cloned());
+            (c, format!("={session}:={name}"), "-w")
+        }
+    };
+    let mut chain: Vec<Cmd> = vec![first];
+    chain.push(cmd!["set-option", opt_scope, "-t", &target, "remain-on-exit", "on"]);
+    if req.window.is_none() {
+        chain.push(cmd!["set-option", "-w", "-t", &target, "@taskmux-job", &id]);
+        chain.push(cmd!["set-option", "-w", "-t", &target, "@taskmux-job-tag", &req.tag]);
+        chain.push(cmd![
+            "set-option",
+            "-w",
+            "-t",
+            &target,
+            "@taskmux-job-started",
+            paths::iso_time(paths::now_secs())
+        ]);
+        if let Some(l) = &req.log_file {
+            chain.push(cmd![
+                "set-option",
+                "-w",
+                "-t",
+                &target,
+                "@taskmux-job-log",
+                l.to_string_lossy()
+            ]);
+        }
+    }
+    if let Some(l) = &req.log_file {
+        chain.push(cmd![
+            "pipe-pane",
+            "-t",
+            &target,
+            crate::logs::pipe_command(&exe, l, 10 << 20, 3)
+        ]);
+    }
+    // a session made for jobs ends with its last job window, so it can vanish (and the
+    // server with it) between two calls: whatever is missing is made again, a few times
+    let gone = |err: &str| crate::tmux::is_missing(err) || err.contains("server exited");
+    let mut attempt = 0;
+    let out = loop {
+        attempt += 1;
+        let (ok, out, err) = tmux.exec(&chain)?;
+        if ok {
+            break out;
+        }
+        if !gone(&err) || attempt > 5 {
+            return Err(tmux.failed(&chain, &err));
+        }
+        if req.window.is_some() {
+            return Err(Error::new(
+                "E300",
+                format!(
+                    "No window '{}' in session '{session}'",
+                    req.window.as_deref().unwrap_or("")
+                ),
+            )
+            .hint("name an existing window with --window, or leave --window out to open a new one"));
+        }
+        // no session: make it (from the workspace, or with this job as its first window)
+        if let Some(ws) = &req.workspace {
+            load_workspace(tmux, session, ws)?;
+            continue;
+        }
+        let _lock = paths::lock(session)?;
+        if tmux.has_session(session)? {
+            continue;
+        }
+        let mut c = chain.clone();
+        let tail: Vec<String> = c[0][4..].to_vec(); // after new-window -d -t =S:
+        c[0] = cmd!["new-session", "-d", "-s", session, "-x", "200", "-y", "50"];
+        c[0].extend(tail);
+        let (ok, out, err) = tmux.exec(&c)?;
+        if ok {
+            break out;
+        }
+        if !gone(&err) && !err.contains("duplicate session") {
+            return Err(tmux.failed(&c, &err));
+        }
+    };
+    let mut f = out.lines().next().unwrap_or("").splitn(3, SEP);
+    let window_id = f.next().unwrap_or("").to_string();
+    let pane_id = f.next().unwrap_or("").to_string();
+    let window_name = f.next().unwrap_or(&name).to_string();
+    events::emit(
+        "job_started",
+        session,
+        None,
+        json!({"tag": req.tag, "window_id": window_id, "pane_id": pane_id, "window_name": window_name, "argv": req.argv}),
+    );
+    Ok(JobRef {
+        session: session.clone(),
+        window_id,
+        pane_id,
+        window_name,
+        tag: req.tag.clone(),
+        log_file: req.log_file.clone(),
+        id,
+    })
+}
+
+/// Blocks until the job `id` ends and returns its exit code (128+N for signal N). The end
+/// wakes the waiter at once through a tmux channel (tmux remembers a signal sent before
+/// anyone waits); a slow check every 200 ms notices a job whose pane vanished without
+/// reporting (its wrapper was SIGKILLed).
+pub fn wait(tmux: &Tmux, id: &str, pane_id: &str) -> Result<i32> {
+    let mut waiter = tmux.spawn_wait_for(&channel(id))?;
+    let mut ticks = 0u32;
+    let mut nap = std::time::Duration::from_micros(500);
+    let result = loop {
+        if let Some(code) = read_exit(id) {
+            break Ok(code);
+        }
+        if waiter.try_wait().ok().flatten().is_some() {
+            if let Some(code) = read_exit(id) {
+                break Ok(code);
+            }
+            waiter = tmux.spawn_wait_for(&channel(id))?;
+        }
+        ticks += 1;
+        if ticks % 40 == 0 {
+            let (ok, out, _) = tmux.exec(&[cmd![
+                "display-message",
+                "-p",
+                "-t",
+                pane_id,
+                "#{pane_dead}|#{pane_dead_status}"
+            ]])?;
+            if let Some(code) = read_exit(id) {
+                break Ok(code);
+            }
+            if !ok {
+                break Err(Error::new(
+                    "E220",
+                    format!("Job {pane_id} is gone without reporting its exit code"),
+                ));
+            }
+            if let Some(code) = out.trim().strip_prefix("1|").and_then(|c| c.parse().ok()) {
+                break Ok(code);
+            }
+        }
+        std::thread::sleep(nap);
+        nap = (nap * 2).min(std::time::Duration::from_millis(5));
+    };
+    let _ = waiter.kill();
+    let _ = waiter.wait();
+    result
+}
+
+fn read_exit(id: &str) -> Option<i32> {
+    std::fs::read_to_string(exit_file(id)).ok()?.trim().parse().ok()
+}
+
+/// `taskmux __job SPEC`: runs the job's argv as a child, and when it ends records the exit
+/// code, signals waiters, writes `[exited N]` on failure, and closes its pane unless kept.
+pub fn job_main(spec_path: &str) -> std::process::ExitCode {
+    use std::os::unix::process::ExitStatusExt;
+    let spec: Value = match std::fs::read(spec_path).map(|b| serde_json::from_slice(&b)) {
+        Ok(Ok(v)) => v,
+        _ => {
+            eprintln!("taskmux: cannot read job spec {spec_path}");
+            return std::process::ExitCode::from(127);
+        }
+    };
+    let _ = std::fs::remove_file(spec_path);
+    // the wrapper outlives the job's signals (a handler, unlike SIG_IGN, is not inherited)
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        let _ = signal_hook::flag::register(sig, std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)));
+    }
+    let s = |k: &str| spec[k].as_str().unwrap_or("").to_string();
+    let argv: Vec<String> = spec["argv"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let mut c = std::process::Command::new(argv.first().map(String::as_str).unwrap_or("true"));
+    c.args(argv.iter().skip(1)).env_clear();
+    for k in ["TMUX", "TMUX_PANE"] {
+        if let Some(v) = std::env::var_os(k) {
+            c.env(k, v);
+        }
+    }
+    if let Some(env) = spec["env"].as_array() {
+        for kv in env {
+            if let (Some(k), Some(v)) = (kv[0].as_str(), kv[1].as_str()) {
+                c.env(k, v);
+            }
+        }
+    }
+    c.current_dir(s("cwd"));
+    let code = match c.status() {
+        Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
+        Err(e) => {
+            eprintln!(
+                "taskmux-run: cannot run {}: {e}",
+                argv.first().map(String::as_str).unwrap_or("")
+            );
+            127
+        }
+    };
+    let id = s("id");
+    let exit = exit_file(&id);
+    let _ = paths::write_replace(&exit, format!("{code}\n").as_bytes(), 0o600);
+    events::emit(
+        "job_finished",
+        &s("session"),
+        None,
+        json!({"tag": s("tag"), "exit_code": code, "id": id}),
+    );
+    let tmux = Tmux::new(spec["socket"].as_str().map(String::from));
+    let keep = if code == 0 {
+        spec["keep_on_success"].as_bool()
+    } else {
+        spec["keep_on_failure"].as_bool()
+    };
+    let keep = keep.unwrap_or(code != 0);
+    if keep {
+        if code != 0 {
+            println!("[exited {code}]");
+        }
+        let _ = tmux.exec(&[cmd!["wait-for", "-S", channel(&id)]]);
+    } else if let Ok(pane) = std::env::var("TMUX_PANE") {
+        let _ = tmux.exec(&[cmd!["wait-for", "-S", channel(&id)], cmd!["kill-pane", "-t", pane]]);
+    }
+    std::process::ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// One job window, as `jobs` lists it.
+#[derive(Debug, Clone)]
+pub struct JobInfo {
+    /// Its JobRef.
+    pub job: JobRef,
+    /// The job has ended (its window stayed).
+    pub dead: bool,
+    /// Its exit code when dead.
+    pub exit_code: Option<i32>,
+    /// When it started.
+    pub started_at: Option<String>,
+}
+
+impl JobInfo {
+    /// JobRef + `dead`, `exit_code`, `started_at`.
+    pub fn to_json(&self) -> Value {
+        let mut v = self.job.to_json();
+        v["dead"] = json!(self.dead);
+        v["exit_code"] = json!(self.exit_code);
+        v["started_at"] = json!(self.started_at);
+        v
+    }
+}
+
+/// The job windows of a session, optionally of one tag.
+pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo>> {
+    let fields = [
+        "window_id",
+        "pane_id",
+        "pane_dead",
+        "pane_dead_status",
+        "@taskmux-job",
+        "@taskmux-job-tag",
+        "@taskmux-job-started",
+        "@taskmux-job-log",
+        "window_name",
+    ];
+    let rows = tmux.list_panes(Some(session), &fields)?.unwrap_or_default();
+    let mut out: Vec<JobInfo> = Vec::new();
+    for r in rows {
+        if r.len() < fields.len() || !r[8].starts_with("job:") {
+            continue;
+        }
+        if out.iter().any(|j| j.job.window_id == r[0]) {
+            continue;
+        }
+        let t = if r[5].is_empty() {
+            r[8].split(':').nth(1).unwrap_or("").to_string()
+        } else {
+            r[5].clone()
+        };
+        if tag.is_some_and(|want| want != t) {
+            continue;
+        }
+        let dead = r[2] == "1";
+        out.push(JobInfo {
+            job: JobRef {
+                session: session.to_string(),
+                window_id: r[0].clone(),
+                pane_id: r[1].clone(),
+                window_name: r[8].clone(),
+                tag: t,
+                log_file: (!r[7].is_empty()).then(|| PathBuf::from(&r[7])),
+                id: r[4].clone(),
+            },
+            dead,
+            exit_code: if dead { r[3].parse().ok() } else { None },
+            started_at: (!r[6].is_empty()).then(|| r[6].clone()),
+        });
+    }
+    Ok(out)
+}
+
+/// Kills job windows (their processes get SIGHUP from tmux); returns the killed ones.
+pub fn kill(tmux: &Tmux, jobs: &[JobInfo]) -> Result<()> {
+    let cmds: Vec<Cmd> = jobs
+        .iter()
+        .map(|j| cmd!["kill-window", "-t", &j.job.window_id])
+        .collect();
+    if !cmds.is_empty() {
+        let _ = tmux.exec(&cmds)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_safe() {
+        assert_eq!(default_tag(&["/usr/bin/make".into(), "test".into()]), "make");
+        assert_eq!(clean_tag("a:b.c d"), "a-b-c-d");
+        assert_eq!(clean_tag(":::"), "job");
+    }
+
+    #[test]
+    fn workspace_session_name() {
+        let d = std::env::temp_dir().join(format!("tmx-ws-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join(".tmuxp.yaml"),
+            "session_name: 'dev' # mine\nwindows:\n  - window_name: x\n",
+        )
+        .unwrap();
+        assert_eq!(workspace_session(&d).unwrap().1, "dev");
+        std::fs::write(d.join("w.json"), "{\"session_name\": \"js\", \"windows\": []}").unwrap();
+        assert_eq!(workspace_session(&d.join("w.json")).unwrap().1, "js");
+        std::fs::write(d.join("none.yaml"), "windows: []\n").unwrap();
+        assert_eq!(workspace_session(&d.join("none.yaml")).unwrap_err().code, "E104");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
