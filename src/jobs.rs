@@ -531,6 +531,8 @@ pub struct JobInfo {
     pub exit_code: Option<i32>,
     /// When it started.
     pub started_at: Option<String>,
+    /// The wrapper's pid (the pane's process, leader of the job's group); 0 when dead.
+    pub pane_pid: i32,
 }
 
 impl JobInfo {
@@ -555,12 +557,13 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
         "@taskmux-job-tag",
         "@taskmux-job-started",
         "@taskmux-job-log",
+        "pane_pid",
         "window_name",
     ];
     let rows = tmux.list_panes(Some(session), &fields)?.unwrap_or_default();
     let mut out: Vec<JobInfo> = Vec::new();
     for r in rows {
-        if r.len() < fields.len() || !r[8].starts_with("job:") {
+        if r.len() < fields.len() || !r[9].starts_with("job:") {
             continue;
         }
         if out.iter().any(|j| j.job.window_id == r[0]) {
@@ -580,7 +583,7 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
                 session: session.to_string(),
                 window_id: r[0].clone(),
                 pane_id: r[1].clone(),
-                window_name: r[8].clone(),
+                window_name: r[9].clone(),
                 tag: t,
                 log_file: (!r[7].is_empty()).then(|| PathBuf::from(&r[7])),
                 id: r[4].clone(),
@@ -588,19 +591,59 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
             dead,
             exit_code: if dead { r[3].parse().ok() } else { None },
             started_at: (!r[6].is_empty()).then(|| r[6].clone()),
+            pane_pid: if dead { 0 } else { r[8].parse().unwrap_or(0) },
         });
     }
     Ok(out)
 }
 
-/// Kills job windows (their processes get SIGHUP from tmux); returns the killed ones.
+/// Ends jobs and closes their windows: SIGTERM to each job's process group (the wrapper
+/// records the end, 143, and wakes waiters), SIGKILL to what is left after 3 s, then
+/// `kill-window`.
 pub fn kill(tmux: &Tmux, jobs: &[JobInfo]) -> Result<()> {
+    use rustix::process::Signal;
+    let groups: Vec<i32> = jobs.iter().map(|j| j.pane_pid).filter(|p| *p > 0).collect();
+    let members = |g: i32| -> Vec<i32> {
+        crate::proc::snapshot()
+            .into_iter()
+            .filter(|p| p.alive() && p.pgid == g && p.pid != g)
+            .map(|p| p.pid)
+            .collect()
+    };
+    for &g in &groups {
+        for p in members(g) {
+            crate::proc::signal(p, Signal::TERM);
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let mut wrappers_done = false;
+    while std::time::Instant::now() < deadline {
+        if groups.iter().all(|&g| members(g).is_empty()) {
+            wrappers_done = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    if !wrappers_done {
+        for &g in &groups {
+            crate::proc::signal_group(g, Signal::KILL);
+        }
+    } else {
+        // give each wrapper a moment to record the end before its window goes
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(500);
+        while groups.iter().any(|&g| crate::proc::alive(g)) && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
     let cmds: Vec<Cmd> = jobs
         .iter()
         .map(|j| cmd!["kill-window", "-t", &j.job.window_id])
         .collect();
-    if !cmds.is_empty() {
-        let _ = tmux.exec(&cmds)?;
+    if !cmds.is_empty() && !tmux.exec(&cmds)?.0 {
+        // a window already closed by its own job stops the chain: the rest one by one
+        for c in cmds {
+            let _ = tmux.exec(&[c])?;
+        }
     }
     Ok(())
 }
