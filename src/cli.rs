@@ -109,33 +109,33 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "add",
-        args: "TASK COMMAND [...]",
+        args: "TASK COMMAND [--cwd D] [--host H] [--health-check C] [--depends-on T]... [--force]",
         summary: "add a task to taskmux.toml",
-        available: false,
+        available: true,
     },
     CommandSpec {
         name: "remove",
         args: "TASK",
         summary: "remove a task from taskmux.toml",
-        available: false,
+        available: true,
     },
     CommandSpec {
         name: "init",
         args: "[--defaults]",
         summary: "create taskmux.toml and agent context",
-        available: false,
+        available: true,
     },
     CommandSpec {
         name: "check",
         args: "",
         summary: "validate the config and lint the environment",
-        available: false,
+        available: true,
     },
     CommandSpec {
         name: "url",
         args: "TASK",
         summary: "the task's https URL",
-        available: false,
+        available: true,
     },
     CommandSpec {
         name: "send",
@@ -165,7 +165,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "watch",
         args: "",
         summary: "reload on config change",
-        available: false,
+        available: true,
     },
     CommandSpec {
         name: "daemon",
@@ -370,6 +370,12 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "kill" => cmd_kill(g, args, out),
         "status" => cmd_status(g, args, out),
         "logs" => crate::cli_logs::cmd_logs(g, args, out),
+        "init" => crate::authoring::cmd_init(g, args, out),
+        "add" => crate::authoring::cmd_add(g, args, out),
+        "remove" => crate::authoring::cmd_remove(g, args, out),
+        "check" => crate::check::cmd_check(g, args, out),
+        "url" => crate::check::cmd_url(g, args, out),
+        "watch" => crate::watch::cmd_watch(g, args, out),
         "run" => crate::cli_jobs::cmd_run(g, args, out),
         "jobs" => crate::cli_jobs::cmd_jobs(g, args, out),
         "send" => crate::cli_jobs::cmd_send(g, args, out),
@@ -630,14 +636,17 @@ fn cmd_kill(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     Ok(0)
 }
 
-/// The https URL of a task with `host`.
+/// The https URL of a task with `host`, with the proxy's port when it is not 443.
 pub fn task_url(project: &Project, task: &Task) -> Option<String> {
     let host = task.host.as_deref()?;
     let name = match host {
         "@" => format!("{}.localhost", project.name),
         h => format!("{h}.{}.localhost", project.name),
     };
-    Some(format!("https://{name}"))
+    match crate::check::proxy_https_port().unwrap_or(443) {
+        443 => Some(format!("https://{name}")),
+        port => Some(format!("https://{name}:{port}")),
+    }
 }
 
 fn daemon_json() -> Value {

@@ -312,8 +312,8 @@ pub fn cmd_jobs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
                         .hint("a job that succeeded has closed its window; list the jobs with 'taskmux jobs'"),
                 );
             };
-            let code = if j.dead {
-                j.exit_code.unwrap_or(0)
+            let code = if let Some(c) = j.exit_code {
+                c
             } else {
                 jobs::wait(&tmux, &j.job.id, &j.job.pane_id)?
             };

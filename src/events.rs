@@ -75,6 +75,16 @@ pub fn emit(event: &str, session: &str, task: Option<&str>, extra: Value) {
 /// Appends several events, each `(event, session, task, extra)` as in [`emit`], under one
 /// lock and in one write (for starting or stopping many tasks). Never fails.
 pub fn emit_many(items: &[(&str, &str, Option<&str>, Value)]) {
+    emit_many_in(&paths::home(), items);
+}
+
+/// [`emit`] into the state directory `home` rather than this process's: for a job's wrapper,
+/// which runs with the tmux server's environment, not the caller's.
+pub fn emit_in(home: &Path, event: &str, session: &str, task: Option<&str>, extra: Value) {
+    emit_many_in(home, &[(event, session, task, extra)]);
+}
+
+fn emit_many_in(home: &Path, items: &[(&str, &str, Option<&str>, Value)]) {
     if items.is_empty() {
         return;
     }
@@ -83,7 +93,7 @@ pub fn emit_many(items: &[(&str, &str, Option<&str>, Value)]) {
     for (event, session, task, extra) in items {
         buf.push_str(&event_line(&ts, event, session, *task, extra));
     }
-    let _ = append_in(&paths::home(), buf.as_bytes(), items.len(), Limits::from_env());
+    let _ = append_in(home, buf.as_bytes(), items.len(), Limits::from_env());
 }
 
 /// Returns the events of `session` (every project when `None`), of `task` when given, whose

@@ -97,7 +97,11 @@ fn jobs_dir() -> PathBuf {
 
 /// The file the wrapper writes the job's exit code to.
 fn exit_file(id: &str) -> PathBuf {
-    jobs_dir().join(format!("{id}.exit"))
+    exit_file_in(&paths::home(), id)
+}
+
+fn exit_file_in(home: &Path, id: &str) -> PathBuf {
+    home.join("jobs").join(format!("{id}.exit"))
 }
 
 /// The tmux channel the wrapper signals when the job ends.
@@ -328,7 +332,8 @@ pub fn run(tmux: &Tmux, req: &RunRequest) -> Result<JobRef> {
     }
     // a session made for jobs ends with its last job window, so it can vanish (and the
     // server with it) between two calls: whatever is missing is made again, a few times
-    let gone = |err: &str| crate::tmux::is_missing(err) || err.contains("server exited");
+    let gone =
+        |err: &str| crate::tmux::is_missing(err) || err.contains("server exited") || err.contains("no current target");
     let mut attempt = 0;
     let out = loop {
         attempt += 1;
@@ -421,7 +426,8 @@ pub fn wait(tmux: &Tmux, id: &str, pane_id: &str) -> Result<i32> {
             if let Some(code) = read_exit(id) {
                 break Ok(code);
             }
-            if !ok {
+            // tmux 3.3 answers for a vanished pane with empty fields and success
+            if !ok || out.trim() == "|" {
                 break Err(Error::new(
                     "E220",
                     format!("Job {pane_id} is gone without reporting its exit code"),
@@ -494,9 +500,13 @@ pub fn job_main(spec_path: &str) -> std::process::ExitCode {
         }
     };
     let id = s("id");
-    let exit = exit_file(&id);
+    // the state directory is the caller's (from the spec): this process has the tmux server's
+    // environment, whose TASKMUX_HOME may be another one or none
+    let home = spec["home"].as_str().map(PathBuf::from).unwrap_or_else(paths::home);
+    let exit = exit_file_in(&home, &id);
     let _ = paths::write_replace(&exit, format!("{code}\n").as_bytes(), 0o600);
-    events::emit(
+    events::emit_in(
+        &home,
         "job_finished",
         &s("session"),
         None,
@@ -589,7 +599,14 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
                 id: r[4].clone(),
             },
             dead,
-            exit_code: if dead { r[3].parse().ok() } else { None },
+            // the wrapper's own record first: tmux's status can be late or missing
+            exit_code: if dead {
+                read_exit(&r[4])
+                    .or_else(|| r[3].parse().ok())
+                    .or_else(|| r[8].parse().ok().and_then(crate::proc::zombie_exit_code))
+            } else {
+                None
+            },
             started_at: (!r[6].is_empty()).then(|| r[6].clone()),
             pane_pid: if dead { 0 } else { r[8].parse().unwrap_or(0) },
         });

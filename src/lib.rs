@@ -1,5 +1,7 @@
 //! taskmux: run a project's development tasks in tmux. The library behind the four binaries.
 
+pub mod authoring;
+pub mod check;
 pub mod cli;
 pub mod cli_jobs;
 pub mod cli_logs;
@@ -16,3 +18,4 @@ pub mod proc;
 pub mod state;
 pub mod task;
 pub mod tmux;
+pub mod watch;

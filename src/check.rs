@@ -1,0 +1,723 @@
+//! `taskmux check` (validate the config and lint the environment it will run in) and
+//! `taskmux url` (the https URL a task with `host` is served at).
+//!
+//! Findings of `check` carry a stable code. Errors use the config codes (E1xx, E213); warnings
+//! use `W1xx`:
+//! - `W101` the command's program is not found on PATH (or is not executable),
+//! - `W102` a `health_url` the probe cannot use (malformed, or `$PORT` that will not be set),
+//! - `W103` an `https://` `health_url` (probes speak plain HTTP only),
+//! - `W104` an `auto_start` task depends on a task that is not auto-started.
+
+use crate::cli::{Globals, task_url, usage};
+use crate::config::{self, Project, Task};
+use crate::error::{Error, Result};
+use crate::output::{Color, Out};
+use crate::paths;
+use lexopt::prelude::*;
+use serde_json::{Value, json};
+use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// How bad a finding is: errors fail `check` (exit 1), warnings do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The task cannot start as configured.
+    Error,
+    /// The task may start but something will likely not work.
+    Warning,
+}
+
+/// One problem `check` found, tied to a task when it concerns one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Stable code: `E…` for errors, `W…` for warnings.
+    pub code: &'static str,
+    /// The task it concerns, or none for the project.
+    pub task: Option<String>,
+    /// What is wrong, naming the thing.
+    pub message: String,
+    /// How to fix it, when we know.
+    pub hint: Option<String>,
+}
+
+impl Finding {
+    fn new(severity: Severity, code: &'static str, task: Option<&str>, message: String) -> Finding {
+        Finding {
+            severity,
+            code,
+            task: task.map(str::to_string),
+            message,
+            hint: None,
+        }
+    }
+
+    fn hint(mut self, hint: impl Into<String>) -> Finding {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    fn from_error(e: &Error, task: Option<&str>) -> Finding {
+        Finding {
+            severity: Severity::Error,
+            code: e.code,
+            task: task.map(str::to_string),
+            message: e.message.clone(),
+            hint: e.hint.clone(),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        let mut v = json!({"code": self.code, "task": self.task, "message": self.message});
+        if let Some(h) = &self.hint {
+            v["hint"] = h.clone().into();
+        }
+        v
+    }
+}
+
+/// `taskmux check`.
+pub fn cmd_check(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    let mut p = lexopt::Parser::from_args(args);
+    if let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+        return Err(usage(format!("check takes no arguments, got {}", arg.unexpected())));
+    }
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::new("E100", format!("cannot read the current directory: {e}")))?;
+    let path = config::find(g.config.as_deref(), &cwd)?;
+    let path = std::path::absolute(&path).unwrap_or(path);
+    let project = match config::load(&path) {
+        Ok(p) => p,
+        // a config that cannot be read at all (E100, permissions) stays a plain error
+        Err(e) if e.code == "E100" || e.exit_code() != 2 => return Err(e),
+        Err(e) => {
+            let f = Finding::from_error(&e, None);
+            report(out, &path, None, &[f]);
+            return Ok(2);
+        }
+    };
+    let findings = lint(&project);
+    report(out, &path, Some(&project), &findings);
+    Ok(if findings.iter().any(|f| f.severity == Severity::Error) {
+        1
+    } else {
+        0
+    })
+}
+
+fn report(out: &Out, path: &Path, project: Option<&Project>, findings: &[Finding]) {
+    let (errors, warnings): (Vec<&Finding>, Vec<&Finding>) =
+        findings.iter().partition(|f| f.severity == Severity::Error);
+    if out.json {
+        out.json(&json!({
+            "ok": errors.is_empty(),
+            "config": path.display().to_string(),
+            "errors": errors.iter().map(|f| f.to_json()).collect::<Vec<_>>(),
+            "warnings": warnings.iter().map(|f| f.to_json()).collect::<Vec<_>>(),
+        }));
+        return;
+    }
+    let mut text = String::new();
+    for f in errors.iter().chain(warnings.iter()) {
+        let head = match f.severity {
+            Severity::Error => out.paint(&format!("error[{}]", f.code), Color::Red),
+            Severity::Warning => out.paint(&format!("warning[{}]", f.code), Color::Yellow),
+        };
+        match &f.task {
+            Some(t) => text.push_str(&format!("{head}: task '{t}': {}\n", f.message)),
+            None => text.push_str(&format!("{head}: {}\n", f.message)),
+        }
+        if let Some(h) = &f.hint {
+            text.push_str(&format!("  hint: {h}\n"));
+        }
+    }
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let summary = match project {
+        None => format!(
+            "{}: {} is not a valid config",
+            out.paint("check failed", Color::Red),
+            path.display()
+        ),
+        Some(p) => {
+            let counts = format!(
+                "{}, {}, {}",
+                plural(p.tasks.len(), "task"),
+                plural(errors.len(), "error"),
+                plural(warnings.len(), "warning")
+            );
+            if errors.is_empty() {
+                format!(
+                    "{}: {} ({counts})",
+                    out.paint("check passed", Color::Green),
+                    path.display()
+                )
+            } else {
+                format!(
+                    "{}: {} ({counts})",
+                    out.paint("check failed", Color::Red),
+                    path.display()
+                )
+            }
+        }
+    };
+    text.push_str(&summary);
+    text.push('\n');
+    out.print(&text);
+}
+
+/// Every problem found in a loaded config and the environment it will run in, errors first
+/// within each task, in file order.
+pub fn lint(project: &Project) -> Vec<Finding> {
+    let mut found = Vec::new();
+    for f in &project.env_file {
+        if let Err(e) = config::read_env_file(f) {
+            found.push(Finding::from_error(&e, None));
+        }
+    }
+    for (i, t) in project.tasks.iter().enumerate() {
+        let cwd_ok = t.cwd.is_dir();
+        if !cwd_ok {
+            let why = if t.cwd.exists() {
+                "is not a directory"
+            } else {
+                "does not exist"
+            };
+            found.push(
+                Finding::new(
+                    Severity::Error,
+                    "E213",
+                    Some(&t.name),
+                    format!("working directory {} {why}", t.cwd.display()),
+                )
+                .hint("create it, or fix 'cwd' (relative to the directory of taskmux.toml)"),
+            );
+        }
+        for f in &t.env_file {
+            if let Err(e) = config::read_env_file(f) {
+                found.push(Finding::from_error(&e, Some(&t.name)));
+            }
+        }
+        if let Some(h) = &t.host
+            && let Some(other) = project.tasks[..i].iter().find(|o| o.host.as_ref() == Some(h))
+        {
+            found.push(
+                Finding::new(
+                    Severity::Error,
+                    "E104",
+                    Some(&t.name),
+                    format!("host '{h}' is also the host of task '{}'", other.name),
+                )
+                .hint("each host routes to one task: give one of them another host"),
+            );
+        }
+        if cwd_ok && let Some(f) = lint_command(project, t) {
+            found.push(f);
+        }
+        found.extend(lint_health_url(project, t));
+        if t.auto_start {
+            for d in &t.depends_on {
+                if project.tasks.iter().any(|o| &o.name == d && !o.auto_start) {
+                    found.push(
+                        Finding::new(
+                            Severity::Warning,
+                            "W104",
+                            Some(&t.name),
+                            format!(
+                                "starts automatically but depends on '{d}', which has auto_start = false, \
+                                 so 'taskmux start' skips '{}' unless '{d}' is already running",
+                                t.name
+                            ),
+                        )
+                        .hint(format!(
+                            "set auto_start = false on '{}' too, or remove it from '{d}'",
+                            t.name
+                        )),
+                    );
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The environment a task's variables come from before it runs: ours, then the project's,
+/// its env files (those that read), and its own.
+fn static_env(project: &Project, task: &Task) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = std::env::vars().collect();
+    let mut merge = |more: Vec<(String, String)>| {
+        for (k, v) in more {
+            match env.iter_mut().find(|(ek, _)| *ek == k) {
+                Some(slot) => slot.1 = v,
+                None => env.push((k, v)),
+            }
+        }
+    };
+    merge(project.env.clone());
+    for f in project.env_file.iter().chain(task.env_file.iter()) {
+        if let Ok(vars) = config::read_env_file(f) {
+            merge(vars);
+        }
+    }
+    merge(task.env.clone());
+    env
+}
+
+fn lookup<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// W101: the program the task's shell command runs first, when it is neither a builtin nor
+/// found where the shell would look for it.
+fn lint_command(project: &Project, task: &Task) -> Option<Finding> {
+    let word = first_program(&task.command)?;
+    let warn = |msg: String| {
+        Finding::new(Severity::Warning, "W101", Some(&task.name), msg)
+            .hint("install it, or fix 'command' (it runs with /bin/sh -c in the task's cwd)")
+    };
+    if word.contains('/') {
+        let p = expand_home(&word);
+        let p = if p.is_absolute() {
+            p
+        } else {
+            task.cwd.join(p.strip_prefix("./").unwrap_or(&p))
+        };
+        return match std::fs::metadata(&p) {
+            Err(_) => Some(warn(format!("command '{word}' not found ({})", p.display()))),
+            Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => Some(warn(format!(
+                "command '{word}' is not an executable file ({})",
+                p.display()
+            ))),
+            Ok(_) => None,
+        };
+    }
+    let env = static_env(project, task);
+    let path = lookup(&env, "PATH").unwrap_or("");
+    if search_path(path, &word, &task.cwd).is_some() {
+        return None;
+    }
+    Some(warn(format!("command '{word}' not found on PATH")))
+}
+
+/// Where `name` is found on `path` (a `PATH` value; relative entries from `cwd`).
+fn search_path(path: &str, name: &str, cwd: &Path) -> Option<PathBuf> {
+    path.split(':')
+        .map(|d| {
+            let d = if d.is_empty() { "." } else { d };
+            cwd.join(d).join(name)
+        })
+        .find(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+fn expand_home(s: &str) -> PathBuf {
+    if let Some(rest) = s.strip_prefix("~/")
+        && let Some(h) = std::env::var_os("HOME")
+    {
+        return Path::new(&h).join(rest);
+    }
+    PathBuf::from(s)
+}
+
+/// Shell builtins and keywords: never looked up on PATH, so never linted.
+const BUILTINS: &[&str] = &[
+    ":", ".", "[", "[[", "]]", "!", "{", "}", "alias", "bg", "break", "builtin", "case", "cd", "continue", "declare",
+    "do", "done", "echo", "elif", "else", "esac", "eval", "exit", "export", "false", "fc", "fg", "fi", "for",
+    "function", "getopts", "hash", "if", "in", "jobs", "kill", "let", "local", "printf", "pwd", "read", "readonly",
+    "return", "select", "set", "shift", "source", "test", "then", "time", "times", "trap", "true", "type", "typeset",
+    "ulimit", "umask", "unalias", "unset", "until", "wait", "while",
+];
+
+/// A shell token, roughly: a word (quotes removed; `dynamic` when it holds an unquoted or
+/// double-quoted `$` or a backquote) or an operator.
+#[derive(Debug, PartialEq)]
+enum Token {
+    Word { text: String, dynamic: bool },
+    Op(String),
+}
+
+fn tokenize(cmd: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut chars = cmd.chars().peekable();
+    let mut cur = String::new();
+    let mut dynamic = false;
+    let mut in_word = false;
+    let flush = |out: &mut Vec<Token>, cur: &mut String, dynamic: &mut bool, in_word: &mut bool| {
+        if *in_word {
+            out.push(Token::Word {
+                text: std::mem::take(cur),
+                dynamic: *dynamic,
+            });
+        }
+        *dynamic = false;
+        *in_word = false;
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => flush(&mut out, &mut cur, &mut dynamic, &mut in_word),
+            '#' if !in_word => break,
+            ';' | '&' | '|' | '<' | '>' | '(' | ')' => {
+                flush(&mut out, &mut cur, &mut dynamic, &mut in_word);
+                let mut op = c.to_string();
+                while let Some(&n) = chars.peek() {
+                    if matches!(n, '&' | '|' | '>' | '<') && !matches!(c, '(' | ')' | ';') {
+                        op.push(n);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                out.push(Token::Op(op));
+            }
+            '\'' => {
+                in_word = true;
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    cur.push(q);
+                }
+            }
+            '"' => {
+                in_word = true;
+                while let Some(q) = chars.next() {
+                    match q {
+                        '"' => break,
+                        '\\' => {
+                            if let Some(n) = chars.next() {
+                                cur.push(n);
+                            }
+                        }
+                        '$' | '`' => {
+                            dynamic = true;
+                            cur.push(q);
+                        }
+                        _ => cur.push(q),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            '$' | '`' => {
+                in_word = true;
+                dynamic = true;
+                cur.push(c);
+            }
+            _ => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    flush(&mut out, &mut cur, &mut dynamic, &mut in_word);
+    out
+}
+
+fn is_assignment(w: &str) -> bool {
+    w.split_once('=').is_some_and(|(name, _)| {
+        !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+/// The program a shell command runs first, when it can be known without running anything:
+/// `VAR=x`, `exec`, `env`, `command`, `nohup` and leading redirections are skipped; builtins,
+/// keywords, subshells and words built from variables give none.
+pub fn first_program(cmd: &str) -> Option<String> {
+    let tokens = tokenize(cmd);
+    let mut it = tokens.iter().peekable();
+    // a wrapper that runs the next word: exec, env, command, nohup
+    let mut wrapper: Option<&str> = None;
+    while let Some(t) = it.next() {
+        let (text, dynamic) = match t {
+            Token::Op(op) if op.contains('<') || op.contains('>') => {
+                it.next(); // the redirection's target
+                continue;
+            }
+            Token::Op(_) => return None,
+            Token::Word { text, dynamic } => (text.as_str(), *dynamic),
+        };
+        // `2>file`: a file descriptor number glued to the redirection that follows
+        if text.chars().all(|c| c.is_ascii_digit())
+            && matches!(it.peek(), Some(Token::Op(op)) if op.starts_with(['<', '>']))
+        {
+            continue;
+        }
+        if is_assignment(text) && wrapper.is_none_or(|w| w == "env") {
+            continue;
+        }
+        if dynamic || text.is_empty() {
+            return None;
+        }
+        if let Some(w) = wrapper
+            && text.starts_with('-')
+        {
+            match (w, text) {
+                ("command", "-v" | "-V") => return None,
+                ("env", "-u" | "-C" | "-S") | ("exec", "-a") => {
+                    it.next();
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match text {
+            "exec" | "env" | "command" | "nohup" => {
+                wrapper = Some(text);
+                continue;
+            }
+            _ if BUILTINS.contains(&text) => return None,
+            _ => return Some(text.to_string()),
+        }
+    }
+    None
+}
+
+/// W102/W103: a `health_url` the probe cannot use.
+fn lint_health_url(project: &Project, task: &Task) -> Vec<Finding> {
+    let Some(url) = &task.health_url else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    let mut env = static_env(project, task);
+    let has_port = task.port.is_some() || task.host.is_some();
+    if has_port {
+        env.push(("PORT".into(), task.port.unwrap_or(1).to_string()));
+    }
+    let expanded = config::expand_vars(url, &env);
+    let needs_port = expanded.contains("$PORT") || expanded.contains("${PORT}");
+    if needs_port {
+        found.push(
+            Finding::new(
+                Severity::Warning,
+                "W102",
+                Some(&task.name),
+                format!("health_url '{url}' uses $PORT, but the task has no 'port' or 'host', so $PORT is not set"),
+            )
+            .hint("set 'port' (or 'host', which assigns one), or write the port in the URL"),
+        );
+    }
+    if let Some(why) = url_problem(&fill_placeholders(&expanded)) {
+        found.push(
+            Finding::new(
+                Severity::Warning,
+                "W102",
+                Some(&task.name),
+                format!("health_url '{url}' is malformed: {why}"),
+            )
+            .hint("write it as http://HOST[:PORT]/PATH; $PORT and ${VAR} may stand for parts"),
+        );
+    }
+    if url.starts_with("https://") {
+        found.push(
+            Finding::new(
+                Severity::Warning,
+                "W103",
+                Some(&task.name),
+                format!("health_url '{url}' is https, and health probes speak plain HTTP only"),
+            )
+            .hint("probe the task's own http:// port, or use health_check with curl"),
+        );
+    }
+    found
+}
+
+/// Replaces `$NAME` and `${NAME}` left after expansion by a value valid anywhere in a URL.
+fn fill_placeholders(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(inner) = after.strip_prefix('{')
+            && let Some(end) = inner.find('}')
+        {
+            out.push('1');
+            rest = &inner[end + 1..];
+            continue;
+        }
+        let n = after
+            .bytes()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
+            .count();
+        if n == 0 {
+            out.push('$');
+        } else {
+            out.push('1');
+        }
+        rest = &after[n..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Why a URL is not `http(s)://HOST[:PORT][/PATH]`, or none when it is.
+fn url_problem(url: &str) -> Option<String> {
+    let Some(rest) = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) else {
+        return Some("it does not start with http://".into());
+    };
+    if let Some(c) = url.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Some(format!("it holds a space or control character ({c:?})"));
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    if authority.contains('@') {
+        return Some("user info (user@host) is not supported".into());
+    }
+    let (host, port) = if let Some(h) = authority.strip_prefix('[') {
+        let Some((h, after)) = h.split_once(']') else {
+            return Some("an IPv6 host needs a closing ']'".into());
+        };
+        if h.is_empty() || !h.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+            return Some(format!("'{h}' is not an IPv6 address"));
+        }
+        match after {
+            "" => (h, None),
+            a => match a.strip_prefix(':') {
+                Some(p) => (h, Some(p)),
+                None => return Some(format!("unexpected '{a}' after the IPv6 host")),
+            },
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Some("it has no host".into());
+    }
+    if !authority.starts_with('[')
+        && !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+    {
+        return Some(format!("'{host}' is not a host name"));
+    }
+    if let Some(p) = port
+        && !(p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0))
+    {
+        return Some(format!("'{p}' is not a port (1-65535)"));
+    }
+    None
+}
+
+/// `taskmux url TASK`.
+pub fn cmd_url(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    let mut p = lexopt::Parser::from_args(args);
+    let mut names = Vec::new();
+    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+        match arg {
+            Value(v) => names.push(v.to_string_lossy().into_owned()),
+            other => return Err(usage(format!("url: unexpected {}", other.unexpected()))),
+        }
+    }
+    let [name] = names.as_slice() else {
+        return Err(usage("url takes one TASK"));
+    };
+    let project = crate::cli::load_project(g)?;
+    let task = project.task(name)?;
+    let Some(base) = task_url(&project, task) else {
+        return Err(
+            Error::new("E200", format!("Task '{name}' has no host, so it has no URL"))
+                .hint(format!(
+                    "add host = \"{name}\" to [tasks.{name}] in {}",
+                    project.path.display()
+                ))
+                .details(json!({"reason": "no_host", "task": name})),
+        );
+    };
+    // a broken global config is an error here; task_url has already added a non-443 port
+    proxy_https_port()?;
+    let url = base;
+    if out.json {
+        out.json(&json!({"ok": true, "task": name, "url": url}));
+    } else {
+        out.line(&url);
+    }
+    Ok(0)
+}
+
+/// The proxy's https port: `proxy_https_port` of `$TASKMUX_HOME/config.toml`, else 443.
+pub fn proxy_https_port() -> Result<u16> {
+    let path = paths::home().join("config.toml");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(443),
+        Err(e) => return Err(Error::io("read", &path, e)),
+    };
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        Error::new(
+            "E101",
+            format!("Invalid TOML in {}: {}", path.display(), e.message().trim()),
+        )
+        .hint("fix the syntax of the global config")
+    })?;
+    match table.get("proxy_https_port") {
+        None => Ok(443),
+        Some(v) => v
+            .as_integer()
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                Error::new(
+                    "E104",
+                    format!(
+                        "proxy_https_port in {} must be a port (1-65535), not {v}",
+                        path.display()
+                    ),
+                )
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_program_skips_prefixes() {
+        let f = |s: &str| first_program(s);
+        assert_eq!(f("npm run dev").as_deref(), Some("npm"));
+        assert_eq!(
+            f("FOO=1 BAR='a b' exec python -m http.server").as_deref(),
+            Some("python")
+        );
+        assert_eq!(f("env -u X A=1 node server.js").as_deref(), Some("node"));
+        assert_eq!(f("exec -a name ./run.sh").as_deref(), Some("./run.sh"));
+        assert_eq!(f("nohup 'my tool' --x").as_deref(), Some("my tool"));
+        assert_eq!(f(">/dev/null 2>&1 redis-server").as_deref(), Some("redis-server"));
+        assert_eq!(f("cd web && npm start"), None);
+        assert_eq!(f("while true; do sleep 1; done"), None);
+        assert_eq!(f("$HOME/bin/x"), None);
+        assert_eq!(f("(cd a; make)"), None);
+        assert_eq!(f("command -v foo"), None);
+        assert_eq!(f("sleep 100").as_deref(), Some("sleep"));
+        assert_eq!(f("  # just a comment"), None);
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(url_problem("http://localhost:8000/health"), None);
+        assert_eq!(url_problem("http://127.0.0.1"), None);
+        assert_eq!(url_problem("http://[::1]:80/x?y#z"), None);
+        assert_eq!(url_problem(&fill_placeholders("http://localhost:$PORT/h")), None);
+        assert_eq!(url_problem(&fill_placeholders("http://${HOST}:${PORT}")), None);
+        assert!(url_problem("http://").is_some());
+        assert!(url_problem("http://:80/").is_some());
+        assert!(url_problem("http://localhost:abc/").is_some());
+        assert!(url_problem("http://localhost:99999/").is_some());
+        assert!(url_problem("http://local host/").is_some());
+        assert!(url_problem("http://u@h/").is_some());
+        assert!(url_problem("ftp://h/").is_some());
+    }
+}
