@@ -201,7 +201,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "completions",
         args: "bash|zsh|fish",
         summary: "print a shell completion script",
-        available: false,
+        available: true,
     },
 ];
 
@@ -266,14 +266,10 @@ fn main_help() -> String {
         let left = format!("{} {}", c.name, c.args);
         s.push_str(&format!("  {left:<w$}  {}\n", c.summary));
     }
+    s.push_str("\nGlobal flags (anywhere before --):\n");
+    s.push_str(&crate::flags::help_lines(crate::flags::GLOBAL));
     s.push_str(
-        "\nGlobal flags (anywhere before --):\n\
-         \x20 --json               machine-readable output on stdout\n\
-         \x20 -c, --config PATH    taskmux.toml to use (default: searched upward from here)\n\
-         \x20 -L, --socket NAME    tmux socket name, as tmux -L (env TASKMUX_TMUX_SOCKET)\n\
-         \x20 -h, --help           this help; 'taskmux COMMAND --help' for one command\n\
-         \x20 -V, --version        the version\n\n\
-         Environment: TASKMUX_HOME (state, default ~/.taskmux), TASKMUX_TMUX_SOCKET, NO_COLOR,\n\
+        "\nEnvironment: TASKMUX_HOME (state, default ~/.taskmux), TASKMUX_TMUX_SOCKET, NO_COLOR,\n\
          TASKMUX_HOOK_TIMEOUT (seconds a hook may run, default 60).\n\
          Exit codes: 0 success, 1 failure, 2 usage error or invalid config.\n",
     );
@@ -282,7 +278,15 @@ fn main_help() -> String {
 
 fn command_help(name: &str) -> Option<String> {
     let c = COMMANDS.iter().find(|c| c.name == name)?;
-    Some(format!("Usage: taskmux {} {}\n\n{}.\n", c.name, c.args, c.summary))
+    let mut s = format!("Usage: taskmux {} {}\n\n{}.\n", c.name, c.args, c.summary);
+    let flags = crate::flags::of(name);
+    if !flags.is_empty() {
+        s.push_str("\nOptions:\n");
+        s.push_str(&crate::flags::help_lines(flags));
+    }
+    s.push_str("\nGlobal flags:\n");
+    s.push_str(&crate::flags::help_lines(crate::flags::GLOBAL));
+    Some(s)
 }
 
 /// The internal modes every binary answers, since panes and pipes run the executable that
@@ -296,6 +300,7 @@ pub fn internal_mode(args: &[OsString]) -> Option<ExitCode> {
             let rest: Vec<String> = args[1..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
             Some(crate::logs::writer_main(&rest))
         }
+        Some("__tasks") => Some(crate::completions::tasks_main(&args[1..])),
         _ => None,
     }
 }
@@ -384,6 +389,7 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "events" => crate::cli_logs::cmd_events(g, args, out),
         "health" => cmd_health(g, args, out),
         "inspect" => cmd_inspect(g, args, out),
+        "completions" => crate::completions::cmd_completions(g, args, out),
         _ => Err(Error::internal(format!("command '{cmd}' has no handler"))),
     }
 }
@@ -405,7 +411,12 @@ pub fn context(g: &Globals) -> Result<Ctx> {
 }
 
 /// Parses a command's arguments: positional names and the given boolean flags.
-fn parse_args(args: Vec<OsString>, bools: &[(&str, Option<char>)]) -> Result<(Vec<String>, HashMap<String, bool>)> {
+fn parse_args(args: Vec<OsString>, flags: &[crate::flags::Flag]) -> Result<(Vec<String>, HashMap<String, bool>)> {
+    let bools: Vec<(&str, Option<char>)> = flags
+        .iter()
+        .filter(|f| f.value.is_none())
+        .map(|f| (f.long, f.short))
+        .collect();
     let mut p = lexopt::Parser::from_args(args);
     let mut names = Vec::new();
     let mut flags: HashMap<String, bool> = HashMap::new();
@@ -430,15 +441,7 @@ fn parse_args(args: Vec<OsString>, bools: &[(&str, Option<char>)]) -> Result<(Ve
 }
 
 fn cmd_start(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
-    let (names, flags) = parse_args(
-        args,
-        &[
-            ("wait", None),
-            ("if-stopped", None),
-            ("monitor", Some('m')),
-            ("daemon", Some('d')),
-        ],
-    )?;
+    let (names, flags) = parse_args(args, crate::flags::of("start"))?;
     if flags.contains_key("monitor") || flags.contains_key("daemon") {
         return Err(Error::new(
             "E501",
@@ -567,7 +570,7 @@ fn stop_json(ctx: &Ctx, names: &[String], results: &[(String, StopOutcome)], act
 }
 
 fn cmd_stop(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
-    let (names, _) = parse_args(args, &[])?;
+    let (names, _) = parse_args(args, crate::flags::of("stop"))?;
     let ctx = context(g)?;
     let results = task::stop(&ctx, &names, true, names.is_empty())?;
     if names.is_empty() && results.iter().any(|(_, o)| *o == StopOutcome::Stopped) {
@@ -578,7 +581,7 @@ fn cmd_stop(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
 }
 
 fn cmd_restart(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
-    let (names, _) = parse_args(args, &[])?;
+    let (names, _) = parse_args(args, crate::flags::of("restart"))?;
     let ctx = context(g)?;
     let (_, report) = task::restart(&ctx, &names)?;
     let ok = report.failed.is_empty();
@@ -621,7 +624,7 @@ fn cmd_restart(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
 }
 
 fn cmd_kill(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
-    let (names, _) = parse_args(args, &[])?;
+    let (names, _) = parse_args(args, crate::flags::of("kill"))?;
     if names.len() != 1 {
         return Err(usage("kill takes exactly one TASK"));
     }
@@ -698,7 +701,7 @@ fn task_json(ctx: &Ctx, t: &Task, rt: Option<&Runtime>) -> Value {
 }
 
 fn cmd_status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
-    let _ = parse_args(args, &[])?;
+    let _ = parse_args(args, crate::flags::of("status"))?;
     let ctx = context(g)?;
     let rts = task::read_runtime(&ctx.tmux, &ctx.project.name)?;
     let tasks: Vec<Value> = ctx
@@ -804,7 +807,7 @@ fn probe_all(ctx: &Ctx, rts: &HashMap<String, Runtime>) -> Vec<(String, health::
 }
 
 fn cmd_health(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
-    let (_, flags) = parse_args(args, &[("verbose", Some('v'))])?;
+    let (_, flags) = parse_args(args, crate::flags::of("health"))?;
     let ctx = context(g)?;
     let rts = task::read_runtime(&ctx.tmux, &ctx.project.name)?;
     let results = probe_all(&ctx, &rts);
@@ -845,7 +848,7 @@ fn cmd_health(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
 }
 
 fn cmd_inspect(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
-    let (names, _) = parse_args(args, &[])?;
+    let (names, _) = parse_args(args, crate::flags::of("inspect"))?;
     if names.len() != 1 {
         return Err(usage("inspect takes exactly one TASK"));
     }

@@ -14,34 +14,20 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const RUN_HELP: &str = "\
-taskmux-run: run a command in a tagged tmux job window
-
-Usage: taskmux-run [OPTIONS] -- CMD [ARGS...]
-
-Where it runs (default: the session of the taskmux.toml found upward from here):
-  -c, --config PATH      the session of this taskmux.toml
-  -s, --session NAME     this tmux session (created when missing)
-  -w, --workspace PATH   the session of a tmuxp workspace (.tmuxp.yaml/.yml/.json or a
-                         directory holding one); loaded with 'tmuxp load -d' when missing
-  -L, --socket NAME      tmux socket name, as tmux -L (env TASKMUX_TMUX_SOCKET)
-How it runs:
-  -t, --tag TAG          window tag (default: the command's basename): job:TAG:TIMESTAMP
-      --window NAME      run in a new pane of this existing window instead
-      --cwd DIR          working directory (default: the current one)
-  -e, --env K=V          add to the environment (repeatable)
-      --log-file PATH    capture the output, timestamped, through the log writer
-What stays:
-      --keep             keep the window after success too
-      --rm               remove the window after failure too
-      --no-keep-on-fail  same as --rm
-      --wait             wait for the end; add exit_code and exit with the job's code
-                         (128+N when killed by signal N)
-  -h, --help, -V, --version
-
-The command is argv: no shell runs unless you name one (taskmux-run -- sh -c '...').
-Prints the JobRef as JSON: session, window_id, pane_id, window_name, tag, log_file.
-";
+/// `taskmux-run --help`, made from the flag table.
+fn run_help() -> String {
+    format!(
+        "taskmux-run {VERSION}: run a command in a tagged tmux job window\n\n\
+         Usage: taskmux-run [OPTIONS] -- CMD [ARGS...]\n\n\
+         Where it runs: -s, else -w, else the session of the taskmux.toml found upward from here.\n\n\
+         Options:\n{}{}\n\
+         The command is argv: no shell runs unless you name one (taskmux-run -- sh -c '...').\n\
+         Prints the JobRef as JSON: session, window_id, pane_id, window_name, tag, log_file.\n\
+         With --wait, adds exit_code and exits with the job's code (128+N when killed by signal N).\n",
+        crate::flags::help_lines(crate::flags::RUN),
+        crate::flags::help_lines(crate::flags::GLOBAL),
+    )
+}
 
 /// Where `run` and `jobs` act: a session, maybe made from a workspace.
 struct Place {
@@ -121,7 +107,7 @@ fn run_cmd(args: Vec<OsString>, globals: Option<&Globals>) -> Result<u8> {
     while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
         match arg {
             Short('h') | Long("help") => {
-                Out::new(false).print(RUN_HELP);
+                Out::new(false).print(&run_help());
                 return Ok(0);
             }
             Short('V') | Long("version") => {

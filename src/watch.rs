@@ -162,7 +162,9 @@ pub fn apply(tmux: &Tmux, old: &Project, new: &Project, d: &ConfigDiff) -> Appli
         match task::read_runtime(tmux, &old.name) {
             Ok(rts) => {
                 for n in d.removed.iter().filter(|n| rts.contains_key(*n)) {
-                    match task::kill(&old_ctx, n) {
+                    // a graceful stop first (C-c, TERM, KILL, hooks), then the window goes
+                    let stopped = task::stop(&old_ctx, std::slice::from_ref(n), true, false);
+                    match stopped.and_then(|_| task::kill(&old_ctx, n)) {
                         Ok(_) => a.killed.push(n.clone()),
                         Err(e) => a.errors.push((n.clone(), e)),
                     }

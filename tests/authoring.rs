@@ -70,7 +70,12 @@ fn refused(env: &Env, args: &[&str], code: &str, exit: i32, files: &[&Path]) -> 
     assert_eq!(rc, exit, "exit status of {code} for {args:?}: {v}");
     assert!(v["error"].as_str().is_some_and(|s| !s.is_empty()), "no message: {v}");
     for (f, b) in files.iter().zip(before) {
-        assert_eq!(std::fs::read(f).ok(), b, "{} changed after a refused {args:?}", f.display());
+        assert_eq!(
+            std::fs::read(f).ok(),
+            b,
+            "{} changed after a refused {args:?}",
+            f.display()
+        );
     }
     v
 }
@@ -142,7 +147,11 @@ fn init_in_an_empty_directory() {
     let o = env.run(&["init", "--defaults"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("taskmux.toml") && stdout.contains("AGENTS.md"), "{}", show(&o));
+    assert!(
+        stdout.contains("taskmux.toml") && stdout.contains("AGENTS.md"),
+        "{}",
+        show(&o)
+    );
 }
 
 #[test]
@@ -159,7 +168,11 @@ fn init_keeps_existing_agent_files_byte_for_byte() {
     let agents = read(&env.project.join("AGENTS.md"));
     let block = block_of(&agents).to_string();
     assert!(block.contains("taskmux status --json"), "{block}");
-    assert_eq!(agents, format!("{agents_md}\n{block}\n"), "AGENTS.md: appended after a blank line");
+    assert_eq!(
+        agents,
+        format!("{agents_md}\n{block}\n"),
+        "AGENTS.md: appended after a blank line"
+    );
     let claude = read(&env.project.join("CLAUDE.md"));
     assert_eq!(
         claude,
@@ -273,7 +286,11 @@ fn add_and_remove_change_only_their_task() {
     let v = ok(&env, &["remove", "worker"]);
     assert_eq!(v["action"], "removed", "{v}");
     assert_eq!(v["stopped"], false, "{v}");
-    assert_eq!(config_text(&env), COMMENTED, "remove gives back the original byte for byte");
+    assert_eq!(
+        config_text(&env),
+        COMMENTED,
+        "remove gives back the original byte for byte"
+    );
 
     // a table in the middle: it goes with its comment directly above and its commented-out
     // key below; the section banner and everything else stay
@@ -365,7 +382,13 @@ fn refusals_leave_the_file_byte_identical() {
     // caught only by validating the new text: an invalid host
     refused(&env, &["add", "x", "echo", "--host", "Not_A_Host"], "E104", 2, &files);
     // a cycle through --force
-    refused(&env, &["add", "db", "echo", "--depends-on", "api", "--force"], "E212", 2, &files);
+    refused(
+        &env,
+        &["add", "db", "echo", "--depends-on", "api", "--force"],
+        "E212",
+        2,
+        &files,
+    );
 
     let v = refused(&env, &["remove", "db"], "E210", 2, &files);
     assert_eq!(v["details"]["dependents"], serde_json::json!(["api"]), "{v}");
@@ -422,7 +445,10 @@ fn remove_stops_a_running_task_and_refuses_a_needed_one() {
     assert_eq!(v["stopped"], true, "{v}");
     wait_for(5.0, "extra's process to be gone", || !alive(extra));
     let windows = env.tmux(&["list-windows", "-t", "=authrun", "-F", "#{window_name}"]);
-    assert!(!windows.lines().any(|w| w == "extra"), "extra's window is still there: {windows}");
+    assert!(
+        !windows.lines().any(|w| w == "extra"),
+        "extra's window is still there: {windows}"
+    );
     assert!(windows.lines().any(|w| w == "db"), "{windows}");
     assert!(!config_text(&env).contains("extra"), "{}", config_text(&env));
     assert!(alive(db), "removing extra touched db");
@@ -432,4 +458,60 @@ fn remove_stops_a_running_task_and_refuses_a_needed_one() {
         .map(|a| a.iter().filter_map(|t| t["name"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(names, vec!["db", "api"], "{s}");
+}
+
+/// Runs `taskmux ARGS` in `dir` on a pseudo-terminal (util-linux `script`), typing `input`.
+fn on_a_tty(env: &Env, dir: &Path, args: &str, input: &str) -> Option<std::process::Output> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let have = Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        eprintln!("skipping: util-linux 'script' is not installed");
+        return None;
+    }
+    let mut child = Command::new("script")
+        .args(["-qec", &format!("'{}' {args}", crate::harness::bin()), "/dev/null"])
+        .current_dir(dir)
+        .env("TASKMUX_HOME", &env.home)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script runs");
+    if let Some(mut i) = child.stdin.take() {
+        i.write_all(input.as_bytes()).expect("type the answers");
+    }
+    Some(child.wait_with_output().expect("script ends"))
+}
+
+#[test]
+fn init_asks_on_a_terminal_and_not_with_defaults() {
+    let env = Env::new("auth-tty");
+    let dir = env.root.join("My App");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    // an invalid name is asked again; AGENTS.md declined, CLAUDE.md by default
+    let Some(o) = on_a_tty(&env, &dir, "init", "Bad_Name\ncool-app\nn\n\n") else {
+        return;
+    };
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains("[my-app]"), "the default name is shown: {said}");
+    assert!(read(&dir.join("taskmux.toml")).contains("name = \"cool-app\""));
+    assert!(!dir.join("AGENTS.md").exists(), "{said}");
+    assert!(read(&dir.join("CLAUDE.md")).contains(START), "{said}");
+
+    let dir = env.root.join("other one");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let Some(o) = on_a_tty(&env, &dir, "init --defaults", "") else {
+        return;
+    };
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(!said.contains("[Y/n]"), "--defaults asked: {said}");
+    assert!(read(&dir.join("taskmux.toml")).contains("name = \"other-one\""));
+    assert!(dir.join("AGENTS.md").exists() && dir.join("CLAUDE.md").exists());
 }

@@ -1,7 +1,10 @@
 //! Integration tests: the real binaries against real tmux and real processes.
 
+mod authoring;
 mod check;
+mod completions;
 mod config_errors;
+mod drift;
 mod edges;
 mod harness;
 mod jobs;

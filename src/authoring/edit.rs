@@ -561,6 +561,49 @@ before_start = "echo project"   # trailing
         assert_eq!(remove_task(text, "a").expect("removes"), "tasks.b = \"z\"\n");
     }
 
+    /// Layouts people write: every task of each can be removed, and re-added after, without
+    /// touching what the others mean.
+    #[test]
+    fn odd_layouts_keep_the_other_tasks() {
+        let samples = [
+            COMMENTED,
+            "[tasks]\n# a comment\na = \"x\"\n\n  [tasks.b]   # indented header\n  command = \"y\"\n  depends_on = [\n    \"a\",  # needs a\n  ]\n\n[tasks.c]\ncommand = 'z'\n[tasks.c.env]\nK = \"v\"\n",
+            "name = \"p\"\n[tasks.a]\ncommand = \"x\"\n[tasks.b]\ncommand = \"y\"\n[tasks.a.hooks]\nbefore_start = \"h\"\n# end",
+            "tasks.a = \"x\"\ntasks.b.command = \"y\"\ntasks.b.cwd = \".\"\n[tasks.c]\ncommand = \"z\"\n",
+        ];
+        let path = std::path::Path::new("/tmp/x/taskmux.toml");
+        for text in samples {
+            let before = crate::config::parse(text, path).expect("sample is valid");
+            for t in &before.tasks {
+                if before.tasks.iter().any(|o| o.depends_on.contains(&t.name)) {
+                    continue;
+                }
+                let out = remove_task(text, &t.name).unwrap_or_else(|e| panic!("{}: {e}", t.name));
+                let after = crate::config::parse(&out, path).unwrap_or_else(|e| panic!("{}: {e}\n{out}", t.name));
+                let rest: Vec<_> = before.tasks.iter().filter(|o| o.name != t.name).collect();
+                assert_eq!(
+                    after.tasks.iter().collect::<Vec<_>>(),
+                    rest,
+                    "removing {}:\n{out}",
+                    t.name
+                );
+                let (back, replaced) = add_task(&out, &task(&t.name, "again")).expect("adds");
+                assert!(!replaced);
+                let again = crate::config::parse(&back, path).unwrap_or_else(|e| panic!("{e}\n{back}"));
+                assert_eq!(again.tasks.len(), before.tasks.len(), "{back}");
+                let (forced, replaced) = add_task(text, &task(&t.name, "forced")).expect("replaces");
+                assert!(replaced);
+                let f = crate::config::parse(&forced, path).unwrap_or_else(|e| panic!("{e}\n{forced}"));
+                assert_eq!(
+                    f.task(&t.name).map(|x| x.command.as_str()).ok(),
+                    Some("forced"),
+                    "{forced}"
+                );
+                assert_eq!(f.task_names(), before.task_names(), "{forced}");
+            }
+        }
+    }
+
     #[test]
     fn line_endings_and_edges() {
         let text = "name = \"p\"\r\n\r\n[tasks.a]\r\ncommand = \"x\"\r\n";
