@@ -169,3 +169,60 @@ fn help_lists_every_flag_of_the_table() {
         );
     }
 }
+
+#[test]
+fn man_pages_render_without_warnings() {
+    let have = |p: &str| {
+        std::process::Command::new(p)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("groff") {
+        eprintln!("skipping: groff is not installed");
+        return;
+    }
+    let pages = [
+        "man/taskmux.1",
+        "man/taskmux-run.1",
+        "man/taskmuxd.8",
+        "man/taskmux-dns.8",
+        "man/taskmux.toml.5",
+    ];
+    for page in pages {
+        // -ww: every warning groff has; -z: parse and check, print nothing
+        let o = std::process::Command::new("groff")
+            .args(["-man", "-ww", "-z"])
+            .arg(root().join(page))
+            .output()
+            .expect("groff runs");
+        assert!(
+            o.status.success() && o.stderr.is_empty(),
+            "{page}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let o = std::process::Command::new("groff")
+            .args(["-man", "-ww", "-Tutf8"])
+            .arg(root().join(page))
+            .output()
+            .expect("groff runs");
+        assert!(
+            o.stderr.is_empty(),
+            "{page} renders with warnings: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.stdout.len() > 500, "{page} renders to almost nothing");
+    }
+    if have("man") {
+        let o = std::process::Command::new("man")
+            .arg("-l")
+            .arg(root().join("man/taskmux.1"))
+            .env("MANWIDTH", "80")
+            .output()
+            .expect("man runs");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("taskmux"),
+            "man -l renders the page"
+        );
+    }
+}
