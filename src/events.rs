@@ -221,32 +221,10 @@ fn event_line(ts: &str, event: &str, session: &str, task: Option<&str>, extra: &
     line
 }
 
-/// Takes the exclusive lock `<dir>/locks/events.lock`: the same file as
-/// `paths::lock("events")` when `dir` is the home.
-fn lock_in(dir: &Path) -> Result<File> {
-    let locks = dir.join("locks");
-    paths::ensure_dir(&locks)?;
-    let path = locks.join("events.lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| Error::io("open lock", &path, e))?;
-    loop {
-        match rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive) {
-            Ok(()) => return Ok(file),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(Error::io("lock", &path, e.into())),
-        }
-    }
-}
-
 /// Appends `data` (`lines` complete JSON lines) to `<dir>/events.jsonl` under the lock,
 /// keeps the counter, and trims the file when it passes `limits.max` lines.
 fn append_in(dir: &Path, data: &[u8], lines: usize, limits: Limits) -> Result<()> {
-    let _lock = lock_in(dir)?;
+    let _lock = paths::lock_in(dir, "events")?;
     let path = dir.join(EVENTS_FILE);
     let file = OpenOptions::new()
         .create(true)

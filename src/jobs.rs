@@ -112,6 +112,9 @@ fn channel(id: &str) -> String {
 /// A window name unique in the session: `job:<tag>:<YYYYmmdd-HHMMSS>`, with `-N` added
 /// when another job of this state directory took that second already.
 fn allocate_name(session: &str, tag: &str) -> Result<(String, String)> {
+    // the clock is read under the lock, so the seconds seen in turn never go back and a
+    // name once given is never given again
+    let _lock = paths::lock(&format!("{session}.jobs"))?;
     let now = paths::now_secs();
     let iso = paths::iso_time(now); // 2026-02-11T14:30:12.123456+00:00
     let stamp = format!(
@@ -123,14 +126,14 @@ fn allocate_name(session: &str, tag: &str) -> Result<(String, String)> {
         &iso[14..16],
         &iso[17..19]
     );
-    let _lock = paths::lock(&format!("{session}.jobs"))?;
     let seq_path = paths::home().join("locks").join(format!("{session}.jobseq"));
     let prev = std::fs::read_to_string(&seq_path).unwrap_or_default();
     let (last, n) = prev.split_once(' ').unwrap_or(("", "0"));
-    let n: u64 = if last == stamp {
-        n.trim().parse::<u64>().unwrap_or(0) + 1
+    // a clock set back keeps counting on the last second rather than reusing a name
+    let (stamp, n): (String, u64) = if last >= stamp.as_str() && !last.is_empty() {
+        (last.to_string(), n.trim().parse::<u64>().unwrap_or(0) + 1)
     } else {
-        1
+        (stamp, 1)
     };
     std::fs::write(&seq_path, format!("{stamp} {n}")).map_err(|e| Error::io("write", &seq_path, e))?;
     let name = if n == 1 {
@@ -470,32 +473,12 @@ pub fn job_main(spec_path: &str) -> std::process::ExitCode {
         let _ = signal_hook::flag::register(sig, std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)));
     }
     let s = |k: &str| spec[k].as_str().unwrap_or("").to_string();
-    let argv: Vec<String> = spec["argv"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-        .unwrap_or_default();
-    let mut c = std::process::Command::new(argv.first().map(String::as_str).unwrap_or("true"));
-    c.args(argv.iter().skip(1)).env_clear();
-    for k in ["TMUX", "TMUX_PANE"] {
-        if let Some(v) = std::env::var_os(k) {
-            c.env(k, v);
-        }
-    }
-    if let Some(env) = spec["env"].as_array() {
-        for kv in env {
-            if let (Some(k), Some(v)) = (kv[0].as_str(), kv[1].as_str()) {
-                c.env(k, v);
-            }
-        }
-    }
-    c.current_dir(s("cwd"));
+    let argv0 = spec["argv"][0].as_str().unwrap_or("").to_string();
+    let mut c = crate::task::spec_command(&spec).unwrap_or_else(|| std::process::Command::new("true"));
     let code = match c.status() {
         Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
         Err(e) => {
-            eprintln!(
-                "taskmux-run: cannot run {}: {e}",
-                argv.first().map(String::as_str).unwrap_or("")
-            );
+            eprintln!("taskmux-run: cannot run {argv0}: {e}");
             127
         }
     };

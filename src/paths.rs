@@ -33,7 +33,12 @@ pub struct Lock {
 
 /// Takes the exclusive lock `<home>/locks/<name>.lock`, waiting for it.
 pub fn lock(name: &str) -> Result<Lock> {
-    let dir = home().join("locks");
+    lock_in(&home(), name)
+}
+
+/// Takes the exclusive lock `<dir>/locks/<name>.lock` of another state directory.
+pub fn lock_in(dir: &Path, name: &str) -> Result<Lock> {
+    let dir = dir.join("locks");
     ensure_dir(&dir)?;
     let path = dir.join(format!("{name}.lock"));
     let file = OpenOptions::new()
@@ -54,6 +59,16 @@ pub fn lock(name: &str) -> Result<Lock> {
 
 /// Writes a file atomically: a temp file in the same directory, fsync, rename.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    replace(path, data, mode, true)
+}
+
+/// Replaces a file through a temp file and rename, without fsync: for files that are
+/// rewritten from scratch whenever they are needed (launch specs).
+pub fn write_replace(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    replace(path, data, mode, false)
+}
+
+fn replace(path: &Path, data: &[u8], mode: u32, sync: bool) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     ensure_dir(dir)?;
     let name = path
@@ -70,33 +85,9 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
             .open(&tmp)?;
         f.set_permissions(fs::Permissions::from_mode(mode))?;
         f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    res.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::io("write", path, e)
-    })
-}
-
-/// Replaces a file through a temp file and rename, without fsync: for files that are
-/// rewritten from scratch whenever they are needed (launch specs).
-pub fn write_replace(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    ensure_dir(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let res = (|| -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(data)?;
+        if sync {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)
     })();
     res.map_err(|e| {

@@ -443,19 +443,9 @@ pub fn precheck(project: &Project, task: &Task) -> Result<()> {
     Ok(())
 }
 
-/// Checks what can be checked before anything starts: cwd exists, env files read.
+/// Checks what can be checked before anything starts and computes the environment.
 pub fn prepare(ctx: &Ctx, task: &Task, record: &[(String, String)]) -> Result<Prepared> {
-    if !task.cwd.is_dir() {
-        return Err(Error::new(
-            "E213",
-            format!(
-                "Working directory of task '{}' does not exist: {}",
-                task.name,
-                task.cwd.display()
-            ),
-        )
-        .hint("create it, or fix 'cwd' (relative to the directory of taskmux.toml)"));
-    }
+    precheck(&ctx.project, task)?;
     let port = task_port(&ctx.project.name, task, true)?;
     let env = task_env(&ctx.project, task, record, port)?;
     Ok(Prepared { env, port })
@@ -675,14 +665,25 @@ pub fn exec_spec(spec_path: &str) -> std::process::ExitCode {
             return std::process::ExitCode::from(127);
         }
     };
+    let Some(mut c) = spec_command(&spec) else {
+        eprintln!("taskmux: empty command in {spec_path}");
+        return std::process::ExitCode::from(127);
+    };
+    let prog = c.get_program().to_string_lossy().into_owned();
+    quiet_control_echo();
+    let err = c.exec();
+    eprintln!("taskmux: cannot run {prog}: {err}");
+    std::process::ExitCode::from(127)
+}
+
+/// The command a launch or job spec describes: its argv, exactly its environment (plus the
+/// `TMUX`/`TMUX_PANE` tmux gave this pane) and its directory. None for an empty argv.
+pub fn spec_command(spec: &serde_json::Value) -> Option<std::process::Command> {
     let argv: Vec<String> = spec["argv"]
         .as_array()
         .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
         .unwrap_or_default();
-    let Some((prog, args)) = argv.split_first() else {
-        eprintln!("taskmux: empty command in {spec_path}");
-        return std::process::ExitCode::from(127);
-    };
+    let (prog, args) = argv.split_first()?;
     let mut c = std::process::Command::new(prog);
     c.args(args).env_clear();
     for k in ["TMUX", "TMUX_PANE"] {
@@ -700,10 +701,7 @@ pub fn exec_spec(spec_path: &str) -> std::process::ExitCode {
     if let Some(cwd) = spec["cwd"].as_str() {
         c.current_dir(cwd);
     }
-    quiet_control_echo();
-    let err = c.exec();
-    eprintln!("taskmux: cannot run {prog}: {err}");
-    std::process::ExitCode::from(127)
+    Some(c)
 }
 
 /// Turns off the tty's echo of control characters, so `stop`'s C-c does not leave a `^C`
