@@ -62,6 +62,9 @@ impl Tmux {
         if let Some(s) = &self.socket {
             c.arg("-L").arg(s);
         }
+        // a server started from inside a task pane must not carry that task's marker: its
+        // children (log writers) would be taken for the task's processes at stop
+        c.env_remove("TASKMUX_TASK").env_remove("TASKMUX_SESSION");
         c.stdin(Stdio::null());
         c
     }
