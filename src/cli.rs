@@ -792,7 +792,10 @@ fn probe_all(ctx: &Ctx, rts: &HashMap<String, Runtime>) -> Vec<(String, health::
                 })
             })
             .collect();
-        hs.into_iter().filter_map(|h| h.join().ok()).collect()
+        hs.into_iter()
+            .zip(&ctx.project.tasks)
+            .map(|(h, t)| h.join().unwrap_or_else(|_| (t.name.clone(), health::probe_crashed(t))))
+            .collect()
     });
     let recs: Vec<(String, health::Probe)> = results
         .iter()

@@ -110,6 +110,15 @@ pub fn probe(task: &Task, running: bool, env: &[(String, String)]) -> Probe {
     }
 }
 
+/// The result for a probe whose thread panicked (a bug): unhealthy, never left out.
+pub fn probe_crashed(task: &Task) -> Probe {
+    Probe {
+        ok: false,
+        method: method_for(task),
+        reason: Some("the probe failed internally (a bug in taskmux)".into()),
+    }
+}
+
 fn tcp_probe(port: u16, timeout: Duration) -> Result<(), String> {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     TcpStream::connect_timeout(&addr, timeout)
@@ -223,11 +232,16 @@ fn http_probe(url: &str, want: u16, body_re: Option<&str>, timeout: Duration) ->
         return Err(format!("{url}: status {status}, expected {want}"));
     }
     if let Some(re) = body_re {
-        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        // the body is taken from the raw bytes: chunk sizes count bytes, not characters
+        let start = buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(buf.len(), |i| i + 4);
+        let raw = &buf[start..];
         let body = if header(&text, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-            dechunk(body)
+            String::from_utf8_lossy(&dechunk(raw)).into_owned()
         } else {
-            body.to_string()
+            String::from_utf8_lossy(raw).into_owned()
         };
         let re = regex::Regex::new(re).map_err(|e| format!("health_expected_body: {e}"))?;
         if !re.is_match(&body) {
@@ -253,19 +267,21 @@ fn complete_len(buf: &[u8]) -> Option<usize> {
     Some(end + len)
 }
 
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
+fn dechunk(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
     let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
+    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&rest[..eol]);
         let Ok(n) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16) else {
             break;
         };
+        let after = &rest[eol + 2..];
         if n == 0 || after.len() < n {
-            out.push_str(&after[..n.min(after.len())]);
+            out.extend_from_slice(&after[..n.min(after.len())]);
             break;
         }
-        out.push_str(&after[..n]);
-        rest = after[n..].strip_prefix("\r\n").unwrap_or(&after[n..]);
+        out.extend_from_slice(&after[..n]);
+        rest = after[n..].strip_prefix(b"\r\n").unwrap_or(&after[n..]);
     }
     out
 }
@@ -361,6 +377,11 @@ mod tests {
         );
         assert_eq!(split_url("http://[::1]:9/x").ok(), Some(("::1".into(), 9, "/x".into())));
         assert!(split_url("http://h:notaport/").is_err());
-        assert_eq!(dechunk("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), "abcde");
+        assert_eq!(dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), b"abcde");
+        // a chunk boundary inside a UTF-8 character
+        assert_eq!(
+            String::from_utf8_lossy(&dechunk(b"1\r\n\xc3\r\n3\r\n\xa9ok\r\n0\r\n\r\n")),
+            "\u{e9}ok"
+        );
     }
 }

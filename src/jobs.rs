@@ -424,20 +424,37 @@ pub fn wait(tmux: &Tmux, id: &str, pane_id: &str) -> Result<i32> {
                 "-p",
                 "-t",
                 pane_id,
-                "#{pane_dead}|#{pane_dead_status}"
+                "#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}|#{pane_pid}"
             ]])?;
             if let Some(code) = read_exit(id) {
                 break Ok(code);
             }
+            let f: Vec<&str> = out.trim().split('|').collect();
             // tmux 3.3 answers for a vanished pane with empty fields and success
-            if !ok || out.trim() == "|" {
+            if !ok || f.first().is_none_or(|d| d.is_empty()) {
                 break Err(Error::new(
                     "E220",
                     format!("Job {pane_id} is gone without reporting its exit code"),
                 ));
             }
-            if let Some(code) = out.trim().strip_prefix("1|").and_then(|c| c.parse().ok()) {
-                break Ok(code);
+            if f[0] == "1" {
+                // the wrapper itself ended without its record (killed): its own status
+                let code = f.get(1).and_then(|c| c.parse().ok());
+                let code = code.or_else(|| f.get(2).and_then(|c| c.parse::<i32>().ok()).map(|sig| 128 + sig));
+                let code = code.or_else(|| {
+                    f.get(3)
+                        .and_then(|p| p.parse().ok())
+                        .and_then(crate::proc::zombie_exit_code)
+                });
+                match code {
+                    Some(c) => break Ok(c),
+                    None => {
+                        break Err(Error::new(
+                            "E220",
+                            format!("Job {pane_id} ended without reporting its exit code"),
+                        ));
+                    }
+                }
             }
         }
         std::thread::sleep(nap);
@@ -551,19 +568,20 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
         "@taskmux-job-started",
         "@taskmux-job-log",
         "pane_pid",
+        "pane_dead_signal",
         "window_name",
     ];
     let rows = tmux.list_panes(Some(session), &fields)?.unwrap_or_default();
     let mut out: Vec<JobInfo> = Vec::new();
     for r in rows {
-        if r.len() < fields.len() || !r[9].starts_with("job:") {
+        if r.len() < fields.len() || !r[10].starts_with("job:") {
             continue;
         }
         if out.iter().any(|j| j.job.window_id == r[0]) {
             continue;
         }
         let t = if r[5].is_empty() {
-            r[8].split(':').nth(1).unwrap_or("").to_string()
+            r[10].split(':').nth(1).unwrap_or("").to_string()
         } else {
             r[5].clone()
         };
@@ -576,7 +594,7 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
                 session: session.to_string(),
                 window_id: r[0].clone(),
                 pane_id: r[1].clone(),
-                window_name: r[9].clone(),
+                window_name: r[10].clone(),
                 tag: t,
                 log_file: (!r[7].is_empty()).then(|| PathBuf::from(&r[7])),
                 id: r[4].clone(),
@@ -586,6 +604,7 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
             exit_code: if dead {
                 read_exit(&r[4])
                     .or_else(|| r[3].parse().ok())
+                    .or_else(|| r[9].parse::<i32>().ok().map(|sig| 128 + sig))
                     .or_else(|| r[8].parse().ok().and_then(crate::proc::zombie_exit_code))
             } else {
                 None

@@ -73,8 +73,9 @@ impl Runtime {
 
     fn identity(&self, session: &str) -> TaskIdentity {
         TaskIdentity {
-            pane_pid: self.pane_pid,
-            // a dead pane's tty is free for any new terminal to take: never match by it
+            // a dead pane's pid and tty are free for any new process or terminal to take:
+            // never match by them (the marker still finds what the task left behind)
+            pane_pid: if self.running() { self.pane_pid } else { 0 },
             tty_nr: if self.running() {
                 proc::tty_nr_of(&self.tty)
             } else {
@@ -881,7 +882,8 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
     for t in &set {
         precheck(&ctx.project, t)?;
     }
-    let mut wave_lock = Some(launch_lock(&project.name)?);
+    // hooks and port freeing run without the launch lock (a hook may itself call taskmux);
+    // `launch` takes it and reads the session again before making windows
     let session = read_session(&ctx.tmux, &project.name)?;
     let session_existed = session.is_some();
     let rts = session.unwrap_or_default();
@@ -908,7 +910,6 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
     }
     if set.iter().all(|t| running_now.contains(&t.name)) {
         report.already_running = set.iter().map(|t| t.name.clone()).collect();
-        drop(wave_lock);
         if wait {
             let list: Vec<(String, String)> = set
                 .iter()
@@ -1043,8 +1044,7 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
             })
             .collect();
         let batch: Vec<(&Task, &Prepared)> = ok_wave.iter().map(|t| (*t, &prepared[&t.name])).collect();
-        let launched_wave = launch_locked(ctx, &batch, session_existed.then_some(&rts));
-        wave_lock.take();
+        let launched_wave = launch(ctx, &batch);
         match launched_wave {
             Ok(ls) => {
                 for (t, l) in ok_wave.iter().zip(ls) {
@@ -1157,10 +1157,18 @@ fn wait_all(
             .filter_map(|(name, pane)| {
                 let t = project.task(name).ok()?;
                 let prep = prepared.get(name)?;
-                Some(s.spawn(move || (t.name.clone(), pane.clone(), wait_healthy(ctx, t, pane, &prep.env))))
+                Some((t, pane, s.spawn(move || wait_healthy(ctx, t, pane, &prep.env))))
             })
             .collect();
-        hs.into_iter().filter_map(|h| h.join().ok()).collect()
+        hs.into_iter()
+            .map(|(t, pane, h)| {
+                (
+                    t.name.clone(),
+                    pane.clone(),
+                    h.join().unwrap_or_else(|_| health::probe_crashed(t)),
+                )
+            })
+            .collect()
     });
     let panes: Vec<(String, Probe)> = results.iter().map(|(_, pane, p)| (pane.clone(), p.clone())).collect();
     record_health(&ctx.tmux, &panes);

@@ -144,3 +144,33 @@ fn restart_all_brings_back_what_ran() {
     assert_ne!(env.task_status("a")["pid"], before_a);
     assert_ne!(env.task_status("m")["pid"], before_m);
 }
+
+#[test]
+fn a_hook_may_call_taskmux_start_itself() {
+    if !have_tmux() {
+        return;
+    }
+    // the launch lock is not held while hooks run, so this does not wait for the timeout
+    let env = Env::new("hookstart");
+    let bin = crate::harness::bin();
+    env.config(&format!(
+        "name = \"hookstart\"\n[tasks.db]\ncommand = \"sleep 1000\"\nauto_start = false\n\
+         [tasks.api]\ncommand = \"sleep 1000\"\n[tasks.api.hooks]\n\
+         before_start = \"'{bin}' -L {} start db\"\n",
+        env.socket
+    ));
+    let t0 = std::time::Instant::now();
+    let o = env
+        .command(&["--json", "start", "api"])
+        .env("TASKMUX_HOOK_TIMEOUT", "8")
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        t0.elapsed().as_secs_f64() < 6.0,
+        "no wait on the hook: {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(env.task_status("db")["running"], true);
+    assert_eq!(env.task_status("api")["running"], true);
+}

@@ -1241,3 +1241,44 @@ fn back_to_back_jobs_into_a_session_that_ends_with_each_job() {
         failures[0]
     );
 }
+
+#[test]
+fn wait_ends_when_the_jobs_wrapper_is_killed() {
+    if !have_tmux() {
+        return;
+    }
+    // the wrapper dies by SIGKILL without its record: the waiter must not hang, and the
+    // listing must still say how the job ended (128+9)
+    let env = Env::new("jobwrapkill");
+    let o = job_run(&env, &["-s", "wk", "--", "sleep", "1000"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let r = jobref(&o);
+    let pane = r["pane_id"].as_str().expect("pane id").to_string();
+    let pid: i32 = env
+        .tmux(&["display", "-p", "-t", &pane, "#{pane_pid}"])
+        .trim()
+        .parse()
+        .expect("pane pid");
+    let mut waiter = Kids(vec![
+        env.command(&["--json", "jobs", "-s", "wk", "wait", &pane])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawns"),
+    ]);
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).expect("pid > 0"),
+        rustix::process::Signal::KILL,
+    )
+    .expect("kill the wrapper");
+    let mut status = None;
+    wait_for(10.0, "jobs wait to return after the wrapper was killed", || {
+        status = waiter.0[0].try_wait().expect("try_wait");
+        status.is_some()
+    });
+    assert_eq!(status.and_then(|s| s.code()), Some(137), "128+SIGKILL");
+    let (v, _) = env.json(&["jobs", "-s", "wk"]);
+    let job = v["jobs"]
+        .as_array()
+        .and_then(|a| a.iter().find(|j| j["pane_id"] == pane.as_str()).cloned());
+    assert_eq!(job.map(|j| j["exit_code"].clone()), Some(Value::from(137)), "{v}");
+}
