@@ -72,7 +72,7 @@ pub const RUN: &[Flag] = &[
         "window",
         None,
         Some("NAME"),
-        "run in a new pane of this existing window",
+        "run in a new pane of this existing window (a name, or @ID)",
     ),
     f("cwd", None, Some("DIR"), "working directory (default: the current one)"),
     f("env", Some('e'), Some("K=V"), "add to the environment (repeatable)"),

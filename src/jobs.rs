@@ -269,19 +269,24 @@ pub fn run(tmux: &Tmux, req: &RunRequest) -> Result<JobRef> {
     // the job before remain-on-exit is on or print before the pipe is attached
     let (first, target, opt_scope): (Cmd, String, &str) = match &req.window {
         Some(w) => {
-            let mut c = cmd![
-                "split-window",
-                "-t",
-                format!("={session}:={w}"),
-                "-c",
-                &cwd,
-                "-P",
-                "-F",
-                &ids
-            ];
+            // a window id is taken as it is; a name must be one tmux's target syntax keeps whole
+            let win = if w.starts_with('@') && w[1..].bytes().all(|b| b.is_ascii_digit()) {
+                w.clone()
+            } else if w.contains(['.', ':']) || w.is_empty() {
+                return Err(Error::new(
+                    "E500",
+                    format!("--window '{w}': a window name with '.' or ':' cannot be targeted"),
+                )
+                .hint(
+                    "give the window's id instead (@N, from 'tmux list-windows -F \"#{window_id} #{window_name}\"')",
+                ));
+            } else {
+                format!("={session}:={w}")
+            };
+            let mut c = cmd!["split-window", "-t", &win, "-c", &cwd, "-P", "-F", &ids];
             c.extend(wrapper.iter().cloned());
             // without -d the new pane is the window's active pane, which the target names
-            (c, format!("={session}:={w}"), "-p")
+            (c, win, "-p")
         }
         None => {
             let mut c = cmd![

@@ -281,6 +281,8 @@ pub fn is_missing(stderr: &str) -> bool {
         || stderr.contains("can't find window")
         || stderr.contains("can't find pane")
         || stderr.contains("session not found")
+        // a server that is starting (or ending) and has no session yet answers this
+        || stderr.contains("no current target")
 }
 
 /// Parses `tmux 3.3a` / `tmux next-3.4` into (major, minor).

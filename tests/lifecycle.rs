@@ -314,7 +314,16 @@ restart_policy = "no"
         .unwrap_or_else(|| panic!("pane_id: {i}"))
         .to_string();
     // -S -: tmux scrolls the first line into history when it prints "Pane is dead"
-    let text = env.tmux(&["capture-pane", "-p", "-S", "-", "-t", &pane]);
+    // tmux may draw the last output a moment after it marks the pane dead
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        text = env.tmux(&["capture-pane", "-p", "-S", "-", "-t", &pane]);
+        if text.lines().any(|l| l.trim() == "hi") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert!(
         text.lines().any(|l| l.trim() == "hi"),
         "pane shows the output: {text:?}"
