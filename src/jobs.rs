@@ -548,6 +548,8 @@ pub struct JobInfo {
     pub started_at: Option<String>,
     /// The wrapper's pid (the pane's process, leader of the job's group); 0 when dead.
     pub pane_pid: i32,
+    /// The tmux server's socket path.
+    pub socket: String,
 }
 
 impl JobInfo {
@@ -574,19 +576,20 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
         "@taskmux-job-log",
         "pane_pid",
         "pane_dead_signal",
+        "socket_path",
         "window_name",
     ];
     let rows = tmux.list_panes(Some(session), &fields)?.unwrap_or_default();
     let mut out: Vec<JobInfo> = Vec::new();
     for r in rows {
-        if r.len() < fields.len() || !r[10].starts_with("job:") {
+        if r.len() < fields.len() || !r[11].starts_with("job:") {
             continue;
         }
         if out.iter().any(|j| j.job.window_id == r[0]) {
             continue;
         }
         let t = if r[5].is_empty() {
-            r[10].split(':').nth(1).unwrap_or("").to_string()
+            r[11].split(':').nth(1).unwrap_or("").to_string()
         } else {
             r[5].clone()
         };
@@ -599,7 +602,7 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
                 session: session.to_string(),
                 window_id: r[0].clone(),
                 pane_id: r[1].clone(),
-                window_name: r[10].clone(),
+                window_name: r[11].clone(),
                 tag: t,
                 log_file: (!r[7].is_empty()).then(|| PathBuf::from(&r[7])),
                 id: r[4].clone(),
@@ -616,6 +619,7 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
             },
             started_at: (!r[6].is_empty()).then(|| r[6].clone()),
             pane_pid: if dead { 0 } else { r[8].parse().unwrap_or(0) },
+            socket: r[10].clone(),
         });
     }
     Ok(out)
@@ -626,38 +630,45 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
 /// `kill-window`.
 pub fn kill(tmux: &Tmux, jobs: &[JobInfo]) -> Result<()> {
     use rustix::process::Signal;
-    let groups: Vec<i32> = jobs.iter().map(|j| j.pane_pid).filter(|p| *p > 0).collect();
-    let members = |g: i32| -> Vec<i32> {
-        crate::proc::snapshot()
-            .into_iter()
-            .filter(|p| p.alive() && p.pgid == g && p.pid != g)
-            .map(|p| p.pid)
-            .collect()
-    };
-    for &g in &groups {
-        for p in members(g) {
-            crate::proc::signal(p, Signal::TERM);
+    // the job's processes: its group, and whatever carries its pane in its environment
+    // (a child that made a group of its own); the wrapper itself survives TERM to record
+    let targets = || -> Vec<i32> {
+        let procs = crate::proc::snapshot();
+        let mut out: Vec<i32> = Vec::new();
+        for j in jobs.iter().filter(|j| j.pane_pid > 0) {
+            let g = j.pane_pid;
+            out.extend(
+                procs
+                    .iter()
+                    .filter(|p| p.alive() && p.pgid == g && p.pid != g)
+                    .map(|p| p.pid),
+            );
+            out.extend(
+                crate::proc::pane_processes(&procs, &j.job.pane_id, &j.socket)
+                    .into_iter()
+                    .filter(|p| *p != g),
+            );
         }
+        out.sort_unstable();
+        out.dedup();
+        out
+    };
+    for p in targets() {
+        crate::proc::signal(p, Signal::TERM);
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    let mut wrappers_done = false;
-    while std::time::Instant::now() < deadline {
-        if groups.iter().all(|&g| members(g).is_empty()) {
-            wrappers_done = true;
-            break;
-        }
+    let mut left = targets();
+    while !left.is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(10));
+        left = targets();
     }
-    if !wrappers_done {
-        for &g in &groups {
-            crate::proc::signal_group(g, Signal::KILL);
-        }
-    } else {
-        // give each wrapper a moment to record the end before its window goes
-        let until = std::time::Instant::now() + std::time::Duration::from_millis(500);
-        while groups.iter().any(|&g| crate::proc::alive(g)) && std::time::Instant::now() < until {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+    for p in left {
+        crate::proc::signal(p, Signal::KILL);
+    }
+    // give each wrapper a moment to record the end before its window goes
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    while jobs.iter().any(|j| j.pane_pid > 0 && crate::proc::alive(j.pane_pid)) && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let cmds: Vec<Cmd> = jobs
         .iter()

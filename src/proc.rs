@@ -136,6 +136,29 @@ pub fn markers(procs: &[ProcInfo]) -> Markers {
     out
 }
 
+/// Live processes that tmux started in pane `pane_id` of the server at `socket_path`, or
+/// that descend from it: `TMUX_PANE` and the `TMUX` socket in their environment, which a
+/// child keeps when it leaves its process group.
+pub fn pane_processes(procs: &[ProcInfo], pane_id: &str, socket_path: &str) -> Vec<i32> {
+    if pane_id.is_empty() || socket_path.is_empty() {
+        return Vec::new();
+    }
+    let want_pane = format!("TMUX_PANE={pane_id}");
+    let want_tmux = format!("TMUX={socket_path},");
+    procs
+        .iter()
+        .filter(|p| p.alive())
+        .filter(|p| {
+            std::fs::read(format!("/proc/{}/environ", p.pid)).is_ok_and(|env| {
+                let mut entries = env.split(|b| *b == 0);
+                let pane = entries.clone().any(|e| e == want_pane.as_bytes());
+                pane && entries.any(|e| e.starts_with(want_tmux.as_bytes()))
+            })
+        })
+        .map(|p| p.pid)
+        .collect()
+}
+
 /// How to recognise the processes of one task.
 #[derive(Debug, Clone)]
 pub struct TaskIdentity {

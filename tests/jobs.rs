@@ -1282,3 +1282,23 @@ fn wait_ends_when_the_jobs_wrapper_is_killed() {
         .and_then(|a| a.iter().find(|j| j["pane_id"] == pane.as_str()).cloned());
     assert_eq!(job.map(|j| j["exit_code"].clone()), Some(Value::from(137)), "{v}");
 }
+
+#[test]
+fn jobs_kill_ends_a_child_that_left_the_jobs_group() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("jobkillsetsid");
+    let pidfile = env.project.join("escaped.pid");
+    let script = format!("setsid sleep 1000 & echo $! > '{}'; wait", pidfile.display());
+    let o = job_run(&env, &["-s", "ks", "-t", "esc", "--", "sh", "-c", &script]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    wait_for(5.0, "the escaped child's pid", || {
+        read(&pidfile).trim().parse::<i32>().is_ok()
+    });
+    let pid: i32 = read(&pidfile).trim().parse().expect("pid");
+    assert!(crate::harness::alive(pid), "the escaped child runs");
+    let (v, code) = env.json(&["jobs", "-s", "ks", "kill", "--tag", "esc"]);
+    assert_eq!(code, 0, "{v}");
+    wait_for(5.0, "the escaped child to be gone", || !crate::harness::alive(pid));
+}
