@@ -703,7 +703,7 @@ fn task_json(ctx: &Ctx, t: &Task, rt: Option<&Runtime>) -> Value {
 fn cmd_status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let _ = parse_args(args, crate::flags::of("status"))?;
     let ctx = context(g)?;
-    let rts = task::read_runtime(&ctx.tmux, &ctx.project.name)?;
+    let rts = task::read_runtime_brief(&ctx.tmux, &ctx.project.name)?;
     let tasks: Vec<Value> = ctx
         .project
         .tasks
@@ -812,7 +812,7 @@ fn probe_all(ctx: &Ctx, rts: &HashMap<String, Runtime>) -> Vec<(String, health::
 fn cmd_health(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let (_, flags) = parse_args(args, crate::flags::of("health"))?;
     let ctx = context(g)?;
-    let rts = task::read_runtime(&ctx.tmux, &ctx.project.name)?;
+    let rts = task::read_runtime_brief(&ctx.tmux, &ctx.project.name)?;
     let results = probe_all(&ctx, &rts);
     let healthy = results.iter().filter(|(_, p)| p.ok).count();
     if out.json {

@@ -55,8 +55,6 @@ pub struct Runtime {
     pub port: Option<u16>,
     /// The last probe recorded: (ok, method, reason, at).
     pub health: Option<(bool, String, Option<String>, f64)>,
-    /// Whether the pane's output is piped to the log writer.
-    pub piped: bool,
     /// The tmux server's socket path.
     pub socket_path: String,
     /// The pane's foreground command.
@@ -87,6 +85,9 @@ impl Runtime {
     }
 }
 
+/// What `list-panes` reads: the first 11 fields are enough for `status`; the tty and the
+/// socket are for finding processes at stop; the last two cost tmux a look into /proc per
+/// pane and are for `inspect` only. Every field is work for tmux on every pane.
 const FIELDS: &[&str] = &[
     "@taskmux-task",
     "window_id",
@@ -95,16 +96,17 @@ const FIELDS: &[&str] = &[
     "pane_dead",
     "pane_dead_status",
     "pane_dead_signal",
-    "pane_tty",
     "@taskmux-meta",
     "@taskmux-restarts",
     "@taskmux-manual-stop",
     "@taskmux-health",
-    "pane_pipe",
+    "pane_tty",
     "socket_path",
     "pane_current_command",
     "pane_current_path",
 ];
+const BRIEF: usize = 11;
+const WITH_PROCESS: usize = 13;
 
 /// The runtime state of a session's tasks, by task name.
 pub type Runtimes = HashMap<String, Runtime>;
@@ -122,7 +124,12 @@ pub fn read_runtime_detailed(tmux: &Tmux, session: &str) -> Result<Runtimes> {
 
 /// Like [`read_runtime`], but None when the session does not exist.
 pub fn read_session(tmux: &Tmux, session: &str) -> Result<Option<Runtimes>> {
-    read_fields(tmux, session, &FIELDS[..FIELDS.len() - 2])
+    read_fields(tmux, session, &FIELDS[..WITH_PROCESS])
+}
+
+/// What `status` and `health` need, without what stopping needs (the tty and socket).
+pub fn read_runtime_brief(tmux: &Tmux, session: &str) -> Result<Runtimes> {
+    Ok(read_fields(tmux, session, &FIELDS[..BRIEF])?.unwrap_or_default())
 }
 
 fn read_fields(tmux: &Tmux, session: &str, fields: &[&str]) -> Result<Option<Runtimes>> {
@@ -144,7 +151,7 @@ fn read_fields(tmux: &Tmux, session: &str, fields: &[&str]) -> Result<Option<Run
             None
         };
         let health = {
-            let p: Vec<&str> = r[11].splitn(4, '|').collect();
+            let p: Vec<&str> = r[10].splitn(4, '|').collect();
             (p.len() == 4).then(|| {
                 (
                     p[0] == "1",
@@ -155,7 +162,7 @@ fn read_fields(tmux: &Tmux, session: &str, fields: &[&str]) -> Result<Option<Run
             })
         };
         // @taskmux-meta is "started|config hash|port"
-        let mut meta = r[8].split('|');
+        let mut meta = r[7].split('|');
         let rt = Runtime {
             task: r[0].clone(),
             window_id: r[1].clone(),
@@ -164,17 +171,16 @@ fn read_fields(tmux: &Tmux, session: &str, fields: &[&str]) -> Result<Option<Run
             alive: !dead && proc::alive(num(&r[3]).unwrap_or(0)),
             dead,
             exit_code,
-            tty: r[7].clone(),
+            tty: r.get(11).cloned().unwrap_or_default(),
             started_at: meta.next().and_then(|v| v.parse().ok()),
             hash: meta.next().unwrap_or_default().to_string(),
             port: meta.next().and_then(|v| v.parse().ok()),
-            restarts: r[9].parse().unwrap_or(0),
-            manual_stop: r[10] == "1",
+            restarts: r[8].parse().unwrap_or(0),
+            manual_stop: r[9] == "1",
             health,
-            piped: r[12] == "1",
-            socket_path: r[13].clone(),
-            current_command: r.get(14).cloned().unwrap_or_default(),
-            current_path: r.get(15).cloned().unwrap_or_default(),
+            socket_path: r.get(12).cloned().unwrap_or_default(),
+            current_command: r.get(13).cloned().unwrap_or_default(),
+            current_path: r.get(14).cloned().unwrap_or_default(),
         };
         // with duplicate windows for one task, a live one wins
         match out.get(&rt.task) {
