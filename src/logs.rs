@@ -68,6 +68,9 @@ pub struct Writer {
     /// A lone CR was seen: the next text replaces the line.
     overwrite: bool,
     cap: usize,
+    /// When the path was last checked for removal or replacement, and how often to.
+    checked: Option<std::time::Instant>,
+    check_every: Duration,
 }
 
 impl Writer {
@@ -87,6 +90,10 @@ impl Writer {
             line_stamp: [b' '; 24],
             overwrite: false,
             cap,
+            checked: None,
+            // every write: they are batched under load, so this costs little, and a file
+            // removed by logs-clean is noticed at the very next line
+            check_every: Duration::ZERO,
         }
     }
 
@@ -107,7 +114,13 @@ impl Writer {
     }
 
     /// Reopens the file when someone removed or replaced it (logs-clean, another rotation).
+    /// A stat of the path per write (at most every `check_every`).
     fn check_file(&mut self) -> std::io::Result<()> {
+        let due = self.checked.is_none_or(|t| t.elapsed() >= self.check_every);
+        if self.file.is_some() && !due {
+            return Ok(());
+        }
+        self.checked = Some(std::time::Instant::now());
         let same = std::fs::metadata(&self.path)
             .map(|m| m.ino() == self.inode)
             .unwrap_or(false);
@@ -165,7 +178,7 @@ impl Writer {
         self.out.push(b'\n');
         self.line.clear();
         self.overwrite = false;
-        if self.out.len() >= 64 * 1024 {
+        if self.out.len() >= 256 * 1024 {
             self.flush()?;
         }
         Ok(())
@@ -218,6 +231,11 @@ impl Writer {
         self.flush()
     }
 
+    /// Whether finished lines wait in the buffer.
+    pub fn has_buffered(&self) -> bool {
+        !self.out.is_empty()
+    }
+
     /// Whether a partial line is waiting for its end.
     pub fn has_partial(&self) -> bool {
         !self.line.is_empty()
@@ -248,8 +266,17 @@ pub fn writer_main(args: &[String]) -> ExitCode {
 fn run_writer(w: &mut Writer) -> std::io::Result<()> {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; 128 * 1024];
     loop {
+        if w.has_buffered() {
+            // lines held back after a full read go out as soon as nothing more is waiting
+            let fd = std::io::stdin();
+            let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+            let zero = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
+            if matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(0)) {
+                w.flush()?;
+            }
+        }
         if w.has_partial() {
             let fd = std::io::stdin();
             let mut fds = [PollFd::new(&fd, PollFlags::IN)];
@@ -272,7 +299,11 @@ fn run_writer(w: &mut Writer) -> std::io::Result<()> {
         };
         let now = stamp(paths::now_secs());
         w.feed(&buf[..n], &now)?;
-        w.flush()?;
+        // a full read means more is waiting: write in larger pieces then; a short read
+        // means the pane is quiet for now, so readers see its lines at once
+        if n < buf.len() {
+            w.flush()?;
+        }
     }
     w.flush_partial()
 }
@@ -365,6 +396,7 @@ mod tests {
         let d = tmp("reopen");
         let p = d.join("a.log");
         let mut w = Writer::new(p.clone(), 1 << 20, 1);
+        w.check_every = Duration::ZERO;
         w.feed(b"before\n", &T).unwrap();
         w.flush().unwrap();
         std::fs::remove_file(&p).unwrap();
