@@ -394,6 +394,14 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
     }
 }
 
+/// The value of the flag just read, as a string (a missing value is a usage error).
+pub fn flag_value(p: &mut lexopt::Parser) -> Result<String> {
+    Ok(p.value()
+        .map_err(|e| usage(e.to_string()))?
+        .to_string_lossy()
+        .into_owned())
+}
+
 /// Finds and loads the project's config, without touching tmux.
 pub fn load_project(g: &Globals) -> Result<Project> {
     let cwd =

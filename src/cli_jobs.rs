@@ -98,12 +98,7 @@ fn run_cmd(args: Vec<OsString>, globals: Option<&Globals>) -> Result<u8> {
     let (mut keep, mut rm, mut wait) = (false, false, false);
     let mut env: Vec<(String, String)> = Vec::new();
     let mut argv: Vec<String> = Vec::new();
-    let val = |p: &mut lexopt::Parser| -> Result<String> {
-        Ok(p.value()
-            .map_err(|e| usage(e.to_string()))?
-            .to_string_lossy()
-            .into_owned())
-    };
+    let val = crate::cli::flag_value;
     while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
         match arg {
             Short('h') | Long("help") => {
@@ -198,12 +193,7 @@ pub fn cmd_jobs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let mut p = lexopt::Parser::from_args(args);
     let (mut sub, mut tag, mut window_id, mut all, mut target) = (None::<String>, None, None, false, None::<String>);
     let (mut session, mut workspace) = (None, None);
-    let val = |p: &mut lexopt::Parser| -> Result<String> {
-        Ok(p.value()
-            .map_err(|e| usage(e.to_string()))?
-            .to_string_lossy()
-            .into_owned())
-    };
+    let val = crate::cli::flag_value;
     while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
         match arg {
             Short('t') | Long("tag") => tag = Some(val(&mut p)?),

@@ -18,13 +18,6 @@ fn number(p: &mut lexopt::Parser, flag: &str) -> Result<usize> {
     })
 }
 
-fn text(p: &mut lexopt::Parser) -> Result<String> {
-    Ok(p.value()
-        .map_err(|e| usage(e.to_string()))?
-        .to_string_lossy()
-        .into_owned())
-}
-
 /// `taskmux logs [TASK] [-f] [-n N] [-g PATTERN] [-C N] [--since T]`.
 pub fn cmd_logs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let mut p = lexopt::Parser::from_args(args);
@@ -33,9 +26,9 @@ pub fn cmd_logs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         match arg {
             Short('f') | Long("follow") => follow = true,
             Short('n') | Long("lines") => tail = Some(number(&mut p, "-n")?),
-            Short('g') | Long("grep") => grep = Some(text(&mut p)?),
+            Short('g') | Long("grep") => grep = Some(crate::cli::flag_value(&mut p)?),
             Short('C') | Long("context") => context = number(&mut p, "-C")?,
-            Long("since") => since = Some(text(&mut p)?),
+            Long("since") => since = Some(crate::cli::flag_value(&mut p)?),
             Value(v) if task.is_none() => task = Some(v.to_string_lossy().into_owned()),
             Value(v) => {
                 return Err(usage(format!(
@@ -179,8 +172,8 @@ pub fn cmd_events(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let (mut task, mut since, mut limit, mut all) = (None, None, None, false);
     while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
         match arg {
-            Long("task") | Short('t') => task = Some(text(&mut p)?),
-            Long("since") => since = Some(text(&mut p)?),
+            Long("task") | Short('t') => task = Some(crate::cli::flag_value(&mut p)?),
+            Long("since") => since = Some(crate::cli::flag_value(&mut p)?),
             Short('n') | Long("lines") => limit = Some(number(&mut p, "-n")?),
             Long("all-projects") | Short('a') => all = true,
             other => return Err(usage(format!("unexpected {}", other.unexpected()))),

@@ -223,3 +223,27 @@ pub fn show(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// The strings of a JSON array.
+pub fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
+/// Window names of every window on the Env's server.
+pub fn windows(env: &Env) -> Vec<String> {
+    env.tmux(&["list-windows", "-a", "-F", "#{window_name}"])
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Live processes of one task: on this Env's server and carrying the task marker.
+pub fn task_procs(env: &Env, session: &str, task: &str) -> Vec<i32> {
+    let ours: std::collections::HashSet<i32> = env.our_processes().into_iter().collect();
+    processes_with_env(&format!("TASKMUX_TASK={session}/{task}"))
+        .into_iter()
+        .filter(|p| ours.contains(p))
+        .collect()
+}

@@ -2,9 +2,8 @@
 //! skipped dependents, `start --wait`, exited tasks, idempotent verbs, hooks and their
 //! failures, and the environment and directory a task runs with.
 
-use crate::harness::{Env, alive, have_tmux, processes_with_env, read, show, wait_for};
+use crate::harness::{Env, alive, have_tmux, read, show, strings as names, task_procs, wait_for, windows};
 use serde_json::Value;
-use std::collections::HashSet;
 use std::net::TcpListener;
 
 /// `n` distinct free TCP ports on 127.0.0.1 (all bound at once, then released).
@@ -13,30 +12,6 @@ fn free_ports(n: usize) -> Vec<u16> {
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
         .collect();
     ls.iter().map(|l| l.local_addr().expect("addr").port()).collect()
-}
-
-/// Names in a JSON array of strings.
-fn names(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-        .unwrap_or_default()
-}
-
-/// Window names of every window on the Env's server.
-fn windows(env: &Env) -> Vec<String> {
-    env.tmux(&["list-windows", "-a", "-F", "#{window_name}"])
-        .lines()
-        .map(String::from)
-        .collect()
-}
-
-/// Live processes of one task of this Env: on its tmux server and carrying the task marker.
-fn task_procs(env: &Env, session: &str, task: &str) -> Vec<i32> {
-    let ours: HashSet<i32> = env.our_processes().into_iter().collect();
-    processes_with_env(&format!("TASKMUX_TASK={session}/{task}"))
-        .into_iter()
-        .filter(|p| ours.contains(p))
-        .collect()
 }
 
 /// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`.

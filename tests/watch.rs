@@ -2,9 +2,8 @@
 //! destroyed, a changed running task turns stale and keeps running, a broken save is
 //! reported and survived, and SIGINT/SIGTERM end the watcher with exit 0.
 
-use crate::harness::{Env, alive, have_tmux, processes_with_env, wait_for};
+use crate::harness::{Env, alive, have_tmux, strings, task_procs, wait_for, windows};
 use serde_json::Value;
-use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
@@ -111,28 +110,6 @@ fn save(env: &Env, text: &str) {
     let tmp = env.project.join(".taskmux.toml.swp");
     std::fs::write(&tmp, text).expect("write temp config");
     std::fs::rename(&tmp, env.project.join("taskmux.toml")).expect("rename over config");
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-        .unwrap_or_default()
-}
-
-fn windows(env: &Env) -> Vec<String> {
-    env.tmux(&["list-windows", "-a", "-F", "#{window_name}"])
-        .lines()
-        .map(String::from)
-        .collect()
-}
-
-/// Live processes of one task: on this Env's server and carrying the task marker.
-fn task_procs(env: &Env, session: &str, task: &str) -> Vec<i32> {
-    let ours: HashSet<i32> = env.our_processes().into_iter().collect();
-    processes_with_env(&format!("TASKMUX_TASK={session}/{task}"))
-        .into_iter()
-        .filter(|p| ours.contains(p))
-        .collect()
 }
 
 fn running_pid(env: &Env, task: &str) -> i64 {
