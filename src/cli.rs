@@ -513,12 +513,7 @@ fn cmd_start(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             out.line(&format!("{} {n}: {r}", out.paint("skipped", Color::Yellow)));
         }
         for (n, e) in &report.failed {
-            out.line(&format!(
-                "{} {n}: error[{}]: {}",
-                out.paint("failed", Color::Red),
-                e.code,
-                e.message
-            ));
+            out.line(&out.failed_line(n, e));
         }
         if report.started.is_empty()
             && report.already_running.is_empty()
@@ -620,12 +615,7 @@ fn cmd_restart(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             out.line(&format!("{} {n}: {r}", out.paint("skipped", Color::Yellow)));
         }
         for (n, e) in &report.failed {
-            out.line(&format!(
-                "{} {n}: error[{}]: {}",
-                out.paint("failed", Color::Red),
-                e.code,
-                e.message
-            ));
+            out.line(&out.failed_line(n, e));
         }
     }
     Ok(if ok { 0 } else { 1 })

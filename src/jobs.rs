@@ -372,9 +372,7 @@ pub fn run(tmux: &Tmux, req: &RunRequest) -> Result<JobRef> {
             continue;
         }
         let mut c = chain.clone();
-        let tail: Vec<String> = c[0][4..].to_vec(); // after new-window -d -t =S:
-        c[0] = cmd!["new-session", "-d", "-s", session, "-x", "200", "-y", "50"];
-        c[0].extend(tail);
+        c[0] = Tmux::as_new_session(&chain[0], session);
         let (ok, out, err) = tmux.exec(&c)?;
         if ok {
             break out;

@@ -59,6 +59,16 @@ impl Out {
         format!("\x1b[{code}m{text}\x1b[0m")
     }
 
+    /// The line for a task whose operation failed: `failed NAME: error[CODE]: message`.
+    pub fn failed_line(&self, name: &str, e: &crate::error::Error) -> String {
+        format!(
+            "{} {name}: error[{}]: {}",
+            self.paint("failed", Color::Red),
+            e.code,
+            e.message
+        )
+    }
+
     /// Prints rows as an aligned table; `header` is printed bold. Cells may hold color codes.
     pub fn table(&self, header: &[&str], rows: &[Vec<String>]) {
         let visible = |s: &str| crate::logread::strip_ansi(s).chars().count();

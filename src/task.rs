@@ -508,13 +508,13 @@ pub fn launch(ctx: &Ctx, tasks: &[(&Task, &Prepared)]) -> Result<Vec<Launch>> {
 }
 
 /// The project's launch lock: held while deciding what runs and creating windows.
-pub fn launch_lock(session: &str) -> Result<paths::Lock> {
+fn launch_lock(session: &str) -> Result<paths::Lock> {
     paths::lock(&format!("{session}.launch"))
 }
 
 /// [`launch`] for a caller that holds the launch lock and has read the session (None: the
 /// session does not exist).
-pub fn launch_locked(ctx: &Ctx, tasks: &[(&Task, &Prepared)], rts: Option<&Runtimes>) -> Result<Vec<Launch>> {
+fn launch_locked(ctx: &Ctx, tasks: &[(&Task, &Prepared)], rts: Option<&Runtimes>) -> Result<Vec<Launch>> {
     let session = &ctx.project.name;
     let exe_path = self_exe()?;
     let exe = exe_path.to_string_lossy().into_owned();
@@ -606,9 +606,7 @@ pub fn launch_locked(ctx: &Ctx, tasks: &[(&Task, &Prepared)], rts: Option<&Runti
             let mut with_session = plain.clone();
             let c = &mut with_session[0][0];
             if c[0] == "new-window" {
-                let tail: Vec<String> = c[3..].to_vec();
-                *c = cmd!["new-session", "-d", "-s", session, "-x", "200", "-y", "50"];
-                c.extend(tail);
+                *c = Tmux::as_new_session(c, session);
             }
             match run_groups(&ctx.tmux, with_session) {
                 Err(e) if e.message.contains("duplicate session") => run_groups(&ctx.tmux, plain)?,

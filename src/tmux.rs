@@ -4,7 +4,6 @@
 
 use crate::error::{Error, Result};
 use crate::paths;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// Field delimiter in format output: ASCII unit separator, which never occurs in the values
@@ -163,80 +162,24 @@ impl Tmux {
         Ok(ok)
     }
 
-    /// Creates the session with these windows (name, cwd), each running `placeholder`,
-    /// under `locks/<session>.lock`, in one invocation. Returns the new windows'
-    /// `(window_id, pane_id)`, or None when the session exists already.
-    pub fn create_session(
-        &self,
-        session: &str,
-        dir: &Path,
-        windows: &[(&str, &Path)],
-        placeholder: &[&str],
-    ) -> Result<Option<Vec<(String, String)>>> {
-        let _lock = paths::lock(session)?;
-        let ids = format!("#{{window_id}}{SEP}#{{pane_id}}");
-        let mut chain: Vec<Cmd> = Vec::new();
-        let first = windows.first().map_or(("taskmux", dir), |w| (w.0, w.1));
-        let mut c = cmd![
-            "new-session",
-            "-d",
-            "-s",
-            session,
-            "-n",
-            first.0,
-            "-c",
-            first.1.to_string_lossy(),
-            "-x",
-            "200",
-            "-y",
-            "50",
-            "-P",
-            "-F",
-            &ids
-        ];
-        c.extend(placeholder.iter().map(|s| s.to_string()));
-        chain.push(c);
-        for (name, cwd) in windows.iter().skip(1) {
-            let mut c = cmd![
-                "new-window",
-                "-d",
-                "-t",
-                format!("={session}:"),
-                "-n",
-                *name,
-                "-c",
-                cwd.to_string_lossy(),
-                "-P",
-                "-F",
-                &ids
-            ];
-            c.extend(placeholder.iter().map(|s| s.to_string()));
-            chain.push(c);
-        }
-        let (ok, out, err) = self.exec(&chain)?;
-        if !ok {
-            if err.contains("duplicate session") {
-                return Ok(None);
+    /// Turns `new-window [-d] -t =S: ARGS…` into `new-session -d -s S ARGS…`, for the first
+    /// window of a session that does not exist yet: the same window, made with its session.
+    pub fn as_new_session(new_window: &Cmd, session: &str) -> Cmd {
+        let mut rest = new_window.iter().skip(1).peekable();
+        let mut out = cmd!["new-session", "-d", "-s", session, "-x", "200", "-y", "50"];
+        while let Some(a) = rest.next() {
+            match a.as_str() {
+                "-d" => {}
+                "-t" => {
+                    rest.next();
+                }
+                _ => {
+                    out.push(a.clone());
+                    out.extend(rest.by_ref().cloned());
+                }
             }
-            return Err(self.failed(&chain, &err));
         }
-        Ok(Some(parse_ids(&out)))
-    }
-
-    /// Makes sure the session exists (creating it with one placeholder window when it does
-    /// not); returns whether it was created.
-    pub fn ensure_session(
-        &self,
-        session: &str,
-        dir: &Path,
-        first: (&str, &[&str]),
-    ) -> Result<Option<(String, String)>> {
-        if self.has_session(session)? {
-            return Ok(None);
-        }
-        Ok(self
-            .create_session(session, dir, &[(first.0, dir)], first.1)?
-            .and_then(|v| v.into_iter().next()))
+        out
     }
 
     /// Runs `list-panes` over a session (or every session with `None`) with the given
@@ -321,6 +264,32 @@ mod tests {
         assert_eq!(parse_version("tmux next-3.4"), Some((3, 4)));
         assert_eq!(parse_version("tmux 2.9"), Some((2, 9)));
         assert!(parse_version("tmux 3.1c").is_some_and(|v| v < MIN_VERSION));
+    }
+
+    #[test]
+    fn new_window_becomes_new_session() {
+        let w = cmd!["new-window", "-d", "-t", "=p:", "-n", "a", "-c", "/x", "sleep", "-d"];
+        assert_eq!(
+            Tmux::as_new_session(&w, "p"),
+            cmd![
+                "new-session",
+                "-d",
+                "-s",
+                "p",
+                "-x",
+                "200",
+                "-y",
+                "50",
+                "-n",
+                "a",
+                "-c",
+                "/x",
+                "sleep",
+                "-d"
+            ]
+        );
+        let w = cmd!["new-window", "-t", "=p:", "-n", "b", "true"];
+        assert_eq!(Tmux::as_new_session(&w, "p")[8..], cmd!["-n", "b", "true"][..]);
     }
 
     #[test]

@@ -281,12 +281,7 @@ fn print_reload(out: &Out, d: &ConfigDiff, a: &Applied) {
         ));
     }
     for (n, e) in &a.errors {
-        out.line(&format!(
-            "  {} {n}: error[{}]: {}",
-            out.paint("failed", Color::Red),
-            e.code,
-            e.message
-        ));
+        out.line(&format!("  {}", out.failed_line(n, e)));
     }
 }
 

@@ -70,7 +70,12 @@ impl Env {
 
     /// A taskmux command with this world's socket, state dir and project dir.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bin());
+        self.command_of(bin(), args)
+    }
+
+    /// The same for another of the suite's binaries (`taskmux-run`).
+    pub fn command_of(&self, program: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(program);
         c.arg("-L").arg(&self.socket).args(args);
         c.current_dir(&self.project)
             .env("TASKMUX_HOME", &self.home)

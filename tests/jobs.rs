@@ -15,16 +15,7 @@ fn run_bin() -> &'static str {
 
 /// A `taskmux-run` command in this world: its socket (`-L`), state dir and project dir.
 fn job_command(env: &Env, args: &[&str]) -> Command {
-    let mut c = Command::new(run_bin());
-    c.arg("-L").arg(&env.socket).args(args);
-    c.current_dir(&env.project)
-        .env("TASKMUX_HOME", &env.home)
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .env_remove("TASKMUX_TMUX_SOCKET")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    c
+    env.command_of(run_bin(), args)
 }
 
 /// Runs `taskmux-run` and returns its output.
