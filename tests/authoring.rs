@@ -464,12 +464,7 @@ fn remove_stops_a_running_task_and_refuses_a_needed_one() {
 fn on_a_tty(env: &Env, dir: &Path, args: &str, input: &str) -> Option<std::process::Output> {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let have = Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        eprintln!("skipping: util-linux 'script' is not installed");
+    if !crate::harness::require("script", &["script", "--version"]) {
         return None;
     }
     let mut child = Command::new("script")

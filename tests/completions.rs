@@ -1,8 +1,8 @@
 //! Shell completions: `completions SHELL` prints the committed scripts byte for byte, and
 //! the bash script, sourced into a real bash, completes commands, flags and task names.
-//! fish and zsh, when installed, must parse theirs. No tmux needed.
+//! fish and zsh, when installed (always under CI), must parse theirs. No tmux needed.
 
-use crate::harness::{Env, bin, show};
+use crate::harness::{Env, bin, require, show};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -10,17 +10,9 @@ fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("completions").join(name)
 }
 
+/// Whether the shell `prog` is installed (see [`require`]).
 fn have(prog: &str) -> bool {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {prog}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipping: {prog} is not installed");
-    }
-    ok
+    require(prog, &[prog, "--version"])
 }
 
 /// A PATH whose first directory holds the taskmux under test.

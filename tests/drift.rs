@@ -1,6 +1,7 @@
 //! The drift test: the flag tables of src/flags.rs against the hand-written parsers, the man
 //! pages, the completion scripts and `--help`. A flag in one and not the others fails.
 
+use crate::harness::require;
 use std::collections::BTreeSet;
 use std::path::Path;
 use taskmux::flags::{self, Flag};
@@ -172,14 +173,7 @@ fn help_lists_every_flag_of_the_table() {
 
 #[test]
 fn man_pages_render_without_warnings() {
-    let have = |p: &str| {
-        std::process::Command::new(p)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !have("groff") {
-        eprintln!("skipping: groff is not installed");
+    if !require("groff", &["groff", "--version"]) {
         return;
     }
     let pages = [
@@ -213,7 +207,7 @@ fn man_pages_render_without_warnings() {
         );
         assert!(o.stdout.len() > 500, "{page} renders to almost nothing");
     }
-    if have("man") {
+    if require("man", &["man", "--version"]) {
         let o = std::process::Command::new("man")
             .arg("-l")
             .arg(root().join("man/taskmux.1"))

@@ -14,16 +14,31 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_taskmux")
 }
 
-/// Whether tmux is installed; tests that need it print why they skip.
-pub fn have_tmux() -> bool {
-    let ok = Command::new("tmux")
-        .arg("-V")
+/// Whether `tool` works: `probe` (a program and its arguments, e.g. `["tmux", "-V"]`) runs and
+/// exits 0. When it does not, a test that needs the tool skips, printing
+/// `skipping: TOOL is not installed` and getting false, except under CI (`CI` is `true` or
+/// `1`), where it fails: `.ci/run` installs every tool the suite uses, so a missing one there
+/// would otherwise turn the suite green having tested nothing.
+pub fn require(tool: &str, probe: &[&str]) -> bool {
+    let (program, args) = probe.split_first().expect("a probe names a program");
+    let ok = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("skipping: tmux is not installed");
+        let ci = std::env::var("CI").unwrap_or_default();
+        if ci.eq_ignore_ascii_case("true") || ci == "1" {
+            panic!("CI={ci} and {tool} is not installed: .ci/run must install it");
+        }
+        eprintln!("skipping: {tool} is not installed");
     }
     ok
+}
+
+/// Whether tmux is installed (see [`require`]).
+pub fn have_tmux() -> bool {
+    require("tmux", &["tmux", "-V"])
 }
 
 /// One test's world: scratch dir, project dir, state dir and tmux socket.

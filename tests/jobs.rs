@@ -2,7 +2,7 @@
 //! cleanup knobs, `--wait` codes, the JobRef, concurrency, logs, `--window`, `--cwd`/`-e`,
 //! where the job runs, tmuxp workspaces), `jobs`, `send` and `attach`.
 
-use crate::harness::{Env, bin, have_tmux, read, show, wait_for};
+use crate::harness::{Env, bin, have_tmux, read, require, show, wait_for};
 use serde_json::Value;
 use std::io::Read;
 use std::path::Path;
@@ -164,18 +164,6 @@ fn python() -> &'static str {
     } else {
         "python3"
     }
-}
-
-fn have(tool: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipping: {tool} is not installed");
-    }
-    ok
 }
 
 /// Children this test spawned; killed and reaped on drop, even on panic.
@@ -784,14 +772,9 @@ auto_start = false
     assert!(windows(&env, "S").is_empty(), "no session S made");
 }
 
-/// Whether tmuxp can be run; tests that need it print why they skip.
-fn have_tmuxp() -> bool {
-    have("tmuxp")
-}
-
 #[test]
 fn tmuxp_workspace_loads_once_and_jobs_land_in_it() {
-    if !have_tmux() || !have_tmuxp() {
+    if !have_tmux() || !require("tmuxp", &["tmuxp", "-V"]) {
         return;
     }
     let env = Env::new("jobtmuxp");
@@ -1055,7 +1038,7 @@ fn attach_start(env: &Env) -> String {
 
 #[test]
 fn attach_outside_tmux_attaches_a_client_to_the_task_window() {
-    if !have_tmux() || !have("script") {
+    if !have_tmux() || !require("script", &["script", "--version"]) {
         return;
     }
     let env = Env::new("jobattach");
@@ -1092,7 +1075,7 @@ fn attach_outside_tmux_attaches_a_client_to_the_task_window() {
 
 #[test]
 fn attach_inside_a_tmux_pane_switches_the_client() {
-    if !have_tmux() || !have("script") {
+    if !have_tmux() || !require("script", &["script", "--version"]) {
         return;
     }
     let env = Env::new("jobswitch");

@@ -3,7 +3,7 @@
 //! lines), reading with `logs` (`-n`, `-g`/`-C`, `--since`, interleaving, `-f` across a
 //! rotation), logs that outlive the tmux server, `logs-clean`, and the event history.
 
-use crate::harness::{Env, alive, have_tmux, show, wait_for};
+use crate::harness::{Env, alive, have_tmux, require, show, wait_for};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -381,11 +381,7 @@ fn awkward_output_cr_ansi_invalid_utf8_and_an_endless_line() {
     if !have_tmux() {
         return;
     }
-    let python = Command::new("python3")
-        .arg("-c")
-        .arg("pass")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let python = require("python3", &["python3", "-c", "pass"]);
     let env = Env::new("awkward");
     let mut cfg = String::from(
         r#"name = "awk"
@@ -405,7 +401,7 @@ log_max_size = "64MB"
 "#,
         );
     } else {
-        eprintln!("python3 missing: the 10 MB line part is skipped");
+        eprintln!("the 10 MB line part is skipped");
     }
     env.config(&cfg);
     start_ok(&env, &[]);

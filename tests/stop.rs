@@ -1,7 +1,7 @@
 //! `stop` and `kill` against stubborn processes: signal traps, background children, setsid
 //! escapees, double-forked orphans; concurrent `start`; freeing a task's port.
 
-use crate::harness::{Env, alive, have_tmux, read, show, wait_for};
+use crate::harness::{Env, alive, have_tmux, read, require, show, wait_for};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -341,15 +341,9 @@ impl Drop for PtyTaker {
     }
 }
 
+/// Whether python3 is installed (see [`require`]).
 fn have_python() -> bool {
-    let ok = Command::new("python3")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipping: python3 is not installed");
-    }
-    ok
+    require("python3", &["python3", "-V"])
 }
 
 /// A dead pane keeps reporting its old `#{pane_tty}`, but the kernel frees the pty and hands
