@@ -213,7 +213,14 @@ impl Drop for Env {
             .stderr(Stdio::null())
             .status();
         let _ = std::fs::remove_file(self.socket_path());
-        let _ = std::fs::remove_dir_all(&self.root);
+        // a log writer draining a closed pane may still write a file while the tree goes,
+        // failing the removal half way (ENOTEMPTY): try again for a moment
+        for _ in 0..25 {
+            if std::fs::remove_dir_all(&self.root).is_ok() || !self.root.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
