@@ -2,7 +2,7 @@
 //! rotations, and `logs-clean`. Works on the files alone, so logs outlive the tmux session.
 
 use crate::error::{Error, Result};
-use crate::paths::days_from_civil;
+use crate::time;
 use regex::Regex;
 use std::borrow::Cow;
 use std::cmp::{Ordering, Reverse};
@@ -62,7 +62,7 @@ pub fn parse_since(s: &str, now: f64) -> Result<f64> {
     if let Some(d) = parse_duration(t) {
         return Ok(now - d);
     }
-    if let Some(ts) = parse_iso(t) {
+    if let Some(ts) = time::parse_iso(t) {
         return Ok(ts);
     }
     Err(
@@ -111,137 +111,9 @@ fn parse_duration(s: &str) -> Option<f64> {
     (terms > 0 && total.is_finite()).then_some(total)
 }
 
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        _ => 28,
-    }
-}
-
-/// Reads exactly `n` ASCII digits at `*i`.
-fn digits(b: &[u8], i: &mut usize, n: usize) -> Option<u32> {
-    let d = b.get(*i..*i + n)?;
-    if !d.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    *i += n;
-    Some(d.iter().fold(0, |acc, &c| acc * 10 + u32::from(c - b'0')))
-}
-
-/// Reads a run of at least one digit after a decimal point, as a fraction.
-fn fraction(b: &[u8], i: &mut usize) -> Option<f64> {
-    let start = *i;
-    let mut num: u64 = 0;
-    let mut scale: f64 = 1.0;
-    while let Some(c) = b.get(*i).filter(|c| c.is_ascii_digit()) {
-        if *i - start < 9 {
-            num = num * 10 + u64::from(c - b'0');
-            scale *= 10.0;
-        }
-        *i += 1;
-    }
-    (*i > start).then(|| num as f64 / scale)
-}
-
-/// A civil date and time to epoch seconds, checking ranges.
-fn civil_secs(y: u32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<f64> {
-    let y = i64::from(y);
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    let days = days_from_civil(y, mo, d);
-    Some((days * 86_400 + i64::from(h * 3600 + mi * 60 + s)) as f64)
-}
-
-/// `YYYY-MM-DD[(T| )HH:MM[:SS[.frac]]][Z|±HH[:MM]]`.
-fn parse_iso(s: &str) -> Option<f64> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    let y = digits(b, &mut i, 4)?;
-    (b.get(i) == Some(&b'-')).then_some(())?;
-    i += 1;
-    let mo = digits(b, &mut i, 2)?;
-    (b.get(i) == Some(&b'-')).then_some(())?;
-    i += 1;
-    let d = digits(b, &mut i, 2)?;
-    if i == b.len() {
-        return civil_secs(y, mo, d, 0, 0, 0);
-    }
-    matches!(b[i], b'T' | b't' | b' ').then_some(())?;
-    i += 1;
-    let h = digits(b, &mut i, 2)?;
-    (b.get(i) == Some(&b':')).then_some(())?;
-    i += 1;
-    let mi = digits(b, &mut i, 2)?;
-    let mut sec = 0;
-    let mut frac = 0.0;
-    if b.get(i) == Some(&b':') {
-        i += 1;
-        sec = digits(b, &mut i, 2)?;
-        if matches!(b.get(i), Some(b'.' | b',')) {
-            i += 1;
-            frac = fraction(b, &mut i)?;
-        }
-    }
-    let mut ts = civil_secs(y, mo, d, h, mi, sec)? + frac;
-    match b.get(i) {
-        None => {}
-        Some(b'Z' | b'z') => i += 1,
-        Some(&c @ (b'+' | b'-')) => {
-            i += 1;
-            let oh = digits(b, &mut i, 2)?;
-            if b.get(i) == Some(&b':') {
-                i += 1;
-            }
-            let om = if i < b.len() { digits(b, &mut i, 2)? } else { 0 };
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            let off = f64::from(oh * 3600 + om * 60);
-            ts = if c == b'+' { ts - off } else { ts + off };
-        }
-        Some(_) => return None,
-    }
-    (i == b.len()).then_some(ts)
-}
-
-/// The timestamp of a log line and where its text starts (after the one space).
-fn parse_prefix(b: &[u8]) -> Option<(f64, usize)> {
-    let mut i = 0;
-    let y = digits(b, &mut i, 4)?;
-    (b.get(4) == Some(&b'-')).then_some(())?;
-    i = 5;
-    let mo = digits(b, &mut i, 2)?;
-    (b.get(7) == Some(&b'-')).then_some(())?;
-    i = 8;
-    let d = digits(b, &mut i, 2)?;
-    (b.get(10) == Some(&b'T')).then_some(())?;
-    i = 11;
-    let h = digits(b, &mut i, 2)?;
-    (b.get(13) == Some(&b':')).then_some(())?;
-    i = 14;
-    let mi = digits(b, &mut i, 2)?;
-    (b.get(16) == Some(&b':')).then_some(())?;
-    i = 17;
-    let s = digits(b, &mut i, 2)?;
-    let mut frac = 0.0;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        frac = fraction(b, &mut i)?;
-    }
-    let ts = civil_secs(y, mo, d, h, mi, s)? + frac;
-    match b.get(i) {
-        None => Some((ts, i)),
-        Some(b' ') => Some((ts, i + 1)),
-        Some(_) => None,
-    }
-}
-
 /// The timestamp prefix of a log line (`YYYY-MM-DDTHH:MM:SS.mmm `) in epoch seconds.
 pub fn parse_ts(line: &[u8]) -> Option<f64> {
-    parse_prefix(line).map(|(ts, _)| ts)
+    time::parse_log_stamp(line).map(|(ts, _)| ts)
 }
 
 fn is_dropped_control(c: char) -> bool {
@@ -298,7 +170,7 @@ pub fn strip_ansi(s: &str) -> String {
 
 /// The text a person sees: after the timestamp, escape codes removed.
 fn visible(raw: &str) -> Cow<'_, str> {
-    let text = match parse_prefix(raw.as_bytes()) {
+    let text = match time::parse_log_stamp(raw.as_bytes()) {
         Some((_, off)) => raw.get(off..).unwrap_or(raw),
         None => raw,
     };
