@@ -110,94 +110,10 @@ pub fn query(
 
 /// Parses an event time such as `2026-01-01T14:00:00.123456+00:00` to epoch seconds.
 /// Also accepts `Z`, `±HHMM`, `±HH`, no zone (UTC), a space for `T`, no seconds or fraction,
-/// and a bare date (midnight UTC). `None` when it is not such a time.
+/// and a bare date (midnight UTC). `None` when it is not such a time. The crate's one ISO 8601
+/// parser, [`crate::time::parse_iso`], under the name events callers know.
 pub fn parse_event_ts(s: &str) -> Option<f64> {
-    let b = s.trim().as_bytes();
-    let num = |from: usize, len: usize| -> Option<i64> {
-        let d = b.get(from..from + len)?;
-        if !d.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        Some(d.iter().fold(0i64, |a, c| a * 10 + i64::from(c - b'0')))
-    };
-    let year = num(0, 4)?;
-    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
-        return None;
-    }
-    let (month, day) = (num(5, 2)?, num(8, 2)?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return None;
-    }
-    let mut secs = paths::days_from_civil(year, month as u32, day as u32) * 86_400;
-    if b.len() == 10 {
-        return Some(secs as f64);
-    }
-    if !matches!(b[10], b'T' | b't' | b' ') || b.get(13) != Some(&b':') {
-        return None;
-    }
-    let (hour, minute) = (num(11, 2)?, num(14, 2)?);
-    let mut second = 0;
-    let mut frac = 0.0;
-    let mut i = 16;
-    if b.get(i) == Some(&b':') {
-        second = num(17, 2)?;
-        i = 19;
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            let start = i;
-            let mut scale = 1.0;
-            while let Some(c) = b.get(i).filter(|c| c.is_ascii_digit()) {
-                if i - start < 9 {
-                    scale /= 10.0;
-                    frac += f64::from(c - b'0') * scale;
-                }
-                i += 1;
-            }
-            if i == start {
-                return None;
-            }
-        }
-    }
-    if hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    secs += hour * 3600 + minute * 60 + second;
-    match b.get(i) {
-        None => {}
-        Some(b'Z' | b'z') => i += 1,
-        Some(&sign @ (b'+' | b'-')) => {
-            let zh = num(i + 1, 2)?;
-            i += 3;
-            let mut zm = 0;
-            if b.get(i) == Some(&b':') {
-                zm = num(i + 1, 2)?;
-                i += 3;
-            } else if b.len() >= i + 2 {
-                zm = num(i, 2)?;
-                i += 2;
-            }
-            if zh > 23 || zm > 59 {
-                return None;
-            }
-            let offset = zh * 3600 + zm * 60;
-            secs += if sign == b'+' { -offset } else { offset };
-        }
-        Some(_) => return None,
-    }
-    if i != b.len() {
-        return None;
-    }
-    Some(secs as f64 + frac)
-}
-
-/// The number of days in a month of the proleptic Gregorian calendar.
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
+    crate::time::parse_iso(s)
 }
 
 /// One event as its JSON line, newline included.

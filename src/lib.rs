@@ -19,5 +19,6 @@ pub mod paths;
 pub mod proc;
 pub mod state;
 pub mod task;
+pub mod time;
 pub mod tmux;
 pub mod watch;

@@ -8,6 +8,7 @@
 
 use crate::config::{Project, Task};
 use crate::paths;
+use crate::time;
 use rustix::event::{PollFd, PollFlags};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -46,13 +47,8 @@ pub fn pipe_command(exe: &Path, path: &Path, max_size: u64, max_files: u32) -> S
     cmd.replace('#', "##")
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmm ` for an epoch time in seconds.
-pub fn stamp(secs: f64) -> [u8; 24] {
-    let iso = paths::iso_time(secs); // YYYY-MM-DDTHH:MM:SS.uuuuuu+00:00
-    let mut out = [b' '; 24];
-    out[..23].copy_from_slice(&iso.as_bytes()[..23]);
-    out
-}
+/// `YYYY-MM-DDTHH:MM:SS.mmm ` for an epoch time in seconds: [`time::log_stamp`].
+pub use crate::time::log_stamp as stamp;
 
 /// The rotating, timestamping line writer behind one task's log.
 pub struct Writer {
@@ -297,7 +293,7 @@ fn run_writer(w: &mut Writer) -> std::io::Result<()> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        let now = stamp(paths::now_secs());
+        let now = time::log_stamp(time::now_secs());
         w.feed(&buf[..n], &now)?;
         // a full read means more is waiting: write in larger pieces then; a short read
         // means the pane is quiet for now, so readers see its lines at once
