@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    taskmux::cli_jobs::run_main(std::env::args_os().skip(1).collect())
+    taskmux::cli::run_main(std::env::args_os().skip(1).collect())
 }

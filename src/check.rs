@@ -1,5 +1,5 @@
-//! `taskmux check` (validate the config and lint the environment it will run in) and
-//! `taskmux url` (the https URL a task with `host` is served at).
+//! The lint behind `taskmux check`: what in a valid config will not work in the environment
+//! it will run in.
 //!
 //! Findings of `check` carry a stable code. Errors use the config codes (E1xx, E213); warnings
 //! use `W1xx`:
@@ -8,14 +8,9 @@
 //! - `W103` an `https://` `health_url` (probes speak plain HTTP only),
 //! - `W104` an `auto_start` task depends on a task that is not auto-started.
 
-use crate::cli::{Globals, task_url, usage};
 use crate::config::{self, Project, Task};
-use crate::error::{Error, Result};
-use crate::output::{Color, Out};
-use crate::paths;
-use lexopt::prelude::*;
+use crate::error::Error;
 use serde_json::{Value, json};
-use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -43,6 +38,12 @@ pub struct Finding {
     pub hint: Option<String>,
 }
 
+impl serde::Serialize for Finding {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
 impl Finding {
     fn new(severity: Severity, code: &'static str, task: Option<&str>, message: String) -> Finding {
         Finding {
@@ -59,7 +60,8 @@ impl Finding {
         self
     }
 
-    fn from_error(e: &Error, task: Option<&str>) -> Finding {
+    /// A finding made of an error, such as a config that does not load.
+    pub fn from_error(e: &Error, task: Option<&str>) -> Finding {
         Finding {
             severity: Severity::Error,
             code: e.code,
@@ -76,95 +78,6 @@ impl Finding {
         }
         v
     }
-}
-
-/// `taskmux check`.
-pub fn cmd_check(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
-    let mut p = lexopt::Parser::from_args(args);
-    if let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
-        return Err(usage(format!("check takes no arguments, got {}", arg.unexpected())));
-    }
-    let cwd =
-        std::env::current_dir().map_err(|e| Error::new("E100", format!("cannot read the current directory: {e}")))?;
-    let path = config::find(g.config.as_deref(), &cwd)?;
-    let path = std::path::absolute(&path).unwrap_or(path);
-    let project = match config::load(&path) {
-        Ok(p) => p,
-        // a config that cannot be read at all (E100, permissions) stays a plain error
-        Err(e) if e.code == "E100" || e.exit_code() != 2 => return Err(e),
-        Err(e) => {
-            let f = Finding::from_error(&e, None);
-            report(out, &path, None, &[f]);
-            return Ok(2);
-        }
-    };
-    let findings = lint(&project);
-    report(out, &path, Some(&project), &findings);
-    Ok(if findings.iter().any(|f| f.severity == Severity::Error) {
-        1
-    } else {
-        0
-    })
-}
-
-fn report(out: &Out, path: &Path, project: Option<&Project>, findings: &[Finding]) {
-    let (errors, warnings): (Vec<&Finding>, Vec<&Finding>) =
-        findings.iter().partition(|f| f.severity == Severity::Error);
-    if out.json {
-        out.json(&json!({
-            "ok": errors.is_empty(),
-            "config": path.display().to_string(),
-            "errors": errors.iter().map(|f| f.to_json()).collect::<Vec<_>>(),
-            "warnings": warnings.iter().map(|f| f.to_json()).collect::<Vec<_>>(),
-        }));
-        return;
-    }
-    let mut text = String::new();
-    for f in errors.iter().chain(warnings.iter()) {
-        let head = match f.severity {
-            Severity::Error => out.paint(&format!("error[{}]", f.code), Color::Red),
-            Severity::Warning => out.paint(&format!("warning[{}]", f.code), Color::Yellow),
-        };
-        match &f.task {
-            Some(t) => text.push_str(&format!("{head}: task '{t}': {}\n", f.message)),
-            None => text.push_str(&format!("{head}: {}\n", f.message)),
-        }
-        if let Some(h) = &f.hint {
-            text.push_str(&format!("  hint: {h}\n"));
-        }
-    }
-    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-    let summary = match project {
-        None => format!(
-            "{}: {} is not a valid config",
-            out.paint("check failed", Color::Red),
-            path.display()
-        ),
-        Some(p) => {
-            let counts = format!(
-                "{}, {}, {}",
-                plural(p.tasks.len(), "task"),
-                plural(errors.len(), "error"),
-                plural(warnings.len(), "warning")
-            );
-            if errors.is_empty() {
-                format!(
-                    "{}: {} ({counts})",
-                    out.paint("check passed", Color::Green),
-                    path.display()
-                )
-            } else {
-                format!(
-                    "{}: {} ({counts})",
-                    out.paint("check failed", Color::Red),
-                    path.display()
-                )
-            }
-        }
-    };
-    text.push_str(&summary);
-    text.push('\n');
-    out.print(&text);
 }
 
 /// Every problem found in a loaded config and the environment it will run in, errors first
@@ -609,75 +522,6 @@ fn url_problem(url: &str) -> Option<String> {
         return Some(format!("'{p}' is not a port (1-65535)"));
     }
     None
-}
-
-/// `taskmux url TASK`.
-pub fn cmd_url(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
-    let mut p = lexopt::Parser::from_args(args);
-    let mut names = Vec::new();
-    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
-        match arg {
-            Value(v) => names.push(v.to_string_lossy().into_owned()),
-            other => return Err(usage(format!("url: unexpected {}", other.unexpected()))),
-        }
-    }
-    let [name] = names.as_slice() else {
-        return Err(usage("url takes one TASK"));
-    };
-    let project = crate::cli::load_project(g)?;
-    let task = project.task(name)?;
-    let Some(base) = task_url(&project, task) else {
-        return Err(
-            Error::new("E200", format!("Task '{name}' has no host, so it has no URL"))
-                .hint(format!(
-                    "add host = \"{name}\" to [tasks.{name}] in {}",
-                    project.path.display()
-                ))
-                .details(json!({"reason": "no_host", "task": name})),
-        );
-    };
-    // a broken global config is an error here; task_url has already added a non-443 port
-    proxy_https_port()?;
-    let url = base;
-    if out.json {
-        out.json(&json!({"ok": true, "task": name, "url": url}));
-    } else {
-        out.line(&url);
-    }
-    Ok(0)
-}
-
-/// The proxy's https port: `proxy_https_port` of `$TASKMUX_HOME/config.toml`, else 443.
-pub fn proxy_https_port() -> Result<u16> {
-    let path = paths::home().join("config.toml");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(443),
-        Err(e) => return Err(Error::io("read", &path, e)),
-    };
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        Error::new(
-            "E101",
-            format!("Invalid TOML in {}: {}", path.display(), e.message().trim()),
-        )
-        .hint("fix the syntax of the global config")
-    })?;
-    match table.get("proxy_https_port") {
-        None => Ok(443),
-        Some(v) => v
-            .as_integer()
-            .and_then(|n| u16::try_from(n).ok())
-            .filter(|n| *n > 0)
-            .ok_or_else(|| {
-                Error::new(
-                    "E104",
-                    format!(
-                        "proxy_https_port in {} must be a port (1-65535), not {v}",
-                        path.display()
-                    ),
-                )
-            }),
-    }
 }
 
 #[cfg(test)]

@@ -97,3 +97,9 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl serde::Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}

@@ -42,7 +42,7 @@ pub struct RunRequest {
 }
 
 /// A started job, as printed (the JobRef).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct JobRef {
     /// Session.
     pub session: String,
@@ -57,16 +57,17 @@ pub struct JobRef {
     /// The log file, if any.
     pub log_file: Option<PathBuf>,
     /// The id the wrapper reports the end under.
+    #[serde(skip)]
     pub id: String,
+    /// The job's exit code, once it has ended and someone waited for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
 }
 
 impl JobRef {
     /// The JobRef JSON of REFERENCE section 4.
     pub fn to_json(&self) -> Value {
-        json!({
-            "session": self.session, "window_id": self.window_id, "pane_id": self.pane_id,
-            "window_name": self.window_name, "tag": self.tag, "log_file": self.log_file,
-        })
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 }
 
@@ -399,6 +400,7 @@ pub fn run(tmux: &Tmux, req: &RunRequest) -> Result<JobRef> {
         tag: req.tag.clone(),
         log_file: req.log_file.clone(),
         id,
+        exit_code: None,
     })
 }
 
@@ -550,6 +552,12 @@ pub struct JobInfo {
     pub socket: String,
 }
 
+impl serde::Serialize for JobInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
 impl JobInfo {
     /// JobRef + `dead`, `exit_code`, `started_at`.
     pub fn to_json(&self) -> Value {
@@ -604,6 +612,7 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
                 tag: t,
                 log_file: (!r[7].is_empty()).then(|| PathBuf::from(&r[7])),
                 id: r[4].clone(),
+                exit_code: None,
             },
             dead,
             // the wrapper's own record first: tmux's status can be late or missing

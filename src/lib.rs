@@ -1,19 +1,22 @@
 //! taskmux: run a project's development tasks in tmux. The library behind the four binaries.
+//!
+//! Layers, top to bottom (a module never imports one above it): the fronts (`cli`), the
+//! operations (`ops`), the domain (`task`, `jobs`, `health`, `authoring`, `check`, `watch`),
+//! and the drivers and files (`tmux`, `proc`, `logs`, `events`, `state`, `config`, `paths`,
+//! `time`, `ctx`, `error`).
 
 pub mod authoring;
 pub mod check;
 pub mod cli;
-pub mod cli_jobs;
-pub mod cli_logs;
-pub mod completions;
 pub mod config;
+pub mod ctx;
 pub mod error;
 pub mod events;
-pub mod flags;
 pub mod health;
 pub mod jobs;
 pub mod logread;
 pub mod logs;
+pub mod ops;
 pub mod output;
 pub mod paths;
 pub mod proc;

@@ -1,10 +1,10 @@
-//! The drift test: the flag tables of src/flags.rs against the hand-written parsers, the man
+//! The drift test: the flag tables of src/cli/flags.rs against the hand-written parsers, the man
 //! pages, the completion scripts and `--help`. A flag in one and not the others fails.
 
 use crate::harness::require;
 use std::collections::BTreeSet;
 use std::path::Path;
-use taskmux::flags::{self, Flag};
+use taskmux::cli::flags::{self, Flag};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -31,13 +31,13 @@ fn table_longs() -> (BTreeSet<String>, BTreeSet<String>) {
 
 /// The commands whose parser is a hand-written lexopt loop (the others read the table).
 const HAND_PARSED: &[(&str, &str)] = &[
-    ("logs", "src/cli_logs.rs"),
-    ("events", "src/cli_logs.rs"),
-    ("run", "src/cli_jobs.rs"),
-    ("jobs", "src/cli_jobs.rs"),
-    ("send", "src/cli_jobs.rs"),
-    ("add", "src/authoring.rs"),
-    ("init", "src/authoring.rs"),
+    ("logs", "src/cli/logs.rs"),
+    ("events", "src/cli/logs.rs"),
+    ("run", "src/cli/jobs.rs"),
+    ("jobs", "src/cli/jobs.rs"),
+    ("send", "src/cli/observe.rs"),
+    ("add", "src/cli/authoring.rs"),
+    ("init", "src/cli/authoring.rs"),
 ];
 
 fn literal_longs(src: &str) -> BTreeSet<String> {
@@ -51,18 +51,18 @@ fn parsers_accept_exactly_the_tables_flags() {
     let all: BTreeSet<String> = taskmux.union(&run).cloned().collect();
     let mut parsed = BTreeSet::new();
     for file in [
-        "src/cli_logs.rs",
-        "src/cli_jobs.rs",
-        "src/authoring.rs",
-        "src/check.rs",
-        "src/watch.rs",
+        "src/cli/logs.rs",
+        "src/cli/jobs.rs",
+        "src/cli/observe.rs",
+        "src/cli/authoring.rs",
+        "src/cli/watch.rs",
     ] {
         parsed.extend(literal_longs(&read(file)));
     }
     let unknown: Vec<_> = parsed.difference(&all).collect();
     assert!(
         unknown.is_empty(),
-        "flags parsed but missing from src/flags.rs: {unknown:?}"
+        "flags parsed but missing from src/cli/flags.rs: {unknown:?}"
     );
     for (cmd, file) in HAND_PARSED {
         let src = literal_longs(&read(file));
@@ -73,7 +73,7 @@ fn parsers_accept_exactly_the_tables_flags() {
             .collect();
         assert!(
             missing.is_empty(),
-            "flags of '{cmd}' in src/flags.rs that {file} does not parse: {missing:?}"
+            "flags of '{cmd}' in src/cli/flags.rs that {file} does not parse: {missing:?}"
         );
     }
 }

@@ -20,9 +20,11 @@ use std::ops::Range;
 use toml_edit::{Array, Document, DocumentMut, InlineTable, Item, Table, Value};
 
 /// A task as `add` writes it: the keys the command line can set.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct NewTask {
     /// The task's name.
+    #[serde(rename = "task")]
     pub name: String,
     /// The shell command.
     pub command: String,

@@ -1,7 +1,7 @@
 //! Shell completions: `taskmux completions bash|zsh|fish` prints the committed scripts, and
 //! the hidden `taskmux __tasks [-c PATH]` lists the config's task names for them.
 
-use crate::cli::{Globals, usage};
+use super::{Globals, usage};
 use crate::config;
 use crate::error::Result;
 use crate::output::Out;
@@ -10,14 +10,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// The bash script (also completes `taskmux-run`).
-pub const BASH: &str = include_str!("../completions/taskmux.bash");
+pub const BASH: &str = include_str!("../../completions/taskmux.bash");
 /// The zsh script (`#compdef taskmux taskmux-run`).
-pub const ZSH: &str = include_str!("../completions/_taskmux");
+pub const ZSH: &str = include_str!("../../completions/_taskmux");
 /// The fish script.
-pub const FISH: &str = include_str!("../completions/taskmux.fish");
+pub const FISH: &str = include_str!("../../completions/taskmux.fish");
 
 /// `taskmux completions SHELL`: prints the completion script for bash, zsh or fish.
-pub fn cmd_completions(_g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+pub fn completions(_g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let words: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let [shell] = words.as_slice() else {
         return Err(usage("completions takes one SHELL: bash, zsh or fish"));

@@ -1,0 +1,161 @@
+//! `logs`, `logs-clean` and `events`: arguments to requests, lines to the terminal. They
+//! read files only, so they work without tmux and after the session is gone.
+
+use super::{Globals, context, exec, flag_value, unexpected, usage};
+use crate::error::{Error, Result};
+use crate::logread::{self, Line};
+use crate::ops::{self, EventsParams, LogsParams, OptTaskParams, Request, Response};
+use crate::output::Out;
+use lexopt::prelude::*;
+use serde_json::{Value, json};
+use std::ffi::OsString;
+
+fn number(p: &mut lexopt::Parser, flag: &str) -> Result<usize> {
+    let v = p.value().map_err(|e| usage(e.to_string()))?;
+    let s = v.to_string_lossy();
+    s.parse::<usize>().map_err(|_| {
+        Error::new("E500", format!("{flag} needs a whole number, not '{s}'")).hint(format!("e.g. {flag} 100"))
+    })
+}
+
+/// `taskmux logs [TASK] [-f] [-n N] [-g PATTERN] [-C N] [--since T]`.
+pub fn logs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    let mut p = lexopt::Parser::from_args(args);
+    let mut q = LogsParams::default();
+    let mut follow = false;
+    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+        match arg {
+            Short('f') | Long("follow") => follow = true,
+            Short('n') | Long("lines") => q.lines = Some(number(&mut p, "-n")?),
+            Short('g') | Long("grep") => q.grep = Some(flag_value(&mut p)?),
+            Short('C') | Long("context") => q.context = number(&mut p, "-C")?,
+            Long("since") => q.since = Some(flag_value(&mut p)?),
+            Value(v) if q.task.is_none() => q.task = Some(v.to_string_lossy().into_owned()),
+            Value(v) => {
+                return Err(usage(format!(
+                    "logs takes one TASK, got also '{}'",
+                    v.to_string_lossy()
+                )));
+            }
+            other => return Err(usage(format!("unknown flag {}", other.unexpected()))),
+        }
+    }
+    let ctx = context(g)?;
+    let sources = ops::log_sources(&ctx, q.task.as_deref())?;
+    let width = sources.iter().map(|s| s.task.len()).max().unwrap_or(0);
+    let many = sources.len() > 1;
+    let strip = !out.color;
+    let show = move |l: &Line, width: usize| -> String {
+        let text = if strip {
+            logread::strip_ansi(&l.raw)
+        } else {
+            l.raw.clone()
+        };
+        if many {
+            format!("{:<width$} | {text}", l.task)
+        } else {
+            text
+        }
+    };
+    if follow {
+        let mut emit = |l: &Line| -> bool {
+            if out.json {
+                out.json(&json!({"task": l.task, "line": logread::strip_ansi(&l.raw)}));
+            } else {
+                out.line(&show(l, width));
+            }
+            true
+        };
+        ops::follow(&ctx, q, &mut emit)?;
+        return Ok(0);
+    }
+    exec(g, out, Request::Logs(q), |out, resp| {
+        let Response::Logs(r) = resp else {
+            return Err(unexpected(&resp));
+        };
+        let mut text = String::new();
+        for l in &r.lines {
+            text.push_str(&show(l, width));
+            text.push('\n');
+        }
+        out.print(&text);
+        Ok(())
+    })
+}
+
+/// `taskmux logs-clean [TASK]`.
+pub fn logs_clean(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    let mut p = lexopt::Parser::from_args(args);
+    let mut task = None;
+    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+        match arg {
+            Value(v) if task.is_none() => task = Some(v.to_string_lossy().into_owned()),
+            other => return Err(usage(format!("unexpected {}", other.unexpected()))),
+        }
+    }
+    exec(g, out, Request::LogsClean(OptTaskParams { task }), |out, resp| {
+        let Response::LogsClean(r) = resp else {
+            return Err(unexpected(&resp));
+        };
+        let n = r.deleted;
+        out.line(&format!("deleted {n} log file{}", if n == 1 { "" } else { "s" }));
+        Ok(())
+    })
+}
+
+/// `taskmux events [--task T] [--since T] [-n N] [--all-projects]`.
+pub fn events(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    let mut p = lexopt::Parser::from_args(args);
+    let mut q = EventsParams::default();
+    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+        match arg {
+            Long("task") | Short('t') => q.task = Some(flag_value(&mut p)?),
+            Long("since") => q.since = Some(flag_value(&mut p)?),
+            Short('n') | Long("lines") => q.lines = Some(number(&mut p, "-n")?),
+            Long("all-projects") | Short('a') => q.all_projects = true,
+            other => return Err(usage(format!("unexpected {}", other.unexpected()))),
+        }
+    }
+    let all = q.all_projects;
+    exec(g, out, Request::Events(q), |out, resp| {
+        let Response::Events(r) = resp else {
+            return Err(unexpected(&resp));
+        };
+        let mut text = String::new();
+        for e in &r.events {
+            text.push_str(&event_line(e, all));
+        }
+        out.print(&text);
+        Ok(())
+    })
+}
+
+fn event_line(e: &Value, all: bool) -> String {
+    let mut extra: Vec<String> = Vec::new();
+    if let Some(m) = e.as_object() {
+        for (k, v) in m {
+            if !matches!(k.as_str(), "ts" | "event" | "session" | "task") {
+                extra.push(format!(
+                    "{k}={}",
+                    match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    }
+                ));
+            }
+        }
+    }
+    let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
+    let who = if all {
+        format!("{}/{}", s("session"), s("task"))
+    } else {
+        s("task")
+    };
+    format!(
+        "{}  {:<20} {:<16} {}\n",
+        s("ts"),
+        s("event"),
+        who.trim_end_matches('/'),
+        extra.join(" ")
+    )
+}

@@ -1,0 +1,302 @@
+//! The command line: global flags, dispatch of each command to its parser and renderer,
+//! and the internal modes every binary answers. A command builds an [`ops::Request`] from
+//! its arguments, runs it through [`ops::handle`] and renders the [`ops::Response`].
+
+mod authoring;
+pub mod completions;
+pub mod flags;
+mod help;
+mod jobs;
+mod lifecycle;
+mod logs;
+mod observe;
+mod request;
+mod watch;
+
+pub use help::{COMMANDS, CommandSpec};
+pub use jobs::run_main;
+
+use crate::ctx::{Cancel, Ctx};
+use crate::error::{Error, Result};
+use crate::ops::{self, Request, Response};
+use crate::output::{Out, print_error};
+use crate::tmux::Tmux;
+use crate::{paths, state};
+use help::{command_help, main_help};
+use lexopt::prelude::*;
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The suite's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Flags accepted anywhere before `--`.
+#[derive(Debug, Default, Clone)]
+pub struct Globals {
+    /// `--json`.
+    pub json: bool,
+    /// `-c/--config PATH`.
+    pub config: Option<PathBuf>,
+    /// `-L/--socket NAME`.
+    pub socket: Option<String>,
+    /// `-h/--help`.
+    pub help: bool,
+    /// `-V/--version`.
+    pub version: bool,
+}
+
+/// A usage error (E500, exit 2).
+pub fn usage(msg: impl Into<String>) -> Error {
+    Error::new("E500", msg).hint("see 'taskmux --help'")
+}
+
+/// Splits global flags out of the arguments (anywhere before `--`).
+pub fn split_globals(args: Vec<OsString>) -> Result<(Globals, Vec<OsString>)> {
+    let mut g = Globals::default();
+    let mut rest = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy().into_owned();
+        if s == "--" {
+            rest.push(a);
+            rest.extend(it.by_ref());
+            break;
+        }
+        let mut value = |flag: &str, inline: Option<&str>| -> Result<String> {
+            match inline {
+                Some(v) => Ok(v.to_string()),
+                None => it
+                    .next()
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .ok_or_else(|| usage(format!("{flag} needs a value"))),
+            }
+        };
+        match s.as_str() {
+            "--json" => g.json = true,
+            "-h" | "--help" => g.help = true,
+            "-V" | "--version" => g.version = true,
+            "-c" | "--config" => g.config = Some(value(&s, None)?.into()),
+            "-L" | "--socket" => g.socket = Some(value(&s, None)?),
+            _ if s.starts_with("--config=") => g.config = Some(value("--config", s.strip_prefix("--config="))?.into()),
+            _ if s.starts_with("--socket=") => g.socket = Some(value("--socket", s.strip_prefix("--socket="))?),
+            _ if s.starts_with("-c") && s.len() > 2 && !s.starts_with("--") => {
+                g.config = Some(value("-c", Some(&s[2..]))?.into())
+            }
+            _ if s.starts_with("-L") && s.len() > 2 && !s.starts_with("--") => {
+                g.socket = Some(value("-L", Some(&s[2..]))?)
+            }
+            _ => rest.push(a),
+        }
+    }
+    Ok((g, rest))
+}
+
+/// The internal modes every binary answers, since panes and pipes run the executable that
+/// started them: `__exec SPEC` (a task), `__job SPEC` (a job), `__log PATH SIZE FILES`.
+pub fn internal_mode(args: &[OsString]) -> Option<ExitCode> {
+    let arg = |i: usize| args.get(i).map(|a| a.to_string_lossy().into_owned());
+    match arg(0).as_deref() {
+        Some("__exec") => Some(arg(1).map_or(ExitCode::from(2), |s| crate::task::exec_spec(&s))),
+        Some("__job") => Some(arg(1).map_or(ExitCode::from(2), |s| crate::jobs::job_main(&s))),
+        Some("__log") => {
+            let rest: Vec<String> = args[1..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
+            Some(crate::logs::writer_main(&rest))
+        }
+        Some("__request") => Some(request::serve(&args[1..])),
+        Some("__tasks") => Some(completions::tasks_main(&args[1..])),
+        _ => None,
+    }
+}
+
+/// Entry point of the `taskmux` binary.
+pub fn taskmux_main(args: Vec<OsString>) -> ExitCode {
+    if let Some(code) = internal_mode(&args) {
+        return code;
+    }
+    let json_hint = args.iter().take_while(|a| *a != "--").any(|a| a == "--json");
+    let (g, rest) = match split_globals(args) {
+        Ok(v) => v,
+        Err(e) => {
+            print_error(&Out::new(json_hint), "taskmux", &e);
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    let out = Out::new(g.json);
+    match run(&g, rest, &out) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            print_error(&out, "taskmux", &e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
+    let mut rest = rest.into_iter();
+    let Some(cmd) = rest.next() else {
+        if g.version {
+            out.line(&format!("taskmux {VERSION}"));
+            return Ok(0);
+        }
+        out.print(&main_help());
+        return Ok(if g.help { 0 } else { 2 });
+    };
+    let cmd = cmd.to_string_lossy().into_owned();
+    let args: Vec<OsString> = rest.collect();
+    let cmd = match cmd.as_str() {
+        "list" | "ls" => "status".to_string(),
+        "help" => {
+            let topic = args.first().map(|a| a.to_string_lossy().into_owned());
+            out.print(&topic.and_then(|t| command_help(&t)).unwrap_or_else(main_help));
+            return Ok(0);
+        }
+        _ => cmd,
+    };
+    let Some(spec) = COMMANDS.iter().find(|c| c.name == cmd) else {
+        return Err(
+            Error::new("E501", format!("Unknown command '{cmd}'")).hint("see 'taskmux --help' for the commands")
+        );
+    };
+    if g.help {
+        out.print(&command_help(spec.name).unwrap_or_default());
+        return Ok(0);
+    }
+    if g.version {
+        out.line(&format!("taskmux {VERSION}"));
+        return Ok(0);
+    }
+    if !spec.available {
+        return Err(
+            Error::new("E501", format!("'taskmux {cmd}' is not available in this version yet"))
+                .hint("see 'taskmux --help' for the commands this version has"),
+        );
+    }
+    match spec.name {
+        "start" => lifecycle::start(g, args, out),
+        "stop" => lifecycle::stop(g, args, out),
+        "restart" => lifecycle::restart(g, args, out),
+        "kill" => lifecycle::kill(g, args, out),
+        "status" => observe::status(g, args, out),
+        "health" => observe::health(g, args, out),
+        "inspect" => observe::inspect(g, args, out),
+        "send" => observe::send(g, args, out),
+        "attach" => observe::attach(g, args, out),
+        "logs" => logs::logs(g, args, out),
+        "logs-clean" => logs::logs_clean(g, args, out),
+        "events" => logs::events(g, args, out),
+        "init" => authoring::init(g, args, out),
+        "add" => authoring::add(g, args, out),
+        "remove" => authoring::remove(g, args, out),
+        "check" => authoring::check(g, args, out),
+        "url" => authoring::url(g, args, out),
+        "watch" => watch::watch(g, args, out),
+        "run" => jobs::run(g, args, out),
+        "jobs" => jobs::jobs(g, args, out),
+        "completions" => completions::completions(g, args, out),
+        _ => Err(Error::internal(format!("command '{cmd}' has no handler"))),
+    }
+}
+
+/// The world of one invocation, from the global flags and the process environment: the
+/// one place the environment is read.
+pub fn context(g: &Globals) -> Result<Ctx> {
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::new("E100", format!("cannot read the current directory: {e}")))?;
+    let hook_timeout = std::env::var("TASKMUX_HOOK_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(60.0);
+    Ok(Ctx {
+        home: paths::home(),
+        tmux: Tmux::new(g.socket.clone()),
+        config: g.config.clone(),
+        cwd,
+        env: state::capture_env(),
+        hook_timeout: Duration::from_secs_f64(hook_timeout.max(0.1)),
+        cancel: Cancel::default(),
+    })
+}
+
+/// Runs a request and prints its response: the JSON with `--json`, else what `human`
+/// makes of it. The exit code comes from the response; a failed request is an error.
+fn exec(g: &Globals, out: &Out, req: Request, human: impl FnOnce(&Out, Response) -> Result<()>) -> Result<u8> {
+    let ctx = context(g)?;
+    let resp = ops::handle(&ctx, req);
+    if let Response::Error(e) = resp {
+        return Err(e);
+    }
+    let code = resp.exit_code();
+    if out.json {
+        out.json(&serde_json::to_value(&resp).map_err(|e| Error::internal(format!("cannot encode the result: {e}")))?);
+    } else {
+        human(out, resp)?;
+    }
+    Ok(code)
+}
+
+/// The response a renderer did not expect: a bug.
+fn unexpected(resp: &Response) -> Error {
+    Error::internal(format!("unexpected response {resp:?}"))
+}
+
+/// The value of the flag just read, as a string (a missing value is a usage error).
+pub fn flag_value(p: &mut lexopt::Parser) -> Result<String> {
+    Ok(p.value()
+        .map_err(|e| usage(e.to_string()))?
+        .to_string_lossy()
+        .into_owned())
+}
+
+/// Parses a command's arguments: positional names and the given boolean flags.
+fn parse_args(args: Vec<OsString>, flags: &[flags::Flag]) -> Result<(Vec<String>, HashMap<String, bool>)> {
+    let bools: Vec<(&str, Option<char>)> = flags
+        .iter()
+        .filter(|f| f.value.is_none())
+        .map(|f| (f.long, f.short))
+        .collect();
+    let mut p = lexopt::Parser::from_args(args);
+    let mut names = Vec::new();
+    let mut flags: HashMap<String, bool> = HashMap::new();
+    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+        match arg {
+            Value(v) => names.push(v.to_string_lossy().into_owned()),
+            Long(l) => match bools.iter().find(|(n, _)| *n == l) {
+                Some((n, _)) => {
+                    flags.insert(n.to_string(), true);
+                }
+                None => return Err(usage(format!("unknown flag --{l}"))),
+            },
+            Short(c) => match bools.iter().find(|(_, s)| *s == Some(c)) {
+                Some((n, _)) => {
+                    flags.insert(n.to_string(), true);
+                }
+                None => return Err(usage(format!("unknown flag -{c}"))),
+            },
+        }
+    }
+    Ok((names, flags))
+}
+
+/// Entry point for binaries whose issue has not landed: `--help`/`--version`, else exit 2.
+pub fn placeholder_main(name: &str, what: &str, args: Vec<OsString>) -> ExitCode {
+    let first = args.first().map(|a| a.to_string_lossy().into_owned());
+    match first.as_deref() {
+        Some("-h" | "--help") => {
+            println!(
+                "{name} {VERSION}: {what}\n\nUsage: {name} [-h|--help] [-V|--version]\n\nNot available in this version yet."
+            );
+            ExitCode::SUCCESS
+        }
+        Some("-V" | "--version") => {
+            println!("{name} {VERSION}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{name}: not available in this version yet (see '{name} --help')");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! `status`, `health`, `inspect`, `send` and `attach`: what runs, shown to people.
+
+use super::{Globals, context, exec, flags, parse_args, unexpected, usage};
+use crate::error::{Error, Result};
+use crate::ops::{self, Request, Response, SendParams, TaskParams};
+use crate::output::{Color, Out};
+use lexopt::prelude::*;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// `taskmux status` (also `list`, `ls`).
+pub fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    let _ = parse_args(args, flags::of("status"))?;
+    exec(g, out, Request::Status, |out, resp| {
+        let Response::Status(s) = resp else {
+            return Err(unexpected(&resp));
+        };
+        let auto = match s.daemon.pid {
+            Some(pid) if s.daemon.running => format!("active (pid {pid})"),
+            _ => "inactive".to_string(),
+        };
+        out.line(&format!(
+            "{} {}  {}/{} running  auto-restart: {auto}",
+            out.paint("session", Color::Bold),
+            s.session,
+            s.active_tasks,
+            s.tasks.len()
+        ));
+        let rows: Vec<Vec<String>> = s
+            .tasks
+            .iter()
+            .map(|t| {
+                let color = match t.state {
+                    "running" => Color::Green,
+                    "starting" => Color::Yellow,
+                    "unhealthy" | "exited" => Color::Red,
+                    _ => Color::Dim,
+                };
+                let state = match t.exit_code {
+                    Some(c) if t.state == "exited" => format!("exited ({c})"),
+                    _ => t.state.to_string(),
+                };
+                let health = match t.healthy {
+                    Some(true) => out.paint("healthy", Color::Green),
+                    Some(false) if t.running => out.paint("unhealthy", Color::Red),
+                    None => "-".into(),
+                    _ => out.paint("-", Color::Dim),
+                };
+                let cmd = if t.command.chars().count() > 48 {
+                    format!("{}…", t.command.chars().take(47).collect::<String>())
+                } else {
+                    t.command.clone()
+                };
+                vec![
+                    t.name.clone(),
+                    out.paint(&state, color),
+                    health,
+                    t.pid.map_or("-".into(), |p| p.to_string()),
+                    t.port.map_or("-".into(), |p| p.to_string()),
+                    cmd,
+                ]
+            })
+            .collect();
+        out.table(&["TASK", "STATE", "HEALTH", "PID", "PORT", "COMMAND"], &rows);
+        Ok(())
+    })
+}
+
+/// `taskmux health [-v]`.
+pub fn health(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    let (_, flags) = parse_args(args, flags::of("health"))?;
+    let verbose = flags.contains_key("verbose");
+    exec(g, out, Request::Health, |out, resp| {
+        let Response::Health(h) = resp else {
+            return Err(unexpected(&resp));
+        };
+        let rows: Vec<Vec<String>> = h
+            .tasks
+            .iter()
+            .map(|t| {
+                let mut r = vec![
+                    t.name.clone(),
+                    if t.healthy {
+                        out.paint("healthy", Color::Green)
+                    } else {
+                        out.paint("unhealthy", Color::Red)
+                    },
+                ];
+                if verbose {
+                    r.push(t.method.to_string());
+                    r.push(t.reason.clone().unwrap_or_default());
+                }
+                r
+            })
+            .collect();
+        if verbose {
+            out.table(&["TASK", "HEALTH", "METHOD", "REASON"], &rows);
+        } else {
+            out.table(&["TASK", "HEALTH"], &rows);
+        }
+        out.line(&format!("{}/{} healthy", h.healthy_count, h.total_count));
+        Ok(())
+    })
+}
+
+/// `taskmux inspect TASK`: the JSON, pretty for people.
+pub fn inspect(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    let (mut names, _) = parse_args(args, flags::of("inspect"))?;
+    if names.len() != 1 {
+        return Err(usage("inspect takes exactly one TASK"));
+    }
+    let task = names.remove(0);
+    exec(g, out, Request::Inspect(TaskParams { task }), |out, resp| {
+        out.line(&serde_json::to_string_pretty(&resp).unwrap_or_default());
+        Ok(())
+    })
+}
+
+/// `taskmux send TASK TEXT... [--no-enter]`: literal text into a running task's pane.
+pub fn send(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    let mut p = lexopt::Parser::from_args(args);
+    let mut words: Vec<String> = Vec::new();
+    let mut enter = true;
+    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+        match arg {
+            Long("no-enter") => enter = false,
+            Value(v) => words.push(v.to_string_lossy().into_owned()),
+            other => return Err(usage(format!("unexpected {}", other.unexpected()))),
+        }
+    }
+    if words.len() < 2 && !(words.len() == 1 && enter) {
+        return Err(usage("send needs a TASK and TEXT"));
+    }
+    let task = words.remove(0);
+    let req = Request::Send(SendParams {
+        task,
+        text: words.join(" "),
+        enter,
+    });
+    exec(g, out, req, |out, resp| {
+        let Response::Send(r) = resp else {
+            return Err(unexpected(&resp));
+        };
+        out.line(&format!("sent to {}", r.task));
+        Ok(())
+    })
+}
+
+/// `taskmux attach [TASK]`: exec `tmux attach` (or `switch-client` inside tmux).
+pub fn attach(g: &Globals, args: Vec<OsString>, _out: &Out) -> Result<u8> {
+    use std::os::unix::process::CommandExt;
+    let mut p = lexopt::Parser::from_args(args);
+    let mut name = None;
+    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+        match arg {
+            Value(v) if name.is_none() => name = Some(v.to_string_lossy().into_owned()),
+            other => return Err(usage(format!("unexpected {}", other.unexpected()))),
+        }
+    }
+    let ctx = context(g)?;
+    let lc = ops::lifecycle_ctx(&ctx)?;
+    let session = &lc.project.name;
+    if !lc.tmux.has_session(session)? {
+        return Err(Error::new("E300", format!("Session '{session}' is not running"))
+            .hint("start the project with 'taskmux start'"));
+    }
+    let window = match &name {
+        Some(n) => {
+            let t = lc.project.task(n)?;
+            let rts = crate::task::read_runtime(&lc.tmux, session)?;
+            let Some(rt) = rts.get(&t.name) else {
+                return Err(Error::new("E202", format!("Task '{n}' has no window"))
+                    .hint(format!("start it with 'taskmux start {n}'")));
+            };
+            Some(rt.window_id.clone())
+        }
+        None => None,
+    };
+    let inside = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
+    let mut c = std::process::Command::new(lc.tmux.bin.clone().unwrap_or_else(|| PathBuf::from("tmux")));
+    if let Some(s) = &lc.tmux.socket {
+        c.arg("-L").arg(s);
+    }
+    if let Some(w) = &window {
+        c.args(["select-window", "-t", w, ";"]);
+    }
+    if inside {
+        c.args(["switch-client", "-t", &format!("={session}:")]);
+    } else {
+        c.args(["attach-session", "-t", &format!("={session}:")]);
+    }
+    let err = c.exec();
+    Err(Error::new("E204", format!("cannot run tmux: {err}")))
+}

@@ -1,0 +1,158 @@
+//! The global config, `$TASKMUX_HOME/config.toml`: the daemon's API, proxy and name
+//! resolution settings, every key optional, unknown keys refused.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// How `*.localhost` names reach the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostResolver {
+    /// A managed block in `/etc/hosts`.
+    EtcHosts,
+    /// `taskmux-dns` plus the OS resolver's drop-in.
+    DnsServer,
+    /// Nothing: the user resolves names themselves.
+    Noop,
+}
+
+/// `$TASKMUX_HOME/config.toml` with every default filled in (REFERENCE section 6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GlobalConfig {
+    /// Seconds between the daemon's health probes when a task sets none.
+    pub health_check_interval: f64,
+    /// Address of the WebSocket API.
+    pub api_bind: String,
+    /// Port of the WebSocket API.
+    pub api_port: u16,
+    /// Browser origins allowed to use the WebSocket API.
+    pub api_allowed_origins: Vec<String>,
+    /// Whether the daemon serves the HTTPS proxy.
+    pub proxy_enabled: bool,
+    /// Address of the proxy.
+    pub proxy_bind: String,
+    /// The proxy's https port; URLs carry it when it is not 443.
+    pub proxy_https_port: u16,
+    /// The proxy's plain-HTTP port (redirects); 0 turns it off.
+    pub proxy_http_port: u16,
+    /// How host names are resolved.
+    pub host_resolver: HostResolver,
+    /// Port of `taskmux-dns`.
+    pub dns_server_port: u16,
+    /// The top-level domain the proxy and DNS server answer for.
+    pub dns_managed_tld: String,
+}
+
+impl Default for GlobalConfig {
+    fn default() -> Self {
+        GlobalConfig {
+            health_check_interval: 30.0,
+            api_bind: "127.0.0.1".into(),
+            api_port: 8765,
+            api_allowed_origins: Vec::new(),
+            proxy_enabled: true,
+            proxy_bind: "127.0.0.1".into(),
+            proxy_https_port: 443,
+            proxy_http_port: 80,
+            host_resolver: HostResolver::EtcHosts,
+            dns_server_port: 5454,
+            dns_managed_tld: "localhost".into(),
+        }
+    }
+}
+
+impl GlobalConfig {
+    /// Reads the global config of a state directory; a missing file is the defaults.
+    pub fn load(home: &Path) -> Result<GlobalConfig> {
+        let path = home.join("config.toml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(GlobalConfig::default()),
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        GlobalConfig::parse(&text, &path)
+    }
+
+    /// Parses global config text from `path` and checks every value's range.
+    pub fn parse(text: &str, path: &Path) -> Result<GlobalConfig> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            Error::new(
+                "E101",
+                format!("Invalid TOML in {}: {}", path.display(), e.message().trim()),
+            )
+            .hint("fix the syntax of the global config")
+        })?;
+        let c: GlobalConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+            Error::new(
+                "E104",
+                format!("Invalid global config {}: {}", path.display(), e.message().trim()),
+            )
+            .hint("see the keys and their defaults in man taskmux.toml(5), GLOBAL CONFIG")
+        })?;
+        for (key, port) in [
+            ("proxy_https_port", c.proxy_https_port),
+            ("api_port", c.api_port),
+            ("dns_server_port", c.dns_server_port),
+        ] {
+            if port == 0 {
+                return Err(Error::new(
+                    "E104",
+                    format!("{key} in {} must be a port (1-65535), not 0", path.display()),
+                ));
+            }
+        }
+        if !(c.health_check_interval.is_finite() && (0.1..=86_400.0).contains(&c.health_check_interval)) {
+            return Err(Error::new(
+                "E104",
+                format!(
+                    "health_check_interval in {} must be between 0.1 and 86400 seconds",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(c)
+    }
+
+    /// The https URL a task with `host` is served at: `{host}.{project}.{tld}`, the apex for
+    /// `@`, with the proxy's port when it is not 443.
+    pub fn task_url(&self, project: &str, host: &str) -> String {
+        let name = match host {
+            "@" => format!("{project}.{}", self.dns_managed_tld),
+            h => format!("{h}.{project}.{}", self.dns_managed_tld),
+        };
+        match self.proxy_https_port {
+            443 => format!("https://{name}"),
+            port => format!("https://{name}:{port}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_ranges() {
+        let p = Path::new("/x/config.toml");
+        let c = GlobalConfig::parse("", p).expect("empty is the defaults");
+        assert_eq!(c, GlobalConfig::default());
+        assert_eq!(c.task_url("p", "api"), "https://api.p.localhost");
+        assert_eq!(c.task_url("p", "@"), "https://p.localhost");
+        let c = GlobalConfig::parse("proxy_https_port = 8443\nhost_resolver = \"noop\"\n", p).expect("valid");
+        assert_eq!(c.task_url("p", "api"), "https://api.p.localhost:8443");
+        assert_eq!(c.host_resolver, HostResolver::Noop);
+        for bad in [
+            "proxy_https_port = 0",
+            "proxy_https_port = 70000",
+            "proxy_https_port = \"x\"",
+            "bogus = 1",
+            "host_resolver = \"dns\"",
+        ] {
+            let e = GlobalConfig::parse(bad, p).expect_err(bad);
+            assert_eq!(e.code, "E104", "{bad}: {e}");
+        }
+        assert_eq!(GlobalConfig::parse("a = [", p).expect_err("toml").code, "E101");
+    }
+}

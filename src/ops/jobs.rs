@@ -1,0 +1,249 @@
+//! `run`, `jobs`, `jobs_kill` and `jobs_wait`: fire-and-forget job windows.
+
+use super::{Action, Ctx, invalid};
+use crate::config;
+use crate::error::{Error, Result};
+use crate::jobs::{self, Cleanup, JobInfo, JobRef, RunRequest};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Where a job runs: a session by name, a tmuxp workspace, else the project's session.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Where {
+    /// A session, created when missing.
+    pub session: Option<String>,
+    /// A tmuxp workspace file, or a directory holding one.
+    pub workspace: Option<PathBuf>,
+}
+
+/// The session a job request acts on, and the workspace that makes it when missing.
+fn place(ctx: &Ctx, w: &Where) -> Result<(String, Option<PathBuf>)> {
+    if let Some(s) = &w.session {
+        if s.is_empty() || s.contains(':') || s.contains('.') {
+            return Err(Error::new(
+                "E500",
+                format!("'{s}' is not a usable session name (no ':' or '.')"),
+            ));
+        }
+        return Ok((s.clone(), None));
+    }
+    if let Some(ws) = &w.workspace {
+        let ws = ctx.cwd.join(ws);
+        let (file, s) = jobs::workspace_session(&ws)?;
+        return Ok((s, Some(file)));
+    }
+    match config::find(ctx.config.as_deref(), &ctx.cwd) {
+        Ok(path) => Ok((config::load(&path)?.name, None)),
+        Err(e) if ctx.config.is_some() => Err(e),
+        Err(_) => Err(
+            Error::new("E300", "No session to run in: no taskmux.toml here or above")
+                .hint("pass -s SESSION (created when missing) or -w WORKSPACE, or run inside a taskmux project"),
+        ),
+    }
+}
+
+/// Params of `run` (`taskmux-run`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunParams {
+    /// Where it runs.
+    #[serde(flatten)]
+    pub place: Where,
+    /// The command, as argv (no shell unless it names one).
+    pub argv: Vec<String>,
+    /// The tag (default: the command's basename).
+    pub tag: Option<String>,
+    /// Run in a new pane of this window instead of a new window.
+    pub window: Option<String>,
+    /// Working directory (default: the caller's).
+    pub cwd: Option<PathBuf>,
+    /// Extra environment, `[K, V]` pairs.
+    pub env: Vec<(String, String)>,
+    /// Also log the output to this file.
+    pub log_file: Option<PathBuf>,
+    /// Keep the window after success.
+    pub keep: bool,
+    /// Close the window after failure too.
+    pub rm: bool,
+    /// Block until the job ends; the result carries its `exit_code`.
+    pub wait: bool,
+}
+
+/// `run`: a job window, its JobRef (with `exit_code` when waited for).
+pub fn run(ctx: &Ctx, p: RunParams) -> Result<JobRef> {
+    if p.argv.is_empty() {
+        return Err(invalid("no command after --").hint("usage: taskmux-run [OPTIONS] -- CMD [ARGS...]"));
+    }
+    if p.keep && p.rm {
+        return Err(invalid("--keep and --rm contradict each other").hint("use one of them"));
+    }
+    let (session, workspace) = place(ctx, &p.place)?;
+    ctx.tmux.check_version()?;
+    let cwd = match &p.cwd {
+        Some(c) => std::path::absolute(ctx.cwd.join(c)).unwrap_or_else(|_| c.clone()),
+        None => ctx.cwd.clone(),
+    };
+    if !cwd.is_dir() {
+        return Err(Error::new(
+            "E213",
+            format!("--cwd {} is not a directory", cwd.display()),
+        ));
+    }
+    let req = RunRequest {
+        session,
+        workspace,
+        tag: p
+            .tag
+            .as_deref()
+            .map(jobs::clean_tag)
+            .unwrap_or_else(|| jobs::default_tag(&p.argv)),
+        argv: p.argv,
+        cwd,
+        env: p.env,
+        log_file: p.log_file.map(|l| std::path::absolute(ctx.cwd.join(&l)).unwrap_or(l)),
+        window: p.window,
+        cleanup: Cleanup {
+            keep_on_success: p.keep,
+            keep_on_failure: !p.rm,
+        },
+    };
+    let mut job = jobs::run(&ctx.tmux, &req)?;
+    if p.wait {
+        job.exit_code = Some(jobs::wait(&ctx.tmux, &job.id, &job.pane_id)?);
+    }
+    Ok(job)
+}
+
+/// Params of `jobs`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsParams {
+    /// Which session.
+    #[serde(flatten)]
+    pub place: Where,
+    /// Only jobs of this tag.
+    pub tag: Option<String>,
+}
+
+/// `jobs`: the job windows of a session.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobList {
+    /// The session.
+    pub session: String,
+    /// Its job windows.
+    pub jobs: Vec<JobInfo>,
+}
+
+fn session_jobs(ctx: &Ctx, w: &Where) -> Result<(String, Vec<JobInfo>)> {
+    let (session, _) = place(ctx, w)?;
+    ctx.tmux.check_version()?;
+    let list = jobs::list(&ctx.tmux, &session, None)?;
+    Ok((session, list))
+}
+
+/// `jobs`.
+pub fn list(ctx: &Ctx, p: JobsParams) -> Result<JobList> {
+    let (session, list) = session_jobs(ctx, &p.place)?;
+    Ok(JobList {
+        session,
+        jobs: list
+            .into_iter()
+            .filter(|j| p.tag.as_ref().is_none_or(|t| &j.job.tag == t))
+            .collect(),
+    })
+}
+
+/// Params of `jobs_kill`: one of `tag`, `window_id` (or pane id) and `all`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsKillParams {
+    /// Which session.
+    #[serde(flatten)]
+    pub place: Where,
+    /// Every job of this tag.
+    pub tag: Option<String>,
+    /// The job in this window (`@N`) or pane (`%N`).
+    pub window_id: Option<String>,
+    /// Every job of the session.
+    pub all: bool,
+}
+
+/// What `jobs_kill` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobKilled {
+    /// Always true.
+    pub ok: bool,
+    /// `killed`.
+    pub action: Action,
+    /// The windows killed.
+    pub jobs: Vec<String>,
+}
+
+/// `jobs_kill`: ends the chosen jobs and closes their windows.
+pub fn kill(ctx: &Ctx, p: JobsKillParams) -> Result<JobKilled> {
+    if !p.all && p.tag.is_none() && p.window_id.is_none() {
+        return Err(invalid("jobs kill needs --tag T, --window-id ID or --all"));
+    }
+    let (session, list) = session_jobs(ctx, &p.place)?;
+    let chosen: Vec<JobInfo> = if p.all {
+        list
+    } else if let Some(t) = &p.tag {
+        list.into_iter().filter(|j| &j.job.tag == t).collect()
+    } else {
+        let w = p.window_id.as_deref().unwrap_or_default();
+        let found: Vec<JobInfo> = list
+            .into_iter()
+            .filter(|j| j.job.window_id == w || j.job.pane_id == w)
+            .collect();
+        if found.is_empty() {
+            return Err(Error::new("E220", format!("Job {w} not found in session '{session}'"))
+                .hint("list the jobs with 'taskmux jobs'"));
+        }
+        found
+    };
+    jobs::kill(&ctx.tmux, &chosen)?;
+    Ok(JobKilled {
+        ok: true,
+        action: Action::Killed,
+        jobs: chosen.into_iter().map(|j| j.job.window_id).collect(),
+    })
+}
+
+/// Params of `jobs_wait`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsWaitParams {
+    /// Which session.
+    #[serde(flatten)]
+    pub place: Where,
+    /// The job: window id (`@N`), pane id (`%N`) or window name.
+    pub id: String,
+}
+
+/// `jobs_wait`: blocks until the job ends; its JobRef with `exit_code`.
+pub fn wait(ctx: &Ctx, p: JobsWaitParams) -> Result<JobRef> {
+    if p.id.is_empty() {
+        return Err(invalid(
+            "jobs wait needs a job: its window id (@N), pane id (%N) or window name",
+        ));
+    }
+    let (session, list) = session_jobs(ctx, &p.place)?;
+    let Some(j) = list
+        .into_iter()
+        .find(|j| j.job.window_id == p.id || j.job.pane_id == p.id || j.job.window_name == p.id)
+    else {
+        return Err(
+            Error::new("E220", format!("Job '{}' not found in session '{session}'", p.id))
+                .hint("a job that succeeded has closed its window; list the jobs with 'taskmux jobs'"),
+        );
+    };
+    let code = match j.exit_code {
+        Some(c) => c,
+        None => jobs::wait(&ctx.tmux, &j.job.id, &j.job.pane_id)?,
+    };
+    Ok(JobRef {
+        exit_code: Some(code),
+        ..j.job
+    })
+}

@@ -1,0 +1,171 @@
+//! `logs`, `logs_clean` and `events`: reading the log files and the event history. They
+//! need no tmux, so they work after the session is gone.
+
+use super::{Ctx, load_project, request::OptTaskParams};
+use crate::error::{Error, Result};
+use crate::logread::{self, Line, Query, Source};
+use crate::{events, logs, paths};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Params of `logs`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogsParams {
+    /// One task, or every task interleaved by time.
+    pub task: Option<String>,
+    /// The last N lines (default 100; every line with `grep` or `since`).
+    pub lines: Option<usize>,
+    /// A case-insensitive regular expression the lines must match.
+    pub grep: Option<String>,
+    /// Lines of context around each match.
+    pub context: usize,
+    /// `5m`, `1h30m` or an ISO time.
+    pub since: Option<String>,
+    /// For `follow`: the default tail is 10 lines, not 100.
+    #[serde(skip)]
+    pub follow: bool,
+}
+
+/// `logs` for one task (`task`, `lines`) or all (`lines` of `{task, line}`).
+#[derive(Debug, Clone)]
+pub struct LogLines {
+    /// The task asked for, if one was.
+    pub task: Option<String>,
+    /// The lines, oldest first.
+    pub lines: Vec<Line>,
+}
+
+impl Serialize for LogLines {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let text = |l: &Line| logread::strip_ansi(&l.raw);
+        let v = match &self.task {
+            Some(t) => json!({"task": t, "lines": self.lines.iter().map(text).collect::<Vec<_>>()}),
+            None => {
+                json!({"lines": self.lines.iter().map(|l| json!({"task": l.task, "line": text(l)})).collect::<Vec<_>>()})
+            }
+        };
+        v.serialize(s)
+    }
+}
+
+/// The log files of one task, or of every task.
+pub fn log_sources(ctx: &Ctx, task: Option<&str>) -> Result<Vec<Source>> {
+    let project = load_project(ctx)?;
+    let source = |t: &crate::config::Task| Source {
+        task: t.name.clone(),
+        path: logs::log_path(&project, t),
+    };
+    Ok(match task {
+        Some(t) => vec![source(project.task(t)?)],
+        None => project.tasks.iter().map(source).collect(),
+    })
+}
+
+fn query(p: &LogsParams) -> Result<Query> {
+    let grep = match &p.grep {
+        Some(pat) => Some(
+            regex::RegexBuilder::new(pat)
+                .case_insensitive(true)
+                .build()
+                .map_err(|e| {
+                    Error::new("E500", format!("-g '{pat}' is not a valid regular expression: {e}"))
+                        .hint("escape special characters with \\, e.g. -g 'GET /api\\?x'")
+                })?,
+        ),
+        None => None,
+    };
+    let since = match &p.since {
+        Some(s) => Some(logread::parse_since(s, paths::now_secs())?),
+        None => None,
+    };
+    let tail = match p.lines {
+        Some(n) => Some(n),
+        None if grep.is_some() || since.is_some() => None,
+        None if p.follow => Some(10),
+        None => Some(100),
+    };
+    Ok(Query {
+        tail,
+        grep,
+        context: p.context,
+        since,
+    })
+}
+
+/// `logs`.
+pub fn logs(ctx: &Ctx, p: LogsParams) -> Result<LogLines> {
+    let sources = log_sources(ctx, p.task.as_deref())?;
+    let q = query(&p)?;
+    Ok(LogLines {
+        task: p.task.as_ref().map(|_| sources[0].task.clone()),
+        lines: logread::read(&sources, &q)?,
+    })
+}
+
+/// `logs -f`: the tail, then new lines as they are written, each given to `emit` until it
+/// returns false. A streaming read, so not a [`super::Request`].
+pub fn follow(ctx: &Ctx, p: LogsParams, emit: &mut dyn FnMut(&Line) -> bool) -> Result<()> {
+    let sources = log_sources(ctx, p.task.as_deref())?;
+    let q = query(&LogsParams { follow: true, ..p })?;
+    logread::follow(&sources, &q, emit)
+}
+
+/// What `logs_clean` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cleaned {
+    /// Always true.
+    pub ok: bool,
+    /// Files deleted.
+    pub deleted: usize,
+}
+
+/// `logs_clean`: deletes the log files (and rotated ones) of a task or of every task.
+pub fn clean(ctx: &Ctx, p: OptTaskParams) -> Result<Cleaned> {
+    let sources = log_sources(ctx, p.task.as_deref())?;
+    Ok(Cleaned {
+        ok: true,
+        deleted: logread::clean(&sources)?,
+    })
+}
+
+/// Params of `events`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsParams {
+    /// Only this task's events.
+    pub task: Option<String>,
+    /// `5m`, `1h30m` or an ISO time.
+    pub since: Option<String>,
+    /// The last N events.
+    pub lines: Option<usize>,
+    /// Every project's events, not only this one's.
+    pub all_projects: bool,
+}
+
+/// `events`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventList {
+    /// The events, oldest first.
+    pub events: Vec<Value>,
+    /// How many.
+    pub count: usize,
+}
+
+/// `events`.
+pub fn events(ctx: &Ctx, p: EventsParams) -> Result<EventList> {
+    let session = if p.all_projects {
+        None
+    } else {
+        Some(load_project(ctx)?.name)
+    };
+    let since = match &p.since {
+        Some(s) => Some(logread::parse_since(s, paths::now_secs())?),
+        None => None,
+    };
+    let events = events::query(session.as_deref(), p.task.as_deref(), since, p.lines)?;
+    Ok(EventList {
+        count: events.len(),
+        events,
+    })
+}

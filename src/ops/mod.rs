@@ -1,0 +1,165 @@
+//! The operations: one typed request per thing taskmux can do, one file per request, and
+//! [`handle`], which every front (the CLI, the daemon's API, the MCP server) calls. A request
+//! takes the [`Ctx`] and typed params and returns a typed result; nothing here prints, reads
+//! the environment or exits.
+//!
+//! The JSON form of [`Request`] is the API's wire format:
+//! `{"command": "restart", "params": {"task": "web"}, "id": 7}`; the JSON form of a
+//! [`Response`] is what `--json` prints.
+
+mod authoring;
+mod jobs;
+mod lifecycle;
+mod logs;
+mod observe;
+pub mod reload;
+mod request;
+mod results;
+
+pub use crate::ctx::{Cancel, Ctx};
+pub use authoring::{AddParams, Added, CheckReport, InitParams, Initialized, Removed, UrlResult, init_target};
+pub use jobs::{JobKilled, JobList, JobsKillParams, JobsParams, JobsWaitParams, RunParams, Where};
+pub use lifecycle::{Killed, Restarted, Started, Stopped};
+pub use logs::{Cleaned, EventList, EventsParams, LogLines, LogsParams, follow, log_sources};
+pub use observe::{HealthReport, HealthRow, Inspected, SendParams, Sent, Status, TaskStatus};
+pub use request::{Envelope, OptTaskParams, Request, TaskParams, TasksParams};
+pub use results::{Action, Outcome, TaskFailure, Warning};
+
+use crate::config::{self, Project};
+use crate::error::{Error, Result};
+use serde::Serialize;
+
+/// The typed result of a request; its JSON is what `--json` prints for that command.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    /// `start`.
+    Start(Started),
+    /// `stop`.
+    Stop(Stopped),
+    /// `restart`.
+    Restart(Restarted),
+    /// `kill`.
+    Kill(Killed),
+    /// `remove`.
+    Remove(Removed),
+    /// `status`.
+    Status(Status),
+    /// `health`.
+    Health(HealthReport),
+    /// `inspect`.
+    Inspect(Box<Inspected>),
+    /// `send`.
+    Send(Sent),
+    /// `logs`.
+    Logs(LogLines),
+    /// `logs_clean`.
+    LogsClean(Cleaned),
+    /// `events`.
+    Events(EventList),
+    /// `url`.
+    Url(UrlResult),
+    /// `run` (a job).
+    Run(crate::jobs::JobRef),
+    /// `jobs`.
+    Jobs(JobList),
+    /// `jobs_kill`.
+    JobsKill(JobKilled),
+    /// `jobs_wait`.
+    JobsWait(crate::jobs::JobRef),
+    /// `init`.
+    Init(Initialized),
+    /// `add`.
+    Add(Added),
+    /// `check`.
+    Check(CheckReport),
+    /// `ping`: `{"ok": true, "v": 1}`.
+    Pong {
+        /// Always true.
+        ok: bool,
+        /// The protocol version.
+        v: u32,
+    },
+    /// The request failed as a whole.
+    Error(Error),
+}
+
+impl Response {
+    /// Whether the request did all it was asked.
+    pub fn ok(&self) -> bool {
+        match self {
+            Response::Start(r) => r.ok(),
+            Response::Restart(r) => r.ok(),
+            Response::Check(r) => r.ok,
+            Response::Error(_) => false,
+            _ => true,
+        }
+    }
+
+    /// The process exit code a CLI gives this result (REFERENCE section 1).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Response::Error(e) => e.exit_code(),
+            Response::Start(r) => r.exit_code(),
+            Response::Restart(r) => u8::from(!r.ok()),
+            Response::Check(r) => r.exit,
+            Response::Run(j) | Response::JobsWait(j) => j.exit_code.map_or(0, |c| c.clamp(0, 255) as u8),
+            _ => 0,
+        }
+    }
+}
+
+/// Runs one request. Every failure is a [`Response::Error`], never a panic or an exit.
+pub fn handle(ctx: &Ctx, req: Request) -> Response {
+    let r = match req {
+        Request::Ping => Ok(Response::Pong { ok: true, v: 1 }),
+        Request::Start(p) => lifecycle::start(ctx, p).map(Response::Start),
+        Request::Stop(p) => lifecycle::stop(ctx, p).map(Response::Stop),
+        Request::Restart(p) => lifecycle::restart(ctx, p).map(Response::Restart),
+        Request::Kill(p) => lifecycle::kill(ctx, p).map(Response::Kill),
+        Request::Remove(p) => authoring::remove(ctx, p).map(Response::Remove),
+        Request::Status => observe::status(ctx).map(Response::Status),
+        Request::Health => observe::health(ctx).map(Response::Health),
+        Request::Inspect(p) => observe::inspect(ctx, p).map(|r| Response::Inspect(Box::new(r))),
+        Request::Send(p) => observe::send(ctx, p).map(Response::Send),
+        Request::Logs(p) => logs::logs(ctx, p).map(Response::Logs),
+        Request::LogsClean(p) => logs::clean(ctx, p).map(Response::LogsClean),
+        Request::Events(p) => logs::events(ctx, p).map(Response::Events),
+        Request::Url(p) => authoring::url(ctx, p).map(Response::Url),
+        Request::Run(p) => jobs::run(ctx, p).map(Response::Run),
+        Request::Jobs(p) => jobs::list(ctx, p).map(Response::Jobs),
+        Request::JobsKill(p) => jobs::kill(ctx, p).map(Response::JobsKill),
+        Request::JobsWait(p) => jobs::wait(ctx, p).map(Response::JobsWait),
+        Request::Init(p) => authoring::init(ctx, p).map(Response::Init),
+        Request::Add(p) => authoring::add(ctx, p).map(Response::Add),
+        Request::Check => authoring::check(ctx).map(Response::Check),
+    };
+    r.unwrap_or_else(Response::Error)
+}
+
+/// The path of the project's config: `-c` (relative to the context's directory), else
+/// `taskmux.toml` found upward from it.
+pub fn config_path(ctx: &Ctx) -> Result<std::path::PathBuf> {
+    let found = config::find(ctx.config.as_deref(), &ctx.cwd)?;
+    Ok(std::path::absolute(&found).unwrap_or(found))
+}
+
+/// Finds and loads the project's config, without touching tmux.
+pub fn load_project(ctx: &Ctx) -> Result<Project> {
+    config::load(&config::find(ctx.config.as_deref(), &ctx.cwd)?)
+}
+
+/// Loads the project and checks tmux: what every lifecycle operation needs.
+pub fn lifecycle_ctx(ctx: &Ctx) -> Result<crate::task::Ctx> {
+    let project = load_project(ctx)?;
+    ctx.tmux.check_version()?;
+    Ok(crate::task::Ctx {
+        project,
+        tmux: ctx.tmux.clone(),
+    })
+}
+
+/// A request's params refused before anything ran.
+pub(crate) fn invalid(msg: impl Into<String>) -> Error {
+    Error::new("E500", msg).hint("see 'taskmux --help'")
+}

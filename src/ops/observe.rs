@@ -1,0 +1,371 @@
+//! `status`, `health`, `inspect` and `send`: reading what runs, probing it, typing into it.
+
+use super::{Action, Ctx, TaskParams, Warning, lifecycle_ctx};
+use crate::cmd;
+use crate::config::{GlobalConfig, Project, Task};
+use crate::error::{Error, Result};
+use crate::health::{self, Method, Probe};
+use crate::task::{self, Runtime};
+use crate::{paths, proc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Whether the daemon runs, from its pid file.
+#[derive(Debug, Clone, Serialize)]
+pub struct DaemonState {
+    /// It runs.
+    pub running: bool,
+    /// Its pid.
+    pub pid: Option<i32>,
+}
+
+impl DaemonState {
+    fn read(ctx: &Ctx) -> DaemonState {
+        let pid = std::fs::read_to_string(ctx.home.join("daemon.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .filter(|p| proc::alive(*p));
+        DaemonState {
+            running: pid.is_some(),
+            pid,
+        }
+    }
+}
+
+/// The last probe recorded for a task.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthSeen {
+    /// It passed.
+    pub ok: bool,
+    /// `http`, `shell`, `tcp` or `proc`.
+    pub method: String,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// When (ISO-8601).
+    pub at: String,
+}
+
+/// One task in `status` (REFERENCE section 3).
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskStatus {
+    /// The task.
+    pub name: String,
+    /// Its pane is alive.
+    pub running: bool,
+    /// Its last probe passed (`null`: not probed since its start).
+    pub healthy: Option<bool>,
+    /// `running`, `starting`, `unhealthy`, `stopped` or `exited`.
+    pub state: &'static str,
+    /// The command.
+    pub command: String,
+    /// Started by `start` with no names.
+    pub auto_start: bool,
+    /// The proxy host.
+    pub host: Option<String>,
+    /// The https URL, for a task with `host`.
+    pub url: Option<String>,
+    /// `$PORT`.
+    pub port: Option<u16>,
+    /// `no`, `on-failure` or `always`.
+    pub restart_policy: &'static str,
+    /// `cwd` as written.
+    pub cwd: Option<String>,
+    /// Its dependencies.
+    pub depends_on: Vec<String>,
+    /// The pane's process, while it runs.
+    pub pid: Option<i32>,
+    /// When it was launched.
+    pub started_at: Option<String>,
+    /// Automatic restarts.
+    pub restarts: u32,
+    /// The exit code of a dead pane.
+    pub exit_code: Option<i32>,
+    /// It runs a command, env or cwd that differs from the config on disk.
+    pub stale: bool,
+    /// The last probe.
+    pub last_health: Option<HealthSeen>,
+}
+
+/// The last probe tmux holds for a task's window.
+fn last_health(rt: &Runtime) -> Option<HealthSeen> {
+    rt.health.as_ref().map(|(ok, method, reason, at)| HealthSeen {
+        ok: *ok,
+        method: method.clone(),
+        reason: reason.clone(),
+        at: paths::iso_time(*at),
+    })
+}
+
+impl TaskStatus {
+    fn new(project: &Project, global: &GlobalConfig, t: &Task, rt: Option<&Runtime>, port: Option<u16>) -> Self {
+        let running = rt.is_some_and(|r| r.running());
+        let seen = rt.and_then(last_health);
+        let healthy = if !running {
+            Some(false)
+        } else {
+            match &seen {
+                Some(h) => Some(h.ok),
+                None if health::method_for(t) == Method::Proc => Some(true),
+                None => None,
+            }
+        };
+        TaskStatus {
+            name: t.name.clone(),
+            running,
+            healthy,
+            state: task::state_name(t, rt),
+            command: t.command.clone(),
+            auto_start: t.auto_start,
+            host: t.host.clone(),
+            url: t.host.as_deref().map(|h| global.task_url(&project.name, h)),
+            port: rt.and_then(|r| r.port).or(port),
+            restart_policy: t.restart_policy.as_str(),
+            cwd: t.cwd_raw.clone(),
+            depends_on: t.depends_on.clone(),
+            pid: if running { rt.map(|r| r.pane_pid) } else { None },
+            started_at: rt.and_then(|r| r.started_at).map(paths::iso_time),
+            restarts: rt.map_or(0, |r| r.restarts),
+            exit_code: if running { None } else { rt.and_then(|r| r.exit_code) },
+            stale: running && rt.is_some_and(|r| r.hash != task::config_hash(t, project)),
+            last_health: seen,
+        }
+    }
+}
+
+/// `status`: every task of the project.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The session.
+    pub session: String,
+    /// The session exists.
+    pub running: bool,
+    /// Tasks running.
+    pub active_tasks: usize,
+    /// The daemon.
+    pub daemon: DaemonState,
+    /// Every task, in config order.
+    pub tasks: Vec<TaskStatus>,
+    /// What is worth saying.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+}
+
+/// `status`.
+pub fn status(ctx: &Ctx) -> Result<Status> {
+    let lc = lifecycle_ctx(ctx)?;
+    let global = GlobalConfig::load(&ctx.home)?;
+    let rts = task::read_runtime_brief(&lc.tmux, &lc.project.name)?;
+    let state = crate::state::State::load(&lc.project.name);
+    let tasks: Vec<TaskStatus> = lc
+        .project
+        .tasks
+        .iter()
+        .map(|t| {
+            let port = t.port.or_else(|| t.host.as_ref().and_then(|_| state.port(&t.name)));
+            TaskStatus::new(&lc.project, &global, t, rts.get(&t.name), port)
+        })
+        .collect();
+    Ok(Status {
+        session: lc.project.name.clone(),
+        running: !rts.is_empty(),
+        active_tasks: tasks.iter().filter(|t| t.running).count(),
+        daemon: DaemonState::read(ctx),
+        tasks,
+        warnings: Vec::new(),
+    })
+}
+
+/// One task's probe in `health`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthRow {
+    /// The task.
+    pub name: String,
+    /// It passed.
+    pub healthy: bool,
+    /// `http`, `shell`, `tcp` or `proc`.
+    pub method: &'static str,
+    /// Why it failed.
+    pub reason: Option<String>,
+}
+
+/// `health`: every task probed now.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthReport {
+    /// Tasks that passed.
+    pub healthy_count: usize,
+    /// Tasks probed.
+    pub total_count: usize,
+    /// Each task's probe, in config order.
+    pub tasks: Vec<HealthRow>,
+}
+
+fn probe_all(lc: &task::Ctx, rts: &HashMap<String, Runtime>) -> Vec<(String, Probe)> {
+    let record = crate::state::State::load(&lc.project.name)
+        .env()
+        .unwrap_or_else(crate::state::capture_env);
+    let state = crate::state::State::load(&lc.project.name);
+    let results: Vec<(String, Probe)> = std::thread::scope(|s| {
+        let hs: Vec<_> = lc
+            .project
+            .tasks
+            .iter()
+            .map(|t| {
+                let rt = rts.get(&t.name);
+                let record = &record;
+                let port = rt
+                    .and_then(|r| r.port)
+                    .or(t.port)
+                    .or_else(|| t.host.as_ref().and_then(|_| state.port(&t.name)));
+                s.spawn(move || {
+                    let running = rt.is_some_and(|r| r.running());
+                    let env = task::task_env(&lc.project, t, record, port).unwrap_or_else(|_| record.clone());
+                    (t.name.clone(), health::probe(t, running, &env))
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .zip(&lc.project.tasks)
+            .map(|(h, t)| h.join().unwrap_or_else(|_| (t.name.clone(), health::probe_crashed(t))))
+            .collect()
+    });
+    let recs: Vec<(String, Probe)> = results
+        .iter()
+        .filter_map(|(n, p)| {
+            rts.get(n)
+                .filter(|r| r.running())
+                .map(|r| (r.window_id.clone(), p.clone()))
+        })
+        .collect();
+    task::record_health(&lc.tmux, &recs);
+    results
+}
+
+/// `health`.
+pub fn health(ctx: &Ctx) -> Result<HealthReport> {
+    let lc = lifecycle_ctx(ctx)?;
+    let rts = task::read_runtime_brief(&lc.tmux, &lc.project.name)?;
+    let results = probe_all(&lc, &rts);
+    Ok(HealthReport {
+        healthy_count: results.iter().filter(|(_, p)| p.ok).count(),
+        total_count: results.len(),
+        tasks: results
+            .into_iter()
+            .map(|(name, p)| HealthRow {
+                name,
+                healthy: p.ok,
+                method: p.method.as_str(),
+                reason: p.reason,
+            })
+            .collect(),
+    })
+}
+
+/// `inspect`: a task's `status` fields and more.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspected {
+    /// Every `status` field.
+    #[serde(flatten)]
+    pub status: TaskStatus,
+    /// The shell probe.
+    pub health_check: Option<String>,
+    /// The HTTP probe.
+    pub health_url: Option<String>,
+    /// Its log file.
+    pub log_file: std::path::PathBuf,
+    /// `@N`.
+    pub window_id: Option<String>,
+    /// `%N`.
+    pub pane_id: Option<String>,
+    /// The pane's foreground command.
+    pub pane_current_command: Option<String>,
+    /// The pane's directory.
+    pub pane_current_path: Option<String>,
+    /// The names of its environment variables.
+    pub env: Vec<String>,
+}
+
+/// `inspect TASK`.
+pub fn inspect(ctx: &Ctx, p: TaskParams) -> Result<Inspected> {
+    let lc = lifecycle_ctx(ctx)?;
+    let global = GlobalConfig::load(&ctx.home)?;
+    let t = lc.project.task(&p.task)?;
+    let rts = task::read_runtime_detailed(&lc.tmux, &lc.project.name)?;
+    let rt = rts.get(&t.name);
+    let state = crate::state::State::load(&lc.project.name);
+    let port = t.port.or_else(|| t.host.as_ref().and_then(|_| state.port(&t.name)));
+    let status = TaskStatus::new(&lc.project, &global, t, rt, port);
+    let record = state.env().unwrap_or_default();
+    let env = task::task_env(&lc.project, t, &record, status.port)
+        .map(|e| e.into_iter().map(|(k, _)| k).collect())
+        .unwrap_or_default();
+    Ok(Inspected {
+        status,
+        health_check: t.health_check.clone(),
+        health_url: t.health_url.clone(),
+        log_file: crate::logs::log_path(&lc.project, t),
+        window_id: rt.map(|r| r.window_id.clone()),
+        pane_id: rt.map(|r| r.pane_id.clone()),
+        pane_current_command: rt.map(|r| r.current_command.clone()),
+        pane_current_path: rt.map(|r| r.current_path.clone()),
+        env,
+    })
+}
+
+/// Params of `send`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendParams {
+    /// The task.
+    pub task: String,
+    /// Literal text to type.
+    #[serde(default)]
+    pub text: String,
+    /// Press Enter after it (default true).
+    #[serde(default = "yes")]
+    pub enter: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What `send` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sent {
+    /// Always true.
+    pub ok: bool,
+    /// The task.
+    pub task: String,
+    /// `sent`.
+    pub action: Action,
+}
+
+/// `send TASK TEXT`: literal text into a running task's pane, then Enter.
+pub fn send(ctx: &Ctx, p: SendParams) -> Result<Sent> {
+    let lc = lifecycle_ctx(ctx)?;
+    let t = lc.project.task(&p.task)?;
+    let rts = task::read_runtime(&lc.tmux, &lc.project.name)?;
+    let Some(rt) = rts.get(&t.name).filter(|r| r.running()) else {
+        return Err(Error::new(
+            "E202",
+            format!("Task '{}' is not running: nothing reads what would be sent", p.task),
+        )
+        .hint(format!("start it with 'taskmux start {}'", p.task)));
+    };
+    let mut chain = Vec::new();
+    if !p.text.is_empty() {
+        chain.push(cmd!["send-keys", "-t", &rt.pane_id, "-l", "--", &p.text]);
+    }
+    if p.enter {
+        chain.push(cmd!["send-keys", "-t", &rt.pane_id, "Enter"]);
+    }
+    if chain.is_empty() {
+        return Err(super::invalid("send needs TEXT, or Enter"));
+    }
+    lc.tmux.run(&chain)?;
+    Ok(Sent {
+        ok: true,
+        task: p.task,
+        action: Action::Sent,
+    })
+}

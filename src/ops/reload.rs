@@ -1,0 +1,147 @@
+//! `reload`: make the running project follow a changed config. `taskmux watch` and the
+//! daemon apply it when `taskmux.toml` changes: added tasks start, removed tasks stop and
+//! leave, changed running tasks are marked `stale`.
+
+use super::Ctx;
+use crate::config::Project;
+use crate::error::Error;
+use crate::task;
+use serde::Serialize;
+
+/// How a valid new config differs from the one before, by task name.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct ConfigDiff {
+    /// Tasks present now and absent before.
+    pub added: Vec<String>,
+    /// Tasks present before and absent now.
+    pub removed: Vec<String>,
+    /// Tasks in both whose definition differs.
+    pub changed: Vec<String>,
+}
+
+/// Compares two configs. A renamed project is a different session: every old task is
+/// removed from the old one and every new task added to the new one.
+pub fn diff(old: &Project, new: &Project) -> ConfigDiff {
+    let mut d = ConfigDiff::default();
+    let same_session = old.name == new.name;
+    for t in &new.tasks {
+        match old.tasks.iter().find(|o| o.name == t.name).filter(|_| same_session) {
+            None => d.added.push(t.name.clone()),
+            Some(o) if o != t || task::config_hash(o, old) != task::config_hash(t, new) => {
+                d.changed.push(t.name.clone())
+            }
+            Some(_) => {}
+        }
+    }
+    for o in &old.tasks {
+        if !same_session || !new.tasks.iter().any(|t| t.name == o.name) {
+            d.removed.push(o.name.clone());
+        }
+    }
+    d
+}
+
+/// What applying a reload did, beyond the diff.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Added tasks started now.
+    pub started: Vec<String>,
+    /// Removed tasks whose processes were killed and window destroyed.
+    pub killed: Vec<String>,
+    /// Changed tasks that are running with the old definition (`stale` in `status`).
+    pub stale: Vec<String>,
+    /// What failed, by task.
+    pub errors: Vec<(String, Error)>,
+}
+
+/// Makes the running project follow a reloaded config: removed tasks stop and leave
+/// (through the same path as `remove`, with the old config, which still knows them), then
+/// the added `auto_start` tasks start. Changed running tasks are left running and listed
+/// as stale. Records a `config_reloaded` event.
+pub fn apply(ctx: &Ctx, old: &Project, new: &Project, d: &ConfigDiff) -> Applied {
+    let mut a = Applied::default();
+    for n in &d.removed {
+        match super::authoring::stop_removed(ctx, old, n) {
+            Ok(Some(_)) => a.killed.push(n.clone()),
+            Ok(None) => {}
+            Err(e) => a.errors.push((n.clone(), e)),
+        }
+    }
+    let to_start: Vec<String> = d
+        .added
+        .iter()
+        .filter(|n| new.auto_start && new.task(n).is_ok_and(|t| t.auto_start))
+        .cloned()
+        .collect();
+    let new_ctx = task::Ctx {
+        project: new.clone(),
+        tmux: ctx.tmux.clone(),
+    };
+    if !to_start.is_empty() {
+        match task::start(&new_ctx, &to_start, false) {
+            Ok(r) => {
+                a.started = r.started;
+                a.errors.extend(r.failed);
+                for (n, why) in r.skipped {
+                    a.errors.push((n, Error::new("E214", why)));
+                }
+            }
+            Err(e) => a.errors.extend(to_start.iter().map(|n| (n.clone(), e.clone()))),
+        }
+    }
+    if !d.changed.is_empty()
+        && let Ok(rts) = task::read_runtime(&ctx.tmux, &new.name)
+    {
+        for n in &d.changed {
+            let (Some(rt), Ok(t)) = (rts.get(n), new.task(n)) else {
+                continue;
+            };
+            if rt.running() && rt.hash != task::config_hash(t, new) {
+                a.stale.push(n.clone());
+            }
+        }
+    }
+    crate::events::emit(
+        "config_reloaded",
+        &new.name,
+        None,
+        serde_json::json!({"added": d.added, "removed": d.removed, "changed": d.changed}),
+    );
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+    use std::path::Path;
+
+    fn project(text: &str) -> Project {
+        config::parse(text, Path::new("/tmp/watch-unit/taskmux.toml")).expect("test config is valid")
+    }
+
+    #[test]
+    fn diff_names_added_removed_changed() {
+        let old = project("name = \"p\"\n[tasks]\na = \"sleep 1\"\nb = \"sleep 2\"\nc = \"sleep 3\"\n");
+        let new = project("name = \"p\"\n[tasks]\na = \"sleep 1\"\nc = \"sleep 30\"\nd = \"sleep 4\"\n");
+        let d = diff(&old, &new);
+        assert_eq!(d.added, vec!["d"]);
+        assert_eq!(d.removed, vec!["b"]);
+        assert_eq!(d.changed, vec!["c"]);
+    }
+
+    #[test]
+    fn project_env_change_changes_every_task() {
+        let old = project("name = \"p\"\n[tasks]\na = \"sleep 1\"\n");
+        let new = project("name = \"p\"\n[env]\nX = \"1\"\n[tasks]\na = \"sleep 1\"\n");
+        assert_eq!(diff(&old, &new).changed, vec!["a"]);
+    }
+
+    #[test]
+    fn renamed_project_replaces_every_task() {
+        let old = project("name = \"p\"\n[tasks]\na = \"sleep 1\"\n");
+        let new = project("name = \"q\"\n[tasks]\na = \"sleep 1\"\n");
+        let d = diff(&old, &new);
+        assert_eq!((d.added, d.removed), (vec!["a".to_string()], vec!["a".to_string()]));
+    }
+}

@@ -1,0 +1,97 @@
+//! What the lifecycle requests report per task: an [`Action`] done, or a [`TaskFailure`],
+//! and [`Warning`]s, all plain data that a front renders.
+
+use crate::error::Error;
+use serde::{Serialize, Serializer};
+
+/// What a request did to one task, as JSON spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// A new process runs.
+    Started,
+    /// It ran already.
+    AlreadyRunning,
+    /// It ran and no process of it is left.
+    Stopped,
+    /// It was not running.
+    AlreadyStopped,
+    /// Stopped and started again.
+    Restarted,
+    /// SIGKILLed and its window destroyed.
+    Killed,
+    /// Text typed into its pane.
+    Sent,
+    /// Added to the config.
+    Added,
+    /// Replaced in the config.
+    Replaced,
+    /// Removed from the config.
+    Removed,
+}
+
+impl Action {
+    /// The word for people: `already running`.
+    pub fn words(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+            .unwrap_or_default()
+    }
+}
+
+/// A task whose request failed: the error's JSON with `task` added.
+#[derive(Debug, Clone)]
+pub struct TaskFailure {
+    /// The task.
+    pub task: String,
+    /// Why.
+    pub error: Error,
+}
+
+impl Serialize for TaskFailure {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut v = self.error.to_json();
+        v["task"] = self.task.clone().into();
+        v.serialize(s)
+    }
+}
+
+/// One task's result: `{"ok": true, "task": "api", "action": "started"}` or its failure.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Outcome {
+    /// Done.
+    Done {
+        /// Always true.
+        ok: bool,
+        /// The task.
+        task: String,
+        /// What was done.
+        action: Action,
+    },
+    /// Failed.
+    Failed(TaskFailure),
+}
+
+impl Outcome {
+    /// A task that was done.
+    pub fn done(task: &str, action: Action) -> Outcome {
+        Outcome::Done {
+            ok: true,
+            task: task.to_string(),
+            action,
+        }
+    }
+
+    /// Whether it was done.
+    pub fn ok(&self) -> bool {
+        matches!(self, Outcome::Done { .. })
+    }
+}
+
+/// Something worth saying that did not fail the request (a dependency not running, a hook
+/// that failed after the start). JSON: the message as a string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Warning(pub String);
