@@ -204,7 +204,7 @@ fn load_workspace(tmux: &Tmux, session: &str, file: &Path) -> Result<()> {
     if tmux.has_session(session)? {
         return Ok(());
     }
-    let tmuxp = crate::tmux::find_in_path("tmuxp").ok_or_else(|| {
+    let tmuxp = tmux.find("tmuxp").ok_or_else(|| {
         Error::new(
             "E203",
             "tmuxp is not installed (needed to create a session from a tmuxp workspace)",
@@ -517,7 +517,11 @@ pub fn job_main(spec_path: &str) -> std::process::ExitCode {
         None,
         json!({"tag": s("tag"), "exit_code": code, "id": id}),
     );
-    let tmux = Tmux::new(spec["socket"].as_str().map(String::from));
+    let tmux = Tmux::new(
+        spec["socket"].as_str().map(String::from),
+        std::env::var_os("PATH"),
+        None,
+    );
     let keep = if code == 0 {
         spec["keep_on_success"].as_bool()
     } else {

@@ -77,7 +77,10 @@ fn replace(path: &Path, data: &[u8], mode: u32, sync: bool) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    // unique per writer, not per process: two threads of one daemon may write one file
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp.{}.{seq}", std::process::id()));
     let res = (|| -> std::io::Result<()> {
         let mut f = OpenOptions::new()
             .create(true)
@@ -96,4 +99,37 @@ fn replace(path: &Path, data: &[u8], mode: u32, sync: bool) -> Result<()> {
         let _ = fs::remove_file(&tmp);
         Error::io("write", path, e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_writing_one_file_never_share_a_temp_file() {
+        let dir = std::env::temp_dir().join(format!("taskmux-paths-unit-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let file = dir.join("state.json");
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let file = &file;
+                s.spawn(move || {
+                    for i in 0..50 {
+                        let body = format!("{t}-{i}-").repeat(500);
+                        write_atomic(file, body.as_bytes(), 0o600).expect("every write succeeds");
+                    }
+                });
+            }
+        });
+        let text = fs::read_to_string(&file).expect("the file is there");
+        let first = text.split('-').take(2).collect::<Vec<_>>().join("-");
+        assert_eq!(
+            text,
+            format!("{first}-").repeat(500),
+            "one writer's whole body, never a mix"
+        );
+        let left: Vec<_> = fs::read_dir(&dir).expect("dir").filter_map(|e| e.ok()).collect();
+        assert_eq!(left.len(), 1, "no temp file is left: {left:?}");
+        let _ = fs::remove_dir_all(&dir);
+    }
 }

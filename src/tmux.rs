@@ -4,6 +4,8 @@
 
 use crate::error::{Error, Result};
 use crate::paths;
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// Field delimiter in format output: ASCII unit separator, which never occurs in the values
@@ -18,8 +20,12 @@ const MIN_VERSION: (u32, u32) = (3, 2);
 pub struct Tmux {
     /// The `-L` socket name, if any.
     pub socket: Option<String>,
-    /// The tmux executable, resolved on PATH once.
-    pub bin: Option<std::path::PathBuf>,
+    /// The tmux executable, resolved on `path` once.
+    pub bin: Option<PathBuf>,
+    /// The PATH programs are looked up on (tmux itself, tmuxp).
+    pub path: Option<OsString>,
+    /// Where the version check is cached (the state directory), if anywhere.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// One command of a chain: its argv, without `tmux` itself.
@@ -42,15 +48,20 @@ fn escape_arg(a: &str) -> String {
 }
 
 impl Tmux {
-    /// The server named by `-L` or `TASKMUX_TMUX_SOCKET`.
-    pub fn new(socket: Option<String>) -> Tmux {
-        let socket = socket
-            .or_else(|| std::env::var("TASKMUX_TMUX_SOCKET").ok())
-            .filter(|s| !s.is_empty());
+    /// The server on socket `socket` (the default server when None), with tmux found on
+    /// `path` (a PATH value) and its version check cached in `state_dir`.
+    pub fn new(socket: Option<String>, path: Option<OsString>, state_dir: Option<PathBuf>) -> Tmux {
         Tmux {
-            socket,
-            bin: find_in_path("tmux"),
+            socket: socket.filter(|s| !s.is_empty()),
+            bin: find_in_path("tmux", path.as_deref()),
+            path,
+            state_dir,
         }
+    }
+
+    /// A program on this server's PATH (such as `tmuxp`).
+    pub fn find(&self, program: &str) -> Option<PathBuf> {
+        find_in_path(program, self.path.as_deref())
     }
 
     fn base(&self) -> Command {
@@ -134,8 +145,8 @@ impl Tmux {
             .and_then(|m| m.modified())
             .map(|t| format!("{}:{:?}", bin.display(), t))
             .unwrap_or_default();
-        let cache = paths::home().join("tmux-version");
-        if let Ok(c) = std::fs::read_to_string(&cache)
+        let cache = self.state_dir.as_ref().map(|d| d.join("tmux-version"));
+        if let Some(c) = cache.as_ref().and_then(|c| std::fs::read_to_string(c).ok())
             && c.trim_end() == stamp
         {
             return Ok(());
@@ -145,7 +156,9 @@ impl Tmux {
         let v = parse_version(&text);
         match v {
             Some(v) if v >= MIN_VERSION => {
-                let _ = paths::write_atomic(&cache, format!("{stamp}\n").as_bytes(), 0o644);
+                if let Some(cache) = &cache {
+                    let _ = paths::write_atomic(cache, format!("{stamp}\n").as_bytes(), 0o644);
+                }
                 Ok(())
             }
             _ => Err(Error::new(
@@ -244,10 +257,9 @@ fn parse_version(s: &str) -> Option<(u32, u32)> {
 }
 
 /// The first executable called `name` on PATH.
-pub fn find_in_path(name: &str) -> Option<std::path::PathBuf> {
+pub fn find_in_path(name: &str, path: Option<&OsStr>) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| {
+    std::env::split_paths(path?).map(|d| d.join(name)).find(|p| {
         std::fs::metadata(p)
             .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
             .unwrap_or(false)

@@ -209,9 +209,11 @@ pub fn context(g: &Globals) -> Result<Ctx> {
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
         .unwrap_or(60.0);
+    let home = paths::home();
+    let socket = g.socket.clone().or_else(|| std::env::var("TASKMUX_TMUX_SOCKET").ok());
     Ok(Ctx {
-        home: paths::home(),
-        tmux: Tmux::new(g.socket.clone()),
+        tmux: Tmux::new(socket, std::env::var_os("PATH"), Some(home.clone())),
+        home,
         config: g.config.clone(),
         cwd,
         env: state::capture_env(),
