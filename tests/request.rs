@@ -35,6 +35,11 @@ impl Loop {
     /// The binary with exactly these arguments (no `-L` added, unlike `Env::command`), in
     /// the Env's world: its project dir, TASKMUX_HOME and no outer tmux.
     fn spawn_args(env: &Env, args: &[&str]) -> Loop {
+        Loop::spawn_with(env, args, &[])
+    }
+
+    /// `spawn_args` with extra environment variables.
+    fn spawn_with(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Loop {
         static N: AtomicUsize = AtomicUsize::new(0);
         let stderr = env
             .root
@@ -48,6 +53,7 @@ impl Loop {
             .env_remove("TMUX_PANE")
             .env_remove("TASKMUX_TMUX_SOCKET")
             .env("NO_COLOR", "1")
+            .envs(vars.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(err)
@@ -539,6 +545,46 @@ fn errors_get_a_reply_and_the_loop_goes_on() {
 }
 
 #[test]
+fn a_line_that_is_not_utf8_gets_an_error_reply_and_the_loop_goes_on() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("rq-utf8");
+    env.config("name = \"rq-utf8\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    let mut rq = Loop::spawn(&env);
+    rq.call("ping", None, Some(json!(1)));
+    rq.send_raw(b"{\"command\": \"ping\", \"id\": \"\xff\xfe\"}");
+    let r = rq.recv("a line that is not UTF-8");
+    assert_error(&r, "E502", None);
+    let p = rq.call("ping", None, Some(json!(2)));
+    assert_eq!(p["ok"], true, "ping after a line that is not UTF-8: {p}");
+    assert!(rq.finish().success(), "exit 0");
+}
+
+#[test]
+fn global_flags_before_request_are_honored() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("rq-flags");
+    env.config("name = \"rq-flags\"\n[tasks.a]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n");
+    let (v, code) = env.json(&["start"]);
+    assert_eq!(code, 0, "{v}");
+    // `taskmux -L SOCKET __request`: global flags go anywhere before `--`, as Env::command
+    // and every other command put them
+    let mut rq = Loop::spawn_args(&env, &["-L", &env.socket, "__request"]);
+    let p = rq.call("ping", None, Some(json!(1)));
+    assert_eq!(p, json!({"ok": true, "v": 1, "id": 1}), "ping");
+    let st = rq.call("status", None, Some(json!(2)));
+    assert_eq!(
+        entry(&st, "a")["running"],
+        true,
+        "the loop talks to the -L server: {st}"
+    );
+    assert!(rq.finish().success(), "exit 0");
+}
+
+#[test]
 fn config_flag_after_request_picks_the_config() {
     let env = Env::new("rq-cflag");
     env.file(
@@ -705,5 +751,57 @@ fn init_add_check_remove_through_the_loop() {
     assert_eq!(c["errors"], json!([]), "{c}");
     let gone = rq.call("remove", Some(json!({"task": "api"})), Some(json!(8)));
     assert_error(&gone, "E200", Some(json!(8)));
+    assert!(rq.finish().success(), "exit 0");
+}
+
+/// The tmux on PATH, for a shim to hand over to.
+fn real_tmux() -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("tmux"))
+        .find(|p| p.is_file())
+        .expect("tmux on PATH")
+}
+
+#[test]
+fn jobs_right_after_run_wait_lists_the_job_dead() {
+    if !have_tmux() {
+        return;
+    }
+    // `run` with `wait` answers once the job's wrapper has recorded the exit code; the
+    // wrapper then signals its waiters (`tmux wait-for -S`) and only then ends its pane.
+    // A tmux shim that takes a second over `wait-for -S` holds that gap open, so `jobs`
+    // asked at once sees what a client racing it sees a few times in ten: the same job
+    // still running. A job whose exit code `run` has returned has ended.
+    let env = Env::new("rq-jobrace");
+    env.config("name = \"rq-jobrace\"\n[tasks.idle]\ncommand = \"sleep 1000\"\nauto_start = false\n");
+    let shims = env.root.join("shims");
+    std::fs::create_dir_all(&shims).expect("mkdir");
+    let shim = shims.join("tmux");
+    std::fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\nprev=\nfor a in \"$@\"; do [ \"$prev\" = wait-for ] && [ \"$a\" = -S ] && sleep 1; prev=$a; done\nexec '{}' \"$@\"\n",
+            real_tmux().display()
+        ),
+    )
+    .expect("write shim");
+    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let path = format!("{}:{}", shims.display(), std::env::var("PATH").unwrap_or_default());
+    let mut rq = Loop::spawn_with(&env, &["__request", "-L", &env.socket], &[("PATH", &path)]);
+    let params = json!({"argv": ["sh", "-c", "exit 3"], "tag": "t", "wait": true});
+    let j = rq.ok("run", Some(params), Some(json!(1)));
+    assert_eq!(j["exit_code"], 3, "{j}");
+    let l = rq.ok("jobs", None, Some(json!(2)));
+    let job = l["jobs"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["window_id"] == j["window_id"]).cloned())
+        .unwrap_or_else(|| panic!("the job is listed: {l}"));
+    assert_eq!(
+        (&job["dead"], &job["exit_code"]),
+        (&json!(true), &json!(3)),
+        "jobs right after run returned exit_code 3: {l}"
+    );
     assert!(rq.finish().success(), "exit 0");
 }
