@@ -11,5 +11,6 @@ mod jobs;
 mod lifecycle;
 mod logs;
 mod observe;
+mod request;
 mod stop;
 mod watch;
