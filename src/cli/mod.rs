@@ -105,7 +105,6 @@ pub fn internal_mode(args: &[OsString]) -> Option<ExitCode> {
             let rest: Vec<String> = args[1..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
             Some(crate::logs::writer_main(&rest))
         }
-        Some("__request") => Some(request::serve(&args[1..])),
         Some("__tasks") => Some(completions::tasks_main(&args[1..])),
         _ => None,
     }
@@ -147,6 +146,9 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
     let cmd = cmd.to_string_lossy().into_owned();
     let args: Vec<OsString> = rest.collect();
     let cmd = match cmd.as_str() {
+        // the request loop: global flags anywhere on its line set its project and server
+        "__request" if args.is_empty() => return request::serve(g),
+        "__request" => return Err(usage("__request takes no arguments but the global flags")),
         "list" | "ls" => "status".to_string(),
         "help" => {
             let topic = args.first().map(|a| a.to_string_lossy().into_owned());

@@ -1,19 +1,18 @@
 //! `taskmux __request`: one JSON request a line on stdin, one JSON response a line on
 //! stdout, each echoing its request's `id`. The daemon's API is this loop on a socket.
 
-use super::{Globals, context, split_globals};
+use super::{Globals, context};
+use crate::error::{Error, Result};
 use crate::ops::{self, Envelope, Response};
 use serde_json::{Value, json};
-use std::ffi::OsString;
 use std::io::{BufRead, Write};
-use std::process::ExitCode;
 
 /// The reply to one request line: the response's JSON (what `--json` prints) with `id`.
 pub fn reply(ctx: Option<&crate::ctx::Ctx>, line: &str) -> Value {
     let env = Envelope::parse(line);
     let resp = match (env.request, ctx) {
         (Ok(req), Some(ctx)) => ops::handle(ctx, req),
-        (Ok(_), None) => Response::Error(crate::error::Error::new("E100", "cannot read the current directory")),
+        (Ok(_), None) => Response::Error(Error::new("E100", "cannot read the current directory")),
         (Err(e), _) => Response::Error(e),
     };
     let mut v =
@@ -29,24 +28,29 @@ pub fn reply(ctx: Option<&crate::ctx::Ctx>, line: &str) -> Value {
     v
 }
 
-/// Runs the loop until stdin ends. The global flags (`-c`, `-L`) after `__request` set the
-/// project and the tmux server for every request.
-pub fn serve(args: &[OsString]) -> ExitCode {
-    let g = split_globals(args.to_vec())
-        .map(|(g, _)| g)
-        .unwrap_or_else(|_| Globals::default());
-    let ctx = context(&g).ok();
-    let stdin = std::io::stdin();
+/// Runs the loop until stdin ends. The global flags (`-c`, `-L`) set the project and the
+/// tmux server for every request. A line that is not UTF-8 gets an error reply.
+pub fn serve(g: &Globals) -> Result<u8> {
+    let ctx = context(g).ok();
+    let mut input = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
-        if line.trim().is_empty() {
-            continue;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match input.read_until(b'\n', &mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
         }
-        let v = reply(ctx.as_ref(), &line);
+        let v = match std::str::from_utf8(&buf) {
+            Ok(line) if line.trim().is_empty() => continue,
+            Ok(line) => reply(ctx.as_ref(), line),
+            Err(_) => Error::new("E502", "a request line must be UTF-8").to_json(),
+        };
         if writeln!(out, "{v}").and_then(|_| out.flush()).is_err() {
             break;
         }
     }
-    ExitCode::SUCCESS
+    Ok(0)
 }
