@@ -9,7 +9,7 @@ pub use agents::{END as BLOCK_END, FILES as AGENT_FILES, START as BLOCK_START, b
 pub use edit::{NewTask, add_task, has_task, remove_task};
 
 use crate::config::{self, Project};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::paths;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -31,8 +31,11 @@ pub fn initial_config(name: &str) -> String {
 
 pub fn read_config(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::new("E100", format!("Config not found: {}", path.display())),
-        std::io::ErrorKind::InvalidData => Error::new("E101", format!("{} is not valid UTF-8", path.display())),
+        std::io::ErrorKind::NotFound => Kind::ConfigNotFound {
+            path: path.to_path_buf(),
+        }
+        .into(),
+        std::io::ErrorKind::InvalidData => Kind::InvalidToml(format!("{} is not valid UTF-8", path.display())).into(),
         _ => Error::io("read", path, e),
     })
 }
@@ -73,7 +76,7 @@ pub fn refresh_agent_files(project: &Project) -> (Vec<PathBuf>, Vec<String>) {
             Some(new) if new == text => {}
             Some(new) => match rewrite(&path, &new) {
                 Ok(()) => done.push(path),
-                Err(e) => warnings.push(format!("could not refresh the task list in {f}: {}", e.message)),
+                Err(e) => warnings.push(format!("could not refresh the task list in {f}: {}", e.message())),
             },
             None => {}
         }
@@ -89,11 +92,9 @@ pub fn write_agent_file(path: &Path, block: &str) -> Result<()> {
         Err(e) => return Err(Error::io("read", path, e)),
     };
     let new = agents::with_block(existing.as_deref().unwrap_or(""), block).ok_or_else(|| {
-        Error::new(
-            "E104",
-            format!("{} has '{}' without '{}'", path.display(), agents::START, agents::END),
-        )
-        .hint("add the end marker or delete the start marker, then run 'taskmux init' again")
+        Error::from(Kind::AgentFile {
+            path: path.to_path_buf(),
+        })
     })?;
     match existing {
         Some(old) if old == new => Ok(()),
@@ -110,25 +111,31 @@ pub fn precheck_add(t: &NewTask, project: &Project) -> Result<()> {
         } else {
             "names are 1-64 of A-Z a-z 0-9 _ -, not starting with -"
         };
-        return Err(Error::new("E102", format!("Invalid task name '{}': {why}", t.name)));
+        return Err(Error::from(Kind::InvalidTask(format!(
+            "Invalid task name '{}': {why}",
+            t.name
+        ))));
     }
     if t.command.trim().is_empty() {
-        return Err(Error::new("E102", format!("Task '{}' has an empty command", t.name)));
+        return Err(Error::from(Kind::InvalidTask(format!(
+            "Task '{}' has an empty command",
+            t.name
+        ))));
     }
     for d in &t.depends_on {
         if d == &t.name {
-            return Err(Error::new("E211", format!("Task '{}' depends on itself", t.name)));
+            return Err(Kind::SelfDependency(format!("Task '{}' depends on itself", t.name)).into());
         }
         if !project.tasks.iter().any(|o| &o.name == d) {
-            return Err(
-                Error::new("E210", format!("Task '{}' depends on unknown task '{d}'", t.name)).hint(
-                    if project.tasks.is_empty() {
-                        "the config has no tasks yet; add the dependency first".to_string()
-                    } else {
-                        format!("known tasks: {}", project.task_names().join(", "))
-                    },
-                ),
-            );
+            return Err(Error::from(Kind::UnknownDependency(format!(
+                "Task '{}' depends on unknown task '{d}'",
+                t.name
+            )))
+            .hint(if project.tasks.is_empty() {
+                "the config has no tasks yet; add the dependency first".to_string()
+            } else {
+                format!("known tasks: {}", project.task_names().join(", "))
+            }));
         }
     }
     Ok(())

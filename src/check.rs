@@ -64,9 +64,9 @@ impl Finding {
     pub fn from_error(e: &Error, task: Option<&str>) -> Finding {
         Finding {
             severity: Severity::Error,
-            code: e.code,
+            code: e.code(),
             task: task.map(str::to_string),
-            message: e.message.clone(),
+            message: e.message(),
             hint: e.hint.clone(),
         }
     }

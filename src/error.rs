@@ -1,81 +1,431 @@
-//! The one error type of the suite: a stable code, a message naming the cause, and a hint.
+//! The one error type of the suite: what went wrong as a typed [`Kind`] with its context,
+//! its stable code, a message naming the cause, and a hint that says how to fix it.
+//!
+//! Codes (`E1xx` config, `E2xx` tmux and processes, `E3xx` sessions, registry and daemon,
+//! `E4xx` hooks, `E5xx` arguments and requests, `E7xx` permissions, `E9xx` bugs) are listed
+//! with their meaning in `man taskmux(1)`, EXIT STATUS. A code means one thing.
 
+use serde_json::Value;
 use std::fmt;
+use std::path::PathBuf;
 
-/// Every failure a user can see. Each carries a stable code (`E1xx` config, `E2xx`
-/// tmux/process, `E3xx` registry/daemon, `E4xx` hooks, `E5xx` arguments, `E9xx` bugs),
-/// a message that names the cause, and where there is one, a hint that says how to fix it.
+/// What went wrong, with the context that names it. [`Kind::code`] is exhaustive.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// E100: the config named with `-c` is not there.
+    ConfigNotFound {
+        /// The path looked at.
+        path: PathBuf,
+    },
+    /// E100: no `taskmux.toml` here or in any parent.
+    NoConfig {
+        /// Where the search started.
+        start: PathBuf,
+    },
+    /// E100: the current directory cannot be read (it was removed, or no permission).
+    NoCurrentDir {
+        /// The system's reason.
+        reason: String,
+    },
+    /// E101: a file is not valid TOML (or not UTF-8).
+    /// The message says what the parser said, with the file and position where known.
+    InvalidToml(String),
+    /// E102: a task definition or name is invalid.
+    /// The message says which and why.
+    InvalidTask(String),
+    /// E103: keys that no table of that kind has.
+    /// The message says the keys, their table and line.
+    UnknownKey(String),
+    /// E104: a value out of its range or of the wrong type, with the key named.
+    /// The message says the key, the value and the rule.
+    Invalid(String),
+    /// E105: `init` where a config exists already.
+    ConfigExists {
+        /// The config.
+        path: PathBuf,
+    },
+    /// E106: `add` of a task that exists, without `--force`.
+    TaskExists {
+        /// The task.
+        task: String,
+        /// The config.
+        path: PathBuf,
+    },
+    /// E104: an `env_file` that cannot be read (a config value that cannot be used).
+    EnvFile {
+        /// The file.
+        path: PathBuf,
+        /// The system's reason.
+        reason: String,
+    },
+    /// E108: an agent file with a start marker and no end marker.
+    AgentFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// E109: a tmuxp workspace that cannot be used (missing, unreadable, no session name).
+    /// The message says which and why.
+    Workspace(String),
+    /// E200: no task of that name in the config.
+    TaskNotFound {
+        /// The name asked for.
+        task: String,
+        /// The config.
+        path: Option<PathBuf>,
+        /// The tasks it has.
+        known: Vec<String>,
+    },
+    /// E202: the task is not running (or has no window) where it must.
+    /// The message says what needed it running.
+    NotRunning(String),
+    /// E203: tmux is not installed, cannot be run, or is older than 3.2.
+    /// The message says which.
+    Tmux(String),
+    /// E204: a tmux command failed.
+    TmuxFailed {
+        /// The commands of the invocation.
+        args: Vec<String>,
+        /// What tmux said.
+        stderr: String,
+    },
+    /// E205: a task's `port` is held by a process that cannot be stopped.
+    /// The message says the port, the task and who holds it.
+    PortBusy(String),
+    /// E206: processes of a task are left after SIGKILL.
+    ProcessesLeft {
+        /// The task.
+        task: String,
+        /// What is left.
+        pids: Vec<i32>,
+    },
+    /// E207: tmuxp is missing, or failed to create its session.
+    /// The message says which.
+    Tmuxp(String),
+    /// E200: a task without `host` has no URL (there is no task of that name with a URL).
+    NoHost {
+        /// The task.
+        task: String,
+        /// The config.
+        path: PathBuf,
+    },
+    /// E210: a dependency on a task that is not in the config, or a task others need.
+    /// The message says which.
+    UnknownDependency(String),
+    /// E211: a task that depends on itself.
+    /// The message names the task.
+    SelfDependency(String),
+    /// E212: a dependency cycle.
+    /// The message says where it is, naming the whole cycle (`a -> b -> a`).
+    Cycle(String),
+    /// E213: a working directory that does not exist.
+    /// The message says whose and which.
+    CwdMissing(String),
+    /// E214: a task did not become healthy, or was not started.
+    /// The message says the task, the probe and the last reason.
+    NotHealthy(String),
+    /// E220: no job window of that id or name.
+    JobNotFound {
+        /// The id asked for.
+        job: String,
+        /// The session looked in.
+        session: String,
+    },
+    /// E221: a job ended (or its pane went) without reporting its exit code.
+    /// The message says which.
+    JobLost(String),
+    /// E222: `--window` names a window that is not in the session.
+    WindowNotFound {
+        /// The window.
+        window: String,
+        /// The session.
+        session: String,
+    },
+    /// E300: the session is not running.
+    SessionNotFound {
+        /// The session.
+        session: String,
+    },
+    /// E300: a job with no session to run in: no `-s`, no `-w`, no project.
+    NoSession,
+    /// E400: a hook failed or could not run.
+    /// The message says which hook, its command and exit code.
+    HookFailed(String),
+    /// E401: a hook ran past its timeout.
+    /// The message says which hook and the timeout.
+    HookTimeout(String),
+    /// E500: an invalid argument or parameter.
+    /// The message says what is wrong with it.
+    Usage(String),
+    /// E501: a command that does not exist, or is not in this version.
+    /// The message says which.
+    UnknownCommand(String),
+    /// E502: a request line that is not a JSON request.
+    /// The message says why.
+    BadRequest(String),
+    /// E700: permission denied on a path.
+    Permission {
+        /// What was being done (`read`, `write`, …).
+        action: String,
+        /// The path.
+        path: PathBuf,
+        /// The system's reason.
+        reason: String,
+    },
+    /// Not yet converted (removed once every site is typed).
+    Legacy {
+        /// The code.
+        code: &'static str,
+        /// The message.
+        message: String,
+    },
+    /// E900: an I/O failure with no better code, or a bug.
+    /// The message says what happened.
+    Internal(String),
+}
+
+impl Kind {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Kind::ConfigNotFound { .. } | Kind::NoConfig { .. } | Kind::NoCurrentDir { .. } => "E100",
+            Kind::InvalidToml(_) => "E101",
+            Kind::InvalidTask(_) => "E102",
+            Kind::UnknownKey(_) => "E103",
+            Kind::Invalid(_) => "E104",
+            Kind::ConfigExists { .. } => "E105",
+            Kind::TaskExists { .. } => "E106",
+            Kind::EnvFile { .. } => "E104",
+            Kind::AgentFile { .. } => "E108",
+            Kind::Workspace(_) => "E109",
+            Kind::TaskNotFound { .. } => "E200",
+            Kind::NotRunning(_) => "E202",
+            Kind::Tmux(_) => "E203",
+            Kind::TmuxFailed { .. } => "E204",
+            Kind::PortBusy(_) => "E205",
+            Kind::ProcessesLeft { .. } => "E206",
+            Kind::Tmuxp(_) => "E207",
+            Kind::NoHost { .. } => "E200",
+            Kind::UnknownDependency(_) => "E210",
+            Kind::SelfDependency(_) => "E211",
+            Kind::Cycle(_) => "E212",
+            Kind::CwdMissing(_) => "E213",
+            Kind::NotHealthy(_) => "E214",
+            Kind::JobNotFound { .. } => "E220",
+            Kind::JobLost(_) => "E221",
+            Kind::WindowNotFound { .. } => "E222",
+            Kind::SessionNotFound { .. } => "E300",
+            Kind::NoSession => "E300",
+            Kind::HookFailed(_) => "E400",
+            Kind::HookTimeout(_) => "E401",
+            Kind::Usage(_) => "E500",
+            Kind::UnknownCommand(_) => "E501",
+            Kind::BadRequest(_) => "E502",
+            Kind::Permission { .. } => "E700",
+            Kind::Internal(_) => "E900",
+            Kind::Legacy { code, .. } => code,
+        }
+    }
+
+    /// The message: the cause, naming the thing it happened to.
+    pub fn message(&self) -> String {
+        match self {
+            Kind::ConfigNotFound { path } => format!("Config not found: {}", path.display()),
+            Kind::NoConfig { start } => format!(
+                "No {} found in {} or any parent directory",
+                crate::config::CONFIG_NAME,
+                start.display()
+            ),
+            Kind::NoCurrentDir { reason } => format!("cannot read the current directory: {reason}"),
+            Kind::ConfigExists { path } => format!("Config already exists: {}", path.display()),
+            Kind::TaskExists { task, path } => format!("Task '{task}' already exists in {}", path.display()),
+            Kind::EnvFile { path, reason } => format!("env_file {} cannot be read: {reason}", path.display()),
+            Kind::AgentFile { path } => format!(
+                "{} has '{}' without '{}'",
+                path.display(),
+                crate::authoring::BLOCK_START,
+                crate::authoring::BLOCK_END
+            ),
+            Kind::TaskNotFound { task, .. } => format!("Task '{task}' not found in config"),
+            Kind::TmuxFailed { args, stderr } => {
+                format!("tmux command failed: {}: {}", args.join(" ; "), stderr.trim())
+            }
+            Kind::ProcessesLeft { task, pids } => {
+                format!("Task '{task}' still has processes after SIGKILL: {pids:?}")
+            }
+            Kind::NoHost { task, .. } => format!("Task '{task}' has no host, so it has no URL"),
+            Kind::JobNotFound { job, session } => format!("Job '{job}' not found in session '{session}'"),
+            Kind::WindowNotFound { window, session } => format!("No window '{window}' in session '{session}'"),
+            Kind::SessionNotFound { session } => format!("Session '{session}' is not running"),
+            Kind::NoSession => "No session to run in: no taskmux.toml here or above".into(),
+            Kind::Permission { action, path, reason } => format!("cannot {action} {}: {reason}", path.display()),
+            Kind::InvalidToml(message)
+            | Kind::InvalidTask(message)
+            | Kind::UnknownKey(message)
+            | Kind::Invalid(message)
+            | Kind::Workspace(message)
+            | Kind::NotRunning(message)
+            | Kind::Tmux(message)
+            | Kind::PortBusy(message)
+            | Kind::Tmuxp(message)
+            | Kind::UnknownDependency(message)
+            | Kind::SelfDependency(message)
+            | Kind::Cycle(message)
+            | Kind::CwdMissing(message)
+            | Kind::NotHealthy(message)
+            | Kind::JobLost(message)
+            | Kind::HookFailed(message)
+            | Kind::HookTimeout(message)
+            | Kind::Usage(message)
+            | Kind::UnknownCommand(message)
+            | Kind::BadRequest(message)
+            | Kind::Internal(message)
+            | Kind::Legacy { message, .. } => message.clone(),
+        }
+    }
+
+    /// The hint that goes with this kind when the site gives none.
+    fn default_hint(&self) -> Option<String> {
+        Some(match self {
+            Kind::ConfigNotFound { .. } => "check the path given with -c/--config".into(),
+            Kind::NoConfig { .. } => "run 'taskmux init' to create one, or pass -c PATH".into(),
+            Kind::ConfigExists { .. } => {
+                "edit it, or add tasks with 'taskmux add TASK \"COMMAND\"'; nothing was changed".into()
+            }
+            Kind::TaskExists { task, .. } => {
+                format!("use --force to replace it, or 'taskmux remove {task}' first")
+            }
+            Kind::EnvFile { .. } => "create the file or fix the env_file path".into(),
+            Kind::AgentFile { .. } => {
+                "add the end marker or delete the start marker, then run 'taskmux init' again".into()
+            }
+            Kind::TaskNotFound {
+                path: Some(p), known, ..
+            } => {
+                format!("tasks in {}: {}", p.display(), known.join(", "))
+            }
+            Kind::ProcessesLeft { .. } => "they may be stuck in the kernel (state D) or belong to another user".into(),
+            Kind::NoHost { task, path } => {
+                format!("add host = \"{task}\" to [tasks.{task}] in {}", path.display())
+            }
+            Kind::JobNotFound { .. } => "list the jobs with 'taskmux jobs'".into(),
+            Kind::SessionNotFound { .. } => "start the project with 'taskmux start'".into(),
+            Kind::NoSession => {
+                "pass -s SESSION (created when missing) or -w WORKSPACE, or run inside a taskmux project".into()
+            }
+            Kind::Usage(_) => "see 'taskmux --help'".into(),
+            Kind::Permission { .. } => {
+                "check the permissions of that path, or set TASKMUX_HOME to a directory you own".into()
+            }
+            Kind::Internal(_) => "this is a bug in taskmux; please report it with the command you ran".into(),
+            _ => return None,
+        })
+    }
+}
+
+/// Every failure a user can see: its [`Kind`], and where the site knows better than the
+/// kind, its own hint and machine-readable details.
 #[derive(Debug, Clone)]
 pub struct Error {
-    /// Stable code, such as `E200`.
-    pub code: &'static str,
-    /// What went wrong, naming the thing it went wrong with.
-    pub message: String,
+    /// What went wrong.
+    pub kind: Kind,
     /// How to fix it, when we know.
     pub hint: Option<String>,
     /// Extra machine-readable context for `--json`.
-    pub details: Option<serde_json::Value>,
+    pub details: Option<Value>,
 }
 
 /// The suite's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl Error {
-    /// A new error with a code and message.
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+impl From<Kind> for Error {
+    fn from(kind: Kind) -> Self {
+        let hint = kind.default_hint();
         Error {
-            code,
-            message: message.into(),
-            hint: None,
+            kind,
+            hint,
             details: None,
         }
     }
+}
 
-    /// Adds the line that tells the user how to fix it.
+impl Error {
+    /// The stable code, such as `E200`.
+    pub fn code(&self) -> &'static str {
+        self.kind.code()
+    }
+
+    /// What went wrong, naming the thing it went wrong with.
+    pub fn message(&self) -> String {
+        self.kind.message()
+    }
+
+    /// Replaces the hint: the line that tells the user how to fix it.
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
 
     /// Adds machine-readable details, shown under `details` in `--json`.
-    pub fn details(mut self, details: serde_json::Value) -> Self {
+    pub fn details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self
     }
 
     /// The process exit code for this error: 2 for usage and invalid config (E1xx, the
-    /// dependency errors E210-E213 found in the config, E500, E501), 1 otherwise.
+    /// dependency errors E210-E213 found in the config, E500-E502), 1 otherwise.
     pub fn exit_code(&self) -> u8 {
-        if self.code.starts_with("E1") || matches!(self.code, "E210" | "E211" | "E212" | "E213" | "E500" | "E501") {
+        let code = self.code();
+        if code.starts_with("E1") || matches!(code, "E210" | "E211" | "E212" | "E213" | "E500" | "E501" | "E502") {
             2
         } else {
             1
         }
     }
 
+    /// A not yet typed error.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Kind::Legacy {
+            code,
+            message: message.into(),
+        }
+        .into()
+    }
+
+    /// A usage error (E500).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Kind::Usage(message.into()).into()
+    }
+
+    /// A validation error (E104) naming the key.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Kind::Invalid(message.into()).into()
+    }
+
     /// An internal error: a bug, with where to report it.
     pub fn internal(message: impl Into<String>) -> Self {
-        Error::new("E900", message).hint("this is a bug in taskmux; please report it with the command you ran")
+        Kind::Internal(message.into()).into()
     }
 
     /// An I/O failure on a path, with the path named.
     pub fn io(action: &str, path: &std::path::Path, err: std::io::Error) -> Self {
-        let code = if err.kind() == std::io::ErrorKind::PermissionDenied {
-            "E700"
-        } else {
-            "E900"
-        };
-        let e = Error::new(code, format!("cannot {action} {}: {err}", path.display()));
-        if code == "E700" {
-            e.hint("check the permissions of that path, or set TASKMUX_HOME to a directory you own")
-        } else {
-            e
+        if err.kind() == std::io::ErrorKind::PermissionDenied {
+            return Kind::Permission {
+                action: action.to_string(),
+                path: path.to_path_buf(),
+                reason: err.to_string(),
+            }
+            .into();
+        }
+        Error {
+            kind: Kind::Internal(format!("cannot {action} {}: {err}", path.display())),
+            hint: None,
+            details: None,
         }
     }
 
     /// The error as the JSON object of REFERENCE section 1.
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut v = serde_json::json!({"ok": false, "code": self.code, "error": self.message});
+    pub fn to_json(&self) -> Value {
+        let mut v = serde_json::json!({"ok": false, "code": self.code(), "error": self.message()});
         if let Some(h) = &self.hint {
             v["hint"] = h.clone().into();
         }
@@ -88,7 +438,7 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error[{}]: {}", self.code, self.message)?;
+        write!(f, "error[{}]: {}", self.code(), self.message())?;
         if let Some(h) = &self.hint {
             write!(f, "\n  hint: {h}")?;
         }
@@ -101,5 +451,29 @@ impl std::error::Error for Error {}
 impl serde::Serialize for Error {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         self.to_json().serialize(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_messages_and_exit_codes() {
+        let e: Error = Kind::TaskNotFound {
+            task: "ghost".into(),
+            path: Some("/p/taskmux.toml".into()),
+            known: vec!["a".into(), "b".into()],
+        }
+        .into();
+        assert_eq!((e.code(), e.exit_code()), ("E200", 1));
+        assert_eq!(e.message(), "Task 'ghost' not found in config");
+        assert_eq!(e.hint.as_deref(), Some("tasks in /p/taskmux.toml: a, b"));
+        let v = e.to_json();
+        assert_eq!((v["ok"].clone(), v["code"].clone()), (false.into(), "E200".into()));
+        assert_eq!(Error::usage("x").exit_code(), 2);
+        assert_eq!(Error::from(Kind::Cycle("a -> a".into())).exit_code(), 2);
+        let denied = Error::io("read", "/x".as_ref(), std::io::ErrorKind::PermissionDenied.into());
+        assert_eq!(denied.code(), "E700");
     }
 }

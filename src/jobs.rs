@@ -718,7 +718,7 @@ mod tests {
         std::fs::write(d.join("w.json"), "{\"session_name\": \"js\", \"windows\": []}").unwrap();
         assert_eq!(workspace_session(&d.join("w.json")).unwrap().1, "js");
         std::fs::write(d.join("none.yaml"), "windows: []\n").unwrap();
-        assert_eq!(workspace_session(&d.join("none.yaml")).unwrap_err().code, "E104");
+        assert_eq!(workspace_session(&d.join("none.yaml")).unwrap_err().code(), "E104");
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -64,8 +64,8 @@ impl Out {
         format!(
             "{} {name}: error[{}]: {}",
             self.paint("failed", Color::Red),
-            e.code,
-            e.message
+            e.code(),
+            e.message()
         )
     }
 
@@ -121,7 +121,7 @@ pub fn print_error(out: &Out, prog: &str, e: &crate::error::Error) {
     if out.json {
         out.json(&e.to_json());
     } else {
-        let mut s = format!("{prog}: error[{}]: {}\n", e.code, e.message);
+        let mut s = format!("{prog}: error[{}]: {}\n", e.code(), e.message());
         if let Some(h) = &e.hint {
             s.push_str(&format!("  hint: {h}\n"));
         }

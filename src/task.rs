@@ -609,7 +609,7 @@ fn launch_locked(ctx: &Ctx, tasks: &[(&Task, &Prepared)], rts: Option<&Runtimes>
                 *c = Tmux::as_new_session(c, session);
             }
             match run_groups(&ctx.tmux, with_session) {
-                Err(e) if e.message.contains("duplicate session") => run_groups(&ctx.tmux, plain)?,
+                Err(e) if e.message().contains("duplicate session") => run_groups(&ctx.tmux, plain)?,
                 other => other?,
             }
         } else {
@@ -956,7 +956,7 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
         .collect();
 
     let fail = |t: &Task, e: Error| {
-        gates.set(&t.name, Gate::NotHealthy(format!("its start failed: {}", e.message)));
+        gates.set(&t.name, Gate::NotHealthy(format!("its start failed: {}", e.message())));
         if let Ok(mut r) = report_m.lock() {
             r.failed.push((t.name.clone(), e));
         }
@@ -970,7 +970,7 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
             events::emit("task_started", &project.name, Some(&t.name), json!({}));
             if let Err(e) = task_hook(ctx, t, "after_start", &prep.env) {
                 if let Ok(mut r) = report_m.lock() {
-                    r.warnings.push(e.message.clone());
+                    r.warnings.push(e.message().clone());
                 }
             }
         }
@@ -1132,7 +1132,7 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
         events::emit("session_started", &project.name, None, json!({"tasks": report.started}));
     }
     if let Err(e) = project_hook(ctx, "after_start", &record) {
-        report.warnings.push(e.message);
+        report.warnings.push(e.message());
     }
     // keep config order in the report
     let order = |n: &String| project.tasks.iter().position(|t| &t.name == n).unwrap_or(usize::MAX);
@@ -1296,7 +1296,7 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
             events::emit("task_stopped", &project.name, Some(&t.name), json!({"manual": manual}));
             if let Some(env) = envs.get(&t.name) {
                 if let Err(e) = task_hook(ctx, t, "after_stop", env) {
-                    crate::output::warn("taskmux", &e.message);
+                    crate::output::warn("taskmux", &e.message());
                 }
             }
         }
@@ -1311,7 +1311,7 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
     }
     if run_project_hooks && !running.is_empty() {
         if let Err(e) = project_hook(ctx, "after_stop", &record) {
-            crate::output::warn("taskmux", &e.message);
+            crate::output::warn("taskmux", &e.message());
         }
     }
     Ok(out)

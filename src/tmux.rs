@@ -2,7 +2,7 @@
 //! invocation, format output split on a delimiter that cannot occur in values, and
 //! ensure-session under a flock.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::paths;
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
@@ -81,11 +81,11 @@ impl Tmux {
 
     fn spawn_error(e: std::io::Error) -> Error {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::new("E203", "tmux is not installed (not found on PATH)").hint(
+            Error::from(Kind::Tmux("tmux is not installed (not found on PATH)".into())).hint(
                 "install tmux 3.2 or newer: 'apt-get install tmux' (Debian/Ubuntu) or 'brew install tmux' (macOS)",
             )
         } else {
-            Error::new("E203", format!("cannot run tmux: {e}"))
+            Error::from(Kind::Tmux(format!("cannot run tmux: {e}")))
         }
     }
 
@@ -127,10 +127,10 @@ impl Tmux {
     /// The E204 error for a failed chain.
     pub fn failed(&self, cmds: &[Cmd], stderr: &str) -> Error {
         let args: Vec<String> = cmds.iter().map(|c| c.join(" ")).collect();
-        Error::new(
-            "E204",
-            format!("tmux command failed: {}: {}", args.join(" ; "), stderr.trim()),
-        )
+        Error::from(Kind::TmuxFailed {
+            args,
+            stderr: stderr.trim().to_string(),
+        })
         .details(serde_json::json!({"args": cmds, "stderr": stderr.trim(), "socket": self.socket}))
     }
 
@@ -161,10 +161,10 @@ impl Tmux {
                 }
                 Ok(())
             }
-            _ => Err(Error::new(
-                "E203",
-                format!("tmux is too old: {} (taskmux needs 3.2 or newer)", text.trim()),
-            )
+            _ => Err(Error::from(Kind::Tmux(format!(
+                "tmux is too old: {} (taskmux needs 3.2 or newer)",
+                text.trim()
+            )))
             .hint("upgrade tmux: 'apt-get install tmux' from a current release, or 'brew upgrade tmux'")),
         }
     }

@@ -15,7 +15,7 @@
 //! task). Comment lines that touch the next table stay with that table; comment blocks set
 //! apart by blank lines on both sides stay where they are.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use std::ops::Range;
 use toml_edit::{Array, Document, DocumentMut, InlineTable, Item, Table, Value};
 
@@ -225,7 +225,7 @@ struct Parsed<'a> {
 impl<'a> Parsed<'a> {
     fn new(text: &'a str) -> Result<Parsed<'a>> {
         let doc = Document::parse(text).map_err(|e| {
-            Error::new("E101", format!("Invalid TOML: {}", e.message().trim())).hint("fix the syntax first")
+            Error::from(Kind::InvalidToml(format!("Invalid TOML: {}", e.message().trim()))).hint("fix the syntax first")
         })?;
         let mut lines = Lines::new(text);
         let mut headers = Vec::new();
@@ -362,7 +362,12 @@ pub fn add_task(text: &str, task: &NewTask) -> Result<(String, bool)> {
 pub fn remove_task(text: &str, name: &str) -> Result<String> {
     let p = Parsed::new(text)?;
     match p.form(name) {
-        Form::Missing => Err(Error::new("E200", format!("Task '{name}' not found in config"))),
+        Form::Missing => Err(Kind::TaskNotFound {
+            task: name.to_string(),
+            path: None,
+            known: Vec::new(),
+        }
+        .into()),
         Form::Header => {
             let edits = p
                 .task_headers(name)
@@ -397,15 +402,15 @@ fn insert_value(tasks: &mut dyn toml_edit::TableLike, task: &NewTask) {
 /// Edits the `tasks` table through `toml_edit`'s document model and renders the whole file:
 /// for the layouts a line-based edit cannot express.
 fn with_document(text: &str, edit: impl FnOnce(&mut dyn toml_edit::TableLike)) -> Result<String> {
-    let mut doc: DocumentMut = text
-        .parse()
-        .map_err(|e: toml_edit::TomlError| Error::new("E101", format!("Invalid TOML: {}", e.message().trim())))?;
+    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+        Error::from(Kind::InvalidToml(format!("Invalid TOML: {}", e.message().trim())))
+    })?;
     let tasks = doc
         .as_table_mut()
         .entry("tasks")
         .or_insert_with(|| Item::Table(Table::new()))
         .as_table_like_mut()
-        .ok_or_else(|| Error::new("E102", "[tasks] must be a table"))?;
+        .ok_or_else(|| Error::from(Kind::InvalidTask("[tasks] must be a table".into())))?;
     edit(tasks);
     Ok(doc.to_string())
 }
@@ -621,8 +626,8 @@ before_start = "echo project"   # trailing
         let (out, _) = add_task("\u{feff}name = \"p\"\n", &task("a b", "x")).expect("adds");
         assert_eq!(out, "\u{feff}name = \"p\"\n\n[tasks.\"a b\"]\ncommand = \"x\"\n");
         assert_eq!(remove_task(&out, "a b").expect("removes"), "\u{feff}name = \"p\"\n");
-        assert_eq!(remove_task("name = 1\n", "a").unwrap_err().code, "E200");
-        assert_eq!(remove_task("name = \n", "a").unwrap_err().code, "E101");
+        assert_eq!(remove_task("name = 1\n", "a").unwrap_err().code(), "E200");
+        assert_eq!(remove_task("name = \n", "a").unwrap_err().code(), "E101");
         assert!(has_task(COMMENTED, "web").expect("parses"));
         assert!(!has_task(COMMENTED, "fake").expect("parses"));
     }

@@ -294,6 +294,6 @@ mod tests {
         .expect("parses");
         assert_eq!((t.name.as_str(), t.command.as_str(), force), ("api", "npm run", true));
         assert_eq!(t.depends_on, vec!["db", "cache"]);
-        assert_eq!(parse_add(vec![OsString::from("api")]).unwrap_err().code, "E500");
+        assert_eq!(parse_add(vec![OsString::from("api")]).unwrap_err().code(), "E500");
     }
 }

@@ -1,7 +1,7 @@
 //! `start`, `stop`, `restart`, `kill`: arguments to requests, results to lines.
 
 use super::{Globals, exec, flags, parse_args, unexpected, usage};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::ops::{Action, Request, Response, TaskParams, TasksParams};
 use crate::output::{Color, Out, warn};
 use std::ffi::OsString;
@@ -18,10 +18,9 @@ fn tasks(names: Vec<String>, wait: bool) -> TasksParams {
 pub fn start(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let (names, flags) = parse_args(args, flags::of("start"))?;
     if flags.contains_key("monitor") || flags.contains_key("daemon") {
-        return Err(Error::new(
-            "E501",
-            "start --monitor/--daemon needs the daemon, which is not in this version yet",
-        )
+        return Err(Error::from(Kind::UnknownCommand(
+            "start --monitor/--daemon needs the daemon, which is not in this version yet".into(),
+        ))
         .hint("run 'taskmux start' without -m/-d"));
     }
     let req = Request::Start(tasks(names, flags.contains_key("wait")));

@@ -2,7 +2,7 @@
 //! read files only, so they work without tmux and after the session is gone.
 
 use super::{Globals, context, exec, flag_value, unexpected, usage};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::logread::{self, Line};
 use crate::ops::{self, EventsParams, LogsParams, OptTaskParams, Request, Response};
 use crate::output::Out;
@@ -14,7 +14,7 @@ fn number(p: &mut lexopt::Parser, flag: &str) -> Result<usize> {
     let v = p.value().map_err(|e| usage(e.to_string()))?;
     let s = v.to_string_lossy();
     s.parse::<usize>().map_err(|_| {
-        Error::new("E500", format!("{flag} needs a whole number, not '{s}'")).hint(format!("e.g. {flag} 100"))
+        Error::from(Kind::Usage(format!("{flag} needs a whole number, not '{s}'"))).hint(format!("e.g. {flag} 100"))
     })
 }
 

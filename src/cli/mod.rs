@@ -17,7 +17,7 @@ pub use help::{COMMANDS, CommandSpec};
 pub use jobs::run_main;
 
 use crate::ctx::{Cancel, Ctx};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::ops::{self, Request, Response};
 use crate::output::{Out, print_error};
 use crate::tmux::Tmux;
@@ -50,7 +50,7 @@ pub struct Globals {
 
 /// A usage error (E500, exit 2).
 pub fn usage(msg: impl Into<String>) -> Error {
-    Error::new("E500", msg).hint("see 'taskmux --help'")
+    Error::usage(msg)
 }
 
 /// Splits global flags out of the arguments (anywhere before `--`).
@@ -158,9 +158,8 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         _ => cmd,
     };
     let Some(spec) = COMMANDS.iter().find(|c| c.name == cmd) else {
-        return Err(
-            Error::new("E501", format!("Unknown command '{cmd}'")).hint("see 'taskmux --help' for the commands")
-        );
+        return Err(Error::from(Kind::UnknownCommand(format!("Unknown command '{cmd}'")))
+            .hint("see 'taskmux --help' for the commands"));
     };
     if g.help {
         out.print(&command_help(spec.name).unwrap_or_default());
@@ -171,10 +170,10 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         return Ok(0);
     }
     if !spec.available {
-        return Err(
-            Error::new("E501", format!("'taskmux {cmd}' is not available in this version yet"))
-                .hint("see 'taskmux --help' for the commands this version has"),
-        );
+        return Err(Error::from(Kind::UnknownCommand(format!(
+            "'taskmux {cmd}' is not available in this version yet"
+        )))
+        .hint("see 'taskmux --help' for the commands this version has"));
     }
     match spec.name {
         "start" => lifecycle::start(g, args, out),
@@ -205,8 +204,7 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
 /// The world of one invocation, from the global flags and the process environment: the
 /// one place the environment is read.
 pub fn context(g: &Globals) -> Result<Ctx> {
-    let cwd =
-        std::env::current_dir().map_err(|e| Error::new("E100", format!("cannot read the current directory: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|e| Error::from(Kind::NoCurrentDir { reason: e.to_string() }))?;
     let hook_timeout = std::env::var("TASKMUX_HOOK_TIMEOUT")
         .ok()
         .and_then(|s| s.parse::<f64>().ok())

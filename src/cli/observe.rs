@@ -1,7 +1,7 @@
 //! `status`, `health`, `inspect`, `send` and `attach`: what runs, shown to people.
 
 use super::{Globals, context, exec, flags, parse_args, unexpected, usage};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::ops::{self, Request, Response, SendParams, TaskParams};
 use crate::output::{Color, Out};
 use lexopt::prelude::*;
@@ -161,15 +161,17 @@ pub fn attach(g: &Globals, args: Vec<OsString>, _out: &Out) -> Result<u8> {
     let lc = ops::lifecycle_ctx(&ctx)?;
     let session = &lc.project.name;
     if !lc.tmux.has_session(session)? {
-        return Err(Error::new("E300", format!("Session '{session}' is not running"))
-            .hint("start the project with 'taskmux start'"));
+        return Err(Kind::SessionNotFound {
+            session: session.clone(),
+        }
+        .into());
     }
     let window = match &name {
         Some(n) => {
             let t = lc.project.task(n)?;
             let rts = crate::task::read_runtime(&lc.tmux, session)?;
             let Some(rt) = rts.get(&t.name) else {
-                return Err(Error::new("E202", format!("Task '{n}' has no window"))
+                return Err(Error::from(Kind::NotRunning(format!("Task '{n}' has no window")))
                     .hint(format!("start it with 'taskmux start {n}'")));
             };
             Some(rt.window_id.clone())
@@ -190,5 +192,5 @@ pub fn attach(g: &Globals, args: Vec<OsString>, _out: &Out) -> Result<u8> {
         c.args(["attach-session", "-t", &format!("={session}:")]);
     }
     let err = c.exec();
-    Err(Error::new("E204", format!("cannot run tmux: {err}")))
+    Err(Kind::Tmux(format!("cannot run tmux: {err}")).into())
 }

@@ -2,7 +2,7 @@
 //! stdout, each echoing its request's `id`. The daemon's API is this loop on a socket.
 
 use super::{Globals, context};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::ops::{self, Envelope, Response};
 use serde_json::{Value, json};
 use std::io::{BufRead, Write};
@@ -12,7 +12,12 @@ pub fn reply(ctx: Option<&crate::ctx::Ctx>, line: &str) -> Value {
     let env = Envelope::parse(line);
     let resp = match (env.request, ctx) {
         (Ok(req), Some(ctx)) => ops::handle(ctx, req),
-        (Ok(_), None) => Response::Error(Error::new("E100", "cannot read the current directory")),
+        (Ok(_), None) => Response::Error(
+            Kind::NoCurrentDir {
+                reason: "it could not be read at start".into(),
+            }
+            .into(),
+        ),
         (Err(e), _) => Response::Error(e),
     };
     let mut v =
@@ -46,7 +51,7 @@ pub fn serve(g: &Globals) -> Result<u8> {
         let v = match std::str::from_utf8(&buf) {
             Ok(line) if line.trim().is_empty() => continue,
             Ok(line) => reply(ctx.as_ref(), line),
-            Err(_) => Error::new("E502", "a request line must be UTF-8").to_json(),
+            Err(_) => Error::from(Kind::BadRequest("a request line must be UTF-8".into())).to_json(),
         };
         if writeln!(out, "{v}").and_then(|_| out.flush()).is_err() {
             break;

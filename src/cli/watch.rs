@@ -40,7 +40,7 @@ fn print_start(out: &Out, project: &Project) {
 
 fn print_invalid(out: &Out, e: &Error) {
     if out.json {
-        let mut v = json!({"event": "config_invalid", "code": e.code, "error": e.message});
+        let mut v = json!({"event": "config_invalid", "code": e.code(), "error": e.message()});
         if let Some(h) = &e.hint {
             v["hint"] = json!(h);
         }
@@ -59,7 +59,7 @@ fn print_reload(out: &Out, d: &reload::ConfigDiff, a: &reload::Applied) {
         let errors: Vec<Value> = a
             .errors
             .iter()
-            .map(|(n, e)| json!({"task": n, "code": e.code, "error": e.message}))
+            .map(|(n, e)| json!({"task": n, "code": e.code(), "error": e.message()}))
             .collect();
         out.json(&json!({
             "event": "config_reloaded", "added": d.added, "removed": d.removed, "changed": d.changed,

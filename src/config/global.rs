@@ -1,7 +1,7 @@
 //! The global config, `$TASKMUX_HOME/config.toml`: the daemon's API, proxy and name
 //! resolution settings, every key optional, unknown keys refused.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -78,17 +78,19 @@ impl GlobalConfig {
     /// Parses global config text from `path` and checks every value's range.
     pub fn parse(text: &str, path: &Path) -> Result<GlobalConfig> {
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            Error::new(
-                "E101",
-                format!("Invalid TOML in {}: {}", path.display(), e.message().trim()),
-            )
+            Error::from(Kind::InvalidToml(format!(
+                "Invalid TOML in {}: {}",
+                path.display(),
+                e.message().trim()
+            )))
             .hint("fix the syntax of the global config")
         })?;
         let c: GlobalConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
-            Error::new(
-                "E104",
-                format!("Invalid global config {}: {}", path.display(), e.message().trim()),
-            )
+            Error::from(Kind::Invalid(format!(
+                "Invalid global config {}: {}",
+                path.display(),
+                e.message().trim()
+            )))
             .hint("see the keys and their defaults in man taskmux.toml(5), GLOBAL CONFIG")
         })?;
         for (key, port) in [
@@ -97,20 +99,17 @@ impl GlobalConfig {
             ("dns_server_port", c.dns_server_port),
         ] {
             if port == 0 {
-                return Err(Error::new(
-                    "E104",
-                    format!("{key} in {} must be a port (1-65535), not 0", path.display()),
-                ));
+                return Err(Error::from(Kind::Invalid(format!(
+                    "{key} in {} must be a port (1-65535), not 0",
+                    path.display()
+                ))));
             }
         }
         if !(c.health_check_interval.is_finite() && (0.1..=86_400.0).contains(&c.health_check_interval)) {
-            return Err(Error::new(
-                "E104",
-                format!(
-                    "health_check_interval in {} must be between 0.1 and 86400 seconds",
-                    path.display()
-                ),
-            ));
+            return Err(Error::from(Kind::Invalid(format!(
+                "health_check_interval in {} must be between 0.1 and 86400 seconds",
+                path.display()
+            ))));
         }
         Ok(c)
     }
@@ -151,8 +150,8 @@ mod tests {
             "host_resolver = \"dns\"",
         ] {
             let e = GlobalConfig::parse(bad, p).expect_err(bad);
-            assert_eq!(e.code, "E104", "{bad}: {e}");
+            assert_eq!(e.code(), "E104", "{bad}: {e}");
         }
-        assert_eq!(GlobalConfig::parse("a = [", p).expect_err("toml").code, "E101");
+        assert_eq!(GlobalConfig::parse("a = [", p).expect_err("toml").code(), "E101");
     }
 }

@@ -1,6 +1,6 @@
 //! `taskmux.toml`: finding it, parsing it with positions, the project and task model, validation.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use std::path::{Path, PathBuf};
 
 mod global;
@@ -133,11 +133,11 @@ impl Project {
     /// The task of that name.
     pub fn task(&self, name: &str) -> Result<&Task> {
         self.tasks.iter().find(|t| t.name == name).ok_or_else(|| {
-            Error::new("E200", format!("Task '{name}' not found in config")).hint(format!(
-                "tasks in {}: {}",
-                self.path.display(),
-                self.task_names().join(", ")
-            ))
+            Error::from(Kind::TaskNotFound {
+                task: name.to_string(),
+                path: Some(self.path.clone()),
+                known: self.task_names(),
+            })
         })
     }
 
@@ -158,8 +158,7 @@ pub fn find(explicit: Option<&Path>, start: &Path) -> Result<PathBuf> {
         if p.is_file() {
             return Ok(p);
         }
-        return Err(Error::new("E100", format!("Config not found: {}", p.display()))
-            .hint("check the path given with -c/--config"));
+        return Err(Kind::ConfigNotFound { path: p }.into());
     }
     let mut searched = Vec::new();
     let mut dir = Some(start);
@@ -171,19 +170,20 @@ pub fn find(explicit: Option<&Path>, start: &Path) -> Result<PathBuf> {
         searched.push(d.display().to_string());
         dir = d.parent();
     }
-    Err(Error::new(
-        "E100",
-        format!("No {CONFIG_NAME} found in {} or any parent directory", start.display()),
-    )
-    .hint("run 'taskmux init' to create one, or pass -c PATH")
+    Err(Error::from(Kind::NoConfig {
+        start: start.to_path_buf(),
+    })
     .details(serde_json::json!({"searched": searched})))
 }
 
 /// Loads and validates the config at `path`.
 pub fn load(path: &Path) -> Result<Project> {
     let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::new("E100", format!("Config not found: {}", path.display())),
-        std::io::ErrorKind::InvalidData => Error::new("E101", format!("{} is not valid UTF-8", path.display())),
+        std::io::ErrorKind::NotFound => Kind::ConfigNotFound {
+            path: path.to_path_buf(),
+        }
+        .into(),
+        std::io::ErrorKind::InvalidData => Kind::InvalidToml(format!("{} is not valid UTF-8", path.display())).into(),
         _ => Error::io("read", path, e),
     })?;
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
@@ -273,8 +273,10 @@ pub fn parse_size(s: &str) -> Option<u64> {
 /// Reads a dotenv file: `KEY=value`, `export KEY=value`, quotes, `#` comments.
 pub fn read_env_file(path: &Path) -> Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::new("E104", format!("env_file {} cannot be read: {e}", path.display()))
-            .hint("create the file or fix the env_file path")
+        Error::from(Kind::EnvFile {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
     })?;
     let mut out = Vec::new();
     for line in text.lines() {
@@ -369,40 +371,40 @@ mod tests {
 
     #[test]
     fn errors_have_codes() {
-        assert_eq!(p("name = \n").unwrap_err().code, "E101");
+        assert_eq!(p("name = \n").unwrap_err().code(), "E101");
         let e = p("[tasks.a]\ncommand = \"x\"\nbogus = 1\n").unwrap_err();
-        assert_eq!(e.code, "E103");
+        assert_eq!(e.code(), "E103");
         assert!(
-            e.message.contains("'bogus' (line 3)") && e.message.contains("[tasks.a]"),
+            e.message().contains("'bogus' (line 3)") && e.message().contains("[tasks.a]"),
             "{}",
-            e.message
+            e.message()
         );
-        assert_eq!(p("[tasks.job]\ncommand = \"x\"\n").unwrap_err().code, "E102");
-        assert_eq!(p("[tasks.a]\ncwd = \"x\"\n").unwrap_err().code, "E102");
+        assert_eq!(p("[tasks.job]\ncommand = \"x\"\n").unwrap_err().code(), "E102");
+        assert_eq!(p("[tasks.a]\ncwd = \"x\"\n").unwrap_err().code(), "E102");
         assert_eq!(
             p("[tasks.a]\ncommand = \"x\"\ndepends_on = [\"zz\"]\n")
                 .unwrap_err()
-                .code,
+                .code(),
             "E210"
         );
         assert_eq!(
             p("[tasks.a]\ncommand = \"x\"\ndepends_on = [\"a\"]\n")
                 .unwrap_err()
-                .code,
+                .code(),
             "E211"
         );
         let e =
             p("[tasks.a]\ncommand = \"x\"\ndepends_on = [\"b\"]\n[tasks.b]\ncommand = \"x\"\ndepends_on = [\"a\"]\n")
                 .unwrap_err();
-        assert_eq!(e.code, "E212");
-        assert!(e.message.contains("a -> b -> a"), "{}", e.message);
+        assert_eq!(e.code(), "E212");
+        assert!(e.message().contains("a -> b -> a"), "{}", e.message());
         assert_eq!(
             p("[tasks.a]\ncommand = \"x\"\nrestart_policy = \"sometimes\"\n")
                 .unwrap_err()
-                .code,
+                .code(),
             "E104"
         );
-        assert_eq!(p("name = \"Bad_Name\"\n").unwrap_err().code, "E104");
+        assert_eq!(p("name = \"Bad_Name\"\n").unwrap_err().code(), "E104");
     }
 
     #[test]

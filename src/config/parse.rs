@@ -49,9 +49,9 @@ impl<'a> Parser<'a> {
         format!("{}:{l}:{c}", self.path.display())
     }
 
-    fn err(&self, code: &'static str, span: std::ops::Range<usize>, msg: String) -> Error {
+    fn err(&self, code: fn(String) -> Kind, span: std::ops::Range<usize>, msg: String) -> Error {
         let (l, c) = line_col(self.text, span.start);
-        Error::new(code, format!("{msg} (at {})", self.at(span))).details(serde_json::json!({
+        Error::from(code(format!("{msg} (at {})", self.at(span)))).details(serde_json::json!({
             "path": self.path.display().to_string(), "line": l, "column": c
         }))
     }
@@ -73,15 +73,12 @@ impl<'a> Parser<'a> {
             .collect();
         let first = bad[0].0.span();
         let (l, c) = line_col(self.text, first.start);
-        Err(Error::new(
-            "E103",
-            format!(
-                "Unknown key{} in [{table_name}] of {}: {}",
-                if bad.len() > 1 { "s" } else { "" },
-                self.path.display(),
-                names.join(", ")
-            ),
-        )
+        Err(Error::from(Kind::UnknownKey(format!(
+            "Unknown key{} in [{table_name}] of {}: {}",
+            if bad.len() > 1 { "s" } else { "" },
+            self.path.display(),
+            names.join(", ")
+        )))
         .hint(format!("allowed keys in [{table_name}]: {}", allowed.join(", ")))
         .details(serde_json::json!({
             "path": self.path.display().to_string(), "table": table_name, "line": l, "column": c,
@@ -89,7 +86,7 @@ impl<'a> Parser<'a> {
         })))
     }
 
-    fn string(&self, code: &'static str, key: &str, v: &Val<'_>) -> Result<String> {
+    fn string(&self, code: fn(String) -> Kind, key: &str, v: &Val<'_>) -> Result<String> {
         v.get_ref().as_str().map(str::to_string).ok_or_else(|| {
             self.err(
                 code,
@@ -99,7 +96,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn boolean(&self, code: &'static str, key: &str, v: &Val<'_>) -> Result<bool> {
+    fn boolean(&self, code: fn(String) -> Kind, key: &str, v: &Val<'_>) -> Result<bool> {
         v.get_ref().as_bool().ok_or_else(|| {
             self.err(
                 code,
@@ -109,7 +106,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn number(&self, code: &'static str, key: &str, v: &Val<'_>) -> Result<f64> {
+    fn number(&self, code: fn(String) -> Kind, key: &str, v: &Val<'_>) -> Result<f64> {
         let n = match v.get_ref() {
             DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok().map(|i| i as f64),
             DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
@@ -117,7 +114,7 @@ impl<'a> Parser<'a> {
         };
         match n {
             Some(n) if n.is_finite() && n >= 0.0 => Ok(n),
-            Some(_) => Err(self.err("E104", v.span(), format!("'{key}' must be a finite number >= 0"))),
+            Some(_) => Err(self.err(Kind::Invalid, v.span(), format!("'{key}' must be a finite number >= 0"))),
             None => Err(self.err(
                 code,
                 v.span(),
@@ -126,14 +123,14 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn integer(&self, code: &'static str, key: &str, v: &Val<'_>, max: u64) -> Result<u64> {
+    fn integer(&self, code: fn(String) -> Kind, key: &str, v: &Val<'_>, max: u64) -> Result<u64> {
         let n = match v.get_ref() {
             DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok(),
             _ => None,
         };
         match n {
             Some(n) if n >= 0 && (n as u64) <= max => Ok(n as u64),
-            Some(_) => Err(self.err("E104", v.span(), format!("'{key}' must be between 0 and {max}"))),
+            Some(_) => Err(self.err(Kind::Invalid, v.span(), format!("'{key}' must be between 0 and {max}"))),
             None => Err(self.err(
                 code,
                 v.span(),
@@ -142,7 +139,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn string_list(&self, code: &'static str, key: &str, v: &Val<'_>) -> Result<Vec<String>> {
+    fn string_list(&self, code: fn(String) -> Kind, key: &str, v: &Val<'_>) -> Result<Vec<String>> {
         match v.get_ref() {
             DeValue::String(s) => Ok(vec![s.to_string()]),
             DeValue::Array(a) => a.iter().map(|x| self.string(code, key, x)).collect(),
@@ -154,7 +151,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn env_table(&self, code: &'static str, key: &str, v: &Val<'_>) -> Result<Vec<(String, String)>> {
+    fn env_table(&self, code: fn(String) -> Kind, key: &str, v: &Val<'_>) -> Result<Vec<(String, String)>> {
         let t = v
             .get_ref()
             .as_table()
@@ -187,7 +184,7 @@ impl<'a> Parser<'a> {
         Ok(out)
     }
 
-    fn hooks(&self, code: &'static str, v: &Val<'_>, table_name: &str) -> Result<Hooks> {
+    fn hooks(&self, code: fn(String) -> Kind, v: &Val<'_>, table_name: &str) -> Result<Hooks> {
         let t = v
             .get_ref()
             .as_table()
@@ -213,7 +210,11 @@ impl<'a> Parser<'a> {
             } else {
                 "names are 1-64 of A-Z a-z 0-9 _ -, not starting with -"
             };
-            return Err(self.err("E102", name_span, format!("Invalid task name '{name}': {why}")));
+            return Err(self.err(
+                Kind::InvalidTask,
+                name_span,
+                format!("Invalid task name '{name}': {why}"),
+            ));
         }
         let mut t = Task {
             name: name.to_string(),
@@ -248,14 +249,18 @@ impl<'a> Parser<'a> {
             DeValue::String(s) => {
                 t.command = s.to_string();
                 if t.command.trim().is_empty() {
-                    return Err(self.err("E102", v.span(), format!("Task '{name}' has an empty command")));
+                    return Err(self.err(
+                        Kind::InvalidTask,
+                        v.span(),
+                        format!("Task '{name}' has an empty command"),
+                    ));
                 }
                 return Ok(t);
             }
             DeValue::Table(tb) => tb,
             other => {
                 return Err(self.err(
-                    "E102",
+                    Kind::InvalidTask,
                     v.span(),
                     format!(
                         "Task '{name}' must be a table or a command string, not {}",
@@ -266,7 +271,7 @@ impl<'a> Parser<'a> {
         };
         let tname = format!("tasks.{name}");
         self.unknown_keys(table, TASK_KEYS, &tname)?;
-        let c = "E102";
+        let c: fn(String) -> Kind = Kind::InvalidTask;
         let mut has_command = false;
         for (k, val) in table.iter() {
             let key = k.get_ref().as_ref();
@@ -295,7 +300,7 @@ impl<'a> Parser<'a> {
                 "port" => {
                     let p = self.integer(c, key, val, 65535)?;
                     if p == 0 {
-                        return Err(self.err("E104", val.span(), "'port' must be between 1 and 65535".into()));
+                        return Err(self.err(Kind::Invalid, val.span(), "'port' must be between 1 and 65535".into()));
                     }
                     t.port = Some(p as u16);
                 }
@@ -303,7 +308,7 @@ impl<'a> Parser<'a> {
                     let h = self.string(c, key, val)?;
                     if !valid_host(&h) {
                         return Err(self.err(
-                            "E104",
+                            Kind::Invalid,
                             val.span(),
                             format!("host '{h}' is not a DNS label (a-z 0-9 -), '@' or '*'"),
                         ));
@@ -314,14 +319,22 @@ impl<'a> Parser<'a> {
                 "health_url" => {
                     let u = self.string(c, key, val)?;
                     if !(u.starts_with("http://") || u.starts_with("https://")) {
-                        return Err(self.err("E104", val.span(), format!("health_url '{u}' must start with http://")));
+                        return Err(self.err(
+                            Kind::Invalid,
+                            val.span(),
+                            format!("health_url '{u}' must start with http://"),
+                        ));
                     }
                     t.health_url = Some(u);
                 }
                 "health_expected_status" => {
                     let s = self.integer(c, key, val, 599)?;
                     if s < 100 {
-                        return Err(self.err("E104", val.span(), "'health_expected_status' must be 100-599".into()));
+                        return Err(self.err(
+                            Kind::Invalid,
+                            val.span(),
+                            "'health_expected_status' must be 100-599".into(),
+                        ));
                     }
                     t.health_expected_status = s as u16;
                 }
@@ -329,7 +342,7 @@ impl<'a> Parser<'a> {
                     let r = self.string(c, key, val)?;
                     if let Err(e) = regex::Regex::new(&r) {
                         return Err(self.err(
-                            "E104",
+                            Kind::Invalid,
                             val.span(),
                             format!("health_expected_body is not a valid regex: {e}"),
                         ));
@@ -350,7 +363,7 @@ impl<'a> Parser<'a> {
                         "always" => RestartPolicy::Always,
                         _ => {
                             return Err(self.err(
-                                "E104",
+                                Kind::Invalid,
                                 val.span(),
                                 format!("restart_policy '{s}' must be \"no\", \"on-failure\" or \"always\""),
                             ));
@@ -367,7 +380,7 @@ impl<'a> Parser<'a> {
                             let s = self.string(c, key, val)?;
                             parse_size(&s).ok_or_else(|| {
                                 self.err(
-                                    "E104",
+                                    Kind::Invalid,
                                     val.span(),
                                     format!("log_max_size '{s}' is not a size like \"10MB\""),
                                 )
@@ -375,7 +388,7 @@ impl<'a> Parser<'a> {
                         }
                     };
                     if t.log_max_size < 1024 {
-                        return Err(self.err("E104", val.span(), "log_max_size must be at least 1KB".into()));
+                        return Err(self.err(Kind::Invalid, val.span(), "log_max_size must be at least 1KB".into()));
                     }
                 }
                 "log_max_files" => t.log_max_files = self.integer(c, key, val, 1000)? as u32,
@@ -384,15 +397,15 @@ impl<'a> Parser<'a> {
             }
         }
         if !has_command {
-            return Err(self.err("E102", v.span(), format!("Task '{name}' has no 'command'")));
+            return Err(self.err(Kind::InvalidTask, v.span(), format!("Task '{name}' has no 'command'")));
         }
         Ok(t)
     }
 
     fn positive(&self, key: &str, v: &Val<'_>) -> Result<f64> {
-        let n = self.number("E102", key, v)?;
+        let n = self.number(Kind::InvalidTask, key, v)?;
         if n <= 0.0 {
-            return Err(self.err("E104", v.span(), format!("'{key}' must be greater than 0")));
+            return Err(self.err(Kind::Invalid, v.span(), format!("'{key}' must be greater than 0")));
         }
         Ok(n)
     }
@@ -405,10 +418,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Project> {
     let doc = DeTable::parse(text).map_err(|e| {
         let (l, c) = e.span().map_or((1, 1), |s| line_col(text, s.start));
         let msg = e.message().trim().to_string();
-        Error::new(
-            "E101",
-            format!("Invalid TOML in {} at line {l}, column {c}: {msg}", path.display()),
-        )
+        Error::from(Kind::InvalidToml(format!(
+            "Invalid TOML in {} at line {l}, column {c}: {msg}",
+            path.display()
+        )))
         .hint("fix the syntax at that line")
         .details(serde_json::json!({"path": path.display().to_string(), "line": l, "column": c}))
     })?;
@@ -430,10 +443,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Project> {
     for (k, v) in doc.iter() {
         match k.get_ref().as_ref() {
             "name" => {
-                let n = p.string("E104", "name", v)?;
+                let n = p.string(Kind::Invalid, "name", v)?;
                 if !valid_project_name(&n) {
                     return Err(p.err(
-                        "E104",
+                        Kind::Invalid,
                         v.span(),
                         format!(
                             "Invalid project name '{n}': use a-z, 0-9 and -, starting and ending with a letter or digit"
@@ -442,13 +455,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Project> {
                 }
                 project.name = n;
             }
-            "auto_start" => project.auto_start = p.boolean("E104", "auto_start", v)?,
-            "auto_daemon" => project.auto_daemon = p.boolean("E104", "auto_daemon", v)?,
-            "hooks" => project.hooks = p.hooks("E104", v, "hooks")?,
-            "env" => project.env = p.env_table("E104", "env", v)?,
+            "auto_start" => project.auto_start = p.boolean(Kind::Invalid, "auto_start", v)?,
+            "auto_daemon" => project.auto_daemon = p.boolean(Kind::Invalid, "auto_daemon", v)?,
+            "hooks" => project.hooks = p.hooks(Kind::Invalid, v, "hooks")?,
+            "env" => project.env = p.env_table(Kind::Invalid, "env", v)?,
             "env_file" => {
                 project.env_file = p
-                    .string_list("E104", "env_file", v)?
+                    .string_list(Kind::Invalid, "env_file", v)?
                     .iter()
                     .map(|s| dir.join(expand_tilde(s)))
                     .collect()
@@ -468,7 +481,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Project> {
         let t = tv
             .get_ref()
             .as_table()
-            .ok_or_else(|| p.err("E102", tv.span(), "[tasks] must be a table".into()))?;
+            .ok_or_else(|| p.err(Kind::InvalidTask, tv.span(), "[tasks] must be a table".into()))?;
         for (k, v) in t.iter() {
             project.tasks.push(p.task(k.get_ref(), k.span(), v, &dir)?);
         }
@@ -489,12 +502,16 @@ fn validate_graph(project: &Project, p: &Parser<'_>, doc: &DeTable<'_>) -> Resul
     for t in &project.tasks {
         for d in &t.depends_on {
             if d == &t.name {
-                return Err(p.err("E211", span_of(&t.name), format!("Task '{}' depends on itself", t.name)));
+                return Err(p.err(
+                    Kind::SelfDependency,
+                    span_of(&t.name),
+                    format!("Task '{}' depends on itself", t.name),
+                ));
             }
             if !project.tasks.iter().any(|o| &o.name == d) {
                 return Err(p
                     .err(
-                        "E210",
+                        Kind::UnknownDependency,
                         span_of(&t.name),
                         format!("Task '{}' depends on unknown task '{d}'", t.name),
                     )
@@ -506,7 +523,7 @@ fn validate_graph(project: &Project, p: &Parser<'_>, doc: &DeTable<'_>) -> Resul
         let first = cycle[0].clone();
         return Err(p
             .err(
-                "E212",
+                Kind::Cycle,
                 span_of(&first),
                 format!("Dependency cycle: {}", cycle.join(" -> ")),
             )

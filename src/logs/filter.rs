@@ -4,7 +4,7 @@
 
 use super::merge::Entry;
 use super::read::{Query, make_line, parse_ts};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::time;
 use regex::Regex;
 use std::borrow::Cow;
@@ -23,10 +23,10 @@ pub fn parse_since(s: &str, now: f64) -> Result<f64> {
     if let Some(ts) = time::parse_iso(t) {
         return Ok(ts);
     }
-    Err(
-        Error::new("E500", format!("invalid --since value '{s}': expected {SINCE_FORMS}"))
-            .hint("try --since 10m or --since 2024-01-01T14:00"),
-    )
+    Err(Error::from(Kind::Usage(format!(
+        "invalid --since value '{s}': expected {SINCE_FORMS}"
+    )))
+    .hint("try --since 10m or --since 2024-01-01T14:00"))
 }
 
 /// A sum of `<number><unit>` terms, spaces allowed between them.
@@ -276,10 +276,10 @@ mod tests {
             "yesterday",
         ] {
             let e = parse_since(bad, 0.0).unwrap_err();
-            assert_eq!(e.code, "E500", "{bad}");
-            assert!(e.message.contains(&format!("'{bad}'")), "{}", e.message);
+            assert_eq!(e.code(), "E500", "{bad}");
+            assert!(e.message().contains(&format!("'{bad}'")), "{}", e.message());
             for form in ["30s", "5m", "1h30m", "2d", "2024-01-01T14:00"] {
-                assert!(e.message.contains(form), "{}", e.message);
+                assert!(e.message().contains(form), "{}", e.message());
             }
         }
     }

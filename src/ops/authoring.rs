@@ -4,7 +4,7 @@ use super::{Action, Ctx, TaskParams, Warning, config_path, load_project};
 use crate::authoring::{self, NewTask};
 use crate::check::{self, Finding, Severity};
 use crate::config::{self, CONFIG_NAME, GlobalConfig, Project};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::task::{self, StopOutcome};
 use crate::{paths, state};
 use serde::{Deserialize, Serialize};
@@ -48,9 +48,7 @@ pub fn init_target(ctx: &Ctx) -> Result<(PathBuf, String)> {
     };
     let path = std::path::absolute(&path).unwrap_or(path);
     if path.symlink_metadata().is_ok() {
-        return Err(Error::new("E105", format!("Config already exists: {}", path.display()))
-            .hint("edit it, or add tasks with 'taskmux add TASK \"COMMAND\"'; nothing was changed")
-            .details(json!({"config_path": path})));
+        return Err(Error::from(Kind::ConfigExists { path: path.clone() }).details(json!({"config_path": path})));
     }
     let dir = path.parent().map_or_else(|| here.clone(), Path::to_path_buf);
     let mut name = config::slug(
@@ -85,7 +83,7 @@ pub fn init(ctx: &Ctx, p: InitParams) -> Result<Initialized> {
         let p = dir.join(&f);
         match authoring::write_agent_file(&p, &block) {
             Ok(()) => written.push(p),
-            Err(e) => warnings.push(Warning(format!("{} (skipped {f})", e.message))),
+            Err(e) => warnings.push(Warning(format!("{} (skipped {f})", e.message()))),
         }
     }
     Ok(Initialized {
@@ -137,14 +135,11 @@ pub fn add(ctx: &Ctx, p: AddParams) -> Result<Added> {
     let old = config::parse(&text, &path)?;
     authoring::precheck_add(&t, &old)?;
     if !p.force && authoring::has_task(&text, &t.name)? {
-        return Err(Error::new(
-            "E106",
-            format!("Task '{}' already exists in {}", t.name, path.display()),
-        )
-        .hint(format!(
-            "use --force to replace it, or 'taskmux remove {}' first",
-            t.name
-        )));
+        return Err(Kind::TaskExists {
+            task: t.name.clone(),
+            path,
+        }
+        .into());
     }
     let (new_text, replaced) = authoring::add_task(&text, &t)?;
     let new = config::parse(&new_text, &path)?;
@@ -238,10 +233,10 @@ pub fn remove(ctx: &Ctx, p: TaskParams) -> Result<Removed> {
         .map(|t| t.name.clone())
         .collect();
     if !dependents.is_empty() {
-        return Err(Error::new(
-            "E210",
-            format!("Task '{name}' is a dependency of: {}", dependents.join(", ")),
-        )
+        return Err(Error::from(Kind::UnknownDependency(format!(
+            "Task '{name}' is a dependency of: {}",
+            dependents.join(", ")
+        )))
         .hint(format!(
             "remove those first, or drop '{name}' from their depends_on; nothing was stopped or changed"
         ))
@@ -294,7 +289,7 @@ pub fn check(ctx: &Ctx) -> Result<CheckReport> {
             (Some(p), f)
         }
         // a config that cannot be read at all (E100, permissions) stays a plain error
-        Err(e) if e.code == "E100" || e.exit_code() != 2 => return Err(e),
+        Err(e) if e.code() == "E100" || e.exit_code() != 2 => return Err(e),
         Err(e) => (None, vec![Finding::from_error(&e, None)]),
     };
     let (errors, warnings): (Vec<Finding>, Vec<Finding>) =
@@ -331,14 +326,11 @@ pub fn url(ctx: &Ctx, p: TaskParams) -> Result<UrlResult> {
     let name = &p.task;
     let task = project.task(name)?;
     let Some(host) = task.host.as_deref() else {
-        return Err(
-            Error::new("E200", format!("Task '{name}' has no host, so it has no URL"))
-                .hint(format!(
-                    "add host = \"{name}\" to [tasks.{name}] in {}",
-                    project.path.display()
-                ))
-                .details(json!({"reason": "no_host", "task": name})),
-        );
+        return Err(Error::from(Kind::NoHost {
+            task: name.clone(),
+            path: project.path.clone(),
+        })
+        .details(json!({"reason": "no_host", "task": name})));
     };
     let url = GlobalConfig::load(&ctx.home)?.task_url(&project.name, host);
     Ok(UrlResult {

@@ -2,7 +2,7 @@
 
 use super::{Action, Ctx, invalid};
 use crate::config;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::jobs::{self, Cleanup, JobInfo, JobRef, RunRequest};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -21,10 +21,9 @@ pub struct Where {
 fn place(ctx: &Ctx, w: &Where) -> Result<(String, Option<PathBuf>)> {
     if let Some(s) = &w.session {
         if s.is_empty() || s.contains(':') || s.contains('.') {
-            return Err(Error::new(
-                "E500",
-                format!("'{s}' is not a usable session name (no ':' or '.')"),
-            ));
+            return Err(Error::from(Kind::Usage(format!(
+                "'{s}' is not a usable session name (no ':' or '.')"
+            ))));
         }
         return Ok((s.clone(), None));
     }
@@ -36,10 +35,7 @@ fn place(ctx: &Ctx, w: &Where) -> Result<(String, Option<PathBuf>)> {
     match config::find(ctx.config.as_deref(), &ctx.cwd) {
         Ok(path) => Ok((config::load(&path)?.name, None)),
         Err(e) if ctx.config.is_some() => Err(e),
-        Err(_) => Err(
-            Error::new("E300", "No session to run in: no taskmux.toml here or above")
-                .hint("pass -s SESSION (created when missing) or -w WORKSPACE, or run inside a taskmux project"),
-        ),
+        Err(_) => Err(Kind::NoSession.into()),
     }
 }
 
@@ -85,10 +81,10 @@ pub fn run(ctx: &Ctx, p: RunParams) -> Result<JobRef> {
         None => ctx.cwd.clone(),
     };
     if !cwd.is_dir() {
-        return Err(Error::new(
-            "E213",
-            format!("--cwd {} is not a directory", cwd.display()),
-        ));
+        return Err(Error::from(Kind::CwdMissing(format!(
+            "--cwd {} is not a directory",
+            cwd.display()
+        ))));
     }
     let req = RunRequest {
         session,
@@ -197,8 +193,11 @@ pub fn kill(ctx: &Ctx, p: JobsKillParams) -> Result<JobKilled> {
             .filter(|j| j.job.window_id == w || j.job.pane_id == w)
             .collect();
         if found.is_empty() {
-            return Err(Error::new("E220", format!("Job {w} not found in session '{session}'"))
-                .hint("list the jobs with 'taskmux jobs'"));
+            return Err(Kind::JobNotFound {
+                job: w.to_string(),
+                session,
+            }
+            .into());
         }
         found
     };
@@ -233,10 +232,8 @@ pub fn wait(ctx: &Ctx, p: JobsWaitParams) -> Result<JobRef> {
         .into_iter()
         .find(|j| j.job.window_id == p.id || j.job.pane_id == p.id || j.job.window_name == p.id)
     else {
-        return Err(
-            Error::new("E220", format!("Job '{}' not found in session '{session}'", p.id))
-                .hint("a job that succeeded has closed its window; list the jobs with 'taskmux jobs'"),
-        );
+        return Err(Error::from(Kind::JobNotFound { job: p.id, session })
+            .hint("a job that succeeded has closed its window; list the jobs with 'taskmux jobs'"));
     };
     let code = match j.exit_code {
         Some(c) => c,

@@ -2,7 +2,7 @@
 //! need no tmux, so they work after the session is gone.
 
 use super::{Ctx, load_project, request::OptTaskParams};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::logread::{self, Line, Query, Source};
 use crate::{events, logs, paths};
 use serde::{Deserialize, Serialize};
@@ -69,8 +69,10 @@ fn query(p: &LogsParams) -> Result<Query> {
                 .case_insensitive(true)
                 .build()
                 .map_err(|e| {
-                    Error::new("E500", format!("-g '{pat}' is not a valid regular expression: {e}"))
-                        .hint("escape special characters with \\, e.g. -g 'GET /api\\?x'")
+                    Error::from(Kind::Usage(format!(
+                        "-g '{pat}' is not a valid regular expression: {e}"
+                    )))
+                    .hint("escape special characters with \\, e.g. -g 'GET /api\\?x'")
                 })?,
         ),
         None => None,

@@ -161,5 +161,5 @@ pub fn lifecycle_ctx(ctx: &Ctx) -> Result<crate::task::Ctx> {
 
 /// A request's params refused before anything ran.
 pub(crate) fn invalid(msg: impl Into<String>) -> Error {
-    Error::new("E500", msg).hint("see 'taskmux --help'")
+    Error::usage(msg)
 }

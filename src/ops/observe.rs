@@ -3,7 +3,7 @@
 use super::{Action, Ctx, TaskParams, Warning, lifecycle_ctx};
 use crate::cmd;
 use crate::config::{GlobalConfig, Project, Task};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::health::{self, Method, Probe};
 use crate::task::{self, Runtime};
 use crate::{paths, proc};
@@ -346,10 +346,10 @@ pub fn send(ctx: &Ctx, p: SendParams) -> Result<Sent> {
     let t = lc.project.task(&p.task)?;
     let rts = task::read_runtime(&lc.tmux, &lc.project.name)?;
     let Some(rt) = rts.get(&t.name).filter(|r| r.running()) else {
-        return Err(Error::new(
-            "E202",
-            format!("Task '{}' is not running: nothing reads what would be sent", p.task),
-        )
+        return Err(Error::from(Kind::NotRunning(format!(
+            "Task '{}' is not running: nothing reads what would be sent",
+            p.task
+        )))
         .hint(format!("start it with 'taskmux start {}'", p.task)));
     };
     let mut chain = Vec::new();

@@ -4,7 +4,7 @@
 
 use super::Ctx;
 use crate::config::Project;
-use crate::error::Error;
+use crate::error::{Error, Kind};
 use crate::task;
 use serde::Serialize;
 
@@ -83,7 +83,7 @@ pub fn apply(ctx: &Ctx, old: &Project, new: &Project, d: &ConfigDiff) -> Applied
                 a.started = r.started;
                 a.errors.extend(r.failed);
                 for (n, why) in r.skipped {
-                    a.errors.push((n, Error::new("E214", why)));
+                    a.errors.push((n, Error::from(Kind::NotHealthy(why))));
                 }
             }
             Err(e) => a.errors.extend(to_start.iter().map(|n| (n.clone(), e.clone()))),

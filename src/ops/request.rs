@@ -3,7 +3,7 @@
 
 use super::{AddParams, EventsParams, InitParams, JobsKillParams, JobsParams, JobsWaitParams, LogsParams};
 use super::{RunParams, SendParams};
-use crate::error::Error;
+use crate::error::{Error, Kind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -113,7 +113,7 @@ impl Envelope {
             Err(e) => {
                 return Envelope {
                     id: None,
-                    request: Err(Error::new("E502", format!("invalid JSON request: {e}"))
+                    request: Err(Error::from(Kind::BadRequest(format!("invalid JSON request: {e}")))
                         .hint("send one JSON object a line: {\"command\": \"status\", \"id\": 1}")),
                 };
             }
@@ -121,7 +121,7 @@ impl Envelope {
         let Value::Object(mut m) = v else {
             return Envelope {
                 id: None,
-                request: Err(Error::new("E502", "a request must be a JSON object")),
+                request: Err(Error::from(Kind::BadRequest("a request must be a JSON object".into()))),
             };
         };
         let id = m.remove("id");
@@ -131,16 +131,20 @@ impl Envelope {
 
     fn request(mut m: serde_json::Map<String, Value>) -> Result<Request, Error> {
         let Some(Value::String(command)) = m.get("command").cloned() else {
-            return Err(Error::new("E502", "a request needs \"command\": a string"));
+            return Err(Error::from(Kind::BadRequest(
+                "a request needs \"command\": a string".into(),
+            )));
         };
         if let Some(k) = m.keys().find(|k| !matches!(k.as_str(), "command" | "params")) {
-            return Err(Error::new("E502", format!("unknown request field '{k}'"))
+            return Err(Error::from(Kind::BadRequest(format!("unknown request field '{k}'")))
                 .hint("a request has \"command\", \"params\" and \"id\""));
         }
         let params = m.remove("params").unwrap_or(Value::Null);
         if !Request::COMMANDS.contains(&command.as_str()) {
-            return Err(Error::new("E501", format!("Unknown command '{command}'"))
-                .hint(format!("commands: {}", Request::COMMANDS.join(", "))));
+            return Err(
+                Error::from(Kind::UnknownCommand(format!("Unknown command '{command}'")))
+                    .hint(format!("commands: {}", Request::COMMANDS.join(", "))),
+            );
         }
         let mut obj = serde_json::Map::new();
         obj.insert("command".into(), Value::String(command.clone()));
@@ -157,7 +161,7 @@ impl Envelope {
             }
         }
         serde_json::from_value(Value::Object(obj))
-            .map_err(|e| Error::new("E500", format!("bad params for '{command}': {e}")))
+            .map_err(|e| Error::from(Kind::Usage(format!("bad params for '{command}': {e}"))))
     }
 }
 
@@ -216,17 +220,17 @@ mod tests {
         );
         let bad = Envelope::parse(r#"{"command": "bogus", "id": "x"}"#);
         assert_eq!(
-            (bad.id, bad.request.expect_err("unknown").code),
+            (bad.id, bad.request.expect_err("unknown").code()),
             (Some("x".into()), "E501")
         );
-        assert_eq!(Envelope::parse("{").request.expect_err("json").code, "E502");
-        assert_eq!(Envelope::parse("[1]").request.expect_err("object").code, "E502");
+        assert_eq!(Envelope::parse("{").request.expect_err("json").code(), "E502");
+        assert_eq!(Envelope::parse("[1]").request.expect_err("object").code(), "E502");
         let e = Envelope::parse(r#"{"command": "kill", "params": {"tsk": "a"}, "id": 1}"#);
-        assert_eq!(e.request.expect_err("params").code, "E500");
+        assert_eq!(e.request.expect_err("params").code(), "E500");
         for c in Request::COMMANDS {
             let line = format!(r#"{{"command": "{c}"}}"#);
             let r = Envelope::parse(&line).request;
-            assert!(r.is_ok() || r.as_ref().is_err_and(|e| e.code == "E500"), "{c}: {r:?}");
+            assert!(r.is_ok() || r.as_ref().is_err_and(|e| e.code() == "E500"), "{c}: {r:?}");
         }
     }
 }
