@@ -442,14 +442,8 @@ pub fn wait(tmux: &Tmux, id: &str, pane_id: &str) -> Result<i32> {
             }
             if f[0] == "1" {
                 // the wrapper itself ended without its record (killed): its own status
-                let code = f.get(1).and_then(|c| c.parse().ok());
-                let code = code.or_else(|| f.get(2).and_then(|c| c.parse::<i32>().ok()).map(|sig| 128 + sig));
-                let code = code.or_else(|| {
-                    f.get(3)
-                        .and_then(|p| p.parse().ok())
-                        .and_then(crate::proc::zombie_exit_code)
-                });
-                match code {
+                let num = |i: usize| f.get(i).and_then(|c| c.parse::<i32>().ok());
+                match crate::proc::exit_code(num(1), num(2), num(3).unwrap_or(0)) {
                     Some(c) => break Ok(c),
                     None => {
                         break Err(Error::new(
@@ -475,7 +469,6 @@ fn read_exit(id: &str) -> Option<i32> {
 /// `taskmux __job SPEC`: runs the job's argv as a child, and when it ends records the exit
 /// code, signals waiters, writes `[exited N]` on failure, and closes its pane unless kept.
 pub fn job_main(spec_path: &str) -> std::process::ExitCode {
-    use std::os::unix::process::ExitStatusExt;
     let spec: Value = match std::fs::read(spec_path).map(|b| serde_json::from_slice(&b)) {
         Ok(Ok(v)) => v,
         _ => {
@@ -496,7 +489,7 @@ pub fn job_main(spec_path: &str) -> std::process::ExitCode {
     let argv0 = spec["argv"][0].as_str().unwrap_or("").to_string();
     let mut c = crate::task::spec_command(&spec).unwrap_or_else(|| std::process::Command::new("true"));
     let code = match c.status() {
-        Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
+        Ok(st) => crate::proc::status_code(st),
         Err(e) => {
             eprintln!("taskmux-run: cannot run {argv0}: {e}");
             127
@@ -609,9 +602,7 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
             // the wrapper's own record first: tmux's status can be late or missing
             exit_code: if dead {
                 read_exit(&r[4])
-                    .or_else(|| r[3].parse().ok())
-                    .or_else(|| r[9].parse::<i32>().ok().map(|sig| 128 + sig))
-                    .or_else(|| r[8].parse().ok().and_then(crate::proc::zombie_exit_code))
+                    .or_else(|| crate::proc::exit_code(r[3].parse().ok(), r[9].parse().ok(), r[8].parse().unwrap_or(0)))
             } else {
                 None
             },

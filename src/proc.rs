@@ -1,5 +1,6 @@
-//! Processes through /proc: liveness, process groups, controlling ttys, ancestry, the
-//! environment marker every task process carries, signals, and who listens on a port.
+//! Processes through /proc: liveness, exit codes, process groups, controlling ttys,
+//! ancestry, the environment marker every task process carries, signals, and who listens
+//! on a port.
 
 use rustix::process::{Pid, Signal};
 use std::collections::HashSet;
@@ -76,11 +77,32 @@ pub fn zombie_exit_code(pid: i32) -> Option<i32> {
     }
     // field 52 of stat is the wait status; `rest` starts at field 3
     let status: i32 = rest.get(49)?.parse().ok()?;
-    Some(if status & 0x7f == 0 {
+    Some(wait_status_code(status))
+}
+
+/// The exit code a raw wait status stands for: the process's own code, or 128+N when
+/// signal N ended it. The one decoder of wait statuses (zombies, `std` child statuses).
+pub fn wait_status_code(status: i32) -> i32 {
+    if status & 0x7f == 0 {
         (status >> 8) & 0xff
     } else {
         128 + (status & 0x7f)
-    })
+    }
+}
+
+/// The exit code of a finished child, as [`wait_status_code`] reads it.
+pub fn status_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    wait_status_code(status.into_raw())
+}
+
+/// The exit code of a dead tmux pane: `#{pane_dead_status}`, else 128 +
+/// `#{pane_dead_signal}`, else the wait status of its zombie `pid` in /proc (tmux has not
+/// collected it yet). None when none of them says. The one decoder of pane exits.
+pub fn exit_code(status: Option<i32>, signal: Option<i32>, pid: i32) -> Option<i32> {
+    status
+        .or_else(|| signal.map(|s| 128 + s))
+        .or_else(|| zombie_exit_code(pid))
 }
 
 /// Whether `pid` is a live process (a zombie is not).
@@ -300,6 +322,16 @@ mod tests {
             (p.pid, p.ppid, p.pgid, p.sid, p.tty_nr, p.state),
             (42, 1, 42, 42, 34816, 'S')
         );
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(wait_status_code(3 << 8), 3);
+        assert_eq!(wait_status_code(9), 137);
+        assert_eq!(wait_status_code(0x80 | 11), 139);
+        assert_eq!(exit_code(Some(2), Some(9), 0), Some(2));
+        assert_eq!(exit_code(None, Some(15), 0), Some(143));
+        assert_eq!(exit_code(None, None, 0), None);
     }
 
     #[test]

@@ -144,9 +144,7 @@ fn read_fields(tmux: &Tmux, session: &str, fields: &[&str]) -> Result<Option<Run
         let num = |s: &str| s.parse::<i32>().ok();
         let dead = r[4] == "1";
         let exit_code = if dead {
-            num(&r[5])
-                .or_else(|| num(&r[6]).map(|s| 128 + s))
-                .or_else(|| num(&r[3]).and_then(proc::zombie_exit_code))
+            proc::exit_code(num(&r[5]), num(&r[6]), num(&r[3]).unwrap_or(0))
         } else {
             None
         };
@@ -736,10 +734,8 @@ fn pane_state(tmux: &Tmux, pane_id: &str) -> Result<Option<(bool, i32, Option<i3
     let dead = f.first() == Some(&"1");
     let pid = f.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let code = if dead {
-        f.get(2)
-            .and_then(|s| s.parse().ok())
-            .or_else(|| f.get(3).and_then(|s| s.parse::<i32>().ok()).map(|s| 128 + s))
-            .or_else(|| proc::zombie_exit_code(pid))
+        let num = |i: usize| f.get(i).and_then(|s| s.parse::<i32>().ok());
+        proc::exit_code(num(2), num(3), pid)
     } else {
         None
     };
