@@ -614,46 +614,35 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
     Ok(out)
 }
 
-/// Ends jobs and closes their windows: SIGTERM to each job's process group (the wrapper
+/// Ends jobs and closes their windows: SIGTERM to each job's processes (the wrapper
 /// records the end, 143, and wakes waiters), SIGKILL to what is left after 3 s, then
 /// `kill-window`.
 pub fn kill(tmux: &Tmux, jobs: &[JobInfo]) -> Result<()> {
-    use rustix::process::Signal;
-    // the job's processes: its group, and whatever carries its pane in its environment
-    // (a child that made a group of its own); the wrapper itself survives TERM to record
-    let targets = || -> Vec<i32> {
-        let procs = crate::proc::snapshot();
-        let mut out: Vec<i32> = Vec::new();
-        for j in jobs.iter().filter(|j| j.pane_pid > 0) {
-            let g = j.pane_pid;
-            out.extend(
-                procs
-                    .iter()
-                    .filter(|p| p.alive() && p.pgid == g && p.pid != g)
-                    .map(|p| p.pid),
-            );
-            out.extend(
-                crate::proc::pane_processes(&procs, &j.job.pane_id, &j.socket)
-                    .into_iter()
-                    .filter(|p| *p != g),
-            );
-        }
-        out.sort_unstable();
-        out.dedup();
-        out
+    use crate::proc::{Cancel, Target, TaskIdentity, Terminate};
+    // the job's processes: its group and session, and whatever carries its pane in its
+    // environment (a child that made a group of its own); the wrapper itself is spared, so
+    // it survives to record the end
+    let targets: Vec<Target> = jobs
+        .iter()
+        .filter(|j| j.pane_pid > 0)
+        .map(|j| Target {
+            id: TaskIdentity {
+                pane_pid: j.pane_pid,
+                tty_nr: None,
+                marker: String::new(),
+                server: j.socket.clone(),
+            },
+            pane: Some(j.job.pane_id.clone()),
+            spare_leader: true,
+            grace: std::time::Duration::ZERO,
+        })
+        .collect();
+    let opts = Terminate {
+        rescan: std::time::Duration::ZERO,
+        ..Terminate::default()
     };
-    for p in targets() {
-        crate::proc::signal(p, Signal::TERM);
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    let mut left = targets();
-    while !left.is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        left = targets();
-    }
-    for p in left {
-        crate::proc::signal(p, Signal::KILL);
-    }
+    // what outlives SIGKILL (stuck in the kernel) cannot be helped here: the windows go anyway
+    let _ = crate::proc::terminate(&targets, &opts, &Cancel::new(), || {});
     // give each wrapper a moment to record the end before its window goes
     let until = std::time::Instant::now() + std::time::Duration::from_millis(500);
     while jobs.iter().any(|j| j.pane_pid > 0 && crate::proc::alive(j.pane_pid)) && std::time::Instant::now() < until {

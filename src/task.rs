@@ -1,10 +1,10 @@
 //! The task lifecycle: reading runtime state from tmux, environments, launching panes,
-//! dependency-ordered and health-gated start, hooks, ports, stop escalation, restart, kill.
+//! dependency-ordered and health-gated start, hooks, ports, stop (by proc::terminate), restart, kill.
 
 use crate::config::{Project, Task, read_env_file};
 use crate::error::{Error, Result};
 use crate::health::{self, Probe};
-use crate::proc::{self, TaskIdentity};
+use crate::proc::{self, Cancel, Target, TaskIdentity, Terminate, Unfinished};
 use crate::state::{self, State};
 use crate::tmux::{Cmd, SEP, Tmux};
 use crate::{cmd, events, paths};
@@ -1264,30 +1264,25 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
         })?;
     }
     let server = std::sync::OnceLock::new();
-    let idents: Vec<(&Task, TaskIdentity)> = tasks
+    let targets: Vec<Target> = tasks
         .iter()
-        .map(|t| {
-            let id = match rts.get(&t.name) {
-                Some(rt) => rt.identity(&project.name),
-                None => TaskIdentity {
-                    pane_pid: 0,
-                    tty_nr: None,
-                    marker: format!("{}/{}", project.name, t.name),
-                    server: server.get_or_init(|| socket_path(ctx)).clone(),
-                },
-            };
-            (*t, id)
+        .map(|t| Target {
+            id: identity(ctx, &t.name, &rts, || server.get_or_init(|| socket_path(ctx)).clone()),
+            pane: None,
+            spare_leader: false,
+            grace: Duration::try_from_secs_f64(t.stop_grace_period).unwrap_or(Duration::MAX),
         })
         .collect();
     // the first look at the processes comes before C-c, while every pane still holds its tty
-    let leftovers = escalate(&idents, || {
+    let had = proc::terminate(&targets, &Terminate::default(), &Cancel::new(), || {
         if !chain.is_empty() {
             let _ = ctx.tmux.exec(&chain);
         }
-    })?;
+    })
+    .map_err(|u| unfinished(&tasks, u, true))?;
     let mut out = Vec::new();
-    for t in &tasks {
-        let was = running.iter().any(|r| r.name == t.name) || leftovers.contains(&t.name);
+    for (t, had) in tasks.iter().zip(had) {
+        let was = running.iter().any(|r| r.name == t.name) || had;
         if was {
             events::emit("task_stopped", &project.name, Some(&t.name), json!({"manual": manual}));
             if let Some(env) = envs.get(&t.name) {
@@ -1322,109 +1317,36 @@ fn socket_path(ctx: &Ctx) -> String {
         .unwrap_or_default()
 }
 
-/// Waits for tasks' processes to go, escalating per task: after its grace period (or at
-/// once when the pane's own process is gone) SIGTERM, 3 s later SIGKILL. Returns the tasks
-/// that had processes at all.
-fn escalate(idents: &[(&Task, TaskIdentity)], interrupt: impl FnOnce()) -> Result<HashSet<String>> {
-    let procs = proc::snapshot();
-    let marks = proc::markers(&procs);
-    let mut sets: Vec<HashSet<i32>> = idents
-        .iter()
-        .map(|(_, id)| {
-            let mut s = HashSet::new();
-            proc::task_processes(id, &procs, &mut s, Some(&marks));
-            s
-        })
-        .collect();
-    interrupt();
-    let start = Instant::now();
-    // the tty is only trusted for the first look: once a pane dies its pty can be reused
-    let idents: Vec<(&Task, TaskIdentity)> = idents
-        .iter()
-        .map(|(t, id)| {
-            (
-                *t,
-                TaskIdentity {
-                    tty_nr: None,
-                    ..id.clone()
-                },
-            )
-        })
-        .collect();
-    let idents = &idents[..];
-    let had: HashSet<String> = idents
-        .iter()
-        .zip(&sets)
-        .filter(|(_, s)| !s.is_empty())
-        .map(|((t, _), _)| t.name.clone())
-        .collect();
-    // per task: 0 = waiting for C-c, 1 = TERM sent at time, 2 = KILL sent
-    let mut phase: Vec<(u8, Instant)> = vec![(0, start); idents.len()];
-    let mut sleep = Duration::from_millis(2);
-    let mut last_env_scan = start;
-    loop {
-        let procs = proc::snapshot();
-        let marks = if last_env_scan.elapsed() > Duration::from_millis(500) {
-            last_env_scan = Instant::now();
-            Some(proc::markers(&procs))
-        } else {
-            None
-        };
-        let mut all_gone = true;
-        for (i, (t, id)) in idents.iter().enumerate() {
-            proc::task_processes(id, &procs, &mut sets[i], marks.as_ref());
-            if sets[i].is_empty() {
-                continue;
-            }
-            all_gone = false;
-            let pane_alive = id.pane_pid > 0 && sets[i].contains(&id.pane_pid);
-            let now = Instant::now();
-            match phase[i].0 {
-                0 if !pane_alive || now.duration_since(start).as_secs_f64() >= t.stop_grace_period => {
-                    for &p in &sets[i] {
-                        proc::signal(p, Signal::TERM);
-                    }
-                    if id.pane_pid > 0 {
-                        proc::signal_group(id.pane_pid, Signal::TERM);
-                    }
-                    phase[i] = (1, now);
-                }
-                1 if now.duration_since(phase[i].1) >= Duration::from_secs(3) => {
-                    phase[i] = (2, now);
-                }
-                2 => {
-                    for &p in &sets[i] {
-                        proc::signal(p, Signal::KILL);
-                    }
-                    if id.pane_pid > 0 {
-                        proc::signal_group(id.pane_pid, Signal::KILL);
-                    }
-                    if now.duration_since(phase[i].1) > Duration::from_secs(10) {
-                        return Err(Error::new(
-                            "E204",
-                            format!("Task '{}' still has processes after SIGKILL: {:?}", t.name, sets[i]),
-                        )
-                        .hint("they may be stuck in the kernel (state D) or belong to another user"));
-                    }
-                }
-                _ => {}
+/// How to find task `name`'s processes: from its window, else by its marker alone (the
+/// server's socket path from `server`, asked only then).
+fn identity(ctx: &Ctx, name: &str, rts: &Runtimes, server: impl FnOnce() -> String) -> TaskIdentity {
+    match rts.get(name) {
+        Some(rt) => rt.identity(&ctx.project.name),
+        None => TaskIdentity {
+            pane_pid: 0,
+            tty_nr: None,
+            marker: format!("{}/{name}", ctx.project.name),
+            server: server(),
+        },
+    }
+}
+
+/// The error for processes that outlived a stop (`stop`: with a hint) or a kill.
+fn unfinished(tasks: &[&Task], u: Unfinished, with_hint: bool) -> Error {
+    match u {
+        Unfinished::Stuck { target, pids } => {
+            let name = tasks.get(target).map_or("", |t| t.name.as_str());
+            let e = Error::new(
+                "E204",
+                format!("Task '{name}' still has processes after SIGKILL: {pids:?}"),
+            );
+            if with_hint {
+                e.hint("they may be stuck in the kernel (state D) or belong to another user")
+            } else {
+                e
             }
         }
-        if all_gone {
-            // one last marker scan: a double fork between polls is still found
-            let procs = proc::snapshot();
-            let marks = proc::markers(&procs);
-            let mut again = false;
-            for (i, (_, id)) in idents.iter().enumerate() {
-                proc::task_processes(id, &procs, &mut sets[i], Some(&marks));
-                again |= !sets[i].is_empty();
-            }
-            if !again {
-                return Ok(had);
-            }
-        }
-        std::thread::sleep(sleep);
-        sleep = (sleep * 2).min(Duration::from_millis(25));
+        Unfinished::Cancelled => Error::internal("the wait for a task's processes was cancelled"),
     }
 }
 
@@ -1480,47 +1402,26 @@ pub fn restart(ctx: &Ctx, names: &[String]) -> Result<(Vec<(String, StopOutcome)
     Ok((stopped, report))
 }
 
-/// SIGKILLs a task's processes and destroys its window; marks manual-stop.
+/// SIGKILLs a task's processes and destroys its window; marks manual-stop. Returns whether
+/// there was anything to kill (a process or a window).
 pub fn kill(ctx: &Ctx, name: &str) -> Result<bool> {
     let project = &ctx.project;
     let t = project.task(name)?;
     let rts = read_runtime(&ctx.tmux, &project.name)?;
-    let id = match rts.get(name) {
-        Some(rt) => rt.identity(&project.name),
-        None => TaskIdentity {
-            pane_pid: 0,
-            tty_nr: None,
-            marker: format!("{}/{}", project.name, name),
-            server: socket_path(ctx),
-        },
+    let target = Target {
+        id: identity(ctx, name, &rts, || socket_path(ctx)),
+        pane: None,
+        spare_leader: false,
+        grace: Duration::ZERO,
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut set = HashSet::new();
-    let mut found_any = false;
-    let mut id = id;
-    loop {
-        let procs = proc::snapshot();
-        proc::task_processes(&id, &procs, &mut set, Some(&proc::markers(&procs)));
-        // the tty only on the first look: a dead pane's pty can be reused
-        id.tty_nr = None;
-        if set.is_empty() {
-            break;
-        }
-        found_any = true;
-        for &p in &set {
-            proc::signal(p, Signal::KILL);
-        }
-        if id.pane_pid > 0 {
-            proc::signal_group(id.pane_pid, Signal::KILL);
-        }
-        if Instant::now() >= deadline {
-            return Err(Error::new(
-                "E204",
-                format!("Task '{name}' still has processes after SIGKILL: {set:?}"),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let opts = Terminate {
+        kill_at_once: true,
+        rescan: Duration::ZERO,
+        ..Terminate::default()
+    };
+    let found_any = proc::terminate(&[target], &opts, &Cancel::new(), || {})
+        .map_err(|u| unfinished(&[t], u, false))?
+        .contains(&true);
     let had_window = rts.contains_key(name);
     if let Some(rt) = rts.get(name) {
         let _ = ctx.tmux.exec(&[cmd!["kill-window", "-t", &rt.window_id]]);
