@@ -242,13 +242,7 @@ pub fn run(tmux: &Tmux, req: &RunRequest) -> Result<JobRef> {
     let (name, id) = allocate_name(&req.session, &req.tag)?;
     let spec_path = jobs_dir().join(format!("{id}.json"));
     let mut env = crate::state::capture_env();
-    for (k, v) in &req.env {
-        if let Some(slot) = env.iter_mut().find(|(ek, _)| ek == k) {
-            slot.1 = v.clone();
-        } else {
-            env.push((k.clone(), v.clone()));
-        }
-    }
+    crate::task::merge_env(&mut env, req.env.iter().cloned());
     let spec = json!({
         "argv": req.argv, "cwd": req.cwd, "env": env.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
         "id": id, "session": req.session, "tag": req.tag, "socket": tmux.socket,

@@ -226,7 +226,9 @@ pub fn record_env(session: &str, refresh: bool) -> Result<Vec<(String, String)>>
     Ok(env)
 }
 
-fn merge(env: &mut Vec<(String, String)>, more: impl IntoIterator<Item = (String, String)>) {
+/// Adds `more` to `env`: a variable already there takes the new value in its place, a new
+/// one goes at the end. The one way variables are layered (record, `[env]`, files, task).
+pub fn merge_env(env: &mut Vec<(String, String)>, more: impl IntoIterator<Item = (String, String)>) {
     for (k, v) in more {
         if let Some(slot) = env.iter_mut().find(|(ek, _)| *ek == k) {
             slot.1 = v;
@@ -273,19 +275,19 @@ pub fn task_env(
     port: Option<u16>,
 ) -> Result<Vec<(String, String)>> {
     let mut env = record.to_vec();
-    merge(&mut env, project.env.iter().cloned());
+    merge_env(&mut env, project.env.iter().cloned());
     for f in project.env_file.iter().chain(task.env_file.iter()) {
-        merge(&mut env, read_env_file(f)?);
+        merge_env(&mut env, read_env_file(f)?);
     }
-    merge(&mut env, task.env.iter().cloned());
+    merge_env(&mut env, task.env.iter().cloned());
     if let Some(p) = port {
-        merge(&mut env, [("PORT".to_string(), p.to_string())]);
+        merge_env(&mut env, [("PORT".to_string(), p.to_string())]);
     }
-    merge(
+    merge_env(
         &mut env,
         [("TASKMUX_TASK".to_string(), format!("{}/{}", project.name, task.name))],
     );
-    merge(&mut env, [("TASKMUX_SESSION".to_string(), project.name.clone())]);
+    merge_env(&mut env, [("TASKMUX_SESSION".to_string(), project.name.clone())]);
     Ok(env)
 }
 
@@ -295,9 +297,9 @@ fn hook_env(project: &Project, task: Option<&Task>, record: &[(String, String)])
         Some(t) => task_env(project, t, record, task_port(&project.name, t, false)?),
         None => {
             let mut env = record.to_vec();
-            merge(&mut env, project.env.iter().cloned());
+            merge_env(&mut env, project.env.iter().cloned());
             for f in &project.env_file {
-                merge(&mut env, read_env_file(f)?);
+                merge_env(&mut env, read_env_file(f)?);
             }
             Ok(env)
         }
