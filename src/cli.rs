@@ -665,14 +665,14 @@ fn task_json(ctx: &Ctx, t: &Task, rt: Option<&Runtime>) -> Value {
         json!(false)
     } else {
         match rt.and_then(|r| r.health.as_ref()) {
-            Some((ok, ..)) => json!(ok),
+            Some(h) => json!(h.ok),
             None if health::method_for(t) == health::Method::Proc => json!(true),
             None => Value::Null,
         }
     };
     let last_health = rt
         .and_then(|r| r.health.as_ref())
-        .map(|(ok, m, reason, at)| json!({"ok": ok, "method": m, "reason": reason, "at": paths::iso_time(*at)}));
+        .map(|h| json!({"ok": h.ok, "method": h.method.as_str(), "reason": h.reason, "at": paths::iso_time(h.at)}));
     let port = rt
         .and_then(|r| r.port)
         .or_else(|| task::task_port(&ctx.project.name, t, false).ok().flatten());
