@@ -2,7 +2,6 @@
 //! directory with an environment given by the caller, under `TASKMUX_HOOK_TIMEOUT`.
 
 use super::Ctx;
-use super::env::hook_env;
 use crate::config::{Hooks, Project, Task};
 use crate::error::{Error, Result};
 use crate::health;
@@ -95,18 +94,14 @@ pub fn run_hook(project: &Project, which: &str, task: Option<&str>, cmd: &str, e
     }
 }
 
-/// Runs the project's hook of kind `hook`, if it has one, with the project's environment.
-pub(super) fn project_hook(ctx: &Ctx, hook: Hook, record: &[(String, String)]) -> Result<()> {
-    match hook.command(&ctx.project.hooks) {
-        Some(cmd) => run_hook(
-            &ctx.project,
-            hook.as_str(),
-            None,
-            cmd,
-            &hook_env(&ctx.project, None, record)?,
-        ),
-        None => Ok(()),
-    }
+/// Runs the project's hook of kind `hook`, if it has one, with the project's environment
+/// `env` (computed once by the caller; its error counts only when there is a hook to run).
+pub(super) fn project_hook(ctx: &Ctx, hook: Hook, env: &Result<Vec<(String, String)>>) -> Result<()> {
+    let Some(cmd) = hook.command(&ctx.project.hooks) else {
+        return Ok(());
+    };
+    let env = env.as_ref().map_err(Clone::clone)?;
+    run_hook(&ctx.project, hook.as_str(), None, cmd, env)
 }
 
 /// Runs a task's hook of kind `hook`, if it has one, with the task's environment `env`.

@@ -3,9 +3,9 @@
 //! or respawn task windows under the launch lock, and freeing a task's port.
 
 use super::Ctx;
-use super::env::{task_env, task_port};
+use super::env::{EnvFiles, port_in, task_env_with};
 use super::runtime::{Runtime, Runtimes, config_hash, read_session};
-use crate::config::{Project, Task, read_env_file};
+use crate::config::{Project, Task};
 use crate::error::{Error, Result};
 use crate::state::State;
 use crate::tmux::{Cmd, SEP, Tmux};
@@ -26,6 +26,11 @@ pub struct Prepared {
 
 /// Checks what can be checked without writing anything: cwd exists, env files read.
 pub fn precheck(project: &Project, task: &Task) -> Result<()> {
+    precheck_with(project, task, &mut EnvFiles::default())
+}
+
+/// [`precheck`], keeping the env files it read for the environments built after it.
+pub(super) fn precheck_with(project: &Project, task: &Task, files: &mut EnvFiles) -> Result<()> {
     if !task.cwd.is_dir() {
         return Err(Error::new(
             "E213",
@@ -38,16 +43,28 @@ pub fn precheck(project: &Project, task: &Task) -> Result<()> {
         .hint("create it, or fix 'cwd' (relative to the directory of taskmux.toml)"));
     }
     for f in project.env_file.iter().chain(task.env_file.iter()) {
-        read_env_file(f)?;
+        files.get(f)?;
     }
     Ok(())
 }
 
 /// Checks what can be checked before anything starts and computes the environment.
 pub fn prepare(ctx: &Ctx, task: &Task, record: &[(String, String)]) -> Result<Prepared> {
-    precheck(&ctx.project, task)?;
-    let port = task_port(&ctx.project.name, task, true)?;
-    let env = task_env(&ctx.project, task, record, port)?;
+    let state = State::load(&ctx.project.name);
+    prepare_with(ctx, task, record, &state, &mut EnvFiles::default())
+}
+
+/// [`prepare`] with the project's state loaded and env files read once for the whole start.
+pub(super) fn prepare_with(
+    ctx: &Ctx,
+    task: &Task,
+    record: &[(String, String)],
+    state: &State,
+    files: &mut EnvFiles,
+) -> Result<Prepared> {
+    precheck_with(&ctx.project, task, files)?;
+    let port = port_in(&ctx.project.name, state, task, true)?;
+    let env = task_env_with(&ctx.project, task, record, port, files)?;
     Ok(Prepared { env, port })
 }
 
@@ -144,7 +161,9 @@ fn launch_locked(ctx: &Ctx, tasks: &[(&Task, &Prepared)], rts: Option<&Runtimes>
         };
         results[*i] = Some(Launch::Started { pane_id: pane });
     }
-    if tasks.iter().any(|(t, _)| State::load(session).manual_stop(&t.name)) {
+    // read here, under the launch lock: a stop since the caller looked may have marked one
+    let state = State::load(session);
+    if tasks.iter().any(|(t, _)| state.manual_stop(&t.name)) {
         State::update(session, |s| {
             for (t, _) in tasks {
                 s.set_manual_stop(&t.name, false);

@@ -2,9 +2,10 @@
 //! ([`env`]), its hooks ([`hooks`]), launching its pane ([`launch`]), dependency-ordered and
 //! health-gated start ([`start`]), and stop, restart and kill ([`stop`]).
 //!
-//! Data flows one way through the files: `start` and `stop` use `launch`, `hooks`, `env`
-//! and `runtime`; `launch` and `hooks` use `env`; `runtime` reads tmux and /proc only.
-//! Everything callers use is re-exported here, so it is `crate::task::NAME`.
+//! Data flows one way through the files: `stop` (for restart) uses `start`; `start` uses
+//! `launch`; both use `hooks`, `env` and `runtime`; `launch` uses `env` and `runtime`;
+//! `hooks` runs what it is given; `runtime` reads tmux and /proc only. Everything callers
+//! use is re-exported here, so it is `crate::task::NAME`.
 
 mod env;
 mod hooks;
@@ -13,7 +14,7 @@ mod runtime;
 mod start;
 mod stop;
 
-pub use env::{merge_env, record_env, task_env, task_port};
+pub use env::{EnvFiles, merge_env, record_env, task_env, task_port};
 pub use hooks::{Hook, run_hook};
 pub use launch::{Launch, Prepared, exec_spec, free_port, launch, precheck, prepare, self_exe, spec_command};
 pub use runtime::{

@@ -1,15 +1,17 @@
 //! Start: the tasks asked for, in dependency order, each launched once its dependencies are
-//! healthy ([`Gates`]); `before_start`/`after_start` hooks; `--wait` for health.
+//! healthy ([`Gates`]); `before_start`/`after_start` hooks; `--wait` for health. The state
+//! and env files are read once per start, and each task's environment is computed once.
 
 use super::Ctx;
-use super::env::{hook_env, record_env};
+use super::env::{EnvFiles, hook_env, record_env_in};
 use super::hooks::{Hook, project_hook, task_hook};
-use super::launch::{Launch, Prepared, free_port, launch, precheck, prepare};
+use super::launch::{Launch, Prepared, free_port, launch, precheck_with, prepare_with};
 use super::runtime::{Runtime, Runtimes, pane_state, read_session, record_health};
 use crate::config::{Project, Task};
 use crate::error::{Error, Result};
 use crate::events;
 use crate::health::{self, Probe};
+use crate::state::State;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
@@ -96,25 +98,24 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
     let project = &ctx.project;
     let all = names.is_empty();
     let set = start_set(project, names)?;
-    // everything that can be refused is refused before anything runs or is written
+    // everything that can be refused is refused before anything runs or is written; the
+    // env files read here are the ones every environment of this start is built from
+    let mut files = EnvFiles::default();
     for t in &set {
-        precheck(project, t)?;
+        precheck_with(project, t, &mut files)?;
     }
     // hooks and port freeing run without the launch lock (a hook may itself call taskmux);
     // `launch` takes it and reads the session again before making windows
     let session = read_session(&ctx.tmux, &project.name)?;
     let session_existed = session.is_some();
     let rts = session.unwrap_or_default();
-    let record = record_env(&project.name, all || !session_existed)?;
+    let state = State::load(&project.name);
+    let record = record_env_in(&project.name, &state, all || !session_existed)?;
     let mut prepared: HashMap<String, Prepared> = HashMap::new();
     for t in &set {
-        prepared.insert(t.name.clone(), prepare(ctx, t, &record)?);
+        prepared.insert(t.name.clone(), prepare_with(ctx, t, &record, &state, &mut files)?);
     }
-    let running_now: HashSet<String> = rts
-        .iter()
-        .filter(|(_, r)| r.running())
-        .map(|(k, _)| k.clone())
-        .collect();
+    let running_now: HashSet<String> = rts.values().filter(|r| r.running()).map(|r| r.task.clone()).collect();
     let mut report = StartReport::default();
     if !all {
         report.warnings = dependency_warnings(&set, &running_now);
@@ -130,7 +131,8 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
         }
         return Ok(report);
     }
-    project_hook(ctx, Hook::BeforeStart, &record)?;
+    let project_env = hook_env(project, None, &record, &state, &mut files);
+    project_hook(ctx, Hook::BeforeStart, &project_env)?;
 
     let run = Run {
         ctx,
@@ -139,14 +141,14 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
         running_now: &running_now,
         rts: &rts,
         in_set: set.iter().map(|t| t.name.as_str()).collect(),
-        has_dependents: if all {
-            set.iter()
+        has_dependents: match all {
+            true => set
+                .iter()
                 .flat_map(|t| t.depends_on.iter().map(String::as_str))
-                .collect()
-        } else {
-            HashSet::new()
+                .collect(),
+            false => HashSet::new(),
         },
-        record: &record,
+        dependency_envs: running_dependency_envs(project, &set, all, &running_now, &record, &state, &mut files),
         gates: Gates::new(set.iter().map(|t| t.name.as_str())),
         report: Mutex::new(report),
         launched: Mutex::new(Vec::new()),
@@ -158,19 +160,22 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
     if !session_existed {
         events::emit("session_started", &project.name, None, json!({"tasks": report.started}));
     }
-    if let Err(e) = project_hook(ctx, Hook::AfterStart, &record) {
+    if let Err(e) = project_hook(ctx, Hook::AfterStart, &project_env) {
         report.warnings.push(e.message);
     }
-    // keep config order in the report
-    let order = |n: &String| project.tasks.iter().position(|t| &t.name == n).unwrap_or(usize::MAX);
-    report.started.sort_by_key(order);
-    report.already_running.sort_by_key(order);
-    report.skipped.sort_by_key(|(n, _)| order(n));
-
+    in_config_order(project, &mut report);
     if wait {
         wait_all(ctx, &launched, &prepared, &report)?;
     }
     Ok(report)
+}
+
+/// Sorts the lists of a report into config order.
+fn in_config_order(project: &Project, report: &mut StartReport) {
+    let order = |n: &String| project.tasks.iter().position(|t| &t.name == n).unwrap_or(usize::MAX);
+    report.started.sort_by_key(order);
+    report.already_running.sort_by_key(order);
+    report.skipped.sort_by_key(|(n, _)| order(n));
 }
 
 /// The tasks a start is about: the `auto_start` set (none when the project turns
@@ -206,6 +211,36 @@ fn dependency_warnings(set: &[&Task], running_now: &HashSet<String>) -> Vec<Stri
     out
 }
 
+/// Running dependencies outside the set, by name: the task and its environment.
+type RunningDeps<'a> = HashMap<String, (&'a Task, Vec<(String, String)>)>;
+
+/// The environment of each running dependency outside the set, for the probes that gate
+/// its dependents (the record alone when its own cannot be built).
+fn running_dependency_envs<'a>(
+    project: &'a Project,
+    set: &[&Task],
+    all: bool,
+    running_now: &HashSet<String>,
+    record: &[(String, String)],
+    state: &State,
+    files: &mut EnvFiles,
+) -> RunningDeps<'a> {
+    let mut out = HashMap::new();
+    if !all {
+        return out;
+    }
+    for d in set.iter().flat_map(|t| &t.depends_on) {
+        if out.contains_key(d) || !running_now.contains(d) || set.iter().any(|t| &t.name == d) {
+            continue;
+        }
+        if let Ok(dt) = project.task(d) {
+            let env = hook_env(project, Some(dt), record, state, files).unwrap_or_else(|_| record.to_vec());
+            out.insert(d.clone(), (dt, env));
+        }
+    }
+    out
+}
+
 /// One start in progress: what every launching thread shares.
 struct Run<'a> {
     ctx: &'a Ctx,
@@ -218,8 +253,8 @@ struct Run<'a> {
     in_set: HashSet<&'a str>,
     /// Tasks whose health gates another task of the set.
     has_dependents: HashSet<&'a str>,
-    /// The environment of record.
-    record: &'a [(String, String)],
+    /// Each running dependency outside the set, with its environment for the probe.
+    dependency_envs: RunningDeps<'a>,
     gates: Gates,
     report: Mutex<StartReport>,
     /// (task, pane) of every task launched or found running.
@@ -355,10 +390,9 @@ impl<'a> Run<'a> {
             ));
         }
         // a window of a task that is no longer in the config gates nothing
-        let dt = self.ctx.project.task(d).ok()?;
-        let env = hook_env(&self.ctx.project, Some(dt), self.record).unwrap_or_else(|_| self.record.to_vec());
+        let (dt, env) = self.dependency_envs.get(d)?;
         let pane = self.rts.get(d).map(|r| r.pane_id.clone()).unwrap_or_default();
-        let p = wait_healthy(self.ctx, dt, &pane, &env);
+        let p = wait_healthy(self.ctx, dt, &pane, env);
         (!p.ok).then(|| format!("Dependency '{d}' not healthy ({})", probe_desc(dt, &p)))
     }
 

@@ -3,7 +3,7 @@
 //! gone); `before_stop`/`after_stop` hooks; kill destroys the window.
 
 use super::Ctx;
-use super::env::hook_env;
+use super::env::{EnvFiles, hook_env};
 use super::hooks::{Hook, project_hook, task_hook};
 use super::runtime::{Runtimes, read_runtime};
 use super::start::{StartReport, start};
@@ -37,22 +37,29 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
         names.iter().map(|n| project.task(n)).collect::<Result<_>>()?
     };
     let rts = read_runtime(&ctx.tmux, &project.name)?;
-    let record = State::load(&project.name).env().unwrap_or_else(state::capture_env);
+    let state = State::load(&project.name);
+    let record = state.env().unwrap_or_else(state::capture_env);
+    let mut files = EnvFiles::default();
     let running: Vec<&Task> = tasks
         .iter()
         .copied()
         .filter(|t| rts.get(&t.name).is_some_and(|r| r.running()))
         .collect();
+    // each running task's environment, built once for both of its hooks
     let envs: HashMap<String, Vec<(String, String)>> = running
         .iter()
         .map(|t| {
-            let env = hook_env(project, Some(t), &record).unwrap_or_else(|_| record.clone());
+            let env = hook_env(project, Some(t), &record, &state, &mut files).unwrap_or_else(|_| record.clone());
             (t.name.clone(), env)
         })
         .collect();
     let project_hooks = run_project_hooks && !running.is_empty();
+    let project_env = match project_hooks {
+        true => hook_env(project, None, &record, &state, &mut files),
+        false => Ok(Vec::new()),
+    };
     if project_hooks {
-        project_hook(ctx, Hook::BeforeStop, &record)?;
+        project_hook(ctx, Hook::BeforeStop, &project_env)?;
     }
     for t in &running {
         task_hook(ctx, t, Hook::BeforeStop, &envs[&t.name])?;
@@ -94,7 +101,7 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
         };
         out.push((t.name.clone(), outcome));
     }
-    if project_hooks && let Err(e) = project_hook(ctx, Hook::AfterStop, &record) {
+    if project_hooks && let Err(e) = project_hook(ctx, Hook::AfterStop, &project_env) {
         crate::output::warn("taskmux", &e.message);
     }
     Ok(out)
