@@ -158,22 +158,15 @@ pub fn lint(project: &Project) -> Vec<Finding> {
 /// The environment a task's variables come from before it runs: ours, then the project's,
 /// its env files (those that read), and its own.
 fn static_env(project: &Project, task: &Task) -> Vec<(String, String)> {
+    use crate::task::merge_env;
     let mut env: Vec<(String, String)> = std::env::vars().collect();
-    let mut merge = |more: Vec<(String, String)>| {
-        for (k, v) in more {
-            match env.iter_mut().find(|(ek, _)| *ek == k) {
-                Some(slot) => slot.1 = v,
-                None => env.push((k, v)),
-            }
-        }
-    };
-    merge(project.env.clone());
+    merge_env(&mut env, project.env.iter().cloned());
     for f in project.env_file.iter().chain(task.env_file.iter()) {
         if let Ok(vars) = config::read_env_file(f) {
-            merge(vars);
+            merge_env(&mut env, vars);
         }
     }
-    merge(task.env.clone());
+    merge_env(&mut env, task.env.iter().cloned());
     env
 }
 

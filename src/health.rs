@@ -314,7 +314,6 @@ fn shell_probe(cmd: &str, task: &Task, env: &[(String, String)], timeout: Durati
 /// Runs a command (already in its own process group) and waits up to `timeout`. Returns the
 /// exit code (128+N for signal N), or None on timeout (the group is killed), and stderr.
 pub fn run_with_timeout(mut c: Command, timeout: Duration) -> std::io::Result<(Option<i32>, String)> {
-    use std::os::unix::process::ExitStatusExt;
     let mut child = c.spawn()?;
     let pid = child.id() as i32;
     let err_pipe = child.stderr.take();
@@ -355,10 +354,7 @@ pub fn run_with_timeout(mut c: Command, timeout: Duration) -> std::io::Result<(O
     } else {
         String::new()
     };
-    Ok((
-        status.map(|s| s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))),
-        stderr,
-    ))
+    Ok((status.map(crate::proc::status_code), stderr))
 }
 
 #[cfg(test)]

@@ -243,13 +243,7 @@ pub fn run(tmux: &Tmux, req: &RunRequest) -> Result<JobRef> {
     let (name, id) = allocate_name(&req.session, &req.tag)?;
     let spec_path = jobs_dir().join(format!("{id}.json"));
     let mut env = crate::state::capture_env();
-    for (k, v) in &req.env {
-        if let Some(slot) = env.iter_mut().find(|(ek, _)| ek == k) {
-            slot.1 = v.clone();
-        } else {
-            env.push((k.clone(), v.clone()));
-        }
-    }
+    crate::task::merge_env(&mut env, req.env.iter().cloned());
     let spec = json!({
         "argv": req.argv, "cwd": req.cwd, "env": env.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
         "id": id, "session": req.session, "tag": req.tag, "socket": tmux.socket,
@@ -444,14 +438,8 @@ pub fn wait(tmux: &Tmux, id: &str, pane_id: &str) -> Result<i32> {
             }
             if f[0] == "1" {
                 // the wrapper itself ended without its record (killed): its own status
-                let code = f.get(1).and_then(|c| c.parse().ok());
-                let code = code.or_else(|| f.get(2).and_then(|c| c.parse::<i32>().ok()).map(|sig| 128 + sig));
-                let code = code.or_else(|| {
-                    f.get(3)
-                        .and_then(|p| p.parse().ok())
-                        .and_then(crate::proc::zombie_exit_code)
-                });
-                match code {
+                let num = |i: usize| f.get(i).and_then(|c| c.parse::<i32>().ok());
+                match crate::proc::exit_code(num(1), num(2), num(3).unwrap_or(0)) {
                     Some(c) => break Ok(c),
                     None => {
                         break Err(Error::new(
@@ -477,7 +465,6 @@ fn read_exit(id: &str) -> Option<i32> {
 /// `taskmux __job SPEC`: runs the job's argv as a child, and when it ends records the exit
 /// code, signals waiters, writes `[exited N]` on failure, and closes its pane unless kept.
 pub fn job_main(spec_path: &str) -> std::process::ExitCode {
-    use std::os::unix::process::ExitStatusExt;
     let spec: Value = match std::fs::read(spec_path).map(|b| serde_json::from_slice(&b)) {
         Ok(Ok(v)) => v,
         _ => {
@@ -498,7 +485,7 @@ pub fn job_main(spec_path: &str) -> std::process::ExitCode {
     let argv0 = spec["argv"][0].as_str().unwrap_or("").to_string();
     let mut c = crate::task::spec_command(&spec).unwrap_or_else(|| std::process::Command::new("true"));
     let code = match c.status() {
-        Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
+        Ok(st) => crate::proc::status_code(st),
         Err(e) => {
             eprintln!("taskmux-run: cannot run {argv0}: {e}");
             127
@@ -622,9 +609,7 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
             // the wrapper's own record first: tmux's status can be late or missing
             exit_code: if dead {
                 read_exit(&r[4])
-                    .or_else(|| r[3].parse().ok())
-                    .or_else(|| r[9].parse::<i32>().ok().map(|sig| 128 + sig))
-                    .or_else(|| r[8].parse().ok().and_then(crate::proc::zombie_exit_code))
+                    .or_else(|| crate::proc::exit_code(r[3].parse().ok(), r[9].parse().ok(), r[8].parse().unwrap_or(0)))
             } else {
                 None
             },
@@ -636,46 +621,35 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
     Ok(out)
 }
 
-/// Ends jobs and closes their windows: SIGTERM to each job's process group (the wrapper
+/// Ends jobs and closes their windows: SIGTERM to each job's processes (the wrapper
 /// records the end, 143, and wakes waiters), SIGKILL to what is left after 3 s, then
 /// `kill-window`.
 pub fn kill(tmux: &Tmux, jobs: &[JobInfo]) -> Result<()> {
-    use rustix::process::Signal;
-    // the job's processes: its group, and whatever carries its pane in its environment
-    // (a child that made a group of its own); the wrapper itself survives TERM to record
-    let targets = || -> Vec<i32> {
-        let procs = crate::proc::snapshot();
-        let mut out: Vec<i32> = Vec::new();
-        for j in jobs.iter().filter(|j| j.pane_pid > 0) {
-            let g = j.pane_pid;
-            out.extend(
-                procs
-                    .iter()
-                    .filter(|p| p.alive() && p.pgid == g && p.pid != g)
-                    .map(|p| p.pid),
-            );
-            out.extend(
-                crate::proc::pane_processes(&procs, &j.job.pane_id, &j.socket)
-                    .into_iter()
-                    .filter(|p| *p != g),
-            );
-        }
-        out.sort_unstable();
-        out.dedup();
-        out
+    use crate::proc::{Cancel, Target, TaskIdentity, Terminate};
+    // the job's processes: its group and session, and whatever carries its pane in its
+    // environment (a child that made a group of its own); the wrapper itself is spared, so
+    // it survives to record the end
+    let targets: Vec<Target> = jobs
+        .iter()
+        .filter(|j| j.pane_pid > 0)
+        .map(|j| Target {
+            id: TaskIdentity {
+                pane_pid: j.pane_pid,
+                tty_nr: None,
+                marker: String::new(),
+                server: j.socket.clone(),
+            },
+            pane: Some(j.job.pane_id.clone()),
+            spare_leader: true,
+            grace: std::time::Duration::ZERO,
+        })
+        .collect();
+    let opts = Terminate {
+        rescan: std::time::Duration::ZERO,
+        ..Terminate::default()
     };
-    for p in targets() {
-        crate::proc::signal(p, Signal::TERM);
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    let mut left = targets();
-    while !left.is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        left = targets();
-    }
-    for p in left {
-        crate::proc::signal(p, Signal::KILL);
-    }
+    // what outlives SIGKILL (stuck in the kernel) cannot be helped here: the windows go anyway
+    let _ = crate::proc::terminate(&targets, &opts, &Cancel::new(), || {});
     // give each wrapper a moment to record the end before its window goes
     let until = std::time::Instant::now() + std::time::Duration::from_millis(500);
     while jobs.iter().any(|j| j.pane_pid > 0 && crate::proc::alive(j.pane_pid)) && std::time::Instant::now() < until {

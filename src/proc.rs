@@ -1,9 +1,12 @@
-//! Processes through /proc: liveness, process groups, controlling ttys, ancestry, the
-//! environment marker every task process carries, signals, and who listens on a port.
+//! Processes through /proc: liveness, exit codes, process groups, controlling ttys,
+//! ancestry, the environment marker every task process carries, signals, the one
+//! termination primitive (signal, wait, escalate), and who listens on a port.
 
 use rustix::process::{Pid, Signal};
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// What /proc/<pid>/stat says about one process.
 #[derive(Debug, Clone)]
@@ -76,11 +79,32 @@ pub fn zombie_exit_code(pid: i32) -> Option<i32> {
     }
     // field 52 of stat is the wait status; `rest` starts at field 3
     let status: i32 = rest.get(49)?.parse().ok()?;
-    Some(if status & 0x7f == 0 {
+    Some(wait_status_code(status))
+}
+
+/// The exit code a raw wait status stands for: the process's own code, or 128+N when
+/// signal N ended it. The one decoder of wait statuses (zombies, `std` child statuses).
+pub fn wait_status_code(status: i32) -> i32 {
+    if status & 0x7f == 0 {
         (status >> 8) & 0xff
     } else {
         128 + (status & 0x7f)
-    })
+    }
+}
+
+/// The exit code of a finished child, as [`wait_status_code`] reads it.
+pub fn status_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    wait_status_code(status.into_raw())
+}
+
+/// The exit code of a dead tmux pane: `#{pane_dead_status}`, else 128 +
+/// `#{pane_dead_signal}`, else the wait status of its zombie `pid` in /proc (tmux has not
+/// collected it yet). None when none of them says. The one decoder of pane exits.
+pub fn exit_code(status: Option<i32>, signal: Option<i32>, pid: i32) -> Option<i32> {
+    status
+        .or_else(|| signal.map(|s| 128 + s))
+        .or_else(|| zombie_exit_code(pid))
 }
 
 /// Whether `pid` is a live process (a zombie is not).
@@ -189,6 +213,7 @@ pub fn task_processes(id: &TaskIdentity, procs: &[ProcInfo], known: &mut HashSet
     if let Some(m) = markers {
         for p in &live {
             if let Some((task, tmux)) = m.get(&p.pid)
+                && !id.marker.is_empty()
                 && *task == id.marker
                 && !id.server.is_empty()
                 && tmux
@@ -210,6 +235,213 @@ pub fn task_processes(id: &TaskIdentity, procs: &[ProcInfo], known: &mut HashSet
         if known.len() == before {
             break;
         }
+    }
+}
+
+/// Asks a [`terminate`] in progress to stop waiting: a supervisor that shuts down need not
+/// sit out a task's grace period. Whoever holds it may cancel; nobody else can.
+#[derive(Debug, Default)]
+pub struct Cancel(AtomicBool);
+
+impl Cancel {
+    /// A token nobody has cancelled yet.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Asks every wait that watches this token to return ([`Unfinished::Cancelled`]).
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Cancel::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// One set of processes to end (a task's, a job's) and how long it may take.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// How its processes are found: group and session of the pane's process, the tty (on
+    /// the first look only: a dead pane's pty can be reused), the marker, descendants.
+    pub id: TaskIdentity,
+    /// Also its processes: those whose environment names this tmux pane (`TMUX_PANE`) of
+    /// the server at `id.server`; this finds a job's children that left its group.
+    pub pane: Option<String>,
+    /// Never signal `id.pane_pid` itself (nor its group as a whole) and do not wait for it:
+    /// a job's wrapper, which must outlive its job to record how it ended.
+    pub spare_leader: bool,
+    /// How long after the interrupt SIGTERM waits; it comes at once when the pane's own
+    /// process is gone.
+    pub grace: Duration,
+}
+
+/// How [`terminate`] escalates. [`Terminate::default`] is `stop`'s: TERM after each
+/// target's grace, KILL 3 s later, environments read again every 500 ms.
+#[derive(Debug, Clone)]
+pub struct Terminate {
+    /// SIGKILL at once instead of SIGTERM first (`kill`).
+    pub kill_at_once: bool,
+    /// From SIGTERM to SIGKILL.
+    pub kill_after: Duration,
+    /// How long SIGKILL may take before the processes count as stuck.
+    pub stuck_after: Duration,
+    /// How often the environments of all processes are read again (markers and panes;
+    /// the first and the last look always read them). Zero: on every look.
+    pub rescan: Duration,
+}
+
+impl Default for Terminate {
+    fn default() -> Terminate {
+        Terminate {
+            kill_at_once: false,
+            kill_after: Duration::from_secs(3),
+            stuck_after: Duration::from_secs(10),
+            rescan: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Why [`terminate`] returned with processes left.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unfinished {
+    /// The processes of target `target` outlived SIGKILL by [`Terminate::stuck_after`]
+    /// (stuck in the kernel, or another user's).
+    Stuck {
+        /// The index of the target in the slice given.
+        target: usize,
+        /// What was left of it.
+        pids: HashSet<i32>,
+    },
+    /// The [`Cancel`] token was cancelled.
+    Cancelled,
+}
+
+/// Where one target is in its escalation.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// Waiting for the interrupt to work, until the grace period ends.
+    Waiting,
+    /// SIGTERM sent at this time.
+    Termed(Instant),
+    /// SIGKILL sent since this time (again on every look).
+    Killing(Instant),
+}
+
+/// The processes of each target as last seen.
+struct Sweep {
+    targets: Vec<Target>,
+    sets: Vec<HashSet<i32>>,
+}
+
+impl Sweep {
+    /// One look at the processes; with `env`, also at their environments.
+    fn look(&mut self, env: bool) {
+        let procs = snapshot();
+        let marks = (env && self.targets.iter().any(|t| !t.id.marker.is_empty())).then(|| markers(&procs));
+        for (t, set) in self.targets.iter().zip(&mut self.sets) {
+            task_processes(&t.id, &procs, set, marks.as_ref());
+            if env && let Some(pane) = &t.pane {
+                set.extend(pane_processes(&procs, pane, &t.id.server));
+            }
+            if t.spare_leader {
+                set.remove(&t.id.pane_pid);
+            }
+        }
+    }
+
+    fn all_gone(&self) -> bool {
+        self.sets.iter().all(HashSet::is_empty)
+    }
+}
+
+/// Sends `sig` to every process of a target and to its pane's process group.
+fn signal_target(t: &Target, set: &HashSet<i32>, sig: Signal) {
+    for &p in set {
+        signal(p, sig);
+    }
+    if t.id.pane_pid > 0 && !t.spare_leader {
+        signal_group(t.id.pane_pid, sig);
+    }
+}
+
+/// Moves one target on in its escalation; `start` is when the interrupt was sent.
+fn escalate(t: &Target, set: &HashSet<i32>, phase: &mut Phase, start: Instant, opts: &Terminate) -> bool {
+    let now = Instant::now();
+    if matches!(phase, Phase::Waiting) && opts.kill_at_once {
+        *phase = Phase::Killing(now);
+    }
+    let pane_alive = t.id.pane_pid > 0 && set.contains(&t.id.pane_pid);
+    match *phase {
+        Phase::Waiting if !pane_alive || now.duration_since(start) >= t.grace => {
+            signal_target(t, set, Signal::TERM);
+            *phase = Phase::Termed(now);
+        }
+        Phase::Termed(at) if now.duration_since(at) >= opts.kill_after => *phase = Phase::Killing(now),
+        Phase::Killing(at) => {
+            signal_target(t, set, Signal::KILL);
+            return now.duration_since(at) <= opts.stuck_after;
+        }
+        _ => {}
+    }
+    true
+}
+
+/// Ends sets of processes and returns when none of them is left: the one termination
+/// primitive of stop, kill and jobs kill. The first look (with ttys, markers and panes)
+/// comes before `interrupt` (stop's C-c), while every pane still holds its tty. Then, per
+/// target, SIGTERM after its grace period (or at once when the pane's own process is gone,
+/// or SIGKILL at once with [`Terminate::kill_at_once`]), SIGKILL [`Terminate::kill_after`]
+/// later and again on every look, until nothing is found; one last look at every
+/// environment catches a double fork between looks. Returns, per target, whether the first
+/// look found any process of it.
+pub fn terminate(
+    targets: &[Target],
+    opts: &Terminate,
+    cancel: &Cancel,
+    interrupt: impl FnOnce(),
+) -> Result<Vec<bool>, Unfinished> {
+    let mut sweep = Sweep {
+        targets: targets.to_vec(),
+        sets: vec![HashSet::new(); targets.len()],
+    };
+    sweep.look(true);
+    let had: Vec<bool> = sweep.sets.iter().map(|s| !s.is_empty()).collect();
+    interrupt();
+    let start = Instant::now();
+    // the tty is only trusted for the first look: once a pane dies its pty can be reused
+    for t in &mut sweep.targets {
+        t.id.tty_nr = None;
+    }
+    let mut phases = vec![Phase::Waiting; targets.len()];
+    let mut sleep = Duration::from_millis(2);
+    let mut last_env = start;
+    loop {
+        if cancel.is_cancelled() {
+            return Err(Unfinished::Cancelled);
+        }
+        let env = last_env.elapsed() >= opts.rescan;
+        if env {
+            last_env = Instant::now();
+        }
+        sweep.look(env);
+        for (i, (t, set)) in sweep.targets.iter().zip(&sweep.sets).enumerate() {
+            if !set.is_empty() && !escalate(t, set, &mut phases[i], start, opts) {
+                return Err(Unfinished::Stuck {
+                    target: i,
+                    pids: set.clone(),
+                });
+            }
+        }
+        if sweep.all_gone() {
+            sweep.look(true);
+            if sweep.all_gone() {
+                return Ok(had);
+            }
+        }
+        std::thread::sleep(sleep);
+        sleep = (sleep * 2).min(Duration::from_millis(25));
     }
 }
 
@@ -300,6 +532,96 @@ mod tests {
             (p.pid, p.ppid, p.pgid, p.sid, p.tty_nr, p.state),
             (42, 1, 42, 42, 34816, 'S')
         );
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(wait_status_code(3 << 8), 3);
+        assert_eq!(wait_status_code(9), 137);
+        assert_eq!(wait_status_code(0x80 | 11), 139);
+        assert_eq!(exit_code(Some(2), Some(9), 0), Some(2));
+        assert_eq!(exit_code(None, Some(15), 0), Some(143));
+        assert_eq!(exit_code(None, None, 0), None);
+    }
+
+    /// `sh -c script` in a process group of its own, and its target.
+    fn group(script: &str, grace: Duration) -> (std::process::Child, Target) {
+        use std::os::unix::process::CommandExt;
+        let child = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let target = Target {
+            id: TaskIdentity {
+                pane_pid: child.id() as i32,
+                tty_nr: None,
+                marker: String::new(),
+                server: String::new(),
+            },
+            pane: None,
+            spare_leader: false,
+            grace,
+        };
+        (child, target)
+    }
+
+    fn wait_started(pid: i32, children: usize) {
+        let until = Instant::now() + Duration::from_secs(5);
+        while snapshot().iter().filter(|p| p.ppid == pid && p.alive()).count() < children && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn terminate_escalates_to_kill_and_kill_comes_at_once() {
+        let opts = Terminate {
+            kill_after: Duration::from_millis(200),
+            ..Terminate::default()
+        };
+        let (mut child, t) = group("trap '' TERM; sleep 30 & wait", Duration::ZERO);
+        wait_started(t.id.pane_pid, 1);
+        let started = Instant::now();
+        assert_eq!(terminate(&[t], &opts, &Cancel::new(), || {}), Ok(vec![true]));
+        assert!(
+            started.elapsed() >= Duration::from_millis(200),
+            "TERM is ignored: KILL ended it"
+        );
+        child.wait().unwrap();
+
+        let opts = Terminate {
+            kill_at_once: true,
+            ..Terminate::default()
+        };
+        let (mut child, t) = group("trap '' TERM; sleep 30 & wait", Duration::from_secs(60));
+        wait_started(t.id.pane_pid, 1);
+        let started = Instant::now();
+        assert_eq!(terminate(&[t], &opts, &Cancel::new(), || {}), Ok(vec![true]));
+        assert!(started.elapsed() < Duration::from_secs(3));
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn terminate_spares_the_leader_and_stops_when_cancelled() {
+        let (mut child, mut t) = group("sleep 30 & exec sleep 31", Duration::ZERO);
+        t.spare_leader = true;
+        wait_started(t.id.pane_pid, 1);
+        assert_eq!(
+            terminate(&[t.clone()], &Terminate::default(), &Cancel::new(), || {}),
+            Ok(vec![true])
+        );
+        assert!(alive(t.id.pane_pid), "the leader is spared");
+        let cancel = Cancel::new();
+        cancel.cancel();
+        t.spare_leader = false;
+        assert_eq!(
+            terminate(&[t.clone()], &Terminate::default(), &cancel, || {}),
+            Err(Unfinished::Cancelled)
+        );
+        assert!(alive(t.id.pane_pid), "a cancelled wait sends nothing more");
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     #[test]

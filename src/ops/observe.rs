@@ -38,7 +38,7 @@ pub struct HealthSeen {
     /// It passed.
     pub ok: bool,
     /// `http`, `shell`, `tcp` or `proc`.
-    pub method: String,
+    pub method: &'static str,
     /// Why it failed.
     pub reason: Option<String>,
     /// When (ISO-8601).
@@ -88,11 +88,11 @@ pub struct TaskStatus {
 
 /// The last probe tmux holds for a task's window.
 fn last_health(rt: &Runtime) -> Option<HealthSeen> {
-    rt.health.as_ref().map(|(ok, method, reason, at)| HealthSeen {
-        ok: *ok,
-        method: method.clone(),
-        reason: reason.clone(),
-        at: paths::iso_time(*at),
+    rt.health.as_ref().map(|h| HealthSeen {
+        ok: h.ok,
+        method: h.method.as_str(),
+        reason: h.reason.clone(),
+        at: paths::iso_time(h.at),
     })
 }
 

@@ -1,0 +1,389 @@
+//! Launching panes: the checks and environment computed before a launch ([`Prepared`]),
+//! the launch spec a pane runs (`taskmux __exec`), the batched tmux command lists that make
+//! or respawn task windows under the launch lock, and freeing a task's port.
+
+use super::Ctx;
+use super::env::{EnvFiles, port_in, task_env_with};
+use super::runtime::{Runtime, Runtimes, config_hash, read_session};
+use crate::config::{Project, Task};
+use crate::error::{Error, Result};
+use crate::state::State;
+use crate::tmux::{Cmd, SEP, Tmux};
+use crate::{cmd, paths, proc};
+use rustix::process::Signal;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Everything checked and computed before a task is launched.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The task's full environment.
+    pub env: Vec<(String, String)>,
+    /// Its `$PORT`.
+    pub port: Option<u16>,
+}
+
+/// Checks what can be checked without writing anything: cwd exists, env files read.
+pub fn precheck(project: &Project, task: &Task) -> Result<()> {
+    precheck_with(project, task, &mut EnvFiles::default())
+}
+
+/// [`precheck`], keeping the env files it read for the environments built after it.
+pub(super) fn precheck_with(project: &Project, task: &Task, files: &mut EnvFiles) -> Result<()> {
+    if !task.cwd.is_dir() {
+        return Err(Error::new(
+            "E213",
+            format!(
+                "Working directory of task '{}' does not exist: {}",
+                task.name,
+                task.cwd.display()
+            ),
+        )
+        .hint("create it, or fix 'cwd' (relative to the directory of taskmux.toml)"));
+    }
+    for f in project.env_file.iter().chain(task.env_file.iter()) {
+        files.get(f)?;
+    }
+    Ok(())
+}
+
+/// Checks what can be checked before anything starts and computes the environment.
+pub fn prepare(ctx: &Ctx, task: &Task, record: &[(String, String)]) -> Result<Prepared> {
+    let state = State::load(&ctx.project.name);
+    prepare_with(ctx, task, record, &state, &mut EnvFiles::default())
+}
+
+/// [`prepare`] with the project's state loaded and env files read once for the whole start.
+pub(super) fn prepare_with(
+    ctx: &Ctx,
+    task: &Task,
+    record: &[(String, String)],
+    state: &State,
+    files: &mut EnvFiles,
+) -> Result<Prepared> {
+    precheck_with(&ctx.project, task, files)?;
+    let port = port_in(&ctx.project.name, state, task, true)?;
+    let env = task_env_with(&ctx.project, task, record, port, files)?;
+    Ok(Prepared { env, port })
+}
+
+fn spec_path(session: &str, task: &str) -> PathBuf {
+    paths::project_dir(session).join("run").join(format!("{task}.json"))
+}
+
+/// What a launched pane runs: our own binary in `__exec` mode, reading this spec.
+fn write_spec(session: &str, task: &Task, env: &[(String, String)]) -> Result<PathBuf> {
+    let p = spec_path(session, &task.name);
+    let spec = json!({
+        "argv": ["/bin/sh", "-c", task.command],
+        "cwd": task.cwd,
+        "env": env.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
+    });
+    let text = spec.to_string();
+    if std::fs::read(&p).is_ok_and(|old| old == text.as_bytes()) {
+        return Ok(p);
+    }
+    paths::write_replace(&p, text.as_bytes(), 0o600)?;
+    Ok(p)
+}
+
+/// The absolute path of the running executable (never a bare name from PATH).
+pub fn self_exe() -> Result<PathBuf> {
+    std::env::current_exe().map_err(|e| Error::internal(format!("cannot find the taskmux executable: {e}")))
+}
+
+/// The result of launching one task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Launch {
+    /// A new process runs in the task's pane.
+    Started {
+        /// Its pane.
+        pane_id: String,
+    },
+    /// It was running already.
+    AlreadyRunning {
+        /// Its pane.
+        pane_id: String,
+    },
+}
+
+/// Launches tasks in as few tmux round trips as possible: under the project's launch lock,
+/// tasks that run are left alone, dead windows are respawned in place, and new windows are
+/// made with the task as their first command and their options in the same command list.
+pub fn launch(ctx: &Ctx, tasks: &[(&Task, &Prepared)]) -> Result<Vec<Launch>> {
+    let _lock = launch_lock(&ctx.project.name)?;
+    let rts = read_session(&ctx.tmux, &ctx.project.name)?;
+    launch_locked(ctx, tasks, rts.as_ref())
+}
+
+/// The project's launch lock: held while deciding what runs and creating windows.
+fn launch_lock(session: &str) -> Result<paths::Lock> {
+    paths::lock(&format!("{session}.launch"))
+}
+
+/// [`launch`] for a caller that holds the launch lock and has read the session (None: the
+/// session does not exist).
+fn launch_locked(ctx: &Ctx, tasks: &[(&Task, &Prepared)], rts: Option<&Runtimes>) -> Result<Vec<Launch>> {
+    let session = &ctx.project.name;
+    let exe = self_exe()?;
+    let now = paths::now_secs();
+    let mut results: Vec<Option<Launch>> = vec![None; tasks.len()];
+    // per task, the commands that launch it: a new window (or a respawn of its dead pane)
+    // whose very first command is the task, then its options, all in one command list, so
+    // tmux cannot reap a fast exit before remain-on-exit is on
+    let mut groups: Vec<(usize, Vec<Cmd>)> = Vec::new();
+    let mut respawned: Vec<(usize, String)> = Vec::new();
+    for (i, (t, prep)) in tasks.iter().enumerate() {
+        let rt = rts.and_then(|r| r.get(&t.name));
+        if let Some(rt) = rt.filter(|r| r.running()) {
+            results[i] = Some(Launch::AlreadyRunning {
+                pane_id: rt.pane_id.clone(),
+            });
+            continue;
+        }
+        if let Some(rt) = rt {
+            respawned.push((i, rt.pane_id.clone()));
+        }
+        groups.push((i, launch_group(ctx, t, prep, rt, &exe, now)?));
+    }
+    let new_ids = if groups.is_empty() {
+        Vec::new()
+    } else {
+        let plain: Vec<Vec<Cmd>> = groups.iter().map(|(_, g)| g.clone()).collect();
+        crate::tmux::parse_ids(&run_launch(&ctx.tmux, session, plain, rts.is_some())?)
+    };
+    let mut new_ids = new_ids.into_iter();
+    for (i, _) in &groups {
+        let pane = match respawned.iter().find(|(r, _)| r == i) {
+            Some((_, p)) => p.clone(),
+            None => new_ids.next().map(|(_, p)| p).unwrap_or_default(),
+        };
+        results[*i] = Some(Launch::Started { pane_id: pane });
+    }
+    // read here, under the launch lock: a stop since the caller looked may have marked one
+    let state = State::load(session);
+    if tasks.iter().any(|(t, _)| state.manual_stop(&t.name)) {
+        State::update(session, |s| {
+            for (t, _) in tasks {
+                s.set_manual_stop(&t.name, false);
+            }
+        })?;
+    }
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| Error::internal("a task was neither launched nor running")))
+        .collect()
+}
+
+/// The command list that launches one task: a respawn of its dead pane `rt`, or a new
+/// window (no -d: it becomes the session's current one, which `=S:` names), then its log
+/// pipe and options.
+fn launch_group(
+    ctx: &Ctx,
+    t: &Task,
+    prep: &Prepared,
+    rt: Option<&Runtime>,
+    exe_path: &Path,
+    now: f64,
+) -> Result<Vec<Cmd>> {
+    let session = &ctx.project.name;
+    let exe = exe_path.to_string_lossy().into_owned();
+    let spec = write_spec(session, t, &prep.env)?.to_string_lossy().into_owned();
+    let cwd = t.cwd.to_string_lossy().into_owned();
+    let ids = format!("#{{window_id}}{SEP}#{{pane_id}}");
+    let (first, target) = match rt {
+        Some(rt) => (
+            cmd![
+                "respawn-pane",
+                "-k",
+                "-t",
+                &rt.pane_id,
+                "-c",
+                &cwd,
+                &exe,
+                "__exec",
+                &spec
+            ],
+            rt.window_id.clone(),
+        ),
+        None => (
+            cmd![
+                "new-window",
+                "-t",
+                format!("={session}:"),
+                "-n",
+                &t.name,
+                "-c",
+                &cwd,
+                "-P",
+                "-F",
+                &ids,
+                &exe,
+                "__exec",
+                &spec
+            ],
+            format!("={session}:"),
+        ),
+    };
+    let opt = |k: &str, v: String| cmd!["set-option", "-w", "-t", &target, k, v];
+    let port = prep.port.map(|p| p.to_string()).unwrap_or_default();
+    let log = crate::logs::log_path(&ctx.project, t);
+    let pipe = crate::logs::pipe_command(exe_path, &log, t.log_max_size, t.log_max_files);
+    let meta = format!("{now:.3}|{}|{port}", config_hash(t, &ctx.project));
+    let mut group = vec![first];
+    // the pipe is attached in the same command list as the spawn, before tmux reads the
+    // pane's first byte. A reused pane's pipe is replaced (pipe-pane without -o closes the
+    // old one first, never toggles): the old writer sees its end and writes out a partial
+    // last line, so the new run's first line never gets glued to the old run's last.
+    group.push(cmd!["pipe-pane", "-t", &target, pipe]);
+    group.extend([
+        opt("remain-on-exit", "on".into()),
+        opt("@taskmux-task", t.name.clone()),
+        opt("@taskmux-meta", meta),
+    ]);
+    if rt.is_some() {
+        // a reused window: forget its last probe and the manual-stop mark
+        group.push(opt("@taskmux-health", String::new()));
+        group.push(opt("@taskmux-manual-stop", "0".into()));
+    }
+    Ok(group)
+}
+
+/// Runs the launch groups; without a session, the first task's window is made as the
+/// session's first window (under the session lock), unless a concurrent start made it.
+fn run_launch(tmux: &Tmux, session: &str, groups: Vec<Vec<Cmd>>, session_exists: bool) -> Result<String> {
+    if session_exists {
+        return run_groups(tmux, groups);
+    }
+    let _lock = paths::lock(session)?;
+    let mut with_session = groups.clone();
+    let c = &mut with_session[0][0];
+    if c[0] == "new-window" {
+        *c = Tmux::as_new_session(c, session);
+    }
+    match run_groups(tmux, with_session) {
+        Err(e) if e.message().contains("duplicate session") => run_groups(tmux, groups),
+        other => other,
+    }
+}
+
+/// Runs groups of commands in as few invocations as tmux's message size allows, never
+/// splitting a group.
+fn run_groups(tmux: &Tmux, groups: Vec<Vec<Cmd>>) -> Result<String> {
+    let mut out = String::new();
+    let mut batch: Vec<Cmd> = Vec::new();
+    let mut size = 0;
+    for g in groups.into_iter().filter(|g| !g.is_empty()) {
+        let len: usize = g.iter().flat_map(|c| c.iter()).map(|a| a.len() + 8).sum();
+        if size + len > 12_000 && !batch.is_empty() {
+            out.push_str(&tmux.run(&std::mem::take(&mut batch))?);
+            size = 0;
+        }
+        size += len;
+        batch.extend(g);
+    }
+    if !batch.is_empty() {
+        out.push_str(&tmux.run(&batch)?);
+    }
+    Ok(out)
+}
+
+/// Runs a launch spec: sets the environment and directory and execs the command. This is
+/// the pane's own process, so after the exec the task's pid is the pane's pid.
+pub fn exec_spec(spec_path: &str) -> std::process::ExitCode {
+    use std::os::unix::process::CommandExt;
+    let spec: serde_json::Value = match std::fs::read(spec_path).map(|b| serde_json::from_slice(&b)) {
+        Ok(Ok(v)) => v,
+        _ => {
+            eprintln!("taskmux: cannot read launch spec {spec_path}");
+            return std::process::ExitCode::from(127);
+        }
+    };
+    let Some(mut c) = spec_command(&spec) else {
+        eprintln!("taskmux: empty command in {spec_path}");
+        return std::process::ExitCode::from(127);
+    };
+    let prog = c.get_program().to_string_lossy().into_owned();
+    quiet_control_echo();
+    let err = c.exec();
+    eprintln!("taskmux: cannot run {prog}: {err}");
+    std::process::ExitCode::from(127)
+}
+
+/// The command a launch or job spec describes: its argv, exactly its environment (plus the
+/// `TMUX`/`TMUX_PANE` tmux gave this pane) and its directory. None for an empty argv.
+pub fn spec_command(spec: &serde_json::Value) -> Option<std::process::Command> {
+    let argv: Vec<String> = spec["argv"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let (prog, args) = argv.split_first()?;
+    let mut c = std::process::Command::new(prog);
+    c.args(args).env_clear();
+    for k in ["TMUX", "TMUX_PANE"] {
+        if let Some(v) = std::env::var_os(k) {
+            c.env(k, v);
+        }
+    }
+    if let Some(env) = spec["env"].as_array() {
+        for kv in env {
+            if let (Some(k), Some(v)) = (kv[0].as_str(), kv[1].as_str()) {
+                c.env(k, v);
+            }
+        }
+    }
+    if let Some(cwd) = spec["cwd"].as_str() {
+        c.current_dir(cwd);
+    }
+    Some(c)
+}
+
+/// Turns off the tty's echo of control characters, so `stop`'s C-c does not leave a `^C`
+/// in the pane and the log.
+fn quiet_control_echo() {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    if let Ok(mut t) = tcgetattr(&stdin) {
+        t.local_modes.remove(LocalModes::ECHOCTL);
+        let _ = tcsetattr(&stdin, OptionalActions::Now, &t);
+    }
+}
+
+/// Frees a TCP port: kills whatever listens on it, TERM then KILL. E205 when it stays taken.
+pub fn free_port(port: u16, task: &str) -> Result<()> {
+    if !proc::port_listening(port) {
+        return Ok(());
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut sent_kill = false;
+    loop {
+        let pids = proc::listeners(port);
+        if !proc::port_listening(port) {
+            return Ok(());
+        }
+        if pids.is_empty() && Instant::now() >= deadline {
+            return Err(Error::new(
+                "E205",
+                format!("Port {port} of task '{task}' is in use by a process taskmux cannot see or signal"),
+            )
+            .hint(format!(
+                "find it with 'ss -ltnp sport = :{port}' and stop it, or change the task's port"
+            )));
+        }
+        let late = Instant::now() + Duration::from_secs(2) >= deadline;
+        for &p in &pids {
+            proc::signal(p, if late { Signal::KILL } else { Signal::TERM });
+        }
+        sent_kill |= late;
+        if Instant::now() >= deadline {
+            return Err(Error::new(
+                "E205",
+                format!("Port {port} of task '{task}' could not be freed (pids {pids:?})"),
+            )
+            .hint("those processes may belong to another user; stop them or change the task's port")
+            .details(json!({"port": port, "pids": pids, "killed": sent_kill})));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,37 @@
+//! The task lifecycle: what tmux says runs ([`runtime`]), the environment a task runs with
+//! ([`env`]), its hooks ([`hooks`]), launching its pane ([`launch`]), dependency-ordered and
+//! health-gated start ([`start`]), and stop, restart and kill ([`stop`]).
+//!
+//! Data flows one way through the files: `stop` (for restart) uses `start`; `start` uses
+//! `launch`; both use `hooks`, `env` and `runtime`; `launch` uses `env` and `runtime`;
+//! `hooks` runs what it is given; `runtime` reads tmux and /proc only. Everything callers
+//! use is re-exported here, so it is `crate::task::NAME`.
+
+mod env;
+mod hooks;
+mod launch;
+mod runtime;
+mod start;
+mod stop;
+
+pub use env::{EnvFiles, merge_env, record_env, task_env, task_port};
+pub use hooks::{Hook, run_hook};
+pub use launch::{Launch, Prepared, exec_spec, free_port, launch, precheck, prepare, self_exe, spec_command};
+pub use runtime::{
+    LastHealth, Runtime, Runtimes, config_hash, read_runtime, read_runtime_brief, read_runtime_detailed, read_session,
+    record_health, state_name,
+};
+pub use start::{StartReport, start, wait_healthy};
+pub use stop::{StopOutcome, kill, restart, stop};
+
+use crate::config::Project;
+use crate::tmux::Tmux;
+
+/// Everything a lifecycle operation needs: the project and the tmux server.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The loaded config.
+    pub project: Project,
+    /// The tmux server.
+    pub tmux: Tmux,
+}

@@ -1,0 +1,538 @@
+//! Start: the tasks asked for, in dependency order, each launched once its dependencies are
+//! healthy ([`Gates`]); `before_start`/`after_start` hooks; `--wait` for health. The state
+//! and env files are read once per start, and each task's environment is computed once.
+
+use super::Ctx;
+use super::env::{EnvFiles, hook_env, record_env_in};
+use super::hooks::{Hook, project_hook, task_hook};
+use super::launch::{Launch, Prepared, free_port, launch, precheck_with, prepare_with};
+use super::runtime::{Runtime, Runtimes, pane_state, read_session, record_health};
+use crate::config::{Project, Task};
+use crate::error::{Error, Result};
+use crate::events;
+use crate::health::{self, Probe};
+use crate::state::State;
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// What `start` did.
+#[derive(Debug, Default)]
+pub struct StartReport {
+    /// Tasks launched now.
+    pub started: Vec<String>,
+    /// Tasks that were running already.
+    pub already_running: Vec<String>,
+    /// Tasks not started, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Tasks whose start failed.
+    pub failed: Vec<(String, Error)>,
+    /// Warnings (a dependency not running for `start TASK`).
+    pub warnings: Vec<String>,
+    /// Whether a session was made.
+    pub session_created: bool,
+}
+
+/// Whether a task of this start is ready for its dependents.
+#[derive(Debug, Clone)]
+enum Gate {
+    Pending,
+    Healthy,
+    NotHealthy(String),
+}
+
+/// The gates of a start's tasks: a dependent thread waits on its dependency's gate.
+struct Gates {
+    map: Mutex<HashMap<String, Gate>>,
+    cv: Condvar,
+}
+
+impl Gates {
+    fn new<'a>(tasks: impl IntoIterator<Item = &'a str>) -> Gates {
+        let map = tasks.into_iter().map(|t| (t.to_string(), Gate::Pending)).collect();
+        Gates {
+            map: Mutex::new(map),
+            cv: Condvar::new(),
+        }
+    }
+
+    fn set(&self, task: &str, g: Gate) {
+        if let Ok(mut m) = self.map.lock() {
+            m.insert(task.to_string(), g);
+        }
+        self.cv.notify_all();
+    }
+
+    fn wait(&self, task: &str) -> Gate {
+        let Ok(mut m) = self.map.lock() else {
+            return Gate::NotHealthy("internal lock poisoned".into());
+        };
+        loop {
+            match m.get(task) {
+                Some(Gate::Pending) | None => match self.cv.wait(m) {
+                    Ok(g) => m = g,
+                    Err(_) => return Gate::NotHealthy("internal lock poisoned".into()),
+                },
+                Some(g) => return g.clone(),
+            }
+        }
+    }
+}
+
+/// The probe a task failed, and why: for messages.
+fn probe_desc(task: &Task, p: &Probe) -> String {
+    let what = match p.method {
+        health::Method::Http => format!("http probe {}", task.health_url.as_deref().unwrap_or("")),
+        health::Method::Shell => format!("health_check '{}'", task.health_check.as_deref().unwrap_or("")),
+        health::Method::Tcp => "tcp probe on $PORT".into(),
+        health::Method::Proc => "process check".into(),
+    };
+    format!("{what}: {}", p.reason.as_deref().unwrap_or("unhealthy"))
+}
+
+/// Starts tasks. With `names` empty: every `auto_start` task in dependency order, each
+/// waiting for its dependencies to be healthy. With names: those tasks only. With `wait`:
+/// returns only when every started task is healthy, else E214.
+pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
+    let project = &ctx.project;
+    let all = names.is_empty();
+    let set = start_set(project, names)?;
+    // everything that can be refused is refused before anything runs or is written; the
+    // env files read here are the ones every environment of this start is built from
+    let mut files = EnvFiles::default();
+    for t in &set {
+        precheck_with(project, t, &mut files)?;
+    }
+    // hooks and port freeing run without the launch lock (a hook may itself call taskmux);
+    // `launch` takes it and reads the session again before making windows
+    let session = read_session(&ctx.tmux, &project.name)?;
+    let session_existed = session.is_some();
+    let rts = session.unwrap_or_default();
+    let state = State::load(&project.name);
+    let record = record_env_in(&project.name, &state, all || !session_existed)?;
+    let mut prepared: HashMap<String, Prepared> = HashMap::new();
+    for t in &set {
+        prepared.insert(t.name.clone(), prepare_with(ctx, t, &record, &state, &mut files)?);
+    }
+    let running_now: HashSet<String> = rts.values().filter(|r| r.running()).map(|r| r.task.clone()).collect();
+    let mut report = StartReport::default();
+    if !all {
+        report.warnings = dependency_warnings(&set, &running_now);
+    }
+    if set.iter().all(|t| running_now.contains(&t.name)) {
+        report.already_running = set.iter().map(|t| t.name.clone()).collect();
+        if wait {
+            let list: Vec<(String, String)> = set
+                .iter()
+                .filter_map(|t| Some((t.name.clone(), rts.get(&t.name)?.pane_id.clone())))
+                .collect();
+            wait_all(ctx, &list, &prepared, &report)?;
+        }
+        return Ok(report);
+    }
+    let project_env = hook_env(project, None, &record, &state, &mut files);
+    project_hook(ctx, Hook::BeforeStart, &project_env)?;
+
+    let run = Run {
+        ctx,
+        all,
+        prepared: &prepared,
+        running_now: &running_now,
+        rts: &rts,
+        in_set: set.iter().map(|t| t.name.as_str()).collect(),
+        has_dependents: match all {
+            true => set
+                .iter()
+                .flat_map(|t| t.depends_on.iter().map(String::as_str))
+                .collect(),
+            false => HashSet::new(),
+        },
+        dependency_envs: running_dependency_envs(project, &set, all, &running_now, &record, &state, &mut files),
+        gates: Gates::new(set.iter().map(|t| t.name.as_str())),
+        report: Mutex::new(report),
+        launched: Mutex::new(Vec::new()),
+    };
+    run.start_all(&set);
+    let launched = run.launched.into_inner().unwrap_or_default();
+    let mut report = run.report.into_inner().unwrap_or_default();
+    report.session_created = !session_existed;
+    if !session_existed {
+        events::emit("session_started", &project.name, None, json!({"tasks": report.started}));
+    }
+    if let Err(e) = project_hook(ctx, Hook::AfterStart, &project_env) {
+        report.warnings.push(e.message());
+    }
+    in_config_order(project, &mut report);
+    if wait {
+        wait_all(ctx, &launched, &prepared, &report)?;
+    }
+    Ok(report)
+}
+
+/// Sorts the lists of a report into config order.
+fn in_config_order(project: &Project, report: &mut StartReport) {
+    let order = |n: &String| project.tasks.iter().position(|t| &t.name == n).unwrap_or(usize::MAX);
+    report.started.sort_by_key(order);
+    report.already_running.sort_by_key(order);
+    report.skipped.sort_by_key(|(n, _)| order(n));
+}
+
+/// The tasks a start is about: the `auto_start` set (none when the project turns
+/// `auto_start` off) for no names, else the named ones, each once.
+fn start_set<'a>(project: &'a Project, names: &[String]) -> Result<Vec<&'a Task>> {
+    if names.is_empty() {
+        return Ok(if project.auto_start {
+            project.tasks.iter().filter(|t| t.auto_start).collect()
+        } else {
+            Vec::new()
+        });
+    }
+    let mut v: Vec<&Task> = Vec::new();
+    for n in names {
+        let t = project.task(n)?;
+        if !v.iter().any(|x| x.name == t.name) {
+            v.push(t);
+        }
+    }
+    Ok(v)
+}
+
+/// `start TASK`: a warning for each dependency that neither runs nor is started now.
+fn dependency_warnings(set: &[&Task], running_now: &HashSet<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in set {
+        for d in &t.depends_on {
+            if !running_now.contains(d) && !set.iter().any(|x| &x.name == d) {
+                out.push(format!("Task '{}' depends on '{d}', which is not running", t.name));
+            }
+        }
+    }
+    out
+}
+
+/// Running dependencies outside the set, by name: the task and its environment.
+type RunningDeps<'a> = HashMap<String, (&'a Task, Vec<(String, String)>)>;
+
+/// The environment of each running dependency outside the set, for the probes that gate
+/// its dependents (the record alone when its own cannot be built).
+fn running_dependency_envs<'a>(
+    project: &'a Project,
+    set: &[&Task],
+    all: bool,
+    running_now: &HashSet<String>,
+    record: &[(String, String)],
+    state: &State,
+    files: &mut EnvFiles,
+) -> RunningDeps<'a> {
+    let mut out = HashMap::new();
+    if !all {
+        return out;
+    }
+    for d in set.iter().flat_map(|t| &t.depends_on) {
+        if out.contains_key(d) || !running_now.contains(d) || set.iter().any(|t| &t.name == d) {
+            continue;
+        }
+        if let Ok(dt) = project.task(d) {
+            let env = hook_env(project, Some(dt), record, state, files).unwrap_or_else(|_| record.to_vec());
+            out.insert(d.clone(), (dt, env));
+        }
+    }
+    out
+}
+
+/// One start in progress: what every launching thread shares.
+struct Run<'a> {
+    ctx: &'a Ctx,
+    /// The whole auto_start set (dependency order), not named tasks.
+    all: bool,
+    prepared: &'a HashMap<String, Prepared>,
+    /// Tasks that ran when the start began.
+    running_now: &'a HashSet<String>,
+    rts: &'a Runtimes,
+    in_set: HashSet<&'a str>,
+    /// Tasks whose health gates another task of the set.
+    has_dependents: HashSet<&'a str>,
+    /// Each running dependency outside the set, with its environment for the probe.
+    dependency_envs: RunningDeps<'a>,
+    gates: Gates,
+    report: Mutex<StartReport>,
+    /// (task, pane) of every task launched or found running.
+    launched: Mutex<Vec<(String, String)>>,
+}
+
+impl<'a> Run<'a> {
+    /// The first wave (tasks that wait for nothing): hooks in parallel, then one batched
+    /// launch; then the rest, a thread each, launched as their dependencies become healthy.
+    fn start_all(&self, set: &[&'a Task]) {
+        let (wave, rest): (Vec<&Task>, Vec<&Task>) =
+            set.iter().copied().partition(|t| !self.all || t.depends_on.is_empty());
+        std::thread::scope(|s| {
+            let ok_wave = self.free_ports(self.wave_hooks(&wave));
+            let batch: Vec<(&Task, &Prepared)> = ok_wave.iter().map(|t| (*t, &self.prepared[&t.name])).collect();
+            match launch(self.ctx, &batch) {
+                Ok(ls) => {
+                    for (t, l) in ok_wave.into_iter().zip(ls) {
+                        s.spawn(move || self.finish_launch(t, &l));
+                    }
+                }
+                Err(e) => {
+                    for t in &ok_wave {
+                        self.fail(t, e.clone());
+                    }
+                }
+            }
+            for t in rest {
+                s.spawn(move || self.after_dependencies(t));
+            }
+        });
+    }
+
+    /// Runs the `before_start` hooks of the first wave in parallel; returns the tasks that
+    /// may go on, in config order.
+    fn wave_hooks(&self, wave: &[&'a Task]) -> Vec<&'a Task> {
+        let needs_hook = |t: &Task| !self.running_now.contains(&t.name) && t.hooks.before_start.is_some();
+        let mut ok: Vec<&Task> = std::thread::scope(|s| {
+            let hs: Vec<_> = wave
+                .iter()
+                .filter(|t| needs_hook(t))
+                .map(|t| {
+                    let prep = &self.prepared[&t.name];
+                    (
+                        *t,
+                        s.spawn(move || task_hook(self.ctx, t, Hook::BeforeStart, &prep.env)),
+                    )
+                })
+                .collect();
+            let mut ok = Vec::new();
+            for (t, h) in hs {
+                match h
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::internal("hook thread panicked")))
+                {
+                    Ok(()) => ok.push(t),
+                    Err(e) => self.fail(t, e),
+                }
+            }
+            ok
+        });
+        ok.extend(wave.iter().copied().filter(|t| !needs_hook(t)));
+        let project = &self.ctx.project;
+        ok.sort_by_key(|t| project.tasks.iter().position(|x| x.name == t.name));
+        ok
+    }
+
+    /// Frees the fixed ports of the tasks about to launch; returns those that did not fail.
+    fn free_ports(&self, tasks: Vec<&'a Task>) -> Vec<&'a Task> {
+        for t in &tasks {
+            if let Some(p) = t.port
+                && !self.running_now.contains(&t.name)
+                && let Err(e) = free_port(p, &t.name)
+            {
+                self.fail(t, e);
+            }
+        }
+        tasks
+            .into_iter()
+            .filter(|t| {
+                self.report
+                    .lock()
+                    .map(|r| !r.failed.iter().any(|(n, _)| n == &t.name))
+                    .unwrap_or(true)
+            })
+            .collect()
+    }
+
+    /// A task of the rest: waits for its dependencies, then hooks, port, launch.
+    fn after_dependencies(&self, t: &Task) {
+        for d in &t.depends_on {
+            if let Some(r) = self.not_ready(d) {
+                self.gates.set(&t.name, Gate::NotHealthy(format!("was skipped: {r}")));
+                if let Ok(mut rep) = self.report.lock() {
+                    rep.skipped.push((t.name.clone(), r));
+                }
+                return;
+            }
+        }
+        let prep = &self.prepared[&t.name];
+        if !self.running_now.contains(&t.name) {
+            if let Err(e) = task_hook(self.ctx, t, Hook::BeforeStart, &prep.env) {
+                return self.fail(t, e);
+            }
+            if let Some(p) = t.port
+                && let Err(e) = free_port(p, &t.name)
+            {
+                return self.fail(t, e);
+            }
+        }
+        match launch(self.ctx, &[(t, prep)]) {
+            Ok(ls) => {
+                if let Some(l) = ls.first() {
+                    self.finish_launch(t, l)
+                }
+            }
+            Err(e) => self.fail(t, e),
+        }
+    }
+
+    /// Waits until dependency `d` is ready; None when it is, else why not.
+    fn not_ready(&self, d: &str) -> Option<String> {
+        if self.in_set.contains(d) {
+            return match self.gates.wait(d) {
+                Gate::Healthy => None,
+                Gate::NotHealthy(r) => Some(format!("Dependency '{d}' {r}")),
+                Gate::Pending => Some(format!("Dependency '{d}' did not start")),
+            };
+        }
+        if !self.running_now.contains(d) {
+            return Some(format!(
+                "Dependency '{d}' is not running and is not started automatically (run 'taskmux start {d}')"
+            ));
+        }
+        // a window of a task that is no longer in the config gates nothing
+        let (dt, env) = self.dependency_envs.get(d)?;
+        let pane = self.rts.get(d).map(|r| r.pane_id.clone()).unwrap_or_default();
+        let p = wait_healthy(self.ctx, dt, &pane, env);
+        (!p.ok).then(|| format!("Dependency '{d}' not healthy ({})", probe_desc(dt, &p)))
+    }
+
+    /// A task's start failed: its dependents are told, the report says why.
+    fn fail(&self, t: &Task, e: Error) {
+        self.gates
+            .set(&t.name, Gate::NotHealthy(format!("its start failed: {}", e.message())));
+        if let Ok(mut r) = self.report.lock() {
+            r.failed.push((t.name.clone(), e));
+        }
+    }
+
+    /// After a launch: the event and `after_start` hook of a fresh start, the report, and
+    /// the task's gate (opened once it is healthy when another task waits for it).
+    fn finish_launch(&self, t: &Task, l: &Launch) {
+        let prep = &self.prepared[&t.name];
+        let (pane, fresh) = match l {
+            Launch::Started { pane_id } => (pane_id.clone(), true),
+            Launch::AlreadyRunning { pane_id } => (pane_id.clone(), false),
+        };
+        if fresh {
+            events::emit("task_started", &self.ctx.project.name, Some(&t.name), json!({}));
+            if let Err(e) = task_hook(self.ctx, t, Hook::AfterStart, &prep.env)
+                && let Ok(mut r) = self.report.lock()
+            {
+                r.warnings.push(e.message());
+            }
+        }
+        if let Ok(mut r) = self.report.lock() {
+            if fresh {
+                r.started.push(t.name.clone())
+            } else {
+                r.already_running.push(t.name.clone())
+            }
+        }
+        if let Ok(mut v) = self.launched.lock() {
+            v.push((t.name.clone(), pane.clone()));
+        }
+        if !self.has_dependents.contains(t.name.as_str()) {
+            return self.gates.set(&t.name, Gate::Healthy);
+        }
+        let p = wait_healthy(self.ctx, t, &pane, &prep.env);
+        record_health(&self.ctx.tmux, &[(pane.clone(), p.clone())]);
+        if p.ok {
+            self.gates.set(&t.name, Gate::Healthy);
+        } else {
+            let secs = t.health_interval * t.health_retries as f64;
+            self.gates.set(
+                &t.name,
+                Gate::NotHealthy(format!("not healthy after {secs}s ({})", probe_desc(t, &p))),
+            );
+        }
+    }
+}
+
+/// `start --wait`: probes every task of `list` (name, pane) until healthy; E214 naming the
+/// first that is not, its probe and the last reason. A skipped task is E214 too.
+fn wait_all(
+    ctx: &Ctx,
+    list: &[(String, String)],
+    prepared: &HashMap<String, Prepared>,
+    report: &StartReport,
+) -> Result<()> {
+    let project = &ctx.project;
+    let results: Vec<(String, String, Probe)> = std::thread::scope(|s| {
+        let hs: Vec<_> = list
+            .iter()
+            .filter_map(|(name, pane)| {
+                let t = project.task(name).ok()?;
+                let prep = prepared.get(name)?;
+                Some((t, pane, s.spawn(move || wait_healthy(ctx, t, pane, &prep.env))))
+            })
+            .collect();
+        hs.into_iter()
+            .map(|(t, pane, h)| {
+                (
+                    t.name.clone(),
+                    pane.clone(),
+                    h.join().unwrap_or_else(|_| health::probe_crashed(t)),
+                )
+            })
+            .collect()
+    });
+    let panes: Vec<(String, Probe)> = results.iter().map(|(_, pane, p)| (pane.clone(), p.clone())).collect();
+    record_health(&ctx.tmux, &panes);
+    let failures: Vec<_> = results.into_iter().filter(|(_, _, p)| !p.ok).collect();
+    if let Some((name, _, p)) = failures.first() {
+        let t = project.task(name)?;
+        return Err(
+            Error::new("E214", format!("Task '{name}' is not healthy: {}", probe_desc(t, p)))
+                .hint(format!(
+                    "see 'taskmux inspect {name}' and the task's window ('tmux attach -t {}')",
+                    project.name
+                ))
+                .details(json!({
+                    "task": name, "method": p.method.as_str(), "reason": p.reason,
+                    "unhealthy": failures.iter().map(|(n, _, _)| n).collect::<Vec<_>>(),
+                    "started": report.started,
+                    "skipped": report.skipped.iter().map(|(t, r)| json!({"task": t, "reason": r})).collect::<Vec<_>>(),
+                })),
+        );
+    }
+    if let Some((name, reason)) = report.skipped.first() {
+        return Err(Error::new("E214", format!("Task '{name}' was not started: {reason}"))
+            .details(json!({"task": name, "reason": reason})));
+    }
+    Ok(())
+}
+
+/// Probes a task until healthy, or until `health_retries x health_interval` seconds pass, or
+/// it exits. Returns the last probe. `env` is the task's full environment.
+pub fn wait_healthy(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, String)]) -> Probe {
+    let budget =
+        Duration::try_from_secs_f64(task.health_interval * task.health_retries as f64).unwrap_or(Duration::MAX);
+    let deadline = Instant::now().checked_add(budget);
+    loop {
+        let st = pane_state(&ctx.tmux, pane_id).ok().flatten();
+        let running = st.as_ref().is_some_and(Runtime::running);
+        let mut p = health::probe(task, running, env);
+        if p.ok {
+            return p;
+        }
+        if !running {
+            p.reason = Some(match st {
+                Some(Runtime {
+                    dead: true,
+                    exit_code: Some(code),
+                    ..
+                }) => format!("exited with code {code}"),
+                Some(_) => "its process is gone".into(),
+                None => "its window is gone".into(),
+            });
+            return p;
+        }
+        let now = Instant::now();
+        let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
+        if left.is_zero() {
+            return p;
+        }
+        let step = Duration::try_from_secs_f64(task.health_interval).unwrap_or(Duration::MAX);
+        std::thread::sleep(step.min(left));
+    }
+}

@@ -1,0 +1,270 @@
+//! Stop, restart and kill: C-c and the manual-stop mark in one tmux call, then
+//! [`proc::terminate`] until no process of the task is left (found even when its tmux is
+//! gone); `before_stop`/`after_stop` hooks; kill destroys the window.
+
+use super::Ctx;
+use super::env::{EnvFiles, hook_env};
+use super::hooks::{Hook, project_hook, task_hook};
+use super::runtime::{Runtimes, read_runtime};
+use super::start::{StartReport, start};
+use crate::config::Task;
+use crate::error::{Error, Result};
+use crate::proc::{self, Cancel, Target, TaskIdentity, Terminate, Unfinished};
+use crate::state::{self, State};
+use crate::tmux::Cmd;
+use crate::{cmd, events};
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// What `stop` did to one task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopOutcome {
+    /// It was running and is now stopped.
+    Stopped,
+    /// It was not running.
+    AlreadyStopped,
+}
+
+/// Stops tasks: C-c, SIGTERM to the group after `stop_grace_period`, SIGKILL 3 s later;
+/// returns when no process of any of them is left. Windows stay. Marks manual-stop when
+/// `manual` is set.
+pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) -> Result<Vec<(String, StopOutcome)>> {
+    let project = &ctx.project;
+    let tasks: Vec<&Task> = if names.is_empty() {
+        project.tasks.iter().collect()
+    } else {
+        names.iter().map(|n| project.task(n)).collect::<Result<_>>()?
+    };
+    let rts = read_runtime(&ctx.tmux, &project.name)?;
+    let state = State::load(&project.name);
+    let record = state.env().unwrap_or_else(state::capture_env);
+    let mut files = EnvFiles::default();
+    let running: Vec<&Task> = tasks
+        .iter()
+        .copied()
+        .filter(|t| rts.get(&t.name).is_some_and(|r| r.running()))
+        .collect();
+    // each running task's environment, built once for both of its hooks
+    let envs: HashMap<String, Vec<(String, String)>> = running
+        .iter()
+        .map(|t| {
+            let env = hook_env(project, Some(t), &record, &state, &mut files).unwrap_or_else(|_| record.clone());
+            (t.name.clone(), env)
+        })
+        .collect();
+    let project_hooks = run_project_hooks && !running.is_empty();
+    let project_env = match project_hooks {
+        true => hook_env(project, None, &record, &state, &mut files),
+        false => Ok(Vec::new()),
+    };
+    if project_hooks {
+        project_hook(ctx, Hook::BeforeStop, &project_env)?;
+    }
+    for t in &running {
+        task_hook(ctx, t, Hook::BeforeStop, &envs[&t.name])?;
+    }
+
+    let chain = interrupt_chain(&tasks, &rts, manual);
+    if manual {
+        State::update(&project.name, |s| {
+            for t in &tasks {
+                s.set_manual_stop(&t.name, true);
+            }
+        })?;
+    }
+    let targets = stop_targets(ctx, &tasks, &rts);
+    let cancel = Cancel::new();
+    // the first look at the processes comes before C-c, while every pane still holds its tty
+    let had = proc::terminate(&targets, &Terminate::default(), &cancel, || {
+        if !chain.is_empty() {
+            let _ = ctx.tmux.exec(&chain);
+        }
+    })
+    .map_err(|u| unfinished(&tasks, u, true))?;
+
+    let mut out = Vec::new();
+    for (t, had) in tasks.iter().zip(had) {
+        let was = running.iter().any(|r| r.name == t.name) || had;
+        if was {
+            events::emit("task_stopped", &project.name, Some(&t.name), json!({"manual": manual}));
+            if let Some(env) = envs.get(&t.name)
+                && let Err(e) = task_hook(ctx, t, Hook::AfterStop, env)
+            {
+                crate::output::warn("taskmux", &e.message());
+            }
+        }
+        let outcome = if was {
+            StopOutcome::Stopped
+        } else {
+            StopOutcome::AlreadyStopped
+        };
+        out.push((t.name.clone(), outcome));
+    }
+    if project_hooks && let Err(e) = project_hook(ctx, Hook::AfterStop, &project_env) {
+        crate::output::warn("taskmux", &e.message());
+    }
+    Ok(out)
+}
+
+/// One tmux command list for every window of the tasks: C-c to the running ones, and the
+/// manual-stop mark on all when `manual`.
+fn interrupt_chain(tasks: &[&Task], rts: &Runtimes, manual: bool) -> Vec<Cmd> {
+    let mut chain: Vec<Cmd> = Vec::new();
+    for t in tasks {
+        let Some(rt) = rts.get(&t.name) else { continue };
+        if rt.running() {
+            chain.push(cmd!["send-keys", "-t", &rt.pane_id, "C-c"]);
+        }
+        if manual {
+            chain.push(cmd![
+                "set-option",
+                "-w",
+                "-t",
+                &rt.window_id,
+                "@taskmux-manual-stop",
+                "1"
+            ]);
+        }
+    }
+    chain
+}
+
+/// What to end for each task: its window's processes, or, with no window, whatever
+/// carries its marker for this tmux server; each with its `stop_grace_period`.
+fn stop_targets(ctx: &Ctx, tasks: &[&Task], rts: &Runtimes) -> Vec<Target> {
+    let server = std::sync::OnceLock::new();
+    tasks
+        .iter()
+        .map(|t| Target {
+            id: identity(ctx, &t.name, rts, || server.get_or_init(|| socket_path(ctx)).clone()),
+            pane: None,
+            spare_leader: false,
+            grace: Duration::try_from_secs_f64(t.stop_grace_period).unwrap_or(Duration::MAX),
+        })
+        .collect()
+}
+
+/// How to find task `name`'s processes: from its window, else by its marker alone (the
+/// server's socket path from `server`, asked only then).
+fn identity(ctx: &Ctx, name: &str, rts: &Runtimes, server: impl FnOnce() -> String) -> TaskIdentity {
+    match rts.get(name) {
+        Some(rt) => rt.identity(&ctx.project.name),
+        None => TaskIdentity {
+            pane_pid: 0,
+            tty_nr: None,
+            marker: format!("{}/{name}", ctx.project.name),
+            server: server(),
+        },
+    }
+}
+
+/// The error for processes that outlived a stop (`stop`: with a hint) or a kill.
+fn unfinished(tasks: &[&Task], u: Unfinished, with_hint: bool) -> Error {
+    match u {
+        Unfinished::Stuck { target, pids } => {
+            let name = tasks.get(target).map_or("", |t| t.name.as_str());
+            let e = Error::new(
+                "E204",
+                format!("Task '{name}' still has processes after SIGKILL: {pids:?}"),
+            );
+            if with_hint {
+                e.hint("they may be stuck in the kernel (state D) or belong to another user")
+            } else {
+                e
+            }
+        }
+        Unfinished::Cancelled => Error::internal("the wait for a task's processes was cancelled"),
+    }
+}
+
+/// The tmux server's socket path (`#{socket_path}`), empty when it cannot be asked.
+fn socket_path(ctx: &Ctx) -> String {
+    ctx.tmux
+        .exec(&[cmd!["display-message", "-p", "#{socket_path}"]])
+        .ok()
+        .filter(|(ok, _, _)| *ok)
+        .map(|(_, o, _)| o.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Restarts tasks in their windows: stop (without the manual mark), then start.
+pub fn restart(ctx: &Ctx, names: &[String]) -> Result<(Vec<(String, StopOutcome)>, StartReport)> {
+    let stopped = stop(ctx, names, false, names.is_empty())?;
+    let targets: Vec<String> = if names.is_empty() {
+        // restart everything that ran, plus the auto_start set
+        let mut v: Vec<String> = stopped
+            .iter()
+            .filter(|(_, o)| *o == StopOutcome::Stopped)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for t in ctx
+            .project
+            .tasks
+            .iter()
+            .filter(|t| t.auto_start && ctx.project.auto_start)
+        {
+            if !v.contains(&t.name) {
+                v.push(t.name.clone());
+            }
+        }
+        v
+    } else {
+        names.to_vec()
+    };
+    let report = if names.is_empty() {
+        // the auto_start set in dependency order, then the manual tasks that were running
+        let mut report = start(ctx, &[], false)?;
+        let extra: Vec<String> = targets
+            .iter()
+            .filter(|n| {
+                ctx.project
+                    .task(n)
+                    .is_ok_and(|t| !(t.auto_start && ctx.project.auto_start))
+            })
+            .cloned()
+            .collect();
+        if !extra.is_empty() {
+            let more = start(ctx, &extra, false)?;
+            report.started.extend(more.started);
+            report.already_running.extend(more.already_running);
+            report.failed.extend(more.failed);
+        }
+        report
+    } else {
+        start(ctx, &targets, false)?
+    };
+    for n in &targets {
+        events::emit("task_restarted", &ctx.project.name, Some(n), json!({}));
+    }
+    Ok((stopped, report))
+}
+
+/// SIGKILLs a task's processes and destroys its window; marks manual-stop. Returns whether
+/// there was anything to kill (a process or a window).
+pub fn kill(ctx: &Ctx, name: &str) -> Result<bool> {
+    let project = &ctx.project;
+    let t = project.task(name)?;
+    let rts = read_runtime(&ctx.tmux, &project.name)?;
+    let target = Target {
+        id: identity(ctx, name, &rts, || socket_path(ctx)),
+        pane: None,
+        spare_leader: false,
+        grace: Duration::ZERO,
+    };
+    let opts = Terminate {
+        kill_at_once: true,
+        rescan: Duration::ZERO,
+        ..Terminate::default()
+    };
+    let found_any = proc::terminate(&[target], &opts, &Cancel::new(), || {})
+        .map_err(|u| unfinished(&[t], u, false))?
+        .contains(&true);
+    let had_window = rts.contains_key(name);
+    if let Some(rt) = rts.get(name) {
+        let _ = ctx.tmux.exec(&[cmd!["kill-window", "-t", &rt.window_id]]);
+    }
+    State::update(&project.name, |s| s.set_manual_stop(&t.name, true))?;
+    events::emit("task_killed", &project.name, Some(name), json!({}));
+    Ok(found_any || had_window)
+}
