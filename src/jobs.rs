@@ -593,7 +593,10 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
         if tag.is_some_and(|want| want != t) {
             continue;
         }
-        let dead = r[2] == "1";
+        // the wrapper records the exit before its pane dies (it still prints and signals):
+        // a recorded job has ended, whatever tmux says of its pane
+        let recorded = read_exit(&r[4]);
+        let dead = r[2] == "1" || recorded.is_some();
         out.push(JobInfo {
             job: JobRef {
                 session: session.to_string(),
@@ -608,7 +611,7 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
             dead,
             // the wrapper's own record first: tmux's status can be late or missing
             exit_code: if dead {
-                read_exit(&r[4])
+                recorded
                     .or_else(|| crate::proc::exit_code(r[3].parse().ok(), r[9].parse().ok(), r[8].parse().unwrap_or(0)))
             } else {
                 None
