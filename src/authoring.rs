@@ -50,11 +50,11 @@ pub fn rewrite(path: &Path, text: &str) -> Result<()> {
 
 /// Serializes edits of one config file between concurrent `add`/`remove` runs. Best effort:
 /// a state directory that cannot be written does not stop an edit.
-pub fn edit_lock(path: &Path) -> Option<paths::Lock> {
+pub fn edit_lock(home: &Path, path: &Path) -> Option<paths::Lock> {
     let hash = path.to_string_lossy().bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
-    paths::lock(&format!("config-{hash:016x}")).ok()
+    paths::lock_in(home, &format!("config-{hash:016x}")).ok()
 }
 
 /// Refreshes the task list in the agent files next to the config that hold a block;

@@ -1,27 +1,14 @@
 //! The world an operation runs in: the state directory, the tmux server, the config to use,
-//! the environment of record and a cancel token. A front builds one; the core only reads it.
+//! the environment of record, the event history and a cancel token. A front builds one; the
+//! core only reads it.
 
+use crate::events::EventLog;
 use crate::tmux::Tmux;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// A flag a long wait checks, so a supervisor (or Ctrl-C) can stop it. Clones share it.
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
-
-impl Cancel {
-    /// Asks every wait holding this token to stop.
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether [`Cancel::cancel`] was called.
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+pub use crate::proc::Cancel;
 
 /// Everything an operation needs from outside: built once by a front (from flags and the
 /// process environment) and passed down, so nothing below reads the environment.
@@ -35,18 +22,30 @@ pub struct Ctx {
     pub config: Option<PathBuf>,
     /// Where a relative `-c` and the config search start.
     pub cwd: PathBuf,
-    /// The front's environment: captured as a project's environment of record on its
-    /// first start (less what tmux sets per pane).
+    /// The front's environment, as [`crate::state::record_of`] keeps it: a project's
+    /// environment of record on its first start, and the base of a job's.
     pub env: Vec<(String, String)>,
     /// How long a hook may run (`TASKMUX_HOOK_TIMEOUT`).
     pub hook_timeout: Duration,
+    /// The event history.
+    pub events: EventLog,
     /// Stops long waits (health gates, stop escalation) when cancelled.
-    pub cancel: Cancel,
+    pub cancel: Arc<Cancel>,
 }
 
 impl Ctx {
     /// The state directory of one project: logs, `state.json`, launch specs.
     pub fn project_dir(&self, session: &str) -> PathBuf {
-        self.home.join("projects").join(session)
+        project_dir(&self.home, session)
     }
+
+    /// A variable of the front's environment.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The state directory of one project under the state directory `home`.
+pub fn project_dir(home: &Path, session: &str) -> PathBuf {
+    home.join("projects").join(session)
 }

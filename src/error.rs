@@ -147,6 +147,13 @@ pub enum Kind {
     },
     /// E300: a job with no session to run in: no `-s`, no `-w`, no project.
     NoSession,
+    /// E306: a state file (`state.json`) that cannot be parsed.
+    CorruptState {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        reason: String,
+    },
     /// E400: a hook failed or could not run.
     /// The message says which hook, its command and exit code.
     HookFailed(String),
@@ -215,6 +222,7 @@ impl Kind {
             Kind::WindowNotFound { .. } => "E222",
             Kind::SessionNotFound { .. } => "E300",
             Kind::NoSession => "E300",
+            Kind::CorruptState { .. } => "E306",
             Kind::HookFailed(_) => "E400",
             Kind::HookTimeout(_) => "E401",
             Kind::Usage(_) => "E500",
@@ -257,6 +265,7 @@ impl Kind {
             Kind::WindowNotFound { window, session } => format!("No window '{window}' in session '{session}'"),
             Kind::SessionNotFound { session } => format!("Session '{session}' is not running"),
             Kind::NoSession => "No session to run in: no taskmux.toml here or above".into(),
+            Kind::CorruptState { path, reason } => format!("{} is corrupt: {reason}", path.display()),
             Kind::Permission { action, path, reason } => format!("cannot {action} {}: {reason}", path.display()),
             Kind::InvalidToml(message)
             | Kind::InvalidTask(message)
@@ -312,6 +321,10 @@ impl Kind {
             Kind::NoSession => {
                 "pass -s SESSION (created when missing) or -w WORKSPACE, or run inside a taskmux project".into()
             }
+            Kind::CorruptState { path, .. } => format!(
+                "fix the JSON in {}, or delete it to start over (ports assigned to hosts are then assigned anew)",
+                path.display()
+            ),
             Kind::Usage(_) => "see 'taskmux --help'".into(),
             Kind::Permission { .. } => {
                 "check the permissions of that path, or set TASKMUX_HOME to a directory you own".into()

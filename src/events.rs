@@ -15,12 +15,10 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// Past this many lines, `events.jsonl` is trimmed. Overridden by `TASKMUX_EVENTS_MAX`
-/// (a positive integer; meant for tests).
+/// Past this many lines, `events.jsonl` is trimmed (a front may lower it: [`Limits`]).
 pub const MAX_LINES: usize = 15_000;
 
-/// How many of the newest lines a trim keeps. Overridden by `TASKMUX_EVENTS_KEEP`
-/// (an integer, at most the maximum; meant for tests).
+/// How many of the newest lines a trim keeps.
 pub const KEEP_LINES: usize = 10_000;
 
 /// The file name of the history inside `$TASKMUX_HOME`.
@@ -34,24 +32,21 @@ const COUNT_WIDTH: usize = 40;
 
 /// When the history is trimmed: past `max` lines, down to the last `keep`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Limits {
+pub struct Limits {
     max: usize,
     keep: usize,
 }
 
-impl Limits {
-    /// [`MAX_LINES`] and [`KEEP_LINES`], unless `TASKMUX_EVENTS_MAX` / `TASKMUX_EVENTS_KEEP`
-    /// override them.
-    fn from_env() -> Limits {
-        let var = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<usize>().ok());
-        Limits::new(
-            var("TASKMUX_EVENTS_MAX").unwrap_or(MAX_LINES),
-            var("TASKMUX_EVENTS_KEEP").unwrap_or(KEEP_LINES),
-        )
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits::new(MAX_LINES, KEEP_LINES)
     }
+}
 
-    /// Limits with `max` at least 1 and `keep` at most `max`.
-    fn new(max: usize, keep: usize) -> Limits {
+impl Limits {
+    /// Limits with `max` at least 1 and `keep` at most `max` (a front may set them from
+    /// `TASKMUX_EVENTS_MAX` / `TASKMUX_EVENTS_KEEP`, for tests).
+    pub fn new(max: usize, keep: usize) -> Limits {
         let max = max.max(1);
         Limits {
             max,
@@ -60,52 +55,60 @@ impl Limits {
     }
 }
 
-/// The path of the event history, `$TASKMUX_HOME/events.jsonl`.
-pub fn events_path() -> PathBuf {
-    paths::home().join(EVENTS_FILE)
+/// The event history of one state directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventLog {
+    home: PathBuf,
+    limits: Limits,
 }
 
-/// Appends one event (`task_started`, …) for a session and optional task, with extra fields
-/// (an object; its `ts`, `event`, `session` and `task` keys never replace the event's own).
-/// Failing to record an event never fails the operation it records.
-pub fn emit(event: &str, session: &str, task: Option<&str>, extra: Value) {
-    emit_many(&[(event, session, task, extra)]);
-}
-
-/// Appends several events, each `(event, session, task, extra)` as in [`emit`], under one
-/// lock and in one write (for starting or stopping many tasks). Never fails.
-pub fn emit_many(items: &[(&str, &str, Option<&str>, Value)]) {
-    emit_many_in(&paths::home(), items);
-}
-
-/// [`emit`] into the state directory `home` rather than this process's: for a job's wrapper,
-/// which runs with the tmux server's environment, not the caller's.
-pub fn emit_in(home: &Path, event: &str, session: &str, task: Option<&str>, extra: Value) {
-    emit_many_in(home, &[(event, session, task, extra)]);
-}
-
-fn emit_many_in(home: &Path, items: &[(&str, &str, Option<&str>, Value)]) {
-    if items.is_empty() {
-        return;
+impl EventLog {
+    /// The history in the state directory `home`, trimmed at `limits`.
+    pub fn new(home: &Path, limits: Limits) -> EventLog {
+        EventLog {
+            home: home.to_path_buf(),
+            limits,
+        }
     }
-    let ts = paths::iso_time(paths::now_secs());
-    let mut buf = String::new();
-    for (event, session, task, extra) in items {
-        buf.push_str(&event_line(&ts, event, session, *task, extra));
-    }
-    let _ = append_in(home, buf.as_bytes(), items.len(), Limits::from_env());
-}
 
-/// Returns the events of `session` (every project when `None`), of `task` when given, whose
-/// `ts` is at or after `since` (epoch seconds), the last `limit` of them, oldest first.
-/// Malformed lines are skipped; a missing history is empty.
-pub fn query(
-    session: Option<&str>,
-    task: Option<&str>,
-    since: Option<f64>,
-    limit: Option<usize>,
-) -> Result<Vec<Value>> {
-    query_in(&paths::home(), session, task, since, limit)
+    /// The path of the history, `<home>/events.jsonl`.
+    pub fn path(&self) -> PathBuf {
+        self.home.join(EVENTS_FILE)
+    }
+
+    /// Appends one event (`task_started`, …) for a session and optional task, with extra
+    /// fields (an object; its `ts`, `event`, `session` and `task` keys never replace the
+    /// event's own). Failing to record an event never fails the operation it records.
+    pub fn emit(&self, event: &str, session: &str, task: Option<&str>, extra: Value) {
+        self.emit_many(&[(event, session, task, extra)]);
+    }
+
+    /// Appends several events, each `(event, session, task, extra)` as in
+    /// [`EventLog::emit`], under one lock and in one write. Never fails.
+    pub fn emit_many(&self, items: &[(&str, &str, Option<&str>, Value)]) {
+        if items.is_empty() {
+            return;
+        }
+        let ts = paths::iso_time(paths::now_secs());
+        let mut buf = String::new();
+        for (event, session, task, extra) in items {
+            buf.push_str(&event_line(&ts, event, session, *task, extra));
+        }
+        let _ = append_in(&self.home, buf.as_bytes(), items.len(), self.limits);
+    }
+
+    /// Returns the events of `session` (every project when `None`), of `task` when given,
+    /// whose `ts` is at or after `since` (epoch seconds), the last `limit` of them, oldest
+    /// first. Malformed lines are skipped; a missing history is empty.
+    pub fn query(
+        &self,
+        session: Option<&str>,
+        task: Option<&str>,
+        since: Option<f64>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Value>> {
+        query_in(&self.home, session, task, since, limit)
+    }
 }
 
 /// Parses an event time such as `2026-01-01T14:00:00.123456+00:00` to epoch seconds.

@@ -2,6 +2,7 @@
 //! the job runs (a project, a session, a tmuxp workspace), the `__job` wrapper that runs
 //! the argv, reports its end and cleans up, and listing, killing and waiting.
 
+use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::tmux::{Cmd, SEP, Tmux};
 use crate::{cmd, events, paths};
@@ -92,17 +93,15 @@ pub fn default_tag(argv: &[String]) -> String {
     clean_tag(argv.first().map(|a| a.rsplit('/').next().unwrap_or(a)).unwrap_or("job"))
 }
 
-fn jobs_dir() -> PathBuf {
-    paths::home().join("jobs")
+/// Where job specs and exit records live: `<home>/jobs`. The wrapper finds the state
+/// directory from its spec's path, so the spec needs to carry none.
+fn jobs_dir(home: &Path) -> PathBuf {
+    home.join("jobs")
 }
 
 /// The file the wrapper writes the job's exit code to.
-fn exit_file(id: &str) -> PathBuf {
-    exit_file_in(&paths::home(), id)
-}
-
-fn exit_file_in(home: &Path, id: &str) -> PathBuf {
-    home.join("jobs").join(format!("{id}.exit"))
+fn exit_file(home: &Path, id: &str) -> PathBuf {
+    jobs_dir(home).join(format!("{id}.exit"))
 }
 
 /// The tmux channel the wrapper signals when the job ends.
@@ -112,10 +111,10 @@ fn channel(id: &str) -> String {
 
 /// A window name unique in the session: `job:<tag>:<YYYYmmdd-HHMMSS>`, with `-N` added
 /// when another job of this state directory took that second already.
-fn allocate_name(session: &str, tag: &str) -> Result<(String, String)> {
+fn allocate_name(home: &Path, session: &str, tag: &str) -> Result<(String, String)> {
     // the clock is read under the lock, so the seconds seen in turn never go back and a
     // name once given is never given again
-    let _lock = paths::lock(&format!("{session}.jobs"))?;
+    let _lock = paths::lock_in(home, &format!("{session}.jobs"))?;
     let now = paths::now_secs();
     let iso = paths::iso_time(now); // 2026-02-11T14:30:12.123456+00:00
     let stamp = format!(
@@ -127,7 +126,7 @@ fn allocate_name(session: &str, tag: &str) -> Result<(String, String)> {
         &iso[14..16],
         &iso[17..19]
     );
-    let seq_path = paths::home().join("locks").join(format!("{session}.jobseq"));
+    let seq_path = home.join("locks").join(format!("{session}.jobseq"));
     let prev = std::fs::read_to_string(&seq_path).unwrap_or_default();
     let (last, n) = prev.split_once(' ').unwrap_or(("", "0"));
     // a clock set back keeps counting on the last second rather than reusing a name
@@ -199,8 +198,9 @@ pub fn workspace_session(path: &Path) -> Result<(PathBuf, String)> {
 }
 
 /// Creates the session from a tmuxp workspace under the session's flock, unless it exists.
-fn load_workspace(tmux: &Tmux, session: &str, file: &Path) -> Result<()> {
-    let _lock = paths::lock(session)?;
+fn load_workspace(ctx: &Ctx, session: &str, file: &Path) -> Result<()> {
+    let tmux = &ctx.tmux;
+    let _lock = paths::lock_in(&ctx.home, session)?;
     if tmux.has_session(session)? {
         return Ok(());
     }
@@ -235,23 +235,23 @@ fn load_workspace(tmux: &Tmux, session: &str, file: &Path) -> Result<()> {
 
 /// Starts a job: writes its spec, makes its window in one tmux invocation (creating the
 /// session when it is missing), and returns its JobRef.
-pub fn run(tmux: &Tmux, req: &RunRequest) -> Result<JobRef> {
+pub fn run(ctx: &Ctx, req: &RunRequest) -> Result<JobRef> {
+    let tmux = &ctx.tmux;
     if req.argv.is_empty() {
         return Err(Error::new("E500", "no command after --").hint("usage: taskmux-run [OPTIONS] -- CMD [ARGS...]"));
     }
     let exe = crate::task::self_exe()?;
-    let (name, id) = allocate_name(&req.session, &req.tag)?;
-    let spec_path = jobs_dir().join(format!("{id}.json"));
-    let mut env = crate::state::capture_env();
+    let (name, id) = allocate_name(&ctx.home, &req.session, &req.tag)?;
+    let spec_path = jobs_dir(&ctx.home).join(format!("{id}.json"));
+    let mut env = ctx.env.clone();
     crate::task::merge_env(&mut env, req.env.iter().cloned());
     let spec = json!({
         "argv": req.argv, "cwd": req.cwd, "env": env.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
         "id": id, "session": req.session, "tag": req.tag, "socket": tmux.socket,
         "keep_on_success": req.cleanup.keep_on_success, "keep_on_failure": req.cleanup.keep_on_failure,
-        "home": paths::home(),
     });
     paths::write_replace(&spec_path, spec.to_string().as_bytes(), 0o600)?;
-    let _ = std::fs::remove_file(exit_file(&id));
+    let _ = std::fs::remove_file(exit_file(&ctx.home, &id));
     let cwd = req.cwd.to_string_lossy().into_owned();
     let ids = format!("#{{window_id}}{SEP}#{{pane_id}}{SEP}#{{window_name}}");
     let wrapper = [
@@ -359,10 +359,10 @@ pub fn run(tmux: &Tmux, req: &RunRequest) -> Result<JobRef> {
         }
         // no session: make it (from the workspace, or with this job as its first window)
         if let Some(ws) = &req.workspace {
-            load_workspace(tmux, session, ws)?;
+            load_workspace(ctx, session, ws)?;
             continue;
         }
-        let _lock = paths::lock(session)?;
+        let _lock = paths::lock_in(&ctx.home, session)?;
         if tmux.has_session(session)? {
             continue;
         }
@@ -380,7 +380,7 @@ pub fn run(tmux: &Tmux, req: &RunRequest) -> Result<JobRef> {
     let window_id = f.next().unwrap_or("").to_string();
     let pane_id = f.next().unwrap_or("").to_string();
     let window_name = f.next().unwrap_or(&name).to_string();
-    events::emit(
+    ctx.events.emit(
         "job_started",
         session,
         None,
@@ -402,7 +402,9 @@ pub fn run(tmux: &Tmux, req: &RunRequest) -> Result<JobRef> {
 /// wakes the waiter at once through a tmux channel (tmux remembers a signal sent before
 /// anyone waits); a slow check every 200 ms notices a job whose pane vanished without
 /// reporting (its wrapper was SIGKILLed).
-pub fn wait(tmux: &Tmux, id: &str, pane_id: &str) -> Result<i32> {
+pub fn wait(ctx: &Ctx, id: &str, pane_id: &str) -> Result<i32> {
+    let tmux = &ctx.tmux;
+    let read_exit = |id: &str| read_exit(&ctx.home, id);
     let mut waiter = tmux.spawn_wait_for(&channel(id))?;
     let mut ticks = 0u32;
     let mut nap = std::time::Duration::from_micros(500);
@@ -458,17 +460,17 @@ pub fn wait(tmux: &Tmux, id: &str, pane_id: &str) -> Result<i32> {
     result
 }
 
-fn read_exit(id: &str) -> Option<i32> {
-    std::fs::read_to_string(exit_file(id)).ok()?.trim().parse().ok()
+fn read_exit(home: &Path, id: &str) -> Option<i32> {
+    std::fs::read_to_string(exit_file(home, id)).ok()?.trim().parse().ok()
 }
 
 /// `taskmux __job SPEC`: runs the job's argv as a child, and when it ends records the exit
 /// code, signals waiters, writes `[exited N]` on failure, and closes its pane unless kept.
-pub fn job_main(spec_path: &str) -> std::process::ExitCode {
+pub fn job_main(spec_path: &str, pane: &crate::task::PaneEnv, out: &mut dyn std::io::Write) -> std::process::ExitCode {
     let spec: Value = match std::fs::read(spec_path).map(|b| serde_json::from_slice(&b)) {
         Ok(Ok(v)) => v,
         _ => {
-            eprintln!("taskmux: cannot read job spec {spec_path}");
+            let _ = writeln!(out, "taskmux: cannot read job spec {spec_path}");
             return std::process::ExitCode::from(127);
         }
     };
@@ -483,32 +485,30 @@ pub fn job_main(spec_path: &str) -> std::process::ExitCode {
     }
     let s = |k: &str| spec[k].as_str().unwrap_or("").to_string();
     let argv0 = spec["argv"][0].as_str().unwrap_or("").to_string();
-    let mut c = crate::task::spec_command(&spec).unwrap_or_else(|| std::process::Command::new("true"));
+    let mut c = crate::task::spec_command(&spec, pane).unwrap_or_else(|| std::process::Command::new("true"));
     let code = match c.status() {
         Ok(st) => crate::proc::status_code(st),
         Err(e) => {
-            eprintln!("taskmux-run: cannot run {argv0}: {e}");
+            let _ = writeln!(out, "taskmux-run: cannot run {argv0}: {e}");
             127
         }
     };
     let id = s("id");
-    // the state directory is the caller's (from the spec): this process has the tmux server's
-    // environment, whose TASKMUX_HOME may be another one or none
-    let home = spec["home"].as_str().map(PathBuf::from).unwrap_or_else(paths::home);
-    let exit = exit_file_in(&home, &id);
+    // the state directory is the caller's: the one the spec was written in (this process
+    // has the tmux server's environment, whose TASKMUX_HOME may be another one or none)
+    let home = Path::new(spec_path)
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    let exit = exit_file(home, &id);
     let _ = paths::write_replace(&exit, format!("{code}\n").as_bytes(), 0o600);
-    events::emit_in(
-        &home,
+    events::EventLog::new(home, events::Limits::default()).emit(
         "job_finished",
         &s("session"),
         None,
         json!({"tag": s("tag"), "exit_code": code, "id": id}),
     );
-    let tmux = Tmux::new(
-        spec["socket"].as_str().map(String::from),
-        std::env::var_os("PATH"),
-        None,
-    );
+    let tmux = Tmux::new(spec["socket"].as_str().map(String::from), pane.path.clone(), None);
     let keep = if code == 0 {
         spec["keep_on_success"].as_bool()
     } else {
@@ -517,10 +517,11 @@ pub fn job_main(spec_path: &str) -> std::process::ExitCode {
     let keep = keep.unwrap_or(code != 0);
     if keep {
         if code != 0 {
-            println!("[exited {code}]");
+            let _ = writeln!(out, "[exited {code}]");
+            let _ = out.flush();
         }
         let _ = tmux.exec(&[cmd!["wait-for", "-S", channel(&id)]]);
-    } else if let Ok(pane) = std::env::var("TMUX_PANE") {
+    } else if let Some(pane) = pane.pane.as_ref().and_then(|p| p.to_str()) {
         let _ = tmux.exec(&[cmd!["wait-for", "-S", channel(&id)], cmd!["kill-pane", "-t", pane]]);
     }
     std::process::ExitCode::from(code.clamp(0, 255) as u8)
@@ -561,7 +562,8 @@ impl JobInfo {
 }
 
 /// The job windows of a session, optionally of one tag.
-pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo>> {
+pub fn list(ctx: &Ctx, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo>> {
+    let tmux = &ctx.tmux;
     let fields = [
         "window_id",
         "pane_id",
@@ -595,7 +597,7 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
         }
         // the wrapper records the exit before its pane dies (it still prints and signals):
         // a recorded job has ended, whatever tmux says of its pane
-        let recorded = read_exit(&r[4]);
+        let recorded = read_exit(&ctx.home, &r[4]);
         let dead = r[2] == "1" || recorded.is_some();
         out.push(JobInfo {
             job: JobRef {
@@ -627,8 +629,9 @@ pub fn list(tmux: &Tmux, session: &str, tag: Option<&str>) -> Result<Vec<JobInfo
 /// Ends jobs and closes their windows: SIGTERM to each job's processes (the wrapper
 /// records the end, 143, and wakes waiters), SIGKILL to what is left after 3 s, then
 /// `kill-window`.
-pub fn kill(tmux: &Tmux, jobs: &[JobInfo]) -> Result<()> {
-    use crate::proc::{Cancel, Target, TaskIdentity, Terminate};
+pub fn kill(ctx: &Ctx, jobs: &[JobInfo]) -> Result<()> {
+    let tmux = &ctx.tmux;
+    use crate::proc::{Target, TaskIdentity, Terminate};
     // the job's processes: its group and session, and whatever carries its pane in its
     // environment (a child that made a group of its own); the wrapper itself is spared, so
     // it survives to record the end
@@ -652,7 +655,7 @@ pub fn kill(tmux: &Tmux, jobs: &[JobInfo]) -> Result<()> {
         ..Terminate::default()
     };
     // what outlives SIGKILL (stuck in the kernel) cannot be helped here: the windows go anyway
-    let _ = crate::proc::terminate(&targets, &opts, &Cancel::new(), || {});
+    let _ = crate::proc::terminate(&targets, &opts, &ctx.cancel, || {});
     // give each wrapper a moment to record the end before its window goes
     let until = std::time::Instant::now() + std::time::Duration::from_millis(500);
     while jobs.iter().any(|j| j.pane_pid > 0 && crate::proc::alive(j.pane_pid)) && std::time::Instant::now() < until {

@@ -5,23 +5,9 @@ use crate::error::{Error, Result};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use crate::time::{days_from_civil, iso_time, now_secs};
-
-/// The state directory: `$TASKMUX_HOME`, else `~/.taskmux`.
-pub fn home() -> PathBuf {
-    if let Some(h) = std::env::var_os("TASKMUX_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(h);
-    }
-    let user_home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
-    Path::new(&user_home).join(".taskmux")
-}
-
-/// The state directory of one project (session): logs and `state.json`.
-pub fn project_dir(session: &str) -> PathBuf {
-    home().join("projects").join(session)
-}
 
 /// Creates a directory and its parents.
 pub fn ensure_dir(dir: &Path) -> Result<()> {
@@ -33,12 +19,8 @@ pub struct Lock {
     _file: File,
 }
 
-/// Takes the exclusive lock `<home>/locks/<name>.lock`, waiting for it.
-pub fn lock(name: &str) -> Result<Lock> {
-    lock_in(&home(), name)
-}
-
-/// Takes the exclusive lock `<dir>/locks/<name>.lock` of another state directory.
+/// Takes the exclusive lock `<home>/locks/<name>.lock` of the state directory `home`,
+/// waiting for it.
 pub fn lock_in(dir: &Path, name: &str) -> Result<Lock> {
     let dir = dir.join("locks");
     ensure_dir(&dir)?;

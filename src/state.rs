@@ -1,108 +1,158 @@
-//! `projects/<session>/state.json`: what must outlive tmux — assigned ports, manual-stop
-//! marks and the environment of record. Written atomically, 0600, under a lock.
+//! `projects/<session>/state.json`: what must outlive tmux — the config that owns the
+//! session, assigned ports, manual-stop marks and the environment of record. A typed file,
+//! written atomically, 0600, under a lock; a file that cannot be read is an error, never a
+//! silent reset (that would reassign every port).
 
-use crate::error::Result;
+use crate::error::{Error, Kind, Result};
 use crate::paths;
-use serde_json::{Map, Value, json};
-use std::path::PathBuf;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// The per-project state file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct State {
-    /// The parsed JSON object.
-    pub data: Map<String, Value>,
-}
-
-fn path(session: &str) -> PathBuf {
-    paths::project_dir(session).join("state.json")
+    /// The config that last started the session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_path: Option<PathBuf>,
+    /// Ports assigned to tasks with `host`, by task: stable across restarts.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub ports: BTreeMap<String, u16>,
+    /// Tasks stopped by hand (`stop`, `kill`): nothing restarts them until the next start.
+    /// The one home of that mark: it outlives tmux, and the daemon reads it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub manual_stop: Vec<String>,
+    /// The environment of record, captured at the project's first start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, String>>,
+    /// When it was captured (ISO-8601).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_captured_at: Option<String>,
 }
 
 impl State {
-    /// Reads the state of a project; a missing or unreadable file is empty state.
-    pub fn load(session: &str) -> State {
-        let data = std::fs::read(path(session))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .and_then(|v| v.as_object().cloned())
-            .unwrap_or_default();
-        State { data }
+    /// Where the state of a project lives under the state directory `home`.
+    pub fn path(home: &Path, session: &str) -> PathBuf {
+        home.join("projects").join(session).join("state.json")
     }
 
-    /// Changes the state under the project's state lock and writes it atomically.
-    pub fn update<T>(session: &str, f: impl FnOnce(&mut State) -> T) -> Result<T> {
-        let _lock = paths::lock(&format!("{session}.state"))?;
-        let mut st = State::load(session);
-        let before = st.data.clone();
+    /// Reads the state of a project; a missing file is empty state, an unreadable or
+    /// corrupt one an error naming the file and the fix.
+    pub fn load(home: &Path, session: &str) -> Result<State> {
+        let path = State::path(home, session);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Kind::CorruptState {
+                path: path.clone(),
+                reason: e.to_string(),
+            }
+            .into()
+        })
+    }
+
+    /// Changes the state under the project's state lock and writes it atomically (only
+    /// when something changed).
+    pub fn update<T>(home: &Path, session: &str, f: impl FnOnce(&mut State) -> T) -> Result<T> {
+        let _lock = paths::lock_in(home, &format!("{session}.state"))?;
+        let path = State::path(home, session);
+        let mut st = State::load(home, session)?;
+        let before = st.clone();
         let out = f(&mut st);
-        if st.data == before && path(session).exists() {
+        if st == before && path.exists() {
             return Ok(out);
         }
-        let text = serde_json::to_vec_pretty(&Value::Object(st.data.clone())).unwrap_or_default();
-        paths::write_atomic(&path(session), &text, 0o600)?;
+        let text = serde_json::to_vec_pretty(&st).map_err(|e| Error::internal(format!("cannot encode state: {e}")))?;
+        paths::write_atomic(&path, &text, 0o600)?;
         Ok(out)
     }
 
     /// The environment of record, if one was captured.
     pub fn env(&self) -> Option<Vec<(String, String)>> {
-        let m = self.data.get("env")?.as_object()?;
-        Some(
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect(),
-        )
+        self.env
+            .as_ref()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 
     /// Records the environment of record.
     pub fn set_env(&mut self, env: &[(String, String)]) {
-        let m: Map<String, Value> = env.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-        self.data.insert("env".into(), Value::Object(m));
-        self.data
-            .insert("env_captured_at".into(), json!(paths::iso_time(paths::now_secs())));
+        self.env = Some(env.iter().cloned().collect());
+        self.env_captured_at = Some(paths::iso_time(paths::now_secs()));
     }
 
     /// The port assigned to a task with `host`, if any.
     pub fn port(&self, task: &str) -> Option<u16> {
-        self.data
-            .get("ports")?
-            .get(task)?
-            .as_u64()
-            .and_then(|p| u16::try_from(p).ok())
+        self.ports.get(task).copied()
     }
 
     /// Records a task's assigned port.
     pub fn set_port(&mut self, task: &str, port: u16) {
-        let ports = self.data.entry("ports").or_insert_with(|| json!({}));
-        if let Some(m) = ports.as_object_mut() {
-            m.insert(task.into(), json!(port));
-        }
+        self.ports.insert(task.to_string(), port);
     }
 
     /// Whether a task was stopped by hand (no auto-restart until the next start).
     pub fn manual_stop(&self, task: &str) -> bool {
-        self.data
-            .get("manual_stop")
-            .and_then(|v| v.as_array())
-            .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(task)))
+        self.manual_stop.iter().any(|t| t == task)
     }
 
     /// Sets or clears a task's manual-stop mark.
     pub fn set_manual_stop(&mut self, task: &str, on: bool) {
-        let list = self.data.entry("manual_stop").or_insert_with(|| json!([]));
-        if let Some(a) = list.as_array_mut() {
-            a.retain(|x| x.as_str() != Some(task));
-            if on {
-                a.push(json!(task));
-            }
+        self.manual_stop.retain(|t| t != task);
+        if on {
+            self.manual_stop.push(task.to_string());
         }
     }
 }
 
-/// The environment of this process, less what tmux sets for each pane itself and our marker.
-pub fn capture_env() -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+/// An environment as the environment of record keeps it: sorted, less what tmux sets for
+/// each pane itself and our own marker. A front passes its process environment through this.
+pub fn record_of(vars: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vars
+        .into_iter()
         .filter(|(k, _)| !matches!(k.as_str(), "TMUX" | "TMUX_PANE" | "TASKMUX_TASK" | "PORT"))
         .collect();
     env.sort();
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_corruption() {
+        let home = std::env::temp_dir().join(format!("taskmux-state-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        assert_eq!(State::load(&home, "p").expect("missing is empty"), State::default());
+        State::update(&home, "p", |s| {
+            s.set_port("api", 4000);
+            s.set_manual_stop("web", true);
+            s.set_env(&[("A".into(), "1".into())]);
+        })
+        .expect("written");
+        let s = State::load(&home, "p").expect("reads back");
+        assert_eq!((s.port("api"), s.manual_stop("web")), (Some(4000), true));
+        assert_eq!(s.env(), Some(vec![("A".to_string(), "1".to_string())]));
+        // a file from before this version, with its untyped keys, still reads
+        std::fs::write(
+            State::path(&home, "p"),
+            r#"{"ports": {"a": 1}, "manual_stop": ["b"], "extra": 1}"#,
+        )
+        .expect("write");
+        let s = State::load(&home, "p").expect("old file reads");
+        assert_eq!((s.port("a"), s.manual_stop("b")), (Some(1), true));
+        std::fs::write(State::path(&home, "p"), "{not json").expect("write");
+        let e = State::load(&home, "p").expect_err("corrupt is an error");
+        assert_eq!(e.code(), "E306");
+        assert!(e.message().contains("state.json"), "{e}");
+        assert!(
+            State::update(&home, "p", |s| s.set_port("x", 2)).is_err(),
+            "never overwritten"
+        );
+        let _ = std::fs::remove_dir_all(&home);
+    }
 }

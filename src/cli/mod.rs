@@ -16,12 +16,12 @@ mod watch;
 pub use help::{COMMANDS, CommandSpec};
 pub use jobs::run_main;
 
-use crate::ctx::{Cancel, Ctx};
+use crate::ctx::Ctx;
 use crate::error::{Error, Kind, Result};
 use crate::ops::{self, Request, Response};
 use crate::output::{Out, print_error};
 use crate::tmux::Tmux;
-use crate::{paths, state};
+use crate::{events, state};
 use help::{command_help, main_help};
 use lexopt::prelude::*;
 use std::collections::HashMap;
@@ -99,14 +99,27 @@ pub fn split_globals(args: Vec<OsString>) -> Result<(Globals, Vec<OsString>)> {
 pub fn internal_mode(args: &[OsString]) -> Option<ExitCode> {
     let arg = |i: usize| args.get(i).map(|a| a.to_string_lossy().into_owned());
     match arg(0).as_deref() {
-        Some("__exec") => Some(arg(1).map_or(ExitCode::from(2), |s| crate::task::exec_spec(&s))),
-        Some("__job") => Some(arg(1).map_or(ExitCode::from(2), |s| crate::jobs::job_main(&s))),
+        Some("__exec") => Some(arg(1).map_or(ExitCode::from(2), |s| {
+            crate::task::exec_spec(&s, &pane_env(), &mut std::io::stderr())
+        })),
+        Some("__job") => Some(arg(1).map_or(ExitCode::from(2), |s| {
+            crate::jobs::job_main(&s, &pane_env(), &mut std::io::stdout())
+        })),
         Some("__log") => {
             let rest: Vec<String> = args[1..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
             Some(crate::logs::writer_main(&rest))
         }
         Some("__tasks") => Some(completions::tasks_main(&args[1..])),
         _ => None,
+    }
+}
+
+/// What tmux gave the pane this process runs in.
+fn pane_env() -> crate::task::PaneEnv {
+    crate::task::PaneEnv {
+        tmux: std::env::var_os("TMUX"),
+        pane: std::env::var_os("TMUX_PANE"),
+        path: std::env::var_os("PATH"),
     }
 }
 
@@ -205,20 +218,31 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
 /// one place the environment is read.
 pub fn context(g: &Globals) -> Result<Ctx> {
     let cwd = std::env::current_dir().map_err(|e| Error::from(Kind::NoCurrentDir { reason: e.to_string() }))?;
-    let hook_timeout = std::env::var("TASKMUX_HOOK_TIMEOUT")
-        .ok()
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let home = match std::env::var_os("TASKMUX_HOME").filter(|h| !h.is_empty()) {
+        Some(h) => PathBuf::from(h),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".taskmux"),
+    };
+    let socket = g.socket.clone().or_else(|| var("TASKMUX_TMUX_SOCKET"));
+    let hook_timeout = var("TASKMUX_HOOK_TIMEOUT")
         .and_then(|s| s.parse::<f64>().ok())
         .unwrap_or(60.0);
-    let home = paths::home();
-    let socket = g.socket.clone().or_else(|| std::env::var("TASKMUX_TMUX_SOCKET").ok());
+    let number = |name: &str| var(name).and_then(|v| v.trim().parse::<usize>().ok());
+    let limits = events::Limits::new(
+        number("TASKMUX_EVENTS_MAX").unwrap_or(events::MAX_LINES),
+        number("TASKMUX_EVENTS_KEEP").unwrap_or(events::KEEP_LINES),
+    );
+    let env =
+        state::record_of(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))));
     Ok(Ctx {
         tmux: Tmux::new(socket, std::env::var_os("PATH"), Some(home.clone())),
+        events: events::EventLog::new(&home, limits),
         home,
         config: g.config.clone(),
         cwd,
-        env: state::capture_env(),
-        hook_timeout: Duration::from_secs_f64(hook_timeout.max(0.1)),
-        cancel: Cancel::default(),
+        env,
+        hook_timeout: Duration::try_from_secs_f64(hook_timeout.max(0.1)).unwrap_or(Duration::from_secs(60)),
+        cancel: Default::default(),
     })
 }
 

@@ -7,7 +7,6 @@
 //! a second or the pane's pipe closes. A line longer than [`LINE_CAP`] is split at the cap.
 
 use crate::config::{Project, Task};
-use crate::paths;
 use crate::time;
 use rustix::event::{PollFd, PollFlags};
 use std::fs::{File, OpenOptions};
@@ -24,9 +23,9 @@ pub const LINE_CAP: usize = 64 * 1024;
 const IDLE_FLUSH: Duration = Duration::from_secs(1);
 
 /// The log file of a task: `log_file`, else `<state>/projects/<session>/logs/<task>.log`.
-pub fn log_path(project: &Project, task: &Task) -> PathBuf {
+pub fn log_path(home: &Path, project: &Project, task: &Task) -> PathBuf {
     task.log_file.clone().unwrap_or_else(|| {
-        paths::project_dir(&project.name)
+        crate::ctx::project_dir(home, &project.name)
             .join("logs")
             .join(format!("{}.log", task.name))
     })

@@ -130,7 +130,7 @@ pub struct Added {
 pub fn add(ctx: &Ctx, p: AddParams) -> Result<Added> {
     let t = p.task;
     let path = config_path(ctx)?;
-    let _lock = authoring::edit_lock(&path);
+    let _lock = authoring::edit_lock(&ctx.home, &path);
     let text = authoring::read_config(&path)?;
     let old = config::parse(&text, &path)?;
     authoring::precheck_add(&t, &old)?;
@@ -205,7 +205,7 @@ pub fn stop_removed(ctx: &Ctx, project: &Project, name: &str) -> Result<Option<b
     }
     let lc = task::Ctx {
         project: project.clone(),
-        tmux,
+        world: ctx.clone(),
     };
     if !task::read_runtime(&lc.tmux, &project.name)?.contains_key(name) {
         return Ok(None);
@@ -213,8 +213,8 @@ pub fn stop_removed(ctx: &Ctx, project: &Project, name: &str) -> Result<Option<b
     let stopped = task::stop(&lc, &[name.to_string()], true, false)?;
     task::kill(&lc, name)?;
     // the task is gone from the config: no mark of it should outlive it
-    state::State::update(&project.name, |s| s.set_manual_stop(name, false))?;
-    Ok(Some(stopped.iter().any(|(_, o)| *o == StopOutcome::Stopped)))
+    state::State::update(&ctx.home, &project.name, |s| s.set_manual_stop(name, false))?;
+    Ok(Some(stopped.outcomes.iter().any(|(_, o)| *o == StopOutcome::Stopped)))
 }
 
 /// `remove`: refused when other tasks depend on it (nothing stopped, nothing written);
@@ -222,7 +222,7 @@ pub fn stop_removed(ctx: &Ctx, project: &Project, name: &str) -> Result<Option<b
 pub fn remove(ctx: &Ctx, p: TaskParams) -> Result<Removed> {
     let name = &p.task;
     let path = config_path(ctx)?;
-    let _lock = authoring::edit_lock(&path);
+    let _lock = authoring::edit_lock(&ctx.home, &path);
     let text = authoring::read_config(&path)?;
     let old = config::parse(&text, &path)?;
     old.task(name)?;

@@ -104,9 +104,9 @@ pub fn run(ctx: &Ctx, p: RunParams) -> Result<JobRef> {
             keep_on_failure: !p.rm,
         },
     };
-    let mut job = jobs::run(&ctx.tmux, &req)?;
+    let mut job = jobs::run(ctx, &req)?;
     if p.wait {
-        job.exit_code = Some(jobs::wait(&ctx.tmux, &job.id, &job.pane_id)?);
+        job.exit_code = Some(jobs::wait(ctx, &job.id, &job.pane_id)?);
     }
     Ok(job)
 }
@@ -134,7 +134,7 @@ pub struct JobList {
 fn session_jobs(ctx: &Ctx, w: &Where) -> Result<(String, Vec<JobInfo>)> {
     let (session, _) = place(ctx, w)?;
     ctx.tmux.check_version()?;
-    let list = jobs::list(&ctx.tmux, &session, None)?;
+    let list = jobs::list(ctx, &session, None)?;
     Ok((session, list))
 }
 
@@ -201,7 +201,7 @@ pub fn kill(ctx: &Ctx, p: JobsKillParams) -> Result<JobKilled> {
         }
         found
     };
-    jobs::kill(&ctx.tmux, &chosen)?;
+    jobs::kill(ctx, &chosen)?;
     Ok(JobKilled {
         ok: true,
         action: Action::Killed,
@@ -237,7 +237,7 @@ pub fn wait(ctx: &Ctx, p: JobsWaitParams) -> Result<JobRef> {
     };
     let code = match j.exit_code {
         Some(c) => c,
-        None => jobs::wait(&ctx.tmux, &j.job.id, &j.job.pane_id)?,
+        None => jobs::wait(ctx, &j.job.id, &j.job.pane_id)?,
     };
     Ok(JobRef {
         exit_code: Some(code),

@@ -3,7 +3,6 @@
 
 use super::{Action, Ctx, Outcome, TaskFailure, TaskParams, TasksParams, Warning, lifecycle_ctx};
 use crate::error::{Error, Result};
-use crate::events;
 use crate::task::{self, StopOutcome};
 use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
@@ -138,6 +137,8 @@ pub struct Stopped {
     pub names: Vec<String>,
     /// Per task: `stopped` or `already_stopped`.
     pub results: Vec<(String, Action)>,
+    /// `after_stop` hooks that failed.
+    pub warnings: Vec<Warning>,
 }
 
 impl Serialize for Stopped {
@@ -149,6 +150,10 @@ impl Serialize for Stopped {
             Shape::All => json!({"ok": true, "session": self.session, "action": Action::Stopped,
                 "tasks": self.results.iter().filter(|(_, a)| *a == Action::Stopped).map(|(n, _)| n).collect::<Vec<_>>()}),
         };
+        let mut v = v;
+        if !self.warnings.is_empty() {
+            v["warnings"] = json!(self.warnings);
+        }
         v.serialize(s)
     }
 }
@@ -164,14 +169,19 @@ fn stop_action(o: &StopOutcome) -> Action {
 pub fn stop(ctx: &Ctx, p: TasksParams) -> Result<Stopped> {
     let names = p.names();
     let lc = lifecycle_ctx(ctx)?;
-    let results = task::stop(&lc, &names, true, names.is_empty())?;
-    if names.is_empty() && results.iter().any(|(_, o)| *o == StopOutcome::Stopped) {
-        events::emit("session_stopped", &lc.project.name, None, json!({}));
+    let report = task::stop(&lc, &names, true, names.is_empty())?;
+    if names.is_empty() && report.outcomes.iter().any(|(_, o)| *o == StopOutcome::Stopped) {
+        ctx.events.emit("session_stopped", &lc.project.name, None, json!({}));
     }
     Ok(Stopped {
         session: lc.project.name.clone(),
         names,
-        results: results.iter().map(|(n, o)| (n.clone(), stop_action(o))).collect(),
+        results: report
+            .outcomes
+            .iter()
+            .map(|(n, o)| (n.clone(), stop_action(o)))
+            .collect(),
+        warnings: report.warnings.into_iter().map(Warning).collect(),
     })
 }
 

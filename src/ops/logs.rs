@@ -4,7 +4,7 @@
 use super::{Ctx, load_project, request::OptTaskParams};
 use crate::error::{Error, Kind, Result};
 use crate::logread::{self, Line, Query, Source};
-use crate::{events, logs, paths};
+use crate::{logs, paths};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -54,7 +54,7 @@ pub fn log_sources(ctx: &Ctx, task: Option<&str>) -> Result<Vec<Source>> {
     let project = load_project(ctx)?;
     let source = |t: &crate::config::Task| Source {
         task: t.name.clone(),
-        path: logs::log_path(&project, t),
+        path: logs::log_path(&ctx.home, &project, t),
     };
     Ok(match task {
         Some(t) => vec![source(project.task(t)?)],
@@ -165,7 +165,9 @@ pub fn events(ctx: &Ctx, p: EventsParams) -> Result<EventList> {
         Some(s) => Some(logread::parse_since(s, paths::now_secs())?),
         None => None,
     };
-    let events = events::query(session.as_deref(), p.task.as_deref(), since, p.lines)?;
+    let events = ctx
+        .events
+        .query(session.as_deref(), p.task.as_deref(), since, p.lines)?;
     Ok(EventList {
         count: events.len(),
         events,

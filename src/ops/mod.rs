@@ -155,7 +155,7 @@ pub fn lifecycle_ctx(ctx: &Ctx) -> Result<crate::task::Ctx> {
     ctx.tmux.check_version()?;
     Ok(crate::task::Ctx {
         project,
-        tmux: ctx.tmux.clone(),
+        world: ctx.clone(),
     })
 }
 

@@ -5,6 +5,7 @@ use crate::cmd;
 use crate::config::{GlobalConfig, Project, Task};
 use crate::error::{Error, Kind, Result};
 use crate::health::{self, Method, Probe};
+use crate::state::State;
 use crate::task::{self, Runtime};
 use crate::{paths, proc};
 use serde::{Deserialize, Serialize};
@@ -97,7 +98,7 @@ fn last_health(rt: &Runtime) -> Option<HealthSeen> {
 }
 
 impl TaskStatus {
-    fn new(project: &Project, global: &GlobalConfig, t: &Task, rt: Option<&Runtime>, port: Option<u16>) -> Self {
+    fn new(project: &Project, global: &GlobalConfig, t: &Task, rt: Option<&Runtime>, state: &State) -> Self {
         let running = rt.is_some_and(|r| r.running());
         let seen = rt.and_then(last_health);
         let healthy = if !running {
@@ -113,12 +114,12 @@ impl TaskStatus {
             name: t.name.clone(),
             running,
             healthy,
-            state: task::state_name(t, rt),
+            state: task::state_name(t, rt, state.manual_stop(&t.name)),
             command: t.command.clone(),
             auto_start: t.auto_start,
             host: t.host.clone(),
             url: t.host.as_deref().map(|h| global.task_url(&project.name, h)),
-            port: rt.and_then(|r| r.port).or(port),
+            port: rt.and_then(|r| r.port).or_else(|| task::known_port(state, t)),
             restart_policy: t.restart_policy.as_str(),
             cwd: t.cwd_raw.clone(),
             depends_on: t.depends_on.clone(),
@@ -150,20 +151,27 @@ pub struct Status {
     pub warnings: Vec<Warning>,
 }
 
+/// The global config, or its defaults with a warning when it is broken: a broken global
+/// config must not hide what runs.
+fn global_or_default(ctx: &Ctx, warnings: &mut Vec<Warning>) -> GlobalConfig {
+    GlobalConfig::load(&ctx.home).unwrap_or_else(|e| {
+        warnings.push(Warning(e.message()));
+        GlobalConfig::default()
+    })
+}
+
 /// `status`.
 pub fn status(ctx: &Ctx) -> Result<Status> {
     let lc = lifecycle_ctx(ctx)?;
-    let global = GlobalConfig::load(&ctx.home)?;
+    let mut warnings = Vec::new();
+    let global = global_or_default(ctx, &mut warnings);
     let rts = task::read_runtime_brief(&lc.tmux, &lc.project.name)?;
-    let state = crate::state::State::load(&lc.project.name);
+    let state = State::load(&ctx.home, &lc.project.name)?;
     let tasks: Vec<TaskStatus> = lc
         .project
         .tasks
         .iter()
-        .map(|t| {
-            let port = t.port.or_else(|| t.host.as_ref().and_then(|_| state.port(&t.name)));
-            TaskStatus::new(&lc.project, &global, t, rts.get(&t.name), port)
-        })
+        .map(|t| TaskStatus::new(&lc.project, &global, t, rts.get(&t.name), &state))
         .collect();
     Ok(Status {
         session: lc.project.name.clone(),
@@ -171,7 +179,7 @@ pub fn status(ctx: &Ctx) -> Result<Status> {
         active_tasks: tasks.iter().filter(|t| t.running).count(),
         daemon: DaemonState::read(ctx),
         tasks,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 
@@ -200,10 +208,8 @@ pub struct HealthReport {
 }
 
 fn probe_all(lc: &task::Ctx, rts: &HashMap<String, Runtime>) -> Vec<(String, Probe)> {
-    let record = crate::state::State::load(&lc.project.name)
-        .env()
-        .unwrap_or_else(crate::state::capture_env);
-    let state = crate::state::State::load(&lc.project.name);
+    let state = State::load(&lc.home, &lc.project.name).unwrap_or_default();
+    let record = state.env().unwrap_or_else(|| lc.env.clone());
     let results: Vec<(String, Probe)> = std::thread::scope(|s| {
         let hs: Vec<_> = lc
             .project
@@ -212,10 +218,7 @@ fn probe_all(lc: &task::Ctx, rts: &HashMap<String, Runtime>) -> Vec<(String, Pro
             .map(|t| {
                 let rt = rts.get(&t.name);
                 let record = &record;
-                let port = rt
-                    .and_then(|r| r.port)
-                    .or(t.port)
-                    .or_else(|| t.host.as_ref().and_then(|_| state.port(&t.name)));
+                let port = rt.and_then(|r| r.port).or_else(|| task::known_port(&state, t));
                 s.spawn(move || {
                     let running = rt.is_some_and(|r| r.running());
                     let env = task::task_env(&lc.project, t, record, port).unwrap_or_else(|_| record.clone());
@@ -287,13 +290,12 @@ pub struct Inspected {
 /// `inspect TASK`.
 pub fn inspect(ctx: &Ctx, p: TaskParams) -> Result<Inspected> {
     let lc = lifecycle_ctx(ctx)?;
-    let global = GlobalConfig::load(&ctx.home)?;
+    let global = global_or_default(ctx, &mut Vec::new());
     let t = lc.project.task(&p.task)?;
     let rts = task::read_runtime_detailed(&lc.tmux, &lc.project.name)?;
     let rt = rts.get(&t.name);
-    let state = crate::state::State::load(&lc.project.name);
-    let port = t.port.or_else(|| t.host.as_ref().and_then(|_| state.port(&t.name)));
-    let status = TaskStatus::new(&lc.project, &global, t, rt, port);
+    let state = State::load(&ctx.home, &lc.project.name)?;
+    let status = TaskStatus::new(&lc.project, &global, t, rt, &state);
     let record = state.env().unwrap_or_default();
     let env = task::task_env(&lc.project, t, &record, status.port)
         .map(|e| e.into_iter().map(|(k, _)| k).collect())
@@ -302,7 +304,7 @@ pub fn inspect(ctx: &Ctx, p: TaskParams) -> Result<Inspected> {
         status,
         health_check: t.health_check.clone(),
         health_url: t.health_url.clone(),
-        log_file: crate::logs::log_path(&lc.project, t),
+        log_file: crate::logs::log_path(&ctx.home, &lc.project, t),
         window_id: rt.map(|r| r.window_id.clone()),
         pane_id: rt.map(|r| r.pane_id.clone()),
         pane_current_command: rt.map(|r| r.current_command.clone()),

@@ -75,7 +75,7 @@ pub fn apply(ctx: &Ctx, old: &Project, new: &Project, d: &ConfigDiff) -> Applied
         .collect();
     let new_ctx = task::Ctx {
         project: new.clone(),
-        tmux: ctx.tmux.clone(),
+        world: ctx.clone(),
     };
     if !to_start.is_empty() {
         match task::start(&new_ctx, &to_start, false) {
@@ -101,7 +101,7 @@ pub fn apply(ctx: &Ctx, old: &Project, new: &Project, d: &ConfigDiff) -> Applied
             }
         }
     }
-    crate::events::emit(
+    ctx.events.emit(
         "config_reloaded",
         &new.name,
         None,

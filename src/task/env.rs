@@ -2,9 +2,10 @@
 //! `[env]`, `env_file`s (each read once per operation, [`EnvFiles`]), the task's `env`,
 //! `$PORT` (assigned once for a `host`) and the marker; and the one merge of variables.
 
+use super::Ctx;
 use crate::config::{Project, Task, read_env_file};
 use crate::error::Result;
-use crate::state::{self, State};
+use crate::state::State;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -50,36 +51,48 @@ impl EnvFiles {
     }
 }
 
-/// The environment of record: the stored one, or this process's, stored now.
-pub fn record_env(session: &str, refresh: bool) -> Result<Vec<(String, String)>> {
-    record_env_in(session, &State::load(session), refresh)
+/// The environment of record: the stored one, or (on `refresh`, or when none is stored)
+/// the front's, stored now along with the config that owns the session.
+pub fn record_env(ctx: &Ctx, refresh: bool) -> Result<Vec<(String, String)>> {
+    record_env_in(ctx, &State::load(&ctx.home, &ctx.project.name)?, refresh)
 }
 
 /// [`record_env`] with the project's state already loaded.
-pub(super) fn record_env_in(session: &str, state: &State, refresh: bool) -> Result<Vec<(String, String)>> {
+pub(super) fn record_env_in(ctx: &Ctx, state: &State, refresh: bool) -> Result<Vec<(String, String)>> {
     let stored = state.env();
     if !refresh && let Some(e) = stored {
         return Ok(e);
     }
-    let env = state::capture_env();
-    if stored.as_ref() != Some(&env) {
-        State::update(session, |s| s.set_env(&env))?;
+    let env = ctx.env.clone();
+    let owner = Some(ctx.project.path.clone());
+    if stored.as_ref() != Some(&env) || state.config_path != owner {
+        State::update(&ctx.home, &ctx.project.name, |s| {
+            s.set_env(&env);
+            s.config_path = owner;
+        })?;
     }
     Ok(env)
 }
 
 /// The `$PORT` of a task: `port`, else the port assigned for `host` (picked once, kept in
 /// state.json so it is stable across restarts).
-pub fn task_port(session: &str, task: &Task, assign: bool) -> Result<Option<u16>> {
+pub fn task_port(home: &Path, session: &str, task: &Task, assign: bool) -> Result<Option<u16>> {
     if task.port.is_some() || task.host.is_none() {
         return Ok(task.port);
     }
-    port_in(session, &State::load(session), task, assign)
+    port_in(home, session, &State::load(home, session)?, task, assign)
+}
+
+/// The `$PORT` a task has now, without assigning one: `port`, else the one assigned to
+/// its `host` in `state`.
+pub fn known_port(state: &State, task: &Task) -> Option<u16> {
+    task.port
+        .or_else(|| task.host.as_ref().and_then(|_| state.port(&task.name)))
 }
 
 /// [`task_port`] with the project's state already loaded (it is loaded again, under the
 /// lock, only to assign a port).
-pub(super) fn port_in(session: &str, state: &State, task: &Task, assign: bool) -> Result<Option<u16>> {
+pub(super) fn port_in(home: &Path, session: &str, state: &State, task: &Task, assign: bool) -> Result<Option<u16>> {
     if let Some(p) = task.port {
         return Ok(Some(p));
     }
@@ -92,7 +105,7 @@ pub(super) fn port_in(session: &str, state: &State, task: &Task, assign: bool) -
     if !assign {
         return Ok(None);
     }
-    State::update(session, |s| {
+    State::update(home, session, |s| {
         if let Some(p) = s.port(&task.name) {
             return Some(p);
         }
@@ -150,10 +163,7 @@ pub(super) fn hook_env(
     files: &mut EnvFiles,
 ) -> Result<Vec<(String, String)>> {
     match task {
-        Some(t) => {
-            let port = port_in(&project.name, state, t, false)?;
-            task_env_with(project, t, record, port, files)
-        }
+        Some(t) => task_env_with(project, t, record, known_port(state, t), files),
         None => {
             let mut env = record.to_vec();
             merge_env(&mut env, project.env.iter().cloned());

@@ -50,7 +50,7 @@ pub(super) fn precheck_with(project: &Project, task: &Task, files: &mut EnvFiles
 
 /// Checks what can be checked before anything starts and computes the environment.
 pub fn prepare(ctx: &Ctx, task: &Task, record: &[(String, String)]) -> Result<Prepared> {
-    let state = State::load(&ctx.project.name);
+    let state = State::load(&ctx.home, &ctx.project.name)?;
     prepare_with(ctx, task, record, &state, &mut EnvFiles::default())
 }
 
@@ -63,18 +63,20 @@ pub(super) fn prepare_with(
     files: &mut EnvFiles,
 ) -> Result<Prepared> {
     precheck_with(&ctx.project, task, files)?;
-    let port = port_in(&ctx.project.name, state, task, true)?;
+    let port = port_in(&ctx.home, &ctx.project.name, state, task, true)?;
     let env = task_env_with(&ctx.project, task, record, port, files)?;
     Ok(Prepared { env, port })
 }
 
-fn spec_path(session: &str, task: &str) -> PathBuf {
-    paths::project_dir(session).join("run").join(format!("{task}.json"))
+fn spec_path(home: &Path, session: &str, task: &str) -> PathBuf {
+    crate::ctx::project_dir(home, session)
+        .join("run")
+        .join(format!("{task}.json"))
 }
 
 /// What a launched pane runs: our own binary in `__exec` mode, reading this spec.
-fn write_spec(session: &str, task: &Task, env: &[(String, String)]) -> Result<PathBuf> {
-    let p = spec_path(session, &task.name);
+fn write_spec(home: &Path, session: &str, task: &Task, env: &[(String, String)]) -> Result<PathBuf> {
+    let p = spec_path(home, session, &task.name);
     let spec = json!({
         "argv": ["/bin/sh", "-c", task.command],
         "cwd": task.cwd,
@@ -112,14 +114,14 @@ pub enum Launch {
 /// tasks that run are left alone, dead windows are respawned in place, and new windows are
 /// made with the task as their first command and their options in the same command list.
 pub fn launch(ctx: &Ctx, tasks: &[(&Task, &Prepared)]) -> Result<Vec<Launch>> {
-    let _lock = launch_lock(&ctx.project.name)?;
+    let _lock = launch_lock(ctx)?;
     let rts = read_session(&ctx.tmux, &ctx.project.name)?;
     launch_locked(ctx, tasks, rts.as_ref())
 }
 
 /// The project's launch lock: held while deciding what runs and creating windows.
-fn launch_lock(session: &str) -> Result<paths::Lock> {
-    paths::lock(&format!("{session}.launch"))
+fn launch_lock(ctx: &Ctx) -> Result<paths::Lock> {
+    paths::lock_in(&ctx.home, &format!("{}.launch", ctx.project.name))
 }
 
 /// [`launch`] for a caller that holds the launch lock and has read the session (None: the
@@ -151,7 +153,7 @@ fn launch_locked(ctx: &Ctx, tasks: &[(&Task, &Prepared)], rts: Option<&Runtimes>
         Vec::new()
     } else {
         let plain: Vec<Vec<Cmd>> = groups.iter().map(|(_, g)| g.clone()).collect();
-        crate::tmux::parse_ids(&run_launch(&ctx.tmux, session, plain, rts.is_some())?)
+        crate::tmux::parse_ids(&run_launch(ctx, session, plain, rts.is_some())?)
     };
     let mut new_ids = new_ids.into_iter();
     for (i, _) in &groups {
@@ -162,9 +164,9 @@ fn launch_locked(ctx: &Ctx, tasks: &[(&Task, &Prepared)], rts: Option<&Runtimes>
         results[*i] = Some(Launch::Started { pane_id: pane });
     }
     // read here, under the launch lock: a stop since the caller looked may have marked one
-    let state = State::load(session);
+    let state = State::load(&ctx.home, session)?;
     if tasks.iter().any(|(t, _)| state.manual_stop(&t.name)) {
-        State::update(session, |s| {
+        State::update(&ctx.home, session, |s| {
             for (t, _) in tasks {
                 s.set_manual_stop(&t.name, false);
             }
@@ -189,7 +191,9 @@ fn launch_group(
 ) -> Result<Vec<Cmd>> {
     let session = &ctx.project.name;
     let exe = exe_path.to_string_lossy().into_owned();
-    let spec = write_spec(session, t, &prep.env)?.to_string_lossy().into_owned();
+    let spec = write_spec(&ctx.home, session, t, &prep.env)?
+        .to_string_lossy()
+        .into_owned();
     let cwd = t.cwd.to_string_lossy().into_owned();
     let ids = format!("#{{window_id}}{SEP}#{{pane_id}}");
     let (first, target) = match rt {
@@ -228,7 +232,7 @@ fn launch_group(
     };
     let opt = |k: &str, v: String| cmd!["set-option", "-w", "-t", &target, k, v];
     let port = prep.port.map(|p| p.to_string()).unwrap_or_default();
-    let log = crate::logs::log_path(&ctx.project, t);
+    let log = crate::logs::log_path(&ctx.home, &ctx.project, t);
     let pipe = crate::logs::pipe_command(exe_path, &log, t.log_max_size, t.log_max_files);
     let meta = format!("{now:.3}|{}|{port}", config_hash(t, &ctx.project));
     let mut group = vec![first];
@@ -243,20 +247,20 @@ fn launch_group(
         opt("@taskmux-meta", meta),
     ]);
     if rt.is_some() {
-        // a reused window: forget its last probe and the manual-stop mark
+        // a reused window: forget its last probe
         group.push(opt("@taskmux-health", String::new()));
-        group.push(opt("@taskmux-manual-stop", "0".into()));
     }
     Ok(group)
 }
 
 /// Runs the launch groups; without a session, the first task's window is made as the
 /// session's first window (under the session lock), unless a concurrent start made it.
-fn run_launch(tmux: &Tmux, session: &str, groups: Vec<Vec<Cmd>>, session_exists: bool) -> Result<String> {
+fn run_launch(ctx: &Ctx, session: &str, groups: Vec<Vec<Cmd>>, session_exists: bool) -> Result<String> {
+    let tmux = &ctx.tmux;
     if session_exists {
         return run_groups(tmux, groups);
     }
-    let _lock = paths::lock(session)?;
+    let _lock = paths::lock_in(&ctx.home, session)?;
     let mut with_session = groups.clone();
     let c = &mut with_session[0][0];
     if c[0] == "new-window" {
@@ -289,31 +293,44 @@ fn run_groups(tmux: &Tmux, groups: Vec<Vec<Cmd>>) -> Result<String> {
     Ok(out)
 }
 
+/// What tmux gave a pane's own process, read by the front that runs in it (`__exec`,
+/// `__job`) and handed to the command it runs.
+#[derive(Debug, Clone, Default)]
+pub struct PaneEnv {
+    /// `TMUX`: the server's socket, for a task that drives tmux itself.
+    pub tmux: Option<std::ffi::OsString>,
+    /// `TMUX_PANE`: the pane's id.
+    pub pane: Option<std::ffi::OsString>,
+    /// `PATH`, to find tmux for a job's wrapper.
+    pub path: Option<std::ffi::OsString>,
+}
+
 /// Runs a launch spec: sets the environment and directory and execs the command. This is
-/// the pane's own process, so after the exec the task's pid is the pane's pid.
-pub fn exec_spec(spec_path: &str) -> std::process::ExitCode {
+/// the pane's own process, so after the exec the task's pid is the pane's pid. Returns only
+/// when the exec failed, having said why on `err`.
+pub fn exec_spec(spec_path: &str, pane: &PaneEnv, err: &mut dyn std::io::Write) -> std::process::ExitCode {
     use std::os::unix::process::CommandExt;
     let spec: serde_json::Value = match std::fs::read(spec_path).map(|b| serde_json::from_slice(&b)) {
         Ok(Ok(v)) => v,
         _ => {
-            eprintln!("taskmux: cannot read launch spec {spec_path}");
+            let _ = writeln!(err, "taskmux: cannot read launch spec {spec_path}");
             return std::process::ExitCode::from(127);
         }
     };
-    let Some(mut c) = spec_command(&spec) else {
-        eprintln!("taskmux: empty command in {spec_path}");
+    let Some(mut c) = spec_command(&spec, pane) else {
+        let _ = writeln!(err, "taskmux: empty command in {spec_path}");
         return std::process::ExitCode::from(127);
     };
     let prog = c.get_program().to_string_lossy().into_owned();
     quiet_control_echo();
-    let err = c.exec();
-    eprintln!("taskmux: cannot run {prog}: {err}");
+    let e = c.exec();
+    let _ = writeln!(err, "taskmux: cannot run {prog}: {e}");
     std::process::ExitCode::from(127)
 }
 
 /// The command a launch or job spec describes: its argv, exactly its environment (plus the
 /// `TMUX`/`TMUX_PANE` tmux gave this pane) and its directory. None for an empty argv.
-pub fn spec_command(spec: &serde_json::Value) -> Option<std::process::Command> {
+pub fn spec_command(spec: &serde_json::Value, pane: &PaneEnv) -> Option<std::process::Command> {
     let argv: Vec<String> = spec["argv"]
         .as_array()
         .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
@@ -321,8 +338,8 @@ pub fn spec_command(spec: &serde_json::Value) -> Option<std::process::Command> {
     let (prog, args) = argv.split_first()?;
     let mut c = std::process::Command::new(prog);
     c.args(args).env_clear();
-    for k in ["TMUX", "TMUX_PANE"] {
-        if let Some(v) = std::env::var_os(k) {
+    for (k, v) in [("TMUX", &pane.tmux), ("TMUX_PANE", &pane.pane)] {
+        if let Some(v) = v {
             c.env(k, v);
         }
     }

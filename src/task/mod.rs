@@ -14,24 +14,32 @@ mod runtime;
 mod start;
 mod stop;
 
-pub use env::{EnvFiles, merge_env, record_env, task_env, task_port};
+pub use env::{EnvFiles, known_port, merge_env, record_env, task_env, task_port};
 pub use hooks::{Hook, run_hook};
-pub use launch::{Launch, Prepared, exec_spec, free_port, launch, precheck, prepare, self_exe, spec_command};
+pub use launch::{Launch, PaneEnv, Prepared, exec_spec, free_port, launch, precheck, prepare, self_exe, spec_command};
 pub use runtime::{
     LastHealth, Runtime, Runtimes, config_hash, read_runtime, read_runtime_brief, read_runtime_detailed, read_session,
     record_health, state_name,
 };
 pub use start::{StartReport, start, wait_healthy};
-pub use stop::{StopOutcome, kill, restart, stop};
+pub use stop::{StopOutcome, StopReport, kill, restart, stop};
 
 use crate::config::Project;
-use crate::tmux::Tmux;
 
-/// Everything a lifecycle operation needs: the project and the tmux server.
+/// A lifecycle operation's world with its project loaded: the [`crate::ctx::Ctx`] (state
+/// directory, tmux server, environment, events, cancel token, through `Deref`) and the config.
 #[derive(Debug, Clone)]
 pub struct Ctx {
     /// The loaded config.
     pub project: Project,
-    /// The tmux server.
-    pub tmux: Tmux,
+    /// The world it runs in.
+    pub world: crate::ctx::Ctx,
+}
+
+impl std::ops::Deref for Ctx {
+    type Target = crate::ctx::Ctx;
+
+    fn deref(&self) -> &crate::ctx::Ctx {
+        &self.world
+    }
 }

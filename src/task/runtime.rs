@@ -33,8 +33,6 @@ pub struct Runtime {
     pub started_at: Option<f64>,
     /// Automatic restarts so far.
     pub restarts: u32,
-    /// Stopped by hand.
-    pub manual_stop: bool,
     /// Hash of the command/env/cwd it was launched with.
     pub hash: String,
     /// Its `$PORT`.
@@ -148,7 +146,6 @@ enum Field {
     DeadSignal,
     Meta,
     Restarts,
-    ManualStop,
     Health,
     Tty,
     Socket,
@@ -168,7 +165,7 @@ struct Row {
 impl Field {
     /// Every field, in the order a read asks for them: free-form values come last, since
     /// the last field of a row takes whatever is left of its line.
-    const ALL: [Field; 15] = [
+    const ALL: [Field; 14] = [
         Field::Task,
         Field::WindowId,
         Field::PaneId,
@@ -178,7 +175,6 @@ impl Field {
         Field::DeadSignal,
         Field::Meta,
         Field::Restarts,
-        Field::ManualStop,
         Field::Health,
         Field::Tty,
         Field::Socket,
@@ -198,7 +194,6 @@ impl Field {
             Field::DeadSignal => "pane_dead_signal",
             Field::Meta => "@taskmux-meta",
             Field::Restarts => "@taskmux-restarts",
-            Field::ManualStop => "@taskmux-manual-stop",
             Field::Health => "@taskmux-health",
             Field::Tty => "pane_tty",
             Field::Socket => "socket_path",
@@ -239,7 +234,6 @@ impl Field {
                 rt.port = meta.next().and_then(|v| v.parse().ok());
             }
             Field::Restarts => rt.restarts = v.parse().unwrap_or(0),
-            Field::ManualStop => rt.manual_stop = v == "1",
             Field::Health => rt.health = LastHealth::decode(v),
             Field::Tty => rt.tty = v.to_string(),
             Field::Socket => rt.socket_path = v.to_string(),
@@ -379,11 +373,12 @@ pub fn config_hash(task: &Task, project: &Project) -> String {
 }
 
 /// The runtime state of a task as a person or agent reads it: `running`, `starting`,
-/// `unhealthy`, `stopped`, `exited`.
-pub fn state_name(task: &Task, rt: Option<&Runtime>) -> &'static str {
+/// `unhealthy`, `stopped`, `exited`. A dead pane of a task stopped by hand (`manual_stop`,
+/// from `state.json`) is `stopped`, not `exited`.
+pub fn state_name(task: &Task, rt: Option<&Runtime>, manual_stop: bool) -> &'static str {
     let Some(rt) = rt else { return "stopped" };
     if !rt.running() {
-        if rt.dead && rt.exit_code.is_some() && !rt.manual_stop {
+        if rt.dead && rt.exit_code.is_some() && !manual_stop {
             return "exited";
         }
         return "stopped";
@@ -453,8 +448,12 @@ mod tests {
     #[test]
     fn levels_keep_the_old_field_lists() {
         let names = |l| Field::upto(l).iter().map(|f| f.name()).collect::<Vec<_>>();
-        assert_eq!(names(Level::Brief).len(), 11);
-        assert_eq!(names(Level::Stop)[11..], ["pane_tty", "socket_path"]);
+        assert_eq!(
+            names(Level::Brief).len(),
+            10,
+            "the manual-stop mark is read from state.json, not tmux"
+        );
+        assert_eq!(names(Level::Stop)[10..], ["pane_tty", "socket_path"]);
         assert_eq!(names(Level::Detail).last(), Some(&"pane_current_path"));
     }
 

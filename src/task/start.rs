@@ -9,7 +9,6 @@ use super::launch::{Launch, Prepared, free_port, launch, precheck_with, prepare_
 use super::runtime::{Runtime, Runtimes, pane_state, read_session, record_health};
 use crate::config::{Project, Task};
 use crate::error::{Error, Result};
-use crate::events;
 use crate::health::{self, Probe};
 use crate::state::State;
 use serde_json::json;
@@ -109,8 +108,8 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
     let session = read_session(&ctx.tmux, &project.name)?;
     let session_existed = session.is_some();
     let rts = session.unwrap_or_default();
-    let state = State::load(&project.name);
-    let record = record_env_in(&project.name, &state, all || !session_existed)?;
+    let state = State::load(&ctx.home, &project.name)?;
+    let record = record_env_in(ctx, &state, all || !session_existed)?;
     let mut prepared: HashMap<String, Prepared> = HashMap::new();
     for t in &set {
         prepared.insert(t.name.clone(), prepare_with(ctx, t, &record, &state, &mut files)?);
@@ -158,7 +157,8 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
     let mut report = run.report.into_inner().unwrap_or_default();
     report.session_created = !session_existed;
     if !session_existed {
-        events::emit("session_started", &project.name, None, json!({"tasks": report.started}));
+        ctx.events
+            .emit("session_started", &project.name, None, json!({"tasks": report.started}));
     }
     if let Err(e) = project_hook(ctx, Hook::AfterStart, &project_env) {
         report.warnings.push(e.message());
@@ -414,7 +414,9 @@ impl<'a> Run<'a> {
             Launch::AlreadyRunning { pane_id } => (pane_id.clone(), false),
         };
         if fresh {
-            events::emit("task_started", &self.ctx.project.name, Some(&t.name), json!({}));
+            self.ctx
+                .events
+                .emit("task_started", &self.ctx.project.name, Some(&t.name), json!({}));
             if let Err(e) = task_hook(self.ctx, t, Hook::AfterStart, &prep.env)
                 && let Ok(mut r) = self.report.lock()
             {

@@ -7,12 +7,12 @@ use super::env::{EnvFiles, hook_env};
 use super::hooks::{Hook, project_hook, task_hook};
 use super::runtime::{Runtimes, read_runtime};
 use super::start::{StartReport, start};
+use crate::cmd;
 use crate::config::Task;
 use crate::error::{Error, Result};
-use crate::proc::{self, Cancel, Target, TaskIdentity, Terminate, Unfinished};
-use crate::state::{self, State};
+use crate::proc::{self, Target, TaskIdentity, Terminate, Unfinished};
+use crate::state::State;
 use crate::tmux::Cmd;
-use crate::{cmd, events};
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -26,10 +26,19 @@ pub enum StopOutcome {
     AlreadyStopped,
 }
 
+/// What `stop` did: per task, and what is worth saying (an `after_stop` hook that failed).
+#[derive(Debug, Clone, Default)]
+pub struct StopReport {
+    /// Each task asked for, in order, and what was done to it.
+    pub outcomes: Vec<(String, StopOutcome)>,
+    /// Failures that did not fail the stop.
+    pub warnings: Vec<String>,
+}
+
 /// Stops tasks: C-c, SIGTERM to the group after `stop_grace_period`, SIGKILL 3 s later;
 /// returns when no process of any of them is left. Windows stay. Marks manual-stop when
 /// `manual` is set.
-pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) -> Result<Vec<(String, StopOutcome)>> {
+pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) -> Result<StopReport> {
     let project = &ctx.project;
     let tasks: Vec<&Task> = if names.is_empty() {
         project.tasks.iter().collect()
@@ -37,8 +46,8 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
         names.iter().map(|n| project.task(n)).collect::<Result<_>>()?
     };
     let rts = read_runtime(&ctx.tmux, &project.name)?;
-    let state = State::load(&project.name);
-    let record = state.env().unwrap_or_else(state::capture_env);
+    let state = State::load(&ctx.home, &project.name)?;
+    let record = state.env().unwrap_or_else(|| ctx.env.clone());
     let mut files = EnvFiles::default();
     let running: Vec<&Task> = tasks
         .iter()
@@ -65,33 +74,34 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
         task_hook(ctx, t, Hook::BeforeStop, &envs[&t.name])?;
     }
 
-    let chain = interrupt_chain(&tasks, &rts, manual);
+    let chain = interrupt_chain(&tasks, &rts);
     if manual {
-        State::update(&project.name, |s| {
+        State::update(&ctx.home, &project.name, |s| {
             for t in &tasks {
                 s.set_manual_stop(&t.name, true);
             }
         })?;
     }
     let targets = stop_targets(ctx, &tasks, &rts);
-    let cancel = Cancel::new();
+    let cancel = &ctx.cancel;
     // the first look at the processes comes before C-c, while every pane still holds its tty
-    let had = proc::terminate(&targets, &Terminate::default(), &cancel, || {
+    let had = proc::terminate(&targets, &Terminate::default(), cancel, || {
         if !chain.is_empty() {
             let _ = ctx.tmux.exec(&chain);
         }
     })
     .map_err(|u| unfinished(&tasks, u, true))?;
 
-    let mut out = Vec::new();
+    let mut out = StopReport::default();
     for (t, had) in tasks.iter().zip(had) {
         let was = running.iter().any(|r| r.name == t.name) || had;
         if was {
-            events::emit("task_stopped", &project.name, Some(&t.name), json!({"manual": manual}));
+            ctx.events
+                .emit("task_stopped", &project.name, Some(&t.name), json!({"manual": manual}));
             if let Some(env) = envs.get(&t.name)
                 && let Err(e) = task_hook(ctx, t, Hook::AfterStop, env)
             {
-                crate::output::warn("taskmux", &e.message());
+                out.warnings.push(e.message());
             }
         }
         let outcome = if was {
@@ -99,32 +109,22 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
         } else {
             StopOutcome::AlreadyStopped
         };
-        out.push((t.name.clone(), outcome));
+        out.outcomes.push((t.name.clone(), outcome));
     }
     if project_hooks && let Err(e) = project_hook(ctx, Hook::AfterStop, &project_env) {
-        crate::output::warn("taskmux", &e.message());
+        out.warnings.push(e.message());
     }
     Ok(out)
 }
 
-/// One tmux command list for every window of the tasks: C-c to the running ones, and the
-/// manual-stop mark on all when `manual`.
-fn interrupt_chain(tasks: &[&Task], rts: &Runtimes, manual: bool) -> Vec<Cmd> {
+/// One tmux command list for every window of the tasks: C-c to the running ones. (The
+/// manual-stop mark lives in `state.json`, written before this is sent.)
+fn interrupt_chain(tasks: &[&Task], rts: &Runtimes) -> Vec<Cmd> {
     let mut chain: Vec<Cmd> = Vec::new();
     for t in tasks {
         let Some(rt) = rts.get(&t.name) else { continue };
         if rt.running() {
             chain.push(cmd!["send-keys", "-t", &rt.pane_id, "C-c"]);
-        }
-        if manual {
-            chain.push(cmd![
-                "set-option",
-                "-w",
-                "-t",
-                &rt.window_id,
-                "@taskmux-manual-stop",
-                "1"
-            ]);
         }
     }
     chain
@@ -189,11 +189,12 @@ fn socket_path(ctx: &Ctx) -> String {
 }
 
 /// Restarts tasks in their windows: stop (without the manual mark), then start.
-pub fn restart(ctx: &Ctx, names: &[String]) -> Result<(Vec<(String, StopOutcome)>, StartReport)> {
+pub fn restart(ctx: &Ctx, names: &[String]) -> Result<(StopReport, StartReport)> {
     let stopped = stop(ctx, names, false, names.is_empty())?;
     let targets: Vec<String> = if names.is_empty() {
         // restart everything that ran, plus the auto_start set
         let mut v: Vec<String> = stopped
+            .outcomes
             .iter()
             .filter(|(_, o)| *o == StopOutcome::Stopped)
             .map(|(n, _)| n.clone())
@@ -235,7 +236,7 @@ pub fn restart(ctx: &Ctx, names: &[String]) -> Result<(Vec<(String, StopOutcome)
         start(ctx, &targets, false)?
     };
     for n in &targets {
-        events::emit("task_restarted", &ctx.project.name, Some(n), json!({}));
+        ctx.events.emit("task_restarted", &ctx.project.name, Some(n), json!({}));
     }
     Ok((stopped, report))
 }
@@ -257,14 +258,14 @@ pub fn kill(ctx: &Ctx, name: &str) -> Result<bool> {
         rescan: Duration::ZERO,
         ..Terminate::default()
     };
-    let found_any = proc::terminate(&[target], &opts, &Cancel::new(), || {})
+    let found_any = proc::terminate(&[target], &opts, &ctx.cancel, || {})
         .map_err(|u| unfinished(&[t], u, false))?
         .contains(&true);
     let had_window = rts.contains_key(name);
     if let Some(rt) = rts.get(name) {
         let _ = ctx.tmux.exec(&[cmd!["kill-window", "-t", &rt.window_id]]);
     }
-    State::update(&project.name, |s| s.set_manual_stop(&t.name, true))?;
-    events::emit("task_killed", &project.name, Some(name), json!({}));
+    State::update(&ctx.home, &project.name, |s| s.set_manual_stop(&t.name, true))?;
+    ctx.events.emit("task_killed", &project.name, Some(name), json!({}));
     Ok(found_any || had_window)
 }
