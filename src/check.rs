@@ -82,7 +82,7 @@ impl Finding {
 
 /// Every problem found in a loaded config and the environment it will run in, errors first
 /// within each task, in file order.
-pub fn lint(project: &Project) -> Vec<Finding> {
+pub fn lint(project: &Project, base: &[(String, String)]) -> Vec<Finding> {
     let mut found = Vec::new();
     for f in &project.env_file {
         if let Err(e) = config::read_env_file(f) {
@@ -125,10 +125,10 @@ pub fn lint(project: &Project) -> Vec<Finding> {
                 .hint("each host routes to one task: give one of them another host"),
             );
         }
-        if cwd_ok && let Some(f) = lint_command(project, t) {
+        if cwd_ok && let Some(f) = lint_command(project, t, base) {
             found.push(f);
         }
-        found.extend(lint_health_url(project, t));
+        found.extend(lint_health_url(project, t, base));
         if t.auto_start {
             for d in &t.depends_on {
                 if project.tasks.iter().any(|o| &o.name == d && !o.auto_start) {
@@ -155,11 +155,11 @@ pub fn lint(project: &Project) -> Vec<Finding> {
     found
 }
 
-/// The environment a task's variables come from before it runs: ours, then the project's,
-/// its env files (those that read), and its own.
-fn static_env(project: &Project, task: &Task) -> Vec<(String, String)> {
+/// The environment a task's variables come from before it runs: `base` (the caller's),
+/// then the project's, its env files (those that read), and its own.
+fn static_env(project: &Project, task: &Task, base: &[(String, String)]) -> Vec<(String, String)> {
     use crate::task::merge_env;
-    let mut env: Vec<(String, String)> = std::env::vars().collect();
+    let mut env = base.to_vec();
     merge_env(&mut env, project.env.iter().cloned());
     for f in project.env_file.iter().chain(task.env_file.iter()) {
         if let Ok(vars) = config::read_env_file(f) {
@@ -176,14 +176,14 @@ fn lookup<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// W101: the program the task's shell command runs first, when it is neither a builtin nor
 /// found where the shell would look for it.
-fn lint_command(project: &Project, task: &Task) -> Option<Finding> {
+fn lint_command(project: &Project, task: &Task, base: &[(String, String)]) -> Option<Finding> {
     let word = first_program(&task.command)?;
     let warn = |msg: String| {
         Finding::new(Severity::Warning, "W101", Some(&task.name), msg)
             .hint("install it, or fix 'command' (it runs with /bin/sh -c in the task's cwd)")
     };
     if word.contains('/') {
-        let p = expand_home(&word);
+        let p = expand_home(&word, lookup(base, "HOME"));
         let p = if p.is_absolute() {
             p
         } else {
@@ -198,7 +198,7 @@ fn lint_command(project: &Project, task: &Task) -> Option<Finding> {
             Ok(_) => None,
         };
     }
-    let env = static_env(project, task);
+    let env = static_env(project, task, base);
     let path = lookup(&env, "PATH").unwrap_or("");
     if search_path(path, &word, &task.cwd).is_some() {
         return None;
@@ -220,11 +220,11 @@ fn search_path(path: &str, name: &str, cwd: &Path) -> Option<PathBuf> {
         })
 }
 
-fn expand_home(s: &str) -> PathBuf {
+fn expand_home(s: &str, home: Option<&str>) -> PathBuf {
     if let Some(rest) = s.strip_prefix("~/")
-        && let Some(h) = std::env::var_os("HOME")
+        && let Some(h) = home
     {
-        return Path::new(&h).join(rest);
+        return Path::new(h).join(rest);
     }
     PathBuf::from(s)
 }
@@ -389,12 +389,12 @@ pub fn first_program(cmd: &str) -> Option<String> {
 }
 
 /// W102/W103: a `health_url` the probe cannot use.
-fn lint_health_url(project: &Project, task: &Task) -> Vec<Finding> {
+fn lint_health_url(project: &Project, task: &Task, base: &[(String, String)]) -> Vec<Finding> {
     let Some(url) = &task.health_url else {
         return Vec::new();
     };
     let mut found = Vec::new();
-    let mut env = static_env(project, task);
+    let mut env = static_env(project, task, base);
     let has_port = task.port.is_some() || task.host.is_some();
     if has_port {
         env.push(("PORT".into(), task.port.unwrap_or(1).to_string()));

@@ -39,6 +39,11 @@ impl Ctx {
         project_dir(&self.home, session)
     }
 
+    /// The user's home directory (`HOME`), which `~/` in a config stands for.
+    pub fn user_home(&self) -> Option<&Path> {
+        self.var("HOME").map(Path::new)
+    }
+
     /// A variable of the front's environment.
     pub fn var(&self, name: &str) -> Option<&str> {
         self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())

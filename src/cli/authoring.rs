@@ -1,13 +1,13 @@
 //! `init`, `add`, `remove`, `check` and `url`: the config from the shell. `init` asks its
 //! questions here, on a terminal only; the edits themselves are requests.
 
+use super::render::{Color, Out, warn};
 use super::{Globals, context, exec, unexpected, usage};
 use crate::authoring::{AGENT_FILES, NewTask};
 use crate::check::Severity;
 use crate::config;
 use crate::error::Result;
 use crate::ops::{self, AddParams, InitParams, Request, Response, TaskParams};
-use crate::output::{Color, Out, warn};
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Write};

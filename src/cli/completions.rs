@@ -1,10 +1,10 @@
 //! Shell completions: `taskmux completions bash|zsh|fish` prints the committed scripts, and
 //! the hidden `taskmux __tasks [-c PATH]` lists the config's task names for them.
 
+use super::render::Out;
 use super::{Globals, usage};
 use crate::config;
 use crate::error::Result;
-use crate::output::Out;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;

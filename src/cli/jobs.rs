@@ -1,9 +1,9 @@
 //! `taskmux-run` (and `taskmux run`) and `taskmux jobs`: job windows from the shell.
 
+use super::render::{Out, print_error};
 use super::{Globals, VERSION, exec, flag_value, flags, internal_mode, unexpected, usage};
 use crate::error::Result;
 use crate::ops::{JobsKillParams, JobsParams, JobsWaitParams, Request, Response, RunParams, Where};
-use crate::output::{Out, print_error};
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::path::PathBuf;

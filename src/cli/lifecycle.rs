@@ -1,9 +1,9 @@
 //! `start`, `stop`, `restart`, `kill`: arguments to requests, results to lines.
 
+use super::render::{Color, Out, warn};
 use super::{Globals, exec, flags, parse_args, unexpected, usage};
 use crate::error::{Error, Kind, Result};
 use crate::ops::{Action, Request, Response, TaskParams, TasksParams};
-use crate::output::{Color, Out, warn};
 use std::ffi::OsString;
 
 fn tasks(names: Vec<String>, wait: bool) -> TasksParams {

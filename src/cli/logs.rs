@@ -1,11 +1,11 @@
 //! `logs`, `logs-clean` and `events`: arguments to requests, lines to the terminal. They
 //! read files only, so they work without tmux and after the session is gone.
 
+use super::render::Out;
 use super::{Globals, context, exec, flag_value, unexpected, usage};
 use crate::error::{Error, Kind, Result};
-use crate::logread::{self, Line};
+use crate::logs::{self, Line};
 use crate::ops::{self, EventsParams, LogsParams, OptTaskParams, Request, Response};
-use crate::output::Out;
 use lexopt::prelude::*;
 use serde_json::{Value, json};
 use std::ffi::OsString;
@@ -46,11 +46,7 @@ pub fn logs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let many = sources.len() > 1;
     let strip = !out.color;
     let show = move |l: &Line, width: usize| -> String {
-        let text = if strip {
-            logread::strip_ansi(&l.raw)
-        } else {
-            l.raw.clone()
-        };
+        let text = if strip { logs::strip_ansi(&l.raw) } else { l.raw.clone() };
         if many {
             format!("{:<width$} | {text}", l.task)
         } else {
@@ -60,7 +56,7 @@ pub fn logs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     if follow {
         let mut emit = |l: &Line| -> bool {
             if out.json {
-                out.json(&json!({"task": l.task, "line": logread::strip_ansi(&l.raw)}));
+                out.json(&json!({"task": l.task, "line": logs::strip_ansi(&l.raw)}));
             } else {
                 out.line(&show(l, width));
             }

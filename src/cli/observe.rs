@@ -1,9 +1,9 @@
 //! `status`, `health`, `inspect`, `send` and `attach`: what runs, shown to people.
 
+use super::render::{Color, Out};
 use super::{Globals, context, exec, flags, parse_args, unexpected, usage};
 use crate::error::{Error, Kind, Result};
 use crate::ops::{self, Request, Response, SendParams, TaskParams};
-use crate::output::{Color, Out};
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -1,11 +1,11 @@
 //! `taskmux watch`: follow `taskmux.toml` in the foreground and make the running project
 //! follow it through the `reload` operation, and survive a broken save.
 
+use super::render::{Color, Out, print_error};
 use super::{Globals, context, usage};
 use crate::config::{self, Project};
 use crate::error::{Error, Result};
 use crate::ops::reload;
-use crate::output::{Color, Out, print_error};
 use crate::watch::FileWatch;
 use serde_json::{Value, json};
 use std::ffi::OsString;
@@ -98,7 +98,7 @@ pub fn watch(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     parse(args)?;
     let ctx = context(g)?;
     let path = config::find(ctx.config.as_deref(), &ctx.cwd)?;
-    let mut project = config::load(&path)?;
+    let mut project = config::load_in(&path, ctx.user_home())?;
     ctx.tmux.check_version()?;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -118,7 +118,7 @@ pub fn watch(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         if stop.load(Ordering::Relaxed) || !watch.poll() {
             continue;
         }
-        let new = match config::load(&path) {
+        let new = match config::load_in(&path, ctx.user_home()) {
             Ok(p) => p,
             Err(e) => {
                 print_invalid(out, &e);

@@ -7,7 +7,7 @@ mod global;
 mod parse;
 
 pub use global::GlobalConfig;
-pub use parse::{TASK_KEYS, parse};
+pub use parse::{TASK_KEYS, parse, parse_in};
 
 /// The config file's name.
 pub const CONFIG_NAME: &str = "taskmux.toml";
@@ -176,8 +176,13 @@ pub fn find(explicit: Option<&Path>, start: &Path) -> Result<PathBuf> {
     .details(serde_json::json!({"searched": searched})))
 }
 
-/// Loads and validates the config at `path`.
+/// Loads and validates the config at `path`, with no `~` expansion (see [`load_in`]).
 pub fn load(path: &Path) -> Result<Project> {
+    load_in(path, None)
+}
+
+/// Loads and validates the config at `path`; `~/` in paths expands to `user_home`.
+pub fn load_in(path: &Path, user_home: Option<&Path>) -> Result<Project> {
     let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Kind::ConfigNotFound {
             path: path.to_path_buf(),
@@ -187,7 +192,7 @@ pub fn load(path: &Path) -> Result<Project> {
         _ => Error::io("read", path, e),
     })?;
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    parse(&text, &abs)
+    parse_in(&text, &abs, user_home)
 }
 
 /// 1-based line and column of a byte offset.
@@ -245,11 +250,12 @@ pub fn slug(s: &str) -> String {
     if out.is_empty() { "taskmux".into() } else { out }
 }
 
-fn expand_tilde(s: &str) -> PathBuf {
+/// `~/x` as `<user_home>/x` when the home is known; anything else as written.
+fn expand_tilde(s: &str, user_home: Option<&Path>) -> PathBuf {
     if let Some(rest) = s.strip_prefix("~/")
-        && let Some(h) = std::env::var_os("HOME")
+        && let Some(h) = user_home
     {
-        return Path::new(&h).join(rest);
+        return h.join(rest);
     }
     PathBuf::from(s)
 }

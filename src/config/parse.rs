@@ -8,6 +8,8 @@ use toml::de::{DeTable, DeValue};
 struct Parser<'a> {
     text: &'a str,
     path: &'a Path,
+    /// What `~/` in a path stands for.
+    home: Option<&'a Path>,
 }
 
 const PROJECT_KEYS: &[&str] = &["name", "auto_start", "auto_daemon", "hooks", "env", "env_file", "tasks"];
@@ -286,7 +288,7 @@ impl<'a> Parser<'a> {
                 "auto_start" => t.auto_start = self.boolean(c, key, val)?,
                 "cwd" => {
                     let s = self.string(c, key, val)?;
-                    t.cwd = dir.join(expand_tilde(&s));
+                    t.cwd = dir.join(expand_tilde(&s, self.home));
                     t.cwd_raw = Some(s);
                 }
                 "env" => t.env = self.env_table(c, key, val)?,
@@ -294,7 +296,7 @@ impl<'a> Parser<'a> {
                     t.env_file = self
                         .string_list(c, key, val)?
                         .iter()
-                        .map(|s| dir.join(expand_tilde(s)))
+                        .map(|s| dir.join(expand_tilde(s, self.home)))
                         .collect()
                 }
                 "port" => {
@@ -372,7 +374,7 @@ impl<'a> Parser<'a> {
                 }
                 "max_restarts" => t.max_restarts = self.integer(c, key, val, u32::MAX as u64)? as u32,
                 "restart_backoff" => t.restart_backoff = self.number(c, key, val)?,
-                "log_file" => t.log_file = Some(dir.join(expand_tilde(&self.string(c, key, val)?))),
+                "log_file" => t.log_file = Some(dir.join(expand_tilde(&self.string(c, key, val)?, self.home))),
                 "log_max_size" => {
                     t.log_max_size = match val.get_ref() {
                         DeValue::Integer(_) => self.integer(c, key, val, u64::MAX >> 1)?,
@@ -411,10 +413,20 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// Parses config text; `path` is the file it came from (absolute).
+/// Parses config text; `path` is the file it came from (absolute). `~/` is not expanded.
 pub fn parse(text: &str, path: &Path) -> Result<Project> {
+    parse_in(text, path, None)
+}
+
+/// Parses config text; `path` is the file it came from (absolute), and `~/` in paths
+/// expands to `user_home`.
+pub fn parse_in(text: &str, path: &Path, user_home: Option<&Path>) -> Result<Project> {
     let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let p = Parser { text, path };
+    let p = Parser {
+        text,
+        path,
+        home: user_home,
+    };
     let doc = DeTable::parse(text).map_err(|e| {
         let (l, c) = e.span().map_or((1, 1), |s| line_col(text, s.start));
         let msg = e.message().trim().to_string();
@@ -463,7 +475,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Project> {
                 project.env_file = p
                     .string_list(Kind::Invalid, "env_file", v)?
                     .iter()
-                    .map(|s| dir.join(expand_tilde(s)))
+                    .map(|s| dir.join(expand_tilde(s, user_home)))
                     .collect()
             }
             _ => tasks_val = Some(v),

@@ -14,7 +14,6 @@
 //! - `merge`: interleaving tasks by time;
 //! - `follow`: `-f`.
 //!
-//! [`crate::logread`] is the readers' older path, kept as a re-export.
 
 mod files;
 mod filter;

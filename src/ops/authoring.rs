@@ -65,7 +65,7 @@ pub fn init(ctx: &Ctx, p: InitParams) -> Result<Initialized> {
     let (path, default) = init_target(ctx)?;
     let name = p.name.unwrap_or(default);
     let text = authoring::initial_config(&name);
-    let project = config::parse(&text, &path)?;
+    let project = config::parse_in(&text, &path, ctx.user_home())?;
     let files: Vec<String> = p
         .agent_files
         .unwrap_or_else(|| authoring::AGENT_FILES.iter().map(|f| f.to_string()).collect());
@@ -132,7 +132,7 @@ pub fn add(ctx: &Ctx, p: AddParams) -> Result<Added> {
     let path = config_path(ctx)?;
     let _lock = authoring::edit_lock(&ctx.home, &path);
     let text = authoring::read_config(&path)?;
-    let old = config::parse(&text, &path)?;
+    let old = config::parse_in(&text, &path, ctx.user_home())?;
     authoring::precheck_add(&t, &old)?;
     if !p.force && authoring::has_task(&text, &t.name)? {
         return Err(Kind::TaskExists {
@@ -142,7 +142,7 @@ pub fn add(ctx: &Ctx, p: AddParams) -> Result<Added> {
         .into());
     }
     let (new_text, replaced) = authoring::add_task(&text, &t)?;
-    let new = config::parse(&new_text, &path)?;
+    let new = config::parse_in(&new_text, &path, ctx.user_home())?;
     let added = new.tasks.iter().find(|n| n.name == t.name);
     let others_kept = old
         .tasks
@@ -224,7 +224,7 @@ pub fn remove(ctx: &Ctx, p: TaskParams) -> Result<Removed> {
     let path = config_path(ctx)?;
     let _lock = authoring::edit_lock(&ctx.home, &path);
     let text = authoring::read_config(&path)?;
-    let old = config::parse(&text, &path)?;
+    let old = config::parse_in(&text, &path, ctx.user_home())?;
     old.task(name)?;
     let dependents: Vec<String> = old
         .tasks
@@ -243,7 +243,7 @@ pub fn remove(ctx: &Ctx, p: TaskParams) -> Result<Removed> {
         .details(json!({"task": name, "dependents": dependents})));
     }
     let new_text = authoring::remove_task(&text, name)?;
-    let new = config::parse(&new_text, &path)?;
+    let new = config::parse_in(&new_text, &path, ctx.user_home())?;
     let kept = old.tasks.iter().filter(|t| &t.name != name).eq(new.tasks.iter());
     if !kept || !authoring::same_project_keys(&old, &new) {
         return Err(authoring::edit_went_wrong(&format!("task '{name}'")));
@@ -283,9 +283,9 @@ pub struct CheckReport {
 /// `check`: validates the config, then lints the environment it will run in.
 pub fn check(ctx: &Ctx) -> Result<CheckReport> {
     let path = config_path(ctx)?;
-    let (project, findings) = match config::load(&path) {
+    let (project, findings) = match config::load_in(&path, ctx.user_home()) {
         Ok(p) => {
-            let f = check::lint(&p);
+            let f = check::lint(&p, &ctx.env);
             (Some(p), f)
         }
         // a config that cannot be read at all (E100, permissions) stays a plain error

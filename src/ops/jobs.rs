@@ -33,7 +33,7 @@ fn place(ctx: &Ctx, w: &Where) -> Result<(String, Option<PathBuf>)> {
         return Ok((s, Some(file)));
     }
     match config::find(ctx.config.as_deref(), &ctx.cwd) {
-        Ok(path) => Ok((config::load(&path)?.name, None)),
+        Ok(path) => Ok((config::load_in(&path, ctx.user_home())?.name, None)),
         Err(e) if ctx.config.is_some() => Err(e),
         Err(_) => Err(Kind::NoSession.into()),
     }

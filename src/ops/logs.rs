@@ -3,8 +3,8 @@
 
 use super::{Ctx, load_project, request::OptTaskParams};
 use crate::error::{Error, Kind, Result};
-use crate::logread::{self, Line, Query, Source};
-use crate::{logs, paths};
+use crate::logs::{self, Line, Query, Source};
+use crate::paths;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -38,7 +38,7 @@ pub struct LogLines {
 
 impl Serialize for LogLines {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let text = |l: &Line| logread::strip_ansi(&l.raw);
+        let text = |l: &Line| logs::strip_ansi(&l.raw);
         let v = match &self.task {
             Some(t) => json!({"task": t, "lines": self.lines.iter().map(text).collect::<Vec<_>>()}),
             None => {
@@ -78,7 +78,7 @@ fn query(p: &LogsParams) -> Result<Query> {
         None => None,
     };
     let since = match &p.since {
-        Some(s) => Some(logread::parse_since(s, paths::now_secs())?),
+        Some(s) => Some(logs::parse_since(s, paths::now_secs())?),
         None => None,
     };
     let tail = match p.lines {
@@ -101,7 +101,7 @@ pub fn logs(ctx: &Ctx, p: LogsParams) -> Result<LogLines> {
     let q = query(&p)?;
     Ok(LogLines {
         task: p.task.as_ref().map(|_| sources[0].task.clone()),
-        lines: logread::read(&sources, &q)?,
+        lines: logs::read(&sources, &q)?,
     })
 }
 
@@ -110,7 +110,7 @@ pub fn logs(ctx: &Ctx, p: LogsParams) -> Result<LogLines> {
 pub fn follow(ctx: &Ctx, p: LogsParams, emit: &mut dyn FnMut(&Line) -> bool) -> Result<()> {
     let sources = log_sources(ctx, p.task.as_deref())?;
     let q = query(&LogsParams { follow: true, ..p })?;
-    logread::follow(&sources, &q, emit)
+    logs::follow(&sources, &q, emit)
 }
 
 /// What `logs_clean` did.
@@ -127,7 +127,7 @@ pub fn clean(ctx: &Ctx, p: OptTaskParams) -> Result<Cleaned> {
     let sources = log_sources(ctx, p.task.as_deref())?;
     Ok(Cleaned {
         ok: true,
-        deleted: logread::clean(&sources)?,
+        deleted: logs::clean(&sources)?,
     })
 }
 
@@ -162,7 +162,7 @@ pub fn events(ctx: &Ctx, p: EventsParams) -> Result<EventList> {
         Some(load_project(ctx)?.name)
     };
     let since = match &p.since {
-        Some(s) => Some(logread::parse_since(s, paths::now_secs())?),
+        Some(s) => Some(logs::parse_since(s, paths::now_secs())?),
         None => None,
     };
     let events = ctx

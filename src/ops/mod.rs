@@ -146,7 +146,7 @@ pub fn config_path(ctx: &Ctx) -> Result<std::path::PathBuf> {
 
 /// Finds and loads the project's config, without touching tmux.
 pub fn load_project(ctx: &Ctx) -> Result<Project> {
-    config::load(&config::find(ctx.config.as_deref(), &ctx.cwd)?)
+    config::load_in(&config::find(ctx.config.as_deref(), &ctx.cwd)?, ctx.user_home())
 }
 
 /// Loads the project and checks tmux: what every lifecycle operation needs.

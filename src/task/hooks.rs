@@ -43,18 +43,31 @@ impl Hook {
     }
 }
 
-fn hook_timeout() -> Duration {
-    let secs = std::env::var("TASKMUX_HOOK_TIMEOUT")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .unwrap_or(60.0);
-    Duration::try_from_secs_f64(secs.max(0.1)).unwrap_or(Duration::MAX)
+/// One hook to run: which, whose, its command, its environment and how long it may take.
+pub struct HookRun<'a> {
+    /// The kind, named in messages.
+    pub hook: Hook,
+    /// The task it belongs to, or None for the project's.
+    pub task: Option<&'a str>,
+    /// The shell command.
+    pub command: &'a str,
+    /// Exactly the environment it runs with.
+    pub env: &'a [(String, String)],
+    /// How long it may run (`TASKMUX_HOOK_TIMEOUT`, read by the front).
+    pub timeout: Duration,
 }
 
-/// Runs one hook in the project directory with the given environment and a timeout.
-/// Its output goes to stderr so `--json` stdout stays clean. `which` names the hook in
-/// messages ([`Hook::as_str`]).
-pub fn run_hook(project: &Project, which: &str, task: Option<&str>, cmd: &str, env: &[(String, String)]) -> Result<()> {
+/// Runs one hook in the project directory with its environment and timeout. Its output
+/// goes to stderr so `--json` stdout stays clean.
+pub fn run_hook(project: &Project, run: HookRun<'_>) -> Result<()> {
+    let HookRun {
+        hook,
+        task,
+        command: cmd,
+        env,
+        timeout,
+    } = run;
+    let which = hook.as_str();
     use std::os::unix::process::CommandExt;
     let mut c = std::process::Command::new("/bin/sh");
     c.arg("-c")
@@ -71,7 +84,6 @@ pub fn run_hook(project: &Project, which: &str, task: Option<&str>, cmd: &str, e
         Some(t) => format!("{which} hook of task '{t}'"),
         None => format!("project {which} hook"),
     };
-    let timeout = hook_timeout();
     let details = json!({"hook": which, "task": task, "command": cmd});
     match health::run_with_timeout(c, timeout) {
         Ok((Some(0), _)) => Ok(()),
@@ -101,13 +113,31 @@ pub(super) fn project_hook(ctx: &Ctx, hook: Hook, env: &Result<Vec<(String, Stri
         return Ok(());
     };
     let env = env.as_ref().map_err(Clone::clone)?;
-    run_hook(&ctx.project, hook.as_str(), None, cmd, env)
+    run_hook(
+        &ctx.project,
+        HookRun {
+            hook,
+            task: None,
+            command: cmd,
+            env,
+            timeout: ctx.hook_timeout,
+        },
+    )
 }
 
 /// Runs a task's hook of kind `hook`, if it has one, with the task's environment `env`.
 pub(super) fn task_hook(ctx: &Ctx, task: &Task, hook: Hook, env: &[(String, String)]) -> Result<()> {
     match hook.command(&task.hooks) {
-        Some(cmd) => run_hook(&ctx.project, hook.as_str(), Some(&task.name), cmd, env),
+        Some(cmd) => run_hook(
+            &ctx.project,
+            HookRun {
+                hook,
+                task: Some(&task.name),
+                command: cmd,
+                env,
+                timeout: ctx.hook_timeout,
+            },
+        ),
         None => Ok(()),
     }
 }

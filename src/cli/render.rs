@@ -71,7 +71,7 @@ impl Out {
 
     /// Prints rows as an aligned table; `header` is printed bold. Cells may hold color codes.
     pub fn table(&self, header: &[&str], rows: &[Vec<String>]) {
-        let visible = |s: &str| crate::logread::strip_ansi(s).chars().count();
+        let visible = |s: &str| crate::logs::strip_ansi(s).chars().count();
         let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
         for r in rows {
             for (i, c) in r.iter().enumerate() {
