@@ -178,13 +178,6 @@ pub enum Kind {
         /// The system's reason.
         reason: String,
     },
-    /// Not yet converted (removed once every site is typed).
-    Legacy {
-        /// The code.
-        code: &'static str,
-        /// The message.
-        message: String,
-    },
     /// E900: an I/O failure with no better code, or a bug.
     /// The message says what happened.
     Internal(String),
@@ -230,7 +223,6 @@ impl Kind {
             Kind::BadRequest(_) => "E502",
             Kind::Permission { .. } => "E700",
             Kind::Internal(_) => "E900",
-            Kind::Legacy { code, .. } => code,
         }
     }
 
@@ -287,8 +279,7 @@ impl Kind {
             | Kind::Usage(message)
             | Kind::UnknownCommand(message)
             | Kind::BadRequest(message)
-            | Kind::Internal(message)
-            | Kind::Legacy { message, .. } => message.clone(),
+            | Kind::Internal(message) => message.clone(),
         }
     }
 
@@ -393,15 +384,6 @@ impl Error {
         } else {
             1
         }
-    }
-
-    /// A not yet typed error.
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Kind::Legacy {
-            code,
-            message: message.into(),
-        }
-        .into()
     }
 
     /// A usage error (E500).

@@ -3,7 +3,7 @@
 //! the argv, reports its end and cleans up, and listing, killing and waiting.
 
 use crate::ctx::Ctx;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::tmux::{Cmd, SEP, Tmux};
 use crate::{cmd, events, paths};
 use serde_json::{Value, json};
@@ -161,17 +161,20 @@ pub fn workspace_session(path: &Path) -> Result<(PathBuf, String)> {
         .map(|n| path.join(n))
         .find(|p| p.is_file())
         .ok_or_else(|| {
-            Error::new(
-                "E104",
-                format!("No tmuxp workspace (.tmuxp.yaml, .yml or .json) in {}", path.display()),
-            )
+            Error::from(Kind::Workspace(format!(
+                "No tmuxp workspace (.tmuxp.yaml, .yml or .json) in {}",
+                path.display()
+            )))
         })?
     } else {
         path.to_path_buf()
     };
     let text = std::fs::read_to_string(&file).map_err(|e| {
-        Error::new("E104", format!("Cannot read tmuxp workspace {}: {e}", file.display()))
-            .hint("pass -w with a .tmuxp.yaml/.yml/.json file or a directory holding one")
+        Error::from(Kind::Workspace(format!(
+            "Cannot read tmuxp workspace {}: {e}",
+            file.display()
+        )))
+        .hint("pass -w with a .tmuxp.yaml/.yml/.json file or a directory holding one")
     })?;
     let name = if file.extension().is_some_and(|e| e == "json") {
         serde_json::from_str::<Value>(&text)
@@ -189,10 +192,10 @@ pub fn workspace_session(path: &Path) -> Result<(PathBuf, String)> {
     let abs = std::path::absolute(&file).unwrap_or(file.clone());
     match name {
         Some(n) => Ok((abs, n)),
-        None => Err(Error::new(
-            "E104",
-            format!("tmuxp workspace {} has no session_name", file.display()),
-        )
+        None => Err(Error::from(Kind::Workspace(format!(
+            "tmuxp workspace {} has no session_name",
+            file.display()
+        )))
         .hint("add a top-level 'session_name: NAME' to the workspace")),
     }
 }
@@ -205,10 +208,9 @@ fn load_workspace(ctx: &Ctx, session: &str, file: &Path) -> Result<()> {
         return Ok(());
     }
     let tmuxp = tmux.find("tmuxp").ok_or_else(|| {
-        Error::new(
-            "E203",
-            "tmuxp is not installed (needed to create a session from a tmuxp workspace)",
-        )
+        Error::from(Kind::Tmuxp(
+            "tmuxp is not installed (needed to create a session from a tmuxp workspace)".into(),
+        ))
         .hint("install it: 'apt-get install tmuxp' (Debian/Ubuntu), 'pip install tmuxp' or 'brew install tmuxp'")
     })?;
     let mut c = std::process::Command::new(tmuxp);
@@ -219,16 +221,13 @@ fn load_workspace(ctx: &Ctx, session: &str, file: &Path) -> Result<()> {
     c.arg(file).stdin(std::process::Stdio::null());
     let out = c
         .output()
-        .map_err(|e| Error::new("E203", format!("cannot run tmuxp: {e}")))?;
+        .map_err(|e| Error::from(Kind::Tmuxp(format!("cannot run tmuxp: {e}"))))?;
     if !tmux.has_session(session)? {
-        return Err(Error::new(
-            "E204",
-            format!(
-                "tmuxp load {} did not create session '{session}': {}",
-                file.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        ));
+        return Err(Error::from(Kind::Tmuxp(format!(
+            "tmuxp load {} did not create session '{session}': {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))));
     }
     Ok(())
 }
@@ -238,7 +237,8 @@ fn load_workspace(ctx: &Ctx, session: &str, file: &Path) -> Result<()> {
 pub fn run(ctx: &Ctx, req: &RunRequest) -> Result<JobRef> {
     let tmux = &ctx.tmux;
     if req.argv.is_empty() {
-        return Err(Error::new("E500", "no command after --").hint("usage: taskmux-run [OPTIONS] -- CMD [ARGS...]"));
+        return Err(Error::from(Kind::Usage("no command after --".into()))
+            .hint("usage: taskmux-run [OPTIONS] -- CMD [ARGS...]"));
     }
     let exe = crate::task::self_exe()?;
     let (name, id) = allocate_name(&ctx.home, &req.session, &req.tag)?;
@@ -268,10 +268,9 @@ pub fn run(ctx: &Ctx, req: &RunRequest) -> Result<JobRef> {
             let win = if w.starts_with('@') && w[1..].bytes().all(|b| b.is_ascii_digit()) {
                 w.clone()
             } else if w.contains(['.', ':']) || w.is_empty() {
-                return Err(Error::new(
-                    "E500",
-                    format!("--window '{w}': a window name with '.' or ':' cannot be targeted"),
-                )
+                return Err(Error::from(Kind::Usage(format!(
+                    "--window '{w}': a window name with '.' or ':' cannot be targeted"
+                )))
                 .hint(
                     "give the window's id instead (@N, from 'tmux list-windows -F \"#{window_id} #{window_name}\"')",
                 ));
@@ -348,13 +347,10 @@ pub fn run(ctx: &Ctx, req: &RunRequest) -> Result<JobRef> {
             return Err(tmux.failed(&chain, &err));
         }
         if req.window.is_some() {
-            return Err(Error::new(
-                "E300",
-                format!(
-                    "No window '{}' in session '{session}'",
-                    req.window.as_deref().unwrap_or("")
-                ),
-            )
+            return Err(Error::from(Kind::WindowNotFound {
+                window: req.window.clone().unwrap_or_default(),
+                session: session.clone(),
+            })
             .hint("name an existing window with --window, or leave --window out to open a new one"));
         }
         // no session: make it (from the workspace, or with this job as its first window)
@@ -433,10 +429,7 @@ pub fn wait(ctx: &Ctx, id: &str, pane_id: &str) -> Result<i32> {
             let f: Vec<&str> = out.trim().split('|').collect();
             // tmux 3.3 answers for a vanished pane with empty fields and success
             if !ok || f.first().is_none_or(|d| d.is_empty()) {
-                break Err(Error::new(
-                    "E220",
-                    format!("Job {pane_id} is gone without reporting its exit code"),
-                ));
+                break Err(Kind::JobLost(format!("Job {pane_id} is gone without reporting its exit code")).into());
             }
             if f[0] == "1" {
                 // the wrapper itself ended without its record (killed): its own status
@@ -444,10 +437,9 @@ pub fn wait(ctx: &Ctx, id: &str, pane_id: &str) -> Result<i32> {
                 match crate::proc::exit_code(num(1), num(2), num(3).unwrap_or(0)) {
                     Some(c) => break Ok(c),
                     None => {
-                        break Err(Error::new(
-                            "E220",
-                            format!("Job {pane_id} ended without reporting its exit code"),
-                        ));
+                        break Err(
+                            Kind::JobLost(format!("Job {pane_id} ended without reporting its exit code")).into(),
+                        );
                     }
                 }
             }
@@ -698,7 +690,7 @@ mod tests {
         std::fs::write(d.join("w.json"), "{\"session_name\": \"js\", \"windows\": []}").unwrap();
         assert_eq!(workspace_session(&d.join("w.json")).unwrap().1, "js");
         std::fs::write(d.join("none.yaml"), "windows: []\n").unwrap();
-        assert_eq!(workspace_session(&d.join("none.yaml")).unwrap_err().code(), "E104");
+        assert_eq!(workspace_session(&d.join("none.yaml")).unwrap_err().code(), "E109");
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -649,7 +649,7 @@ fn window_option_runs_in_an_existing_window() {
     let o = job_run(&env, &["-s", "S", "--window", "nosuch", "--", "true"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("error[E300]"),
+        String::from_utf8_lossy(&o.stderr).contains("error[E222]"),
         "{}",
         show(&o)
     );
@@ -845,7 +845,7 @@ fn tmuxp_workspace_errors_name_the_file_and_the_package() {
     let o = job_run(&env, &["-w", &bad.to_string_lossy(), "--", "true"]);
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("error[E104]"), "{}", show(&o));
+    assert!(err.contains("error[E109]"), "{}", show(&o));
     assert!(err.contains(&*bad.to_string_lossy()), "names the file: {}", show(&o));
     assert!(err.contains("session_name"), "{}", show(&o));
 
@@ -881,7 +881,7 @@ fn tmuxp_workspace_errors_name_the_file_and_the_package() {
         .expect("runs");
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("error[E203]"), "{}", show(&o));
+    assert!(err.contains("error[E207]"), "{}", show(&o));
     assert!(
         err.contains("tmuxp") && err.contains("install tmuxp"),
         "names the package: {}",

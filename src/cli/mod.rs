@@ -106,12 +106,29 @@ pub fn internal_mode(args: &[OsString]) -> Option<ExitCode> {
         Some("__job") => Some(arg(1).map_or(ExitCode::from(2), |s| {
             crate::jobs::job_main(&s, &pane_env(), &mut std::io::stdout())
         })),
-        Some("__log") => {
-            let rest: Vec<String> = args[1..].iter().map(|a| a.to_string_lossy().into_owned()).collect();
-            Some(crate::logs::writer_main(&rest))
-        }
+        Some("__log") => Some(log_writer(&args[1..])),
         Some("__tasks") => Some(completions::tasks_main(&args[1..])),
         _ => None,
+    }
+}
+
+/// `taskmux __log PATH MAX_SIZE MAX_FILES`: the log writer `pipe-pane` runs for a task.
+fn log_writer(args: &[OsString]) -> ExitCode {
+    let arg = |i: usize| args.get(i).map(|a| a.to_string_lossy().into_owned());
+    let (Some(path), Some(size), Some(files)) = (arg(0), arg(1), arg(2)) else {
+        eprintln!("taskmux: usage: taskmux __log PATH MAX_SIZE MAX_FILES");
+        return ExitCode::from(2);
+    };
+    let (Ok(size), Ok(files)) = (size.parse::<u64>(), files.parse::<u32>()) else {
+        eprintln!("taskmux: __log: MAX_SIZE and MAX_FILES must be numbers");
+        return ExitCode::from(2);
+    };
+    match crate::logs::write_pane_log(std::path::Path::new(&path), size, files) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("taskmux: log writer for {path}: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

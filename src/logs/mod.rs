@@ -1,6 +1,6 @@
 //! Task logs: the `__log` writer that `pipe-pane` feeds, and the readers behind `logs`.
 //!
-//! The writer ([`writer_main`], [`Writer`]) splits a pane's raw bytes into lines, stamps each
+//! The writer ([`write_pane_log`], [`Writer`]) splits a pane's raw bytes into lines, stamps each
 //! with a UTC time ([`stamp`]: `2024-01-01T14:00:00.123 `), appends them to the task's file
 //! ([`log_path`]) and rotates it to `<file>.1` … `<file>.N`. The readers work on those files
 //! alone, so logs outlive the tmux session: [`read`] (`-n`, `-g`/`-C`, `--since`, several
@@ -28,4 +28,4 @@ pub use files::clean;
 pub use filter::{parse_since, strip_ansi};
 pub use follow::follow;
 pub use read::{Line, Query, Source, parse_ts, read};
-pub use writer::{LINE_CAP, Writer, log_path, pipe_command, stamp, writer_main};
+pub use writer::{LINE_CAP, Writer, log_path, pipe_command, stamp, write_pane_log};

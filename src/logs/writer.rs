@@ -13,7 +13,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 /// The longest line kept whole; longer output is split into lines of this size.
@@ -237,25 +236,12 @@ impl Writer {
     }
 }
 
-/// `taskmux __log PATH MAX_SIZE MAX_FILES`: reads a pane's raw output on stdin until it
-/// closes, and writes timestamped lines.
-pub fn writer_main(args: &[String]) -> ExitCode {
-    let (Some(path), Some(size), Some(files)) = (args.first(), args.get(1), args.get(2)) else {
-        eprintln!("taskmux: usage: taskmux __log PATH MAX_SIZE MAX_FILES");
-        return ExitCode::from(2);
-    };
-    let (Ok(size), Ok(files)) = (size.parse::<u64>(), files.parse::<u32>()) else {
-        eprintln!("taskmux: __log: MAX_SIZE and MAX_FILES must be numbers");
-        return ExitCode::from(2);
-    };
-    let mut w = Writer::new(PathBuf::from(path), size.max(1024), files);
-    match run_writer(&mut w) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("taskmux: log writer for {path}: {e}");
-            ExitCode::from(1)
-        }
-    }
+/// The log writer of one pane (`taskmux __log PATH MAX_SIZE MAX_FILES`): reads the pane's
+/// raw output on stdin until it closes, and writes timestamped lines to `path`, rotated at
+/// `max_size` bytes keeping `max_files`.
+pub fn write_pane_log(path: &Path, max_size: u64, max_files: u32) -> std::io::Result<()> {
+    let mut w = Writer::new(path.to_path_buf(), max_size.max(1024), max_files);
+    run_writer(&mut w)
 }
 
 fn run_writer(w: &mut Writer) -> std::io::Result<()> {

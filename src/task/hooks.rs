@@ -3,7 +3,7 @@
 
 use super::Ctx;
 use crate::config::{Hooks, Project, Task};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::health;
 use serde_json::json;
 use std::time::Duration;
@@ -87,22 +87,22 @@ pub fn run_hook(project: &Project, run: HookRun<'_>) -> Result<()> {
     let details = json!({"hook": which, "task": task, "command": cmd});
     match health::run_with_timeout(c, timeout) {
         Ok((Some(0), _)) => Ok(()),
-        Ok((Some(code), _)) => Err(
-            Error::new("E400", format!("{whose} failed with exit code {code}: {cmd}"))
-                .hint("fix the hook, or run it by hand from the project directory to see why")
-                .details({
-                    let mut d = details;
-                    d["exit_code"] = json!(code);
-                    d
-                }),
-        ),
-        Ok((None, _)) => Err(Error::new(
-            "E401",
-            format!("{whose} timed out after {:.0}s: {cmd}", timeout.as_secs_f64()),
-        )
+        Ok((Some(code), _)) => Err(Error::from(Kind::HookFailed(format!(
+            "{whose} failed with exit code {code}: {cmd}"
+        )))
+        .hint("fix the hook, or run it by hand from the project directory to see why")
+        .details({
+            let mut d = details;
+            d["exit_code"] = json!(code);
+            d
+        })),
+        Ok((None, _)) => Err(Error::from(Kind::HookTimeout(format!(
+            "{whose} timed out after {:.0}s: {cmd}",
+            timeout.as_secs_f64()
+        )))
         .hint("make the hook finish sooner, or raise TASKMUX_HOOK_TIMEOUT (seconds)")
         .details(details)),
-        Err(e) => Err(Error::new("E400", format!("{whose} could not run: {e}")).details(details)),
+        Err(e) => Err(Error::from(Kind::HookFailed(format!("{whose} could not run: {e}"))).details(details)),
     }
 }
 

@@ -6,7 +6,7 @@ use super::Ctx;
 use super::env::{EnvFiles, port_in, task_env_with};
 use super::runtime::{Runtime, Runtimes, config_hash, read_session};
 use crate::config::{Project, Task};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::state::State;
 use crate::tmux::{Cmd, SEP, Tmux};
 use crate::{cmd, paths, proc};
@@ -32,14 +32,11 @@ pub fn precheck(project: &Project, task: &Task) -> Result<()> {
 /// [`precheck`], keeping the env files it read for the environments built after it.
 pub(super) fn precheck_with(project: &Project, task: &Task, files: &mut EnvFiles) -> Result<()> {
     if !task.cwd.is_dir() {
-        return Err(Error::new(
-            "E213",
-            format!(
-                "Working directory of task '{}' does not exist: {}",
-                task.name,
-                task.cwd.display()
-            ),
-        )
+        return Err(Error::from(Kind::CwdMissing(format!(
+            "Working directory of task '{}' does not exist: {}",
+            task.name,
+            task.cwd.display()
+        )))
         .hint("create it, or fix 'cwd' (relative to the directory of taskmux.toml)"));
     }
     for f in project.env_file.iter().chain(task.env_file.iter()) {
@@ -380,10 +377,9 @@ pub fn free_port(port: u16, task: &str) -> Result<()> {
             return Ok(());
         }
         if pids.is_empty() && Instant::now() >= deadline {
-            return Err(Error::new(
-                "E205",
-                format!("Port {port} of task '{task}' is in use by a process taskmux cannot see or signal"),
-            )
+            return Err(Error::from(Kind::PortBusy(format!(
+                "Port {port} of task '{task}' is in use by a process taskmux cannot see or signal"
+            )))
             .hint(format!(
                 "find it with 'ss -ltnp sport = :{port}' and stop it, or change the task's port"
             )));
@@ -394,10 +390,9 @@ pub fn free_port(port: u16, task: &str) -> Result<()> {
         }
         sent_kill |= late;
         if Instant::now() >= deadline {
-            return Err(Error::new(
-                "E205",
-                format!("Port {port} of task '{task}' could not be freed (pids {pids:?})"),
-            )
+            return Err(Error::from(Kind::PortBusy(format!(
+                "Port {port} of task '{task}' could not be freed (pids {pids:?})"
+            )))
             .hint("those processes may belong to another user; stop them or change the task's port")
             .details(json!({"port": port, "pids": pids, "killed": sent_kill})));
         }

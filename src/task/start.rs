@@ -8,7 +8,7 @@ use super::hooks::{Hook, project_hook, task_hook};
 use super::launch::{Launch, Prepared, free_port, launch, precheck_with, prepare_with};
 use super::runtime::{Runtime, Runtimes, pane_state, read_session, record_health};
 use crate::config::{Project, Task};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::health::{self, Probe};
 use crate::state::State;
 use serde_json::json;
@@ -483,23 +483,26 @@ fn wait_all(
     let failures: Vec<_> = results.into_iter().filter(|(_, _, p)| !p.ok).collect();
     if let Some((name, _, p)) = failures.first() {
         let t = project.task(name)?;
-        return Err(
-            Error::new("E214", format!("Task '{name}' is not healthy: {}", probe_desc(t, p)))
-                .hint(format!(
-                    "see 'taskmux inspect {name}' and the task's window ('tmux attach -t {}')",
-                    project.name
-                ))
-                .details(json!({
-                    "task": name, "method": p.method.as_str(), "reason": p.reason,
-                    "unhealthy": failures.iter().map(|(n, _, _)| n).collect::<Vec<_>>(),
-                    "started": report.started,
-                    "skipped": report.skipped.iter().map(|(t, r)| json!({"task": t, "reason": r})).collect::<Vec<_>>(),
-                })),
-        );
+        return Err(Error::from(Kind::NotHealthy(format!(
+            "Task '{name}' is not healthy: {}",
+            probe_desc(t, p)
+        )))
+        .hint(format!(
+            "see 'taskmux inspect {name}' and the task's window ('tmux attach -t {}')",
+            project.name
+        ))
+        .details(json!({
+            "task": name, "method": p.method.as_str(), "reason": p.reason,
+            "unhealthy": failures.iter().map(|(n, _, _)| n).collect::<Vec<_>>(),
+            "started": report.started,
+            "skipped": report.skipped.iter().map(|(t, r)| json!({"task": t, "reason": r})).collect::<Vec<_>>(),
+        })));
     }
     if let Some((name, reason)) = report.skipped.first() {
-        return Err(Error::new("E214", format!("Task '{name}' was not started: {reason}"))
-            .details(json!({"task": name, "reason": reason})));
+        return Err(
+            Error::from(Kind::NotHealthy(format!("Task '{name}' was not started: {reason}")))
+                .details(json!({"task": name, "reason": reason})),
+        );
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use super::runtime::{Runtimes, read_runtime};
 use super::start::{StartReport, start};
 use crate::cmd;
 use crate::config::Task;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::proc::{self, Target, TaskIdentity, Terminate, Unfinished};
 use crate::state::State;
 use crate::tmux::Cmd;
@@ -90,7 +90,7 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
             let _ = ctx.tmux.exec(&chain);
         }
     })
-    .map_err(|u| unfinished(&tasks, u, true))?;
+    .map_err(|u| unfinished(&tasks, u))?;
 
     let mut out = StopReport::default();
     for (t, had) in tasks.iter().zip(had) {
@@ -159,21 +159,14 @@ fn identity(ctx: &Ctx, name: &str, rts: &Runtimes, server: impl FnOnce() -> Stri
     }
 }
 
-/// The error for processes that outlived a stop (`stop`: with a hint) or a kill.
-fn unfinished(tasks: &[&Task], u: Unfinished, with_hint: bool) -> Error {
+/// The error for processes that outlived a stop or a kill (E206).
+fn unfinished(tasks: &[&Task], u: Unfinished) -> Error {
     match u {
-        Unfinished::Stuck { target, pids } => {
-            let name = tasks.get(target).map_or("", |t| t.name.as_str());
-            let e = Error::new(
-                "E204",
-                format!("Task '{name}' still has processes after SIGKILL: {pids:?}"),
-            );
-            if with_hint {
-                e.hint("they may be stuck in the kernel (state D) or belong to another user")
-            } else {
-                e
-            }
+        Unfinished::Stuck { target, pids } => Kind::ProcessesLeft {
+            task: tasks.get(target).map_or("", |t| t.name.as_str()).to_string(),
+            pids: pids.into_iter().collect(),
         }
+        .into(),
         Unfinished::Cancelled => Error::internal("the wait for a task's processes was cancelled"),
     }
 }
@@ -259,7 +252,7 @@ pub fn kill(ctx: &Ctx, name: &str) -> Result<bool> {
         ..Terminate::default()
     };
     let found_any = proc::terminate(&[target], &opts, &ctx.cancel, || {})
-        .map_err(|u| unfinished(&[t], u, false))?
+        .map_err(|u| unfinished(&[t], u))?
         .contains(&true);
     let had_window = rts.contains_key(name);
     if let Some(rt) = rts.get(name) {
