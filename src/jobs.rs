@@ -235,33 +235,65 @@ fn load_workspace(ctx: &Ctx, session: &str, file: &Path) -> Result<()> {
 /// Starts a job: writes its spec, makes its window in one tmux invocation (creating the
 /// session when it is missing), and returns its JobRef.
 pub fn run(ctx: &Ctx, req: &RunRequest) -> Result<JobRef> {
-    let tmux = &ctx.tmux;
     if req.argv.is_empty() {
         return Err(Error::from(Kind::Usage("no command after --".into()))
             .hint("usage: taskmux-run [OPTIONS] -- CMD [ARGS...]"));
     }
     let exe = crate::task::self_exe()?;
     let (name, id) = allocate_name(&ctx.home, &req.session, &req.tag)?;
-    let spec_path = jobs_dir(&ctx.home).join(format!("{id}.json"));
-    let mut env = ctx.env.clone();
-    crate::task::merge_env(&mut env, req.env.iter().cloned());
-    let spec = json!({
-        "argv": req.argv, "cwd": req.cwd, "env": env.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
-        "id": id, "session": req.session, "tag": req.tag, "socket": tmux.socket,
-        "keep_on_success": req.cleanup.keep_on_success, "keep_on_failure": req.cleanup.keep_on_failure,
-    });
-    paths::write_replace(&spec_path, spec.to_string().as_bytes(), 0o600)?;
-    let _ = std::fs::remove_file(exit_file(&ctx.home, &id));
-    let cwd = req.cwd.to_string_lossy().into_owned();
-    let ids = format!("#{{window_id}}{SEP}#{{pane_id}}{SEP}#{{window_name}}");
+    let spec_path = write_job_spec(ctx, req, &id)?;
     let wrapper = [
         exe.to_string_lossy().into_owned(),
         "__job".into(),
         spec_path.to_string_lossy().into_owned(),
     ];
+    let chain = job_chain(req, &name, &id, &exe, &wrapper)?;
+    let out = run_job_chain(ctx, req, &chain)?;
+    let mut f = out.lines().next().unwrap_or("").splitn(3, SEP);
+    let window_id = f.next().unwrap_or("").to_string();
+    let pane_id = f.next().unwrap_or("").to_string();
+    let window_name = f.next().unwrap_or(&name).to_string();
+    ctx.events.emit(
+        "job_started",
+        &req.session,
+        None,
+        json!({"tag": req.tag, "window_id": window_id, "pane_id": pane_id, "window_name": window_name, "argv": req.argv}),
+    );
+    Ok(JobRef {
+        session: req.session.clone(),
+        window_id,
+        pane_id,
+        window_name,
+        tag: req.tag.clone(),
+        log_file: req.log_file.clone(),
+        id,
+        exit_code: None,
+    })
+}
+
+/// Writes what the `__job` wrapper runs: argv, directory, the caller's environment with the
+/// job's `-e` on top, where to report, and what to keep. Its path tells the wrapper the
+/// state directory.
+fn write_job_spec(ctx: &Ctx, req: &RunRequest, id: &str) -> Result<PathBuf> {
+    let spec_path = jobs_dir(&ctx.home).join(format!("{id}.json"));
+    let mut env = ctx.env.clone();
+    crate::task::merge_env(&mut env, req.env.iter().cloned());
+    let spec = json!({
+        "argv": req.argv, "cwd": req.cwd, "env": env.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
+        "id": id, "session": req.session, "tag": req.tag, "socket": ctx.tmux.socket,
+        "keep_on_success": req.cleanup.keep_on_success, "keep_on_failure": req.cleanup.keep_on_failure,
+    });
+    paths::write_replace(&spec_path, spec.to_string().as_bytes(), 0o600)?;
+    let _ = std::fs::remove_file(exit_file(&ctx.home, id));
+    Ok(spec_path)
+}
+
+/// The job's pane, then its options and pipe, in one command list: nothing can end the job
+/// before remain-on-exit is on or print before the pipe is attached.
+fn job_chain(req: &RunRequest, name: &str, id: &str, exe: &Path, wrapper: &[String]) -> Result<Vec<Cmd>> {
     let session = &req.session;
-    // the job's pane, then its options and pipe, in one command list: nothing can end
-    // the job before remain-on-exit is on or print before the pipe is attached
+    let cwd = req.cwd.to_string_lossy().into_owned();
+    let ids = format!("#{{window_id}}{SEP}#{{pane_id}}{SEP}#{{window_name}}");
     let (first, target, opt_scope): (Cmd, String, &str) = match &req.window {
         Some(w) => {
             // a window id is taken as it is; a name must be one tmux's target syntax keeps whole
@@ -289,7 +321,7 @@ pub fn run(ctx: &Ctx, req: &RunRequest) -> Result<JobRef> {
                 "-t",
                 format!("={session}:"),
                 "-n",
-                &name,
+                name,
                 "-c",
                 &cwd,
                 "-P",
@@ -300,28 +332,15 @@ pub fn run(ctx: &Ctx, req: &RunRequest) -> Result<JobRef> {
             (c, format!("={session}:={name}"), "-w")
         }
     };
+    let opt = |k: &str, v: String| cmd!["set-option", "-w", "-t", &target, k, v];
     let mut chain: Vec<Cmd> = vec![first];
     chain.push(cmd!["set-option", opt_scope, "-t", &target, "remain-on-exit", "on"]);
     if req.window.is_none() {
-        chain.push(cmd!["set-option", "-w", "-t", &target, "@taskmux-job", &id]);
-        chain.push(cmd!["set-option", "-w", "-t", &target, "@taskmux-job-tag", &req.tag]);
-        chain.push(cmd![
-            "set-option",
-            "-w",
-            "-t",
-            &target,
-            "@taskmux-job-started",
-            paths::iso_time(paths::now_secs())
-        ]);
+        chain.push(opt("@taskmux-job", id.to_string()));
+        chain.push(opt("@taskmux-job-tag", req.tag.clone()));
+        chain.push(opt("@taskmux-job-started", paths::iso_time(paths::now_secs())));
         if let Some(l) = &req.log_file {
-            chain.push(cmd![
-                "set-option",
-                "-w",
-                "-t",
-                &target,
-                "@taskmux-job-log",
-                l.to_string_lossy()
-            ]);
+            chain.push(opt("@taskmux-job-log", l.to_string_lossy().into_owned()));
         }
     }
     if let Some(l) = &req.log_file {
@@ -329,22 +348,29 @@ pub fn run(ctx: &Ctx, req: &RunRequest) -> Result<JobRef> {
             "pipe-pane",
             "-t",
             &target,
-            crate::logs::pipe_command(&exe, l, 10 << 20, 3)
+            crate::logs::pipe_command(exe, l, 10 << 20, 3)
         ]);
     }
-    // a session made for jobs ends with its last job window, so it can vanish (and the
-    // server with it) between two calls: whatever is missing is made again, a few times
+    Ok(chain)
+}
+
+/// Runs the job's command list. A session made for jobs ends with its last job window, so
+/// it can vanish (and the server with it) between two calls: whatever is missing is made
+/// again (from the workspace, or with this job as its first window), a few times.
+fn run_job_chain(ctx: &Ctx, req: &RunRequest, chain: &[Cmd]) -> Result<String> {
+    let tmux = &ctx.tmux;
+    let session = &req.session;
     let gone =
         |err: &str| crate::tmux::is_missing(err) || err.contains("server exited") || err.contains("no current target");
     let mut attempt = 0;
-    let out = loop {
+    loop {
         attempt += 1;
-        let (ok, out, err) = tmux.exec(&chain)?;
+        let (ok, out, err) = tmux.exec(chain)?;
         if ok {
-            break out;
+            return Ok(out);
         }
         if !gone(&err) || attempt > 5 {
-            return Err(tmux.failed(&chain, &err));
+            return Err(tmux.failed(chain, &err));
         }
         if req.window.is_some() {
             return Err(Error::from(Kind::WindowNotFound {
@@ -353,7 +379,6 @@ pub fn run(ctx: &Ctx, req: &RunRequest) -> Result<JobRef> {
             })
             .hint("name an existing window with --window, or leave --window out to open a new one"));
         }
-        // no session: make it (from the workspace, or with this job as its first window)
         if let Some(ws) = &req.workspace {
             load_workspace(ctx, session, ws)?;
             continue;
@@ -362,36 +387,16 @@ pub fn run(ctx: &Ctx, req: &RunRequest) -> Result<JobRef> {
         if tmux.has_session(session)? {
             continue;
         }
-        let mut c = chain.clone();
+        let mut c = chain.to_vec();
         c[0] = Tmux::as_new_session(&chain[0], session);
         let (ok, out, err) = tmux.exec(&c)?;
         if ok {
-            break out;
+            return Ok(out);
         }
         if !gone(&err) && !err.contains("duplicate session") {
             return Err(tmux.failed(&c, &err));
         }
-    };
-    let mut f = out.lines().next().unwrap_or("").splitn(3, SEP);
-    let window_id = f.next().unwrap_or("").to_string();
-    let pane_id = f.next().unwrap_or("").to_string();
-    let window_name = f.next().unwrap_or(&name).to_string();
-    ctx.events.emit(
-        "job_started",
-        session,
-        None,
-        json!({"tag": req.tag, "window_id": window_id, "pane_id": pane_id, "window_name": window_name, "argv": req.argv}),
-    );
-    Ok(JobRef {
-        session: session.clone(),
-        window_id,
-        pane_id,
-        window_name,
-        tag: req.tag.clone(),
-        log_file: req.log_file.clone(),
-        id,
-        exit_code: None,
-    })
+    }
 }
 
 /// Blocks until the job `id` ends and returns its exit code (128+N for signal N). The end

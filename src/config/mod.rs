@@ -106,6 +106,41 @@ pub struct Task {
     pub hooks: Hooks,
 }
 
+impl Task {
+    /// A task of that name with every default of REFERENCE section 7 and no command.
+    pub fn defaults(name: &str, dir: &Path) -> Task {
+        Task {
+            name: name.to_string(),
+            command: String::new(),
+            auto_start: true,
+            cwd_raw: None,
+            cwd: dir.to_path_buf(),
+            env: Vec::new(),
+            env_file: Vec::new(),
+            port: None,
+            host: None,
+            host_path: "/".into(),
+            health_url: None,
+            health_expected_status: 200,
+            health_expected_body: None,
+            health_check: None,
+            health_interval: 10.0,
+            health_timeout: 5.0,
+            health_retries: 3,
+            boot_grace: 10.0,
+            stop_grace_period: 5.0,
+            restart_policy: RestartPolicy::OnFailure,
+            max_restarts: 5,
+            restart_backoff: 2.0,
+            log_file: None,
+            log_max_size: 10 * 1024 * 1024,
+            log_max_files: 3,
+            depends_on: Vec::new(),
+            hooks: Hooks::default(),
+        }
+    }
+}
+
 /// A loaded, validated `taskmux.toml`.
 #[derive(Debug, Clone)]
 pub struct Project {

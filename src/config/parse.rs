@@ -218,35 +218,7 @@ impl<'a> Parser<'a> {
                 format!("Invalid task name '{name}': {why}"),
             ));
         }
-        let mut t = Task {
-            name: name.to_string(),
-            command: String::new(),
-            auto_start: true,
-            cwd_raw: None,
-            cwd: dir.to_path_buf(),
-            env: Vec::new(),
-            env_file: Vec::new(),
-            port: None,
-            host: None,
-            host_path: "/".into(),
-            health_url: None,
-            health_expected_status: 200,
-            health_expected_body: None,
-            health_check: None,
-            health_interval: 10.0,
-            health_timeout: 5.0,
-            health_retries: 3,
-            boot_grace: 10.0,
-            stop_grace_period: 5.0,
-            restart_policy: RestartPolicy::OnFailure,
-            max_restarts: 5,
-            restart_backoff: 2.0,
-            log_file: None,
-            log_max_size: 10 * 1024 * 1024,
-            log_max_files: 3,
-            depends_on: Vec::new(),
-            hooks: Hooks::default(),
-        };
+        let mut t = Task::defaults(name, dir);
         let table = match v.get_ref() {
             DeValue::String(s) => {
                 t.command = s.to_string();
@@ -273,135 +245,167 @@ impl<'a> Parser<'a> {
         };
         let tname = format!("tasks.{name}");
         self.unknown_keys(table, TASK_KEYS, &tname)?;
-        let c: fn(String) -> Kind = Kind::InvalidTask;
-        let mut has_command = false;
         for (k, val) in table.iter() {
             let key = k.get_ref().as_ref();
             match key {
-                "command" => {
-                    t.command = self.string(c, key, val)?;
-                    if t.command.trim().is_empty() {
-                        return Err(self.err(c, val.span(), format!("Task '{name}' has an empty command")));
-                    }
-                    has_command = true;
+                "command" | "auto_start" | "cwd" | "env" | "env_file" | "log_file" | "depends_on" => {
+                    self.task_setup_key(&mut t, key, val, dir)?
                 }
-                "auto_start" => t.auto_start = self.boolean(c, key, val)?,
-                "cwd" => {
-                    let s = self.string(c, key, val)?;
-                    t.cwd = dir.join(expand_tilde(&s, self.home));
-                    t.cwd_raw = Some(s);
-                }
-                "env" => t.env = self.env_table(c, key, val)?,
-                "env_file" => {
-                    t.env_file = self
-                        .string_list(c, key, val)?
-                        .iter()
-                        .map(|s| dir.join(expand_tilde(s, self.home)))
-                        .collect()
-                }
-                "port" => {
-                    let p = self.integer(c, key, val, 65535)?;
-                    if p == 0 {
-                        return Err(self.err(Kind::Invalid, val.span(), "'port' must be between 1 and 65535".into()));
-                    }
-                    t.port = Some(p as u16);
-                }
-                "host" => {
-                    let h = self.string(c, key, val)?;
-                    if !valid_host(&h) {
-                        return Err(self.err(
-                            Kind::Invalid,
-                            val.span(),
-                            format!("host '{h}' is not a DNS label (a-z 0-9 -), '@' or '*'"),
-                        ));
-                    }
-                    t.host = Some(h);
-                }
-                "host_path" => t.host_path = self.string(c, key, val)?,
-                "health_url" => {
-                    let u = self.string(c, key, val)?;
-                    if !(u.starts_with("http://") || u.starts_with("https://")) {
-                        return Err(self.err(
-                            Kind::Invalid,
-                            val.span(),
-                            format!("health_url '{u}' must start with http://"),
-                        ));
-                    }
-                    t.health_url = Some(u);
-                }
-                "health_expected_status" => {
-                    let s = self.integer(c, key, val, 599)?;
-                    if s < 100 {
-                        return Err(self.err(
-                            Kind::Invalid,
-                            val.span(),
-                            "'health_expected_status' must be 100-599".into(),
-                        ));
-                    }
-                    t.health_expected_status = s as u16;
-                }
-                "health_expected_body" => {
-                    let r = self.string(c, key, val)?;
-                    if let Err(e) = regex::Regex::new(&r) {
-                        return Err(self.err(
-                            Kind::Invalid,
-                            val.span(),
-                            format!("health_expected_body is not a valid regex: {e}"),
-                        ));
-                    }
-                    t.health_expected_body = Some(r);
-                }
-                "health_check" => t.health_check = Some(self.string(c, key, val)?),
-                "health_interval" => t.health_interval = self.positive(key, val)?,
-                "health_timeout" => t.health_timeout = self.positive(key, val)?,
-                "health_retries" => t.health_retries = (self.integer(c, key, val, 10_000)? as u32).max(1),
-                "boot_grace" => t.boot_grace = self.number(c, key, val)?,
-                "stop_grace_period" => t.stop_grace_period = self.number(c, key, val)?,
-                "restart_policy" => {
-                    let s = self.string(c, key, val)?;
-                    t.restart_policy = match s.as_str() {
-                        "no" => RestartPolicy::No,
-                        "on-failure" => RestartPolicy::OnFailure,
-                        "always" => RestartPolicy::Always,
-                        _ => {
-                            return Err(self.err(
-                                Kind::Invalid,
-                                val.span(),
-                                format!("restart_policy '{s}' must be \"no\", \"on-failure\" or \"always\""),
-                            ));
-                        }
-                    }
-                }
-                "max_restarts" => t.max_restarts = self.integer(c, key, val, u32::MAX as u64)? as u32,
-                "restart_backoff" => t.restart_backoff = self.number(c, key, val)?,
-                "log_file" => t.log_file = Some(dir.join(expand_tilde(&self.string(c, key, val)?, self.home))),
-                "log_max_size" => {
-                    t.log_max_size = match val.get_ref() {
-                        DeValue::Integer(_) => self.integer(c, key, val, u64::MAX >> 1)?,
-                        _ => {
-                            let s = self.string(c, key, val)?;
-                            parse_size(&s).ok_or_else(|| {
-                                self.err(
-                                    Kind::Invalid,
-                                    val.span(),
-                                    format!("log_max_size '{s}' is not a size like \"10MB\""),
-                                )
-                            })?
-                        }
-                    };
-                    if t.log_max_size < 1024 {
-                        return Err(self.err(Kind::Invalid, val.span(), "log_max_size must be at least 1KB".into()));
-                    }
-                }
-                "log_max_files" => t.log_max_files = self.integer(c, key, val, 1000)? as u32,
-                "depends_on" => t.depends_on = self.string_list(c, key, val)?,
-                _ => t.hooks = self.hooks(c, val, &format!("{tname}.hooks"))?,
+                "port" | "host" | "host_path" => self.task_probe_key(&mut t, key, val)?,
+                k if k.starts_with("health_") => self.task_probe_key(&mut t, key, val)?,
+                _ => self.task_lifecycle_key(&mut t, key, val)?,
             }
         }
-        if !has_command {
+        if t.command.is_empty() {
             return Err(self.err(Kind::InvalidTask, v.span(), format!("Task '{name}' has no 'command'")));
         }
         Ok(t)
+    }
+
+    /// A task key of what runs and where: command, cwd, environment, log file, dependencies.
+    fn task_setup_key(&self, t: &mut Task, key: &str, val: &Val<'_>, dir: &Path) -> Result<()> {
+        let c: fn(String) -> Kind = Kind::InvalidTask;
+        let name = t.name.clone();
+        match key {
+            "command" => {
+                t.command = self.string(c, key, val)?;
+                if t.command.trim().is_empty() {
+                    return Err(self.err(c, val.span(), format!("Task '{name}' has an empty command")));
+                }
+            }
+            "auto_start" => t.auto_start = self.boolean(c, key, val)?,
+            "cwd" => {
+                let s = self.string(c, key, val)?;
+                t.cwd = dir.join(expand_tilde(&s, self.home));
+                t.cwd_raw = Some(s);
+            }
+            "env" => t.env = self.env_table(c, key, val)?,
+            "env_file" => {
+                t.env_file = self
+                    .string_list(c, key, val)?
+                    .iter()
+                    .map(|s| dir.join(expand_tilde(s, self.home)))
+                    .collect()
+            }
+            "log_file" => t.log_file = Some(dir.join(expand_tilde(&self.string(c, key, val)?, self.home))),
+            "depends_on" => t.depends_on = self.string_list(c, key, val)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A task key of its port, host and health probe.
+    fn task_probe_key(&self, t: &mut Task, key: &str, val: &Val<'_>) -> Result<()> {
+        let c: fn(String) -> Kind = Kind::InvalidTask;
+        match key {
+            "port" => {
+                let p = self.integer(c, key, val, 65535)?;
+                if p == 0 {
+                    return Err(self.err(Kind::Invalid, val.span(), "'port' must be between 1 and 65535".into()));
+                }
+                t.port = Some(p as u16);
+            }
+            "host" => {
+                let h = self.string(c, key, val)?;
+                if !valid_host(&h) {
+                    return Err(self.err(
+                        Kind::Invalid,
+                        val.span(),
+                        format!("host '{h}' is not a DNS label (a-z 0-9 -), '@' or '*'"),
+                    ));
+                }
+                t.host = Some(h);
+            }
+            "host_path" => t.host_path = self.string(c, key, val)?,
+            "health_url" => {
+                let u = self.string(c, key, val)?;
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(self.err(
+                        Kind::Invalid,
+                        val.span(),
+                        format!("health_url '{u}' must start with http://"),
+                    ));
+                }
+                t.health_url = Some(u);
+            }
+            "health_expected_status" => {
+                let s = self.integer(c, key, val, 599)?;
+                if s < 100 {
+                    return Err(self.err(
+                        Kind::Invalid,
+                        val.span(),
+                        "'health_expected_status' must be 100-599".into(),
+                    ));
+                }
+                t.health_expected_status = s as u16;
+            }
+            "health_expected_body" => {
+                let r = self.string(c, key, val)?;
+                if let Err(e) = regex::Regex::new(&r) {
+                    return Err(self.err(
+                        Kind::Invalid,
+                        val.span(),
+                        format!("health_expected_body is not a valid regex: {e}"),
+                    ));
+                }
+                t.health_expected_body = Some(r);
+            }
+            "health_check" => t.health_check = Some(self.string(c, key, val)?),
+            "health_interval" => t.health_interval = self.positive(key, val)?,
+            "health_timeout" => t.health_timeout = self.positive(key, val)?,
+            "health_retries" => t.health_retries = (self.integer(c, key, val, 10_000)? as u32).max(1),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A task key of its lifecycle: grace periods, restarts, log rotation and hooks.
+    fn task_lifecycle_key(&self, t: &mut Task, key: &str, val: &Val<'_>) -> Result<()> {
+        let c: fn(String) -> Kind = Kind::InvalidTask;
+        let name = t.name.clone();
+        let tname = format!("tasks.{name}");
+        match key {
+            "boot_grace" => t.boot_grace = self.number(c, key, val)?,
+            "stop_grace_period" => t.stop_grace_period = self.number(c, key, val)?,
+            "restart_policy" => {
+                let s = self.string(c, key, val)?;
+                t.restart_policy = match s.as_str() {
+                    "no" => RestartPolicy::No,
+                    "on-failure" => RestartPolicy::OnFailure,
+                    "always" => RestartPolicy::Always,
+                    _ => {
+                        return Err(self.err(
+                            Kind::Invalid,
+                            val.span(),
+                            format!("restart_policy '{s}' must be \"no\", \"on-failure\" or \"always\""),
+                        ));
+                    }
+                }
+            }
+            "max_restarts" => t.max_restarts = self.integer(c, key, val, u32::MAX as u64)? as u32,
+            "restart_backoff" => t.restart_backoff = self.number(c, key, val)?,
+            "log_max_size" => {
+                t.log_max_size = match val.get_ref() {
+                    DeValue::Integer(_) => self.integer(c, key, val, u64::MAX >> 1)?,
+                    _ => {
+                        let s = self.string(c, key, val)?;
+                        parse_size(&s).ok_or_else(|| {
+                            self.err(
+                                Kind::Invalid,
+                                val.span(),
+                                format!("log_max_size '{s}' is not a size like \"10MB\""),
+                            )
+                        })?
+                    }
+                };
+                if t.log_max_size < 1024 {
+                    return Err(self.err(Kind::Invalid, val.span(), "log_max_size must be at least 1KB".into()));
+                }
+            }
+            "log_max_files" => t.log_max_files = self.integer(c, key, val, 1000)? as u32,
+            _ => t.hooks = self.hooks(c, val, &format!("{tname}.hooks"))?,
+        }
+        Ok(())
     }
 
     fn positive(&self, key: &str, v: &Val<'_>) -> Result<f64> {
