@@ -238,10 +238,15 @@ pub fn task_processes(id: &TaskIdentity, procs: &[ProcInfo], known: &mut HashSet
     }
 }
 
-/// Asks a [`terminate`] in progress to stop waiting: a supervisor that shuts down need not
-/// sit out a task's grace period. Whoever holds it may cancel; nobody else can.
+/// Asks a long wait in progress ([`terminate`], a health gate) to stop: a supervisor that
+/// shuts down need not sit out a task's grace period or probe budget. Whoever holds it may
+/// cancel; nobody else can. A wait sleeps on it, so a cancel wakes it at once.
 #[derive(Debug, Default)]
-pub struct Cancel(AtomicBool);
+pub struct Cancel {
+    cancelled: AtomicBool,
+    lock: std::sync::Mutex<()>,
+    wake: std::sync::Condvar,
+}
 
 impl Cancel {
     /// A token nobody has cancelled yet.
@@ -251,12 +256,27 @@ impl Cancel {
 
     /// Asks every wait that watches this token to return ([`Unfinished::Cancelled`]).
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        let _g = self.lock.lock();
+        self.cancelled.store(true, Ordering::SeqCst);
+        self.wake.notify_all();
     }
 
     /// Whether [`Cancel::cancel`] was called.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps for `d`, or less when cancelled meanwhile; true when cancelled.
+    pub fn sleep(&self, d: Duration) -> bool {
+        let Ok(g) = self.lock.lock() else {
+            std::thread::sleep(d);
+            return self.is_cancelled();
+        };
+        if self.is_cancelled() {
+            return true;
+        }
+        let _ = self.wake.wait_timeout_while(g, d, |_| !self.is_cancelled());
+        self.is_cancelled()
     }
 }
 
@@ -524,6 +544,20 @@ pub fn listeners(port: u16) -> Vec<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cancel_wakes_a_sleeper_at_once() {
+        let c = std::sync::Arc::new(Cancel::new());
+        assert!(!c.sleep(Duration::from_millis(1)), "not cancelled: sleeps it out");
+        let t0 = Instant::now();
+        let c2 = std::sync::Arc::clone(&c);
+        let h = std::thread::spawn(move || c2.sleep(Duration::from_secs(60)));
+        std::thread::sleep(Duration::from_millis(20));
+        c.cancel();
+        assert!(h.join().expect("sleeper returns"), "woken by the cancel");
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+        assert!(c.sleep(Duration::from_secs(60)), "a cancelled token never sleeps");
+    }
 
     #[test]
     fn stat_with_odd_names() {

@@ -538,6 +538,9 @@ pub fn wait_healthy(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, Strin
             return p;
         }
         let step = Duration::try_from_secs_f64(task.health_interval).unwrap_or(Duration::MAX);
-        std::thread::sleep(step.min(left));
+        if ctx.cancel.sleep(step.min(left)) {
+            p.reason = Some("the wait was cancelled".into());
+            return p;
+        }
     }
 }
