@@ -94,6 +94,8 @@ pub fn write_agent_file(path: &Path, block: &str) -> Result<()> {
     let new = agents::with_block(existing.as_deref().unwrap_or(""), block).ok_or_else(|| {
         Error::from(Kind::AgentFile {
             path: path.to_path_buf(),
+            start: agents::START,
+            end: agents::END,
         })
     })?;
     match existing {

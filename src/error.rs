@@ -62,6 +62,10 @@ pub enum Kind {
     AgentFile {
         /// The file.
         path: PathBuf,
+        /// The start marker.
+        start: &'static str,
+        /// The end marker it lacks.
+        end: &'static str,
     },
     /// E109: a tmuxp workspace that cannot be used (missing, unreadable, no session name).
     /// The message says which and why.
@@ -230,21 +234,14 @@ impl Kind {
     pub fn message(&self) -> String {
         match self {
             Kind::ConfigNotFound { path } => format!("Config not found: {}", path.display()),
-            Kind::NoConfig { start } => format!(
-                "No {} found in {} or any parent directory",
-                crate::config::CONFIG_NAME,
-                start.display()
-            ),
+            Kind::NoConfig { start } => {
+                format!("No taskmux.toml found in {} or any parent directory", start.display())
+            }
             Kind::NoCurrentDir { reason } => format!("cannot read the current directory: {reason}"),
             Kind::ConfigExists { path } => format!("Config already exists: {}", path.display()),
             Kind::TaskExists { task, path } => format!("Task '{task}' already exists in {}", path.display()),
             Kind::EnvFile { path, reason } => format!("env_file {} cannot be read: {reason}", path.display()),
-            Kind::AgentFile { path } => format!(
-                "{} has '{}' without '{}'",
-                path.display(),
-                crate::authoring::BLOCK_START,
-                crate::authoring::BLOCK_END
-            ),
+            Kind::AgentFile { path, start, end } => format!("{} has '{start}' without '{end}'", path.display()),
             Kind::TaskNotFound { task, .. } => format!("Task '{task}' not found in config"),
             Kind::TmuxFailed { args, stderr } => {
                 format!("tmux command failed: {}: {}", args.join(" ; "), stderr.trim())
