@@ -3,7 +3,7 @@
 use super::render::{Color, Out, warn};
 use super::{Globals, exec, flags, parse_args, unexpected, usage};
 use crate::error::{Error, Kind, Result};
-use crate::ops::{Action, Request, Response, TaskParams, TasksParams};
+use crate::ops::{Action, Request, Response, Skip, TaskFailure, TaskParams, TasksParams};
 use std::ffi::OsString;
 
 fn tasks(names: Vec<String>, wait: bool) -> TasksParams {
@@ -11,6 +11,21 @@ fn tasks(names: Vec<String>, wait: bool) -> TasksParams {
         task: None,
         tasks: names,
         wait,
+    }
+}
+
+/// One line per task that was not started (with why) or whose start failed.
+fn skips_and_failures(out: &Out, skipped: &[Skip], failed: &[TaskFailure]) {
+    for s in skipped {
+        out.line(&format!(
+            "{} {}: {}",
+            out.paint("skipped", Color::Yellow),
+            s.task,
+            s.reason
+        ));
+    }
+    for f in failed {
+        out.line(&out.failed_line(&f.task, &f.error));
     }
 }
 
@@ -42,17 +57,7 @@ pub fn start(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         for n in &r.already_running {
             out.line(&format!("{} {n}", out.paint("already running", Color::Dim)));
         }
-        for s in &r.skipped {
-            out.line(&format!(
-                "{} {}: {}",
-                out.paint("skipped", Color::Yellow),
-                s.task,
-                s.reason
-            ));
-        }
-        for f in &r.failed {
-            out.line(&out.failed_line(&f.task, &f.error));
-        }
+        skips_and_failures(out, &r.skipped, &r.failed);
         if r.started.is_empty() && r.already_running.is_empty() && r.skipped.is_empty() && r.failed.is_empty() {
             out.line("no tasks to start (no auto_start tasks)");
         }
@@ -96,17 +101,7 @@ pub fn restart(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         for n in &r.restarted {
             out.line(&format!("{} {n}", out.paint("restarted", Color::Green)));
         }
-        for s in &r.skipped {
-            out.line(&format!(
-                "{} {}: {}",
-                out.paint("skipped", Color::Yellow),
-                s.task,
-                s.reason
-            ));
-        }
-        for f in &r.failed {
-            out.line(&out.failed_line(&f.task, &f.error));
-        }
+        skips_and_failures(out, &r.skipped, &r.failed);
         Ok(())
     })
 }

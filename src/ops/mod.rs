@@ -19,7 +19,7 @@ mod results;
 pub use crate::ctx::{Cancel, Ctx};
 pub use authoring::{AddParams, Added, CheckReport, InitParams, Initialized, Removed, UrlResult, init_target};
 pub use jobs::{JobKilled, JobList, JobsKillParams, JobsParams, JobsWaitParams, RunParams, Where};
-pub use lifecycle::{Killed, Restarted, Started, Stopped};
+pub use lifecycle::{Killed, Restarted, Skip, Started, Stopped};
 pub use logs::{Cleaned, EventList, EventsParams, LogLines, LogsParams, follow, log_sources};
 pub use observe::{HealthReport, HealthRow, Inspected, SendParams, Sent, Status, TaskStatus};
 pub use request::{Envelope, OptTaskParams, Request, TaskParams, TasksParams};

@@ -207,8 +207,7 @@ pub struct HealthReport {
     pub tasks: Vec<HealthRow>,
 }
 
-fn probe_all(lc: &task::Ctx, rts: &HashMap<String, Runtime>) -> Vec<(String, Probe)> {
-    let state = State::load(&lc.home, &lc.project.name).unwrap_or_default();
+fn probe_all(lc: &task::Ctx, rts: &HashMap<String, Runtime>, state: &State) -> Vec<(String, Probe)> {
     let record = state.env().unwrap_or_else(|| lc.env.clone());
     let results: Vec<(String, Probe)> = std::thread::scope(|s| {
         let hs: Vec<_> = lc
@@ -218,7 +217,7 @@ fn probe_all(lc: &task::Ctx, rts: &HashMap<String, Runtime>) -> Vec<(String, Pro
             .map(|t| {
                 let rt = rts.get(&t.name);
                 let record = &record;
-                let port = rt.and_then(|r| r.port).or_else(|| task::known_port(&state, t));
+                let port = rt.and_then(|r| r.port).or_else(|| task::known_port(state, t));
                 s.spawn(move || {
                     let running = rt.is_some_and(|r| r.running());
                     let env = task::task_env(&lc.project, t, record, port).unwrap_or_else(|_| record.clone());
@@ -247,7 +246,8 @@ fn probe_all(lc: &task::Ctx, rts: &HashMap<String, Runtime>) -> Vec<(String, Pro
 pub fn health(ctx: &Ctx) -> Result<HealthReport> {
     let lc = lifecycle_ctx(ctx)?;
     let rts = task::read_runtime_brief(&lc.tmux, &lc.project.name)?;
-    let results = probe_all(&lc, &rts);
+    let state = State::load(&ctx.home, &lc.project.name)?;
+    let results = probe_all(&lc, &rts, &state);
     Ok(HealthReport {
         healthy_count: results.iter().filter(|(_, p)| p.ok).count(),
         total_count: results.len(),
