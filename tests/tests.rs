@@ -11,6 +11,7 @@ mod jobs;
 mod lifecycle;
 mod logs;
 mod observe;
+mod reload;
 mod request;
 mod stop;
 mod watch;

@@ -73,6 +73,8 @@ pub enum Response {
     Add(Added),
     /// `check`.
     Check(CheckReport),
+    /// `reload`.
+    Reload(reload::Reloaded),
     /// `ping`: `{"ok": true, "v": 1}`.
     Pong {
         /// Always true.
@@ -91,6 +93,7 @@ impl Response {
             Response::Start(r) => r.ok(),
             Response::Restart(r) => r.ok(),
             Response::Check(r) => r.ok,
+            Response::Reload(r) => r.ok,
             Response::Error(_) => false,
             _ => true,
         }
@@ -102,6 +105,7 @@ impl Response {
             Response::Error(e) => e.exit_code(),
             Response::Start(r) => r.exit_code(),
             Response::Restart(r) => u8::from(!r.ok()),
+            Response::Reload(r) => u8::from(!r.ok),
             Response::Check(r) => r.exit,
             Response::Run(j) | Response::JobsWait(j) => j.exit_code.map_or(0, |c| c.clamp(0, 255) as u8),
             _ => 0,
@@ -133,6 +137,7 @@ pub fn handle(ctx: &Ctx, req: Request) -> Response {
         Request::Init(p) => authoring::init(ctx, p).map(Response::Init),
         Request::Add(p) => authoring::add(ctx, p).map(Response::Add),
         Request::Check => authoring::check(ctx).map(Response::Check),
+        Request::Reload => reload::reload(ctx).map(Response::Reload),
     };
     r.unwrap_or_else(Response::Error)
 }

@@ -110,6 +110,79 @@ pub fn apply(ctx: &Ctx, old: &Project, new: &Project, d: &ConfigDiff) -> Applied
     a
 }
 
+/// What the `reload` request did: how what runs differed from the config on disk, and
+/// what was done about it. The JSON is `watch`'s `config_reloaded` line without `event`.
+#[derive(Debug, Serialize)]
+pub struct Reloaded {
+    /// Nothing failed.
+    pub ok: bool,
+    /// The session.
+    pub session: String,
+    /// The difference.
+    #[serde(flatten)]
+    pub diff: ConfigDiff,
+    /// Added tasks started now.
+    pub started: Vec<String>,
+    /// Removed tasks stopped and their windows gone.
+    pub killed: Vec<String>,
+    /// Running tasks whose definition changed.
+    pub stale: Vec<String>,
+    /// What failed, by task.
+    pub errors: Vec<super::TaskFailure>,
+}
+
+/// `reload`: makes a running project follow the config on disk now, with no memory of
+/// the config before: what runs is read from tmux. Tasks of the config without a window
+/// (and not stopped by hand) are added, windows of tasks the config no longer has are
+/// removed, running tasks launched with another definition are stale. A project that is
+/// not running has nothing to follow.
+pub fn reload(ctx: &Ctx) -> crate::error::Result<Reloaded> {
+    let lc = super::lifecycle_ctx(ctx)?;
+    let new = &lc.project;
+    let rts = task::read_runtime(&ctx.tmux, &new.name)?;
+    let mut out = Reloaded {
+        ok: true,
+        session: new.name.clone(),
+        diff: ConfigDiff::default(),
+        started: Vec::new(),
+        killed: Vec::new(),
+        stale: Vec::new(),
+        errors: Vec::new(),
+    };
+    if rts.is_empty() {
+        return Ok(out);
+    }
+    let state = crate::state::State::load(&ctx.home, &new.name)?;
+    // what runs, as a project: the config's tasks that have a window, and a stand-in with
+    // the defaults for each window whose task has left the config
+    let mut old = new.clone();
+    old.tasks.retain(|t| rts.contains_key(&t.name));
+    let mut gone: Vec<&String> = rts.keys().filter(|n| new.task(n).is_err()).collect();
+    gone.sort();
+    old.tasks
+        .extend(gone.into_iter().map(|n| crate::config::Task::defaults(n, &new.dir)));
+    let mut d = diff(&old, new);
+    d.added.retain(|n| !state.manual_stop(n));
+    d.changed = new
+        .tasks
+        .iter()
+        .filter(|t| rts.get(&t.name).is_some_and(|r| r.hash != task::config_hash(t, new)))
+        .map(|t| t.name.clone())
+        .collect();
+    let a = apply(ctx, &old, new, &d);
+    out.ok = a.errors.is_empty();
+    out.diff = d;
+    out.started = a.started;
+    out.killed = a.killed;
+    out.stale = a.stale;
+    out.errors = a
+        .errors
+        .into_iter()
+        .map(|(task, error)| super::TaskFailure { task, error })
+        .collect();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,6 +53,8 @@ pub enum Request {
     Add(AddParams),
     /// Validate the config and lint the environment.
     Check,
+    /// Make the running project follow the config on disk.
+    Reload,
 }
 
 /// Params naming one task.
@@ -189,10 +191,11 @@ impl Request {
         "init",
         "add",
         "check",
+        "reload",
     ];
 
     /// The commands that take no params.
-    const UNIT: &'static [&'static str] = &["ping", "status", "health", "check"];
+    const UNIT: &'static [&'static str] = &["ping", "status", "health", "check", "reload"];
 }
 
 #[cfg(test)]
