@@ -5,7 +5,7 @@
 use super::Ctx;
 use super::env::{EnvFiles, hook_env, record_env_in};
 use super::hooks::{Hook, project_hook, task_hook};
-use super::launch::{Launch, Prepared, free_port, launch, precheck_with, prepare_with};
+use super::launch::{Launch, Prepared, free_port, launch, precheck_with, prepare_with, reap_orphans};
 use super::runtime::{Runtime, Runtimes, pane_state, read_session, record_health};
 use crate::config::{Project, Task};
 use crate::error::{Error, Kind, Result};
@@ -130,6 +130,9 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
         }
         return Ok(report);
     }
+    // what an earlier run left without a pane (its window or session killed) goes first:
+    // never a second copy
+    reap_orphans(ctx, &set)?;
     let project_env = hook_env(project, None, &record, &state, &mut files);
     project_hook(ctx, Hook::BeforeStart, &project_env)?;
 
