@@ -112,6 +112,39 @@ pub fn alive(pid: i32) -> bool {
     pid > 0 && stat(pid).is_some_and(|p| p.alive())
 }
 
+/// The live children of `pid`: from `/proc/<pid>/task/<pid>/children`, else (a kernel
+/// without that file) by scanning every process's parent.
+pub fn children(pid: i32) -> Vec<i32> {
+    match std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        Ok(list) => list
+            .split_whitespace()
+            .filter_map(|c| c.parse().ok())
+            .filter(|c| alive(*c))
+            .collect(),
+        Err(_) => snapshot()
+            .into_iter()
+            .filter(|p| p.ppid == pid && p.alive())
+            .map(|p| p.pid)
+            .collect(),
+    }
+}
+
+/// The process of a task's command, in a pane whose own process `pane_pid` runs it as
+/// `/bin/sh -c COMMAND`: the pane's process itself once it is no longer that wrapper (the
+/// shell exec'd the command, or the command is `exec …`), else the wrapper's only child;
+/// None while it has none, or several (`a & b`).
+pub fn command_pid(pane_pid: i32) -> Option<i32> {
+    let argv = std::fs::read(format!("/proc/{pane_pid}/cmdline")).ok()?;
+    let mut args = argv.split(|b| *b == 0);
+    if !(args.next() == Some(b"/bin/sh") && args.next() == Some(b"-c")) {
+        return Some(pane_pid);
+    }
+    match children(pane_pid)[..] {
+        [one] => Some(one),
+        _ => None,
+    }
+}
+
 /// Every process on the machine, as a snapshot.
 pub fn snapshot() -> Vec<ProcInfo> {
     let Ok(rd) = std::fs::read_dir("/proc") else {
