@@ -112,6 +112,39 @@ pub fn alive(pid: i32) -> bool {
     pid > 0 && stat(pid).is_some_and(|p| p.alive())
 }
 
+/// The live children of `pid`: from `/proc/<pid>/task/<pid>/children`, else (a kernel
+/// without that file) by scanning every process's parent.
+pub fn children(pid: i32) -> Vec<i32> {
+    match std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        Ok(list) => list
+            .split_whitespace()
+            .filter_map(|c| c.parse().ok())
+            .filter(|c| alive(*c))
+            .collect(),
+        Err(_) => snapshot()
+            .into_iter()
+            .filter(|p| p.ppid == pid && p.alive())
+            .map(|p| p.pid)
+            .collect(),
+    }
+}
+
+/// The process of a task's command, in a pane whose own process `pane_pid` runs it as
+/// `/bin/sh -c COMMAND`: the pane's process itself once it is no longer that wrapper (the
+/// shell exec'd the command, or the command is `exec …`), else the wrapper's only child;
+/// None while it has none, or several (`a & b`).
+pub fn command_pid(pane_pid: i32) -> Option<i32> {
+    let argv = std::fs::read(format!("/proc/{pane_pid}/cmdline")).ok()?;
+    let mut args = argv.split(|b| *b == 0);
+    if !(args.next() == Some(b"/bin/sh") && args.next() == Some(b"-c")) {
+        return Some(pane_pid);
+    }
+    match children(pane_pid)[..] {
+        [one] => Some(one),
+        _ => None,
+    }
+}
+
 /// Every process on the machine, as a snapshot.
 pub fn snapshot() -> Vec<ProcInfo> {
     let Ok(rd) = std::fs::read_dir("/proc") else {
@@ -196,16 +229,19 @@ pub struct TaskIdentity {
     pub server: String,
 }
 
-/// Finds every live process of a task in `procs`: its group, its tty, its descendants, and
-/// (when `markers` are given) anything carrying its marker — which finds children that
-/// called setsid or were orphaned. `known` is added to.
+/// Finds every live process of a task in `procs`: its group, its tty (as controlling tty or
+/// as an open file descriptor), its descendants, and (when `markers` are given) anything
+/// carrying its marker — which finds children that called setsid or were orphaned, and,
+/// by the tty, a detached child that cleared its environment. `known` is added to.
 pub fn task_processes(id: &TaskIdentity, procs: &[ProcInfo], known: &mut HashSet<i32>, markers: Option<&Markers>) {
     let me = std::process::id() as i32;
     let live: Vec<&ProcInfo> = procs.iter().filter(|p| p.alive() && p.pid != me).collect();
     known.retain(|pid| live.iter().any(|p| p.pid == *pid));
+    let tty = id.tty_nr.filter(|t| *t != 0);
+    let mut devices = TtyDevices::default();
     for p in &live {
         let ours = (id.pane_pid > 0 && (p.pid == id.pane_pid || p.pgid == id.pane_pid || p.sid == id.pane_pid))
-            || id.tty_nr.is_some_and(|t| t != 0 && p.tty_nr == t);
+            || tty.is_some_and(|t| p.tty_nr == t || devices.held_by(p.pid, t));
         if ours {
             known.insert(p.pid);
         }
@@ -235,6 +271,37 @@ pub fn task_processes(id: &TaskIdentity, procs: &[ProcInfo], known: &mut HashSet
         if known.len() == before {
             break;
         }
+    }
+}
+
+/// The ttys that processes hold open, by the path their file descriptors link to; each
+/// device path is looked up once per scan.
+#[derive(Default)]
+struct TtyDevices {
+    nr: std::collections::HashMap<std::path::PathBuf, Option<i64>>,
+}
+
+impl TtyDevices {
+    /// Whether process `pid` has a file descriptor open on the tty `tty_nr` (a child that
+    /// left the pane's session still holds its stdio there). Only links into `/dev/` are
+    /// looked at, and never followed otherwise.
+    fn held_by(&mut self, pid: i32, tty_nr: i64) -> bool {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return false;
+        };
+        fds.flatten().any(|fd| {
+            let Ok(link) = std::fs::read_link(fd.path()) else {
+                return false;
+            };
+            if !link.starts_with("/dev/") {
+                return false;
+            }
+            let nr = self
+                .nr
+                .entry(link)
+                .or_insert_with_key(|l| tty_nr_of(&l.to_string_lossy()));
+            *nr == Some(tty_nr)
+        })
     }
 }
 

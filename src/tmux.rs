@@ -169,6 +169,27 @@ impl Tmux {
         }
     }
 
+    /// The server's socket path: `#{socket_path}` when the server answers, else the path
+    /// tmux makes for this socket name ([`Tmux::derived_socket_path`]), so the processes of
+    /// a server that is gone are still told apart by the `TMUX` in their environment.
+    pub fn socket_path(&self, tmpdir: Option<&str>) -> String {
+        match self.exec(&[cmd!["display-message", "-p", "#{socket_path}"]]) {
+            Ok((true, out, _)) if !out.trim().is_empty() => out.trim().to_string(),
+            _ => self.derived_socket_path(tmpdir),
+        }
+    }
+
+    /// The socket path tmux uses for this server: `tmux-UID/NAME` (`default` without `-L`)
+    /// in `tmpdir` (`$TMUX_TMPDIR`, else `/tmp`), the directory resolved as tmux resolves it.
+    pub fn derived_socket_path(&self, tmpdir: Option<&str>) -> String {
+        let uid = rustix::process::getuid().as_raw();
+        let base = PathBuf::from(tmpdir.filter(|d| !d.is_empty()).unwrap_or("/tmp")).join(format!("tmux-{uid}"));
+        let base = std::fs::canonicalize(&base).unwrap_or(base);
+        base.join(self.socket.as_deref().unwrap_or("default"))
+            .to_string_lossy()
+            .into_owned()
+    }
+
     /// Whether the session exists (exact name).
     pub fn has_session(&self, session: &str) -> Result<bool> {
         let (ok, _, _) = self.exec(&[cmd!["has-session", "-t", format!("={session}")]])?;

@@ -616,3 +616,136 @@ fn stopping_an_exited_task_leaves_other_servers_alone() {
         assert!(alive(*p), "B's process {p} survives A's 'kill quick'");
     }
 }
+
+/// The reason a task was skipped for, from a `start --json` result.
+fn skip_reason(v: &Value, task: &str) -> String {
+    v["skipped"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["task"] == task))
+        .and_then(|s| s["reason"].as_str())
+        .unwrap_or_else(|| panic!("{task} not in skipped: {v}"))
+        .to_string()
+}
+
+/// A dependency that exits while its dependents wait for its health: they are skipped
+/// with what happened ("exited with code 1", not a probe budget of hours), the dependency
+/// is a failure of the start, and the start is not ok (exit 1); it returns at once.
+#[test]
+fn a_dependency_that_dies_mid_chain_fails_the_start_and_skips_its_dependents_saying_why() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("depdies");
+    env.config(
+        r#"name = "dies"
+[tasks.db]
+command = "sleep 0.3; exit 1"
+health_check = "false"
+health_interval = 0.5
+health_retries = 10000
+[tasks.app]
+command = "sleep 1000"
+depends_on = ["db"]
+stop_grace_period = 1
+[tasks.app2]
+command = "sleep 1000"
+depends_on = ["app"]
+stop_grace_period = 1
+"#,
+    );
+    let t0 = std::time::Instant::now();
+    let (v, code) = env.json(&["start"]);
+    assert!(t0.elapsed().as_secs() < 30, "start waited out the probe budget: {v}");
+    assert_eq!(v["ok"], false, "a dependency died: {v}");
+    assert_eq!(code, 1, "{v}");
+    let app = skip_reason(&v, "app");
+    assert!(app.contains("'db'") && app.contains("exited with code 1"), "{app}");
+    assert!(!app.contains("not healthy after"), "{app}");
+    assert!(skip_reason(&v, "app2").contains("'app'"), "{v}");
+    let failed = v["failed"].as_array().expect("failed list");
+    assert_eq!(failed.len(), 1, "{v}");
+    assert_eq!(failed[0]["task"], "db", "{v}");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("exited with code 1")),
+        "{v}"
+    );
+    for t in ["app", "app2"] {
+        assert!(task_procs(&env, "dies", t).is_empty(), "no process for {t}");
+    }
+    let o = env.run(&["start"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        text.contains("skipped app: Dependency 'db' exited with code 1"),
+        "{}",
+        show(&o)
+    );
+}
+
+/// `taskmux stop` of a dependency while a start waits for its health: the dependents'
+/// skip reason says it was stopped.
+#[test]
+fn a_dependency_stopped_during_the_wait_is_named_as_stopped() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("depstopped");
+    env.config(
+        r#"name = "stopped"
+[tasks.db]
+command = "sleep 1000"
+health_check = "false"
+health_interval = 0.5
+health_retries = 10000
+stop_grace_period = 1
+[tasks.app]
+command = "sleep 1000"
+depends_on = ["db"]
+stop_grace_period = 1
+"#,
+    );
+    let start = env
+        .command(&["--json", "start"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for(20.0, "db to run", || env.task_status("db")["running"] == true);
+    let (s, code) = env.json(&["stop", "db"]);
+    assert_eq!(code, 0, "{s}");
+    let out = start.wait_with_output().expect("start returns");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&out)));
+    let app = skip_reason(&v, "app");
+    assert!(app.contains("'db'") && app.contains("stopped"), "{app}");
+    assert!(!app.contains("not healthy after"), "{app}");
+    assert!(task_procs(&env, "stopped", "app").is_empty(), "no process for app");
+}
+
+/// `start --json` lists `tasks` in the order they were launched: a dependency before its
+/// dependents, whatever the order of the file.
+#[test]
+fn start_lists_tasks_in_launch_order_dependencies_first() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("launchorder");
+    env.config(
+        r#"name = "order"
+[tasks.web]
+command = "sleep 1000"
+depends_on = ["api"]
+stop_grace_period = 1
+[tasks.api]
+command = "sleep 1000"
+depends_on = ["db"]
+stop_grace_period = 1
+[tasks.db]
+command = "sleep 1000"
+stop_grace_period = 1
+"#,
+    );
+    let (v, code) = env.json(&["start"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(names(&v["tasks"]), ["db", "api", "web"], "{v}");
+}

@@ -37,6 +37,7 @@ const STATUS_TASK_KEYS: &[&str] = &[
     "cwd",
     "depends_on",
     "pid",
+    "command_pid",
     "started_at",
     "restarts",
     "exit_code",
@@ -521,4 +522,72 @@ fn unknown_command_and_json_after_the_subcommand() {
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("JSON ({e}): {}", show(&o)));
     assert_eq!(v["code"], "E501", "{v}");
+}
+
+/// The command line of a process, its arguments joined by spaces.
+fn cmdline(pid: i64) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&raw).trim_end_matches('\0').replace('\0', " ")
+}
+
+/// `status` shows the process of the command asked for, not only the `sh -c` wrapper:
+/// `command_pid` is the wrapper's child, or the pane's pid when the command was exec'd,
+/// and the table's PID column shows `PANE/COMMAND` when they differ.
+#[test]
+fn status_shows_the_pid_of_the_command_next_to_the_wrapper() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("cmdpid");
+    env.config(
+        r#"name = "cmdpid"
+[tasks.wrapped]
+command = "echo hi; sleep 1001"
+stop_grace_period = 1
+[tasks.execd]
+command = "exec sleep 1002"
+stop_grace_period = 1
+"#,
+    );
+    let (v, code) = env.json(&["start"]);
+    assert_eq!(code, 0, "{v}");
+    let mut s = Value::Null;
+    wait_for(10.0, "both command pids", || {
+        s = env.json(&["status"]).0;
+        ["wrapped", "execd"]
+            .iter()
+            .all(|t| entry(&s, t)["command_pid"].is_i64())
+    });
+    let w = entry(&s, "wrapped");
+    let (pid, cmd) = (
+        w["pid"].as_i64().expect("pid"),
+        w["command_pid"].as_i64().expect("command_pid"),
+    );
+    assert_ne!(pid, cmd, "{w}");
+    assert!(
+        cmdline(pid).starts_with("/bin/sh -c"),
+        "pid is the wrapper: {}",
+        cmdline(pid)
+    );
+    assert_eq!(cmdline(cmd), "sleep 1001", "{w}");
+    let e = entry(&s, "execd");
+    assert_eq!(
+        e["command_pid"], e["pid"],
+        "an exec'd command is the pane's process: {e}"
+    );
+    assert_eq!(cmdline(e["pid"].as_i64().expect("pid")), "sleep 1002", "{e}");
+
+    let (i, code) = env.json(&["inspect", "wrapped"]);
+    assert_eq!(code, 0, "{i}");
+    assert_eq!(i["command_pid"], cmd, "{i}");
+
+    let o = env.run(&["status"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains(&format!("{pid}/{cmd}")), "{}", show(&o));
+    let execd_line = text.lines().find(|l| l.starts_with("execd")).unwrap_or_default();
+    let execd_pid = e["pid"].to_string();
+    assert!(
+        execd_line.split_whitespace().any(|f| f == execd_pid),
+        "one pid when they agree: {execd_line}"
+    );
 }

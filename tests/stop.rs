@@ -633,3 +633,191 @@ stop_grace_period = 1
     assert_eq!(s["running"], true, "{s}");
     assert_eq!(s["port"], port, "{s}");
 }
+
+/// The `events` of one kind in this world's history.
+fn events_named(env: &Env, event: &str) -> Vec<Value> {
+    let (v, code) = env.json(&["events"]);
+    assert_eq!(code, 0, "events: {v}");
+    v["events"]
+        .as_array()
+        .map(|a| a.iter().filter(|e| e["event"] == event).cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Live processes of `session/task` (by marker and our server), waited for until there is one.
+fn wait_task_procs(env: &Env, session: &str, task: &str) -> Vec<i32> {
+    wait_for(10.0, &format!("a process of {session}/{task}"), || {
+        !crate::harness::task_procs(env, session, task).is_empty()
+    });
+    crate::harness::task_procs(env, session, task)
+}
+
+/// A task that ignores SIGHUP outlives its session (`tmux kill-session`) or its whole server
+/// (`kill-server`): `stop` still finds it by its marker, and `start` reaps it (an
+/// `orphan_reaped` event naming its pids) before it launches the one copy that runs.
+#[test]
+fn stop_and_start_find_a_task_whose_session_or_server_is_gone() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("stop-nosession");
+    env.config(
+        r#"name = "gone"
+[tasks.hup]
+command = "trap '' HUP; sleep 1000"
+stop_grace_period = 1
+[tasks.keep]
+command = "sleep 1000"
+stop_grace_period = 1
+"#,
+    );
+    for kill in [&["kill-session", "-t", "gone"][..], &["kill-server"]] {
+        start_ok(&env, &[]);
+        let pids = wait_task_procs(&env, "gone", "hup");
+        env.tmux(kill);
+        wait_for(10.0, "the session to go", || env.tmux(&["list-sessions"]).is_empty());
+        assert!(
+            pids.iter().all(|p| alive(*p)),
+            "{kill:?}: the task ignores HUP and lives on"
+        );
+        let (v, code) = env.json(&["stop"]);
+        assert_eq!(code, 0, "{kill:?}: {v}");
+        assert_eq!(v["tasks"], serde_json::json!(["hup"]), "{kill:?}: stop found it: {v}");
+        let left: Vec<i32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+        assert!(left.is_empty(), "{kill:?}: stop left {left:?} running: {v}");
+    }
+
+    for kill in [&["kill-server"][..], &["kill-window", "-t", "=gone:hup"]] {
+        start_ok(&env, &[]);
+        let old = wait_task_procs(&env, "gone", "hup");
+        env.tmux(kill);
+        wait_for(10.0, "the window to go", || !window_names(&env).contains(&"hup".into()));
+        assert!(old.iter().all(|p| alive(*p)), "{kill:?}: the task lives on");
+        let before = events_named(&env, "orphan_reaped").len();
+        start_ok(&env, &[]);
+        let left: Vec<i32> = old.iter().copied().filter(|p| alive(*p)).collect();
+        assert!(left.is_empty(), "{kill:?}: start left the old copy {left:?} running");
+        let reaped = events_named(&env, "orphan_reaped");
+        assert_eq!(reaped.len(), before + 1, "{kill:?}: {reaped:?}");
+        let last = &reaped[before];
+        assert_eq!(last["task"], "hup", "{last}");
+        let mut got: Vec<i64> = last["pids"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default();
+        got.sort();
+        let mut want: Vec<i64> = old.iter().map(|p| *p as i64).collect();
+        want.sort();
+        assert_eq!(got, want, "{kill:?}: the event names the reaped pids: {last}");
+        let now = wait_task_procs(&env, "gone", "hup");
+        assert!(
+            now.iter().all(|p| !old.contains(p)),
+            "{kill:?}: one new copy runs: {now:?}"
+        );
+        let (v, code) = env.json(&["stop"]);
+        assert_eq!(code, 0, "{v}");
+    }
+}
+
+/// Processes whose command line is `argv` exactly.
+fn processes_running(argv: &[&str]) -> Vec<i32> {
+    let want: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|p| alive(*p) && std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == want))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Kills a pid on drop, so a process the harness cannot see (no marker) never outlives its test.
+struct KillOnDrop(Vec<i32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            if let Some(pid) = rustix::process::Pid::from_raw(*p) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+}
+
+/// A child that left the pane's session (`setsid -f`) and cleared its environment (`env -i`)
+/// has neither the group, the session, the controlling tty nor the marker of its task, but
+/// it still holds the pane's tty open: `stop` finds it by that.
+#[test]
+fn stop_finds_a_detached_child_with_a_cleared_environment_by_its_open_tty() {
+    if !have_tmux() || !require("setsid", &["setsid", "--version"]) {
+        return;
+    }
+    let env = Env::new("stop-envi");
+    // a duration no other test uses, to tell this sleep from any other
+    let secs = format!("1023.{}", std::process::id());
+    env.config(&format!(
+        r#"name = "envi"
+[tasks.escape]
+command = "setsid -f env -i sleep {secs}; sleep 1000"
+stop_grace_period = 1
+"#
+    ));
+    start_ok(&env, &[]);
+    let tty = pane_tty(&env, "escape");
+    let on_tty = |p: &i32| std::fs::read_link(format!("/proc/{p}/fd/0")).is_ok_and(|l| l.to_string_lossy() == tty);
+    wait_for(10.0, "the detached sleep", || {
+        processes_running(&["sleep", &secs]).iter().any(on_tty)
+    });
+    let escapee: Vec<i32> = processes_running(&["sleep", &secs])
+        .into_iter()
+        .filter(on_tty)
+        .collect();
+    let _guard = KillOnDrop(escapee.clone());
+    assert_eq!(
+        environ_var(escapee[0], "TASKMUX_TASK"),
+        None,
+        "the environment is cleared"
+    );
+    let (v, code) = env.json(&["stop"]);
+    assert_eq!(code, 0, "{v}");
+    let left: Vec<i32> = escapee.iter().copied().filter(|p| alive(*p)).collect();
+    assert!(left.is_empty(), "the detached child {left:?} survived stop: {v}");
+}
+
+/// `kill` and `start` of one task at the same time, many times over: each finishes on its
+/// own terms, never with tmux's raw `can't find pane` (E204).
+#[test]
+fn kill_racing_start_never_fails_with_a_raw_tmux_error() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("stop-race");
+    env.config(
+        r#"name = "race"
+[tasks.a]
+command = "sleep 1000"
+stop_grace_period = 1
+[tasks.b]
+command = "sleep 1000"
+stop_grace_period = 1
+"#,
+    );
+    start_ok(&env, &["b"]);
+    for round in 0..20 {
+        // a runs, then one kill while starts follow each other: a start lands in the kill
+        start_ok(&env, &["a"]);
+        let (starts, kill) = std::thread::scope(|s| {
+            let kill = s.spawn(|| env.json(&["kill", "a"]));
+            let starts: Vec<(Value, i32)> = (0..4).map(|_| env.json(&["start", "a"])).collect();
+            (starts, kill.join().expect("kill"))
+        });
+        for (what, (v, code)) in starts.iter().map(|r| ("start", r)).chain([("kill", &kill)]) {
+            assert_ne!(
+                v["code"], "E204",
+                "round {round}: {what} failed with a raw tmux error: {v}"
+            );
+            assert_eq!(*code, 0, "round {round}: {what}: {v}");
+        }
+    }
+}

@@ -55,7 +55,11 @@ pub fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
                     t.name.clone(),
                     out.paint(&state, color),
                     health,
-                    t.pid.map_or("-".into(), |p| p.to_string()),
+                    match (t.pid, t.command_pid) {
+                        (Some(p), Some(c)) if c != p => format!("{p}/{c}"),
+                        (Some(p), _) => p.to_string(),
+                        (None, _) => "-".into(),
+                    },
                     t.port.map_or("-".into(), |p| p.to_string()),
                     cmd,
                 ]

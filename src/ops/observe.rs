@@ -75,6 +75,9 @@ pub struct TaskStatus {
     pub depends_on: Vec<String>,
     /// The pane's process, while it runs.
     pub pid: Option<i32>,
+    /// The process of the command asked for, while it runs: the pane's process when the
+    /// command was exec'd, else the only child of its `sh -c` wrapper (null when several).
+    pub command_pid: Option<i32>,
     /// When it was launched.
     pub started_at: Option<String>,
     /// Automatic restarts.
@@ -124,6 +127,7 @@ impl TaskStatus {
             cwd: t.cwd_raw.clone(),
             depends_on: t.depends_on.clone(),
             pid: if running { rt.map(|r| r.pane_pid) } else { None },
+            command_pid: rt.filter(|_| running).and_then(|r| proc::command_pid(r.pane_pid)),
             started_at: rt.and_then(|r| r.started_at).map(paths::iso_time),
             restarts: rt.map_or(0, |r| r.restarts),
             exit_code: if running { None } else { rt.and_then(|r| r.exit_code) },

@@ -7,11 +7,13 @@ use super::env::{EnvFiles, port_in, task_env_with};
 use super::runtime::{Runtime, Runtimes, config_hash, read_session};
 use crate::config::{Project, Task};
 use crate::error::{Error, Kind, Result};
+use crate::proc::{Target, TaskIdentity, Terminate, Unfinished};
 use crate::state::State;
 use crate::tmux::{Cmd, SEP, Tmux};
 use crate::{cmd, paths, proc};
 use rustix::process::Signal;
 use serde_json::json;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -116,9 +118,87 @@ pub fn launch(ctx: &Ctx, tasks: &[(&Task, &Prepared)]) -> Result<Vec<Launch>> {
     launch_locked(ctx, tasks, rts.as_ref())
 }
 
-/// The project's launch lock: held while deciding what runs and creating windows.
-fn launch_lock(ctx: &Ctx) -> Result<paths::Lock> {
+/// The project's launch lock: held while deciding what runs and creating windows, while
+/// reaping orphans before a start, and by `kill` (which destroys a window).
+pub(super) fn launch_lock(ctx: &Ctx) -> Result<paths::Lock> {
     paths::lock_in(&ctx.home, &format!("{}.launch", ctx.project.name))
+}
+
+/// Ends what earlier runs of `tasks` left behind when they have no live pane now (a window
+/// closed by hand, a session or server killed while a child ignored SIGHUP): the processes
+/// that carry a task's marker for this tmux server. Each task reaped gets an
+/// `orphan_reaped` event with the pids. Takes the launch lock and reads the session under
+/// it, so a copy that a concurrent start just launched is never taken for an orphan.
+pub(super) fn reap_orphans(ctx: &Ctx, tasks: &[&Task]) -> Result<()> {
+    let _lock = launch_lock(ctx)?;
+    let session = &ctx.project.name;
+    let rts = read_session(&ctx.tmux, session)?.unwrap_or_default();
+    let idle: Vec<&Task> = tasks
+        .iter()
+        .copied()
+        .filter(|t| !rts.get(&t.name).is_some_and(Runtime::running))
+        .collect();
+    if idle.is_empty() {
+        return Ok(());
+    }
+    let server = match rts.values().find(|r| !r.socket_path.is_empty()) {
+        Some(r) => r.socket_path.clone(),
+        None => ctx.tmux.socket_path(ctx.var("TMUX_TMPDIR")),
+    };
+    let procs = proc::snapshot();
+    let marks = proc::markers(&procs);
+    let mut found: Vec<(&Task, Target, Vec<i32>)> = Vec::new();
+    for t in idle {
+        let target = Target {
+            id: TaskIdentity {
+                pane_pid: 0,
+                tty_nr: None,
+                marker: format!("{session}/{}", t.name),
+                server: server.clone(),
+            },
+            pane: None,
+            spare_leader: false,
+            grace: Duration::ZERO,
+        };
+        let mut pids = HashSet::new();
+        proc::task_processes(&target.id, &procs, &mut pids, Some(&marks));
+        if !pids.is_empty() {
+            let mut pids: Vec<i32> = pids.into_iter().collect();
+            pids.sort_unstable();
+            found.push((t, target, pids));
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    let targets: Vec<Target> = found.iter().map(|(_, t, _)| t.clone()).collect();
+    let names: Vec<&Task> = found.iter().map(|(t, _, _)| *t).collect();
+    proc::terminate(&targets, &Terminate::default(), &ctx.cancel, || {}).map_err(|u| unfinished(&names, u))?;
+    let events: Vec<(&str, &str, Option<&str>, serde_json::Value)> = found
+        .iter()
+        .map(|(t, _, pids)| {
+            (
+                "orphan_reaped",
+                session.as_str(),
+                Some(t.name.as_str()),
+                json!({"pids": pids}),
+            )
+        })
+        .collect();
+    ctx.events.emit_many(&events);
+    Ok(())
+}
+
+/// The error for processes that outlived a stop, a kill or a reap (E206).
+pub(super) fn unfinished(tasks: &[&Task], u: Unfinished) -> Error {
+    match u {
+        Unfinished::Stuck { target, pids } => Kind::ProcessesLeft {
+            task: tasks.get(target).map_or("", |t| t.name.as_str()).to_string(),
+            pids: pids.into_iter().collect(),
+        }
+        .into(),
+        Unfinished::Cancelled => Error::internal("the wait for a task's processes was cancelled"),
+    }
 }
 
 /// [`launch`] for a caller that holds the launch lock and has read the session (None: the

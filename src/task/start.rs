@@ -5,7 +5,7 @@
 use super::Ctx;
 use super::env::{EnvFiles, hook_env, record_env_in};
 use super::hooks::{Hook, project_hook, task_hook};
-use super::launch::{Launch, Prepared, free_port, launch, precheck_with, prepare_with};
+use super::launch::{Launch, Prepared, free_port, launch, precheck_with, prepare_with, reap_orphans};
 use super::runtime::{Runtime, Runtimes, pane_state, read_session, record_health};
 use crate::config::{Project, Task};
 use crate::error::{Error, Kind, Result};
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 /// What `start` did.
 #[derive(Debug, Default)]
 pub struct StartReport {
-    /// Tasks launched now.
+    /// Tasks launched now, in the order they were launched (dependencies first).
     pub started: Vec<String>,
     /// Tasks that were running already.
     pub already_running: Vec<String>,
@@ -90,6 +90,20 @@ fn probe_desc(task: &Task, p: &Probe) -> String {
     format!("{what}: {}", p.reason.as_deref().unwrap_or("unhealthy"))
 }
 
+/// What a dependency's gate says when its wait ended without health: what happened to it
+/// (exited, stopped, the wait cancelled), or the probe budget and the last probe.
+fn gate_reason(t: &Task, p: &Probe, ended: Ended) -> String {
+    let reason = p.reason.clone().unwrap_or_default();
+    match ended {
+        Ended::Healthy | Ended::TimedOut => {
+            let secs = t.health_interval * t.health_retries as f64;
+            format!("not healthy after {secs}s ({})", probe_desc(t, p))
+        }
+        Ended::Died | Ended::Stopped => reason,
+        Ended::Cancelled => "was not waited for: the start was cancelled".into(),
+    }
+}
+
 /// Starts tasks. With `names` empty: every `auto_start` task in dependency order, each
 /// waiting for its dependencies to be healthy. With names: those tasks only. With `wait`:
 /// returns only when every started task is healthy, else E214.
@@ -130,6 +144,9 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
         }
         return Ok(report);
     }
+    // what an earlier run left without a pane (its window or session killed) goes first:
+    // never a second copy
+    reap_orphans(ctx, &set)?;
     let project_env = hook_env(project, None, &record, &state, &mut files);
     project_hook(ctx, Hook::BeforeStart, &project_env)?;
 
@@ -170,10 +187,10 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
     Ok(report)
 }
 
-/// Sorts the lists of a report into config order.
+/// Sorts the lists of a report into config order, but `started`, which stays in the order
+/// the tasks were launched (dependencies first).
 fn in_config_order(project: &Project, report: &mut StartReport) {
     let order = |n: &String| project.tasks.iter().position(|t| &t.name == n).unwrap_or(usize::MAX);
-    report.started.sort_by_key(order);
     report.already_running.sort_by_key(order);
     report.skipped.sort_by_key(|(n, _)| order(n));
 }
@@ -272,6 +289,9 @@ impl<'a> Run<'a> {
             let batch: Vec<(&Task, &Prepared)> = ok_wave.iter().map(|t| (*t, &self.prepared[&t.name])).collect();
             match launch(self.ctx, &batch) {
                 Ok(ls) => {
+                    for (t, l) in ok_wave.iter().zip(&ls) {
+                        self.record(t, l);
+                    }
                     for (t, l) in ok_wave.into_iter().zip(ls) {
                         s.spawn(move || self.finish_launch(t, &l));
                     }
@@ -368,6 +388,7 @@ impl<'a> Run<'a> {
         match launch(self.ctx, &[(t, prep)]) {
             Ok(ls) => {
                 if let Some(l) = ls.first() {
+                    self.record(t, l);
                     self.finish_launch(t, l)
                 }
             }
@@ -392,8 +413,18 @@ impl<'a> Run<'a> {
         // a window of a task that is no longer in the config gates nothing
         let (dt, env) = self.dependency_envs.get(d)?;
         let pane = self.rts.get(d).map(|r| r.pane_id.clone()).unwrap_or_default();
-        let p = wait_healthy(self.ctx, dt, &pane, env);
-        (!p.ok).then(|| format!("Dependency '{d}' not healthy ({})", probe_desc(dt, &p)))
+        let (p, ended) = wait_health(self.ctx, dt, &pane, env);
+        if ended == Ended::Healthy {
+            return None;
+        }
+        let why = match ended {
+            Ended::TimedOut => format!("not healthy ({})", probe_desc(dt, &p)),
+            _ => gate_reason(dt, &p, ended),
+        };
+        if ended == Ended::Died {
+            self.died(dt, &why);
+        }
+        Some(format!("Dependency '{d}' {why}"))
     }
 
     /// A task's start failed: its dependents are told, the report says why.
@@ -405,7 +436,26 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// After a launch: the event and `after_start` hook of a fresh start, the report, and
+    /// Right after a launch returns, so the report lists tasks in the order they were
+    /// launched (dependencies first): started or found running, and its pane.
+    fn record(&self, t: &Task, l: &Launch) {
+        let (pane, fresh) = match l {
+            Launch::Started { pane_id } => (pane_id, true),
+            Launch::AlreadyRunning { pane_id } => (pane_id, false),
+        };
+        if let Ok(mut r) = self.report.lock() {
+            if fresh {
+                r.started.push(t.name.clone())
+            } else {
+                r.already_running.push(t.name.clone())
+            }
+        }
+        if let Ok(mut v) = self.launched.lock() {
+            v.push((t.name.clone(), pane.clone()));
+        }
+    }
+
+    /// After a launch (recorded): the event and `after_start` hook of a fresh start, and
     /// the task's gate (opened once it is healthy when another task waits for it).
     fn finish_launch(&self, t: &Task, l: &Launch) {
         let prep = &self.prepared[&t.name];
@@ -423,29 +473,38 @@ impl<'a> Run<'a> {
                 r.warnings.push(e.message());
             }
         }
-        if let Ok(mut r) = self.report.lock() {
-            if fresh {
-                r.started.push(t.name.clone())
-            } else {
-                r.already_running.push(t.name.clone())
-            }
-        }
-        if let Ok(mut v) = self.launched.lock() {
-            v.push((t.name.clone(), pane.clone()));
-        }
         if !self.has_dependents.contains(t.name.as_str()) {
             return self.gates.set(&t.name, Gate::Healthy);
         }
-        let p = wait_healthy(self.ctx, t, &pane, &prep.env);
+        let (p, ended) = wait_health(self.ctx, t, &pane, &prep.env);
         record_health(&self.ctx.tmux, &[(pane.clone(), p.clone())]);
-        if p.ok {
-            self.gates.set(&t.name, Gate::Healthy);
-        } else {
-            let secs = t.health_interval * t.health_retries as f64;
-            self.gates.set(
-                &t.name,
-                Gate::NotHealthy(format!("not healthy after {secs}s ({})", probe_desc(t, &p))),
-            );
+        match ended {
+            Ended::Healthy => self.gates.set(&t.name, Gate::Healthy),
+            _ => self.not_healthy(t, &p, ended),
+        }
+    }
+
+    /// A task of the set that its dependents waited for did not get healthy: its gate says
+    /// what happened; one that died is a failure of the start.
+    fn not_healthy(&self, t: &Task, p: &Probe, ended: Ended) {
+        let why = gate_reason(t, p, ended);
+        if ended == Ended::Died {
+            self.died(t, &why);
+        }
+        self.gates.set(&t.name, Gate::NotHealthy(why));
+    }
+
+    /// A dependency died while its dependents waited: a failure of the start (once).
+    fn died(&self, t: &Task, why: &str) {
+        if let Ok(mut r) = self.report.lock()
+            && !r.failed.iter().any(|(n, _)| n == &t.name)
+        {
+            let e = Error::from(Kind::NotHealthy(format!(
+                "Task '{}' {why} before it was healthy; its dependents were skipped",
+                t.name
+            )))
+            .hint(format!("see 'taskmux logs {}' for why it ended", t.name));
+            r.failed.push((t.name.clone(), e));
         }
     }
 }
@@ -507,9 +566,29 @@ fn wait_all(
     Ok(())
 }
 
+/// How a wait for a task's health ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// A probe passed.
+    Healthy,
+    /// Its probe budget ran out while it ran.
+    TimedOut,
+    /// It ended by itself: exited, or its window went.
+    Died,
+    /// `taskmux stop` or `kill` ended it (its manual-stop mark is set).
+    Stopped,
+    /// The wait was cancelled.
+    Cancelled,
+}
+
 /// Probes a task until healthy, or until `health_retries x health_interval` seconds pass, or
 /// it exits. Returns the last probe. `env` is the task's full environment.
 pub fn wait_healthy(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, String)]) -> Probe {
+    wait_health(ctx, task, pane_id, env).0
+}
+
+/// [`wait_healthy`], and how the wait ended.
+fn wait_health(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, String)]) -> (Probe, Ended) {
     let budget =
         Duration::try_from_secs_f64(task.health_interval * task.health_retries as f64).unwrap_or(Duration::MAX);
     let deadline = Instant::now().checked_add(budget);
@@ -518,9 +597,14 @@ pub fn wait_healthy(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, Strin
         let running = st.as_ref().is_some_and(Runtime::running);
         let mut p = health::probe(task, running, env);
         if p.ok {
-            return p;
+            return (p, Ended::Healthy);
         }
         if !running {
+            // a stop writes its mark before its first signal, so it is there by now
+            if State::load(&ctx.home, &ctx.project.name).is_ok_and(|s| s.manual_stop(&task.name)) {
+                p.reason = Some("was stopped (by 'taskmux stop' or 'kill') during the wait".into());
+                return (p, Ended::Stopped);
+            }
             p.reason = Some(match st {
                 Some(Runtime {
                     dead: true,
@@ -530,17 +614,17 @@ pub fn wait_healthy(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, Strin
                 Some(_) => "its process is gone".into(),
                 None => "its window is gone".into(),
             });
-            return p;
+            return (p, Ended::Died);
         }
         let now = Instant::now();
         let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
         if left.is_zero() {
-            return p;
+            return (p, Ended::TimedOut);
         }
         let step = Duration::try_from_secs_f64(task.health_interval).unwrap_or(Duration::MAX);
         if ctx.cancel.sleep(step.min(left)) {
             p.reason = Some("the wait was cancelled".into());
-            return p;
+            return (p, Ended::Cancelled);
         }
     }
 }

@@ -5,12 +5,13 @@
 use super::Ctx;
 use super::env::{EnvFiles, hook_env};
 use super::hooks::{Hook, project_hook, task_hook};
+use super::launch::{launch_lock, unfinished};
 use super::runtime::{Runtimes, read_runtime};
 use super::start::{StartReport, start};
 use crate::cmd;
 use crate::config::Task;
-use crate::error::{Error, Kind, Result};
-use crate::proc::{self, Target, TaskIdentity, Terminate, Unfinished};
+use crate::error::Result;
+use crate::proc::{self, Target, TaskIdentity, Terminate};
 use crate::state::State;
 use crate::tmux::Cmd;
 use serde_json::json;
@@ -130,14 +131,16 @@ fn interrupt_chain(tasks: &[&Task], rts: &Runtimes) -> Vec<Cmd> {
     chain
 }
 
-/// What to end for each task: its window's processes, or, with no window, whatever
-/// carries its marker for this tmux server; each with its `stop_grace_period`.
+/// What to end for each task: its window's processes (group, session, tty, open fds on
+/// the tty, marker), or, with no window, whatever carries its marker for this tmux server
+/// (derived from the socket name when the server is gone); each with its
+/// `stop_grace_period`.
 fn stop_targets(ctx: &Ctx, tasks: &[&Task], rts: &Runtimes) -> Vec<Target> {
     let server = std::sync::OnceLock::new();
     tasks
         .iter()
         .map(|t| Target {
-            id: identity(ctx, &t.name, rts, || server.get_or_init(|| socket_path(ctx)).clone()),
+            id: identity(ctx, &t.name, rts, || server.get_or_init(|| server_path(ctx)).clone()),
             pane: None,
             spare_leader: false,
             grace: Duration::try_from_secs_f64(t.stop_grace_period).unwrap_or(Duration::MAX),
@@ -159,26 +162,10 @@ fn identity(ctx: &Ctx, name: &str, rts: &Runtimes, server: impl FnOnce() -> Stri
     }
 }
 
-/// The error for processes that outlived a stop or a kill (E206).
-fn unfinished(tasks: &[&Task], u: Unfinished) -> Error {
-    match u {
-        Unfinished::Stuck { target, pids } => Kind::ProcessesLeft {
-            task: tasks.get(target).map_or("", |t| t.name.as_str()).to_string(),
-            pids: pids.into_iter().collect(),
-        }
-        .into(),
-        Unfinished::Cancelled => Error::internal("the wait for a task's processes was cancelled"),
-    }
-}
-
-/// The tmux server's socket path (`#{socket_path}`), empty when it cannot be asked.
-fn socket_path(ctx: &Ctx) -> String {
-    ctx.tmux
-        .exec(&[cmd!["display-message", "-p", "#{socket_path}"]])
-        .ok()
-        .filter(|(ok, _, _)| *ok)
-        .map(|(_, o, _)| o.trim().to_string())
-        .unwrap_or_default()
+/// The tmux server's socket path, asked of the server, else derived from its socket name
+/// (the server may be gone: killed with the task's session).
+fn server_path(ctx: &Ctx) -> String {
+    ctx.tmux.socket_path(ctx.var("TMUX_TMPDIR"))
 }
 
 /// Restarts tasks in their windows: stop (without the manual mark), then start.
@@ -239,9 +226,11 @@ pub fn restart(ctx: &Ctx, names: &[String]) -> Result<(StopReport, StartReport)>
 pub fn kill(ctx: &Ctx, name: &str) -> Result<bool> {
     let project = &ctx.project;
     let t = project.task(name)?;
+    // under the launch lock: a start never finds the window this destroys half gone
+    let _lock = launch_lock(ctx)?;
     let rts = read_runtime(&ctx.tmux, &project.name)?;
     let target = Target {
-        id: identity(ctx, name, &rts, || socket_path(ctx)),
+        id: identity(ctx, name, &rts, || server_path(ctx)),
         pane: None,
         spare_leader: false,
         grace: Duration::ZERO,
