@@ -1276,3 +1276,108 @@ fn jobs_kill_ends_a_child_that_left_the_jobs_group() {
     assert_eq!(code, 0, "{v}");
     wait_for(5.0, "the escaped child to be gone", || !crate::harness::alive(pid));
 }
+
+/// Whether this world's tmux server answers.
+fn server_up(env: &Env) -> bool {
+    Command::new("tmux")
+        .args(["-L", &env.socket, "list-sessions"])
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn session_names_tmux_would_misread_are_refused_before_anything_starts() {
+    if !have_tmux() {
+        return;
+    }
+    // `$x` is a session id to tmux, a newline splits its answers: the job used to start
+    // anyway, unlisted and unkillable, while taskmux-run said E204 "nothing started"
+    let env = Env::new("jobsessname");
+    let marker = env.root.join("ran");
+    let touch = format!("touch '{}'; sleep 1000", marker.display());
+    for name in ["$x", "$0", "@1", "%2", "a\nb", "tab\there", "a:b", "a.b", ""] {
+        let o = job_run(&env, &["-s", name, "--", "sh", "-c", &touch]);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "-s {name:?}: {}", show(&o));
+        assert!(
+            err.contains("E500") && err.contains("session name"),
+            "-s {name:?}: {err}"
+        );
+        assert!(o.stdout.is_empty(), "-s {name:?}: no JobRef: {}", show(&o));
+        // nothing started: no server (so no window), no job process
+        assert!(!server_up(&env), "-s {name:?} started a tmux server");
+        assert!(!marker.exists(), "-s {name:?}: the job ran");
+        assert!(env.our_processes().is_empty(), "-s {name:?}: processes left");
+    }
+    let (v, code) = env.json(&["jobs", "-s", "$x"]);
+    assert_eq!((code, v["code"].as_str()), (2, Some("E500")), "{v}");
+}
+
+#[test]
+fn log_file_is_never_written_through_a_symlink_and_is_created_private() {
+    if !have_tmux() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("joblogsym");
+    let target = env.root.join("precious");
+    std::fs::write(&target, "keep me\n").expect("write");
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let link = env.root.join("job.log");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let marker = env.root.join("ran");
+    let o = job_run(
+        &env,
+        &[
+            "-s",
+            "sym",
+            "--log-file",
+            &link.to_string_lossy(),
+            "--",
+            "sh",
+            "-c",
+            &format!("touch '{}'; echo secret", marker.display()),
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(err.contains("E104") && err.contains("symbolic link"), "{err}");
+    assert!(!server_up(&env) && !marker.exists(), "nothing started: {}", show(&o));
+    assert_eq!(read(&target), "keep me\n", "the link's target is untouched");
+
+    // the writer itself never follows a link put at the path (after the check)
+    let mut w = Command::new(crate::harness::bin())
+        .args(["__log", &link.to_string_lossy(), "100000", "2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("__log runs");
+    {
+        use std::io::Write;
+        let mut stdin = w.stdin.take().expect("stdin");
+        let _ = stdin.write_all(b"through the link\n");
+    }
+    let _ = w.wait();
+    assert_eq!(read(&target), "keep me\n", "the writer did not write through the link");
+
+    // a new log file is 0600, whatever the umask gives
+    let log = env.root.join("new.log");
+    let o = job_run(
+        &env,
+        &[
+            "-s",
+            "sym",
+            "--wait",
+            "--log-file",
+            &log.to_string_lossy(),
+            "--",
+            "echo",
+            "hi",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let mode = std::fs::metadata(&log).expect("log exists").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "new log file mode");
+}
