@@ -139,7 +139,7 @@ pub fn run(ctx: &Ctx, p: RunParams) -> Result<JobRef> {
     };
     let mut job = jobs::run(ctx, &req)?;
     if p.wait {
-        job.exit_code = Some(jobs::wait(ctx, &job.id, &job.pane_id)?);
+        job.exit_code = Some(jobs::wait(ctx, &job.id, &job.pane_id, job.log_file.as_deref())?);
     }
     Ok(job)
 }
@@ -270,7 +270,7 @@ pub fn wait(ctx: &Ctx, p: JobsWaitParams) -> Result<JobRef> {
     };
     let code = match j.exit_code {
         Some(c) => c,
-        None => jobs::wait(ctx, &j.job.id, &j.job.pane_id)?,
+        None => jobs::wait(ctx, &j.job.id, &j.job.pane_id, j.job.log_file.as_deref())?,
     };
     Ok(JobRef {
         exit_code: Some(code),
