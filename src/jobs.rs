@@ -104,6 +104,15 @@ fn exit_file(home: &Path, id: &str) -> PathBuf {
     jobs_dir(home).join(format!("{id}.exit"))
 }
 
+/// The lock that orders a job's events: see [`run`].
+fn started_lock_path(home: &Path, id: &str) -> PathBuf {
+    home.join("locks").join(format!("job-{id}.lock"))
+}
+
+fn started_lock(home: &Path, id: &str) -> Result<paths::Lock> {
+    paths::lock_in(home, &format!("job-{id}"))
+}
+
 /// The tmux channel the wrapper signals when the job ends.
 fn channel(id: &str) -> String {
     format!("taskmux-job-{id}")
@@ -248,7 +257,18 @@ pub fn run(ctx: &Ctx, req: &RunRequest) -> Result<JobRef> {
         spec_path.to_string_lossy().into_owned(),
     ];
     let chain = job_chain(req, &name, &id, &exe, &wrapper)?;
-    let out = run_job_chain(ctx, req, &chain)?;
+    // held from before the window exists until job_started is written: the wrapper takes
+    // it before it writes job_finished, so even an instant job's events come in order, and
+    // job_started still carries the ids tmux gave (a caller that dies releases it)
+    let started = started_lock(&ctx.home, &id)?;
+    let out = match run_job_chain(ctx, req, &chain) {
+        Ok(out) => out,
+        Err(e) => {
+            drop(started);
+            let _ = std::fs::remove_file(started_lock_path(&ctx.home, &id));
+            return Err(e);
+        }
+    };
     let mut f = out.lines().next().unwrap_or("").splitn(3, SEP);
     let window_id = f.next().unwrap_or("").to_string();
     let pane_id = f.next().unwrap_or("").to_string();
@@ -259,6 +279,7 @@ pub fn run(ctx: &Ctx, req: &RunRequest) -> Result<JobRef> {
         None,
         json!({"tag": req.tag, "window_id": window_id, "pane_id": pane_id, "window_name": window_name, "argv": req.argv}),
     );
+    drop(started);
     Ok(JobRef {
         session: req.session.clone(),
         window_id,
@@ -287,6 +308,9 @@ fn write_job_spec(ctx: &Ctx, req: &RunRequest, id: &str) -> Result<PathBuf> {
     let _ = std::fs::remove_file(exit_file(&ctx.home, id));
     Ok(spec_path)
 }
+
+/// The variable in the environment of a job's log writer: the job's id.
+const LOG_MARK: &str = "TASKMUX_LOG_JOB";
 
 /// The job's pane, then its options and pipe, in one command list: nothing can end the job
 /// before remain-on-exit is on or print before the pipe is attached.
@@ -335,6 +359,18 @@ fn job_chain(req: &RunRequest, name: &str, id: &str, exe: &Path, wrapper: &[Stri
     let opt = |k: &str, v: String| cmd!["set-option", "-w", "-t", &target, k, v];
     let mut chain: Vec<Cmd> = vec![first];
     chain.push(cmd!["set-option", opt_scope, "-t", &target, "remain-on-exit", "on"]);
+    // tmux writes its "Pane is dead" line after a line feed at the bottom of the screen,
+    // which scrolls the job's first line out of sight: the wrapper's own [exited N] says
+    // how the job ended, so tmux's line is turned off (-q: tmux 3.2 has no such option)
+    chain.push(cmd![
+        "set-option",
+        "-q",
+        opt_scope,
+        "-t",
+        &target,
+        "remain-on-exit-format",
+        ""
+    ]);
     if req.window.is_none() {
         chain.push(opt("@taskmux-job", id.to_string()));
         chain.push(opt("@taskmux-job-tag", req.tag.clone()));
@@ -344,12 +380,9 @@ fn job_chain(req: &RunRequest, name: &str, id: &str, exe: &Path, wrapper: &[Stri
         }
     }
     if let Some(l) = &req.log_file {
-        chain.push(cmd![
-            "pipe-pane",
-            "-t",
-            &target,
-            crate::logs::pipe_command(exe, l, 10 << 20, 3)
-        ]);
+        // the writer carries the job's id, so a waiter can tell when it has finished
+        let pipe = format!("{LOG_MARK}={id} {}", crate::logs::pipe_command(exe, l, 10 << 20, 3));
+        chain.push(cmd!["pipe-pane", "-t", &target, pipe]);
     }
     Ok(chain)
 }
@@ -402,22 +435,37 @@ fn run_job_chain(ctx: &Ctx, req: &RunRequest, chain: &[Cmd]) -> Result<String> {
 /// Blocks until the job `id` ends and returns its exit code (128+N for signal N). The end
 /// wakes the waiter at once through a tmux channel (tmux remembers a signal sent before
 /// anyone waits); a slow check every 200 ms notices a job whose pane vanished without
-/// reporting (its wrapper was SIGKILLed).
-pub fn wait(ctx: &Ctx, id: &str, pane_id: &str) -> Result<i32> {
+/// reporting (its wrapper was SIGKILLed). With `log` (its `--log-file`), it returns only
+/// once that log is complete: see [`wait_log`].
+pub fn wait(ctx: &Ctx, id: &str, pane_id: &str, log: Option<&Path>) -> Result<i32> {
+    let code = wait_exit(ctx, id, pane_id)?;
+    if let Some(log) = log {
+        wait_log(ctx, id, pane_id, log, code);
+    }
+    Ok(code)
+}
+
+fn wait_exit(ctx: &Ctx, id: &str, pane_id: &str) -> Result<i32> {
     let tmux = &ctx.tmux;
     let read_exit = |id: &str| read_exit(&ctx.home, id);
-    let mut waiter = tmux.spawn_wait_for(&channel(id))?;
+    let mut waiter = Some(tmux.spawn_wait_for(&channel(id))?);
     let mut ticks = 0u32;
     let mut nap = std::time::Duration::from_micros(500);
     let result = loop {
         if let Some(code) = read_exit(id) {
             break Ok(code);
         }
-        if waiter.try_wait().ok().flatten().is_some() {
+        if let Some(st) = waiter.as_mut().and_then(|w| w.try_wait().ok().flatten()) {
             if let Some(code) = read_exit(id) {
                 break Ok(code);
             }
-            waiter = tmux.spawn_wait_for(&channel(id))?;
+            // a failed wait-for (the server is gone) is not waited on again: the checks
+            // below find the end
+            waiter = if st.success() {
+                Some(tmux.spawn_wait_for(&channel(id))?)
+            } else {
+                None
+            };
         }
         ticks += 1;
         if ticks % 40 == 0 {
@@ -434,6 +482,14 @@ pub fn wait(ctx: &Ctx, id: &str, pane_id: &str) -> Result<i32> {
             let f: Vec<&str> = out.trim().split('|').collect();
             // tmux 3.3 answers for a vanished pane with empty fields and success
             if !ok || f.first().is_none_or(|d| d.is_empty()) {
+                // a window closed under a running job (kill-window, kill-server): its
+                // wrapper is ending the job and records the end before it exits
+                if wrapper_running(&ctx.home, id) {
+                    continue;
+                }
+                if let Some(code) = read_exit(id) {
+                    break Ok(code);
+                }
                 break Err(Kind::JobLost(format!("Job {pane_id} is gone without reporting its exit code")).into());
             }
             if f[0] == "1" {
@@ -452,9 +508,102 @@ pub fn wait(ctx: &Ctx, id: &str, pane_id: &str) -> Result<i32> {
         std::thread::sleep(nap);
         nap = (nap * 2).min(std::time::Duration::from_millis(5));
     };
-    let _ = waiter.kill();
-    let _ = waiter.wait();
+    if let Some(mut w) = waiter {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
     result
+}
+
+/// Whether the `__job` wrapper of job `id` still runs: a process whose argv names its spec.
+fn wrapper_running(home: &Path, id: &str) -> bool {
+    let spec = jobs_dir(home).join(format!("{id}.json"));
+    let spec = spec.as_os_str().as_encoded_bytes();
+    crate::proc::snapshot().iter().filter(|p| p.alive()).any(|p| {
+        std::fs::read(format!("/proc/{}/cmdline", p.pid)).is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == spec))
+    })
+}
+
+/// Whether the log writer of job `id` still runs (its environment carries [`LOG_MARK`]).
+fn log_writer_running(id: &str) -> bool {
+    let mark = format!("{LOG_MARK}={id}");
+    crate::proc::snapshot().iter().filter(|p| p.alive()).any(|p| {
+        std::fs::read(format!("/proc/{}/environ", p.pid))
+            .is_ok_and(|e| e.split(|b| *b == 0).any(|x| x == mark.as_bytes()))
+    })
+}
+
+/// Waits until the log of a job that has ended holds all of its output. The chain is pty →
+/// tmux → pipe → the `__log` writer → the file, and the end is known in two steps:
+/// 1. tmux marks a pane dead only once it has read all the pane's output and handed it to
+///    the pipe (tmux's `window_pane_destroy_ready`): so first the pane must be dead or gone.
+///    (This is also why the wrapper no longer kill-panes its own window: a kill drops what
+///    tmux has not read or piped yet; the window now closes itself once it has.)
+/// 2. A window that closed had its pipe closed after that hand-over: the writer reads to
+///    the end, writes the last line, partial or not, and exits. Its exit is the end of the
+///    log, exactly. A kept window keeps its pipe open (tmux refuses `pipe-pane` on a dead
+///    pane), so its writer sees no end of input: there the end is the writer's exit (a
+///    writer whose pane is dead exits once it has flushed) or, before that, the wrapper's
+///    own last line `[exited N]` in the log, or, after a kept success (no such line), a
+///    log unchanged for longer than the writer holds a partial line.
+///
+/// Bounded (10 s): a writer that cannot write (full disk, unusable path) never holds the
+/// caller for good.
+fn wait_log(ctx: &Ctx, id: &str, pane_id: &str, log: &Path, code: i32) {
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut nap = Duration::from_millis(1);
+    let pause = |nap: &mut Duration| {
+        std::thread::sleep(*nap);
+        *nap = (*nap * 2).min(Duration::from_millis(20));
+    };
+    let kept = loop {
+        let state = ctx
+            .tmux
+            .exec(&[cmd!["display-message", "-p", "-t", pane_id, "#{pane_dead}"]])
+            .ok()
+            .filter(|(ok, _, _)| *ok)
+            .map(|(_, out, _)| out.trim().to_string())
+            .unwrap_or_default();
+        match state.as_str() {
+            "1" => break true,
+            "0" if Instant::now() < deadline => pause(&mut nap),
+            "0" => return,
+            _ => break false, // gone
+        }
+    };
+    let last_line = format!("[exited {code}]");
+    let mut seen: Option<(u64, Instant)> = None;
+    while Instant::now() < deadline && log_writer_running(id) {
+        if kept {
+            let len = std::fs::metadata(log).map_or(0, |m| m.len());
+            if code != 0 && log_ends_with(log, &last_line) {
+                return;
+            }
+            match seen {
+                Some((l, since)) if l == len => {
+                    if since.elapsed() > Duration::from_millis(1200) {
+                        return;
+                    }
+                }
+                _ => seen = Some((len, Instant::now())),
+            }
+        }
+        pause(&mut nap);
+    }
+}
+
+/// Whether the last line of a log file ends with `text`.
+fn log_ends_with(path: &Path, text: &str) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let len = f.metadata().map_or(0, |m| m.len());
+    let mut buf = Vec::new();
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(4096)));
+    let _ = f.read_to_end(&mut buf);
+    buf.strip_suffix(b"\n").is_some_and(|b| b.ends_with(text.as_bytes()))
 }
 
 fn read_exit(home: &Path, id: &str) -> Option<i32> {
@@ -462,7 +611,9 @@ fn read_exit(home: &Path, id: &str) -> Option<i32> {
 }
 
 /// `taskmux __job SPEC`: runs the job's argv as a child, and when it ends records the exit
-/// code, signals waiters, writes `[exited N]` on failure, and closes its pane unless kept.
+/// code, signals waiters, writes `[exited N]` on failure, and lets its pane close unless
+/// kept. When its pane goes away under it (SIGHUP: `kill-window`, `kill-server`, a lost
+/// tty), it ends the job first (SIGHUP, then SIGTERM, then SIGKILL) and records that end.
 pub fn job_main(spec_path: &str, pane: &crate::task::PaneEnv, out: &mut dyn std::io::Write) -> std::process::ExitCode {
     let spec: Value = match std::fs::read(spec_path).map(|b| serde_json::from_slice(&b)) {
         Ok(Ok(v)) => v,
@@ -472,19 +623,12 @@ pub fn job_main(spec_path: &str, pane: &crate::task::PaneEnv, out: &mut dyn std:
         }
     };
     let _ = std::fs::remove_file(spec_path);
-    // the wrapper outlives the job's signals (a handler, unlike SIG_IGN, is not inherited)
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        let _ = signal_hook::flag::register(sig, std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)));
-    }
+    let signals = JobSignals::register();
     let s = |k: &str| spec[k].as_str().unwrap_or("").to_string();
     let argv0 = spec["argv"][0].as_str().unwrap_or("").to_string();
     let mut c = crate::task::spec_command(&spec, pane).unwrap_or_else(|| std::process::Command::new("true"));
-    let code = match c.status() {
-        Ok(st) => crate::proc::status_code(st),
+    let code = match c.spawn() {
+        Ok(child) => run_job(child, &signals, pane),
         Err(e) => {
             let _ = writeln!(out, "taskmux-run: cannot run {argv0}: {e}");
             127
@@ -499,12 +643,16 @@ pub fn job_main(spec_path: &str, pane: &crate::task::PaneEnv, out: &mut dyn std:
         .unwrap_or(Path::new("."));
     let exit = exit_file(home, &id);
     let _ = paths::write_replace(&exit, format!("{code}\n").as_bytes(), 0o600);
+    // after the caller's job_started (it holds this lock until it has written it)
+    let started = started_lock(home, &id);
     events::EventLog::new(home, events::Limits::default()).emit(
         "job_finished",
         &s("session"),
         None,
         json!({"tag": s("tag"), "exit_code": code, "id": id}),
     );
+    drop(started);
+    let _ = std::fs::remove_file(started_lock_path(home, &id));
     let tmux = Tmux::new(spec["socket"].as_str().map(String::from), pane.path.clone(), None);
     let keep = if code == 0 {
         spec["keep_on_success"].as_bool()
@@ -512,16 +660,118 @@ pub fn job_main(spec_path: &str, pane: &crate::task::PaneEnv, out: &mut dyn std:
         spec["keep_on_failure"].as_bool()
     };
     let keep = keep.unwrap_or(code != 0);
-    if keep {
+    if signals.hung_up() {
+        // the pane is gone: nothing to print into, no window to close
+        let _ = tmux.exec(&[cmd!["wait-for", "-S", channel(&id)]]);
+    } else if keep {
         if code != 0 {
             let _ = writeln!(out, "[exited {code}]");
             let _ = out.flush();
         }
         let _ = tmux.exec(&[cmd!["wait-for", "-S", channel(&id)]]);
     } else if let Some(pane) = pane.pane.as_ref().and_then(|p| p.to_str()) {
-        let _ = tmux.exec(&[cmd!["wait-for", "-S", channel(&id)], cmd!["kill-pane", "-t", pane]]);
+        // not kill-pane: that drops output tmux has not read or piped to the log yet.
+        // With remain-on-exit off, tmux closes the pane itself once this process has
+        // exited and all of its output is read and handed to the log's pipe
+        let _ = tmux.exec(&[
+            cmd!["wait-for", "-S", channel(&id)],
+            cmd!["set-option", "-p", "-t", pane, "remain-on-exit", "off"],
+        ]);
     }
     std::process::ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// The wrapper's signals: it outlives the job's INT and TERM (a handler, unlike SIG_IGN,
+/// is not inherited), and a SIGHUP (its pane closed) or a SIGCHLD wakes it.
+struct JobSignals {
+    hup: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    wake: Option<std::os::unix::net::UnixStream>,
+}
+
+impl JobSignals {
+    fn register() -> JobSignals {
+        use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+        use std::sync::{Arc, atomic::AtomicBool};
+        for sig in [SIGINT, SIGTERM] {
+            let _ = signal_hook::flag::register(sig, Arc::new(AtomicBool::new(false)));
+        }
+        let hup = Arc::new(AtomicBool::new(false));
+        let _ = signal_hook::flag::register(SIGHUP, hup.clone());
+        let wake = std::os::unix::net::UnixStream::pair().ok().and_then(|(r, w)| {
+            let w2 = w.try_clone().ok()?;
+            signal_hook::low_level::pipe::register(SIGHUP, w).ok()?;
+            signal_hook::low_level::pipe::register(SIGCHLD, w2).ok()?;
+            r.set_nonblocking(true).ok()?;
+            Some(r)
+        });
+        JobSignals { hup, wake }
+    }
+
+    fn hung_up(&self) -> bool {
+        self.hup.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Sleeps until a signal came (or `max` passed).
+    fn sleep(&self, max: std::time::Duration) {
+        use std::io::Read;
+        let Some(r) = &self.wake else {
+            std::thread::sleep(max.min(std::time::Duration::from_millis(50)));
+            return;
+        };
+        let mut fds = [rustix::event::PollFd::new(r, rustix::event::PollFlags::IN)];
+        let t = rustix::event::Timespec::try_from(max).ok();
+        let _ = rustix::event::poll(&mut fds, t.as_ref());
+        let mut buf = [0u8; 64];
+        while matches!((&*r).read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+/// Waits for the job; when the pane hangs up, ends it: SIGHUP to the wrapper's group (the
+/// job's, the wrapper survives its own), a second for the job to go, then
+/// [`crate::proc::terminate`] on what is left of the pane's processes (its group and
+/// session, their descendants, whatever carries the pane in its environment): SIGTERM,
+/// and SIGKILL 2 s later. The code is the job's own (129 for the SIGHUP, …).
+fn run_job(mut child: std::process::Child, signals: &JobSignals, pane: &crate::task::PaneEnv) -> i32 {
+    use std::time::{Duration, Instant};
+    let status = |st: std::io::Result<std::process::ExitStatus>| st.map_or(127, crate::proc::status_code);
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) if !signals.hung_up() => return crate::proc::status_code(st),
+            Ok(_) if !signals.hung_up() => signals.sleep(Duration::from_secs(3600)),
+            Err(_) => return status(child.wait()),
+            _ => break,
+        }
+    }
+    let me = std::process::id() as i32;
+    crate::proc::signal_group(me, rustix::process::Signal::HUP);
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until && matches!(child.try_wait(), Ok(None)) {
+        signals.sleep(Duration::from_millis(50));
+    }
+    let server = pane
+        .tmux
+        .as_ref()
+        .and_then(|t| t.to_str())
+        .and_then(|t| t.split(',').next())
+        .unwrap_or("")
+        .to_string();
+    let target = crate::proc::Target {
+        id: crate::proc::TaskIdentity {
+            pane_pid: me,
+            tty_nr: None,
+            marker: String::new(),
+            server,
+        },
+        pane: pane.pane.as_ref().map(|p| p.to_string_lossy().into_owned()),
+        spare_leader: true,
+        grace: Duration::ZERO,
+    };
+    let opts = crate::proc::Terminate {
+        kill_after: Duration::from_secs(2),
+        ..crate::proc::Terminate::default()
+    };
+    let _ = crate::proc::terminate(&[target], &opts, &crate::proc::Cancel::new(), || {});
+    status(child.wait())
 }
 
 /// One job window, as `jobs` lists it.

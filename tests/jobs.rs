@@ -1276,3 +1276,320 @@ fn jobs_kill_ends_a_child_that_left_the_jobs_group() {
     assert_eq!(code, 0, "{v}");
     wait_for(5.0, "the escaped child to be gone", || !crate::harness::alive(pid));
 }
+
+/// Whether this world's tmux server answers.
+fn server_up(env: &Env) -> bool {
+    Command::new("tmux")
+        .args(["-L", &env.socket, "list-sessions"])
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn session_names_tmux_would_misread_are_refused_before_anything_starts() {
+    if !have_tmux() {
+        return;
+    }
+    // `$x` is a session id to tmux, a newline splits its answers: the job used to start
+    // anyway, unlisted and unkillable, while taskmux-run said E204 "nothing started"
+    let env = Env::new("jobsessname");
+    let marker = env.root.join("ran");
+    let touch = format!("touch '{}'; sleep 1000", marker.display());
+    for name in ["$x", "$0", "@1", "%2", "a\nb", "tab\there", "a:b", "a.b", ""] {
+        let o = job_run(&env, &["-s", name, "--", "sh", "-c", &touch]);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "-s {name:?}: {}", show(&o));
+        assert!(
+            err.contains("E500") && err.contains("session name"),
+            "-s {name:?}: {err}"
+        );
+        assert!(o.stdout.is_empty(), "-s {name:?}: no JobRef: {}", show(&o));
+        // nothing started: no server (so no window), no job process
+        assert!(!server_up(&env), "-s {name:?} started a tmux server");
+        assert!(!marker.exists(), "-s {name:?}: the job ran");
+        assert!(env.our_processes().is_empty(), "-s {name:?}: processes left");
+    }
+    let (v, code) = env.json(&["jobs", "-s", "$x"]);
+    assert_eq!((code, v["code"].as_str()), (2, Some("E500")), "{v}");
+}
+
+#[test]
+fn a_failed_jobs_window_keeps_its_output_every_time() {
+    if !have_tmux() {
+        return;
+    }
+    // tmux's "Pane is dead" line is written after a line feed at the bottom, which scrolled
+    // the job's first line out of the visible screen: only [exited 3] was left to read
+    let env = Env::new("jobvisible");
+    let mut panes = Vec::new();
+    for _ in 0..10 {
+        let o = job_run(
+            &env,
+            &[
+                "-s",
+                "vis",
+                "--wait",
+                "-t",
+                "bad",
+                "--",
+                "sh",
+                "-c",
+                "echo visible; exit 3",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(3), "{}", show(&o));
+        panes.push(s(&jobref(&o), "pane_id").to_string());
+    }
+    for p in &panes {
+        assert_eq!(dead_status(&env, p), "3");
+        let screen = env.tmux(&["capture-pane", "-p", "-t", p]);
+        let lines: Vec<&str> = screen.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        assert!(
+            lines.len() >= 2 && lines[0] == "visible" && lines[1] == "[exited 3]",
+            "pane {p} shows the job's output and [exited 3]: {screen:?}"
+        );
+    }
+}
+
+/// The text lines of a log file, timestamps removed.
+fn log_bodies(path: &Path) -> Vec<String> {
+    read(path)
+        .lines()
+        .map(|l| stamped(l).unwrap_or(l).to_string())
+        .collect()
+}
+
+#[test]
+fn wait_with_a_log_file_returns_once_the_log_holds_the_last_line() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("joblogwait");
+    let dir = env.root.join("logs");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut missing = Vec::new();
+    for i in 0..30 {
+        let log = dir.join(format!("{i}.log"));
+        // odd runs fail, so their window stays (its pipe to the writer stays open too)
+        let (script, code) = if i % 2 == 0 {
+            ("seq 1 300".to_string(), 0)
+        } else {
+            ("seq 1 300; exit 3".to_string(), 3)
+        };
+        let o = job_run(
+            &env,
+            &[
+                "-s",
+                "lw",
+                "--wait",
+                "--log-file",
+                &log.to_string_lossy(),
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ],
+        );
+        assert_eq!(o.status.code(), Some(code), "{}", show(&o));
+        // read at once: --wait has returned, so the log must be complete now
+        let bodies = log_bodies(&log);
+        let want_last = if code == 0 { "300" } else { "[exited 3]" };
+        let complete =
+            bodies.len() == if code == 0 { 300 } else { 301 } && bodies.last().map(String::as_str) == Some(want_last);
+        if !complete {
+            missing.push(format!("run {i}: {} lines, last {:?}", bodies.len(), bodies.last()));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "--wait returned before the log was complete: {missing:?}"
+    );
+}
+
+#[test]
+fn log_file_is_never_written_through_a_symlink_and_is_created_private() {
+    if !have_tmux() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("joblogsym");
+    let target = env.root.join("precious");
+    std::fs::write(&target, "keep me\n").expect("write");
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let link = env.root.join("job.log");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let marker = env.root.join("ran");
+    let o = job_run(
+        &env,
+        &[
+            "-s",
+            "sym",
+            "--log-file",
+            &link.to_string_lossy(),
+            "--",
+            "sh",
+            "-c",
+            &format!("touch '{}'; echo secret", marker.display()),
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(err.contains("E104") && err.contains("symbolic link"), "{err}");
+    assert!(!server_up(&env) && !marker.exists(), "nothing started: {}", show(&o));
+    assert_eq!(read(&target), "keep me\n", "the link's target is untouched");
+
+    // the writer itself never follows a link put at the path (after the check)
+    let mut w = Command::new(crate::harness::bin())
+        .args(["__log", &link.to_string_lossy(), "100000", "2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("__log runs");
+    {
+        use std::io::Write;
+        let mut stdin = w.stdin.take().expect("stdin");
+        let _ = stdin.write_all(b"through the link\n");
+    }
+    let _ = w.wait();
+    assert_eq!(read(&target), "keep me\n", "the writer did not write through the link");
+
+    // a new log file is 0600, whatever the umask gives
+    let log = env.root.join("new.log");
+    let o = job_run(
+        &env,
+        &[
+            "-s",
+            "sym",
+            "--wait",
+            "--log-file",
+            &log.to_string_lossy(),
+            "--",
+            "echo",
+            "hi",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let mode = std::fs::metadata(&log).expect("log exists").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "new log file mode");
+}
+
+/// The events of `events.jsonl`, in file order.
+fn events(env: &Env) -> Vec<Value> {
+    read(&env.home.join("events.jsonl"))
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn job_started_is_recorded_before_job_finished_even_for_instant_jobs() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("jobevorder");
+    new_session(&env, "S");
+    let n = 20;
+    for i in 0..n {
+        job_ok(&env, &["-s", "S", "-t", &format!("t{i}"), "--", "true"]);
+    }
+    wait_for(20.0, "every job_finished event", || {
+        events(&env).iter().filter(|e| e["event"] == "job_finished").count() >= n
+    });
+    let evs = events(&env);
+    for i in 0..n {
+        let tag = format!("t{i}");
+        let at = |kind: &str| evs.iter().position(|e| e["event"] == kind && e["tag"] == tag.as_str());
+        let (started, finished) = (at("job_started"), at("job_finished"));
+        assert!(
+            started.is_some() && finished.is_some() && started < finished,
+            "job {tag}: job_started at {started:?}, job_finished at {finished:?}"
+        );
+        let e = &evs[started.unwrap_or(0)];
+        assert!(is_id(s(e, "window_id"), '@') && is_id(s(e, "pane_id"), '%'), "{e}");
+    }
+}
+
+/// Pid from a file the job wrote, once it is there.
+fn pid_in(path: &Path) -> i32 {
+    wait_for(10.0, "the job's pid file", || read(path).trim().parse::<i32>().is_ok());
+    read(path).trim().parse().expect("pid")
+}
+
+#[test]
+fn a_job_ends_with_its_window_or_server_and_its_exit_is_recorded() {
+    if !have_tmux() {
+        return;
+    }
+    // the wrapper swallowed the SIGHUP of a closing pane, and its job ran on; a job that
+    // ignores SIGHUP must be ended too (TERM, then KILL)
+    for how in ["kill-window", "kill-server"] {
+        let env = Env::new("jobhup");
+        new_session(&env, "S");
+        let pidfile = env.root.join("job.pid");
+        let script = format!(
+            "trap '' HUP; sleep 1000 & echo $! > '{}'; wait; sleep 1000",
+            pidfile.display()
+        );
+        let v = job_ok(&env, &["-s", "S", "-t", "hup", "--", "sh", "-c", &script]);
+        let (w, p) = (s(&v, "window_id").to_string(), s(&v, "pane_id").to_string());
+        let pid = pid_in(&pidfile);
+        let mut waiter = Kids(vec![
+            env.command(&["--json", "jobs", "-s", "S", "wait", &p])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("jobs wait runs"),
+        ]);
+        // the waiter has found the job once it waits on the job's tmux channel
+        wait_for(10.0, "jobs wait to wait on the job's channel", || {
+            std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|e| {
+                std::fs::read(e.path().join("cmdline")).is_ok_and(|c| {
+                    let c = String::from_utf8_lossy(&c).replace('\0', " ");
+                    c.contains(&env.socket) && c.contains("wait-for taskmux-job-")
+                })
+            })
+        });
+        if how == "kill-window" {
+            env.tmux(&["kill-window", "-t", &w]);
+        } else {
+            env.tmux(&["kill-server"]);
+        }
+        wait_for(10.0, &format!("{how}: the job's processes to be gone"), || {
+            !crate::harness::alive(pid)
+        });
+        let mut status = None;
+        wait_for(10.0, &format!("{how}: jobs wait to return"), || {
+            status = waiter.0[0].try_wait().expect("try_wait");
+            status.is_some()
+        });
+        let mut out = String::new();
+        waiter.0[0]
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut out)
+            .expect("read");
+        let code = status.and_then(|s| s.code());
+        assert!(
+            code.is_some_and(|c| c > 128),
+            "{how}: jobs wait answers with the job's signal exit, not 'gone': {code:?} {out}"
+        );
+        wait_for(10.0, &format!("{how}: the job_finished event"), || {
+            events(&env)
+                .iter()
+                .any(|e| e["event"] == "job_finished" && e["tag"] == "hup")
+        });
+        let pane_entry = format!("TMUX_PANE={p}");
+        let left: Vec<i32> = env
+            .our_processes()
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|e| e.split(|b| *b == 0).any(|x| x == pane_entry.as_bytes()))
+            })
+            .collect();
+        assert!(left.is_empty(), "{how}: processes of the job's pane left: {left:?}");
+    }
+}

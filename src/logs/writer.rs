@@ -95,10 +95,13 @@ impl Writer {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        // never through a symlink someone put at the path (O_NOFOLLOW fails with ELOOP);
+        // a new file is private
         let f = OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&self.path)?;
         let m = f.metadata()?;
         self.inode = m.ino();

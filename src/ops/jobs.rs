@@ -20,22 +20,44 @@ pub struct Where {
 /// The session a job request acts on, and the workspace that makes it when missing.
 fn place(ctx: &Ctx, w: &Where) -> Result<(String, Option<PathBuf>)> {
     if let Some(s) = &w.session {
-        if s.is_empty() || s.contains(':') || s.contains('.') {
-            return Err(Error::from(Kind::Usage(format!(
-                "'{s}' is not a usable session name (no ':' or '.')"
-            ))));
-        }
+        check_session_name(s, "-s")?;
         return Ok((s.clone(), None));
     }
     if let Some(ws) = &w.workspace {
         let ws = ctx.cwd.join(ws);
         let (file, s) = jobs::workspace_session(&ws)?;
+        check_session_name(&s, &format!("session_name of {}", file.display()))?;
         return Ok((s, Some(file)));
     }
     match config::find(ctx.config.as_deref(), &ctx.cwd) {
         Ok(path) => Ok((config::load_in(&path, ctx.user_home())?.name, None)),
         Err(e) if ctx.config.is_some() => Err(e),
         Err(_) => Err(Kind::NoSession.into()),
+    }
+}
+
+/// Refuses a session name tmux would misread as a target (DESIGN section 3, "Target
+/// exactly"): `$N`, `@N` and `%N` are ids, `:` and `.` separate window and pane, a control
+/// character (a newline) splits tmux's output, and an empty name means the current session.
+/// This runs before anything starts, so a refused name leaves no window and no process.
+fn check_session_name(s: &str, what: &str) -> Result<()> {
+    let rule = if s.is_empty() {
+        Some("it is empty")
+    } else if s.starts_with(['$', '@', '%']) {
+        Some("it starts with '$', '@' or '%', which tmux reads as an id")
+    } else if s.contains([':', '.']) {
+        Some("it contains ':' or '.', which tmux reads as window and pane separators")
+    } else if s.chars().any(char::is_control) {
+        Some("it contains a control character (a newline, a tab…)")
+    } else {
+        None
+    };
+    match rule {
+        None => Ok(()),
+        Some(rule) => Err(
+            Error::from(Kind::Usage(format!("{what} {s:?}: not a usable session name: {rule}")))
+                .hint("use letters, digits, '-' and '_' in a session name"),
+        ),
     }
 }
 
@@ -86,6 +108,17 @@ pub fn run(ctx: &Ctx, p: RunParams) -> Result<JobRef> {
             cwd.display()
         ))));
     }
+    let log_file = p.log_file.map(|l| std::path::absolute(ctx.cwd.join(&l)).unwrap_or(l));
+    if let Some(l) = &log_file
+        && std::fs::symlink_metadata(l).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        // the writer opens with O_NOFOLLOW anyway; refusing here says so before the job runs
+        return Err(Error::invalid(format!(
+            "--log-file {} is a symbolic link: taskmux never writes a log through a link",
+            l.display()
+        ))
+        .hint("give the path of the file itself, or a new path"));
+    }
     let req = RunRequest {
         session,
         workspace,
@@ -97,7 +130,7 @@ pub fn run(ctx: &Ctx, p: RunParams) -> Result<JobRef> {
         argv: p.argv,
         cwd,
         env: p.env,
-        log_file: p.log_file.map(|l| std::path::absolute(ctx.cwd.join(&l)).unwrap_or(l)),
+        log_file,
         window: p.window,
         cleanup: Cleanup {
             keep_on_success: p.keep,
@@ -106,7 +139,7 @@ pub fn run(ctx: &Ctx, p: RunParams) -> Result<JobRef> {
     };
     let mut job = jobs::run(ctx, &req)?;
     if p.wait {
-        job.exit_code = Some(jobs::wait(ctx, &job.id, &job.pane_id)?);
+        job.exit_code = Some(jobs::wait(ctx, &job.id, &job.pane_id, job.log_file.as_deref())?);
     }
     Ok(job)
 }
@@ -237,7 +270,7 @@ pub fn wait(ctx: &Ctx, p: JobsWaitParams) -> Result<JobRef> {
     };
     let code = match j.exit_code {
         Some(c) => c,
-        None => jobs::wait(ctx, &j.job.id, &j.job.pane_id)?,
+        None => jobs::wait(ctx, &j.job.id, &j.job.pane_id, j.job.log_file.as_deref())?,
     };
     Ok(JobRef {
         exit_code: Some(code),
