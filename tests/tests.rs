@@ -13,4 +13,5 @@ mod logs;
 mod observe;
 mod request;
 mod stop;
+mod validation;
 mod watch;

@@ -1,0 +1,164 @@
+//! Issue 9 (reliability): every number range-checked with its key named, ordinary input
+//! and I/O errors with their own codes (never E900), `check` reporting every error at once,
+//! and the other validation gaps.
+
+use crate::harness::{Env, show};
+use serde_json::Value;
+
+fn errors_of(v: &Value) -> Vec<Value> {
+    v["errors"].as_array().cloned().unwrap_or_default()
+}
+
+/// `start --json` fails with `code`, exit 2, quickly and without a panic.
+fn refused(env: &Env, code: &str) -> Value {
+    let t = std::time::Instant::now();
+    let o = env.run(&["--json", "start"]);
+    assert!(t.elapsed().as_secs() < 20, "start took {:?}: {}", t.elapsed(), show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{}", show(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(&o)));
+    assert_eq!(v["code"], code, "{v}");
+    assert_eq!(o.status.code(), Some(2), "{v}");
+    v
+}
+
+#[test]
+fn every_duration_and_count_is_range_checked_with_its_key_named() {
+    let cases = [
+        ("health_timeout", "1e20"),
+        ("health_interval", "1e20"),
+        ("health_interval", "0"),
+        ("stop_grace_period", "1e20"),
+        ("boot_grace", "86401"),
+        ("restart_backoff", "1e300"),
+        ("max_restarts", "100000000000000000000"),
+        ("health_retries", "10001"),
+        ("log_max_files", "5000"),
+        ("log_max_size", "\"99999999999GB\""),
+        ("port", "70000"),
+        ("port", "0"),
+    ];
+    for (key, value) in cases {
+        let env = Env::new("rel-range");
+        // a dependency: before the fix, its probe panicked and the start waited forever
+        env.config(&format!(
+            "[tasks.db]\ncommand = \"sleep 1000\"\nhealth_check = \"true\"\n{key} = {value}\n\
+             [tasks.api]\ncommand = \"sleep 1000\"\ndepends_on = [\"db\"]\n"
+        ));
+        let v = refused(&env, "E104");
+        let m = v["error"].as_str().unwrap_or_default();
+        assert!(m.contains(&format!("'{key}'")) || m.contains(key), "{key}: names the key: {m}");
+        assert!(m.contains("taskmux.toml:4:"), "{key}: names the line: {m}");
+        if key == "port" {
+            assert!(m.contains("between 1 and 65535"), "{m}");
+        }
+    }
+}
+
+#[test]
+fn environment_numbers_are_range_checked_with_the_variable_named() {
+    let env = Env::new("rel-envnum");
+    env.config("[tasks.a]\ncommand = \"sleep 1000\"\n");
+    for (var, value) in [
+        ("TASKMUX_HOOK_TIMEOUT", "1e20"),
+        ("TASKMUX_HOOK_TIMEOUT", "abc"),
+        ("TASKMUX_HOOK_TIMEOUT", "-1"),
+        ("TASKMUX_EVENTS_MAX", "abc"),
+        ("TASKMUX_EVENTS_KEEP", "1e20"),
+    ] {
+        let o = env.command(&["--json", "start"]).env(var, value).output().expect("runs");
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&o)));
+        assert_eq!(v["code"], "E104", "{var}={value}: {v}");
+        assert_eq!(o.status.code(), Some(2), "{var}={value}: {v}");
+        assert!(v["error"].as_str().unwrap_or_default().contains(var), "{var}: {v}");
+    }
+    assert_eq!(env.tmux(&["list-sessions"]), "", "nothing started");
+}
+
+#[test]
+fn config_paths_that_are_no_file_say_what_they_are() {
+    let env = Env::new("rel-cfgpath");
+    std::fs::create_dir_all(env.root.join("adir")).expect("mkdir");
+    let lp = env.root.join("loop.toml");
+    std::os::unix::fs::symlink(&lp, &lp).expect("symlink");
+    let adir = env.root.join("adir").display().to_string();
+    let lps = lp.display().to_string();
+    for (path, what) in [
+        (adir.as_str(), "is a directory"),
+        (lps.as_str(), "symlink loop"),
+        ("/dev/null", "is not a regular file"),
+    ] {
+        let (v, rc) = env.json(&["-c", path, "status"]);
+        assert_eq!((v["code"].as_str(), rc), (Some("E100"), 2), "{path}: {v}");
+        let m = v["error"].as_str().unwrap_or_default();
+        assert!(m.contains(what) && m.contains(path), "{path}: {m}");
+    }
+    // an I/O error reading the config is not a bug
+    let (v, rc) = env.json(&["-c", "/proc/self/mem", "status"]);
+    assert_ne!(v["code"], "E900", "{v}");
+    assert_eq!(v["code"], "E701", "{v}");
+    assert_eq!(rc, 1, "{v}");
+    assert!(v["error"].as_str().unwrap_or_default().contains("/proc/self/mem"), "{v}");
+    // a taskmux.toml found upward that is a directory says so
+    std::fs::create_dir_all(env.root.join("up").join("taskmux.toml")).expect("mkdir");
+    let o = env
+        .command(&["--json", "status"])
+        .current_dir(env.root.join("up"))
+        .output()
+        .expect("runs");
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["code"], "E100", "{v}");
+    assert!(v["error"].as_str().unwrap_or_default().contains("is a directory"), "{v}");
+}
+
+#[test]
+fn check_reports_every_error_at_once_with_its_task() {
+    let env = Env::new("rel-checkall");
+    env.config(
+        "nmae = \"x\"\n\
+         [tasks.a]\ncommand = \"sleep 1000\"\ndepend_on = [\"b\"]\n\
+         [tasks.b]\ncommand = \"sleep 1000\"\nhealth_timeout = 1e20\n\
+         [tasks.c]\ncommand = \"sleep\\u0000 1\"\n\
+         [tasks.d]\ncommand = \"sleep 1000\"\nenv = { X = \"a\\u0000b\" }\n\
+         [tasks.f]\ncommand = \"sleep 1000\"\nport = 4000\n\
+         [tasks.e]\ncommand = \"sleep 1000\"\nport = 4000\n",
+    );
+    let (v, rc) = env.json(&["check"]);
+    assert_eq!(rc, 2, "{v}");
+    let errs = errors_of(&v);
+    let find = |task: Option<&str>, code: &str, needle: &str| {
+        errs.iter().any(|e| {
+            e["task"].as_str() == task
+                && e["code"] == code
+                && e["message"].as_str().unwrap_or_default().contains(needle)
+        })
+    };
+    assert!(
+        find(None, "E103", "at the top level of") && find(None, "E103", "did you mean `name`?"),
+        "top-level typo: {v}"
+    );
+    assert!(
+        !errs.iter().any(|e| e["message"].as_str().unwrap_or_default().contains("[project]")),
+        "a top-level key is not in a table [project]: {v}"
+    );
+    assert!(find(Some("a"), "E103", "did you mean `depends_on`?"), "{v}");
+    assert!(find(Some("b"), "E104", "'health_timeout'"), "{v}");
+    assert!(find(Some("c"), "E104", "NUL"), "{v}");
+    assert!(find(Some("d"), "E104", "NUL"), "{v}");
+    assert!(find(Some("e"), "E104", "'f'"), "a second task on port 4000: {v}");
+    assert!(errs.len() >= 6, "every error at once: {v}");
+}
+
+#[test]
+fn a_cwd_that_is_a_file_is_not_a_directory() {
+    let env = Env::new("rel-cwdfile");
+    env.file("afile", "x");
+    env.config("[tasks.a]\ncommand = \"sleep 1000\"\ncwd = \"afile\"\n");
+    let (v, _) = env.json(&["start"]);
+    assert_eq!(v["code"], "E213", "{v}");
+    let (v, _) = env.json(&["start", "a"]);
+    let text = v.to_string();
+    assert!(text.contains("is not a directory"), "{v}");
+    let (v, _) = env.json(&["check"]);
+    assert!(v.to_string().contains("is not a directory"), "{v}");
+}
