@@ -162,3 +162,43 @@ fn a_cwd_that_is_a_file_is_not_a_directory() {
     let (v, _) = env.json(&["check"]);
     assert!(v.to_string().contains("is not a directory"), "{v}");
 }
+
+#[test]
+fn ordinary_input_errors_are_not_bugs() {
+    let env = Env::new("rel-notbug");
+    env.file("taskmux.toml", "[tasks.a]\r\ncommand = \"sleep 1000\"\r\n");
+    // a session name with '/' would split the state paths: refused before anything runs
+    let o = env
+        .command_of(env!("CARGO_BIN_EXE_taskmux-run"), &["--json", "-s", "a/b", "--", "true"])
+        .output()
+        .expect("runs");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&o)));
+    assert_eq!((v["code"].as_str(), o.status.code()), (Some("E500"), Some(2)), "{v}");
+    assert_eq!(env.tmux(&["list-sessions"]), "", "nothing started");
+    // a command with a newline added to a CRLF file
+    let (v, rc) = env.json(&["add", "b", "echo 1\necho 2"]);
+    assert_eq!(rc, 0, "{v}");
+    let (v, rc) = env.json(&["check"]);
+    assert_eq!(rc, 0, "{v}");
+    let text = std::fs::read_to_string(env.project.join("taskmux.toml")).expect("config");
+    assert!(text.contains("[tasks.a]\r\n") && !text.contains("\n\n\n"), "{text:?}");
+    let (v, _) = env.json(&["status"]);
+    let b = v["tasks"].as_array().and_then(|t| t.iter().find(|t| t["name"] == "b").cloned());
+    assert_eq!(b.map(|b| b["command"].clone()), Some("echo 1\necho 2".into()), "{v}");
+}
+
+#[test]
+fn extra_arguments_are_usage_errors() {
+    let env = Env::new("rel-extra");
+    env.config("[tasks.a]\ncommand = \"sleep 1000\"\n");
+    for args in [
+        &["status", "extra"][..],
+        &["help", "bogus"],
+        &["health", "x"],
+        &["check", "x"],
+        &["list", "x"],
+    ] {
+        let (v, rc) = env.json(args);
+        assert_eq!((v["code"].as_str(), rc), (Some("E500"), 2), "{args:?}: {v}");
+    }
+}

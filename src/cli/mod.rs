@@ -183,7 +183,17 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "list" | "ls" => "status".to_string(),
         "help" => {
             let topic = args.first().map(|a| a.to_string_lossy().into_owned());
-            out.print(&topic.and_then(|t| command_help(&t)).unwrap_or_else(main_help));
+            if args.len() > 1 {
+                return Err(usage("help takes at most one COMMAND"));
+            }
+            let text = match topic {
+                None => main_help(),
+                Some(t) => command_help(&t).ok_or_else(|| {
+                    usage(format!("help takes a COMMAND, and there is no command '{t}'"))
+                        .hint("see 'taskmux --help' for the commands")
+                })?,
+            };
+            out.print(&text);
             return Ok(0);
         }
         _ => cmd,
@@ -347,6 +357,14 @@ fn parse_args(args: Vec<OsString>, flags: &[flags::Flag]) -> Result<(Vec<String>
         }
     }
     Ok((names, flags))
+}
+
+/// E500 when a command that takes no arguments got some.
+fn no_arguments(cmd: &str, names: &[String]) -> Result<()> {
+    match names.first() {
+        Some(extra) => Err(usage(format!("{cmd} takes no arguments, got unexpected argument {extra:?}"))),
+        None => Ok(()),
+    }
 }
 
 /// Entry point for binaries whose issue has not landed: `--help`/`--version`, else exit 2.

@@ -1,7 +1,7 @@
 //! `status`, `health`, `inspect`, `send` and `attach`: what runs, shown to people.
 
 use super::render::{Color, Out};
-use super::{Globals, context, exec, flags, parse_args, unexpected, usage};
+use super::{Globals, context, exec, flags, no_arguments, parse_args, unexpected, usage};
 use crate::error::{Error, Kind, Result};
 use crate::ops::{self, Request, Response, SendParams, TaskParams};
 use lexopt::prelude::*;
@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 /// `taskmux status` (also `list`, `ls`).
 pub fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
-    let _ = parse_args(args, flags::of("status"))?;
+    let (names, _) = parse_args(args, flags::of("status"))?;
+    no_arguments("status", &names)?;
     exec(g, out, Request::Status, |out, resp| {
         let Response::Status(s) = resp else {
             return Err(unexpected(&resp));
@@ -68,7 +69,8 @@ pub fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
 
 /// `taskmux health [-v]`.
 pub fn health(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
-    let (_, flags) = parse_args(args, flags::of("health"))?;
+    let (names, flags) = parse_args(args, flags::of("health"))?;
+    no_arguments("health", &names)?;
     let verbose = flags.contains_key("verbose");
     exec(g, out, Request::Health, |out, resp| {
         let Response::Health(h) = resp else {

@@ -20,9 +20,10 @@ pub struct Where {
 /// The session a job request acts on, and the workspace that makes it when missing.
 fn place(ctx: &Ctx, w: &Where) -> Result<(String, Option<PathBuf>)> {
     if let Some(s) = &w.session {
-        if s.is_empty() || s.contains(':') || s.contains('.') {
+        // '/' would split the session's state and lock file names into directories
+        if s.is_empty() || s.contains(':') || s.contains('.') || s.contains('/') {
             return Err(Error::from(Kind::Usage(format!(
-                "'{s}' is not a usable session name (no ':' or '.')"
+                "'{s}' is not a usable session name (no ':', '.' or '/')"
             ))));
         }
         return Ok((s.clone(), None));
