@@ -364,9 +364,7 @@ impl Kind {
                 path.display()
             ),
             Kind::Usage(_) => "see 'taskmux --help'".into(),
-            Kind::NoTerminal(_) => {
-                "run it from a terminal, or see the task's output with 'taskmux logs TASK'".into()
-            }
+            Kind::NoTerminal(_) => "run it from a terminal, or see the task's output with 'taskmux logs TASK'".into(),
             Kind::Permission { .. } => {
                 "check the permissions of that path, or set TASKMUX_HOME to a directory you own".into()
             }
@@ -429,7 +427,12 @@ impl Error {
     /// dependency errors E210-E213 found in the config, E500-E503), 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         let code = self.code();
-        if code.starts_with("E1") || matches!(code, "E210" | "E211" | "E212" | "E213" | "E500" | "E501" | "E502" | "E503") {
+        if code.starts_with("E1")
+            || matches!(
+                code,
+                "E210" | "E211" | "E212" | "E213" | "E500" | "E501" | "E502" | "E503"
+            )
+        {
             2
         } else {
             1

@@ -47,7 +47,10 @@ fn every_duration_and_count_is_range_checked_with_its_key_named() {
         ));
         let v = refused(&env, "E104");
         let m = v["error"].as_str().unwrap_or_default();
-        assert!(m.contains(&format!("'{key}'")) || m.contains(key), "{key}: names the key: {m}");
+        assert!(
+            m.contains(&format!("'{key}'")) || m.contains(key),
+            "{key}: names the key: {m}"
+        );
         assert!(m.contains("taskmux.toml:4:"), "{key}: names the line: {m}");
         if key == "port" {
             assert!(m.contains("between 1 and 65535"), "{m}");
@@ -66,7 +69,11 @@ fn environment_numbers_are_range_checked_with_the_variable_named() {
         ("TASKMUX_EVENTS_MAX", "abc"),
         ("TASKMUX_EVENTS_KEEP", "1e20"),
     ] {
-        let o = env.command(&["--json", "start"]).env(var, value).output().expect("runs");
+        let o = env
+            .command(&["--json", "start"])
+            .env(var, value)
+            .output()
+            .expect("runs");
         let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&o)));
         assert_eq!(v["code"], "E104", "{var}={value}: {v}");
         assert_eq!(o.status.code(), Some(2), "{var}={value}: {v}");
@@ -98,7 +105,10 @@ fn config_paths_that_are_no_file_say_what_they_are() {
     assert_ne!(v["code"], "E900", "{v}");
     assert_eq!(v["code"], "E701", "{v}");
     assert_eq!(rc, 1, "{v}");
-    assert!(v["error"].as_str().unwrap_or_default().contains("/proc/self/mem"), "{v}");
+    assert!(
+        v["error"].as_str().unwrap_or_default().contains("/proc/self/mem"),
+        "{v}"
+    );
     // a taskmux.toml found upward that is a directory says so
     std::fs::create_dir_all(env.root.join("up").join("taskmux.toml")).expect("mkdir");
     let o = env
@@ -108,7 +118,10 @@ fn config_paths_that_are_no_file_say_what_they_are() {
         .expect("runs");
     let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
     assert_eq!(v["code"], "E100", "{v}");
-    assert!(v["error"].as_str().unwrap_or_default().contains("is a directory"), "{v}");
+    assert!(
+        v["error"].as_str().unwrap_or_default().contains("is a directory"),
+        "{v}"
+    );
 }
 
 #[test]
@@ -138,7 +151,9 @@ fn check_reports_every_error_at_once_with_its_task() {
         "top-level typo: {v}"
     );
     assert!(
-        !errs.iter().any(|e| e["message"].as_str().unwrap_or_default().contains("[project]")),
+        !errs
+            .iter()
+            .any(|e| e["message"].as_str().unwrap_or_default().contains("[project]")),
         "a top-level key is not in a table [project]: {v}"
     );
     assert!(find(Some("a"), "E103", "did you mean `depends_on`?"), "{v}");
@@ -169,7 +184,10 @@ fn ordinary_input_errors_are_not_bugs() {
     env.file("taskmux.toml", "[tasks.a]\r\ncommand = \"sleep 1000\"\r\n");
     // a session name with '/' would split the state paths: refused before anything runs
     let o = env
-        .command_of(env!("CARGO_BIN_EXE_taskmux-run"), &["--json", "-s", "a/b", "--", "true"])
+        .command_of(
+            env!("CARGO_BIN_EXE_taskmux-run"),
+            &["--json", "-s", "a/b", "--", "true"],
+        )
         .output()
         .expect("runs");
     let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&o)));
@@ -183,7 +201,9 @@ fn ordinary_input_errors_are_not_bugs() {
     let text = std::fs::read_to_string(env.project.join("taskmux.toml")).expect("config");
     assert!(text.contains("[tasks.a]\r\n") && !text.contains("\n\n\n"), "{text:?}");
     let (v, _) = env.json(&["status"]);
-    let b = v["tasks"].as_array().and_then(|t| t.iter().find(|t| t["name"] == "b").cloned());
+    let b = v["tasks"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "b").cloned());
     assert_eq!(b.map(|b| b["command"].clone()), Some("echo 1\necho 2".into()), "{v}");
 }
 
@@ -201,4 +221,152 @@ fn extra_arguments_are_usage_errors() {
         let (v, rc) = env.json(args);
         assert_eq!((v["code"].as_str(), rc), (Some("E500"), 2), "{args:?}: {v}");
     }
+}
+
+/// Runs taskmux in `dir` with `--json`; (json, exit code).
+fn json_in(env: &Env, dir: &std::path::Path, args: &[&str]) -> (Value, i32) {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    let o = env.command(&a).current_dir(dir).output().expect("runs");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(&o)));
+    (v, o.status.code().unwrap_or(-1))
+}
+
+#[test]
+fn two_projects_with_one_name_never_share_a_session() {
+    if !crate::harness::have_tmux() {
+        return;
+    }
+    let env = Env::new("rel-collide");
+    let one = env.root.join("one").join("app");
+    let two = env.root.join("two").join("app");
+    for d in [&one, &two] {
+        std::fs::create_dir_all(d).expect("mkdir");
+        std::fs::write(d.join("taskmux.toml"), "[tasks.web]\ncommand = \"sleep 1000\"\n").expect("config");
+    }
+    let (v, rc) = json_in(&env, &one, &["start"]);
+    assert_eq!(rc, 0, "{v}");
+    for cmd in [&["start"][..], &["stop"], &["status"], &["kill", "web"], &["restart"]] {
+        let (v, rc) = json_in(&env, &two, cmd);
+        assert_eq!((v["code"].as_str(), rc), (Some("E305"), 1), "{cmd:?}: {v}");
+        let m = v["error"].as_str().unwrap_or_default();
+        assert!(
+            m.contains(&one.join("taskmux.toml").display().to_string())
+                && m.contains(&two.join("taskmux.toml").display().to_string()),
+            "names both: {m}"
+        );
+        assert!(v["hint"].as_str().unwrap_or_default().contains("`name`"), "{v}");
+    }
+    let (v, _) = json_in(&env, &one, &["status"]);
+    assert_eq!(
+        v["tasks"][0]["running"], true,
+        "the first project's task still runs: {v}"
+    );
+    // a name of its own: no collision
+    std::fs::write(
+        two.join("taskmux.toml"),
+        "name = \"app-two\"\n[tasks.web]\ncommand = \"sleep 1000\"\n",
+    )
+    .expect("config");
+    let (v, rc) = json_in(&env, &two, &["status"]);
+    assert_eq!((rc, v["session"].as_str()), (0, Some("app-two")), "{v}");
+    // the owner deleted: not a collision any more
+    std::fs::write(two.join("taskmux.toml"), "[tasks.web]\ncommand = \"sleep 1000\"\n").expect("config");
+    json_in(&env, &one, &["stop"]);
+    std::fs::remove_file(one.join("taskmux.toml")).expect("rm");
+    let (v, rc) = json_in(&env, &two, &["status"]);
+    assert_eq!(rc, 0, "a deleted config owns nothing: {v}");
+}
+
+#[test]
+fn a_linked_git_worktree_gets_its_branch_in_the_default_name() {
+    let env = Env::new("rel-worktree");
+    let main_git = env.root.join("repo").join(".git");
+    let gitdir = main_git.join("worktrees").join("feat");
+    std::fs::create_dir_all(&gitdir).expect("mkdir");
+    std::fs::write(gitdir.join("HEAD"), "ref: refs/heads/feature/Login_Form\n").expect("HEAD");
+    let wt = env.root.join("repo-feat");
+    std::fs::create_dir_all(wt.join("sub")).expect("mkdir");
+    std::fs::write(wt.join(".git"), format!("gitdir: {}\n", gitdir.display())).expect(".git");
+    std::fs::write(
+        wt.join("sub").join("taskmux.toml"),
+        "[tasks.a]\ncommand = \"sleep 1000\"\n",
+    )
+    .expect("config");
+    std::fs::write(wt.join("taskmux.toml"), "[tasks.a]\ncommand = \"sleep 1000\"\n").expect("config");
+    let (v, rc) = json_in(&env, &wt, &["status"]);
+    assert_eq!(
+        (rc, v["session"].as_str()),
+        (0, Some("repo-feat-feature-login-form")),
+        "{v}"
+    );
+    let (v, _) = json_in(&env, &wt.join("sub"), &["status"]);
+    assert_eq!(v["session"], "sub-feature-login-form", "{v}");
+    // the main checkout (a .git directory) keeps the plain slug
+    std::fs::write(
+        main_git.parent().expect("repo").join("taskmux.toml"),
+        "[tasks.a]\ncommand = \"true\"\n",
+    )
+    .expect("config");
+    let (v, _) = json_in(&env, &env.root.join("repo"), &["status"]);
+    assert_eq!(v["session"], "repo", "{v}");
+}
+
+#[test]
+fn status_with_an_invalid_config_still_shows_what_runs() {
+    if !crate::harness::have_tmux() {
+        return;
+    }
+    let env = Env::new("rel-badstatus");
+    env.config("name = \"mid-edit\"\n[tasks.web]\ncommand = \"sleep 1000\"\n[tasks.db]\ncommand = \"sleep 1001\"\n");
+    let (v, rc) = env.json(&["start"]);
+    assert_eq!(rc, 0, "{v}");
+    env.config("name = \"mid-edit\"\n[tasks.web]\ncommand = \"sleep 1000\"\nbogus = 1\n[tasks.db\n");
+    let (v, rc) = env.json(&["status"]);
+    assert_eq!(rc, 0, "{v}");
+    assert_eq!(v["session"], "mid-edit", "{v}");
+    let names: Vec<&str> = v["tasks"]
+        .as_array()
+        .map_or(vec![], |t| t.iter().filter_map(|t| t["name"].as_str()).collect());
+    assert_eq!(names, ["web", "db"], "{v}");
+    assert!(
+        v["tasks"]
+            .as_array()
+            .is_some_and(|t| t.iter().all(|t| t["running"] == true && t["pid"].as_i64().is_some())),
+        "{v}"
+    );
+    assert!(v["warnings"][0].as_str().is_some_and(|w| w.contains("E101")), "{v}");
+    let o = env.run(&["status"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("warning:") && err.contains("E101"), "{}", show(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("web"), "{}", show(&o));
+    // start still refuses
+    let (v, rc) = env.json(&["start"]);
+    assert_eq!((v["code"].as_str(), rc), (Some("E101"), 2), "{v}");
+}
+
+#[test]
+fn status_escapes_control_characters_of_commands() {
+    let env = Env::new("rel-escape");
+    env.config("[tasks.a]\ncommand = \"printf '\\u001b[2J'; echo a\\nb\\tc\\u0007\"\n");
+    let o = env.run(&["status"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !out.contains('\x1b') && !out.contains('\x07') && !out.contains('\t'),
+        "{out:?}"
+    );
+    assert!(out.contains("\\e[2J") && out.contains("a\\nb\\tc\\x07"), "{out:?}");
+    let row: Vec<&str> = out.lines().filter(|l| l.starts_with("a ")).collect();
+    assert_eq!(row.len(), 1, "one row for the task: {out:?}");
+}
+
+#[test]
+fn attach_without_a_terminal_is_e503_with_a_hint() {
+    let env = Env::new("rel-attach");
+    env.config("[tasks.a]\ncommand = \"sleep 1000\"\n");
+    let (v, rc) = env.json(&["attach"]);
+    assert_eq!((v["code"].as_str(), rc), (Some("E503"), 2), "{v}");
+    assert!(v["error"].as_str().unwrap_or_default().contains("terminal"), "{v}");
+    assert!(v["hint"].as_str().is_some_and(|h| !h.is_empty()), "{v}");
 }

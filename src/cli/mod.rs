@@ -294,8 +294,10 @@ fn env_seconds(name: &str, v: &str) -> Result<Duration> {
 fn env_count(name: &str, v: &str) -> Result<usize> {
     match v.trim().parse::<usize>() {
         Ok(n) if (1..=MAX_ENV_COUNT).contains(&n) => Ok(n),
-        _ => Err(Error::invalid(format!("{name}={v} must be an integer between 1 and {MAX_ENV_COUNT}"))
-            .hint(format!("fix or unset {name}"))),
+        _ => Err(
+            Error::invalid(format!("{name}={v} must be an integer between 1 and {MAX_ENV_COUNT}"))
+                .hint(format!("fix or unset {name}")),
+        ),
     }
 }
 
@@ -362,7 +364,9 @@ fn parse_args(args: Vec<OsString>, flags: &[flags::Flag]) -> Result<(Vec<String>
 /// E500 when a command that takes no arguments got some.
 fn no_arguments(cmd: &str, names: &[String]) -> Result<()> {
     match names.first() {
-        Some(extra) => Err(usage(format!("{cmd} takes no arguments, got unexpected argument {extra:?}"))),
+        Some(extra) => Err(usage(format!(
+            "{cmd} takes no arguments, got unexpected argument {extra:?}"
+        ))),
         None => Ok(()),
     }
 }

@@ -1,6 +1,6 @@
 //! `status`, `health`, `inspect`, `send` and `attach`: what runs, shown to people.
 
-use super::render::{Color, Out};
+use super::render::{Color, Out, warn};
 use super::{Globals, context, exec, flags, no_arguments, parse_args, unexpected, usage};
 use crate::error::{Error, Kind, Result};
 use crate::ops::{self, Request, Response, SendParams, TaskParams};
@@ -16,6 +16,9 @@ pub fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         let Response::Status(s) = resp else {
             return Err(unexpected(&resp));
         };
+        for w in &s.warnings {
+            warn("taskmux", &w.0);
+        }
         let auto = match s.daemon.pid {
             Some(pid) if s.daemon.running => format!("active (pid {pid})"),
             _ => "inactive".to_string(),
@@ -47,10 +50,11 @@ pub fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
                     None => "-".into(),
                     _ => out.paint("-", Color::Dim),
                 };
-                let cmd = if t.command.chars().count() > 48 {
-                    format!("{}…", t.command.chars().take(47).collect::<String>())
+                let shown = escape_control(&t.command);
+                let cmd = if shown.chars().count() > 48 {
+                    format!("{}…", shown.chars().take(47).collect::<String>())
                 } else {
-                    t.command.clone()
+                    shown
                 };
                 vec![
                     t.name.clone(),
@@ -65,6 +69,23 @@ pub fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         out.table(&["TASK", "STATE", "HEALTH", "PID", "PORT", "COMMAND"], &rows);
         Ok(())
     })
+}
+
+/// `s` with its control characters escaped, so a command cannot move the cursor, color
+/// the terminal or break a table row: `\e` for ESC, `\n`, `\r`, `\t`, else `\xNN`.
+fn escape_control(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\x1b' => out.push_str("\\e"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `taskmux health [-v]`.
@@ -159,6 +180,18 @@ pub fn attach(g: &Globals, args: Vec<OsString>, _out: &Out) -> Result<u8> {
             other => return Err(usage(format!("unexpected {}", other.unexpected()))),
         }
     }
+    let inside = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
+    if !inside {
+        use std::io::IsTerminal;
+        let (stdin, stdout) = (std::io::stdin().is_terminal(), std::io::stdout().is_terminal());
+        if !(stdin && stdout) {
+            let which = if stdin { "standard output" } else { "standard input" };
+            return Err(Error::from(Kind::NoTerminal(format!(
+                "attach needs a terminal, and its {which} is not one"
+            )))
+            .hint("run it from a terminal (or inside tmux); to read a task's output here, use 'taskmux logs TASK'"));
+        }
+    }
     let ctx = context(g)?;
     let lc = ops::lifecycle_ctx(&ctx)?;
     let session = &lc.project.name;
@@ -180,7 +213,6 @@ pub fn attach(g: &Globals, args: Vec<OsString>, _out: &Out) -> Result<u8> {
         }
         None => None,
     };
-    let inside = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
     let mut c = std::process::Command::new(lc.tmux.bin.clone().unwrap_or_else(|| PathBuf::from("tmux")));
     if let Some(s) = &lc.tmux.socket {
         c.arg("-L").arg(s);

@@ -7,7 +7,7 @@ mod global;
 mod parse;
 
 pub use global::GlobalConfig;
-pub use parse::{MAX_SECONDS, TASK_KEYS, parse, parse_all, parse_in};
+pub use parse::{MAX_SECONDS, TASK_KEYS, parse, parse_all, parse_in, project_name_of};
 
 /// The config file's name.
 pub const CONFIG_NAME: &str = "taskmux.toml";

@@ -162,12 +162,14 @@ impl<'a> Parser<'a> {
                 format!("allowed keys at the top level: {}", allowed.join(", ")),
             ),
         };
-        Err(Error::from(Kind::UnknownKey(msg)).hint(hint).details(serde_json::json!({
-            "path": self.path.display().to_string(), "table": table_name.unwrap_or("project"),
-            "line": l, "column": c,
-            "keys": bad.iter().map(|(k, _)| k.get_ref().to_string()).collect::<Vec<_>>(),
-            "suggestions": suggestions,
-        })))
+        Err(Error::from(Kind::UnknownKey(msg))
+            .hint(hint)
+            .details(serde_json::json!({
+                "path": self.path.display().to_string(), "table": table_name.unwrap_or("project"),
+                "line": l, "column": c,
+                "keys": bad.iter().map(|(k, _)| k.get_ref().to_string()).collect::<Vec<_>>(),
+                "suggestions": suggestions,
+            })))
     }
 
     fn string(&self, code: fn(String) -> Kind, key: &str, v: &Val<'_>) -> Result<String> {
@@ -388,7 +390,11 @@ impl<'a> Parser<'a> {
             self.keep(r);
         }
         if table.get("command").is_none() {
-            self.keep::<()>(Err(self.err(Kind::InvalidTask, v.span(), format!("Task '{name}' has no 'command'"))));
+            self.keep::<()>(Err(self.err(
+                Kind::InvalidTask,
+                v.span(),
+                format!("Task '{name}' has no 'command'"),
+            )));
         }
         Some(t)
     }
@@ -597,6 +603,34 @@ fn worktree_branch(dir: &Path) -> Option<String> {
     })
 }
 
+/// The project name a config file gives, even when it is invalid: its top-level `name`
+/// when that is a valid name (read from the TOML, or from its line when the TOML does not
+/// parse), else the default name of its directory. None when the file cannot be read.
+pub fn project_name_of(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let from_toml = || {
+        let doc = DeTable::parse(&text).ok()?;
+        Some(doc.get_ref().get("name")?.get_ref().as_str()?.to_string())
+    };
+    let from_line = || {
+        text.lines()
+            .map(str::trim)
+            .take_while(|l| !l.starts_with('['))
+            .find_map(|l| {
+                let rest = l.strip_prefix("name")?.trim_start().strip_prefix('=')?.trim();
+                let q = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+                Some(rest[1..].split(q).next()?.to_string())
+            })
+    };
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    Some(
+        from_toml()
+            .or_else(from_line)
+            .filter(|n| valid_project_name(n))
+            .unwrap_or_else(|| default_name(dir)),
+    )
+}
+
 /// Parses config text; `path` is the file it came from (absolute). `~/` is not expanded.
 pub fn parse(text: &str, path: &Path) -> Result<Project> {
     parse_in(text, path, None)
@@ -665,13 +699,17 @@ pub fn parse_all(text: &str, path: &Path, user_home: Option<&Path>) -> std::resu
                 project.name = n;
                 Ok(())
             }),
-            "auto_start" => p.boolean(Kind::Invalid, "auto_start", v).map(|b| project.auto_start = b),
-            "auto_daemon" => p.boolean(Kind::Invalid, "auto_daemon", v).map(|b| project.auto_daemon = b),
+            "auto_start" => p
+                .boolean(Kind::Invalid, "auto_start", v)
+                .map(|b| project.auto_start = b),
+            "auto_daemon" => p
+                .boolean(Kind::Invalid, "auto_daemon", v)
+                .map(|b| project.auto_daemon = b),
             "hooks" => p.hooks(Kind::Invalid, v, "hooks").map(|h| project.hooks = h),
             "env" => p.env_table(Kind::Invalid, "env", v).map(|e| project.env = e),
-            "env_file" => p.string_list(Kind::Invalid, "env_file", v).map(|files| {
-                project.env_file = files.iter().map(|s| dir.join(expand_tilde(s, user_home))).collect()
-            }),
+            "env_file" => p
+                .string_list(Kind::Invalid, "env_file", v)
+                .map(|files| project.env_file = files.iter().map(|s| dir.join(expand_tilde(s, user_home))).collect()),
             "tasks" => {
                 tasks_val = Some(v);
                 Ok(())
@@ -687,7 +725,11 @@ pub fn parse_all(text: &str, path: &Path, user_home: Option<&Path>) -> std::resu
     if let Some(tv) = tasks_val {
         match tv.get_ref().as_table() {
             None => {
-                p.keep::<()>(Err(p.err(Kind::InvalidTask, tv.span(), "[tasks] must be a table".into())));
+                p.keep::<()>(Err(p.err(
+                    Kind::InvalidTask,
+                    tv.span(),
+                    "[tasks] must be a table".into(),
+                )));
             }
             Some(t) => {
                 for (k, v) in t.iter() {

@@ -294,7 +294,13 @@ pub fn check(ctx: &Ctx) -> Result<CheckReport> {
                 return Err(e.clone());
             }
             let task = |e: &Error| e.details.as_ref().and_then(|d| d["task"].as_str()).map(str::to_string);
-            (None, errors.iter().map(|e| Finding::from_error(e, task(e).as_deref())).collect())
+            (
+                None,
+                errors
+                    .iter()
+                    .map(|e| Finding::from_error(e, task(e).as_deref()))
+                    .collect(),
+            )
         }
     };
     let (errors, warnings): (Vec<Finding>, Vec<Finding>) =

@@ -419,7 +419,12 @@ impl<'a> Run<'a> {
     /// Runs a task's thread: a panic in it fails the task with an error (and opens its
     /// gate, so no dependent waits for it forever) instead of hanging the start.
     fn guarded(&self, t: &Task, f: impl FnOnce()) {
-        guarded(f, |why| self.fail(t, Error::internal(format!("the start of task '{}' failed: {why}", t.name))));
+        guarded(f, |why| {
+            self.fail(
+                t,
+                Error::internal(format!("the start of task '{}' failed: {why}", t.name)),
+            )
+        });
     }
 
     /// After a launch: the event and `after_start` hook of a fresh start, the report, and
