@@ -370,3 +370,71 @@ fn attach_without_a_terminal_is_e503_with_a_hint() {
     assert!(v["error"].as_str().unwrap_or_default().contains("terminal"), "{v}");
     assert!(v["hint"].as_str().is_some_and(|h| !h.is_empty()), "{v}");
 }
+
+#[test]
+fn readme_backup_example_fails_when_pg_dump_is_missing() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let line = readme
+        .lines()
+        .find(|l| l.contains("pg_dump"))
+        .expect("the backup example");
+    let job = line.split_once(" -- ").expect("taskmux-run ... -- CMD").1;
+    let (shell, rest) = job.split_once(" -c '").expect("SHELL -c 'SCRIPT'");
+    let script = rest.split('\'').next().expect("a quoted script");
+    let env = Env::new("rel-readme");
+    // a PATH with gzip and no pg_dump
+    let bin = env.root.join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let gzip = ["/usr/bin/gzip", "/bin/gzip"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    std::os::unix::fs::symlink(gzip.expect("gzip is installed"), bin.join("gzip")).expect("symlink");
+    let shell = ["/usr/bin/", "/bin/"]
+        .iter()
+        .map(|d| format!("{d}{shell}"))
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("the example's shell is installed");
+    let o = std::process::Command::new(shell)
+        .args(["-c", script])
+        .current_dir(&env.project)
+        .env("PATH", &bin)
+        .output()
+        .expect("runs");
+    assert!(
+        !o.status.success(),
+        "the example must fail without pg_dump: {}",
+        show(&o)
+    );
+}
+
+#[test]
+fn help_fits_80_columns_and_names_what_is_coming() {
+    let o = std::process::Command::new(crate::harness::bin())
+        .arg("--help")
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&o.stdout);
+    for l in text.lines() {
+        assert!(l.chars().count() <= 80, "a line past 80 columns: {l:?}");
+    }
+    // every summary starts in one column
+    let commands = text
+        .split("Commands:\n")
+        .nth(1)
+        .and_then(|t| t.split("\n\n").next())
+        .expect("commands");
+    // a row "  SYNOPSIS  SUMMARY": where SUMMARY starts
+    let summary_at = |l: &str| -> Option<usize> {
+        let rest = l.strip_prefix("  ").filter(|r| !r.starts_with(' '))?;
+        let gap = rest.find("  ")?;
+        let after = &rest[gap..];
+        Some(2 + gap + after.len() - after.trim_start().len())
+    };
+    let cols: std::collections::BTreeSet<usize> = commands.lines().filter_map(summary_at).collect();
+    assert_eq!(cols.len(), 1, "summaries aligned in one column: {cols:?}\n{text}");
+    let coming = text
+        .lines()
+        .find(|l| l.starts_with("Coming:"))
+        .unwrap_or_else(|| panic!("no Coming line: {text}"));
+    assert!(coming.contains("daemon"), "{coming}");
+}
