@@ -83,7 +83,7 @@ fn fullstack_starts_in_dependency_order_gated_on_health() {
                 text = text.replace(&format!("@PORT{i}@"), &p.to_string());
             }
         }
-        env.file(&name, &text);
+        env.file(name, &text);
     }
 
     let (v, code) = env.json(&["start"]);
