@@ -363,8 +363,13 @@ fn status_escapes_control_characters_of_commands() {
 
 #[test]
 fn attach_without_a_terminal_is_e503_with_a_hint() {
+    if !crate::harness::have_tmux() {
+        return;
+    }
     let env = Env::new("rel-attach");
     env.config("[tasks.a]\ncommand = \"sleep 1000\"\n");
+    let (v, rc) = env.json(&["start"]);
+    assert_eq!(rc, 0, "{v}");
     let (v, rc) = env.json(&["attach"]);
     assert_eq!((v["code"].as_str(), rc), (Some("E503"), 2), "{v}");
     assert!(v["error"].as_str().unwrap_or_default().contains("terminal"), "{v}");

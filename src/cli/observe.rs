@@ -180,18 +180,6 @@ pub fn attach(g: &Globals, args: Vec<OsString>, _out: &Out) -> Result<u8> {
             other => return Err(usage(format!("unexpected {}", other.unexpected()))),
         }
     }
-    let inside = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
-    if !inside {
-        use std::io::IsTerminal;
-        let (stdin, stdout) = (std::io::stdin().is_terminal(), std::io::stdout().is_terminal());
-        if !(stdin && stdout) {
-            let which = if stdin { "standard output" } else { "standard input" };
-            return Err(Error::from(Kind::NoTerminal(format!(
-                "attach needs a terminal, and its {which} is not one"
-            )))
-            .hint("run it from a terminal (or inside tmux); to read a task's output here, use 'taskmux logs TASK'"));
-        }
-    }
     let ctx = context(g)?;
     let lc = ops::lifecycle_ctx(&ctx)?;
     let session = &lc.project.name;
@@ -213,6 +201,19 @@ pub fn attach(g: &Globals, args: Vec<OsString>, _out: &Out) -> Result<u8> {
         }
         None => None,
     };
+    // before tmux runs: without a terminal it would only print its own error
+    let inside = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
+    if !inside {
+        use std::io::IsTerminal;
+        let (stdin, stdout) = (std::io::stdin().is_terminal(), std::io::stdout().is_terminal());
+        if !(stdin && stdout) {
+            let which = if stdin { "standard output" } else { "standard input" };
+            return Err(Error::from(Kind::NoTerminal(format!(
+                "attach needs a terminal: its {which} is not a terminal"
+            )))
+            .hint("run it from a terminal (or inside tmux); to read a task's output here, use 'taskmux logs TASK'"));
+        }
+    }
     let mut c = std::process::Command::new(lc.tmux.bin.clone().unwrap_or_else(|| PathBuf::from("tmux")));
     if let Some(s) = &lc.tmux.socket {
         c.arg("-L").arg(s);
