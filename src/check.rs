@@ -512,7 +512,7 @@ fn url_problem(url: &str) -> Option<String> {
     if let Some(p) = port
         && !(p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0))
     {
-        return Some(format!("'{p}' is not a port (1-65535)"));
+        return Some(format!("port '{p}' must be between 1 and 65535"));
     }
     None
 }

@@ -17,6 +17,14 @@ pub enum Kind {
         /// The path looked at.
         path: PathBuf,
     },
+    /// E100: the config path is there but is no file to read (a directory, a symlink
+    /// loop, a device).
+    ConfigNotFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is: `is a directory`, `is a symlink loop`, `is not a regular file`.
+        what: &'static str,
+    },
     /// E100: no `taskmux.toml` here or in any parent.
     NoConfig {
         /// Where the search started.
@@ -151,6 +159,15 @@ pub enum Kind {
     },
     /// E300: a job with no session to run in: no `-s`, no `-w`, no project.
     NoSession,
+    /// E305: another config with the same project name owns the session.
+    NameCollision {
+        /// The session (the project name).
+        session: String,
+        /// This config.
+        ours: PathBuf,
+        /// The config that owns the session.
+        theirs: PathBuf,
+    },
     /// E306: a state file (`state.json`) that cannot be parsed.
     CorruptState {
         /// The file.
@@ -173,6 +190,9 @@ pub enum Kind {
     /// E502: a request line that is not a JSON request.
     /// The message says why.
     BadRequest(String),
+    /// E503: a command that needs a terminal, run without one.
+    /// The message says which.
+    NoTerminal(String),
     /// E700: permission denied on a path.
     Permission {
         /// What was being done (`read`, `write`, …).
@@ -182,7 +202,16 @@ pub enum Kind {
         /// The system's reason.
         reason: String,
     },
-    /// E900: an I/O failure with no better code, or a bug.
+    /// E701: an I/O failure on a path (not a permission problem, not a bug).
+    Io {
+        /// What was being done (`read`, `write`, …).
+        action: String,
+        /// The path.
+        path: PathBuf,
+        /// The system's reason.
+        reason: String,
+    },
+    /// E900: a bug.
     /// The message says what happened.
     Internal(String),
 }
@@ -191,7 +220,10 @@ impl Kind {
     /// The stable code.
     pub fn code(&self) -> &'static str {
         match self {
-            Kind::ConfigNotFound { .. } | Kind::NoConfig { .. } | Kind::NoCurrentDir { .. } => "E100",
+            Kind::ConfigNotFound { .. }
+            | Kind::ConfigNotFile { .. }
+            | Kind::NoConfig { .. }
+            | Kind::NoCurrentDir { .. } => "E100",
             Kind::InvalidToml(_) => "E101",
             Kind::InvalidTask(_) => "E102",
             Kind::UnknownKey(_) => "E103",
@@ -219,13 +251,16 @@ impl Kind {
             Kind::WindowNotFound { .. } => "E222",
             Kind::SessionNotFound { .. } => "E300",
             Kind::NoSession => "E300",
+            Kind::NameCollision { .. } => "E305",
             Kind::CorruptState { .. } => "E306",
             Kind::HookFailed(_) => "E400",
             Kind::HookTimeout(_) => "E401",
             Kind::Usage(_) => "E500",
             Kind::UnknownCommand(_) => "E501",
             Kind::BadRequest(_) => "E502",
+            Kind::NoTerminal(_) => "E503",
             Kind::Permission { .. } => "E700",
+            Kind::Io { .. } => "E701",
             Kind::Internal(_) => "E900",
         }
     }
@@ -234,6 +269,7 @@ impl Kind {
     pub fn message(&self) -> String {
         match self {
             Kind::ConfigNotFound { path } => format!("Config not found: {}", path.display()),
+            Kind::ConfigNotFile { path, what } => format!("Config {} {what}", path.display()),
             Kind::NoConfig { start } => {
                 format!("No taskmux.toml found in {} or any parent directory", start.display())
             }
@@ -254,8 +290,15 @@ impl Kind {
             Kind::WindowNotFound { window, session } => format!("No window '{window}' in session '{session}'"),
             Kind::SessionNotFound { session } => format!("Session '{session}' is not running"),
             Kind::NoSession => "No session to run in: no taskmux.toml here or above".into(),
+            Kind::NameCollision { session, ours, theirs } => format!(
+                "Session '{session}' belongs to {}, another project with the same name (this one is {})",
+                theirs.display(),
+                ours.display()
+            ),
             Kind::CorruptState { path, reason } => format!("{} is corrupt: {reason}", path.display()),
-            Kind::Permission { action, path, reason } => format!("cannot {action} {}: {reason}", path.display()),
+            Kind::Permission { action, path, reason } | Kind::Io { action, path, reason } => {
+                format!("cannot {action} {}: {reason}", path.display())
+            }
             Kind::InvalidToml(message)
             | Kind::InvalidTask(message)
             | Kind::UnknownKey(message)
@@ -276,6 +319,7 @@ impl Kind {
             | Kind::Usage(message)
             | Kind::UnknownCommand(message)
             | Kind::BadRequest(message)
+            | Kind::NoTerminal(message)
             | Kind::Internal(message) => message.clone(),
         }
     }
@@ -284,6 +328,7 @@ impl Kind {
     fn default_hint(&self) -> Option<String> {
         Some(match self {
             Kind::ConfigNotFound { .. } => "check the path given with -c/--config".into(),
+            Kind::ConfigNotFile { .. } => "pass the path of a taskmux.toml file with -c/--config".into(),
             Kind::NoConfig { .. } => "run 'taskmux init' to create one, or pass -c PATH".into(),
             Kind::ConfigExists { .. } => {
                 "edit it, or add tasks with 'taskmux add TASK \"COMMAND\"'; nothing was changed".into()
@@ -309,11 +354,17 @@ impl Kind {
             Kind::NoSession => {
                 "pass -s SESSION (created when missing) or -w WORKSPACE, or run inside a taskmux project".into()
             }
+            Kind::NameCollision { ours, theirs, .. } => format!(
+                "set `name` in one of them ({} or {}), so each project has its own session",
+                ours.display(),
+                theirs.display()
+            ),
             Kind::CorruptState { path, .. } => format!(
                 "fix the JSON in {}, or delete it to start over (ports assigned to hosts are then assigned anew)",
                 path.display()
             ),
             Kind::Usage(_) => "see 'taskmux --help'".into(),
+            Kind::NoTerminal(_) => "run it from a terminal, or see the task's output with 'taskmux logs TASK'".into(),
             Kind::Permission { .. } => {
                 "check the permissions of that path, or set TASKMUX_HOME to a directory you own".into()
             }
@@ -373,10 +424,15 @@ impl Error {
     }
 
     /// The process exit code for this error: 2 for usage and invalid config (E1xx, the
-    /// dependency errors E210-E213 found in the config, E500-E502), 1 otherwise.
+    /// dependency errors E210-E213 found in the config, E500-E503), 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         let code = self.code();
-        if code.starts_with("E1") || matches!(code, "E210" | "E211" | "E212" | "E213" | "E500" | "E501" | "E502") {
+        if code.starts_with("E1")
+            || matches!(
+                code,
+                "E210" | "E211" | "E212" | "E213" | "E500" | "E501" | "E502" | "E503"
+            )
+        {
             2
         } else {
             1
@@ -409,7 +465,11 @@ impl Error {
             .into();
         }
         Error {
-            kind: Kind::Internal(format!("cannot {action} {}: {err}", path.display())),
+            kind: Kind::Io {
+                action: action.to_string(),
+                path: path.to_path_buf(),
+                reason: err.to_string(),
+            },
             hint: None,
             details: None,
         }
@@ -467,5 +527,8 @@ mod tests {
         assert_eq!(Error::from(Kind::Cycle("a -> a".into())).exit_code(), 2);
         let denied = Error::io("read", "/x".as_ref(), std::io::ErrorKind::PermissionDenied.into());
         assert_eq!(denied.code(), "E700");
+        let eio = Error::io("read", "/x".as_ref(), std::io::Error::from_raw_os_error(5));
+        assert_eq!(eio.code(), "E701", "an I/O error is not a bug");
+        assert!(eio.message().starts_with("cannot read /x: "), "{}", eio.message());
     }
 }

@@ -68,7 +68,7 @@ pub fn probe(task: &Task, running: bool, env: &[(String, String)]) -> Probe {
             reason: Some("not running".into()),
         };
     }
-    let timeout = Duration::from_secs_f64(task.health_timeout.max(0.05));
+    let timeout = Duration::try_from_secs_f64(task.health_timeout.max(0.05)).unwrap_or(Duration::from_secs(86_400));
     let result = match method {
         Method::Http => {
             let url = expand_vars(task.health_url.as_deref().unwrap_or(""), env);

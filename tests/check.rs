@@ -288,7 +288,7 @@ fn invalid_config_is_reported_with_its_code() {
     env.config("[tasks.a]\ncommand = \"x\"\ndepends_on = [\"a\"]\n");
     let (v, rc) = check(&env);
     assert_eq!(rc, 2, "{v}");
-    entry(&v, "errors", "E211", Value::Null);
+    entry(&v, "errors", "E211", "a".into());
 
     let o = env.run(&["check"]);
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));

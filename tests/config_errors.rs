@@ -170,7 +170,11 @@ fn e103_unknown_key_in_project_table() {
     env.config("name = \"p\"\nbogus = 1\n[tasks.a]\ncommand = \"sleep 1000\"\n");
     let v = start_fails(&env, "E103", 2);
     let m = msg(&v);
-    assert!(m.contains("'bogus' (line 2)") && m.contains("[project]"), "{m}");
+    assert!(
+        m.contains("'bogus' (line 2)") && m.contains("at the top level of"),
+        "{m}"
+    );
+    assert!(!m.contains("[project]"), "the top level is no table [project]: {m}");
     assert_eq!(v["details"]["keys"], serde_json::json!(["bogus"]), "{v}");
     let err = start_fails_human(&env, "E103", 2);
     assert!(err.contains("'bogus' (line 2)"), "{err}");

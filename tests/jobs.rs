@@ -1052,9 +1052,14 @@ fn attach_outside_tmux_attaches_a_client_to_the_task_window() {
     );
 
     let u = attach_start(&env);
-    // no terminal: tmux attach-session was exec'd and says so
+    // no terminal: refused before tmux runs, with its code
     let o = env.run(&["attach", "u"]);
     assert_ne!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("error[E503]"),
+        "{}",
+        show(&o)
+    );
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("not a terminal"),
         "{}",

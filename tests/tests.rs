@@ -14,4 +14,5 @@ mod observe;
 mod reload;
 mod request;
 mod stop;
+mod validation;
 mod watch;

@@ -233,3 +233,23 @@ fn watch_human_output_and_sigterm() {
         "SIGTERM ends watch with 0"
     );
 }
+
+#[test]
+fn watch_says_what_the_config_became_when_it_is_a_directory() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("watch-dir");
+    env.config(BASE);
+    let w = Watcher::spawn(&env, &["--json", "watch"]);
+    w.wait_event("watching", |_| true);
+    let cfg = env.project.join("taskmux.toml");
+    std::fs::remove_file(&cfg).expect("rm config");
+    std::fs::create_dir(&cfg).expect("mkdir in its place");
+    let bad = w.wait_event("config_invalid", |_| true);
+    assert_eq!(bad["code"], "E100", "an I/O error on the config is not a bug: {bad}");
+    assert!(
+        bad["error"].as_str().unwrap_or_default().contains("is a directory"),
+        "{bad}"
+    );
+}

@@ -42,14 +42,14 @@ impl NewTask {
     /// The task's keys as a standard table, in a fixed order: `command` first.
     fn table(&self) -> Table {
         let mut t = Table::new();
-        t.insert("command", toml_edit::value(self.command.as_str()));
+        t.insert("command", Item::Value(one_line(&self.command)));
         for (key, v) in [
             ("cwd", &self.cwd),
             ("host", &self.host),
             ("health_check", &self.health_check),
         ] {
             if let Some(v) = v {
-                t.insert(key, toml_edit::value(v.as_str()));
+                t.insert(key, Item::Value(one_line(v)));
             }
         }
         if !self.depends_on.is_empty() {
@@ -63,7 +63,7 @@ impl NewTask {
     fn value(&self) -> Value {
         let t = self.table();
         if t.len() == 1 {
-            return Value::from(self.command.as_str());
+            return one_line(&self.command);
         }
         let mut it = InlineTable::new();
         for (k, v) in t.iter() {
@@ -83,6 +83,28 @@ impl NewTask {
         doc.insert("tasks", Item::Table(tasks));
         doc.to_string()
     }
+}
+
+/// A string value written on one line: a basic string with its line breaks escaped, so the
+/// file's line endings (CRLF, which new text is converted to) never reach inside it.
+fn one_line(s: &str) -> Value {
+    if !s.contains(['\n', '\r']) {
+        return Value::from(s);
+    }
+    let mut q = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            '\n' => q.push_str("\\n"),
+            '\r' => q.push_str("\\r"),
+            '\t' => q.push('\t'),
+            c if c.is_control() => q.push_str(&format!("\\u{:04X}", c as u32)),
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q.parse().unwrap_or_else(|_| Value::from(s))
 }
 
 /// The config text's lines: where each starts, and which hold TOML content (a header, a

@@ -175,26 +175,68 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
 ];
 
+/// The width `--help` fits in.
+const WIDTH: usize = 80;
+/// The width of the command column of `--help`; a longer synopsis gets its own lines.
+const LEFT: usize = 30;
+
+/// `text` in lines of at most `width` characters, broken between words (a longer word
+/// stays whole).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for w in text.split_whitespace() {
+        if !cur.is_empty() && cur.chars().count() + 1 + w.chars().count() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(w);
+    }
+    if !cur.is_empty() || lines.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
+/// One command's rows: its synopsis in the left column (on lines of its own when longer
+/// than the column), its summary wrapped in the right one.
+fn command_rows(c: &CommandSpec) -> String {
+    let indent = 2 + LEFT + 2;
+    let left = format!("{} {}", c.name, c.args).trim_end().to_string();
+    let mut summary = wrap(c.summary, WIDTH - indent).into_iter();
+    let mut s = String::new();
+    if left.chars().count() <= LEFT {
+        s.push_str(&format!("  {left:<LEFT$}  {}\n", summary.next().unwrap_or_default()));
+    } else {
+        for (i, l) in wrap(&left, WIDTH - 4).into_iter().enumerate() {
+            s.push_str(&format!("{}{l}\n", if i == 0 { "  " } else { "    " }));
+        }
+    }
+    for l in summary {
+        s.push_str(&format!("{:indent$}{l}\n", ""));
+    }
+    s
+}
+
 pub fn main_help() -> String {
     let mut s = format!(
         "taskmux {VERSION}: run a project's development tasks in tmux\n\n\
          Usage: taskmux [--json] [-c PATH] [-L SOCKET] COMMAND [ARGS...]\n\nCommands:\n"
     );
-    let w = COMMANDS
-        .iter()
-        .map(|c| c.name.len() + c.args.len() + 1)
-        .max()
-        .unwrap_or(0)
-        .min(44);
     for c in COMMANDS.iter().filter(|c| c.available) {
-        let left = format!("{} {}", c.name, c.args);
-        s.push_str(&format!("  {left:<w$}  {}\n", c.summary));
+        s.push_str(&command_rows(c));
+    }
+    let coming: Vec<&str> = COMMANDS.iter().filter(|c| !c.available).map(|c| c.name).collect();
+    if !coming.is_empty() {
+        s.push_str(&format!("\nComing: {} (not in this version yet)\n", coming.join(", ")));
     }
     s.push_str("\nGlobal flags (anywhere before --):\n");
     s.push_str(&flags::help_lines(flags::GLOBAL));
     s.push_str(
-        "\nEnvironment: TASKMUX_HOME (state, default ~/.taskmux), TASKMUX_TMUX_SOCKET, NO_COLOR,\n\
-         TASKMUX_HOOK_TIMEOUT (seconds a hook may run, default 60).\n\
+        "\nEnvironment: TASKMUX_HOME (state, default ~/.taskmux), TASKMUX_TMUX_SOCKET,\n\
+         NO_COLOR, TASKMUX_HOOK_TIMEOUT (seconds a hook may run, default 60).\n\
          Exit codes: 0 success, 1 failure, 2 usage error or invalid config.\n",
     );
     s

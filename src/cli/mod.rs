@@ -183,7 +183,17 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "list" | "ls" => "status".to_string(),
         "help" => {
             let topic = args.first().map(|a| a.to_string_lossy().into_owned());
-            out.print(&topic.and_then(|t| command_help(&t)).unwrap_or_else(main_help));
+            if args.len() > 1 {
+                return Err(usage("help takes at most one COMMAND"));
+            }
+            let text = match topic {
+                None => main_help(),
+                Some(t) => command_help(&t).ok_or_else(|| {
+                    usage(format!("help takes a COMMAND, and there is no command '{t}'"))
+                        .hint("see 'taskmux --help' for the commands")
+                })?,
+            };
+            out.print(&text);
             return Ok(0);
         }
         _ => cmd,
@@ -242,13 +252,14 @@ pub fn context(g: &Globals) -> Result<Ctx> {
         None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".taskmux"),
     };
     let socket = g.socket.clone().or_else(|| var("TASKMUX_TMUX_SOCKET"));
-    let hook_timeout = var("TASKMUX_HOOK_TIMEOUT")
-        .and_then(|s| s.parse::<f64>().ok())
-        .unwrap_or(60.0);
-    let number = |name: &str| var(name).and_then(|v| v.trim().parse::<usize>().ok());
+    let hook_timeout = match var("TASKMUX_HOOK_TIMEOUT") {
+        Some(v) => env_seconds("TASKMUX_HOOK_TIMEOUT", &v)?,
+        None => Duration::from_secs(60),
+    };
+    let count = |name: &str, default: usize| var(name).map_or(Ok(default), |v| env_count(name, &v));
     let limits = events::Limits::new(
-        number("TASKMUX_EVENTS_MAX").unwrap_or(events::MAX_LINES),
-        number("TASKMUX_EVENTS_KEEP").unwrap_or(events::KEEP_LINES),
+        count("TASKMUX_EVENTS_MAX", events::MAX_LINES)?,
+        count("TASKMUX_EVENTS_KEEP", events::KEEP_LINES)?,
     );
     let env =
         state::record_of(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))));
@@ -259,9 +270,35 @@ pub fn context(g: &Globals) -> Result<Ctx> {
         config: g.config.clone(),
         cwd,
         env,
-        hook_timeout: Duration::try_from_secs_f64(hook_timeout.max(0.1)).unwrap_or(Duration::from_secs(60)),
+        hook_timeout,
         cancel: Default::default(),
     })
+}
+
+/// The largest count a `TASKMUX_EVENTS_*` variable takes.
+const MAX_ENV_COUNT: usize = 100_000_000;
+
+/// A duration variable of the environment: seconds, greater than 0 and at most a day.
+fn env_seconds(name: &str, v: &str) -> Result<Duration> {
+    let max = crate::config::MAX_SECONDS;
+    match v.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 && n <= max => Ok(Duration::from_secs_f64(n.max(0.1))),
+        _ => Err(Error::invalid(format!(
+            "{name}={v} must be a number of seconds greater than 0 and at most {max}"
+        ))
+        .hint(format!("fix or unset {name}"))),
+    }
+}
+
+/// A count variable of the environment: an integer from 1 to [`MAX_ENV_COUNT`].
+fn env_count(name: &str, v: &str) -> Result<usize> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_ENV_COUNT).contains(&n) => Ok(n),
+        _ => Err(
+            Error::invalid(format!("{name}={v} must be an integer between 1 and {MAX_ENV_COUNT}"))
+                .hint(format!("fix or unset {name}")),
+        ),
+    }
 }
 
 /// Runs a request and prints its response: the JSON with `--json`, else what `human`
@@ -322,6 +359,16 @@ fn parse_args(args: Vec<OsString>, flags: &[flags::Flag]) -> Result<(Vec<String>
         }
     }
     Ok((names, flags))
+}
+
+/// E500 when a command that takes no arguments got some.
+fn no_arguments(cmd: &str, names: &[String]) -> Result<()> {
+    match names.first() {
+        Some(extra) => Err(usage(format!(
+            "{cmd} takes no arguments, got unexpected argument {extra:?}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Entry point for binaries whose issue has not landed: `--help`/`--version`, else exit 2.

@@ -1,7 +1,7 @@
 //! `status`, `health`, `inspect`, `send` and `attach`: what runs, shown to people.
 
-use super::render::{Color, Out};
-use super::{Globals, context, exec, flags, parse_args, unexpected, usage};
+use super::render::{Color, Out, warn};
+use super::{Globals, context, exec, flags, no_arguments, parse_args, unexpected, usage};
 use crate::error::{Error, Kind, Result};
 use crate::ops::{self, Request, Response, SendParams, TaskParams};
 use lexopt::prelude::*;
@@ -10,11 +10,15 @@ use std::path::PathBuf;
 
 /// `taskmux status` (also `list`, `ls`).
 pub fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
-    let _ = parse_args(args, flags::of("status"))?;
+    let (names, _) = parse_args(args, flags::of("status"))?;
+    no_arguments("status", &names)?;
     exec(g, out, Request::Status, |out, resp| {
         let Response::Status(s) = resp else {
             return Err(unexpected(&resp));
         };
+        for w in &s.warnings {
+            warn("taskmux", &w.0);
+        }
         let auto = match s.daemon.pid {
             Some(pid) if s.daemon.running => format!("active (pid {pid})"),
             _ => "inactive".to_string(),
@@ -46,10 +50,11 @@ pub fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
                     None => "-".into(),
                     _ => out.paint("-", Color::Dim),
                 };
-                let cmd = if t.command.chars().count() > 48 {
-                    format!("{}…", t.command.chars().take(47).collect::<String>())
+                let shown = escape_control(&t.command);
+                let cmd = if shown.chars().count() > 48 {
+                    format!("{}…", shown.chars().take(47).collect::<String>())
                 } else {
-                    t.command.clone()
+                    shown
                 };
                 vec![
                     t.name.clone(),
@@ -70,9 +75,27 @@ pub fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     })
 }
 
+/// `s` with its control characters escaped, so a command cannot move the cursor, color
+/// the terminal or break a table row: `\e` for ESC, `\n`, `\r`, `\t`, else `\xNN`.
+fn escape_control(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\x1b' => out.push_str("\\e"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `taskmux health [-v]`.
 pub fn health(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
-    let (_, flags) = parse_args(args, flags::of("health"))?;
+    let (names, flags) = parse_args(args, flags::of("health"))?;
+    no_arguments("health", &names)?;
     let verbose = flags.contains_key("verbose");
     exec(g, out, Request::Health, |out, resp| {
         let Response::Health(h) = resp else {
@@ -182,7 +205,19 @@ pub fn attach(g: &Globals, args: Vec<OsString>, _out: &Out) -> Result<u8> {
         }
         None => None,
     };
+    // before tmux runs: without a terminal it would only print its own error
     let inside = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
+    if !inside {
+        use std::io::IsTerminal;
+        let (stdin, stdout) = (std::io::stdin().is_terminal(), std::io::stdout().is_terminal());
+        if !(stdin && stdout) {
+            let which = if stdin { "standard output" } else { "standard input" };
+            return Err(Error::from(Kind::NoTerminal(format!(
+                "attach needs a terminal: its {which} is not a terminal"
+            )))
+            .hint("run it from a terminal (or inside tmux); to read a task's output here, use 'taskmux logs TASK'"));
+        }
+    }
     let mut c = std::process::Command::new(lc.tmux.bin.clone().unwrap_or_else(|| PathBuf::from("tmux")));
     if let Some(s) = &lc.tmux.socket {
         c.arg("-L").arg(s);

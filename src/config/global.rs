@@ -100,7 +100,7 @@ impl GlobalConfig {
         ] {
             if port == 0 {
                 return Err(Error::from(Kind::Invalid(format!(
-                    "{key} in {} must be a port (1-65535), not 0",
+                    "{key} in {} must be between 1 and 65535, not 0",
                     path.display()
                 ))));
             }

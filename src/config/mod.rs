@@ -7,7 +7,7 @@ mod global;
 mod parse;
 
 pub use global::GlobalConfig;
-pub use parse::{TASK_KEYS, parse, parse_in};
+pub use parse::{MAX_SECONDS, TASK_KEYS, parse, parse_all, parse_in, project_name_of};
 
 /// The config file's name.
 pub const CONFIG_NAME: &str = "taskmux.toml";
@@ -182,6 +182,32 @@ impl Project {
     }
 }
 
+/// What the thing at `path` is when it is no file to read as a config: None when it is a
+/// regular file or is not there at all.
+fn not_a_file(path: &Path) -> Option<&'static str> {
+    let link = std::fs::symlink_metadata(path).ok()?;
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => None,
+        Ok(m) if m.is_dir() => Some("is a directory"),
+        Ok(_) => Some("is not a regular file"),
+        // ELOOP
+        Err(e) if e.raw_os_error() == Some(40) => Some("is a symlink loop"),
+        Err(_) if link.file_type().is_symlink() => None,
+        Err(_) => Some("is not a regular file"),
+    }
+}
+
+/// E100 for a path that is there but is no file; None for a file or nothing.
+fn unusable(path: &Path) -> Option<Error> {
+    not_a_file(path).map(|what| {
+        Kind::ConfigNotFile {
+            path: path.to_path_buf(),
+            what,
+        }
+        .into()
+    })
+}
+
 /// Finds the config: `explicit` if given, else `taskmux.toml` upward from `start`.
 pub fn find(explicit: Option<&Path>, start: &Path) -> Result<PathBuf> {
     if let Some(p) = explicit {
@@ -193,7 +219,7 @@ pub fn find(explicit: Option<&Path>, start: &Path) -> Result<PathBuf> {
         if p.is_file() {
             return Ok(p);
         }
-        return Err(Kind::ConfigNotFound { path: p }.into());
+        return Err(unusable(&p).unwrap_or_else(|| Kind::ConfigNotFound { path: p }.into()));
     }
     let mut searched = Vec::new();
     let mut dir = Some(start);
@@ -201,6 +227,9 @@ pub fn find(explicit: Option<&Path>, start: &Path) -> Result<PathBuf> {
         let p = d.join(CONFIG_NAME);
         if p.is_file() {
             return Ok(p);
+        }
+        if let Some(e) = unusable(&p) {
+            return Err(e);
         }
         searched.push(d.display().to_string());
         dir = d.parent();
@@ -218,16 +247,31 @@ pub fn load(path: &Path) -> Result<Project> {
 
 /// Loads and validates the config at `path`; `~/` in paths expands to `user_home`.
 pub fn load_in(path: &Path, user_home: Option<&Path>) -> Result<Project> {
+    let (text, abs) = read_config(path)?;
+    parse_in(&text, &abs, user_home)
+}
+
+/// Like [`load_in`], with every error the parser finds (see [`parse_all`]); a file that
+/// cannot be read is one error.
+pub fn load_all(path: &Path, user_home: Option<&Path>) -> std::result::Result<Project, Vec<Error>> {
+    let (text, abs) = read_config(path).map_err(|e| vec![e])?;
+    parse_all(&text, &abs, user_home)
+}
+
+/// The text of the config at `path`, and its absolute path.
+pub fn read_config(path: &Path) -> Result<(String, PathBuf)> {
     let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Kind::ConfigNotFound {
-            path: path.to_path_buf(),
-        }
-        .into(),
+        std::io::ErrorKind::NotFound => unusable(path).unwrap_or_else(|| {
+            Kind::ConfigNotFound {
+                path: path.to_path_buf(),
+            }
+            .into()
+        }),
         std::io::ErrorKind::InvalidData => Kind::InvalidToml(format!("{} is not valid UTF-8", path.display())).into(),
-        _ => Error::io("read", path, e),
+        _ => unusable(path).unwrap_or_else(|| Error::io("read", path, e)),
     })?;
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    parse_in(&text, &abs, user_home)
+    Ok((text, abs))
 }
 
 /// 1-based line and column of a byte offset.

@@ -1,15 +1,30 @@
 //! Parsing `taskmux.toml` with positions: every key checked, every value range-checked, the
-//! dependency graph validated, errors naming the file, line and column.
+//! dependency graph validated, errors naming the file, line and column. The parser goes on
+//! after an error, so `check` reports every error it can find at once.
 
 use super::*;
+use std::cell::RefCell;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
+
+/// The longest duration any key takes, in seconds (one day). Documented in taskmux.toml(5).
+pub const MAX_SECONDS: f64 = 86_400.0;
+/// The largest `log_max_size`: 1 TiB.
+pub const MAX_LOG_SIZE: u64 = 1 << 40;
+/// The largest `max_restarts`.
+pub const MAX_RESTARTS: u64 = 1_000_000;
+/// The largest `health_retries`.
+pub const MAX_RETRIES: u64 = 10_000;
+/// The largest `log_max_files`.
+pub const MAX_LOG_FILES: u64 = 1000;
 
 struct Parser<'a> {
     text: &'a str,
     path: &'a Path,
     /// What `~/` in a path stands for.
     home: Option<&'a Path>,
+    /// Every error found so far, in file order.
+    errors: RefCell<Vec<Error>>,
 }
 
 const PROJECT_KEYS: &[&str] = &["name", "auto_start", "auto_daemon", "hooks", "env", "env_file", "tasks"];
@@ -44,21 +59,73 @@ pub const TASK_KEYS: &[&str] = &[
 ];
 
 type Val<'i> = Spanned<DeValue<'i>>;
+type Span = std::ops::Range<usize>;
+
+/// Levenshtein distance of two keys, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The known key `key` was most likely meant to be: within two edits, or a prefix of it
+/// (or it of the key), the closest first.
+fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .filter_map(|k| {
+            let d = edit_distance(key, k);
+            let prefix = key.len() >= 3 && (k.starts_with(key) || key.starts_with(k));
+            (d <= 2 || prefix).then_some((d, *k))
+        })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// The error, with `"task": task` in its details: which task of the file it is about.
+fn in_task(mut e: Error, task: &str) -> Error {
+    let mut d = e.details.take().unwrap_or_else(|| serde_json::json!({}));
+    if let Some(o) = d.as_object_mut() {
+        o.insert("task".into(), task.into());
+    }
+    e.details = Some(d);
+    e
+}
 
 impl<'a> Parser<'a> {
-    fn at(&self, span: std::ops::Range<usize>) -> String {
+    fn at(&self, span: Span) -> String {
         let (l, c) = line_col(self.text, span.start);
         format!("{}:{l}:{c}", self.path.display())
     }
 
-    fn err(&self, code: fn(String) -> Kind, span: std::ops::Range<usize>, msg: String) -> Error {
+    fn err(&self, code: fn(String) -> Kind, span: Span, msg: String) -> Error {
         let (l, c) = line_col(self.text, span.start);
         Error::from(code(format!("{msg} (at {})", self.at(span)))).details(serde_json::json!({
             "path": self.path.display().to_string(), "line": l, "column": c
         }))
     }
 
-    fn unknown_keys(&self, table: &DeTable<'_>, allowed: &[&str], table_name: &str) -> Result<()> {
+    /// Keeps the error of `r` for the report and goes on.
+    fn keep<T>(&self, r: Result<T>) -> Option<T> {
+        r.map_err(|e| self.errors.borrow_mut().push(e)).ok()
+    }
+
+    /// The value as written in the file, for messages.
+    fn raw(&self, v: &Val<'_>) -> &str {
+        self.text.get(v.span()).unwrap_or("").trim()
+    }
+
+    /// E103 for the keys of `table` not in `allowed`; `table_name` None is the top level.
+    fn unknown_keys(&self, table: &DeTable<'_>, allowed: &[&str], table_name: Option<&str>) -> Result<()> {
         let bad: Vec<_> = table
             .iter()
             .filter(|(k, _)| !allowed.contains(&k.get_ref().as_ref()))
@@ -66,26 +133,43 @@ impl<'a> Parser<'a> {
         if bad.is_empty() {
             return Ok(());
         }
+        let mut suggestions = serde_json::Map::new();
         let names: Vec<String> = bad
             .iter()
             .map(|(k, _)| {
                 let (l, _) = line_col(self.text, k.span().start);
-                format!("'{}' (line {l})", k.get_ref())
+                let key = k.get_ref();
+                match closest(key, allowed) {
+                    Some(s) => {
+                        suggestions.insert(key.to_string(), s.into());
+                        format!("'{key}' (line {l}): did you mean `{s}`?")
+                    }
+                    None => format!("'{key}' (line {l})"),
+                }
             })
             .collect();
         let first = bad[0].0.span();
         let (l, c) = line_col(self.text, first.start);
-        Err(Error::from(Kind::UnknownKey(format!(
-            "Unknown key{} in [{table_name}] of {}: {}",
-            if bad.len() > 1 { "s" } else { "" },
-            self.path.display(),
-            names.join(", ")
-        )))
-        .hint(format!("allowed keys in [{table_name}]: {}", allowed.join(", ")))
-        .details(serde_json::json!({
-            "path": self.path.display().to_string(), "table": table_name, "line": l, "column": c,
-            "keys": bad.iter().map(|(k, _)| k.get_ref().to_string()).collect::<Vec<_>>(),
-        })))
+        let plural = if bad.len() > 1 { "s" } else { "" };
+        let path = self.path.display();
+        let (msg, hint) = match table_name {
+            Some(t) => (
+                format!("Unknown key{plural} in [{t}] of {path}: {}", names.join("; ")),
+                format!("allowed keys in [{t}]: {}", allowed.join(", ")),
+            ),
+            None => (
+                format!("Unknown key{plural} at the top level of {path}: {}", names.join("; ")),
+                format!("allowed keys at the top level: {}", allowed.join(", ")),
+            ),
+        };
+        Err(Error::from(Kind::UnknownKey(msg))
+            .hint(hint)
+            .details(serde_json::json!({
+                "path": self.path.display().to_string(), "table": table_name.unwrap_or("project"),
+                "line": l, "column": c,
+                "keys": bad.iter().map(|(k, _)| k.get_ref().to_string()).collect::<Vec<_>>(),
+                "suggestions": suggestions,
+            })))
     }
 
     fn string(&self, code: fn(String) -> Kind, key: &str, v: &Val<'_>) -> Result<String> {
@@ -98,6 +182,15 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// A string that goes to a shell or a process: no NUL byte (E104).
+    fn text(&self, code: fn(String) -> Kind, key: &str, v: &Val<'_>) -> Result<String> {
+        let s = self.string(code, key, v)?;
+        if s.contains('\0') {
+            return Err(self.err(Kind::Invalid, v.span(), format!("'{key}' must not contain a NUL byte")));
+        }
+        Ok(s)
+    }
+
     fn boolean(&self, code: fn(String) -> Kind, key: &str, v: &Val<'_>) -> Result<bool> {
         v.get_ref().as_bool().ok_or_else(|| {
             self.err(
@@ -108,35 +201,50 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn number(&self, code: fn(String) -> Kind, key: &str, v: &Val<'_>) -> Result<f64> {
+    /// A duration in seconds, between 0 and [`MAX_SECONDS`] (greater than 0 when `positive`).
+    fn seconds(&self, key: &str, v: &Val<'_>, positive: bool) -> Result<f64> {
         let n = match v.get_ref() {
-            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok().map(|i| i as f64),
-            DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
-            _ => None,
+            DeValue::Integer(i) => i128::from_str_radix(i.as_str(), i.radix()).map_or(f64::INFINITY, |i| i as f64),
+            DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().unwrap_or(f64::NAN),
+            other => {
+                return Err(self.err(
+                    Kind::InvalidTask,
+                    v.span(),
+                    format!("'{key}' must be a number of seconds, not {}", other.type_str()),
+                ));
+            }
         };
-        match n {
-            Some(n) if n.is_finite() && n >= 0.0 => Ok(n),
-            Some(_) => Err(self.err(Kind::Invalid, v.span(), format!("'{key}' must be a finite number >= 0"))),
-            None => Err(self.err(
-                code,
-                v.span(),
-                format!("'{key}' must be a number, not {}", v.get_ref().type_str()),
-            )),
+        let low_ok = if positive { n > 0.0 } else { n >= 0.0 };
+        if n.is_finite() && low_ok && n <= MAX_SECONDS {
+            return Ok(n);
         }
+        let range = if positive {
+            format!("greater than 0 and at most {MAX_SECONDS}")
+        } else {
+            format!("between 0 and {MAX_SECONDS}")
+        };
+        Err(self.err(
+            Kind::Invalid,
+            v.span(),
+            format!("'{key}' must be a number of seconds {range}, not {}", self.raw(v)),
+        ))
     }
 
-    fn integer(&self, code: fn(String) -> Kind, key: &str, v: &Val<'_>, max: u64) -> Result<u64> {
-        let n = match v.get_ref() {
-            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok(),
-            _ => None,
-        };
-        match n {
-            Some(n) if n >= 0 && (n as u64) <= max => Ok(n as u64),
-            Some(_) => Err(self.err(Kind::Invalid, v.span(), format!("'{key}' must be between 0 and {max}"))),
-            None => Err(self.err(
+    /// An integer between `min` and `max`.
+    fn integer(&self, code: fn(String) -> Kind, key: &str, v: &Val<'_>, min: u64, max: u64) -> Result<u64> {
+        let DeValue::Integer(i) = v.get_ref() else {
+            return Err(self.err(
                 code,
                 v.span(),
                 format!("'{key}' must be an integer, not {}", v.get_ref().type_str()),
+            ));
+        };
+        match i128::from_str_radix(i.as_str(), i.radix()) {
+            Ok(n) if n >= min as i128 && n <= max as i128 => Ok(n as u64),
+            _ => Err(self.err(
+                Kind::Invalid,
+                v.span(),
+                format!("'{key}' must be between {min} and {max}, not {}", self.raw(v)),
             )),
         }
     }
@@ -181,6 +289,13 @@ impl<'a> Parser<'a> {
                     ));
                 }
             };
+            if s.contains('\0') {
+                return Err(self.err(
+                    Kind::Invalid,
+                    val.span(),
+                    format!("env '{name}' must not contain a NUL byte"),
+                ));
+            }
             out.push((name, s));
         }
         Ok(out)
@@ -191,75 +306,97 @@ impl<'a> Parser<'a> {
             .get_ref()
             .as_table()
             .ok_or_else(|| self.err(code, v.span(), format!("[{table_name}] must be a table")))?;
-        self.unknown_keys(t, HOOK_KEYS, table_name)?;
+        self.keep(self.unknown_keys(t, HOOK_KEYS, Some(table_name)));
         let mut h = Hooks::default();
         for (k, val) in t.iter() {
-            let s = Some(self.string(code, k.get_ref(), val)?);
-            match k.get_ref().as_ref() {
-                "before_start" => h.before_start = s,
-                "after_start" => h.after_start = s,
-                "before_stop" => h.before_stop = s,
-                _ => h.after_stop = s,
+            let slot = match k.get_ref().as_ref() {
+                "before_start" => &mut h.before_start,
+                "after_start" => &mut h.after_start,
+                "before_stop" => &mut h.before_stop,
+                "after_stop" => &mut h.after_stop,
+                _ => continue,
+            };
+            if let Some(s) = self.keep(self.text(code, k.get_ref(), val)) {
+                *slot = Some(s);
             }
         }
         Ok(h)
     }
 
-    fn task(&self, name: &str, name_span: std::ops::Range<usize>, v: &Val<'_>, dir: &Path) -> Result<Task> {
+    /// A task, or None when it has errors (kept, each with the task named in its details).
+    fn task(&self, name: &str, name_span: Span, v: &Val<'_>, dir: &Path) -> Option<Task> {
+        let before = self.errors.borrow().len();
+        let t = self.task_keys(name, name_span, v, dir);
+        let mut errors = self.errors.borrow_mut();
+        for e in errors.iter_mut().skip(before) {
+            *e = in_task(e.clone(), name);
+        }
+        t.filter(|_| errors.len() == before)
+    }
+
+    fn task_keys(&self, name: &str, name_span: Span, v: &Val<'_>, dir: &Path) -> Option<Task> {
         if !valid_task_name(name) {
             let why = if name == "job" {
                 "'job' is reserved for job windows"
             } else {
                 "names are 1-64 of A-Z a-z 0-9 _ -, not starting with -"
             };
-            return Err(self.err(
+            self.keep::<()>(Err(self.err(
                 Kind::InvalidTask,
                 name_span,
                 format!("Invalid task name '{name}': {why}"),
-            ));
+            )));
+            return None;
         }
         let mut t = Task::defaults(name, dir);
         let table = match v.get_ref() {
-            DeValue::String(s) => {
-                t.command = s.to_string();
+            DeValue::String(_) => {
+                t.command = self.keep(self.text(Kind::InvalidTask, "command", v))?;
                 if t.command.trim().is_empty() {
-                    return Err(self.err(
+                    self.keep::<()>(Err(self.err(
                         Kind::InvalidTask,
                         v.span(),
                         format!("Task '{name}' has an empty command"),
-                    ));
+                    )));
                 }
-                return Ok(t);
+                return Some(t);
             }
             DeValue::Table(tb) => tb,
             other => {
-                return Err(self.err(
+                self.keep::<()>(Err(self.err(
                     Kind::InvalidTask,
                     v.span(),
                     format!(
                         "Task '{name}' must be a table or a command string, not {}",
                         other.type_str()
                     ),
-                ));
+                )));
+                return None;
             }
         };
         let tname = format!("tasks.{name}");
-        self.unknown_keys(table, TASK_KEYS, &tname)?;
+        self.keep(self.unknown_keys(table, TASK_KEYS, Some(&tname)));
         for (k, val) in table.iter() {
             let key = k.get_ref().as_ref();
-            match key {
+            let r = match key {
                 "command" | "auto_start" | "cwd" | "env" | "env_file" | "log_file" | "depends_on" => {
-                    self.task_setup_key(&mut t, key, val, dir)?
+                    self.task_setup_key(&mut t, key, val, dir)
                 }
-                "port" | "host" | "host_path" => self.task_probe_key(&mut t, key, val)?,
-                k if k.starts_with("health_") => self.task_probe_key(&mut t, key, val)?,
-                _ => self.task_lifecycle_key(&mut t, key, val)?,
-            }
+                "port" | "host" | "host_path" => self.task_probe_key(&mut t, key, val),
+                k if k.starts_with("health_") => self.task_probe_key(&mut t, key, val),
+                k if TASK_KEYS.contains(&k) => self.task_lifecycle_key(&mut t, key, val),
+                _ => Ok(()),
+            };
+            self.keep(r);
         }
-        if t.command.is_empty() {
-            return Err(self.err(Kind::InvalidTask, v.span(), format!("Task '{name}' has no 'command'")));
+        if table.get("command").is_none() {
+            self.keep::<()>(Err(self.err(
+                Kind::InvalidTask,
+                v.span(),
+                format!("Task '{name}' has no 'command'"),
+            )));
         }
-        Ok(t)
+        Some(t)
     }
 
     /// A task key of what runs and where: command, cwd, environment, log file, dependencies.
@@ -268,7 +405,7 @@ impl<'a> Parser<'a> {
         let name = t.name.clone();
         match key {
             "command" => {
-                t.command = self.string(c, key, val)?;
+                t.command = self.text(c, key, val)?;
                 if t.command.trim().is_empty() {
                     return Err(self.err(c, val.span(), format!("Task '{name}' has an empty command")));
                 }
@@ -298,13 +435,7 @@ impl<'a> Parser<'a> {
     fn task_probe_key(&self, t: &mut Task, key: &str, val: &Val<'_>) -> Result<()> {
         let c: fn(String) -> Kind = Kind::InvalidTask;
         match key {
-            "port" => {
-                let p = self.integer(c, key, val, 65535)?;
-                if p == 0 {
-                    return Err(self.err(Kind::Invalid, val.span(), "'port' must be between 1 and 65535".into()));
-                }
-                t.port = Some(p as u16);
-            }
+            "port" => t.port = Some(self.integer(c, key, val, 1, 65535)? as u16),
             "host" => {
                 let h = self.string(c, key, val)?;
                 if !valid_host(&h) {
@@ -328,17 +459,7 @@ impl<'a> Parser<'a> {
                 }
                 t.health_url = Some(u);
             }
-            "health_expected_status" => {
-                let s = self.integer(c, key, val, 599)?;
-                if s < 100 {
-                    return Err(self.err(
-                        Kind::Invalid,
-                        val.span(),
-                        "'health_expected_status' must be 100-599".into(),
-                    ));
-                }
-                t.health_expected_status = s as u16;
-            }
+            "health_expected_status" => t.health_expected_status = self.integer(c, key, val, 100, 599)? as u16,
             "health_expected_body" => {
                 let r = self.string(c, key, val)?;
                 if let Err(e) = regex::Regex::new(&r) {
@@ -350,10 +471,10 @@ impl<'a> Parser<'a> {
                 }
                 t.health_expected_body = Some(r);
             }
-            "health_check" => t.health_check = Some(self.string(c, key, val)?),
-            "health_interval" => t.health_interval = self.positive(key, val)?,
-            "health_timeout" => t.health_timeout = self.positive(key, val)?,
-            "health_retries" => t.health_retries = (self.integer(c, key, val, 10_000)? as u32).max(1),
+            "health_check" => t.health_check = Some(self.text(c, key, val)?),
+            "health_interval" => t.health_interval = self.seconds(key, val, true)?,
+            "health_timeout" => t.health_timeout = self.seconds(key, val, true)?,
+            "health_retries" => t.health_retries = (self.integer(c, key, val, 0, MAX_RETRIES)? as u32).max(1),
             _ => {}
         }
         Ok(())
@@ -365,8 +486,8 @@ impl<'a> Parser<'a> {
         let name = t.name.clone();
         let tname = format!("tasks.{name}");
         match key {
-            "boot_grace" => t.boot_grace = self.number(c, key, val)?,
-            "stop_grace_period" => t.stop_grace_period = self.number(c, key, val)?,
+            "boot_grace" => t.boot_grace = self.seconds(key, val, false)?,
+            "stop_grace_period" => t.stop_grace_period = self.seconds(key, val, false)?,
             "restart_policy" => {
                 let s = self.string(c, key, val)?;
                 t.restart_policy = match s.as_str() {
@@ -382,11 +503,11 @@ impl<'a> Parser<'a> {
                     }
                 }
             }
-            "max_restarts" => t.max_restarts = self.integer(c, key, val, u32::MAX as u64)? as u32,
-            "restart_backoff" => t.restart_backoff = self.number(c, key, val)?,
+            "max_restarts" => t.max_restarts = self.integer(c, key, val, 0, MAX_RESTARTS)? as u32,
+            "restart_backoff" => t.restart_backoff = self.seconds(key, val, false)?,
             "log_max_size" => {
                 t.log_max_size = match val.get_ref() {
-                    DeValue::Integer(_) => self.integer(c, key, val, u64::MAX >> 1)?,
+                    DeValue::Integer(_) => self.integer(c, key, val, 1024, MAX_LOG_SIZE)?,
                     _ => {
                         let s = self.string(c, key, val)?;
                         parse_size(&s).ok_or_else(|| {
@@ -398,23 +519,116 @@ impl<'a> Parser<'a> {
                         })?
                     }
                 };
-                if t.log_max_size < 1024 {
-                    return Err(self.err(Kind::Invalid, val.span(), "log_max_size must be at least 1KB".into()));
+                if !(1024..=MAX_LOG_SIZE).contains(&t.log_max_size) {
+                    return Err(self.err(
+                        Kind::Invalid,
+                        val.span(),
+                        format!("log_max_size must be between 1KB and 1TB, not {}", self.raw(val)),
+                    ));
                 }
             }
-            "log_max_files" => t.log_max_files = self.integer(c, key, val, 1000)? as u32,
+            "log_max_files" => t.log_max_files = self.integer(c, key, val, 0, MAX_LOG_FILES)? as u32,
             _ => t.hooks = self.hooks(c, val, &format!("{tname}.hooks"))?,
         }
         Ok(())
     }
 
-    fn positive(&self, key: &str, v: &Val<'_>) -> Result<f64> {
-        let n = self.number(Kind::InvalidTask, key, v)?;
-        if n <= 0.0 {
-            return Err(self.err(Kind::Invalid, v.span(), format!("'{key}' must be greater than 0")));
-        }
-        Ok(n)
+    /// The span of `key` in `[tasks.TASK]`, or of the task itself.
+    fn task_key_span(doc: &DeTable<'_>, task: &str, key: &str) -> Span {
+        let t = doc
+            .get("tasks")
+            .and_then(|t| t.get_ref().as_table())
+            .and_then(|t| t.get(task));
+        t.and_then(|t| t.get_ref().as_table())
+            .and_then(|t| t.get(key))
+            .map(|v| v.span())
+            .or_else(|| t.map(|t| t.span()))
+            .unwrap_or(0..0)
     }
+
+    /// E104 for a task whose `port` is the port of a task before it.
+    fn duplicate_ports(&self, project: &Project, doc: &DeTable<'_>) {
+        for (i, t) in project.tasks.iter().enumerate() {
+            let Some(p) = t.port else { continue };
+            if let Some(o) = project.tasks[..i].iter().find(|o| o.port == Some(p)) {
+                let e = self
+                    .err(
+                        Kind::Invalid,
+                        Self::task_key_span(doc, &t.name, "port"),
+                        format!("'port' {p} of task '{}' is also the port of task '{}'", t.name, o.name),
+                    )
+                    .hint("two tasks cannot listen on one port: give one of them another port, or none");
+                self.keep::<()>(Err(in_task(e, &t.name)));
+            }
+        }
+    }
+}
+
+/// The default project name: the slug of the config's directory, and in a linked git
+/// worktree `<slug>-<branch slug>`, so parallel worktrees of one repository never share a
+/// session.
+fn default_name(dir: &Path) -> String {
+    let base = slug(
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .as_deref()
+            .unwrap_or(""),
+    );
+    match worktree_branch(dir) {
+        Some(b) => format!("{base}-{}", slug(&b)),
+        None => base,
+    }
+}
+
+/// The branch of the linked git worktree `dir` is in (or the worktree's name, on a
+/// detached HEAD): the nearest `.git` upward is a file `gitdir: …/worktrees/NAME`, whose
+/// `HEAD` is `ref: refs/heads/BRANCH`. None in a main checkout or outside git.
+fn worktree_branch(dir: &Path) -> Option<String> {
+    let (top, meta) = dir
+        .ancestors()
+        .find_map(|d| Some((d, std::fs::symlink_metadata(d.join(".git")).ok()?)))?;
+    if !meta.is_file() {
+        return None;
+    }
+    let text = std::fs::read_to_string(top.join(".git")).ok()?;
+    let gitdir = top.join(text.lines().find_map(|l| l.strip_prefix("gitdir:"))?.trim());
+    let worktree = gitdir.file_name()?.to_string_lossy().into_owned();
+    if gitdir.parent()?.file_name()? != "worktrees" {
+        return None;
+    }
+    let head = std::fs::read_to_string(gitdir.join("HEAD")).unwrap_or_default();
+    Some(match head.trim().strip_prefix("ref: refs/heads/") {
+        Some(branch) if !branch.is_empty() => branch.to_string(),
+        _ => worktree,
+    })
+}
+
+/// The project name a config file gives, even when it is invalid: its top-level `name`
+/// when that is a valid name (read from the TOML, or from its line when the TOML does not
+/// parse), else the default name of its directory. None when the file cannot be read.
+pub fn project_name_of(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let from_toml = || {
+        let doc = DeTable::parse(&text).ok()?;
+        Some(doc.get_ref().get("name")?.get_ref().as_str()?.to_string())
+    };
+    let from_line = || {
+        text.lines()
+            .map(str::trim)
+            .take_while(|l| !l.starts_with('['))
+            .find_map(|l| {
+                let rest = l.strip_prefix("name")?.trim_start().strip_prefix('=')?.trim();
+                let q = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+                Some(rest[1..].split(q).next()?.to_string())
+            })
+    };
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    Some(
+        from_toml()
+            .or_else(from_line)
+            .filter(|n| valid_project_name(n))
+            .unwrap_or_else(|| default_name(dir)),
+    )
 }
 
 /// Parses config text; `path` is the file it came from (absolute). `~/` is not expanded.
@@ -423,26 +637,40 @@ pub fn parse(text: &str, path: &Path) -> Result<Project> {
 }
 
 /// Parses config text; `path` is the file it came from (absolute), and `~/` in paths
-/// expands to `user_home`.
+/// expands to `user_home`. The first error, when there are any.
 pub fn parse_in(text: &str, path: &Path, user_home: Option<&Path>) -> Result<Project> {
+    parse_all(text, path, user_home).map_err(|errors| {
+        errors
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Error::internal("the config parser failed without an error"))
+    })
+}
+
+/// Like [`parse_in`], with every error it finds, in file order (a TOML syntax error stops
+/// it at once).
+pub fn parse_all(text: &str, path: &Path, user_home: Option<&Path>) -> std::result::Result<Project, Vec<Error>> {
     let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
     let p = Parser {
         text,
         path,
         home: user_home,
+        errors: RefCell::new(Vec::new()),
     };
     let doc = DeTable::parse(text).map_err(|e| {
         let (l, c) = e.span().map_or((1, 1), |s| line_col(text, s.start));
         let msg = e.message().trim().to_string();
-        Error::from(Kind::InvalidToml(format!(
-            "Invalid TOML in {} at line {l}, column {c}: {msg}",
-            path.display()
-        )))
-        .hint("fix the syntax at that line")
-        .details(serde_json::json!({"path": path.display().to_string(), "line": l, "column": c}))
+        vec![
+            Error::from(Kind::InvalidToml(format!(
+                "Invalid TOML in {} at line {l}, column {c}: {msg}",
+                path.display()
+            )))
+            .hint("fix the syntax at that line")
+            .details(serde_json::json!({"path": path.display().to_string(), "line": l, "column": c})),
+        ]
     })?;
     let doc = doc.get_ref();
-    p.unknown_keys(doc, PROJECT_KEYS, "project")?;
+    p.keep(p.unknown_keys(doc, PROJECT_KEYS, None));
 
     let mut project = Project {
         name: String::new(),
@@ -457,9 +685,8 @@ pub fn parse_in(text: &str, path: &Path, user_home: Option<&Path>) -> Result<Pro
     };
     let mut tasks_val = None;
     for (k, v) in doc.iter() {
-        match k.get_ref().as_ref() {
-            "name" => {
-                let n = p.string(Kind::Invalid, "name", v)?;
+        let r = match k.get_ref().as_ref() {
+            "name" => p.string(Kind::Invalid, "name", v).and_then(|n| {
                 if !valid_project_name(&n) {
                     return Err(p.err(
                         Kind::Invalid,
@@ -470,82 +697,92 @@ pub fn parse_in(text: &str, path: &Path, user_home: Option<&Path>) -> Result<Pro
                     ));
                 }
                 project.name = n;
+                Ok(())
+            }),
+            "auto_start" => p
+                .boolean(Kind::Invalid, "auto_start", v)
+                .map(|b| project.auto_start = b),
+            "auto_daemon" => p
+                .boolean(Kind::Invalid, "auto_daemon", v)
+                .map(|b| project.auto_daemon = b),
+            "hooks" => p.hooks(Kind::Invalid, v, "hooks").map(|h| project.hooks = h),
+            "env" => p.env_table(Kind::Invalid, "env", v).map(|e| project.env = e),
+            "env_file" => p
+                .string_list(Kind::Invalid, "env_file", v)
+                .map(|files| project.env_file = files.iter().map(|s| dir.join(expand_tilde(s, user_home))).collect()),
+            "tasks" => {
+                tasks_val = Some(v);
+                Ok(())
             }
-            "auto_start" => project.auto_start = p.boolean(Kind::Invalid, "auto_start", v)?,
-            "auto_daemon" => project.auto_daemon = p.boolean(Kind::Invalid, "auto_daemon", v)?,
-            "hooks" => project.hooks = p.hooks(Kind::Invalid, v, "hooks")?,
-            "env" => project.env = p.env_table(Kind::Invalid, "env", v)?,
-            "env_file" => {
-                project.env_file = p
-                    .string_list(Kind::Invalid, "env_file", v)?
-                    .iter()
-                    .map(|s| dir.join(expand_tilde(s, user_home)))
-                    .collect()
-            }
-            _ => tasks_val = Some(v),
-        }
+            _ => Ok(()),
+        };
+        p.keep(r);
     }
     if project.name.is_empty() {
-        project.name = slug(
-            dir.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .as_deref()
-                .unwrap_or(""),
-        );
+        project.name = default_name(&dir);
     }
+    let mut written: Vec<String> = Vec::new();
     if let Some(tv) = tasks_val {
-        let t = tv
-            .get_ref()
-            .as_table()
-            .ok_or_else(|| p.err(Kind::InvalidTask, tv.span(), "[tasks] must be a table".into()))?;
-        for (k, v) in t.iter() {
-            project.tasks.push(p.task(k.get_ref(), k.span(), v, &dir)?);
+        match tv.get_ref().as_table() {
+            None => {
+                p.keep::<()>(Err(p.err(
+                    Kind::InvalidTask,
+                    tv.span(),
+                    "[tasks] must be a table".into(),
+                )));
+            }
+            Some(t) => {
+                for (k, v) in t.iter() {
+                    written.push(k.get_ref().to_string());
+                    if let Some(task) = p.task(k.get_ref(), k.span(), v, &dir) {
+                        project.tasks.push(task);
+                    }
+                }
+            }
         }
     }
-    validate_graph(&project, &p, doc)?;
-    Ok(project)
+    p.duplicate_ports(&project, doc);
+    validate_graph(&project, &p, doc, &written);
+    let errors = p.errors.into_inner();
+    if errors.is_empty() { Ok(project) } else { Err(errors) }
 }
 
-fn validate_graph(project: &Project, p: &Parser<'_>, doc: &DeTable<'_>) -> Result<()> {
-    let span_of = |task: &str| -> std::ops::Range<usize> {
-        doc.get("tasks")
-            .and_then(|t| t.get_ref().as_table())
-            .and_then(|t| t.get(task))
-            .and_then(|t| t.get_ref().as_table())
-            .and_then(|t| t.get("depends_on"))
-            .map_or(0..0, |d| d.span())
-    };
+/// Keeps the dependency errors: on itself, on a task the file does not have (`written`:
+/// every task name in the file, valid or not), cycles.
+fn validate_graph(project: &Project, p: &Parser<'_>, doc: &DeTable<'_>, written: &[String]) {
+    let span_of = |task: &str| Parser::task_key_span(doc, task, "depends_on");
     for t in &project.tasks {
         for d in &t.depends_on {
             if d == &t.name {
-                return Err(p.err(
+                let e = p.err(
                     Kind::SelfDependency,
                     span_of(&t.name),
                     format!("Task '{}' depends on itself", t.name),
-                ));
-            }
-            if !project.tasks.iter().any(|o| &o.name == d) {
-                return Err(p
+                );
+                p.keep::<()>(Err(in_task(e, &t.name)));
+            } else if !written.contains(d) {
+                let e = p
                     .err(
                         Kind::UnknownDependency,
                         span_of(&t.name),
                         format!("Task '{}' depends on unknown task '{d}'", t.name),
                     )
-                    .hint(format!("known tasks: {}", project.task_names().join(", "))));
+                    .hint(format!("known tasks: {}", written.join(", ")));
+                p.keep::<()>(Err(in_task(e, &t.name)));
             }
         }
     }
     if let Some(cycle) = find_cycle(project) {
         let first = cycle[0].clone();
-        return Err(p
+        let e = p
             .err(
                 Kind::Cycle,
                 span_of(&first),
                 format!("Dependency cycle: {}", cycle.join(" -> ")),
             )
-            .details(serde_json::json!({"cycle": cycle})));
+            .details(serde_json::json!({"cycle": cycle}));
+        p.keep::<()>(Err(e));
     }
-    Ok(())
 }
 
 /// A dependency cycle as a path that returns to its start (`a -> b -> a`), if any.

@@ -283,14 +283,25 @@ pub struct CheckReport {
 /// `check`: validates the config, then lints the environment it will run in.
 pub fn check(ctx: &Ctx) -> Result<CheckReport> {
     let path = config_path(ctx)?;
-    let (project, findings) = match config::load_in(&path, ctx.user_home()) {
+    let (project, findings) = match config::load_all(&path, ctx.user_home()) {
         Ok(p) => {
             let f = check::lint(&p, &ctx.env);
             (Some(p), f)
         }
-        // a config that cannot be read at all (E100, permissions) stays a plain error
-        Err(e) if e.code() == "E100" || e.exit_code() != 2 => return Err(e),
-        Err(e) => (None, vec![Finding::from_error(&e, None)]),
+        Err(errors) => {
+            // a config that cannot be read at all (E100, permissions) stays a plain error
+            if let Some(e) = errors.iter().find(|e| e.code() == "E100" || e.exit_code() != 2) {
+                return Err(e.clone());
+            }
+            let task = |e: &Error| e.details.as_ref().and_then(|d| d["task"].as_str()).map(str::to_string);
+            (
+                None,
+                errors
+                    .iter()
+                    .map(|e| Finding::from_error(e, task(e).as_deref()))
+                    .collect(),
+            )
+        }
     };
     let (errors, warnings): (Vec<Finding>, Vec<Finding>) =
         findings.into_iter().partition(|f| f.severity == Severity::Error);

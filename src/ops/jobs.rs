@@ -49,6 +49,9 @@ fn check_session_name(s: &str, what: &str) -> Result<()> {
         Some("it contains ':' or '.', which tmux reads as window and pane separators")
     } else if s.chars().any(char::is_control) {
         Some("it contains a control character (a newline, a tab…)")
+    } else if s.contains('/') {
+        // it would split the session's state and lock file names into directories
+        Some("it contains '/', which would make it a path")
     } else {
         None
     };

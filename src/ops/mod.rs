@@ -154,14 +154,41 @@ pub fn load_project(ctx: &Ctx) -> Result<Project> {
     config::load_in(&config::find(ctx.config.as_deref(), &ctx.cwd)?, ctx.user_home())
 }
 
-/// Loads the project and checks tmux: what every lifecycle operation needs.
+/// Loads the project and checks tmux: what every lifecycle operation needs. A session
+/// owned by another config of the same name is E305.
 pub fn lifecycle_ctx(ctx: &Ctx) -> Result<crate::task::Ctx> {
     let project = load_project(ctx)?;
+    check_owner(ctx, &project)?;
     ctx.tmux.check_version()?;
     Ok(crate::task::Ctx {
         project,
         world: ctx.clone(),
     })
+}
+
+/// E305 when `state.json` of the project's session records another config that still
+/// exists and names the same project: two projects never share one session. A config
+/// that moved or was deleted owns nothing.
+pub fn check_owner(ctx: &Ctx, project: &Project) -> Result<()> {
+    let Ok(state) = crate::state::State::load(&ctx.home, &project.name) else {
+        return Ok(());
+    };
+    let Some(theirs) = state.config_path else {
+        return Ok(());
+    };
+    let canon = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    if theirs == project.path || canon(&theirs) == canon(&project.path) || !theirs.is_file() {
+        return Ok(());
+    }
+    if config::project_name_of(&theirs).as_deref() != Some(project.name.as_str()) {
+        return Ok(());
+    }
+    Err(Error::from(crate::error::Kind::NameCollision {
+        session: project.name.clone(),
+        ours: project.path.clone(),
+        theirs: theirs.clone(),
+    })
+    .details(serde_json::json!({"session": project.name, "ours": project.path, "theirs": theirs})))
 }
 
 /// A request's params refused before anything ran.

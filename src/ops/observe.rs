@@ -164,9 +164,14 @@ fn global_or_default(ctx: &Ctx, warnings: &mut Vec<Warning>) -> GlobalConfig {
     })
 }
 
-/// `status`.
+/// `status`. With a config that does not validate, what runs is still shown, from tmux
+/// alone, with the config's error as a warning: a person mid-edit sees their tasks.
 pub fn status(ctx: &Ctx) -> Result<Status> {
-    let lc = lifecycle_ctx(ctx)?;
+    let lc = match lifecycle_ctx(ctx) {
+        Ok(lc) => lc,
+        Err(e) if e.exit_code() == 2 && e.code() != "E100" => return status_from_tmux(ctx, &e),
+        Err(e) => return Err(e),
+    };
     let mut warnings = Vec::new();
     let global = global_or_default(ctx, &mut warnings);
     let rts = task::read_runtime_brief(&lc.tmux, &lc.project.name)?;
@@ -184,6 +189,65 @@ pub fn status(ctx: &Ctx) -> Result<Status> {
         daemon: DaemonState::read(ctx),
         tasks,
         warnings,
+    })
+}
+
+/// `status` of the session the invalid config would name (its `name`, or its directory's
+/// default name): every task window tmux has, with only what tmux knows of it.
+fn status_from_tmux(ctx: &Ctx, invalid: &Error) -> Result<Status> {
+    let path = super::config_path(ctx)?;
+    let Some(session) = crate::config::project_name_of(&path) else {
+        return Err(invalid.clone());
+    };
+    ctx.tmux.check_version()?;
+    let rts = task::read_runtime_brief(&ctx.tmux, &session)?;
+    let state = State::load(&ctx.home, &session).unwrap_or_default();
+    let dir = path.parent().unwrap_or(std::path::Path::new("/"));
+    let mut windows: Vec<&Runtime> = rts.values().collect();
+    windows.sort_by_key(|r| r.window_id.trim_start_matches('@').parse::<u64>().unwrap_or(u64::MAX));
+    let tasks: Vec<TaskStatus> = windows
+        .into_iter()
+        .map(|rt| {
+            let t = Task::defaults(&rt.task, dir);
+            let running = rt.running();
+            TaskStatus {
+                name: rt.task.clone(),
+                running,
+                healthy: if running {
+                    rt.health.as_ref().map(|h| h.ok)
+                } else {
+                    Some(false)
+                },
+                state: task::state_name(&t, Some(rt), state.manual_stop(&rt.task)),
+                command: String::new(),
+                auto_start: t.auto_start,
+                host: None,
+                url: None,
+                port: rt.port,
+                restart_policy: t.restart_policy.as_str(),
+                cwd: None,
+                depends_on: Vec::new(),
+                pid: running.then_some(rt.pane_pid),
+                command_pid: running.then(|| proc::command_pid(rt.pane_pid)).flatten(),
+                started_at: rt.started_at.map(paths::iso_time),
+                restarts: rt.restarts,
+                exit_code: if running { None } else { rt.exit_code },
+                stale: false,
+                last_health: last_health(rt),
+            }
+        })
+        .collect();
+    Ok(Status {
+        session,
+        running: !rts.is_empty(),
+        active_tasks: tasks.iter().filter(|t| t.running).count(),
+        daemon: DaemonState::read(ctx),
+        tasks,
+        warnings: vec![Warning(format!(
+            "the config is invalid, so only what tmux knows is shown: error[{}]: {}",
+            invalid.code(),
+            invalid.message()
+        ))],
     })
 }
 

@@ -34,8 +34,13 @@ pub fn precheck(project: &Project, task: &Task) -> Result<()> {
 /// [`precheck`], keeping the env files it read for the environments built after it.
 pub(super) fn precheck_with(project: &Project, task: &Task, files: &mut EnvFiles) -> Result<()> {
     if !task.cwd.is_dir() {
+        let why = if task.cwd.exists() {
+            "is not a directory"
+        } else {
+            "does not exist"
+        };
         return Err(Error::from(Kind::CwdMissing(format!(
-            "Working directory of task '{}' does not exist: {}",
+            "Working directory of task '{}' {why}: {}",
             task.name,
             task.cwd.display()
         )))

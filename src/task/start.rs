@@ -13,7 +13,7 @@ use crate::health::{self, Probe};
 use crate::state::State;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// What `start` did.
@@ -76,6 +76,18 @@ impl Gates {
                 Some(g) => return g.clone(),
             }
         }
+    }
+}
+
+/// Runs `f`; when it panics, calls `failed` with what the panic said.
+fn guarded(f: impl FnOnce(), failed: impl FnOnce(String)) {
+    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        let why = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a worker thread panicked".into());
+        failed(why);
     }
 }
 
@@ -170,8 +182,8 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
         launched: Mutex::new(Vec::new()),
     };
     run.start_all(&set);
-    let launched = run.launched.into_inner().unwrap_or_default();
-    let mut report = run.report.into_inner().unwrap_or_default();
+    let launched = run.launched.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let mut report = run.report.into_inner().unwrap_or_else(PoisonError::into_inner);
     report.session_created = !session_existed;
     if !session_existed {
         ctx.events
@@ -293,7 +305,7 @@ impl<'a> Run<'a> {
                         self.record(t, l);
                     }
                     for (t, l) in ok_wave.into_iter().zip(ls) {
-                        s.spawn(move || self.finish_launch(t, &l));
+                        s.spawn(move || self.guarded(t, || self.finish_launch(t, &l)));
                     }
                 }
                 Err(e) => {
@@ -303,7 +315,7 @@ impl<'a> Run<'a> {
                 }
             }
             for t in rest {
-                s.spawn(move || self.after_dependencies(t));
+                s.spawn(move || self.guarded(t, || self.after_dependencies(t)));
             }
         });
     }
@@ -431,9 +443,19 @@ impl<'a> Run<'a> {
     fn fail(&self, t: &Task, e: Error) {
         self.gates
             .set(&t.name, Gate::NotHealthy(format!("its start failed: {}", e.message())));
-        if let Ok(mut r) = self.report.lock() {
-            r.failed.push((t.name.clone(), e));
-        }
+        let mut r = self.report.lock().unwrap_or_else(PoisonError::into_inner);
+        r.failed.push((t.name.clone(), e));
+    }
+
+    /// Runs a task's thread: a panic in it fails the task with an error (and opens its
+    /// gate, so no dependent waits for it forever) instead of hanging the start.
+    fn guarded(&self, t: &Task, f: impl FnOnce()) {
+        guarded(f, |why| {
+            self.fail(
+                t,
+                Error::internal(format!("the start of task '{}' failed: {why}", t.name)),
+            )
+        });
     }
 
     /// Right after a launch returns, so the report lists tasks in the order they were
@@ -625,6 +647,30 @@ fn wait_health(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, String)]) 
         if ctx.cancel.sleep(step.min(left)) {
             p.reason = Some("the wait was cancelled".into());
             return (p, Ended::Cancelled);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_start_thread_fails_its_task_and_opens_its_gate() {
+        let gates = Gates::new(["db", "api"]);
+        let gate = std::thread::scope(|s| {
+            let waiter = s.spawn(|| gates.wait("db"));
+            s.spawn(|| {
+                guarded(
+                    || panic!("probe blew up"),
+                    |why| gates.set("db", Gate::NotHealthy(format!("its start failed: {why}"))),
+                )
+            });
+            waiter.join().expect("the waiter returns")
+        });
+        match gate {
+            Gate::NotHealthy(r) => assert!(r.contains("probe blew up"), "{r}"),
+            _ => panic!("the gate of a panicked task must say it failed"),
         }
     }
 }
