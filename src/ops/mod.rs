@@ -7,23 +7,39 @@
 //! `{"command": "restart", "params": {"task": "web"}, "id": 7}`; the JSON form of a
 //! [`Response`] is what `--json` prints.
 
-mod authoring;
+mod add;
+mod check;
+mod init;
 mod jobs;
-mod lifecycle;
+mod kill;
 mod logs;
 mod observe;
 pub mod reload;
+mod remove;
 mod request;
+mod restart;
 mod results;
+mod shape;
+mod start;
+mod stop;
+mod url;
 
 pub use crate::ctx::{Cancel, Ctx};
-pub use authoring::{AddParams, Added, CheckReport, InitParams, Initialized, Removed, UrlResult, init_target};
+pub use add::{AddParams, Added};
+pub use check::CheckReport;
+pub use init::{InitParams, Initialized, init_target};
 pub use jobs::{JobKilled, JobList, JobsKillParams, JobsParams, JobsWaitParams, RunParams, Where};
-pub use lifecycle::{Killed, Restarted, Skip, Started, Stopped};
+pub use kill::Killed;
 pub use logs::{Cleaned, EventList, EventsParams, LogLines, LogsParams, follow, log_sources};
 pub use observe::{HealthReport, HealthRow, Inspected, SendParams, Sent, Status, TaskStatus};
+pub use remove::{Removed, stop_removed};
 pub use request::{Envelope, OptTaskParams, Request, TaskParams, TasksParams};
+pub use restart::Restarted;
 pub use results::{Action, Outcome, TaskFailure, Warning};
+pub use shape::Skip;
+pub use start::Started;
+pub use stop::Stopped;
+pub use url::UrlResult;
 
 use crate::config::{self, Project};
 use crate::error::{Error, Result};
@@ -117,11 +133,11 @@ impl Response {
 pub fn handle(ctx: &Ctx, req: Request) -> Response {
     let r = match req {
         Request::Ping => Ok(Response::Pong { ok: true, v: 1 }),
-        Request::Start(p) => lifecycle::start(ctx, p).map(Response::Start),
-        Request::Stop(p) => lifecycle::stop(ctx, p).map(Response::Stop),
-        Request::Restart(p) => lifecycle::restart(ctx, p).map(Response::Restart),
-        Request::Kill(p) => lifecycle::kill(ctx, p).map(Response::Kill),
-        Request::Remove(p) => authoring::remove(ctx, p).map(Response::Remove),
+        Request::Start(p) => start::start(ctx, p).map(Response::Start),
+        Request::Stop(p) => stop::stop(ctx, p).map(Response::Stop),
+        Request::Restart(p) => restart::restart(ctx, p).map(Response::Restart),
+        Request::Kill(p) => kill::kill(ctx, p).map(Response::Kill),
+        Request::Remove(p) => remove::remove(ctx, p).map(Response::Remove),
         Request::Status => observe::status(ctx).map(Response::Status),
         Request::Health => observe::health(ctx).map(Response::Health),
         Request::Inspect(p) => observe::inspect(ctx, p).map(|r| Response::Inspect(Box::new(r))),
@@ -129,14 +145,14 @@ pub fn handle(ctx: &Ctx, req: Request) -> Response {
         Request::Logs(p) => logs::logs(ctx, p).map(Response::Logs),
         Request::LogsClean(p) => logs::clean(ctx, p).map(Response::LogsClean),
         Request::Events(p) => logs::events(ctx, p).map(Response::Events),
-        Request::Url(p) => authoring::url(ctx, p).map(Response::Url),
+        Request::Url(p) => url::url(ctx, p).map(Response::Url),
         Request::Run(p) => jobs::run(ctx, p).map(Response::Run),
         Request::Jobs(p) => jobs::list(ctx, p).map(Response::Jobs),
         Request::JobsKill(p) => jobs::kill(ctx, p).map(Response::JobsKill),
         Request::JobsWait(p) => jobs::wait(ctx, p).map(Response::JobsWait),
-        Request::Init(p) => authoring::init(ctx, p).map(Response::Init),
-        Request::Add(p) => authoring::add(ctx, p).map(Response::Add),
-        Request::Check => authoring::check(ctx).map(Response::Check),
+        Request::Init(p) => init::init(ctx, p).map(Response::Init),
+        Request::Add(p) => add::add(ctx, p).map(Response::Add),
+        Request::Check => check::check(ctx).map(Response::Check),
         Request::Reload => reload::reload(ctx).map(Response::Reload),
     };
     r.unwrap_or_else(Response::Error)

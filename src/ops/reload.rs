@@ -61,7 +61,7 @@ pub struct Applied {
 pub fn apply(ctx: &Ctx, old: &Project, new: &Project, d: &ConfigDiff) -> Applied {
     let mut a = Applied::default();
     for n in &d.removed {
-        match super::authoring::stop_removed(ctx, old, n) {
+        match super::remove::stop_removed(ctx, old, n) {
             Ok(Some(_)) => a.killed.push(n.clone()),
             Ok(None) => {}
             Err(e) => a.errors.push((n.clone(), e)),

@@ -1,0 +1,66 @@
+//! `check`: validate the config, then lint the environment it will run in.
+
+use super::{Ctx, config_path};
+use crate::check::{self, Finding, Severity};
+use crate::config;
+use crate::error::{Error, Result};
+use serde::Serialize;
+
+/// What `check` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// No error was found.
+    pub ok: bool,
+    /// The config checked.
+    pub config: String,
+    /// What stops a task from starting as configured.
+    pub errors: Vec<Finding>,
+    /// What will likely not work.
+    pub warnings: Vec<Finding>,
+    /// The project, when the config is valid (not in JSON).
+    #[serde(skip)]
+    pub tasks: Option<usize>,
+    /// 0 clean, 1 errors found, 2 the config is invalid (not in JSON).
+    #[serde(skip)]
+    pub exit: u8,
+}
+
+/// `check`: validates the config, then lints the environment it will run in.
+pub fn check(ctx: &Ctx) -> Result<CheckReport> {
+    let path = config_path(ctx)?;
+    let (project, findings) = match config::load_all(&path, ctx.user_home()) {
+        Ok(p) => {
+            let f = check::lint(&p, &ctx.env);
+            (Some(p), f)
+        }
+        Err(errors) => {
+            // a config that cannot be read at all (E100, permissions) stays a plain error
+            if let Some(e) = errors.iter().find(|e| e.code() == "E100" || e.exit_code() != 2) {
+                return Err(e.clone());
+            }
+            let task = |e: &Error| e.details.as_ref().and_then(|d| d["task"].as_str()).map(str::to_string);
+            (
+                None,
+                errors
+                    .iter()
+                    .map(|e| Finding::from_error(e, task(e).as_deref()))
+                    .collect(),
+            )
+        }
+    };
+    let (errors, warnings): (Vec<Finding>, Vec<Finding>) =
+        findings.into_iter().partition(|f| f.severity == Severity::Error);
+    let exit = match (&project, errors.is_empty()) {
+        (None, _) => 2,
+        (Some(_), false) => 1,
+        (Some(_), true) => 0,
+    };
+    Ok(CheckReport {
+        ok: errors.is_empty(),
+        config: path.display().to_string(),
+        errors,
+        warnings,
+        tasks: project.map(|p| p.tasks.len()),
+        exit,
+    })
+}

@@ -1,0 +1,65 @@
+//! `stop`: C-c, SIGTERM, SIGKILL; returns when no process of the tasks is left.
+
+use super::shape::Shape;
+use super::{Action, Ctx, TasksParams, Warning, lifecycle_ctx};
+use crate::error::Result;
+use crate::task::{self, StopOutcome};
+use serde::{Serialize, Serializer};
+use serde_json::{Value, json};
+
+/// What `stop` did.
+#[derive(Debug, Clone)]
+pub struct Stopped {
+    /// The project's session.
+    pub session: String,
+    /// The tasks asked for (empty: the project).
+    pub names: Vec<String>,
+    /// Per task: `stopped` or `already_stopped`.
+    pub results: Vec<(String, Action)>,
+    /// `after_stop` hooks that failed.
+    pub warnings: Vec<Warning>,
+}
+
+impl Serialize for Stopped {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let flat = |(n, a): &(String, Action)| json!({"ok": true, "task": n, "action": a});
+        let v = match Shape::of(&self.names) {
+            Shape::One => self.results.first().map(flat).unwrap_or(Value::Null),
+            Shape::Many => json!({"ok": true, "results": self.results.iter().map(flat).collect::<Vec<_>>()}),
+            Shape::All => json!({"ok": true, "session": self.session, "action": Action::Stopped,
+                "tasks": self.results.iter().filter(|(_, a)| *a == Action::Stopped).map(|(n, _)| n).collect::<Vec<_>>()}),
+        };
+        let mut v = v;
+        if !self.warnings.is_empty() {
+            v["warnings"] = json!(self.warnings);
+        }
+        v.serialize(s)
+    }
+}
+
+fn stop_action(o: &StopOutcome) -> Action {
+    match o {
+        StopOutcome::Stopped => Action::Stopped,
+        StopOutcome::AlreadyStopped => Action::AlreadyStopped,
+    }
+}
+
+/// `stop`: C-c, SIGTERM, SIGKILL; returns when no process of the tasks is left.
+pub fn stop(ctx: &Ctx, p: TasksParams) -> Result<Stopped> {
+    let names = p.names();
+    let lc = lifecycle_ctx(ctx)?;
+    let report = task::stop(&lc, &names, true, names.is_empty())?;
+    if names.is_empty() && report.outcomes.iter().any(|(_, o)| *o == StopOutcome::Stopped) {
+        ctx.events.emit("session_stopped", &lc.project.name, None, json!({}));
+    }
+    Ok(Stopped {
+        session: lc.project.name.clone(),
+        names,
+        results: report
+            .outcomes
+            .iter()
+            .map(|(n, o)| (n.clone(), stop_action(o)))
+            .collect(),
+        warnings: report.warnings.into_iter().map(Warning).collect(),
+    })
+}

@@ -1,0 +1,38 @@
+//! `url`: the https URL a task with `host` is served at.
+
+use super::{Ctx, TaskParams, load_project};
+use crate::config::GlobalConfig;
+use crate::error::{Error, Kind, Result};
+use serde::Serialize;
+use serde_json::json;
+
+/// What `url` answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct UrlResult {
+    /// Always true.
+    pub ok: bool,
+    /// The task.
+    pub task: String,
+    /// Its https URL.
+    pub url: String,
+}
+
+/// `url TASK`: the https URL a task with `host` is served at.
+pub fn url(ctx: &Ctx, p: TaskParams) -> Result<UrlResult> {
+    let project = load_project(ctx)?;
+    let name = &p.task;
+    let task = project.task(name)?;
+    let Some(host) = task.host.as_deref() else {
+        return Err(Error::from(Kind::NoHost {
+            task: name.clone(),
+            path: project.path.clone(),
+        })
+        .details(json!({"reason": "no_host", "task": name})));
+    };
+    let url = GlobalConfig::load(&ctx.home)?.task_url(&project.name, host);
+    Ok(UrlResult {
+        ok: true,
+        task: p.task,
+        url,
+    })
+}
