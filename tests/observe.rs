@@ -103,10 +103,17 @@ restart_policy = "no"
     assert_eq!(run["depends_on"], serde_json::json!([]));
     let pid = run["pid"].as_i64().unwrap_or_else(|| panic!("pid: {run}")) as i32;
     assert!(alive(pid), "pid {pid} is a live process");
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    // the pane's process execs the task's shell, which execs sleep: under load status can
+    // look a moment before the exec, so wait for it (briefly) rather than race it
+    let cmdline =
+        || String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()).into_owned();
+    wait_for(5.0, "the task's process to exec its command", || {
+        cmdline().contains("sleep")
+    });
     assert!(
-        String::from_utf8_lossy(&cmdline).contains("sleep"),
-        "pid {pid} is the task's process: {cmdline:?}"
+        cmdline().contains("sleep"),
+        "pid {pid} is the task's process: {:?}",
+        cmdline()
     );
     let started = run["started_at"]
         .as_str()
