@@ -149,9 +149,14 @@ fn append_in(dir: &Path, data: &[u8], lines: usize, limits: Limits) -> Result<()
         .create(true)
         .read(true)
         .append(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|e| Error::io("open", &path, e))?;
     let meta = file.metadata().map_err(|e| Error::io("stat", &path, e))?;
+    if meta.mode() & 0o077 != 0 {
+        // made before events were private: job argv can carry secrets
+        let _ = file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600));
+    }
     let size = meta.len();
     let count_path = dir.join(COUNT_FILE);
     let count_file = OpenOptions::new()
@@ -184,7 +189,7 @@ fn append_in(dir: &Path, data: &[u8], lines: usize, limits: Limits) -> Result<()
         drop(file);
         let all = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
         let tail = &all[tail_start(&all, limits.keep)..];
-        paths::write_atomic(&path, tail, meta.mode() & 0o777)?;
+        paths::write_atomic(&path, tail, 0o600)?;
         count = tail.iter().filter(|&&c| c == b'\n').count();
         size = tail.len() as u64;
     }

@@ -930,3 +930,60 @@ stop_grace_period = 1
         "{theirs:#?}"
     );
 }
+
+/// The permission bits of a path.
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn state_is_private_events_and_logs_0600_directories_0700() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("modes");
+    // a state directory taskmux makes itself, not the one the harness made
+    let home = env.home.join("fresh");
+    env.config(
+        r#"name = "modes"
+[tasks.m]
+command = "echo hello; sleep 1000"
+"#,
+    );
+    let o = env
+        .command(&["--json", "start"])
+        .env("TASKMUX_HOME", &home)
+        .output()
+        .expect("start");
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let log = home.join("projects/modes/logs/m.log");
+    wait_for(10.0, "hello in the log", || has_line(&log, "hello"));
+    let run = env
+        .command_of(
+            env!("CARGO_BIN_EXE_taskmux-run"),
+            &["--wait", "--", "echo", "secret-arg"],
+        )
+        .env("TASKMUX_HOME", &home)
+        .output()
+        .expect("taskmux-run");
+    assert_eq!(run.status.code(), Some(0), "{}", show(&run));
+    for f in ["events.jsonl", "events.count", "projects/modes/logs/m.log"] {
+        assert_eq!(mode_of(&home.join(f)), 0o600, "{f} is private");
+    }
+    for d in [
+        "",
+        "projects",
+        "projects/modes",
+        "projects/modes/logs",
+        "projects/modes/run",
+        "locks",
+        "jobs",
+    ] {
+        assert_eq!(mode_of(&home.join(d)), 0o700, "{:?} is private", home.join(d));
+    }
+}

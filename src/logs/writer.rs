@@ -93,7 +93,7 @@ impl Writer {
 
     fn open(&mut self) -> std::io::Result<()> {
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::paths::create_private_dir(dir)?;
         }
         let f = OpenOptions::new()
             .create(true)
