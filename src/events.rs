@@ -83,6 +83,14 @@ impl EventLog {
         self.emit_many(&[(event, session, task, extra)]);
     }
 
+    /// [`EventLog::emit`] that says whether the event was written: for a caller that tries
+    /// again later (a log writer on a full disk).
+    pub fn try_emit(&self, event: &str, session: &str, task: Option<&str>, extra: Value) -> Result<()> {
+        let ts = paths::iso_time(paths::now_secs());
+        let line = event_line(&ts, event, session, task, &extra);
+        append_in(&self.home, line.as_bytes(), 1, self.limits)
+    }
+
     /// Appends several events, each `(event, session, task, extra)` as in
     /// [`EventLog::emit`], under one lock and in one write. Never fails.
     pub fn emit_many(&self, items: &[(&str, &str, Option<&str>, Value)]) {
