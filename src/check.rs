@@ -112,6 +112,11 @@ pub fn lint(project: &Project, base: &[(String, String)]) -> Vec<Finding> {
                 found.push(Finding::from_error(&e, Some(&t.name)));
             }
         }
+        if let Some(l) = &t.log_file
+            && let Err(e) = crate::logs::check_log_path(l, "log_file")
+        {
+            found.push(Finding::from_error(&e, Some(&t.name)));
+        }
         if let Some(h) = &t.host
             && let Some(other) = project.tasks[..i].iter().find(|o| o.host.as_ref() == Some(h))
         {

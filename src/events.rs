@@ -83,6 +83,14 @@ impl EventLog {
         self.emit_many(&[(event, session, task, extra)]);
     }
 
+    /// [`EventLog::emit`] that says whether the event was written: for a caller that tries
+    /// again later (a log writer on a full disk).
+    pub fn try_emit(&self, event: &str, session: &str, task: Option<&str>, extra: Value) -> Result<()> {
+        let ts = paths::iso_time(paths::now_secs());
+        let line = event_line(&ts, event, session, task, &extra);
+        append_in(&self.home, line.as_bytes(), 1, self.limits)
+    }
+
     /// Appends several events, each `(event, session, task, extra)` as in
     /// [`EventLog::emit`], under one lock and in one write. Never fails.
     pub fn emit_many(&self, items: &[(&str, &str, Option<&str>, Value)]) {
@@ -149,9 +157,14 @@ fn append_in(dir: &Path, data: &[u8], lines: usize, limits: Limits) -> Result<()
         .create(true)
         .read(true)
         .append(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|e| Error::io("open", &path, e))?;
     let meta = file.metadata().map_err(|e| Error::io("stat", &path, e))?;
+    if meta.mode() & 0o077 != 0 {
+        // made before events were private: job argv can carry secrets
+        let _ = file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600));
+    }
     let size = meta.len();
     let count_path = dir.join(COUNT_FILE);
     let count_file = OpenOptions::new()
@@ -184,7 +197,7 @@ fn append_in(dir: &Path, data: &[u8], lines: usize, limits: Limits) -> Result<()
         drop(file);
         let all = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
         let tail = &all[tail_start(&all, limits.keep)..];
-        paths::write_atomic(&path, tail, meta.mode() & 0o777)?;
+        paths::write_atomic(&path, tail, 0o600)?;
         count = tail.iter().filter(|&&c| c == b'\n').count();
         size = tail.len() as u64;
     }

@@ -9,9 +9,17 @@ use std::path::Path;
 
 pub use crate::time::{days_from_civil, iso_time, now_secs};
 
-/// Creates a directory and its parents.
+/// Creates a directory and its parents, each one it makes private (0700): the state
+/// directory holds job argv, environments and logs.
 pub fn ensure_dir(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))
+    create_private_dir(dir).map_err(|e| Error::io("create directory", dir, e))
+}
+
+/// [`ensure_dir`] as an `io::Result`: creates `dir` and its missing parents with mode 0700
+/// (an existing directory keeps its mode).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 /// An exclusive `flock` held until dropped.

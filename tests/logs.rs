@@ -930,3 +930,359 @@ stop_grace_period = 1
         "{theirs:#?}"
     );
 }
+
+/// The permission bits of a path.
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn state_is_private_events_and_logs_0600_directories_0700() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("modes");
+    // a state directory taskmux makes itself, not the one the harness made
+    let home = env.home.join("fresh");
+    env.config(
+        r#"name = "modes"
+[tasks.m]
+command = "echo hello; sleep 1000"
+"#,
+    );
+    let o = env
+        .command(&["--json", "start"])
+        .env("TASKMUX_HOME", &home)
+        .output()
+        .expect("start");
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let log = home.join("projects/modes/logs/m.log");
+    wait_for(10.0, "hello in the log", || has_line(&log, "hello"));
+    let run = env
+        .command_of(
+            env!("CARGO_BIN_EXE_taskmux-run"),
+            &["--wait", "--", "echo", "secret-arg"],
+        )
+        .env("TASKMUX_HOME", &home)
+        .output()
+        .expect("taskmux-run");
+    assert_eq!(run.status.code(), Some(0), "{}", show(&run));
+    for f in ["events.jsonl", "events.count", "projects/modes/logs/m.log"] {
+        assert_eq!(mode_of(&home.join(f)), 0o600, "{f} is private");
+    }
+    for d in [
+        "",
+        "projects",
+        "projects/modes",
+        "projects/modes/logs",
+        "projects/modes/run",
+        "locks",
+        "jobs",
+    ] {
+        assert_eq!(mode_of(&home.join(d)), 0o700, "{:?} is private", home.join(d));
+    }
+}
+
+#[test]
+fn stopped_tasks_leave_no_log_writer_and_a_restart_still_logs() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("writersgone");
+    env.config(
+        r#"name = "wg"
+[tasks.a]
+command = 'echo "a up $(date +%s%N)"; sleep 1000'
+stop_grace_period = 1
+[tasks.b]
+command = 'echo "b up"; sleep 1000'
+stop_grace_period = 1
+[tasks.c]
+command = 'trap "" INT; echo "c up"; sleep 1000'
+stop_grace_period = 1
+"#,
+    );
+    start_ok(&env, &[]);
+    let logs: Vec<PathBuf> = ["a", "b", "c"].iter().map(|t| log_path(&env, "wg", t)).collect();
+    for (t, l) in ["a", "b", "c"].iter().zip(&logs) {
+        wait_for(10.0, &format!("{t} up in its log"), || {
+            texts(l).iter().any(|x| x.starts_with(&format!("{t} up")))
+        });
+        assert_eq!(writers_of(l).len(), 1, "one writer of {t} while it runs");
+    }
+    let (v, code) = env.json(&["stop"]);
+    assert_eq!(code, 0, "{v}");
+    let mut left = Vec::new();
+    let gone = eventually(5.0, || {
+        left = logs.iter().flat_map(|l| writers_of(l)).collect();
+        left.is_empty()
+    });
+    assert!(gone, "log writers left after stop: {left:?}");
+    let wins = crate::harness::windows(&env);
+    for t in ["a", "b", "c"] {
+        assert!(
+            wins.iter().any(|w| w == t),
+            "the window of {t} stays after stop: {wins:?}"
+        );
+    }
+    // a restart respawns the pane with a new pipe: its output is logged by one new writer
+    let before = texts(&logs[0]).len();
+    start_ok(&env, &["a"]);
+    wait_for(10.0, "a's second run in its log", || {
+        texts(&logs[0]).iter().filter(|x| x.starts_with("a up")).count() == 2
+    });
+    assert!(texts(&logs[0]).len() > before);
+    assert_eq!(writers_of(&logs[0]).len(), 1, "one writer of the restarted task");
+}
+
+#[test]
+fn follow_reports_exactly_what_rotation_took_before_it_could_read() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("followlost");
+    env.config(
+        r#"name = "fl"
+[tasks.b]
+command = "echo ready; while [ ! -e go ]; do sleep 0.05; done; seq -f 'n %g' 1 20000; sleep 1000"
+log_max_size = "4KB"
+log_max_files = 2
+"#,
+    );
+    start_ok(&env, &[]);
+    let log = log_path(&env, "fl", "b");
+    wait_for(10.0, "ready in the log", || has_line(&log, "ready"));
+    let mut f = Follower::spawn(&env, &["--json", "logs", "b", "-f"]);
+    assert!(
+        f.until(10.0, |s| s.iter().any(|l| json_line_ends(l, " ready"))),
+        "follow shows the tail: {:?}",
+        f.seen
+    );
+    env.file("go", "");
+    // the last line of the burst stays in the current file, so it is read, and read last
+    let done = |s: &[String]| s.last().is_some_and(|l| json_line_ends(l, " n 20000"));
+    assert!(
+        f.until(60.0, done),
+        "follow never showed n 20000 ({} lines)",
+        f.seen.len()
+    );
+    // each number is the one after the last, or after the lines a report says were lost
+    let (mut next, mut read, mut lost) = (1u64, 0u64, 0u64);
+    for l in &f.seen {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}"));
+        assert_eq!(v["task"], "b", "{v}");
+        if let Some(k) = v.get("lost") {
+            let k = k.as_u64().unwrap_or_else(|| panic!("lost is a count: {v}"));
+            assert!(k > 0, "{v}");
+            next += k;
+            lost += k;
+            continue;
+        }
+        let text = text_of(v["line"].as_str().unwrap_or_else(|| panic!("no line in {v}")));
+        if text == "ready" {
+            continue;
+        }
+        let n: u64 = text
+            .strip_prefix("n ")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected line {text:?}"));
+        assert_eq!(n, next, "line {n} where {next} was due (lost {lost} so far)");
+        next += 1;
+        read += 1;
+    }
+    eprintln!("follow: read {read}, lost {lost}");
+    assert_eq!(next, 20_001, "read {read}, lost {lost}");
+    assert_eq!(read + lost, 20_000);
+}
+
+#[test]
+fn a_log_path_that_cannot_hold_a_log_is_refused_before_anything_starts() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("badlog");
+    env.file("adir/.keep", "");
+    for (what, path) in [("a directory", "adir"), ("a /proc file", "/proc/version")] {
+        env.config(&format!(
+            "name = \"bl\"\n[tasks.ok]\ncommand = \"sleep 1000\"\n[tasks.bad]\ncommand = \"echo hi; sleep 1000\"\nlog_file = \"{path}\"\n"
+        ));
+        let (v, code) = env.json(&["check"]);
+        assert_eq!(code, 1, "check refuses {what}: {v}");
+        let errors = v["errors"].as_array().unwrap_or_else(|| panic!("errors: {v}"));
+        assert!(
+            errors.iter().any(|e| e["code"] == "E104" && e["task"] == "bad"),
+            "check lists {what} as E104 of task bad: {v}"
+        );
+        let (v, code) = env.json(&["start"]);
+        assert_eq!(
+            (code, v["code"].as_str()),
+            (2, Some("E104")),
+            "start refuses {what}: {v}"
+        );
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("log_file") && e.contains(path)),
+            "names the key and the path: {v}"
+        );
+        assert!(
+            env.tmux(&["list-windows", "-a", "-F", "#{window_name}"]).is_empty(),
+            "nothing started for {what}"
+        );
+    }
+    let run = env
+        .command_of(
+            env!("CARGO_BIN_EXE_taskmux-run"),
+            &["-s", "bl", "--log-file", "adir", "--", "echo", "x"],
+        )
+        .output()
+        .expect("taskmux-run");
+    assert_eq!(run.status.code(), Some(2), "{}", show(&run));
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("error[E104]: --log-file"),
+        "taskmux-run refuses a directory: {}",
+        show(&run)
+    );
+    assert!(
+        env.tmux(&["list-windows", "-a", "-F", "#{window_name}"]).is_empty(),
+        "no job started"
+    );
+}
+
+/// A small tmpfs mounted for a test, unmounted on drop.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `size` at `dir`; `None` (after printing why, or failing under CI)
+    /// when this process may not mount.
+    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).expect("mount point");
+        let o = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stdin(Stdio::null())
+            .output();
+        if o.as_ref().is_ok_and(|o| o.status.success()) {
+            return Some(SmallDisk(dir.to_path_buf()));
+        }
+        let ci = std::env::var("CI").unwrap_or_default();
+        let why = o
+            .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+            .unwrap_or_else(|e| e.to_string());
+        assert!(
+            !(ci.eq_ignore_ascii_case("true") || ci == "1"),
+            "CI={ci} and a tmpfs cannot be mounted: {why}"
+        );
+        eprintln!("skipping: cannot mount a tmpfs: {why}");
+        None
+    }
+
+    /// Fills it: a file grows until the disk is full.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let p = self.0.join("fill");
+        let mut f = std::fs::File::create(&p).expect("create the filler");
+        let block = [0u8; 512];
+        while f.write_all(&block).is_ok() {}
+        p
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_reported_drained_and_logging_resumes_with_whole_lines() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("fulldisk");
+    let Some(disk) = SmallDisk::mount(&env.root.join("small"), "64k") else {
+        return;
+    };
+    let log = disk.0.join("t.log");
+    env.config(&format!(
+        r#"name = "fd"
+[tasks.t]
+command = 'i=0; while :; do i=$((i+1)); echo "tick $(cat phase 2>/dev/null) $i xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"; sleep 0.02; done'
+log_file = "{}"
+"#,
+        log.display()
+    ));
+    env.file("phase", "before");
+    start_ok(&env, &[]);
+    wait_for(10.0, "ticks in the log", || {
+        texts(&log).iter().any(|t| t.starts_with("tick before"))
+    });
+    let writer = writers_of(&log);
+    assert_eq!(writer.len(), 1, "one writer");
+    let filler = disk.fill();
+    env.file("phase", "full");
+    let mut st = Value::Null;
+    let reported = eventually(15.0, || {
+        st = env.task_status("t");
+        st["log_error"]["dropped"].as_u64().is_some_and(|d| d > 0)
+    });
+    assert!(reported, "status shows the failing log: {st}");
+    assert!(
+        st["log_error"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("No space")),
+        "{st}"
+    );
+    assert_eq!(st["running"], true, "the task runs on: {st}");
+    let (v, _) = env.json(&["inspect", "t"]);
+    assert!(v["log_error"].is_object(), "inspect shows it too: {v}");
+    assert_eq!(writers_of(&log), writer, "the writer keeps draining the pane");
+    let (ev, _) = env.json(&["events", "--task", "t"]);
+    let failed: Vec<&Value> = ev["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["event"] == "log_write_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "one event for the episode: {ev}");
+    assert!(
+        failed[0]["error"].as_str().is_some_and(|e| e.contains("No space")),
+        "{ev}"
+    );
+
+    // space again: logging resumes, with whole lines, and the report goes
+    std::fs::remove_file(&filler).expect("free the disk");
+    env.file("phase", "after");
+    wait_for(15.0, "ticks after the disk was freed", || {
+        texts(&log).iter().any(|t| t.starts_with("tick after"))
+    });
+    wait_for(10.0, "log_error cleared", || {
+        env.task_status("t")["log_error"].is_null()
+    });
+    let data = std::fs::read(&log).expect("log");
+    let body = &data[..data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1)];
+    for l in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let text = String::from_utf8_lossy(l);
+        assert!(
+            stamped(l)
+                && text.ends_with(" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
+                && text[24..].starts_with("tick "),
+            "a torn line in the log: {text:?}"
+        );
+    }
+    let (ev, _) = env.json(&["events", "--task", "t"]);
+    let resumed = ev["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["event"] == "log_write_resumed")
+        .cloned()
+        .unwrap_or_else(|| panic!("no log_write_resumed in {ev}"));
+    assert!(resumed["dropped"].as_u64().is_some_and(|d| d > 0), "{resumed}");
+    drop(disk);
+}

@@ -55,7 +55,11 @@ pub fn logs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     };
     if follow {
         let mut emit = |l: &Line| -> bool {
-            if out.json {
+            if out.json
+                && let Some(n) = l.lost
+            {
+                out.json(&json!({"task": l.task, "lost": n}));
+            } else if out.json {
                 out.json(&json!({"task": l.task, "line": logs::strip_ansi(&l.raw)}));
             } else {
                 out.line(&show(l, width));

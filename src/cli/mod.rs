@@ -112,18 +112,34 @@ pub fn internal_mode(args: &[OsString]) -> Option<ExitCode> {
     }
 }
 
-/// `taskmux __log PATH MAX_SIZE MAX_FILES`: the log writer `pipe-pane` runs for a task.
+/// `taskmux __log PATH MAX_SIZE MAX_FILES [--pane-pid PID] [--home DIR --session S --task T]`:
+/// the log writer `pipe-pane` runs for a task (or a job's `--log-file`).
 fn log_writer(args: &[OsString]) -> ExitCode {
     let arg = |i: usize| args.get(i).map(|a| a.to_string_lossy().into_owned());
     let (Some(path), Some(size), Some(files)) = (arg(0), arg(1), arg(2)) else {
-        eprintln!("taskmux: usage: taskmux __log PATH MAX_SIZE MAX_FILES");
+        eprintln!("taskmux: usage: taskmux __log PATH MAX_SIZE MAX_FILES [OPTIONS]");
         return ExitCode::from(2);
     };
     let (Ok(size), Ok(files)) = (size.parse::<u64>(), files.parse::<u32>()) else {
         eprintln!("taskmux: __log: MAX_SIZE and MAX_FILES must be numbers");
         return ExitCode::from(2);
     };
-    match crate::logs::write_pane_log(std::path::Path::new(&path), size, files) {
+    let mut opts = crate::logs::WriterOptions::default();
+    let (mut home, mut session, mut task) = (None, None, None);
+    for pair in args[3..].chunks(2) {
+        let value = pair.get(1).cloned();
+        match pair[0].to_str() {
+            Some("--pane-pid") => opts.pane_pid = value.and_then(|v| v.to_str()?.parse().ok()),
+            Some("--home") => home = value.map(std::path::PathBuf::from),
+            Some("--session") => session = value.map(|v| v.to_string_lossy().into_owned()),
+            Some("--task") => task = value.map(|v| v.to_string_lossy().into_owned()),
+            _ => {}
+        }
+    }
+    if let (Some(home), Some(session), Some(task)) = (home, session, task) {
+        opts.task = Some(crate::logs::TaskLog { home, session, task });
+    }
+    match crate::logs::write_pane_log(std::path::Path::new(&path), size, files, opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("taskmux: log writer for {path}: {e}");

@@ -71,6 +71,16 @@ pub fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             })
             .collect();
         out.table(&["TASK", "STATE", "HEALTH", "PID", "PORT", "COMMAND"], &rows);
+        for (t, e) in s.tasks.iter().filter_map(|t| Some((t, t.log_error.as_ref()?))) {
+            out.line(&format!(
+                "{}: the log of '{}' cannot be written ({}); {} bytes dropped since {}",
+                out.paint("warning", Color::Yellow),
+                t.name,
+                e.error,
+                e.dropped,
+                e.since
+            ));
+        }
         Ok(())
     })
 }

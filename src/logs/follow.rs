@@ -1,13 +1,16 @@
 //! `logs -f`: after what `read` shows, every new line of every task as it arrives, following
 //! each task's file across rotations by identity (device and inode), without loss or
-//! duplicates, and waiting for files that do not exist yet.
+//! duplicates, and waiting for files that do not exist yet. When the writer rotates faster
+//! than `-f` reads (a file made and rotated away between two looks), the lines it never saw
+//! are counted with the task's line index ([`super::index`]) and reported in their place.
 
 use super::files::{
     BLOCK, FileId, Opened, complete_len, file_id, for_each_line, open_file, open_rotated, open_set, read_at,
 };
 use super::filter::grep_matches;
+use super::index::{count_lines, first_line, read_index};
 use super::merge::merge;
-use super::read::{Line, Query, Source, collect_source, make_line};
+use super::read::{Line, Query, Source, collect_source, lost_line, make_line};
 use crate::error::{Error, Result};
 use std::fs::{self, File};
 use std::io;
@@ -17,6 +20,15 @@ use std::time::Duration;
 /// How often `follow` looks at the files.
 const POLL: Duration = Duration::from_millis(50);
 
+/// What a followed file gives: a line, or the count of lines lost before it.
+enum Item<'a> {
+    Line(&'a [u8]),
+    Lost(u64),
+}
+
+/// Where the sink of a followed task goes; false means stop.
+type Sink<'s> = dyn FnMut(Item) -> bool + 's;
+
 /// The newest file of a task being followed: what is read, and the unfinished last line.
 struct Cur {
     path: PathBuf,
@@ -24,6 +36,10 @@ struct Cur {
     id: FileId,
     pos: u64,
     partial: Vec<u8>,
+    /// The number of its first line in the line index, when known.
+    first: Option<u64>,
+    /// Lines of it before `pos` (read or skipped).
+    lines: u64,
 }
 
 impl Cur {
@@ -34,12 +50,19 @@ impl Cur {
             id: o.id,
             pos: o.len,
             partial: Vec::new(),
+            first: None,
+            lines: 0,
         }
+    }
+
+    /// The number of the line after the last one read, when the index numbers this file.
+    fn next_line(&self) -> Option<u64> {
+        self.first.map(|f| f + self.lines)
     }
 
     /// Sends every new complete line to `sink`; `last` also sends an unfinished final line
     /// (the file has been rotated away and will not grow). False when the sink says stop.
-    fn drain(&mut self, buf: &mut [u8], last: bool, sink: &mut dyn FnMut(&[u8]) -> bool) -> Result<bool> {
+    fn drain(&mut self, buf: &mut [u8], last: bool, sink: &mut Sink) -> Result<bool> {
         loop {
             let n = read_at(&self.file, buf, self.pos).map_err(|e| Error::io("read", &self.path, e))?;
             if n == 0 {
@@ -48,12 +71,13 @@ impl Cur {
             self.pos += n as u64;
             let mut start = 0;
             for i in (0..n).filter(|&i| buf[i] == b'\n') {
+                self.lines += 1;
                 let go = if self.partial.is_empty() {
-                    sink(&buf[start..i])
+                    sink(Item::Line(&buf[start..i]))
                 } else {
                     self.partial.extend_from_slice(&buf[start..i]);
                     let line = std::mem::take(&mut self.partial);
-                    sink(&line)
+                    sink(Item::Line(&line))
                 };
                 if !go {
                     return Ok(false);
@@ -63,10 +87,20 @@ impl Cur {
             self.partial.extend_from_slice(&buf[start..n]);
         }
         if last && !self.partial.is_empty() {
+            self.lines += 1;
             let line = std::mem::take(&mut self.partial);
-            return Ok(sink(&line));
+            return Ok(sink(Item::Line(&line)));
         }
         Ok(true)
+    }
+}
+
+/// Reports the lines between `expect` (the number due next) and `first` (where the next file
+/// read starts), when the index knows both. False when the sink says stop.
+fn report_gap(expect: Option<u64>, first: Option<u64>, sink: &mut Sink) -> bool {
+    match (expect, first) {
+        (Some(e), Some(f)) if f > e => sink(Item::Lost(f - e)),
+        _ => true,
     }
 }
 
@@ -74,12 +108,18 @@ impl Cur {
 struct Watch<'a> {
     task: &'a str,
     base: &'a Path,
+    index: Option<&'a Path>,
     cur: Option<Cur>,
 }
 
 impl Watch<'_> {
+    /// The line index of the task: empty without one.
+    fn entries(&self) -> Vec<(FileId, u64)> {
+        self.index.map(read_index).unwrap_or_default()
+    }
+
     /// Reads what is new, following a rotation. False when the sink says stop.
-    fn poll(&mut self, buf: &mut [u8], sink: &mut dyn FnMut(&[u8]) -> bool) -> Result<bool> {
+    fn poll(&mut self, buf: &mut [u8], sink: &mut Sink) -> Result<bool> {
         if let Some(c) = &mut self.cur
             && !c.drain(buf, false, sink)?
         {
@@ -97,6 +137,7 @@ impl Watch<'_> {
             if meta.len() < c.pos {
                 // Truncated in place: start over.
                 c.pos = 0;
+                c.lines = 0;
                 c.partial.clear();
             }
             return Ok(true);
@@ -105,11 +146,15 @@ impl Watch<'_> {
     }
 
     /// The base path is a new file: finish the old one, read any rotated files newer than it,
-    /// then continue from the start of the new one.
-    fn switch(&mut self, buf: &mut [u8], sink: &mut dyn FnMut(&[u8]) -> bool) -> Result<bool> {
+    /// then continue from the start of the new one. Lines of files rotated away unread are
+    /// reported where they were.
+    fn switch(&mut self, buf: &mut [u8], sink: &mut Sink) -> Result<bool> {
         let Some(new) = open_file(self.base)? else {
             return Ok(true);
         };
+        // the index is read at once after each open, while the writer still lists the file
+        // (it lists a file before it shows it, and the last few after they are gone)
+        let new_first = first_line(&self.entries(), new.id);
         let old_id = self.cur.as_ref().map(|c| c.id);
         if old_id == Some(new.id) {
             return Ok(true);
@@ -130,15 +175,39 @@ impl Watch<'_> {
         if let Some(p) = between.iter().position(|o| o.id == new.id) {
             between.drain(..=p);
         }
+        let entries = self.entries();
+        let first_of = |o: &Opened| first_line(&entries, o.id);
+        if let Some(nf) = new_first
+            && between.iter().all(|o| first_of(o).is_some())
+        {
+            // a scan racing rotations may have met files newer than `new` without meeting
+            // `new` itself (already rotated away): those come after it, at the next switch
+            between.retain(|o| first_of(o) < Some(nf));
+            between.sort_by_key(|o| std::cmp::Reverse(first_of(o)));
+        }
+        let mut expect = old.as_ref().and_then(Cur::next_line);
         for o in between.iter().rev() {
-            let mut go = true;
-            for_each_line(o, &mut |l| go = go && sink(l))?;
+            let first = first_of(o);
+            if !report_gap(expect, first, sink) {
+                return Ok(false);
+            }
+            let (mut go, mut count) = (true, 0);
+            for_each_line(o, &mut |l| {
+                count += 1;
+                go = go && sink(Item::Line(l));
+            })?;
             if !go {
                 return Ok(false);
             }
+            expect = first.map(|f| f + count);
+        }
+        let first = new_first;
+        if !report_gap(expect, first, sink) {
+            return Ok(false);
         }
         let mut cur = Cur::at_end(new);
         cur.pos = 0;
+        cur.first = first;
         let go = cur.drain(buf, false, sink)?;
         self.cur = Some(cur);
         Ok(go)
@@ -146,8 +215,10 @@ impl Watch<'_> {
 }
 
 /// Emits what `read` returns for `q`, then every new complete line of every source (filtered by
-/// `grep` and `since`) in arrival order, within 100 ms, across rotations, without loss or
-/// duplicates. Files not yet created are waited for. Returns when `emit` returns false.
+/// `grep` and `since`) in arrival order, within 100 ms, across rotations, without duplicates.
+/// Lines rotated away before they could be read are reported in their place, with their
+/// count ([`Line::lost`]). Files not yet created are waited for. Returns when `emit` returns
+/// false.
 pub fn follow(sources: &[Source], q: &Query, emit: &mut dyn FnMut(&Line) -> bool) -> Result<()> {
     let mut watches = Vec::with_capacity(sources.len());
     let mut per = Vec::with_capacity(sources.len());
@@ -161,12 +232,20 @@ pub fn follow(sources: &[Source], q: &Query, emit: &mut dyn FnMut(&Line) -> bool
             }
             None => None,
         };
+        let entries = s.index.as_deref().map(read_index).unwrap_or_default();
         let files: Vec<&Opened> = base.iter().chain(rot.iter()).collect();
         per.push(collect_source(&s.task, &files, q)?);
-        let cur = base.or_else(|| rot.into_iter().next()).map(Cur::at_end);
+        let mut cur = base.or_else(|| rot.into_iter().next()).map(Cur::at_end);
+        if let Some(c) = &mut cur {
+            c.first = first_line(&entries, c.id);
+            if c.first.is_some() {
+                c.lines = count_lines(&c.file, c.pos).map_err(|e| Error::io("read", &c.path, e))?;
+            }
+        }
         watches.push(Watch {
             task: &s.task,
             base: &s.path,
+            index: s.index.as_deref(),
             cur,
         });
     }
@@ -179,7 +258,11 @@ pub fn follow(sources: &[Source], q: &Query, emit: &mut dyn FnMut(&Line) -> bool
     loop {
         for w in &mut watches {
             let task = w.task;
-            let mut sink = |b: &[u8]| {
+            let mut sink = |item: Item| {
+                let b = match item {
+                    Item::Lost(n) => return emit(&lost_line(task, n)),
+                    Item::Line(b) => b,
+                };
                 if let Some(re) = &q.grep
                     && !grep_matches(re, b)
                 {

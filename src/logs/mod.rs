@@ -7,25 +7,37 @@
 //! tasks interleaved by time), [`follow`] (`-f`, across rotations) and [`clean`].
 //!
 //! Files, each owning one part:
-//! - `writer`: the `__log` writer, where a log lives, rotation;
+//! - `writer`: the line writer, where a log lives, rotation, write failures;
+//! - `pane`: the `__log` loop that feeds it until the pane is dead;
 //! - `read`: the query and line types and [`read`];
 //! - `files`: opening a task's files (current and rotated) and reading them, backwards too;
 //! - `filter`: `--since`, `-g` on the visible text, `-C` context, `-n` per task;
 //! - `merge`: interleaving tasks by time;
-//! - `follow`: `-f`.
+//! - `follow`: `-f`;
+//! - `index`: the line index, which numbers lines across rotations (losses `-f` reports);
+//! - `report`: a writer's failures, as events and the `<task>.log.error` status file;
+//! - `usable`: whether a path can hold a log at all.
 //!
 
 mod files;
 mod filter;
 mod follow;
+mod index;
 mod merge;
+mod pane;
 mod read;
+mod report;
 #[cfg(test)]
 mod testutil;
+mod usable;
 mod writer;
 
 pub use files::clean;
 pub use filter::{parse_since, strip_ansi};
 pub use follow::follow;
+pub use index::index_path;
+pub use pane::{WriterOptions, write_pane_log};
 pub use read::{Line, Query, Source, parse_ts, read};
-pub use writer::{LINE_CAP, Writer, log_path, pipe_command, stamp, write_pane_log};
+pub use report::{LogError, TaskLog, error_path, log_error};
+pub use usable::check_log_path;
+pub use writer::{LINE_CAP, Writer, log_path, pipe_command, stamp, task_pipe_command};

@@ -18,6 +18,9 @@ pub struct Source {
     pub task: String,
     /// The current log file; `.1` (newest rotated) to `.N` (oldest) sit next to it.
     pub path: PathBuf,
+    /// Its line index ([`super::index_path`]), with which `follow` counts the lines rotated
+    /// away before it could read them.
+    pub index: Option<PathBuf>,
 }
 
 /// One log line.
@@ -29,6 +32,9 @@ pub struct Line {
     pub ts: f64,
     /// The whole line without its newline, timestamp included, escape codes kept, lossy UTF-8.
     pub raw: String,
+    /// Set on a report `follow` makes in place of lines: this many lines were rotated away
+    /// before they could be read (`raw` then says so: `-- N lines lost to rotation --`).
+    pub lost: Option<u64>,
 }
 
 /// What to read.
@@ -55,6 +61,17 @@ pub(super) fn make_line(task: &str, bytes: &[u8]) -> Line {
         task: task.to_owned(),
         ts: parse_ts(bytes).unwrap_or(f64::NAN),
         raw: String::from_utf8_lossy(bytes).into_owned(),
+        lost: None,
+    }
+}
+
+/// The report `follow` makes when `n` lines of `task` were rotated away unread.
+pub(super) fn lost_line(task: &str, n: u64) -> Line {
+    Line {
+        task: task.to_owned(),
+        ts: f64::NAN,
+        raw: format!("-- {n} line{} lost to rotation --", if n == 1 { "" } else { "s" }),
+        lost: Some(n),
     }
 }
 

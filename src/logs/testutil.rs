@@ -57,6 +57,7 @@ pub(super) fn src(task: &str, path: PathBuf) -> Source {
     Source {
         task: task.to_owned(),
         path,
+        index: None,
     }
 }
 

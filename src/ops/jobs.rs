@@ -140,6 +140,9 @@ pub fn run(ctx: &Ctx, p: RunParams) -> Result<JobRef> {
             keep_on_failure: !p.rm,
         },
     };
+    if let Some(l) = &req.log_file {
+        crate::logs::check_log_path(l, "--log-file")?;
+    }
     let mut job = jobs::run(ctx, &req)?;
     if p.wait {
         job.exit_code = Some(jobs::wait(ctx, &job.id, &job.pane_id, job.log_file.as_deref())?);

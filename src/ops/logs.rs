@@ -55,6 +55,7 @@ pub fn log_sources(ctx: &Ctx, task: Option<&str>) -> Result<Vec<Source>> {
     let source = |t: &crate::config::Task| Source {
         task: t.name.clone(),
         path: logs::log_path(&ctx.home, &project, t),
+        index: Some(logs::index_path(&ctx.home, &project.name, &t.name)),
     };
     Ok(match task {
         Some(t) => vec![source(project.task(t)?)],

@@ -88,6 +88,8 @@ pub struct TaskStatus {
     pub stale: bool,
     /// The last probe.
     pub last_health: Option<HealthSeen>,
+    /// Its log cannot be written (disk full, …): why, and the bytes dropped since.
+    pub log_error: Option<crate::logs::LogError>,
 }
 
 /// The last probe tmux holds for a task's window.
@@ -133,6 +135,7 @@ impl TaskStatus {
             exit_code: if running { None } else { rt.and_then(|r| r.exit_code) },
             stale: running && rt.is_some_and(|r| r.hash != task::config_hash(t, project)),
             last_health: seen,
+            log_error: None,
         }
     }
 }
@@ -181,6 +184,10 @@ pub fn status(ctx: &Ctx) -> Result<Status> {
         .tasks
         .iter()
         .map(|t| TaskStatus::new(&lc.project, &global, t, rts.get(&t.name), &state))
+        .map(|s| TaskStatus {
+            log_error: crate::logs::log_error(&ctx.home, &lc.project.name, &s.name),
+            ..s
+        })
         .collect();
     Ok(Status {
         session: lc.project.name.clone(),
@@ -363,7 +370,8 @@ pub fn inspect(ctx: &Ctx, p: TaskParams) -> Result<Inspected> {
     let rts = task::read_runtime_detailed(&lc.tmux, &lc.project.name)?;
     let rt = rts.get(&t.name);
     let state = State::load(&ctx.home, &lc.project.name)?;
-    let status = TaskStatus::new(&lc.project, &global, t, rt, &state);
+    let mut status = TaskStatus::new(&lc.project, &global, t, rt, &state);
+    status.log_error = crate::logs::log_error(&ctx.home, &lc.project.name, &t.name);
     let record = state.env().unwrap_or_default();
     let env = task::task_env(&lc.project, t, &record, status.port)
         .map(|e| e.into_iter().map(|(k, _)| k).collect())

@@ -49,6 +49,9 @@ pub(super) fn precheck_with(project: &Project, task: &Task, files: &mut EnvFiles
     for f in project.env_file.iter().chain(task.env_file.iter()) {
         files.get(f)?;
     }
+    if let Some(l) = &task.log_file {
+        crate::logs::check_log_path(l, &format!("log_file of task '{}'", task.name))?;
+    }
     Ok(())
 }
 
@@ -315,7 +318,17 @@ fn launch_group(
     let opt = |k: &str, v: String| cmd!["set-option", "-w", "-t", &target, k, v];
     let port = prep.port.map(|p| p.to_string()).unwrap_or_default();
     let log = crate::logs::log_path(&ctx.home, &ctx.project, t);
-    let pipe = crate::logs::pipe_command(exe_path, &log, t.log_max_size, t.log_max_files);
+    let pipe = crate::logs::task_pipe_command(
+        exe_path,
+        &log,
+        t.log_max_size,
+        t.log_max_files,
+        &crate::logs::TaskLog {
+            home: ctx.home.clone(),
+            session: session.clone(),
+            task: t.name.clone(),
+        },
+    );
     let meta = format!("{now:.3}|{}|{port}", config_hash(t, &ctx.project));
     let mut group = vec![first];
     // the pipe is attached in the same command list as the spawn, before tmux reads the
