@@ -241,6 +241,7 @@ fn status_from_tmux(ctx: &Ctx, invalid: &Error) -> Result<Status> {
                 exit_code: if running { None } else { rt.exit_code },
                 stale: false,
                 last_health: last_health(rt),
+                log_error: crate::logs::log_error(&ctx.home, &session, &rt.task),
             }
         })
         .collect();
