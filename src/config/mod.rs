@@ -4,10 +4,12 @@ use crate::error::{Error, Kind, Result};
 use std::path::{Path, PathBuf};
 
 mod global;
+mod name;
 mod parse;
 
 pub use global::GlobalConfig;
-pub use parse::{MAX_SECONDS, TASK_KEYS, parse, parse_all, parse_in, project_name_of};
+pub use name::project_name_of;
+pub use parse::{MAX_SECONDS, TASK_KEYS, parse, parse_all, parse_in};
 
 /// The config file's name.
 pub const CONFIG_NAME: &str = "taskmux.toml";
