@@ -1,12 +1,12 @@
-//! `logs`, `logs_clean` and `events`: reading the log files and the event history. They
-//! need no tmux, so they work after the session is gone.
+//! `logs` and `logs_clean`: reading and deleting the log files. They need no tmux, so they
+//! work after the session is gone.
 
 use super::{Ctx, load_project, request::OptTaskParams};
 use crate::error::{Error, Kind, Result};
 use crate::logs::{self, Line, Query, Source};
 use crate::paths;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Params of `logs`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -129,48 +129,5 @@ pub fn clean(ctx: &Ctx, p: OptTaskParams) -> Result<Cleaned> {
     Ok(Cleaned {
         ok: true,
         deleted: logs::clean(&sources)?,
-    })
-}
-
-/// Params of `events`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EventsParams {
-    /// Only this task's events.
-    pub task: Option<String>,
-    /// `5m`, `1h30m` or an ISO time.
-    pub since: Option<String>,
-    /// The last N events.
-    pub lines: Option<usize>,
-    /// Every project's events, not only this one's.
-    pub all_projects: bool,
-}
-
-/// `events`.
-#[derive(Debug, Clone, Serialize)]
-pub struct EventList {
-    /// The events, oldest first.
-    pub events: Vec<Value>,
-    /// How many.
-    pub count: usize,
-}
-
-/// `events`.
-pub fn events(ctx: &Ctx, p: EventsParams) -> Result<EventList> {
-    let session = if p.all_projects {
-        None
-    } else {
-        Some(load_project(ctx)?.name)
-    };
-    let since = match &p.since {
-        Some(s) => Some(logs::parse_since(s, paths::now_secs())?),
-        None => None,
-    };
-    let events = ctx
-        .events
-        .query(session.as_deref(), p.task.as_deref(), since, p.lines)?;
-    Ok(EventList {
-        count: events.len(),
-        events,
     })
 }

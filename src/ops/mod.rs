@@ -9,35 +9,43 @@
 
 mod add;
 mod check;
+mod events;
+mod health;
 mod init;
+mod inspect;
 mod jobs;
 mod kill;
 mod logs;
-mod observe;
 pub mod reload;
 mod remove;
 mod request;
 mod restart;
 mod results;
+mod send;
 mod shape;
 mod start;
+mod status;
 mod stop;
 mod url;
 
 pub use crate::ctx::{Cancel, Ctx};
 pub use add::{AddParams, Added};
 pub use check::CheckReport;
+pub use events::{EventList, EventsParams};
+pub use health::{HealthReport, HealthRow};
 pub use init::{InitParams, Initialized, init_target};
+pub use inspect::Inspected;
 pub use jobs::{JobKilled, JobList, JobsKillParams, JobsParams, JobsWaitParams, RunParams, Where};
 pub use kill::Killed;
-pub use logs::{Cleaned, EventList, EventsParams, LogLines, LogsParams, follow, log_sources};
-pub use observe::{HealthReport, HealthRow, Inspected, SendParams, Sent, Status, TaskStatus};
+pub use logs::{Cleaned, LogLines, LogsParams, follow, log_sources};
 pub use remove::{Removed, stop_removed};
 pub use request::{Envelope, OptTaskParams, Request, TaskParams, TasksParams};
 pub use restart::Restarted;
 pub use results::{Action, Outcome, TaskFailure, Warning};
+pub use send::{SendParams, Sent};
 pub use shape::Skip;
 pub use start::Started;
+pub use status::{Status, TaskStatus};
 pub use stop::Stopped;
 pub use url::UrlResult;
 
@@ -138,13 +146,13 @@ pub fn handle(ctx: &Ctx, req: Request) -> Response {
         Request::Restart(p) => restart::restart(ctx, p).map(Response::Restart),
         Request::Kill(p) => kill::kill(ctx, p).map(Response::Kill),
         Request::Remove(p) => remove::remove(ctx, p).map(Response::Remove),
-        Request::Status => observe::status(ctx).map(Response::Status),
-        Request::Health => observe::health(ctx).map(Response::Health),
-        Request::Inspect(p) => observe::inspect(ctx, p).map(|r| Response::Inspect(Box::new(r))),
-        Request::Send(p) => observe::send(ctx, p).map(Response::Send),
+        Request::Status => status::status(ctx).map(Response::Status),
+        Request::Health => health::health(ctx).map(Response::Health),
+        Request::Inspect(p) => inspect::inspect(ctx, p).map(|r| Response::Inspect(Box::new(r))),
+        Request::Send(p) => send::send(ctx, p).map(Response::Send),
         Request::Logs(p) => logs::logs(ctx, p).map(Response::Logs),
         Request::LogsClean(p) => logs::clean(ctx, p).map(Response::LogsClean),
-        Request::Events(p) => logs::events(ctx, p).map(Response::Events),
+        Request::Events(p) => events::events(ctx, p).map(Response::Events),
         Request::Url(p) => url::url(ctx, p).map(Response::Url),
         Request::Run(p) => jobs::run(ctx, p).map(Response::Run),
         Request::Jobs(p) => jobs::list(ctx, p).map(Response::Jobs),

@@ -1,15 +1,14 @@
-//! `status`, `health`, `inspect` and `send`: reading what runs, probing it, typing into it.
+//! `status`: every task of the project, from one tmux read; with an invalid config, what
+//! tmux has of the session.
 
-use super::{Action, Ctx, TaskParams, Warning, lifecycle_ctx};
-use crate::cmd;
+use super::{Ctx, Warning, lifecycle_ctx};
 use crate::config::{GlobalConfig, Project, Task};
-use crate::error::{Error, Kind, Result};
-use crate::health::{self, Method, Probe};
+use crate::error::{Error, Result};
+use crate::health::{self, Method};
 use crate::state::State;
 use crate::task::{self, Runtime};
 use crate::{paths, proc};
-use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use serde::Serialize;
 
 /// Whether the daemon runs, from its pid file.
 #[derive(Debug, Clone, Serialize)]
@@ -103,7 +102,7 @@ fn last_health(rt: &Runtime) -> Option<HealthSeen> {
 }
 
 impl TaskStatus {
-    fn new(project: &Project, global: &GlobalConfig, t: &Task, rt: Option<&Runtime>, state: &State) -> Self {
+    pub(super) fn new(project: &Project, global: &GlobalConfig, t: &Task, rt: Option<&Runtime>, state: &State) -> Self {
         let running = rt.is_some_and(|r| r.running());
         let seen = rt.and_then(last_health);
         let healthy = if !running {
@@ -160,7 +159,7 @@ pub struct Status {
 
 /// The global config, or its defaults with a warning when it is broken: a broken global
 /// config must not hide what runs.
-fn global_or_default(ctx: &Ctx, warnings: &mut Vec<Warning>) -> GlobalConfig {
+pub(super) fn global_or_default(ctx: &Ctx, warnings: &mut Vec<Warning>) -> GlobalConfig {
     GlobalConfig::load(&ctx.home).unwrap_or_else(|e| {
         warnings.push(Warning(e.message()));
         GlobalConfig::default()
@@ -256,195 +255,5 @@ fn status_from_tmux(ctx: &Ctx, invalid: &Error) -> Result<Status> {
             invalid.code(),
             invalid.message()
         ))],
-    })
-}
-
-/// One task's probe in `health`.
-#[derive(Debug, Clone, Serialize)]
-pub struct HealthRow {
-    /// The task.
-    pub name: String,
-    /// It passed.
-    pub healthy: bool,
-    /// `http`, `shell`, `tcp` or `proc`.
-    pub method: &'static str,
-    /// Why it failed.
-    pub reason: Option<String>,
-}
-
-/// `health`: every task probed now.
-#[derive(Debug, Clone, Serialize)]
-pub struct HealthReport {
-    /// Tasks that passed.
-    pub healthy_count: usize,
-    /// Tasks probed.
-    pub total_count: usize,
-    /// Each task's probe, in config order.
-    pub tasks: Vec<HealthRow>,
-}
-
-fn probe_all(lc: &task::Ctx, rts: &HashMap<String, Runtime>, state: &State) -> Vec<(String, Probe)> {
-    let record = state.env().unwrap_or_else(|| lc.env.clone());
-    let results: Vec<(String, Probe)> = std::thread::scope(|s| {
-        let hs: Vec<_> = lc
-            .project
-            .tasks
-            .iter()
-            .map(|t| {
-                let rt = rts.get(&t.name);
-                let record = &record;
-                let port = rt.and_then(|r| r.port).or_else(|| task::known_port(state, t));
-                s.spawn(move || {
-                    let running = rt.is_some_and(|r| r.running());
-                    let env = task::task_env(&lc.project, t, record, port).unwrap_or_else(|_| record.clone());
-                    (t.name.clone(), health::probe(t, running, &env))
-                })
-            })
-            .collect();
-        hs.into_iter()
-            .zip(&lc.project.tasks)
-            .map(|(h, t)| h.join().unwrap_or_else(|_| (t.name.clone(), health::probe_crashed(t))))
-            .collect()
-    });
-    let recs: Vec<(String, Probe)> = results
-        .iter()
-        .filter_map(|(n, p)| {
-            rts.get(n)
-                .filter(|r| r.running())
-                .map(|r| (r.window_id.clone(), p.clone()))
-        })
-        .collect();
-    task::record_health(&lc.tmux, &recs);
-    results
-}
-
-/// `health`.
-pub fn health(ctx: &Ctx) -> Result<HealthReport> {
-    let lc = lifecycle_ctx(ctx)?;
-    let rts = task::read_runtime_brief(&lc.tmux, &lc.project.name)?;
-    let state = State::load(&ctx.home, &lc.project.name)?;
-    let results = probe_all(&lc, &rts, &state);
-    Ok(HealthReport {
-        healthy_count: results.iter().filter(|(_, p)| p.ok).count(),
-        total_count: results.len(),
-        tasks: results
-            .into_iter()
-            .map(|(name, p)| HealthRow {
-                name,
-                healthy: p.ok,
-                method: p.method.as_str(),
-                reason: p.reason,
-            })
-            .collect(),
-    })
-}
-
-/// `inspect`: a task's `status` fields and more.
-#[derive(Debug, Clone, Serialize)]
-pub struct Inspected {
-    /// Every `status` field.
-    #[serde(flatten)]
-    pub status: TaskStatus,
-    /// The shell probe.
-    pub health_check: Option<String>,
-    /// The HTTP probe.
-    pub health_url: Option<String>,
-    /// Its log file.
-    pub log_file: std::path::PathBuf,
-    /// `@N`.
-    pub window_id: Option<String>,
-    /// `%N`.
-    pub pane_id: Option<String>,
-    /// The pane's foreground command.
-    pub pane_current_command: Option<String>,
-    /// The pane's directory.
-    pub pane_current_path: Option<String>,
-    /// The names of its environment variables.
-    pub env: Vec<String>,
-}
-
-/// `inspect TASK`.
-pub fn inspect(ctx: &Ctx, p: TaskParams) -> Result<Inspected> {
-    let lc = lifecycle_ctx(ctx)?;
-    let global = global_or_default(ctx, &mut Vec::new());
-    let t = lc.project.task(&p.task)?;
-    let rts = task::read_runtime_detailed(&lc.tmux, &lc.project.name)?;
-    let rt = rts.get(&t.name);
-    let state = State::load(&ctx.home, &lc.project.name)?;
-    let mut status = TaskStatus::new(&lc.project, &global, t, rt, &state);
-    status.log_error = crate::logs::log_error(&ctx.home, &lc.project.name, &t.name);
-    let record = state.env().unwrap_or_default();
-    let env = task::task_env(&lc.project, t, &record, status.port)
-        .map(|e| e.into_iter().map(|(k, _)| k).collect())
-        .unwrap_or_default();
-    Ok(Inspected {
-        status,
-        health_check: t.health_check.clone(),
-        health_url: t.health_url.clone(),
-        log_file: crate::logs::log_path(&ctx.home, &lc.project, t),
-        window_id: rt.map(|r| r.window_id.clone()),
-        pane_id: rt.map(|r| r.pane_id.clone()),
-        pane_current_command: rt.map(|r| r.current_command.clone()),
-        pane_current_path: rt.map(|r| r.current_path.clone()),
-        env,
-    })
-}
-
-/// Params of `send`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SendParams {
-    /// The task.
-    pub task: String,
-    /// Literal text to type.
-    #[serde(default)]
-    pub text: String,
-    /// Press Enter after it (default true).
-    #[serde(default = "yes")]
-    pub enter: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// What `send` did.
-#[derive(Debug, Clone, Serialize)]
-pub struct Sent {
-    /// Always true.
-    pub ok: bool,
-    /// The task.
-    pub task: String,
-    /// `sent`.
-    pub action: Action,
-}
-
-/// `send TASK TEXT`: literal text into a running task's pane, then Enter.
-pub fn send(ctx: &Ctx, p: SendParams) -> Result<Sent> {
-    let lc = lifecycle_ctx(ctx)?;
-    let t = lc.project.task(&p.task)?;
-    let rts = task::read_runtime(&lc.tmux, &lc.project.name)?;
-    let Some(rt) = rts.get(&t.name).filter(|r| r.running()) else {
-        return Err(Error::from(Kind::NotRunning(format!(
-            "Task '{}' is not running: nothing reads what would be sent",
-            p.task
-        )))
-        .hint(format!("start it with 'taskmux start {}'", p.task)));
-    };
-    let mut chain = Vec::new();
-    if !p.text.is_empty() {
-        chain.push(cmd!["send-keys", "-t", &rt.pane_id, "-l", "--", &p.text]);
-    }
-    if p.enter {
-        chain.push(cmd!["send-keys", "-t", &rt.pane_id, "Enter"]);
-    }
-    if chain.is_empty() {
-        return Err(super::invalid("send needs TEXT, or Enter"));
-    }
-    lc.tmux.run(&chain)?;
-    Ok(Sent {
-        ok: true,
-        task: p.task,
-        action: Action::Sent,
     })
 }
