@@ -23,6 +23,10 @@ pub struct ProcInfo {
     pub tty_nr: i64,
     /// State letter (`R`, `S`, `Z`, …).
     pub state: char,
+    /// When it started, in clock ticks since boot.
+    pub start_time: u64,
+    /// Its command name (`comm`, at most 15 bytes).
+    pub comm: String,
 }
 
 impl ProcInfo {
@@ -66,6 +70,8 @@ fn parse_stat(s: &str) -> Option<ProcInfo> {
         pgid: rest.get(2)?.parse().ok()?,
         sid: rest.get(3)?.parse().ok()?,
         tty_nr: rest.get(4)?.parse().ok()?,
+        start_time: rest.get(19).and_then(|t| t.parse().ok()).unwrap_or(0),
+        comm: s.get(s.find('(')? + 1..close).unwrap_or_default().to_string(),
     })
 }
 
@@ -133,14 +139,21 @@ pub fn children(pid: i32) -> Vec<i32> {
 /// `/bin/sh -c COMMAND`: the pane's process itself once it is no longer that wrapper (the
 /// shell exec'd the command, or the command is `exec …`), else the wrapper's only child;
 /// None while it has none, or several (`a & b`).
-pub fn command_pid(pane_pid: i32) -> Option<i32> {
-    let argv = std::fs::read(format!("/proc/{pane_pid}/cmdline")).ok()?;
-    let mut args = argv.split(|b| *b == 0);
-    if !(args.next() == Some(b"/bin/sh") && args.next() == Some(b"-c")) {
-        return Some(pane_pid);
-    }
-    match children(pane_pid)[..] {
-        [one] => Some(one),
+pub fn command_pid(pane_pid: i32, pane_comm: &str) -> Option<i32> {
+    // the children first: with none, the pane's process is the command (one read, the
+    // common case once the shell has exec'd); `status` asks this of every task
+    let kids: Vec<i32> = match std::fs::read_to_string(format!("/proc/{pane_pid}/task/{pane_pid}/children")) {
+        Ok(list) => list.split_whitespace().filter_map(|c| c.parse().ok()).collect(),
+        Err(_) => children(pane_pid),
+    };
+    // the pane runs `/bin/sh -c COMMAND`: while its name (from the stat already read) is
+    // still `sh`, it is that wrapper (a command that is itself an exec'd `sh script` looks
+    // the same, and then its one child is shown: a price worth not reading every cmdline)
+    let is_wrapper = || pane_comm == "sh";
+    match kids[..] {
+        [] => Some(pane_pid),
+        [one] if is_wrapper() => Some(one),
+        _ if !is_wrapper() => Some(pane_pid),
         _ => None,
     }
 }
@@ -239,9 +252,13 @@ pub fn task_processes(id: &TaskIdentity, procs: &[ProcInfo], known: &mut HashSet
     known.retain(|pid| live.iter().any(|p| p.pid == *pid));
     let tty = id.tty_nr.filter(|t| *t != 0);
     let mut devices = TtyDevices::default();
+    // only a process with no controlling tty that started after the pane can be a detached
+    // child holding the pane's tty open: the rest need no look at their file descriptors
+    let pane_start = live.iter().find(|p| p.pid == id.pane_pid).map(|p| p.start_time);
+    let may_hold = |p: &ProcInfo| p.tty_nr == 0 && pane_start.is_some_and(|s| p.start_time >= s);
     for p in &live {
         let ours = (id.pane_pid > 0 && (p.pid == id.pane_pid || p.pgid == id.pane_pid || p.sid == id.pane_pid))
-            || tty.is_some_and(|t| p.tty_nr == t || devices.held_by(p.pid, t));
+            || tty.is_some_and(|t| p.tty_nr == t || (may_hold(p) && devices.held_by(p.pid, t)));
         if ours {
             known.insert(p.pid);
         }

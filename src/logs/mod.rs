@@ -38,6 +38,6 @@ pub use follow::follow;
 pub use index::index_path;
 pub use pane::{WriterOptions, write_pane_log};
 pub use read::{Line, Query, Source, parse_ts, read};
-pub use report::{LogError, TaskLog, error_path, log_error};
+pub use report::{LogError, TaskLog, error_path, log_error, log_errors};
 pub use usable::check_log_path;
 pub use writer::{LINE_CAP, Writer, log_path, pipe_command, stamp, task_pipe_command};

@@ -47,6 +47,23 @@ pub fn log_error(home: &Path, session: &str, task: &str) -> Option<LogError> {
     serde_json::from_str(&text).ok()
 }
 
+/// The failures the writers of a session's tasks report now, by task: one look at the
+/// directory, so `status` pays for a file only where there is one.
+pub fn log_errors(home: &Path, session: &str) -> std::collections::HashMap<String, LogError> {
+    let dir = crate::ctx::project_dir(home, session).join("run");
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return Default::default();
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let task = name.strip_suffix(".log.error")?.to_string();
+            let err = log_error(home, session, &task)?;
+            Some((task, err))
+        })
+        .collect()
+}
+
 /// How often the status file is rewritten with the bytes dropped so far.
 const NOTE_EVERY: Duration = Duration::from_secs(1);
 

@@ -128,7 +128,9 @@ impl TaskStatus {
             cwd: t.cwd_raw.clone(),
             depends_on: t.depends_on.clone(),
             pid: if running { rt.map(|r| r.pane_pid) } else { None },
-            command_pid: rt.filter(|_| running).and_then(|r| proc::command_pid(r.pane_pid)),
+            command_pid: rt
+                .filter(|_| running)
+                .and_then(|r| proc::command_pid(r.pane_pid, &r.comm)),
             started_at: rt.and_then(|r| r.started_at).map(paths::iso_time),
             restarts: rt.map_or(0, |r| r.restarts),
             exit_code: if running { None } else { rt.and_then(|r| r.exit_code) },
@@ -178,13 +180,14 @@ pub fn status(ctx: &Ctx) -> Result<Status> {
     let global = global_or_default(ctx, &mut warnings);
     let rts = task::read_runtime_brief(&lc.tmux, &lc.project.name)?;
     let state = State::load(&ctx.home, &lc.project.name)?;
+    let mut log_errors = crate::logs::log_errors(&ctx.home, &lc.project.name);
     let tasks: Vec<TaskStatus> = lc
         .project
         .tasks
         .iter()
         .map(|t| TaskStatus::new(&lc.project, &global, t, rts.get(&t.name), &state))
         .map(|s| TaskStatus {
-            log_error: crate::logs::log_error(&ctx.home, &lc.project.name, &s.name),
+            log_error: log_errors.remove(&s.name),
             ..s
         })
         .collect();
@@ -234,7 +237,7 @@ fn status_from_tmux(ctx: &Ctx, invalid: &Error) -> Result<Status> {
                 cwd: None,
                 depends_on: Vec::new(),
                 pid: running.then_some(rt.pane_pid),
-                command_pid: running.then(|| proc::command_pid(rt.pane_pid)).flatten(),
+                command_pid: running.then(|| proc::command_pid(rt.pane_pid, &rt.comm)).flatten(),
                 started_at: rt.started_at.map(paths::iso_time),
                 restarts: rt.restarts,
                 exit_code: if running { None } else { rt.exit_code },

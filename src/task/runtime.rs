@@ -23,6 +23,8 @@ pub struct Runtime {
     pub pane_pid: i32,
     /// Whether that process was alive in /proc when this was read.
     pub alive: bool,
+    /// Its command name (`comm`) when it was read, for telling the `sh -c` wrapper apart.
+    pub comm: String,
     /// Whether tmux reports the pane dead.
     pub dead: bool,
     /// Exit code of a dead pane (128+N when killed by signal N).
@@ -251,7 +253,13 @@ fn parse_row(fields: &[Field], values: &[String]) -> Runtime {
         f.set(&mut row, v);
     }
     let mut rt = row.rt;
-    rt.alive = !rt.dead && proc::alive(rt.pane_pid);
+    if !rt.dead
+        && rt.pane_pid > 0
+        && let Some(p) = proc::stat(rt.pane_pid)
+    {
+        rt.alive = p.alive();
+        rt.comm = p.comm;
+    }
     if rt.dead {
         rt.exit_code = proc::exit_code(row.dead_status, row.dead_signal, rt.pane_pid);
     }
