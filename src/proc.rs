@@ -186,7 +186,9 @@ pub type Markers = std::collections::HashMap<i32, (String, String)>;
 /// which task of which tmux server a process belongs to.
 pub fn markers(procs: &[ProcInfo]) -> Markers {
     let mut out = Markers::new();
-    for p in procs.iter().filter(|p| p.alive()) {
+    // kernel threads (kthreadd, pid 2, and its children) have no environment: most of a
+    // quiet machine's processes, skipped without a read
+    for p in procs.iter().filter(|p| p.alive() && p.pid != 2 && p.ppid != 2) {
         let Ok(env) = std::fs::read(format!("/proc/{}/environ", p.pid)) else {
             continue;
         };
@@ -252,10 +254,12 @@ pub fn task_processes(id: &TaskIdentity, procs: &[ProcInfo], known: &mut HashSet
     known.retain(|pid| live.iter().any(|p| p.pid == *pid));
     let tty = id.tty_nr.filter(|t| *t != 0);
     let mut devices = TtyDevices::default();
-    // only a process with no controlling tty that started after the pane can be a detached
-    // child holding the pane's tty open: the rest need no look at their file descriptors
+    // only a session leader with no controlling tty that started after the pane can be a
+    // child that detached itself (setsid) holding the pane's tty open; what it starts is
+    // found as its descendant. The rest (tmux's log writers among them) need no look at
+    // their file descriptors, which would cost a directory read per process and task.
     let pane_start = live.iter().find(|p| p.pid == id.pane_pid).map(|p| p.start_time);
-    let may_hold = |p: &ProcInfo| p.tty_nr == 0 && pane_start.is_some_and(|s| p.start_time >= s);
+    let may_hold = |p: &ProcInfo| p.tty_nr == 0 && p.sid == p.pid && pane_start.is_some_and(|s| p.start_time >= s);
     for p in &live {
         let ours = (id.pane_pid > 0 && (p.pid == id.pane_pid || p.pgid == id.pane_pid || p.sid == id.pane_pid))
             || tty.is_some_and(|t| p.tty_nr == t || (may_hold(p) && devices.held_by(p.pid, t)));

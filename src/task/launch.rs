@@ -138,13 +138,24 @@ pub(super) fn launch_lock(ctx: &Ctx) -> Result<paths::Lock> {
 /// `orphan_reaped` event with the pids. Takes the launch lock and reads the session under
 /// it, so a copy that a concurrent start just launched is never taken for an orphan.
 pub(super) fn reap_orphans(ctx: &Ctx, tasks: &[&Task]) -> Result<()> {
-    let _lock = launch_lock(ctx)?;
     let session = &ctx.project.name;
+    // first, without tmux: does any process carry one of these tasks' markers at all? The
+    // common start has none, and then costs no tmux round trip
+    let procs = proc::snapshot();
+    let marks = proc::markers(&procs);
+    let marked = |t: &Task| {
+        let m = format!("{session}/{}", t.name);
+        marks.values().any(|(task, _)| *task == m)
+    };
+    if !tasks.iter().any(|t| marked(t)) {
+        return Ok(());
+    }
+    let _lock = launch_lock(ctx)?;
     let rts = read_session(&ctx.tmux, session)?.unwrap_or_default();
     let idle: Vec<&Task> = tasks
         .iter()
         .copied()
-        .filter(|t| !rts.get(&t.name).is_some_and(Runtime::running))
+        .filter(|t| marked(t) && !rts.get(&t.name).is_some_and(Runtime::running))
         .collect();
     if idle.is_empty() {
         return Ok(());
@@ -153,6 +164,7 @@ pub(super) fn reap_orphans(ctx: &Ctx, tasks: &[&Task]) -> Result<()> {
         Some(r) => r.socket_path.clone(),
         None => ctx.tmux.socket_path(ctx.var("TMUX_TMPDIR")),
     };
+    // the look that counts is the one under the lock
     let procs = proc::snapshot();
     let marks = proc::markers(&procs);
     let mut found: Vec<(&Task, Target, Vec<i32>)> = Vec::new();
