@@ -140,20 +140,20 @@ pub fn children(pid: i32) -> Vec<i32> {
 /// shell exec'd the command, or the command is `exec …`), else the wrapper's only child;
 /// None while it has none, or several (`a & b`).
 pub fn command_pid(pane_pid: i32, pane_comm: &str) -> Option<i32> {
-    // the children first: with none, the pane's process is the command (one read, the
-    // common case once the shell has exec'd); `status` asks this of every task
+    if pane_comm != "sh" {
+        // no longer the wrapper: the pane's process is the command, and nothing is read
+        return Some(pane_pid);
+    }
+    // still the `/bin/sh -c COMMAND` wrapper (by its name, from the stat already read; a
+    // command that is itself an exec'd `sh script` looks the same, and then its one child
+    // is shown: a price worth not reading every cmdline): its only child
     let kids: Vec<i32> = match std::fs::read_to_string(format!("/proc/{pane_pid}/task/{pane_pid}/children")) {
         Ok(list) => list.split_whitespace().filter_map(|c| c.parse().ok()).collect(),
         Err(_) => children(pane_pid),
     };
-    // the pane runs `/bin/sh -c COMMAND`: while its name (from the stat already read) is
-    // still `sh`, it is that wrapper (a command that is itself an exec'd `sh script` looks
-    // the same, and then its one child is shown: a price worth not reading every cmdline)
-    let is_wrapper = || pane_comm == "sh";
     match kids[..] {
         [] => Some(pane_pid),
-        [one] if is_wrapper() => Some(one),
-        _ if !is_wrapper() => Some(pane_pid),
+        [one] => Some(one),
         _ => None,
     }
 }
