@@ -2,11 +2,11 @@
 //! questions here, on a terminal only; the edits themselves are requests.
 
 use super::render::{Color, Out, warn};
-use super::{Globals, context, exec, unexpected, usage};
+use super::{Globals, context, exec, unexpected};
 use crate::authoring::{AGENT_FILES, NewTask};
 use crate::check::Severity;
 use crate::config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ops::{self, AddParams, InitParams, Request, Response, TaskParams};
 use lexopt::prelude::*;
 use std::ffi::OsString;
@@ -66,10 +66,10 @@ fn warn_all(warnings: &[ops::Warning]) {
 pub fn init(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let mut defaults = false;
     let mut p = lexopt::Parser::from_args(args);
-    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+    while let Some(arg) = p.next().map_err(|e| Error::usage(e.to_string()))? {
         match arg {
             Long("defaults") => defaults = true,
-            other => return Err(usage(other.unexpected().to_string())),
+            other => return Err(Error::usage(other.unexpected().to_string())),
         }
     }
     let mut params = InitParams::default();
@@ -127,15 +127,18 @@ fn parse_add(args: Vec<OsString>) -> Result<(NewTask, bool)> {
     let mut words: Vec<String> = Vec::new();
     let mut t = NewTask::default();
     let mut force = false;
-    let text = |v: OsString| v.into_string().map_err(|_| usage("arguments must be valid UTF-8"));
-    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+    let text = |v: OsString| {
+        v.into_string()
+            .map_err(|_| Error::usage("arguments must be valid UTF-8"))
+    };
+    while let Some(arg) = p.next().map_err(|e| Error::usage(e.to_string()))? {
         match arg {
             Long("force") | Short('f') => force = true,
-            Long("cwd") => t.cwd = Some(text(p.value().map_err(|e| usage(e.to_string()))?)?),
-            Long("host") => t.host = Some(text(p.value().map_err(|e| usage(e.to_string()))?)?),
-            Long("health-check") => t.health_check = Some(text(p.value().map_err(|e| usage(e.to_string()))?)?),
+            Long("cwd") => t.cwd = Some(text(p.value().map_err(|e| Error::usage(e.to_string()))?)?),
+            Long("host") => t.host = Some(text(p.value().map_err(|e| Error::usage(e.to_string()))?)?),
+            Long("health-check") => t.health_check = Some(text(p.value().map_err(|e| Error::usage(e.to_string()))?)?),
             Long("depends-on") => {
-                let v = text(p.value().map_err(|e| usage(e.to_string()))?)?;
+                let v = text(p.value().map_err(|e| Error::usage(e.to_string()))?)?;
                 for d in v.split(',').map(str::trim).filter(|d| !d.is_empty()) {
                     if !t.depends_on.iter().any(|x| x == d) {
                         t.depends_on.push(d.to_string());
@@ -143,11 +146,13 @@ fn parse_add(args: Vec<OsString>) -> Result<(NewTask, bool)> {
                 }
             }
             Value(v) => words.push(text(v)?),
-            other => return Err(usage(other.unexpected().to_string())),
+            other => return Err(Error::usage(other.unexpected().to_string())),
         }
     }
     if words.len() < 2 {
-        return Err(usage("add needs TASK and COMMAND: taskmux add api \"npm run dev\""));
+        return Err(Error::usage(
+            "add needs TASK and COMMAND: taskmux add api \"npm run dev\"",
+        ));
     }
     t.name = words.remove(0);
     t.command = if words.len() == 1 {
@@ -178,15 +183,15 @@ pub fn add(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
 fn one_task(args: Vec<OsString>, what: &str) -> Result<String> {
     let mut p = lexopt::Parser::from_args(args);
     let mut names = Vec::new();
-    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+    while let Some(arg) = p.next().map_err(|e| Error::usage(e.to_string()))? {
         match arg {
             Value(v) => names.push(v.to_string_lossy().into_owned()),
-            other => return Err(usage(format!("{what}: unexpected {}", other.unexpected()))),
+            other => return Err(Error::usage(format!("{what}: unexpected {}", other.unexpected()))),
         }
     }
     match <[String; 1]>::try_from(names) {
         Ok([name]) => Ok(name),
-        Err(_) => Err(usage(format!("{what} takes exactly one TASK"))),
+        Err(_) => Err(Error::usage(format!("{what} takes exactly one TASK"))),
     }
 }
 
@@ -214,8 +219,11 @@ pub fn remove(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
 /// `taskmux check`.
 pub fn check(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let mut p = lexopt::Parser::from_args(args);
-    if let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
-        return Err(usage(format!("check takes no arguments, got {}", arg.unexpected())));
+    if let Some(arg) = p.next().map_err(|e| Error::usage(e.to_string()))? {
+        return Err(Error::usage(format!(
+            "check takes no arguments, got {}",
+            arg.unexpected()
+        )));
     }
     exec(g, out, Request::Check, |out, resp| {
         let Response::Check(r) = resp else {

@@ -1,10 +1,10 @@
 //! Shell completions: `taskmux completions bash|zsh|fish` prints the committed scripts, and
 //! the hidden `taskmux __tasks [-c PATH]` lists the config's task names for them.
 
+use super::Globals;
 use super::render::Out;
-use super::{Globals, usage};
 use crate::config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,14 +20,14 @@ pub const FISH: &str = include_str!("../../completions/taskmux.fish");
 pub fn completions(_g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let words: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let [shell] = words.as_slice() else {
-        return Err(usage("completions takes one SHELL: bash, zsh or fish"));
+        return Err(Error::usage("completions takes one SHELL: bash, zsh or fish"));
     };
     let script = match shell.as_str() {
         "bash" => BASH,
         "zsh" => ZSH,
         "fish" => FISH,
         other => {
-            return Err(usage(format!("no completions for shell '{other}'")).hint("use bash, zsh or fish"));
+            return Err(Error::usage(format!("no completions for shell '{other}'")).hint("use bash, zsh or fish"));
         }
     };
     out.print(script);

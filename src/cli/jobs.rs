@@ -1,8 +1,8 @@
 //! `taskmux-run` (and `taskmux run`) and `taskmux jobs`: job windows from the shell.
 
 use super::render::{Out, print_error};
-use super::{Globals, VERSION, exec, flag_value, flags, internal_mode, unexpected, usage};
-use crate::error::Result;
+use super::{Globals, VERSION, exec, flag_value, flags, internal_mode, unexpected};
+use crate::error::{Error, Result};
 use crate::ops::{JobsKillParams, JobsParams, JobsWaitParams, Request, Response, RunParams, Where};
 use lexopt::prelude::*;
 use std::ffi::OsString;
@@ -49,7 +49,7 @@ fn run_cmd(args: Vec<OsString>, globals: Option<&Globals>) -> Result<u8> {
     let mut g = globals.cloned().unwrap_or_default();
     let mut r = RunParams::default();
     let val = flag_value;
-    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+    while let Some(arg) = p.next().map_err(|e| Error::usage(e.to_string()))? {
         match arg {
             Short('h') | Long("help") => {
                 Out::new(false).print(&run_help());
@@ -72,7 +72,7 @@ fn run_cmd(args: Vec<OsString>, globals: Option<&Globals>) -> Result<u8> {
                 let kv = val(&mut p)?;
                 match kv.split_once('=') {
                     Some((k, v)) if !k.is_empty() => r.env.push((k.to_string(), v.to_string())),
-                    _ => return Err(usage(format!("-e needs K=V, not '{kv}'"))),
+                    _ => return Err(Error::usage(format!("-e needs K=V, not '{kv}'"))),
                 }
             }
             Long("keep") => r.keep = true,
@@ -84,18 +84,18 @@ fn run_cmd(args: Vec<OsString>, globals: Option<&Globals>) -> Result<u8> {
                 r.argv.push(v.to_string_lossy().into_owned());
                 r.argv.extend(
                     p.raw_args()
-                        .map_err(|e| usage(e.to_string()))?
+                        .map_err(|e| Error::usage(e.to_string()))?
                         .map(|a| a.to_string_lossy().into_owned()),
                 );
             }
-            other => return Err(usage(format!("unknown option {}", other.unexpected()))),
+            other => return Err(Error::usage(format!("unknown option {}", other.unexpected()))),
         }
     }
     if r.argv.is_empty() {
-        return Err(usage("no command after --").hint("usage: taskmux-run [OPTIONS] -- CMD [ARGS...]"));
+        return Err(Error::usage("no command after --").hint("usage: taskmux-run [OPTIONS] -- CMD [ARGS...]"));
     }
     if r.keep && r.rm {
-        return Err(usage("--keep and --rm contradict each other").hint("use one of them"));
+        return Err(Error::usage("--keep and --rm contradict each other").hint("use one of them"));
     }
     // the JobRef is JSON whether or not --json was given
     exec(&g, &Out::new(true), Request::Run(r), |_, _| Ok(()))
@@ -106,7 +106,7 @@ pub fn jobs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let mut p = lexopt::Parser::from_args(args);
     let (mut sub, mut tag, mut window_id, mut all, mut target) = (None::<String>, None, None, false, None::<String>);
     let mut place = Where::default();
-    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+    while let Some(arg) = p.next().map_err(|e| Error::usage(e.to_string()))? {
         match arg {
             Short('t') | Long("tag") => tag = Some(flag_value(&mut p)?),
             Long("window-id") => window_id = Some(flag_value(&mut p)?),
@@ -115,14 +115,14 @@ pub fn jobs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             Short('w') | Long("workspace") => place.workspace = Some(PathBuf::from(flag_value(&mut p)?)),
             Value(v) if sub.is_none() => sub = Some(v.to_string_lossy().into_owned()),
             Value(v) if target.is_none() => target = Some(v.to_string_lossy().into_owned()),
-            other => return Err(usage(format!("unexpected {}", other.unexpected()))),
+            other => return Err(Error::usage(format!("unexpected {}", other.unexpected()))),
         }
     }
     let req = match sub.as_deref() {
         None | Some("list") | Some("ls") => Request::Jobs(JobsParams { place, tag }),
         Some("kill") => {
             if !all && tag.is_none() && window_id.is_none() {
-                return Err(usage("jobs kill needs --tag T, --window-id ID or --all"));
+                return Err(Error::usage("jobs kill needs --tag T, --window-id ID or --all"));
             }
             Request::JobsKill(JobsKillParams {
                 place,
@@ -133,7 +133,7 @@ pub fn jobs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         }
         Some("wait") => {
             let Some(id) = target else {
-                return Err(usage(
+                return Err(Error::usage(
                     "jobs wait needs a job: its window id (@N), pane id (%N) or window name",
                 ));
             };
@@ -144,7 +144,11 @@ pub fn jobs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
                 |_, _| Ok(()),
             );
         }
-        Some(other) => return Err(usage(format!("unknown jobs subcommand '{other}' (list, kill, wait)"))),
+        Some(other) => {
+            return Err(Error::usage(format!(
+                "unknown jobs subcommand '{other}' (list, kill, wait)"
+            )));
+        }
     };
     exec(g, out, req, |out, resp| match resp {
         Response::Jobs(l) => {

@@ -1,7 +1,7 @@
 //! `start`, `stop`, `restart`, `kill`: arguments to requests, results to lines.
 
 use super::render::{Color, Out, warn};
-use super::{Globals, exec, flags, parse_args, unexpected, usage};
+use super::{Globals, exec, flags, parse_args, unexpected};
 use crate::error::{Error, Kind, Result};
 use crate::ops::{Action, Request, Response, Skip, TaskFailure, TaskParams, TasksParams};
 use std::ffi::OsString;
@@ -110,7 +110,7 @@ pub fn restart(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
 pub fn kill(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let (mut names, _) = parse_args(args, flags::of("kill"))?;
     if names.len() != 1 {
-        return Err(usage("kill takes exactly one TASK"));
+        return Err(Error::usage("kill takes exactly one TASK"));
     }
     let task = names.remove(0);
     exec(g, out, Request::Kill(TaskParams { task }), |out, resp| {

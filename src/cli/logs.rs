@@ -2,7 +2,7 @@
 //! read files only, so they work without tmux and after the session is gone.
 
 use super::render::Out;
-use super::{Globals, context, exec, flag_value, unexpected, usage};
+use super::{Globals, context, exec, flag_value, unexpected};
 use crate::error::{Error, Kind, Result};
 use crate::logs::{self, Line};
 use crate::ops::{self, EventsParams, LogsParams, OptTaskParams, Request, Response};
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::ffi::OsString;
 
 fn number(p: &mut lexopt::Parser, flag: &str) -> Result<usize> {
-    let v = p.value().map_err(|e| usage(e.to_string()))?;
+    let v = p.value().map_err(|e| Error::usage(e.to_string()))?;
     let s = v.to_string_lossy();
     s.parse::<usize>().map_err(|_| {
         Error::from(Kind::Usage(format!("{flag} needs a whole number, not '{s}'"))).hint(format!("e.g. {flag} 100"))
@@ -23,7 +23,7 @@ pub fn logs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let mut p = lexopt::Parser::from_args(args);
     let mut q = LogsParams::default();
     let mut follow = false;
-    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+    while let Some(arg) = p.next().map_err(|e| Error::usage(e.to_string()))? {
         match arg {
             Short('f') | Long("follow") => follow = true,
             Short('n') | Long("lines") => q.lines = Some(number(&mut p, "-n")?),
@@ -32,12 +32,12 @@ pub fn logs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             Long("since") => q.since = Some(flag_value(&mut p)?),
             Value(v) if q.task.is_none() => q.task = Some(v.to_string_lossy().into_owned()),
             Value(v) => {
-                return Err(usage(format!(
+                return Err(Error::usage(format!(
                     "logs takes one TASK, got also '{}'",
                     v.to_string_lossy()
                 )));
             }
-            other => return Err(usage(format!("unknown flag {}", other.unexpected()))),
+            other => return Err(Error::usage(format!("unknown flag {}", other.unexpected()))),
         }
     }
     let ctx = context(g)?;
@@ -87,10 +87,10 @@ pub fn logs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
 pub fn logs_clean(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let mut p = lexopt::Parser::from_args(args);
     let mut task = None;
-    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+    while let Some(arg) = p.next().map_err(|e| Error::usage(e.to_string()))? {
         match arg {
             Value(v) if task.is_none() => task = Some(v.to_string_lossy().into_owned()),
-            other => return Err(usage(format!("unexpected {}", other.unexpected()))),
+            other => return Err(Error::usage(format!("unexpected {}", other.unexpected()))),
         }
     }
     exec(g, out, Request::LogsClean(OptTaskParams { task }), |out, resp| {
@@ -107,13 +107,13 @@ pub fn logs_clean(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
 pub fn events(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let mut p = lexopt::Parser::from_args(args);
     let mut q = EventsParams::default();
-    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+    while let Some(arg) = p.next().map_err(|e| Error::usage(e.to_string()))? {
         match arg {
             Long("task") | Short('t') => q.task = Some(flag_value(&mut p)?),
             Long("since") => q.since = Some(flag_value(&mut p)?),
             Short('n') | Long("lines") => q.lines = Some(number(&mut p, "-n")?),
             Long("all-projects") | Short('a') => q.all_projects = true,
-            other => return Err(usage(format!("unexpected {}", other.unexpected()))),
+            other => return Err(Error::usage(format!("unexpected {}", other.unexpected()))),
         }
     }
     let all = q.all_projects;

@@ -49,11 +49,6 @@ pub struct Globals {
     pub version: bool,
 }
 
-/// A usage error (E500, exit 2).
-pub fn usage(msg: impl Into<String>) -> Error {
-    Error::usage(msg)
-}
-
 /// Splits global flags out of the arguments (anywhere before `--`).
 pub fn split_globals(args: Vec<OsString>) -> Result<(Globals, Vec<OsString>)> {
     let mut g = Globals::default();
@@ -72,7 +67,7 @@ pub fn split_globals(args: Vec<OsString>) -> Result<(Globals, Vec<OsString>)> {
                 None => it
                     .next()
                     .map(|v| v.to_string_lossy().into_owned())
-                    .ok_or_else(|| usage(format!("{flag} needs a value"))),
+                    .ok_or_else(|| Error::usage(format!("{flag} needs a value"))),
             }
         };
         match s.as_str() {
@@ -195,17 +190,17 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
     let cmd = match cmd.as_str() {
         // the request loop: global flags anywhere on its line set its project and server
         "__request" if args.is_empty() => return request::serve(g),
-        "__request" => return Err(usage("__request takes no arguments but the global flags")),
+        "__request" => return Err(Error::usage("__request takes no arguments but the global flags")),
         "list" | "ls" => "status".to_string(),
         "help" => {
             let topic = args.first().map(|a| a.to_string_lossy().into_owned());
             if args.len() > 1 {
-                return Err(usage("help takes at most one COMMAND"));
+                return Err(Error::usage("help takes at most one COMMAND"));
             }
             let text = match topic {
                 None => main_help(),
                 Some(t) => command_help(&t).ok_or_else(|| {
-                    usage(format!("help takes a COMMAND, and there is no command '{t}'"))
+                    Error::usage(format!("help takes a COMMAND, and there is no command '{t}'"))
                         .hint("see 'taskmux --help' for the commands")
                 })?,
             };
@@ -342,7 +337,7 @@ fn unexpected(resp: &Response) -> Error {
 /// The value of the flag just read, as a string (a missing value is a usage error).
 pub fn flag_value(p: &mut lexopt::Parser) -> Result<String> {
     Ok(p.value()
-        .map_err(|e| usage(e.to_string()))?
+        .map_err(|e| Error::usage(e.to_string()))?
         .to_string_lossy()
         .into_owned())
 }
@@ -357,20 +352,20 @@ fn parse_args(args: Vec<OsString>, flags: &[flags::Flag]) -> Result<(Vec<String>
     let mut p = lexopt::Parser::from_args(args);
     let mut names = Vec::new();
     let mut flags: HashMap<String, bool> = HashMap::new();
-    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+    while let Some(arg) = p.next().map_err(|e| Error::usage(e.to_string()))? {
         match arg {
             Value(v) => names.push(v.to_string_lossy().into_owned()),
             Long(l) => match bools.iter().find(|(n, _)| *n == l) {
                 Some((n, _)) => {
                     flags.insert(n.to_string(), true);
                 }
-                None => return Err(usage(format!("unknown flag --{l}"))),
+                None => return Err(Error::usage(format!("unknown flag --{l}"))),
             },
             Short(c) => match bools.iter().find(|(_, s)| *s == Some(c)) {
                 Some((n, _)) => {
                     flags.insert(n.to_string(), true);
                 }
-                None => return Err(usage(format!("unknown flag -{c}"))),
+                None => return Err(Error::usage(format!("unknown flag -{c}"))),
             },
         }
     }
@@ -380,7 +375,7 @@ fn parse_args(args: Vec<OsString>, flags: &[flags::Flag]) -> Result<(Vec<String>
 /// E500 when a command that takes no arguments got some.
 fn no_arguments(cmd: &str, names: &[String]) -> Result<()> {
     match names.first() {
-        Some(extra) => Err(usage(format!(
+        Some(extra) => Err(Error::usage(format!(
             "{cmd} takes no arguments, got unexpected argument {extra:?}"
         ))),
         None => Ok(()),

@@ -1,7 +1,7 @@
 //! `status`, `health`, `inspect`, `send` and `attach`: what runs, shown to people.
 
 use super::render::{Color, Out, warn};
-use super::{Globals, context, exec, flags, no_arguments, parse_args, unexpected, usage};
+use super::{Globals, context, exec, flags, no_arguments, parse_args, unexpected};
 use crate::error::{Error, Kind, Result};
 use crate::ops::{self, Request, Response, SendParams, TaskParams};
 use lexopt::prelude::*;
@@ -144,7 +144,7 @@ pub fn health(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
 pub fn inspect(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let (mut names, _) = parse_args(args, flags::of("inspect"))?;
     if names.len() != 1 {
-        return Err(usage("inspect takes exactly one TASK"));
+        return Err(Error::usage("inspect takes exactly one TASK"));
     }
     let task = names.remove(0);
     exec(g, out, Request::Inspect(TaskParams { task }), |out, resp| {
@@ -158,15 +158,15 @@ pub fn send(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let mut p = lexopt::Parser::from_args(args);
     let mut words: Vec<String> = Vec::new();
     let mut enter = true;
-    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+    while let Some(arg) = p.next().map_err(|e| Error::usage(e.to_string()))? {
         match arg {
             Long("no-enter") => enter = false,
             Value(v) => words.push(v.to_string_lossy().into_owned()),
-            other => return Err(usage(format!("unexpected {}", other.unexpected()))),
+            other => return Err(Error::usage(format!("unexpected {}", other.unexpected()))),
         }
     }
     if words.len() < 2 && !(words.len() == 1 && enter) {
-        return Err(usage("send needs a TASK and TEXT"));
+        return Err(Error::usage("send needs a TASK and TEXT"));
     }
     let task = words.remove(0);
     let req = Request::Send(SendParams {
@@ -188,10 +188,10 @@ pub fn attach(g: &Globals, args: Vec<OsString>, _out: &Out) -> Result<u8> {
     use std::os::unix::process::CommandExt;
     let mut p = lexopt::Parser::from_args(args);
     let mut name = None;
-    while let Some(arg) = p.next().map_err(|e| usage(e.to_string()))? {
+    while let Some(arg) = p.next().map_err(|e| Error::usage(e.to_string()))? {
         match arg {
             Value(v) if name.is_none() => name = Some(v.to_string_lossy().into_owned()),
-            other => return Err(usage(format!("unexpected {}", other.unexpected()))),
+            other => return Err(Error::usage(format!("unexpected {}", other.unexpected()))),
         }
     }
     let ctx = context(g)?;

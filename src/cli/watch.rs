@@ -2,7 +2,7 @@
 //! follow it through the `reload` operation, and survive a broken save.
 
 use super::render::{Color, Out, print_error};
-use super::{Globals, context, usage};
+use super::{Globals, context};
 use crate::config::{self, Project};
 use crate::error::{Error, Result};
 use crate::ops::reload;
@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 fn parse(args: Vec<OsString>) -> Result<()> {
     let mut p = lexopt::Parser::from_args(args);
-    match p.next().map_err(|e| usage(e.to_string()))? {
+    match p.next().map_err(|e| Error::usage(e.to_string()))? {
         None => Ok(()),
-        Some(arg) => Err(usage(format!("watch takes no arguments: {}", arg.unexpected()))),
+        Some(arg) => Err(Error::usage(format!("watch takes no arguments: {}", arg.unexpected()))),
     }
 }
 

@@ -68,7 +68,7 @@ pub fn init(ctx: &Ctx, p: InitParams) -> Result<Initialized> {
         .agent_files
         .unwrap_or_else(|| authoring::AGENT_FILES.iter().map(|f| f.to_string()).collect());
     if let Some(f) = files.iter().find(|f| !authoring::AGENT_FILES.contains(&f.as_str())) {
-        return Err(super::invalid(format!(
+        return Err(Error::usage(format!(
             "'{f}' is not an agent file (one of {})",
             authoring::AGENT_FILES.join(", ")
         )));

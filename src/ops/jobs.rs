@@ -1,6 +1,6 @@
 //! `run`, `jobs`, `jobs_kill` and `jobs_wait`: fire-and-forget job windows.
 
-use super::{Action, Ctx, invalid};
+use super::{Action, Ctx};
 use crate::config;
 use crate::error::{Error, Kind, Result};
 use crate::jobs::{self, Cleanup, JobInfo, JobRef, RunRequest};
@@ -94,10 +94,10 @@ pub struct RunParams {
 /// `run`: a job window, its JobRef (with `exit_code` when waited for).
 pub fn run(ctx: &Ctx, p: RunParams) -> Result<JobRef> {
     if p.argv.is_empty() {
-        return Err(invalid("no command after --").hint("usage: taskmux-run [OPTIONS] -- CMD [ARGS...]"));
+        return Err(Error::usage("no command after --").hint("usage: taskmux-run [OPTIONS] -- CMD [ARGS...]"));
     }
     if p.keep && p.rm {
-        return Err(invalid("--keep and --rm contradict each other").hint("use one of them"));
+        return Err(Error::usage("--keep and --rm contradict each other").hint("use one of them"));
     }
     let (session, workspace) = place(ctx, &p.place)?;
     ctx.tmux.check_version()?;
@@ -218,7 +218,7 @@ pub struct JobKilled {
 /// `jobs_kill`: ends the chosen jobs and closes their windows.
 pub fn kill(ctx: &Ctx, p: JobsKillParams) -> Result<JobKilled> {
     if !p.all && p.tag.is_none() && p.window_id.is_none() {
-        return Err(invalid("jobs kill needs --tag T, --window-id ID or --all"));
+        return Err(Error::usage("jobs kill needs --tag T, --window-id ID or --all"));
     }
     let (session, list) = session_jobs(ctx, &p.place)?;
     let chosen: Vec<JobInfo> = if p.all {
@@ -262,7 +262,7 @@ pub struct JobsWaitParams {
 /// `jobs_wait`: blocks until the job ends; its JobRef with `exit_code`.
 pub fn wait(ctx: &Ctx, p: JobsWaitParams) -> Result<JobRef> {
     if p.id.is_empty() {
-        return Err(invalid(
+        return Err(Error::usage(
             "jobs wait needs a job: its window id (@N), pane id (%N) or window name",
         ));
     }

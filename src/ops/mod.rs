@@ -214,8 +214,3 @@ pub fn check_owner(ctx: &Ctx, project: &Project) -> Result<()> {
     })
     .details(serde_json::json!({"session": project.name, "ours": project.path, "theirs": theirs})))
 }
-
-/// A request's params refused before anything ran.
-pub(crate) fn invalid(msg: impl Into<String>) -> Error {
-    Error::usage(msg)
-}

@@ -55,7 +55,7 @@ pub fn send(ctx: &Ctx, p: SendParams) -> Result<Sent> {
         chain.push(cmd!["send-keys", "-t", &rt.pane_id, "Enter"]);
     }
     if chain.is_empty() {
-        return Err(super::invalid("send needs TEXT, or Enter"));
+        return Err(Error::usage("send needs TEXT, or Enter"));
     }
     lc.tmux.run(&chain)?;
     Ok(Sent {
