@@ -10,6 +10,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod ctx;
+pub mod daemon;
 pub mod error;
 pub mod events;
 pub mod health;

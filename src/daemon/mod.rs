@@ -1,0 +1,3 @@
+//! The per-machine supervisor's parts: the registry of projects it keeps up.
+
+pub mod registry;
