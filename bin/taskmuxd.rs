@@ -1,7 +1,3 @@
 fn main() -> std::process::ExitCode {
-    taskmux::cli::placeholder_main(
-        "taskmuxd",
-        "the per-machine taskmux supervisor",
-        std::env::args_os().skip(1).collect(),
-    )
+    taskmux::cli::daemon_main(std::env::args_os().skip(1).collect())
 }

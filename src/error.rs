@@ -159,6 +159,14 @@ pub enum Kind {
     },
     /// E300: a job with no session to run in: no `-s`, no `-w`, no project.
     NoSession,
+    /// E302: the daemon, or another supervisor of the project, already runs.
+    /// The message names its pid.
+    AlreadySupervised(String),
+    /// E303: a project that is not in the registry.
+    NotRegistered(String),
+    /// E304: the daemon is not running, and the command needs it.
+    /// The message says what needed it.
+    DaemonNotRunning(String),
     /// E305: another config with the same project name owns the session.
     NameCollision {
         /// The session (the project name).
@@ -251,6 +259,9 @@ impl Kind {
             Kind::WindowNotFound { .. } => "E222",
             Kind::SessionNotFound { .. } => "E300",
             Kind::NoSession => "E300",
+            Kind::AlreadySupervised(_) => "E302",
+            Kind::NotRegistered(_) => "E303",
+            Kind::DaemonNotRunning(_) => "E304",
             Kind::NameCollision { .. } => "E305",
             Kind::CorruptState { .. } => "E306",
             Kind::HookFailed(_) => "E400",
@@ -290,6 +301,7 @@ impl Kind {
             Kind::WindowNotFound { window, session } => format!("No window '{window}' in session '{session}'"),
             Kind::SessionNotFound { session } => format!("Session '{session}' is not running"),
             Kind::NoSession => "No session to run in: no taskmux.toml here or above".into(),
+            Kind::NotRegistered(name) => format!("Project '{name}' is not registered with the daemon"),
             Kind::NameCollision { session, ours, theirs } => format!(
                 "Session '{session}' belongs to {}, another project with the same name (this one is {})",
                 theirs.display(),
@@ -320,6 +332,8 @@ impl Kind {
             | Kind::UnknownCommand(message)
             | Kind::BadRequest(message)
             | Kind::NoTerminal(message)
+            | Kind::AlreadySupervised(message)
+            | Kind::DaemonNotRunning(message)
             | Kind::Internal(message) => message.clone(),
         }
     }
@@ -351,6 +365,9 @@ impl Kind {
             }
             Kind::JobNotFound { .. } => "list the jobs with 'taskmux jobs'".into(),
             Kind::SessionNotFound { .. } => "start the project with 'taskmux start'".into(),
+            Kind::AlreadySupervised(_) => "stop it first with 'taskmux daemon stop', or leave it be".into(),
+            Kind::NotRegistered(_) => "list the registered projects with 'taskmux daemon list'".into(),
+            Kind::DaemonNotRunning(_) => "start it with 'taskmux daemon start'".into(),
             Kind::NoSession => {
                 "pass -s SESSION (created when missing) or -w WORKSPACE, or run inside a taskmux project".into()
             }

@@ -23,6 +23,10 @@ pub struct State {
     /// The one home of that mark: it outlives tmux, and the daemon reads it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub manual_stop: Vec<String>,
+    /// Tasks being restarted: their stop is ours, and the supervisor leaves their exit to
+    /// the restart. Set before the first signal, cleared when the task is launched again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restarting: Vec<String>,
     /// The environment of record, captured at the project's first start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
@@ -97,6 +101,19 @@ impl State {
     /// Whether a task was stopped by hand (no auto-restart until the next start).
     pub fn manual_stop(&self, task: &str) -> bool {
         self.manual_stop.iter().any(|t| t == task)
+    }
+
+    /// Whether a task's stop is part of a restart that has not launched it yet.
+    pub fn restarting(&self, task: &str) -> bool {
+        self.restarting.iter().any(|t| t == task)
+    }
+
+    /// Sets or clears a task's restart mark.
+    pub fn set_restarting(&mut self, task: &str, on: bool) {
+        self.restarting.retain(|t| t != task);
+        if on {
+            self.restarting.push(task.to_string());
+        }
     }
 
     /// Sets or clears a task's manual-stop mark.

@@ -139,9 +139,9 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "daemon",
-        args: "[start|stop|status|...]",
+        args: "[start|stop|restart|status|list|register|unregister|install|uninstall]",
         summary: "the per-machine supervisor",
-        available: false,
+        available: true,
     },
     CommandSpec {
         name: "config",

@@ -4,6 +4,7 @@
 
 mod authoring;
 pub mod completions;
+mod daemon;
 pub mod flags;
 mod help;
 mod jobs;
@@ -14,6 +15,7 @@ mod render;
 mod request;
 mod watch;
 
+pub use daemon::daemon_main;
 pub use help::{COMMANDS, CommandSpec};
 pub use jobs::run_main;
 
@@ -249,6 +251,7 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "run" => jobs::run(g, args, out),
         "jobs" => jobs::jobs(g, args, out),
         "completions" => completions::completions(g, args, out),
+        "daemon" => daemon::daemon(g, args, out),
         _ => Err(Error::internal(format!("command '{cmd}' has no handler"))),
     }
 }

@@ -19,9 +19,10 @@ pub fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         for w in &s.warnings {
             warn("taskmux", &w.0);
         }
-        let auto = match s.daemon.pid {
-            Some(pid) if s.daemon.running => format!("active (pid {pid})"),
-            _ => "inactive".to_string(),
+        let auto = match (s.daemon.supervisor_pid, s.daemon.pid) {
+            (Some(pid), _) => format!("active (pid {pid})"),
+            (None, Some(pid)) => format!("inactive (taskmuxd pid {pid} does not supervise it)"),
+            (None, None) => "inactive (no daemon: taskmux daemon start)".to_string(),
         };
         out.line(&format!(
             "{} {}  {}/{} running  auto-restart: {auto}",

@@ -2,6 +2,7 @@
 
 use super::shape::{Shape, Skip, failures, skips};
 use super::{Action, Ctx, Outcome, TaskFailure, TasksParams, Warning, lifecycle_ctx};
+use crate::daemon::registry::{Desired, Registry};
 use crate::error::Result;
 use crate::task;
 use serde::{Serialize, Serializer};
@@ -78,7 +79,20 @@ impl Serialize for Started {
 pub fn start(ctx: &Ctx, p: TasksParams) -> Result<Started> {
     let names = p.names();
     let lc = lifecycle_ctx(ctx)?;
+    // the daemon keeps a started project up: registered, desired `up`
+    let (name, path) = (&lc.project.name, &lc.project.path);
+    let registered = Registry::update(&ctx.home, |r| {
+        r.register(name, path, ctx.tmux.socket.as_deref(), Desired::Up, false)
+    });
+    let mut warnings = Vec::new();
+    match registered {
+        Err(e) if e.code() == "E305" => return Err(e),
+        // a broken registry must not keep a person from starting their tasks
+        Err(e) => warnings.push(Warning(format!("not registered with the daemon: {}", e.message()))),
+        Ok(()) => {}
+    }
     let report = task::start(&lc, &names, p.wait)?;
+    warnings.extend(report.warnings.into_iter().map(Warning));
     Ok(Started {
         session: lc.project.name.clone(),
         names,
@@ -86,6 +100,6 @@ pub fn start(ctx: &Ctx, p: TasksParams) -> Result<Started> {
         already_running: report.already_running,
         skipped: skips(report.skipped),
         failed: failures(report.failed),
-        warnings: report.warnings.into_iter().map(Warning).collect(),
+        warnings,
     })
 }

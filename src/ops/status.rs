@@ -10,24 +10,25 @@ use crate::task::{self, Runtime};
 use crate::{paths, proc};
 use serde::Serialize;
 
-/// Whether the daemon runs, from its pid file.
+/// Whether the daemon runs, and who supervises the project (the daemon or a `start -m`
+/// monitor), from their locks: no round trip.
 #[derive(Debug, Clone, Serialize)]
 pub struct DaemonState {
     /// It runs.
     pub running: bool,
     /// Its pid.
     pub pid: Option<i32>,
+    /// The pid of the process that restarts this project's tasks, if one does.
+    pub supervisor_pid: Option<i32>,
 }
 
 impl DaemonState {
-    fn read(ctx: &Ctx) -> DaemonState {
-        let pid = std::fs::read_to_string(ctx.home.join("daemon.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok())
-            .filter(|p| proc::alive(*p));
+    fn read(ctx: &Ctx, session: &str) -> DaemonState {
+        let pid = crate::daemon::running_pid(&ctx.home);
         DaemonState {
             running: pid.is_some(),
             pid,
+            supervisor_pid: crate::daemon::lock::holder(&crate::daemon::lock::supervise_lock(&ctx.home, session)),
         }
     }
 }
@@ -81,6 +82,8 @@ pub struct TaskStatus {
     pub started_at: Option<String>,
     /// Automatic restarts.
     pub restarts: u32,
+    /// When a task in `backoff` will be restarted (ISO-8601).
+    pub next_restart_at: Option<String>,
     /// The exit code of a dead pane.
     pub exit_code: Option<i32>,
     /// It runs a command, env or cwd that differs from the config on disk.
@@ -133,6 +136,10 @@ impl TaskStatus {
                 .and_then(|r| proc::command_pid(r.pane_pid, &r.comm)),
             started_at: rt.and_then(|r| r.started_at).map(paths::iso_time),
             restarts: rt.map_or(0, |r| r.restarts),
+            next_restart_at: rt
+                .filter(|r| !running && r.dead)
+                .and_then(|r| r.backoff_until)
+                .map(paths::iso_time),
             exit_code: if running { None } else { rt.and_then(|r| r.exit_code) },
             stale: running && rt.is_some_and(|r| r.hash != task::config_hash(t, project)),
             last_health: seen,
@@ -195,7 +202,7 @@ pub fn status(ctx: &Ctx) -> Result<Status> {
         session: lc.project.name.clone(),
         running: !rts.is_empty(),
         active_tasks: tasks.iter().filter(|t| t.running).count(),
-        daemon: DaemonState::read(ctx),
+        daemon: DaemonState::read(ctx, &lc.project.name),
         tasks,
         warnings,
     })
@@ -240,6 +247,7 @@ fn status_from_tmux(ctx: &Ctx, invalid: &Error) -> Result<Status> {
                 command_pid: running.then(|| proc::command_pid(rt.pane_pid, &rt.comm)).flatten(),
                 started_at: rt.started_at.map(paths::iso_time),
                 restarts: rt.restarts,
+                next_restart_at: rt.backoff_until.filter(|_| rt.dead).map(paths::iso_time),
                 exit_code: if running { None } else { rt.exit_code },
                 stale: false,
                 last_health: last_health(rt),
@@ -248,10 +256,10 @@ fn status_from_tmux(ctx: &Ctx, invalid: &Error) -> Result<Status> {
         })
         .collect();
     Ok(Status {
+        daemon: DaemonState::read(ctx, &session),
         session,
         running: !rts.is_empty(),
         active_tasks: tasks.iter().filter(|t| t.running).count(),
-        daemon: DaemonState::read(ctx),
         tasks,
         warnings: vec![Warning(format!(
             "the config is invalid, so only what tmux knows is shown: error[{}]: {}",

@@ -2,6 +2,7 @@
 
 use super::shape::Shape;
 use super::{Action, Ctx, TasksParams, Warning, lifecycle_ctx};
+use crate::daemon::registry::{Desired, Registry};
 use crate::error::Result;
 use crate::task::{self, StopOutcome};
 use serde::{Serialize, Serializer};
@@ -48,6 +49,10 @@ fn stop_action(o: &StopOutcome) -> Action {
 pub fn stop(ctx: &Ctx, p: TasksParams) -> Result<Stopped> {
     let names = p.names();
     let lc = lifecycle_ctx(ctx)?;
+    if names.is_empty() {
+        // stopped as a whole, it stays down: the daemon does not heal it
+        Registry::update(&ctx.home, |r| Ok(r.set_desired(&lc.project.name, Desired::Down)))?;
+    }
     let report = task::stop(&lc, &names, true, names.is_empty())?;
     if names.is_empty() && report.outcomes.iter().any(|(_, o)| *o == StopOutcome::Stopped) {
         ctx.events.emit("session_stopped", &lc.project.name, None, json!({}));

@@ -102,6 +102,10 @@ pub fn self_exe() -> Result<PathBuf> {
     std::env::current_exe().map_err(|e| Error::internal(format!("cannot find the taskmux executable: {e}")))
 }
 
+/// The tmux `wait-for` channel every launch signals, in the same tmux call: a supervisor
+/// waiting on it learns at once that a task of its server was (re)launched.
+pub const LAUNCHED_CHANNEL: &str = "taskmux-launched";
+
 /// The result of launching one task.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Launch {
@@ -249,7 +253,11 @@ fn launch_locked(ctx: &Ctx, tasks: &[(&Task, &Prepared)], rts: Option<&Runtimes>
     let new_ids = if groups.is_empty() {
         Vec::new()
     } else {
-        let plain: Vec<Vec<Cmd>> = groups.iter().map(|(_, g)| g.clone()).collect();
+        let mut plain: Vec<Vec<Cmd>> = groups.iter().map(|(_, g)| g.clone()).collect();
+        // wakes a supervisor waiting on this tmux server (taskmuxd, start -m) at once
+        if let Some(last) = plain.last_mut() {
+            last.push(cmd!["wait-for", "-S", LAUNCHED_CHANNEL]);
+        }
         crate::tmux::parse_ids(&run_launch(ctx, session, plain, rts.is_some())?)
     };
     let mut new_ids = new_ids.into_iter();
@@ -262,10 +270,14 @@ fn launch_locked(ctx: &Ctx, tasks: &[(&Task, &Prepared)], rts: Option<&Runtimes>
     }
     // read here, under the launch lock: a stop since the caller looked may have marked one
     let state = State::load(&ctx.home, session)?;
-    if tasks.iter().any(|(t, _)| state.manual_stop(&t.name)) {
+    if tasks
+        .iter()
+        .any(|(t, _)| state.manual_stop(&t.name) || state.restarting(&t.name))
+    {
         State::update(&ctx.home, session, |s| {
             for (t, _) in tasks {
                 s.set_manual_stop(&t.name, false);
+                s.set_restarting(&t.name, false);
             }
         })?;
     }

@@ -16,10 +16,13 @@ mod stop;
 
 pub use env::{EnvFiles, known_port, merge_env, record_env, task_env, task_port};
 pub use hooks::{Hook, HookRun, run_hook};
-pub use launch::{Launch, PaneEnv, Prepared, exec_spec, free_port, launch, precheck, prepare, self_exe, spec_command};
+pub use launch::{
+    LAUNCHED_CHANNEL, Launch, PaneEnv, Prepared, exec_spec, free_port, launch, precheck, prepare, self_exe,
+    spec_command,
+};
 pub use runtime::{
-    LastHealth, Runtime, Runtimes, config_hash, read_runtime, read_runtime_brief, read_runtime_detailed, read_session,
-    record_health, state_name,
+    LastHealth, Runtime, Runtimes, config_hash, pane_state, read_runtime, read_runtime_brief, read_runtime_detailed,
+    read_session, record_health, state_name,
 };
 pub use start::{StartReport, start, wait_healthy};
 pub use stop::{StopOutcome, StopReport, kill, restart, stop};

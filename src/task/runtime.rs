@@ -29,6 +29,10 @@ pub struct Runtime {
     pub dead: bool,
     /// Exit code of a dead pane (128+N when killed by signal N).
     pub exit_code: Option<i32>,
+    /// The signal that ended a dead pane's process, when one did.
+    pub signal: Option<i32>,
+    /// When the supervisor will restart this dead task (epoch seconds, `@taskmux-backoff`).
+    pub backoff_until: Option<f64>,
     /// The pane's tty path.
     pub tty: String,
     /// When the task was launched (epoch seconds).
@@ -148,6 +152,7 @@ enum Field {
     DeadSignal,
     Meta,
     Restarts,
+    Backoff,
     Health,
     Tty,
     Socket,
@@ -167,7 +172,7 @@ struct Row {
 impl Field {
     /// Every field, in the order a read asks for them: free-form values come last, since
     /// the last field of a row takes whatever is left of its line.
-    const ALL: [Field; 14] = [
+    const ALL: [Field; 15] = [
         Field::Task,
         Field::WindowId,
         Field::PaneId,
@@ -177,6 +182,7 @@ impl Field {
         Field::DeadSignal,
         Field::Meta,
         Field::Restarts,
+        Field::Backoff,
         Field::Health,
         Field::Tty,
         Field::Socket,
@@ -196,6 +202,7 @@ impl Field {
             Field::DeadSignal => "pane_dead_signal",
             Field::Meta => "@taskmux-meta",
             Field::Restarts => "@taskmux-restarts",
+            Field::Backoff => "@taskmux-backoff",
             Field::Health => "@taskmux-health",
             Field::Tty => "pane_tty",
             Field::Socket => "socket_path",
@@ -236,6 +243,7 @@ impl Field {
                 rt.port = meta.next().and_then(|v| v.parse().ok());
             }
             Field::Restarts => rt.restarts = v.parse().unwrap_or(0),
+            Field::Backoff => rt.backoff_until = v.parse().ok(),
             Field::Health => rt.health = LastHealth::decode(v),
             Field::Tty => rt.tty = v.to_string(),
             Field::Socket => rt.socket_path = v.to_string(),
@@ -262,6 +270,7 @@ fn parse_row(fields: &[Field], values: &[String]) -> Runtime {
     }
     if rt.dead {
         rt.exit_code = proc::exit_code(row.dead_status, row.dead_signal, rt.pane_pid);
+        rt.signal = row.dead_signal.filter(|s| *s > 0);
     }
     rt
 }
@@ -317,7 +326,7 @@ fn read_fields(tmux: &Tmux, session: &str, level: Level) -> Result<Option<Runtim
 
 /// One pane's state (dead, pid, exit code; nothing else is read), None when tmux does not
 /// know the pane.
-pub(super) fn pane_state(tmux: &Tmux, pane_id: &str) -> Result<Option<Runtime>> {
+pub fn pane_state(tmux: &Tmux, pane_id: &str) -> Result<Option<Runtime>> {
     let fields = [Field::PaneDead, Field::PanePid, Field::DeadStatus, Field::DeadSignal];
     let format: Vec<String> = fields.iter().map(|f| format!("#{{{}}}", f.name())).collect();
     let (ok, out, _) = tmux.exec(&[cmd![
@@ -381,11 +390,14 @@ pub fn config_hash(task: &Task, project: &Project) -> String {
 }
 
 /// The runtime state of a task as a person or agent reads it: `running`, `starting`,
-/// `unhealthy`, `stopped`, `exited`. A dead pane of a task stopped by hand (`manual_stop`,
+/// `unhealthy`, `stopped`, `exited`, `backoff` (dead, a restart scheduled). A dead pane of a task stopped by hand (`manual_stop`,
 /// from `state.json`) is `stopped`, not `exited`.
 pub fn state_name(task: &Task, rt: Option<&Runtime>, manual_stop: bool) -> &'static str {
     let Some(rt) = rt else { return "stopped" };
     if !rt.running() {
+        if rt.dead && rt.backoff_until.is_some() && !manual_stop {
+            return "backoff";
+        }
         if rt.dead && rt.exit_code.is_some() && !manual_stop {
             return "exited";
         }

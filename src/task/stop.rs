@@ -76,10 +76,18 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
     }
 
     let chain = interrupt_chain(&tasks, &rts);
+    // the mark comes before the first signal, so a supervisor that sees the exit knows
+    // it was ours: a manual stop it never undoes, or a restart's stop it leaves alone
     if manual {
         State::update(&ctx.home, &project.name, |s| {
             for t in &tasks {
                 s.set_manual_stop(&t.name, true);
+            }
+        })?;
+    } else if !running.is_empty() {
+        State::update(&ctx.home, &project.name, |s| {
+            for t in &running {
+                s.set_restarting(&t.name, true);
             }
         })?;
     }

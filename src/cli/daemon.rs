@@ -1,0 +1,424 @@
+//! `taskmux daemon …` and the `taskmuxd` binary: run the supervisor in the foreground,
+//! start it detached and wait until it answers, stop it and wait until it is gone, ask
+//! it how it is, and manage the registry of projects it keeps up.
+
+use super::render::{Color, Out};
+use super::{Globals, context, flag_value};
+use crate::daemon::registry::{Desired, Registry};
+use crate::daemon::{self, lock, server};
+use crate::error::{Error, Kind, Result};
+use lexopt::prelude::*;
+use serde_json::{Value, json};
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long `daemon start` waits for the daemon to answer, and `stop` for it to exit.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Entry point of the `taskmuxd` binary: `taskmux daemon` (the supervisor, foreground).
+pub fn daemon_main(args: Vec<OsString>) -> ExitCode {
+    if let Some(code) = super::internal_mode(&args) {
+        return code;
+    }
+    let json = args.iter().any(|a| a == "--json");
+    let out = Out::new(json);
+    let result = super::split_globals(args).and_then(|(g, rest)| {
+        if g.help {
+            out.print(&super::help::command_help("daemon").unwrap_or_default());
+            return Ok(0);
+        }
+        if g.version {
+            out.line(&format!("taskmuxd {}", super::VERSION));
+            return Ok(0);
+        }
+        foreground(&g, rest)
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            super::render::print_error(&out, "taskmuxd", &e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// `taskmux daemon SUBCOMMAND …`; with no subcommand, the daemon in the foreground.
+pub fn daemon(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    let Some(sub) = args.first().map(|a| a.to_string_lossy().into_owned()) else {
+        return foreground(g, args);
+    };
+    let rest: Vec<OsString> = args[1..].to_vec();
+    match sub.as_str() {
+        "run" | "--detached" => foreground(g, args),
+        "start" => start(g, rest, out),
+        "stop" => stop(g, rest, out),
+        "restart" => {
+            no_args("daemon restart", &rest)?;
+            let ctx = context(g)?;
+            let old = stop_daemon(&ctx.home)?;
+            let (pid, _) = ensure(&ctx.home)?;
+            if out.json {
+                out.json(&json!({"ok": true, "pid": pid, "stopped": old}));
+            } else {
+                out.line(&format!(
+                    "{} taskmuxd (pid {pid})",
+                    out.paint("restarted", Color::Green)
+                ));
+            }
+            Ok(0)
+        }
+        "status" => status(g, rest, out),
+        "list" => list(g, rest, out),
+        "register" => register(g, rest, out),
+        "unregister" => unregister(g, rest, out),
+        "install" | "uninstall" => Err(Error::from(Kind::UnknownCommand(format!(
+            "daemon {sub} is not in this build yet"
+        )))),
+        other => Err(Error::usage(format!("unknown daemon subcommand '{other}'"))
+            .hint("daemon start|stop|restart|status|list|register|unregister|install|uninstall")),
+    }
+}
+
+fn no_args(what: &str, args: &[OsString]) -> Result<()> {
+    match args.first() {
+        Some(a) => Err(Error::usage(format!("{what} takes no arguments, got {a:?}"))),
+        None => Ok(()),
+    }
+}
+
+/// The daemon itself, in this process. `--detached` (from `daemon start`): a session of
+/// its own, and stderr into the log.
+fn foreground(g: &Globals, args: Vec<OsString>) -> Result<u8> {
+    let mut detached = false;
+    for a in &args {
+        match a.to_str() {
+            Some("--detached") => detached = true,
+            Some("run") => {}
+            _ => return Err(Error::usage(format!("taskmuxd takes no arguments, got {a:?}"))),
+        }
+    }
+    if detached {
+        let _ = rustix::process::setsid();
+    }
+    let ctx = context(g)?;
+    daemon::run(ctx, detached)
+}
+
+/// The executable that runs the daemon: `taskmuxd` next to this one, else this one.
+fn daemon_exe() -> Result<(PathBuf, Vec<&'static str>)> {
+    let me = crate::task::self_exe()?;
+    let sibling = me.with_file_name("taskmuxd");
+    if sibling.is_file() {
+        return Ok((sibling, vec!["--detached"]));
+    }
+    Ok((me, vec!["daemon", "--detached"]))
+}
+
+/// Starts the daemon detached unless it runs; returns (pid, whether it was started now).
+pub fn ensure(home: &Path) -> Result<(i32, bool)> {
+    if let Some(pid) = daemon::running_pid(home) {
+        return Ok((pid, false));
+    }
+    crate::paths::ensure_dir(home)?;
+    let log_path = home.join("daemon.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| Error::io("open", &log_path, e))?;
+    let log2 = log.try_clone().map_err(|e| Error::io("open", &log_path, e))?;
+    let (exe, args) = daemon_exe()?;
+    let mut child = Command::new(&exe)
+        .args(args)
+        .env("TASKMUX_HOME", home)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .spawn()
+        .map_err(|e| Error::internal(format!("cannot run {}: {e}", exe.display())))?;
+    let pid = child.id() as i32;
+    let until = Instant::now() + READY_TIMEOUT;
+    while Instant::now() < until {
+        if let Ok(Some(st)) = child.try_wait() {
+            let code = st.code().unwrap_or(1);
+            let running = daemon::running_pid(home);
+            if let Some(other) = running {
+                // another start won the race: that daemon is the one
+                return Ok((other, false));
+            }
+            return Err(Error::from(Kind::DaemonNotRunning(format!(
+                "taskmuxd exited with status {code} at start: {}",
+                last_line(&log_path)
+            )))
+            .hint(format!("see {}", log_path.display())));
+        }
+        if daemon::running_pid(home) == Some(pid) && request(home, &json!({"command": "ping"})).is_ok() {
+            return Ok((pid, true));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(Error::from(Kind::DaemonNotRunning(format!(
+        "taskmuxd (pid {pid}) did not answer within {}s",
+        READY_TIMEOUT.as_secs()
+    )))
+    .hint(format!("see {}", log_path.display())))
+}
+
+fn last_line(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string))
+        .unwrap_or_else(|| "(nothing in its log)".into())
+}
+
+/// One request to the daemon's socket, and its reply.
+pub fn request(home: &Path, req: &Value) -> Result<Value> {
+    let path = server::socket_path(home);
+    let not_running = |e: std::io::Error| {
+        Error::from(Kind::DaemonNotRunning(format!(
+            "cannot reach the daemon at {}: {e}",
+            path.display()
+        )))
+    };
+    let mut s = UnixStream::connect(&path).map_err(not_running)?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+    writeln!(s, "{req}").map_err(not_running)?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).map_err(not_running)?;
+    serde_json::from_str(&line).map_err(|e| Error::internal(format!("the daemon's reply is not JSON: {e}")))
+}
+
+fn start(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    no_args("daemon start", &args)?;
+    let ctx = context(g)?;
+    let (pid, started) = ensure(&ctx.home)?;
+    if out.json {
+        out.json(&json!({"ok": true, "pid": pid, "started": started, "already_running": !started}));
+    } else if started {
+        out.line(&format!("{} taskmuxd (pid {pid})", out.paint("started", Color::Green)));
+    } else {
+        out.line(&format!("taskmuxd is already running (pid {pid})"));
+    }
+    Ok(0)
+}
+
+fn stop(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    no_args("daemon stop", &args)?;
+    let ctx = context(g)?;
+    let pid = stop_daemon(&ctx.home)?;
+    match (out.json, pid) {
+        (true, _) => out.json(&json!({"ok": true, "stopped": pid.is_some(), "pid": pid})),
+        (false, Some(pid)) => out.line(&format!(
+            "{} taskmuxd (pid {pid}); the tasks keep running",
+            out.paint("stopped", Color::Yellow)
+        )),
+        (false, None) => out.line("taskmuxd is not running"),
+    }
+    Ok(0)
+}
+
+/// SIGTERM to the daemon, and the wait until it has exited; the pid it had, None when
+/// none ran.
+fn stop_daemon(home: &Path) -> Result<Option<i32>> {
+    let Some(pid) = daemon::running_pid(home) else {
+        return Ok(None);
+    };
+    crate::proc::signal(pid, rustix::process::Signal::TERM);
+    let until = Instant::now() + READY_TIMEOUT;
+    while daemon::running_pid(home).is_some() {
+        if Instant::now() > until {
+            return Err(Error::from(Kind::AlreadySupervised(format!(
+                "taskmuxd (pid {pid}) did not exit within {}s of SIGTERM",
+                READY_TIMEOUT.as_secs()
+            )))
+            .hint(format!("kill -9 {pid} ends it; the tasks keep running either way")));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(Some(pid))
+}
+
+/// `daemon status`: exit 0 when it runs, 1 when not.
+fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    no_args("daemon status", &args)?;
+    let ctx = context(g)?;
+    let pid = daemon::running_pid(&ctx.home);
+    let v = match pid {
+        None => json!({"running": false, "pid": null}),
+        Some(pid) => request(&ctx.home, &json!({"command": "daemon_status"}))
+            .unwrap_or_else(|e| json!({"running": true, "pid": pid, "warning": e.message()})),
+    };
+    if out.json {
+        out.json(&v);
+        return Ok(u8::from(pid.is_none()));
+    }
+    let Some(pid) = pid else {
+        out.line("taskmuxd: not running (start it with 'taskmux daemon start')");
+        return Ok(1);
+    };
+    let up = v["uptime_secs"].as_u64().map(human_secs).unwrap_or_default();
+    out.line(&format!(
+        "taskmuxd: {} (pid {pid}), up {up}",
+        out.paint("running", Color::Green)
+    ));
+    out.line(&format!(
+        "projects: {}, supervised tasks: {}",
+        v["projects"].as_u64().unwrap_or(0),
+        v["supervised_tasks"].as_u64().unwrap_or(0)
+    ));
+    match v.get("last_heal").filter(|h| !h.is_null()) {
+        Some(h) => out.line(&format!(
+            "last heal: {} {} ({}): {}",
+            h["at"].as_str().unwrap_or(""),
+            h["session"].as_str().unwrap_or(""),
+            h["reason"].as_str().unwrap_or(""),
+            h["tasks"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default()
+        )),
+        None => out.line("last heal: none"),
+    }
+    if let Some(l) = v["log"].as_str() {
+        out.line(&format!("log: {l}"));
+    }
+    Ok(0)
+}
+
+fn human_secs(s: u64) -> String {
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        _ => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// `daemon list`: each registered project and the state of its config, from the daemon
+/// when it runs, else from the registry and the configs.
+fn list(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    no_args("daemon list", &args)?;
+    let ctx = context(g)?;
+    let projects: Vec<Value> = match daemon::running_pid(&ctx.home)
+        .and_then(|_| request(&ctx.home, &json!({"command": "list_projects"})).ok())
+    {
+        Some(v) => v["projects"].as_array().cloned().unwrap_or_default(),
+        None => Registry::load(&ctx.home)?
+            .projects
+            .values()
+            .map(|e| {
+                let mut v = json!({"name": e.session, "config_path": e.config_path,
+                    "tmux_socket": e.tmux_socket, "desired": e.desired,
+                    "supervised_by": lock::holder(&lock::supervise_lock(&ctx.home, &e.session))});
+                let (state, message) = config_state(&ctx, &e.config_path);
+                v["state"] = json!(state);
+                if let Some(m) = message {
+                    v["message"] = json!(m);
+                }
+                v
+            })
+            .collect(),
+    };
+    if out.json {
+        out.json(&json!({"projects": projects}));
+        return Ok(0);
+    }
+    if projects.is_empty() {
+        out.line("no registered projects ('taskmux start' or 'taskmux daemon register' adds one)");
+        return Ok(0);
+    }
+    out.line(&format!("{:<20} {:<8} {:<15} CONFIG", "NAME", "DESIRED", "STATE"));
+    for p in &projects {
+        let state = p["state"].as_str().unwrap_or("");
+        out.line(&format!(
+            "{:<20} {:<8} {:<15} {}",
+            p["name"].as_str().unwrap_or(""),
+            p["desired"].as_str().unwrap_or(""),
+            state,
+            p["config_path"].as_str().unwrap_or("")
+        ));
+        if let Some(m) = p["message"].as_str() {
+            out.line(&format!("  {m}"));
+        }
+    }
+    Ok(0)
+}
+
+fn config_state(ctx: &crate::ctx::Ctx, path: &Path) -> (&'static str, Option<String>) {
+    if !path.is_file() {
+        return ("config_missing", Some(format!("{} is missing", path.display())));
+    }
+    match crate::config::load_in(path, ctx.user_home()) {
+        Ok(_) => ("ok", None),
+        Err(e) => ("error", Some(format!("error[{}]: {}", e.code(), e.message()))),
+    }
+}
+
+/// `daemon register [-c PATH] [-f]`: the daemon keeps the project up.
+fn register(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    let mut force = false;
+    let mut p = lexopt::Parser::from_args(args);
+    while let Some(arg) = p.next().map_err(|e| Error::usage(e.to_string()))? {
+        match arg {
+            Short('f') | Long("force") => force = true,
+            Value(v) => {
+                return Err(Error::usage(format!("daemon register takes no arguments, got {v:?}"))
+                    .hint("name the config with -c PATH"));
+            }
+            _ => return Err(Error::usage(format!("unknown flag {}", arg_name(&arg)))),
+        }
+    }
+    let ctx = context(g)?;
+    let path = crate::ops::config_path(&ctx)?;
+    let name = match crate::config::load_in(&path, ctx.user_home()) {
+        Ok(p) => p.name,
+        Err(e) => crate::config::project_name_of(&path).ok_or(e)?,
+    };
+    Registry::update(&ctx.home, |r| {
+        r.register(&name, &path, ctx.tmux.socket.as_deref(), Desired::Up, force)
+    })?;
+    if out.json {
+        out.json(&json!({"ok": true, "name": name, "config_path": path, "desired": "up"}));
+    } else {
+        out.line(&format!("registered {name} ({})", path.display()));
+    }
+    Ok(0)
+}
+
+fn arg_name(a: &lexopt::Arg<'_>) -> String {
+    match a {
+        Short(c) => format!("-{c}"),
+        Long(l) => format!("--{l}"),
+        Value(v) => v.to_string_lossy().into_owned(),
+    }
+}
+
+/// `daemon unregister NAME`: E303 when it is not registered.
+fn unregister(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    let mut p = lexopt::Parser::from_args(args);
+    let mut name = None;
+    while let Some(arg) = p.next().map_err(|e| Error::usage(e.to_string()))? {
+        match arg {
+            Value(v) if name.is_none() => name = Some(v.to_string_lossy().into_owned()),
+            _ => return Err(Error::usage(format!("unexpected {}", arg_name(&arg)))),
+        }
+    }
+    let _ = flag_value;
+    let Some(name) = name else {
+        return Err(Error::usage("daemon unregister takes the project's NAME"));
+    };
+    let ctx = context(g)?;
+    Registry::update(&ctx.home, |r| match r.projects.remove(&name) {
+        Some(_) => Ok(()),
+        None => Err(Error::from(Kind::NotRegistered(name.clone()))),
+    })?;
+    if out.json {
+        out.json(&json!({"ok": true, "name": name}));
+    } else {
+        out.line(&format!("unregistered {name}; its tasks keep running, unsupervised"));
+    }
+    Ok(0)
+}

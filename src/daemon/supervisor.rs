@@ -1,0 +1,427 @@
+//! One task's supervisor: a thread that waits for the task's exit on a pidfd (no polling),
+//! probes it at its `health_interval`, and applies its restart policy with backoff. It
+//! shares nothing that blocks with any other task: a hung probe delays only its own task.
+//!
+//! The CLI and the supervisor coordinate through tmux and `state.json` only: an exit after
+//! `stop`/`kill` (manual-stop mark) or during a `restart` (restart mark) is left alone, and
+//! a launch anywhere signals tmux's `taskmux-launched` channel, which wakes the project.
+
+use super::project::ProjectSup;
+use super::wake::Wake;
+use crate::config::{Project, RestartPolicy, Task};
+use crate::health::{self, Method};
+use crate::state::State;
+use crate::task::{self, Runtime};
+use crate::{cmd, paths};
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The longest delay between restarts.
+const MAX_DELAY: f64 = 60.0;
+/// How long a task must run healthy before its restart counter goes back to 0.
+const HEALTHY_RESET: Duration = Duration::from_secs(60);
+/// How long tmux gets to mark a pane dead after its process exited.
+const DEAD_WAIT: Duration = Duration::from_secs(2);
+
+/// A task's supervisor as the rest of the daemon sees it.
+#[derive(Debug)]
+pub struct TaskSup {
+    /// The task.
+    pub name: String,
+    /// Wakes its thread.
+    pub wake: Wake,
+    /// Set when the task left the config (or the daemon stops): the thread ends.
+    pub retired: AtomicBool,
+    /// The pane pid it watches now (0: none).
+    pub watching: AtomicI32,
+    /// Automatic restarts since it was last healthy for a minute.
+    pub restarts: AtomicU32,
+    /// When the next restart is due (epoch seconds), while it waits.
+    pub next_restart_at: Mutex<Option<f64>>,
+}
+
+impl TaskSup {
+    /// A supervisor for `name`, not yet running.
+    pub fn new(name: &str) -> std::io::Result<TaskSup> {
+        Ok(TaskSup {
+            name: name.to_string(),
+            wake: Wake::new()?,
+            retired: AtomicBool::new(false),
+            watching: AtomicI32::new(0),
+            restarts: AtomicU32::new(0),
+            next_restart_at: Mutex::new(None),
+        })
+    }
+
+    /// Ends the thread at its next wake-up.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+        self.wake.wake();
+    }
+}
+
+/// Why a watch of a live task ended.
+enum Watched {
+    /// The process exited.
+    Exited,
+    /// `health_retries` probes failed after `boot_grace`: restart it.
+    Unhealthy(String),
+    /// Woken: look again.
+    Woken,
+}
+
+/// What a supervisor remembers between looks.
+#[derive(Default)]
+struct Memory {
+    /// The dead pane (by pid) whose exit was already dealt with.
+    handled: i32,
+    /// A restart scheduled for the dead pane with this pid, when.
+    due: Option<(i32, Instant)>,
+    /// `max_restarts_reached` was said for this run of failures.
+    reached: bool,
+    /// The pane pid seen alive last, so its death is reported as an exit.
+    seen_alive: i32,
+}
+
+/// The supervisor thread's body: until retired, look at the task and act.
+pub fn run(p: Arc<ProjectSup>, t: Arc<TaskSup>) {
+    let mut mem = Memory::default();
+    let mut window = String::new();
+    let mut exited_at: Option<Instant> = None;
+    while !t.retired.load(Ordering::SeqCst) && !p.stopping() {
+        let Some(project) = p.project() else {
+            t.wake.wait(Some(p.heal_interval()));
+            continue;
+        };
+        let Ok(task) = project.task(&t.name).cloned() else {
+            return;
+        };
+        let rts = match task::read_session(&p.ctx().tmux, &project.name) {
+            Ok(r) => r.unwrap_or_default(),
+            Err(e) => {
+                p.log(&format!("{}: cannot read tmux: {}", t.name, e.message()));
+                t.wake.wait(Some(p.heal_interval()));
+                continue;
+            }
+        };
+        match rts.get(&t.name) {
+            Some(rt) if rt.running() => {
+                exited_at = None;
+                // a window it has not seen (its first look, a heal's new session) carries
+                // its own count: what tmux shows is what counts
+                if window != rt.window_id {
+                    window = rt.window_id.clone();
+                    t.restarts.store(rt.restarts, Ordering::SeqCst);
+                }
+                mem.seen_alive = rt.pane_pid;
+                mem.reached = false;
+                match watch(&p, &t, &project, &task, rt) {
+                    Watched::Exited | Watched::Woken => {}
+                    Watched::Unhealthy(reason) => restart_unhealthy(&p, &t, &project, &task, rt, &reason),
+                }
+            }
+            // the process is gone and tmux has not marked the pane dead yet: look again
+            // in a moment (the exit code is tmux's to tell)
+            Some(rt) if !rt.dead => {
+                let since = *exited_at.get_or_insert_with(Instant::now);
+                let wait = match since.elapsed() < DEAD_WAIT {
+                    true => Some(Duration::from_millis(5)),
+                    false => None,
+                };
+                t.wake.wait(wait);
+            }
+            Some(rt) if rt.dead => {
+                exited_at = None;
+                if window != rt.window_id {
+                    window = rt.window_id.clone();
+                    t.restarts.store(rt.restarts, Ordering::SeqCst);
+                }
+                if let Some(wait) = dead(&p, &t, &project, &task, rt, &mut mem) {
+                    t.wake.wait(wait);
+                }
+            }
+            _ => {
+                t.watching.store(0, Ordering::SeqCst);
+                t.wake.wait(None);
+            }
+        }
+    }
+    t.watching.store(0, Ordering::SeqCst);
+}
+
+/// Watches a live task: its exit on a pidfd, its probes on their interval, the reset of
+/// its restart counter after a healthy minute.
+fn watch(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task, rt: &Runtime) -> Watched {
+    let pid = rt.pane_pid;
+    let Some(pidfd) = rustix::process::Pid::from_raw(pid)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
+    else {
+        return Watched::Exited;
+    };
+    t.watching.store(pid, Ordering::SeqCst);
+    let method = health::method_for(task);
+    let interval = Duration::from_secs_f64(task.health_interval.max(0.1));
+    let started = rt.started_at.unwrap_or_else(paths::now_secs);
+    let mut next_probe = (method != Method::Proc).then(|| Instant::now() + interval);
+    let mut reset_at = (t.restarts.load(Ordering::SeqCst) > 0).then(|| Instant::now() + HEALTHY_RESET);
+    let mut fails = 0u32;
+    let env = probe_env(p, project, task, rt);
+    loop {
+        let deadline = [next_probe, reset_at].into_iter().flatten().min();
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match t.wake.wait_or(&pidfd, timeout) {
+            super::wake::Woke::Fd => return Watched::Exited,
+            super::wake::Woke::Wake => return Watched::Woken,
+            super::wake::Woke::Timeout => {}
+        }
+        let now = Instant::now();
+        if reset_at.is_some_and(|r| r <= now) {
+            reset_at = None;
+            if fails == 0 {
+                t.restarts.store(0, Ordering::SeqCst);
+                set_options(p, rt, 0, false);
+            } else {
+                reset_at = Some(now + HEALTHY_RESET);
+            }
+        }
+        if next_probe.is_some_and(|n| n <= now) {
+            next_probe = Some(now + interval);
+            let probe = health::probe(task, true, &env);
+            task::record_health(&p.ctx().tmux, &[(rt.pane_id.clone(), probe.clone())]);
+            if probe.ok {
+                fails = 0;
+                continue;
+            }
+            if paths::now_secs() - started < task.boot_grace {
+                continue;
+            }
+            fails += 1;
+            let reason = probe.reason.unwrap_or_else(|| "unhealthy".into());
+            p.emit(
+                "health_check_failed",
+                &t.name,
+                json!({"attempt": fails, "method": method.as_str(), "reason": reason}),
+            );
+            if fails >= task.health_retries.max(1) && task.restart_policy != RestartPolicy::No {
+                return Watched::Unhealthy(reason);
+            }
+            // a failing task is not a healthy one: no reset of its counter
+            reset_at = reset_at.map(|_| now + HEALTHY_RESET);
+        }
+    }
+}
+
+/// The environment a task's probes expand `$PORT` and `${VAR}` from.
+fn probe_env(p: &ProjectSup, project: &Project, task: &Task, rt: &Runtime) -> Vec<(String, String)> {
+    let record = p.record_env();
+    task::task_env(project, task, &record, rt.port).unwrap_or(record)
+}
+
+/// Deals with a dead pane: reports a fresh exit, then restarts it by its policy (now, or
+/// when its backoff is over), or leaves it. Returns how long to wait before looking
+/// again (None: until woken), or None-in-Option when it should look again at once.
+fn dead(
+    p: &ProjectSup,
+    t: &TaskSup,
+    project: &Project,
+    task: &Task,
+    rt: &Runtime,
+    mem: &mut Memory,
+) -> Option<Option<Duration>> {
+    t.watching.store(0, Ordering::SeqCst);
+    let pid = rt.pane_pid;
+    if mem.handled == pid {
+        return Some(None);
+    }
+    // the exit of the process this supervisor watched: tmux may not have marked the pane
+    // dead yet when the pidfd fired, so the exit code is read from the pane now
+    let state = State::load(&p.ctx().home, &project.name).unwrap_or_default();
+    let ours = state.manual_stop(&t.name) || state.restarting(&t.name);
+    if mem.seen_alive == pid && mem.due.is_none() {
+        mem.seen_alive = 0;
+        if !ours {
+            let mut extra = json!({"exit_code": rt.exit_code});
+            if let Some(sig) = rt.signal {
+                extra["signal"] = json!(sig);
+            }
+            p.emit("task_exited", &t.name, extra);
+        }
+    }
+    if ours {
+        mem.handled = pid;
+        mem.due = None;
+        return Some(None);
+    }
+    let wanted = match task.restart_policy {
+        RestartPolicy::No => false,
+        RestartPolicy::OnFailure => rt.exit_code != Some(0),
+        RestartPolicy::Always => true,
+    };
+    if !wanted {
+        mem.handled = pid;
+        return Some(None);
+    }
+    let n = t.restarts.load(Ordering::SeqCst);
+    if task.max_restarts > 0 && n >= task.max_restarts {
+        if !mem.reached {
+            mem.reached = true;
+            p.emit(
+                "max_restarts_reached",
+                &t.name,
+                json!({"restarts": n, "max_restarts": task.max_restarts}),
+            );
+            p.log(&format!("{}: {n} restarts, the limit: it stays down", t.name));
+        }
+        mem.handled = pid;
+        set_backoff(p, rt, None);
+        *lock(&t.next_restart_at) = None;
+        return Some(None);
+    }
+    let now = Instant::now();
+    match mem.due {
+        Some((due_pid, at)) if due_pid == pid && at > now => return Some(Some(at - now)),
+        Some((due_pid, _)) if due_pid == pid => {}
+        _ => {
+            let delay = delay_for(n, task.restart_backoff);
+            if delay > 0.0 {
+                let at = now + Duration::from_secs_f64(delay);
+                mem.due = Some((pid, at));
+                let epoch = paths::now_secs() + delay;
+                *lock(&t.next_restart_at) = Some(epoch);
+                set_backoff(p, rt, Some(epoch));
+                return Some(Some(at - now));
+            }
+        }
+    }
+    mem.due = None;
+    let reason = match (rt.exit_code, rt.signal) {
+        (_, Some(sig)) => format!("killed by signal {sig}"),
+        (Some(0), _) => "exited cleanly (restart_policy = always)".to_string(),
+        (Some(c), _) => format!("exited with code {c}"),
+        (None, _) => "exited".to_string(),
+    };
+    relaunch(p, t, project, task, rt, &reason);
+    None
+}
+
+/// The delay before restart number `n + 1`: none for the first, then
+/// `min(restart_backoff ^ n, 60)` seconds.
+pub fn delay_for(n: u32, backoff: f64) -> f64 {
+    if n == 0 {
+        return 0.0;
+    }
+    backoff.powi(n.min(64) as i32).min(MAX_DELAY)
+}
+
+/// Starts a dead task again in its pane, counting the restart.
+fn relaunch(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task, rt: &Runtime, reason: &str) {
+    let n = t.restarts.fetch_add(1, Ordering::SeqCst) + 1;
+    *lock(&t.next_restart_at) = None;
+    p.emit(
+        "auto_restart",
+        &t.name,
+        json!({"reason": reason, "attempt": n, "exit_code": rt.exit_code}),
+    );
+    let ctx = task::Ctx {
+        project: project.clone(),
+        world: p.ctx(),
+    };
+    match task::start(&ctx, std::slice::from_ref(&task.name), false) {
+        Ok(r) if !r.failed.is_empty() => {
+            let why: Vec<String> = r.failed.iter().map(|(_, e)| e.message()).collect();
+            p.log(&format!("{}: restart {n} failed: {}", t.name, why.join("; ")));
+        }
+        Ok(_) => p.log(&format!("{}: restarted ({reason}), restart {n}", t.name)),
+        Err(e) => p.log(&format!("{}: restart {n} failed: {}", t.name, e.message())),
+    }
+    set_options(p, rt, n, true);
+}
+
+/// Restarts a live task whose probes kept failing (stop, then start, in its window).
+fn restart_unhealthy(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task, rt: &Runtime, why: &str) {
+    let n = t.restarts.load(Ordering::SeqCst);
+    if task.max_restarts > 0 && n >= task.max_restarts {
+        p.emit(
+            "max_restarts_reached",
+            &t.name,
+            json!({"restarts": n, "max_restarts": task.max_restarts}),
+        );
+        // it runs on, unhealthy; nothing more is tried until it is started again
+        t.wake.wait(None);
+        return;
+    }
+    let delay = delay_for(n, task.restart_backoff);
+    if delay > 0.0 && t.wake.wait(Some(Duration::from_secs_f64(delay))) {
+        return;
+    }
+    let n = t.restarts.fetch_add(1, Ordering::SeqCst) + 1;
+    let reason = format!("unhealthy: {why}");
+    p.emit("auto_restart", &t.name, json!({"reason": reason, "attempt": n}));
+    let ctx = task::Ctx {
+        project: project.clone(),
+        world: p.ctx(),
+    };
+    match task::restart(&ctx, std::slice::from_ref(&task.name)) {
+        Ok(_) => p.log(&format!("{}: restarted ({reason}), restart {n}", t.name)),
+        Err(e) => p.log(&format!("{}: restart {n} failed: {}", t.name, e.message())),
+    }
+    set_options(p, rt, n, true);
+}
+
+/// Shows the restart counter in the task's window (and ends a backoff shown there).
+fn set_options(p: &ProjectSup, rt: &Runtime, restarts: u32, clear_backoff: bool) {
+    let mut cmds = vec![cmd![
+        "set-option",
+        "-w",
+        "-t",
+        rt.window_id.clone(),
+        "@taskmux-restarts",
+        restarts.to_string()
+    ]];
+    if clear_backoff {
+        cmds.push(cmd![
+            "set-option",
+            "-wu",
+            "-t",
+            rt.window_id.clone(),
+            "@taskmux-backoff"
+        ]);
+    }
+    let _ = p.ctx().tmux.exec(&cmds);
+}
+
+/// Shows (or clears) when a dead task will be restarted, for `status`.
+fn set_backoff(p: &ProjectSup, rt: &Runtime, until: Option<f64>) {
+    let c = match until {
+        Some(at) => cmd![
+            "set-option",
+            "-w",
+            "-t",
+            rt.window_id.clone(),
+            "@taskmux-backoff",
+            format!("{at:.3}")
+        ],
+        None => cmd!["set-option", "-wu", "-t", rt.window_id.clone(), "@taskmux-backoff"],
+    };
+    let _ = p.ctx().tmux.exec(&[c]);
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(delay_for(0, 2.0), 0.0, "the first restart is immediate");
+        assert_eq!(delay_for(1, 1.5), 1.5);
+        assert_eq!(delay_for(2, 1.5), 2.25);
+        assert_eq!(delay_for(10, 2.0), 60.0);
+        assert_eq!(delay_for(u32::MAX, 10.0), 60.0);
+    }
+}
