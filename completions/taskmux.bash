@@ -6,7 +6,7 @@
 # or install it as .../bash-completion/completions/taskmux (and taskmux-run).
 
 # Commands of taskmux (list and ls are aliases of status).
-_taskmux_commands='start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch completions help'
+_taskmux_commands='start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch config completions help'
 
 # Flags accepted anywhere before '--'.
 _taskmux_global_flags='--json -c --config -L --socket -h --help -V --version'
@@ -23,6 +23,19 @@ _taskmux_flags() {
         send) echo '--no-enter' ;;
         run) _taskmux_run_flags ;;
         jobs) echo '-t --tag --window-id --all -s --session -w --workspace' ;;
+    esac
+}
+
+# The keys of the global config ('taskmux config set KEY VALUE').
+_taskmux_config_keys='health_check_interval api_bind api_port api_allowed_origins proxy_enabled proxy_bind proxy_https_port proxy_http_port host_resolver dns_server_port dns_managed_tld'
+
+# _taskmux_config_words OPERAND...: what comes after 'taskmux config OPERAND...'.
+_taskmux_config_words() {
+    case $#:$1:$2 in
+        0::) echo 'show path set unset' ;;
+        1:set: | 1:unset:) echo "$_taskmux_config_keys" ;;
+        2:set:proxy_enabled) echo 'true false' ;;
+        2:set:host_resolver) echo 'etc_hosts dns_server noop' ;;
     esac
 }
 
@@ -78,6 +91,7 @@ _taskmux() {
     local cur=${COMP_WORDS[COMP_CWORD]}
     local prog=${COMP_WORDS[0]##*/}
     local cmd='' i w npos=0 after_dd=0 dd_words=0
+    local -a operands=()
     local _taskmux_config=''
     COMPREPLY=()
     [[ $prog == taskmux-run ]] && cmd=run
@@ -115,6 +129,7 @@ _taskmux() {
             case $cmd in list | ls) cmd=status ;; esac
         else
             ((npos++))
+            operands+=("$w")
             # taskmux-run: the command starts at the first operand
             [[ $cmd == run ]] && after_dd=1 && dd_words=1
         fi
@@ -160,6 +175,7 @@ _taskmux() {
         kill | inspect | logs | logs-clean | send | attach | remove | url)
             ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W "$(_taskmux_tasks)" -- "$cur") ;;
         jobs) ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W 'list ls kill wait' -- "$cur") ;;
+        config) mapfile -t COMPREPLY < <(compgen -W "$(_taskmux_config_words "${operands[@]}")" -- "$cur") ;;
         completions) ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W 'bash zsh fish' -- "$cur") ;;
         help) ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W "$_taskmux_commands" -- "$cur") ;;
         run) mapfile -t COMPREPLY < <(compgen -W '--' -- "$cur") ;;

@@ -76,6 +76,34 @@ function __taskmux_tasks
     end
 end
 
+# __taskmux_config_at N [FIRST [SECOND]]: the line is 'taskmux config' with N operands, the
+# first of them FIRST and the second SECOND when given.
+function __taskmux_config_at
+    set -l _p (__taskmux_parse)
+    test "$_p[1]" = config; and test "$_p[3]" -eq $argv[1]; or return 1
+    set -l _ops
+    set -l _seen 0
+    set -l _skip 0
+    for w in (commandline -opc)[2..-1]
+        if test $_skip -eq 1
+            set _skip 0
+        else if contains -- $w -c --config -L --socket
+            set _skip 1
+        else if string match -q -- '-*' $w
+            continue
+        else if test $_seen -eq 1
+            set -a _ops $w
+        else if test $w = config
+            set _seen 1
+        end
+    end
+    set -l _j 0
+    for want in $argv[2..-1]
+        set _j (math $_j + 1)
+        test "$_ops[$_j]" = $want; or return 1
+    end
+end
+
 complete -c taskmux -f
 
 # Global flags, accepted anywhere before '--'.
@@ -108,6 +136,7 @@ complete -c taskmux -n __taskmux_needs_command -a attach -d "attach to the sessi
 complete -c taskmux -n __taskmux_needs_command -a run -d 'run a fire-and-forget job window'
 complete -c taskmux -n __taskmux_needs_command -a jobs -d 'list and control job windows'
 complete -c taskmux -n __taskmux_needs_command -a watch -d 'reload on config change'
+complete -c taskmux -n __taskmux_needs_command -a config -d 'show or edit the global config'
 complete -c taskmux -n __taskmux_needs_command -a completions -d 'print a shell completion script'
 complete -c taskmux -n __taskmux_needs_command -a help -d "the commands, or one command's usage"
 
@@ -158,9 +187,15 @@ complete -c taskmux -n '__taskmux_command_is jobs' -l all -d 'with kill: every j
 complete -c taskmux -n '__taskmux_command_is jobs' -s s -l session -x -d 'the jobs of this session'
 complete -c taskmux -n '__taskmux_command_is jobs' -s w -l workspace -r -F -d "the jobs of a tmuxp workspace's session"
 
+# config
+complete -c taskmux -n '__taskmux_config_at 0' -a 'show path set unset'
+complete -c taskmux -n '__taskmux_config_at 1 set; or __taskmux_config_at 1 unset' -a 'health_check_interval api_bind api_port api_allowed_origins proxy_enabled proxy_bind proxy_https_port proxy_http_port host_resolver dns_server_port dns_managed_tld'
+complete -c taskmux -n '__taskmux_config_at 2 set proxy_enabled' -a 'true false'
+complete -c taskmux -n '__taskmux_config_at 2 set host_resolver' -a 'etc_hosts dns_server noop'
+
 # completions, help
 complete -c taskmux -n '__taskmux_first_operand completions' -a 'bash zsh fish'
-complete -c taskmux -n '__taskmux_first_operand help' -a 'start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch completions help'
+complete -c taskmux -n '__taskmux_first_operand help' -a 'start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch config completions help'
 
 # run: the flags of taskmux-run (besides the global ones), then the command after '--'.
 complete -c taskmux -n '__taskmux_command_is run' -s s -l session -x -d 'run in this tmux session'

@@ -6,6 +6,7 @@ mod completions;
 mod config_errors;
 mod drift;
 mod edges;
+mod global_config;
 mod harness;
 mod jobs;
 mod lifecycle;

@@ -220,6 +220,7 @@ pub const COMMANDS: &[(&str, &[Flag])] = &[
         ],
     ),
     ("watch", &[]),
+    ("config", &[]),
     ("completions", &[]),
 ];
 

@@ -145,9 +145,9 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "config",
-        args: "show|set|path",
-        summary: "global config",
-        available: false,
+        args: "[show|path|set KEY VALUE|unset KEY]",
+        summary: "show or edit the global config, $TASKMUX_HOME/config.toml",
+        available: true,
     },
     CommandSpec {
         name: "ca",

@@ -4,6 +4,7 @@
 
 mod authoring;
 pub mod completions;
+mod config;
 mod daemon;
 pub mod flags;
 mod help;
@@ -251,6 +252,7 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "run" => jobs::run(g, args, out),
         "jobs" => jobs::jobs(g, args, out),
         "completions" => completions::completions(g, args, out),
+        "config" => config::config(g, args, out),
         "daemon" => daemon::daemon(g, args, out),
         _ => Err(Error::internal(format!("command '{cmd}' has no handler"))),
     }

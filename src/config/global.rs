@@ -3,7 +3,10 @@
 
 use crate::error::{Error, Kind, Result};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The global config's file name in the state directory.
+pub const FILE_NAME: &str = "config.toml";
 
 /// How `*.localhost` names reach the proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,26 +67,31 @@ impl Default for GlobalConfig {
 }
 
 impl GlobalConfig {
+    /// The global config file of a state directory: `<home>/config.toml`.
+    pub fn path(home: &Path) -> PathBuf {
+        home.join(FILE_NAME)
+    }
+
     /// Reads the global config of a state directory; a missing file is the defaults.
     pub fn load(home: &Path) -> Result<GlobalConfig> {
-        let path = home.join("config.toml");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(GlobalConfig::default()),
-            Err(e) => return Err(Error::io("read", &path, e)),
-        };
-        GlobalConfig::parse(&text, &path)
+        let path = GlobalConfig::path(home);
+        match read_text(&path)? {
+            Some(text) => GlobalConfig::parse(&text, &path),
+            None => Ok(GlobalConfig::default()),
+        }
     }
 
     /// Parses global config text from `path` and checks every value's range.
     pub fn parse(text: &str, path: &Path) -> Result<GlobalConfig> {
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let (l, c) = e.span().map_or((1, 1), |s| super::line_col(text, s.start));
             Error::from(Kind::InvalidToml(format!(
-                "Invalid TOML in {}: {}",
+                "Invalid TOML in {} at line {l}, column {c}: {}",
                 path.display(),
                 e.message().trim()
             )))
-            .hint("fix the syntax of the global config")
+            .hint("fix the syntax of the global config at that line")
+            .details(serde_json::json!({"path": path.display().to_string(), "line": l, "column": c}))
         })?;
         let c: GlobalConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
             Error::from(Kind::Invalid(format!(
@@ -91,7 +99,10 @@ impl GlobalConfig {
                 path.display(),
                 e.message().trim()
             )))
-            .hint("see the keys and their defaults in man taskmux.toml(5), GLOBAL CONFIG")
+            .hint(format!(
+                "fix it in the file, or take a key back to its default with 'taskmux config unset KEY'; the keys: {}",
+                super::global_edit::key_list()
+            ))
         })?;
         for (key, port) in [
             ("proxy_https_port", c.proxy_https_port),
@@ -111,6 +122,31 @@ impl GlobalConfig {
                 path.display()
             ))));
         }
+        for (key, addr) in [("api_bind", &c.api_bind), ("proxy_bind", &c.proxy_bind)] {
+            if addr.is_empty() || addr.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+                return Err(Error::from(Kind::Invalid(format!(
+                    "{key} in {} must be an address such as \"127.0.0.1\", not {addr:?}",
+                    path.display()
+                ))));
+            }
+        }
+        if !valid_domain(&c.dns_managed_tld) {
+            return Err(Error::from(Kind::Invalid(format!(
+                "dns_managed_tld in {} must be a domain such as \"localhost\" (labels of a-z, 0-9 and -), not {:?}",
+                path.display(),
+                c.dns_managed_tld
+            ))));
+        }
+        if let Some(o) = c
+            .api_allowed_origins
+            .iter()
+            .find(|o| o.is_empty() || o.chars().any(|ch| ch.is_whitespace() || ch.is_control() || ch == ','))
+        {
+            return Err(Error::from(Kind::Invalid(format!(
+                "api_allowed_origins in {} must hold origins such as \"http://localhost:3000\", not {o:?}",
+                path.display()
+            ))));
+        }
         Ok(c)
     }
 
@@ -126,6 +162,34 @@ impl GlobalConfig {
             port => format!("https://{name}:{port}"),
         }
     }
+}
+
+/// The text of the global config file, or None when there is none. A file that is not
+/// UTF-8 is E101, like any other file that is not TOML.
+pub fn read_text(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(Error::from(Kind::InvalidToml(format!(
+            "Invalid TOML in {}: the file is not UTF-8",
+            path.display()
+        )))
+        .hint("fix the file, or delete it to go back to the defaults")),
+        Err(e) => Err(Error::io("read", path, e)),
+    }
+}
+
+/// A domain of dot-separated labels of `a-z`, `0-9` and `-` (not at either end of a label).
+pub(super) fn valid_domain(d: &str) -> bool {
+    d.len() <= 253
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
 }
 
 #[cfg(test)]
@@ -148,6 +212,10 @@ mod tests {
             "proxy_https_port = \"x\"",
             "bogus = 1",
             "host_resolver = \"dns\"",
+            "api_bind = \"\"",
+            "dns_managed_tld = \"Local Host\"",
+            "dns_managed_tld = \".localhost\"",
+            "api_allowed_origins = [\"a b\"]",
         ] {
             let e = GlobalConfig::parse(bad, p).expect_err(bad);
             assert_eq!(e.code(), "E104", "{bad}: {e}");

@@ -4,6 +4,7 @@ use crate::error::{Error, Kind, Result};
 use std::path::{Path, PathBuf};
 
 mod global;
+pub mod global_edit;
 mod name;
 mod parse;
 

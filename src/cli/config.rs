@@ -1,0 +1,130 @@
+//! `taskmux config show|set KEY VALUE|unset KEY|path`: the global config
+//! (`$TASKMUX_HOME/config.toml`) from the shell. Reading, validating and editing it are
+//! [`crate::config::global_edit`]'s; this file reads the words and prints the result.
+
+use super::render::{Color, Out};
+use super::{Globals, context};
+use crate::config::GlobalConfig;
+use crate::config::global_edit::{self, EditAction, Edited, KEYS, Shown};
+use crate::error::{Error, Result};
+use std::ffi::OsString;
+use std::io::Write;
+
+/// `taskmux config [show|set KEY VALUE|unset KEY|path]` (no word is `show`).
+pub fn config(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    let mut words: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    // `config set KEY -- VALUE` lets a VALUE start with '-'; nothing here is a flag anyway
+    if let Some(i) = words.iter().position(|w| w == "--") {
+        words.remove(i);
+    }
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let home = || context(g).map(|ctx| ctx.home);
+    match words.as_slice() {
+        [] | ["show"] => show(out, &global_edit::show(&home()?)?),
+        // the file is not read: `config path` is how to find a broken one
+        ["path"] => path(out, &GlobalConfig::path(&home()?)),
+        ["set", key, value] => edited(out, &global_edit::set(&home()?, key, value)?),
+        ["unset", key] => edited(out, &global_edit::unset(&home()?, key)?),
+        ["set", ..] => Err(Error::usage("config set takes KEY VALUE").hint(format!(
+            "for example: taskmux config set api_port 8765; the keys are: {}",
+            global_edit::key_list()
+        ))),
+        ["unset", ..] => {
+            Err(Error::usage("config unset takes one KEY").hint(format!("the keys are: {}", global_edit::key_list())))
+        }
+        ["show" | "path", extra, ..] => Err(Error::usage(format!(
+            "config {} takes no arguments, got unexpected argument {extra:?}",
+            words[0]
+        ))),
+        [other, ..] => Err(Error::usage(format!("config has no subcommand '{other}'"))
+            .hint("use show, path, set KEY VALUE or unset KEY")),
+    }
+}
+
+fn encode(v: &impl serde::Serialize) -> Result<serde_json::Value> {
+    serde_json::to_value(v).map_err(|e| Error::internal(format!("cannot encode the result: {e}")))
+}
+
+/// `config path`: the file, and a note on stderr when it is not there yet.
+fn path(out: &Out, path: &std::path::Path) -> Result<u8> {
+    let exists = path.exists();
+    if out.json {
+        out.json(&serde_json::json!({"path": path, "exists": exists}));
+        return Ok(0);
+    }
+    out.line(&path.display().to_string());
+    if !exists {
+        let _ = writeln!(
+            std::io::stderr(),
+            "taskmux: note: the file does not exist yet: every key has its default"
+        );
+    }
+    Ok(0)
+}
+
+/// `config show`: every key, its effective value and where it comes from.
+fn show(out: &Out, s: &Shown) -> Result<u8> {
+    let v = encode(s)?;
+    if out.json {
+        out.json(&v);
+        return Ok(0);
+    }
+    let file = if s.exists {
+        s.path.display().to_string()
+    } else {
+        format!("{} (not there: every key has its default)", s.path.display())
+    };
+    out.line(&format!("{} {file}", out.paint("file:", Color::Bold)));
+    let rows: Vec<Vec<String>> = KEYS
+        .iter()
+        .map(|k| {
+            let from = if s.from_file.iter().any(|f| f == k.name) {
+                "file".to_string()
+            } else {
+                out.paint("default", Color::Dim)
+            };
+            vec![k.name.to_string(), literal(&v["config"][k.name]), from]
+        })
+        .collect();
+    out.table(&["KEY", "VALUE", "FROM"], &rows);
+    Ok(0)
+}
+
+/// `config set` and `config unset`: what was done, to which file.
+fn edited(out: &Out, r: &Edited) -> Result<u8> {
+    if out.json {
+        out.json(&encode(r)?);
+        return Ok(0);
+    }
+    let value = literal(&r.value);
+    let line = match r.action {
+        EditAction::Set => format!(
+            "{} {} = {value} in {}",
+            out.paint("set", Color::Green),
+            r.key,
+            r.path.display()
+        ),
+        EditAction::Unset => format!(
+            "{} {} in {} (its default is {value})",
+            out.paint("unset", Color::Green),
+            r.key,
+            r.path.display()
+        ),
+        EditAction::Unchanged => format!("unchanged: {} = {value} in {}", r.key, r.path.display()),
+    };
+    out.line(&line);
+    Ok(0)
+}
+
+/// A value as TOML writes it: `30`, `"127.0.0.1"`, `["http://localhost:3000"]`, `true`.
+fn literal(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(x)) => x.to_string(),
+            _ => n.to_string(),
+        },
+        serde_json::Value::Array(a) => format!("[{}]", a.iter().map(literal).collect::<Vec<_>>().join(", ")),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,477 @@
+//! `taskmux config`: the global config's keys and the type of each, what `config show`
+//! reports, and the edits `config set` and `config unset` make to
+//! `$TASKMUX_HOME/config.toml`, keeping the file's comments, order and formatting.
+
+use super::global::{self, GlobalConfig, read_text};
+use crate::error::{Error, Kind, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use toml_edit::{Array, DocumentMut, Item, Value};
+
+/// What a key's value is: how a `config set` VALUE is read, and what an error says it
+/// should be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    /// A number of seconds, 0.1 to 86400.
+    Seconds,
+    /// A port, 1 to 65535.
+    Port,
+    /// A port, or 0 for off.
+    PortOrOff,
+    /// `true` or `false`.
+    Bool,
+    /// An address to listen on.
+    Address,
+    /// A domain of dot-separated labels.
+    Domain,
+    /// A list of browser origins.
+    Origins,
+    /// One of the [`global::HostResolver`] spellings.
+    Resolver,
+}
+
+impl ValueType {
+    /// What a value of this type is, in the words an error uses.
+    pub fn expected(self) -> &'static str {
+        match self {
+            ValueType::Seconds => "a number of seconds from 0.1 to 86400",
+            ValueType::Port => "a port from 1 to 65535",
+            ValueType::PortOrOff => "a port from 1 to 65535, or 0 for off",
+            ValueType::Bool => "true or false",
+            ValueType::Address => "an address such as 127.0.0.1",
+            ValueType::Domain => "a domain such as localhost (labels of a-z, 0-9 and -)",
+            ValueType::Origins => {
+                "a list of origins: a TOML array such as '[\"http://localhost:3000\"]', or origins separated by commas ('' for none)"
+            }
+            ValueType::Resolver => "etc_hosts, dns_server or noop",
+        }
+    }
+}
+
+/// One key of the global config.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    /// The key as written in the file.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: ValueType,
+}
+
+/// Every key of the global config, in the order of REFERENCE section 6 (and of
+/// [`GlobalConfig`]'s fields, which a unit test holds it to).
+pub const KEYS: &[Key] = &[
+    k("health_check_interval", ValueType::Seconds),
+    k("api_bind", ValueType::Address),
+    k("api_port", ValueType::Port),
+    k("api_allowed_origins", ValueType::Origins),
+    k("proxy_enabled", ValueType::Bool),
+    k("proxy_bind", ValueType::Address),
+    k("proxy_https_port", ValueType::Port),
+    k("proxy_http_port", ValueType::PortOrOff),
+    k("host_resolver", ValueType::Resolver),
+    k("dns_server_port", ValueType::Port),
+    k("dns_managed_tld", ValueType::Domain),
+];
+
+const fn k(name: &'static str, ty: ValueType) -> Key {
+    Key { name, ty }
+}
+
+/// The names of [`KEYS`], comma-separated, for hints.
+pub fn key_list() -> String {
+    KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+}
+
+/// The key of that name; an unknown one is E104 with the known keys in the hint.
+pub fn key(name: &str) -> Result<Key> {
+    KEYS.iter().copied().find(|k| k.name == name).ok_or_else(|| {
+        Error::invalid(format!("Unknown global config key '{name}'"))
+            .hint(format!("the keys are: {}", key_list()))
+            .details(serde_json::json!({
+                "key": name,
+                "known": KEYS.iter().map(|k| k.name).collect::<Vec<_>>(),
+            }))
+    })
+}
+
+/// The global config as `config show` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Shown {
+    /// The file.
+    pub path: PathBuf,
+    /// Whether it exists; when not, every value is the default.
+    pub exists: bool,
+    /// Every key with its effective value, defaults filled in.
+    pub config: GlobalConfig,
+    /// The keys the file sets, in [`KEYS`] order; the others are defaults.
+    pub from_file: Vec<String>,
+}
+
+/// Reads and validates the global config of a state directory. An invalid file is an
+/// error (E101, E104) that names it.
+pub fn show(home: &Path) -> Result<Shown> {
+    let path = GlobalConfig::path(home);
+    let Some(text) = read_text(&path)? else {
+        return Ok(Shown {
+            path,
+            exists: false,
+            config: GlobalConfig::default(),
+            from_file: Vec::new(),
+        });
+    };
+    let config = GlobalConfig::parse(&text, &path)?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| Error::internal(format!("{} parsed once and not twice: {e}", path.display())))?;
+    let from_file = KEYS
+        .iter()
+        .filter(|k| table.contains_key(k.name))
+        .map(|k| k.name.to_string())
+        .collect();
+    Ok(Shown {
+        path,
+        exists: true,
+        config,
+        from_file,
+    })
+}
+
+/// What an edit did to the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EditAction {
+    /// The key was written.
+    Set,
+    /// The key was removed: it is back to its default.
+    Unset,
+    /// The file already said so; nothing was written.
+    Unchanged,
+}
+
+/// The result of `config set` and `config unset`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Edited {
+    /// Always true: a failed edit is an error.
+    pub ok: bool,
+    /// The file.
+    pub path: PathBuf,
+    /// The key edited.
+    pub key: String,
+    /// Its effective value now (null for an unknown key removed by `unset`).
+    pub value: serde_json::Value,
+    /// What was done.
+    pub action: EditAction,
+    /// Every key with its effective value now.
+    pub config: GlobalConfig,
+}
+
+/// `config set KEY VALUE`: reads VALUE as the key's type, sets it in the file (created when
+/// missing) and writes the file only when the whole result is a valid global config.
+pub fn set(home: &Path, name: &str, raw: &str) -> Result<Edited> {
+    let key = key(name)?;
+    let mut value = parse_value(key, raw)?;
+    edit(home, key.name, EditAction::Set, |doc| {
+        put(doc, key.name, &mut value);
+        Ok(())
+    })
+}
+
+/// `config unset KEY`: removes the key from the file, so it takes its default; comments
+/// above it stay in the file. An unknown key is E104, unless the file has it: removing it
+/// is how such a file is fixed.
+pub fn unset(home: &Path, name: &str) -> Result<Edited> {
+    let known = key(name);
+    edit(home, name, EditAction::Unset, |doc| {
+        if let Err(e) = known
+            && !doc.as_table().contains_key(name)
+        {
+            return Err(e);
+        }
+        remove(doc, name);
+        Ok(())
+    })
+}
+
+/// Reads the file, applies `change`, validates the whole result and writes it atomically
+/// (0600) under the config's lock. A file that is a symlink is written where it points.
+fn edit(
+    home: &Path,
+    name: &str,
+    action: EditAction,
+    change: impl FnOnce(&mut DocumentMut) -> Result<()>,
+) -> Result<Edited> {
+    let path = GlobalConfig::path(home);
+    let _lock = crate::paths::lock_in(home, global::FILE_NAME)?;
+    let old = read_text(&path)?;
+    let text = old.as_deref().unwrap_or("");
+    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+        // the same error `show` gives, with the position
+        GlobalConfig::parse(text, &path)
+            .err()
+            .unwrap_or_else(|| Error::from(Kind::InvalidToml(format!("Invalid TOML in {}: {e}", path.display()))))
+    })?;
+    change(&mut doc)?;
+    let new = doc.to_string();
+    let config = GlobalConfig::parse(&new, &path).map_err(|e| {
+        let hint = e.hint.clone().unwrap_or_default();
+        e.hint(
+            format!("{hint}; nothing was written")
+                .trim_start_matches("; ")
+                .to_string(),
+        )
+    })?;
+    let action = if old.as_deref() == Some(new.as_str()) || (old.is_none() && action == EditAction::Unset) {
+        EditAction::Unchanged
+    } else {
+        let target = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        crate::paths::write_atomic(&target, new.as_bytes(), 0o600)?;
+        action
+    };
+    let value = serde_json::to_value(&config)
+        .map_err(|e| Error::internal(format!("cannot encode the global config: {e}")))?
+        .get(name)
+        .cloned()
+        .unwrap_or_default();
+    Ok(Edited {
+        ok: true,
+        path,
+        key: name.to_string(),
+        value,
+        action,
+        config,
+    })
+}
+
+/// Sets `name` at the top of the document: in place, keeping the comment after the old
+/// value, or as a new last key. In a file of comments only, the new key goes after them.
+fn put(doc: &mut DocumentMut, name: &str, value: &mut Value) {
+    let trailing = doc.trailing().as_str().unwrap_or_default().to_string();
+    let root = doc.as_table_mut();
+    if let Some(Item::Value(old)) = root.get_mut(name) {
+        let decor = old.decor().clone();
+        *old = value.clone();
+        *old.decor_mut() = decor;
+        return;
+    }
+    value.decor_mut().clear();
+    let first = root.is_empty();
+    root.insert(name, Item::Value(value.clone()));
+    if first && !trailing.is_empty() {
+        let mut prefix = trailing;
+        if !prefix.ends_with('\n') {
+            prefix.push('\n');
+        }
+        if let Some(mut k) = root.key_mut(name) {
+            k.leaf_decor_mut().set_prefix(prefix);
+        }
+        doc.set_trailing("");
+    }
+}
+
+/// Removes `name` from the top of the document, moving the comments above it to the key
+/// that follows it (or to the end of the file).
+fn remove(doc: &mut DocumentMut, name: &str) {
+    let root = doc.as_table_mut();
+    let names: Vec<String> = root.iter().map(|(k, _)| k.to_string()).collect();
+    let Some(i) = names.iter().position(|n| n == name) else {
+        return;
+    };
+    let Some((key, _)) = root.remove_entry(name) else {
+        return;
+    };
+    let comments = key
+        .leaf_decor()
+        .prefix()
+        .and_then(|p| p.as_str())
+        .unwrap_or_default()
+        .to_string();
+    if !comments.contains('#') {
+        return;
+    }
+    match names.get(i + 1).and_then(|next| root.key_mut(next)) {
+        Some(mut next) => {
+            let theirs = next.leaf_decor().prefix().and_then(|p| p.as_str()).unwrap_or_default();
+            let prefix = format!("{comments}{theirs}");
+            next.leaf_decor_mut().set_prefix(prefix);
+        }
+        None => {
+            let trailing = doc.trailing().as_str().unwrap_or_default();
+            let trailing = format!("{comments}{trailing}");
+            doc.set_trailing(trailing);
+        }
+    }
+}
+
+/// E104 for a VALUE that is not of the key's type.
+fn bad_value(key: Key, raw: &str) -> Error {
+    Error::invalid(format!("{} must be {}, not {raw:?}", key.name, key.ty.expected()))
+        .hint(format!(
+            "for example: taskmux config set {} {}",
+            key.name,
+            example(key.ty)
+        ))
+        .details(serde_json::json!({"key": key.name, "value": raw, "expected": key.ty.expected()}))
+}
+
+/// A value of the type, for hints.
+fn example(ty: ValueType) -> &'static str {
+    match ty {
+        ValueType::Seconds => "30",
+        ValueType::Port => "8443",
+        ValueType::PortOrOff => "8080",
+        ValueType::Bool => "false",
+        ValueType::Address => "127.0.0.1",
+        ValueType::Domain => "localhost",
+        ValueType::Origins => "http://localhost:3000,http://localhost:5173",
+        ValueType::Resolver => "dns_server",
+    }
+}
+
+/// Reads a `config set` VALUE as the key's type, checking its range.
+pub fn parse_value(key: Key, raw: &str) -> Result<Value> {
+    let s = raw.trim();
+    let bad = || bad_value(key, raw);
+    let port = |min: i64| -> Result<Value> {
+        match s.parse::<i64>() {
+            Ok(n) if (min..=65535).contains(&n) => Ok(Value::from(n)),
+            _ => Err(bad()),
+        }
+    };
+    match key.ty {
+        ValueType::Seconds => match (s.parse::<i64>(), s.parse::<f64>()) {
+            (Ok(n), _) if (1..=86_400).contains(&n) => Ok(Value::from(n)),
+            (_, Ok(x)) if x.is_finite() && (0.1..=86_400.0).contains(&x) => Ok(Value::from(x)),
+            _ => Err(bad()),
+        },
+        ValueType::Port => port(1),
+        ValueType::PortOrOff => port(0),
+        ValueType::Bool => match s {
+            "true" => Ok(Value::from(true)),
+            "false" => Ok(Value::from(false)),
+            _ => Err(bad()),
+        },
+        ValueType::Address if !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            Ok(Value::from(s))
+        }
+        ValueType::Domain if global::valid_domain(s) => Ok(Value::from(s)),
+        ValueType::Resolver if matches!(s, "etc_hosts" | "dns_server" | "noop") => Ok(Value::from(s)),
+        ValueType::Origins => origins(s).ok_or_else(bad),
+        ValueType::Address | ValueType::Domain | ValueType::Resolver => Err(bad()),
+    }
+}
+
+/// A list of origins: a TOML array of strings, or strings separated by commas.
+fn origins(s: &str) -> Option<Value> {
+    let list: Vec<String> = if s.starts_with('[') {
+        match s.parse::<Value>().ok()? {
+            Value::Array(a) => a.iter().map(|v| v.as_str().map(String::from)).collect::<Option<_>>()?,
+            _ => return None,
+        }
+    } else {
+        s.split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let ok = |o: &String| !o.is_empty() && !o.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',');
+    list.iter()
+        .all(ok)
+        .then(|| Value::Array(list.into_iter().collect::<Array>()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn home(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("taskmux-global-edit-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("scratch dir");
+        d
+    }
+
+    #[test]
+    fn keys_are_the_fields_of_global_config() {
+        let v = serde_json::to_value(GlobalConfig::default()).expect("encodes");
+        let fields: Vec<&str> = v.as_object().expect("an object").keys().map(String::as_str).collect();
+        let keys: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        assert_eq!(fields, keys);
+    }
+
+    #[test]
+    fn values_by_type() {
+        let v = |name: &str, raw: &str| parse_value(key(name).expect("known"), raw).map(|v| v.to_string());
+        assert_eq!(v("api_port", "9000").expect("port"), "9000");
+        assert_eq!(v("proxy_http_port", "0").expect("off"), "0");
+        assert_eq!(v("health_check_interval", "2.5").expect("seconds"), "2.5");
+        assert_eq!(v("proxy_enabled", "false").expect("bool"), "false");
+        assert_eq!(v("host_resolver", "noop").expect("resolver"), "\"noop\"");
+        assert_eq!(
+            v("api_allowed_origins", "a://b, c://d").expect("list"),
+            "[\"a://b\", \"c://d\"]"
+        );
+        assert_eq!(v("api_allowed_origins", "[\"a://b\"]").expect("array"), "[\"a://b\"]");
+        assert_eq!(v("api_allowed_origins", "").expect("none"), "[]");
+        for (name, raw) in [
+            ("api_port", "0"),
+            ("api_port", "70000"),
+            ("api_port", "abc"),
+            ("proxy_http_port", "-1"),
+            ("health_check_interval", "0"),
+            ("health_check_interval", "NaN"),
+            ("proxy_enabled", "yes"),
+            ("host_resolver", "dns"),
+            ("api_bind", ""),
+            ("dns_managed_tld", "-x"),
+            ("api_allowed_origins", "[1]"),
+            ("api_allowed_origins", "[\"a b\"]"),
+        ] {
+            let e = v(name, raw).expect_err(raw);
+            assert_eq!(e.code(), "E104", "{name} {raw}: {e:?}");
+            assert!(e.message().contains(name), "{}", e.message());
+        }
+        assert_eq!(key("bogus").expect_err("unknown").code(), "E104");
+    }
+
+    #[test]
+    fn set_keeps_comments_and_unset_keeps_them_too() {
+        let h = home("edit");
+        let path = GlobalConfig::path(&h);
+        std::fs::write(
+            &path,
+            "# mine\napi_port = 9000 # the api\n\n# proxy\nproxy_https_port = 8443\n",
+        )
+        .expect("write");
+        let r = set(&h, "api_port", "9001").expect("set");
+        assert_eq!((r.action, r.value.clone()), (EditAction::Set, serde_json::json!(9001)));
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(
+            text,
+            "# mine\napi_port = 9001 # the api\n\n# proxy\nproxy_https_port = 8443\n"
+        );
+        assert_eq!(
+            set(&h, "api_port", "9001").expect("again").action,
+            EditAction::Unchanged
+        );
+        set(&h, "proxy_enabled", "false").expect("new key");
+        assert!(
+            std::fs::read_to_string(&path)
+                .expect("read")
+                .ends_with("proxy_https_port = 8443\nproxy_enabled = false\n")
+        );
+        unset(&h, "api_port").expect("unset");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "# mine\n\n# proxy\nproxy_https_port = 8443\nproxy_enabled = false\n"
+        );
+        // a file of comments only: the key goes after them
+        std::fs::write(&path, "# only a comment").expect("write");
+        set(&h, "api_port", "1234").expect("set");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "# only a comment\napi_port = 1234\n"
+        );
+        let _ = std::fs::remove_dir_all(&h);
+    }
+}
