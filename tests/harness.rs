@@ -190,8 +190,61 @@ pub fn alive(pid: i32) -> bool {
     })
 }
 
+impl Env {
+    /// `taskmux daemon start` in this world, with `health_check_interval` set to `heal`
+    /// seconds; returns the daemon's pid. Drop kills it.
+    pub fn daemon_start(&self, heal: f64) -> i32 {
+        std::fs::write(
+            self.home.join("config.toml"),
+            format!("health_check_interval = {heal}\n"),
+        )
+        .expect("write global config");
+        let (v, code) = self.json(&["daemon", "start"]);
+        assert_eq!(code, 0, "daemon start: {v}");
+        v["pid"].as_i64().expect("daemon start gives its pid") as i32
+    }
+
+    /// The daemon's pid from its pid file, when one is there and alive.
+    pub fn daemon_pid(&self) -> Option<i32> {
+        read(&self.home.join("daemon.pid"))
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|p| alive(*p))
+    }
+
+    /// Every event recorded so far, oldest first.
+    pub fn events(&self) -> Vec<Value> {
+        read(&self.home.join("events.jsonl"))
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The events named `name` (of `task` when given).
+    pub fn events_named(&self, name: &str, task: Option<&str>) -> Vec<Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["event"] == name && task.is_none_or(|t| e["task"] == t))
+            .collect()
+    }
+}
+
 impl Drop for Env {
     fn drop(&mut self) {
+        // the daemon first, so it restarts nothing while the rest goes
+        if let Some(pid) = self.daemon_pid() {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(pid).expect("pid > 0"),
+                rustix::process::Signal::KILL,
+            );
+            for _ in 0..100 {
+                if !alive(pid) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         // every process that carries our server in its environment, then the server itself
         for _ in 0..3 {
             let pids = self.our_processes();

@@ -4,6 +4,7 @@ mod authoring;
 mod check;
 mod completions;
 mod config_errors;
+mod daemon;
 mod drift;
 mod edges;
 mod global_config;

@@ -139,7 +139,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "daemon",
-        args: "[start|stop|restart|status|list|register|unregister|install|uninstall]",
+        args: "[start|stop|restart|status|list|...]",
         summary: "the per-machine supervisor",
         available: true,
     },

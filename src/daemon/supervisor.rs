@@ -81,8 +81,10 @@ struct Memory {
     due: Option<(i32, Instant)>,
     /// `max_restarts_reached` was said for this run of failures.
     reached: bool,
-    /// The pane pid seen alive last, so its death is reported as an exit.
-    seen_alive: i32,
+    /// The dead pane (by pid) whose exit was told.
+    reported: i32,
+    /// It has looked at the task before (this is not the first look of a new daemon).
+    looked: bool,
 }
 
 /// The supervisor thread's body: until retired, look at the task and act.
@@ -115,8 +117,12 @@ pub fn run(p: Arc<ProjectSup>, t: Arc<TaskSup>) {
                     window = rt.window_id.clone();
                     t.restarts.store(rt.restarts, Ordering::SeqCst);
                 }
-                mem.seen_alive = rt.pane_pid;
-                mem.reached = false;
+                if mem.reached {
+                    // it had been given up on, and someone started it again: a fresh count
+                    mem.reached = false;
+                    t.restarts.store(0, Ordering::SeqCst);
+                    set_options(&p, rt, 0, true);
+                }
                 match watch(&p, &t, &project, &task, rt) {
                     Watched::Exited | Watched::Woken => {}
                     Watched::Unhealthy(reason) => restart_unhealthy(&p, &t, &project, &task, rt, &reason),
@@ -147,6 +153,7 @@ pub fn run(p: Arc<ProjectSup>, t: Arc<TaskSup>) {
                 t.wake.wait(None);
             }
         }
+        mem.looked = true;
     }
     t.watching.store(0, Ordering::SeqCst);
 }
@@ -239,9 +246,11 @@ fn dead(
     // dead yet when the pidfd fired, so the exit code is read from the pane now
     let state = State::load(&p.ctx().home, &project.name).unwrap_or_default();
     let ours = state.manual_stop(&t.name) || state.restarting(&t.name);
-    if mem.seen_alive == pid && mem.due.is_none() {
-        mem.seen_alive = 0;
-        if !ours {
+    // each exit is told once; one that came before this supervisor first looked (the
+    // daemon was down) is acted on but not told again
+    if mem.reported != pid {
+        mem.reported = pid;
+        if !ours && mem.looked {
             let mut extra = json!({"exit_code": rt.exit_code});
             if let Some(sig) = rt.signal {
                 extra["signal"] = json!(sig);

@@ -270,7 +270,8 @@ fn parse_row(fields: &[Field], values: &[String]) -> Runtime {
     }
     if rt.dead {
         rt.exit_code = proc::exit_code(row.dead_status, row.dead_signal, rt.pane_pid);
-        rt.signal = row.dead_signal.filter(|s| *s > 0);
+        // as for the exit code, a status tmux gives wins over a signal
+        rt.signal = row.dead_signal.filter(|s| *s > 0 && row.dead_status.is_none());
     }
     rt
 }
@@ -470,10 +471,10 @@ mod tests {
         let names = |l| Field::upto(l).iter().map(|f| f.name()).collect::<Vec<_>>();
         assert_eq!(
             names(Level::Brief).len(),
-            10,
+            11,
             "the manual-stop mark is read from state.json, not tmux"
         );
-        assert_eq!(names(Level::Stop)[10..], ["pane_tty", "socket_path"]);
+        assert_eq!(names(Level::Stop)[11..], ["pane_tty", "socket_path"]);
         assert_eq!(names(Level::Detail).last(), Some(&"pane_current_path"));
     }
 
