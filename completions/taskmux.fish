@@ -147,8 +147,8 @@ complete -c taskmux -n '__taskmux_first_operand kill inspect logs logs-clean sen
 # start
 complete -c taskmux -n '__taskmux_command_is start' -l wait -d 'return when every started task is healthy'
 complete -c taskmux -n '__taskmux_command_is start' -l if-stopped -d 'accepted: start is idempotent'
-complete -c taskmux -n '__taskmux_command_is start' -s m -l monitor -d 'supervise in the foreground (needs the daemon)'
-complete -c taskmux -n '__taskmux_command_is start' -s d -l daemon -d 'also ensure the daemon (needs the daemon)'
+complete -c taskmux -n '__taskmux_command_is start' -s m -l monitor -d 'supervise in the foreground until Ctrl-C'
+complete -c taskmux -n '__taskmux_command_is start' -s d -l daemon -d 'also start the daemon unless it runs'
 
 # health
 complete -c taskmux -n '__taskmux_command_is health' -s v -l verbose -d "show each probe's method and reason"

@@ -1,8 +1,8 @@
 //! `start`, `stop`, `restart`, `kill`: arguments to requests, results to lines.
 
 use super::render::{Color, Out, warn};
-use super::{Globals, exec, flags, parse_args, unexpected};
-use crate::error::{Error, Kind, Result};
+use super::{Globals, exec, exec_keep, flags, parse_args, unexpected};
+use crate::error::{Error, Result};
 use crate::ops::{Action, Request, Response, Skip, TaskFailure, TaskParams, TasksParams};
 use std::ffi::OsString;
 
@@ -32,16 +32,11 @@ fn skips_and_failures(out: &Out, skipped: &[Skip], failed: &[TaskFailure]) {
 /// `taskmux start [TASK...] [--wait] [--if-stopped]`.
 pub fn start(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let (names, flags) = parse_args(args, flags::of("start"))?;
-    if flags.contains_key("monitor") || flags.contains_key("daemon") {
-        return Err(Error::from(Kind::UnknownCommand(
-            "start --monitor/--daemon needs the daemon, which is not in this version yet".into(),
-        ))
-        .hint("run 'taskmux start' without -m/-d"));
-    }
+    let (monitor, daemon) = (flags.contains_key("monitor"), flags.contains_key("daemon"));
     let req = Request::Start(tasks(names, flags.contains_key("wait")));
-    exec(g, out, req, |out, resp| {
+    let (code, resp) = exec_keep(g, out, req, |out, resp| {
         let Response::Start(r) = resp else {
-            return Err(unexpected(&resp));
+            return Err(unexpected(resp));
         };
         for w in &r.warnings {
             warn("taskmux", &w.0);
@@ -62,7 +57,44 @@ pub fn start(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             out.line("no tasks to start (no auto_start tasks)");
         }
         Ok(())
-    })
+    })?;
+    let Response::Start(r) = resp else {
+        return Err(unexpected(&resp));
+    };
+    if !(monitor || daemon || r.auto_daemon) {
+        return Ok(code);
+    }
+    supervise_after(g, out, r, monitor, daemon).map(|c| c.max(code))
+}
+
+/// After a start: `-d` (or `auto_daemon`) ensures the daemon; `-m` supervises the project
+/// in the foreground until Ctrl-C (exit 130), leaving its tasks running.
+fn supervise_after(g: &Globals, out: &Out, r: crate::ops::Started, monitor: bool, daemon: bool) -> Result<u8> {
+    let ctx = super::context(g)?;
+    let (session, config_path, auto_daemon) = (r.session, r.config_path, r.auto_daemon);
+    if (daemon || auto_daemon) && !monitor {
+        let (pid, now) = super::daemon::ensure(&ctx.home)?;
+        if !out.json {
+            let what = if now { "started" } else { "running" };
+            out.line(&format!("taskmuxd {what} (pid {pid}): it keeps {session} up"));
+        }
+    }
+    if !monitor {
+        return Ok(0);
+    }
+    if !out.json {
+        out.line(&format!(
+            "supervising {session} in the foreground (Ctrl-C stops supervising; the tasks keep running)"
+        ));
+    }
+    let entry = crate::daemon::registry::Entry {
+        session,
+        config_path,
+        tmux_socket: ctx.tmux.socket.clone(),
+        registered_at: crate::paths::iso_time(crate::paths::now_secs()),
+        desired: crate::daemon::registry::Desired::Up,
+    };
+    crate::daemon::monitor(ctx, entry)
 }
 
 /// `taskmux stop [TASK...]`.

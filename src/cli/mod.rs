@@ -327,11 +327,38 @@ fn exec(g: &Globals, out: &Out, req: Request, human: impl FnOnce(&Out, Response)
     }
     let code = resp.exit_code();
     if out.json {
-        out.json(&serde_json::to_value(&resp).map_err(|e| Error::internal(format!("cannot encode the result: {e}")))?);
+        print_json(out, &resp)?;
     } else {
         human(out, resp)?;
     }
     Ok(code)
+}
+
+/// [`exec`] for a command that acts on the response after printing it: `human` borrows
+/// it, and it is returned with the exit code.
+fn exec_keep(
+    g: &Globals,
+    out: &Out,
+    req: Request,
+    human: impl FnOnce(&Out, &Response) -> Result<()>,
+) -> Result<(u8, Response)> {
+    let ctx = context(g)?;
+    let resp = ops::handle(&ctx, req);
+    if let Response::Error(e) = resp {
+        return Err(e);
+    }
+    let code = resp.exit_code();
+    if out.json {
+        print_json(out, &resp)?;
+    } else {
+        human(out, &resp)?;
+    }
+    Ok((code, resp))
+}
+
+fn print_json(out: &Out, resp: &Response) -> Result<()> {
+    out.json(&serde_json::to_value(resp).map_err(|e| Error::internal(format!("cannot encode the result: {e}")))?);
+    Ok(())
 }
 
 /// The response a renderer did not expect: a bug.

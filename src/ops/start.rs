@@ -25,6 +25,10 @@ pub struct Started {
     pub failed: Vec<TaskFailure>,
     /// What is worth saying.
     pub warnings: Vec<Warning>,
+    /// The project's config, and its tmux server: what a supervisor of it needs.
+    pub config_path: std::path::PathBuf,
+    /// The project asks for the daemon (`auto_daemon`).
+    pub auto_daemon: bool,
 }
 
 impl Started {
@@ -101,5 +105,7 @@ pub fn start(ctx: &Ctx, p: TasksParams) -> Result<Started> {
         skipped: skips(report.skipped),
         failed: failures(report.failed),
         warnings,
+        config_path: lc.project.path.clone(),
+        auto_daemon: lc.project.auto_daemon,
     })
 }
