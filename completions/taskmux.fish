@@ -108,6 +108,7 @@ complete -c taskmux -n __taskmux_needs_command -a attach -d "attach to the sessi
 complete -c taskmux -n __taskmux_needs_command -a run -d 'run a fire-and-forget job window'
 complete -c taskmux -n __taskmux_needs_command -a jobs -d 'list and control job windows'
 complete -c taskmux -n __taskmux_needs_command -a watch -d 'reload on config change'
+complete -c taskmux -n __taskmux_needs_command -a daemon -d 'the per-machine supervisor: its systemd or launchd unit'
 complete -c taskmux -n __taskmux_needs_command -a completions -d 'print a shell completion script'
 complete -c taskmux -n __taskmux_needs_command -a help -d "the commands, or one command's usage"
 
@@ -158,9 +159,13 @@ complete -c taskmux -n '__taskmux_command_is jobs' -l all -d 'with kill: every j
 complete -c taskmux -n '__taskmux_command_is jobs' -s s -l session -x -d 'the jobs of this session'
 complete -c taskmux -n '__taskmux_command_is jobs' -s w -l workspace -r -F -d "the jobs of a tmuxp workspace's session"
 
+# daemon
+complete -c taskmux -n '__taskmux_first_operand daemon' -a 'install uninstall'
+complete -c taskmux -n '__taskmux_command_is daemon' -l dry-run -d 'with install: print the unit, change nothing'
+
 # completions, help
 complete -c taskmux -n '__taskmux_first_operand completions' -a 'bash zsh fish'
-complete -c taskmux -n '__taskmux_first_operand help' -a 'start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch completions help'
+complete -c taskmux -n '__taskmux_first_operand help' -a 'start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch daemon completions help'
 
 # run: the flags of taskmux-run (besides the global ones), then the command after '--'.
 complete -c taskmux -n '__taskmux_command_is run' -s s -l session -x -d 'run in this tmux session'

@@ -14,5 +14,6 @@ mod observe;
 mod reload;
 mod request;
 mod stop;
+mod units;
 mod validation;
 mod watch;

@@ -441,5 +441,5 @@ fn help_fits_80_columns_and_names_what_is_coming() {
         .lines()
         .find(|l| l.starts_with("Coming:"))
         .unwrap_or_else(|| panic!("no Coming line: {text}"));
-    assert!(coming.contains("daemon"), "{coming}");
+    assert!(coming.contains("config"), "{coming}");
 }

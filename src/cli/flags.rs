@@ -220,6 +220,15 @@ pub const COMMANDS: &[(&str, &[Flag])] = &[
         ],
     ),
     ("watch", &[]),
+    (
+        "daemon",
+        &[f(
+            "dry-run",
+            None,
+            None,
+            "with install: print the unit and where it would go; change nothing",
+        )],
+    ),
     ("completions", &[]),
 ];
 

@@ -139,9 +139,9 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "daemon",
-        args: "[start|stop|status|...]",
-        summary: "the per-machine supervisor",
-        available: false,
+        args: "install [--dry-run] | uninstall",
+        summary: "the per-machine supervisor: its systemd or launchd unit",
+        available: true,
     },
     CommandSpec {
         name: "config",

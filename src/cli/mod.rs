@@ -12,6 +12,7 @@ mod logs;
 mod observe;
 mod render;
 mod request;
+mod unit;
 mod watch;
 
 pub use help::{COMMANDS, CommandSpec};
@@ -249,7 +250,25 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "run" => jobs::run(g, args, out),
         "jobs" => jobs::jobs(g, args, out),
         "completions" => completions::completions(g, args, out),
+        "daemon" => daemon(g, args, out),
         _ => Err(Error::internal(format!("command '{cmd}' has no handler"))),
+    }
+}
+
+/// `taskmux daemon SUB`: the subcommands this version has.
+fn daemon(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
+    let mut args = args.into_iter();
+    let sub = args.next().map(|a| a.to_string_lossy().into_owned());
+    match sub.as_deref() {
+        Some("install") => unit::install(g, args.collect(), out),
+        Some("uninstall") => unit::uninstall(g, args.collect(), out),
+        Some(other) => Err(
+            Error::usage(format!("daemon has no subcommand '{other}' in this version"))
+                .hint("use 'taskmux daemon install [--dry-run]' or 'taskmux daemon uninstall'"),
+        ),
+        None => Err(Error::usage(
+            "daemon needs a subcommand: install [--dry-run] or uninstall",
+        )),
     }
 }
 
