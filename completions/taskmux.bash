@@ -6,7 +6,7 @@
 # or install it as .../bash-completion/completions/taskmux (and taskmux-run).
 
 # Commands of taskmux (list and ls are aliases of status).
-_taskmux_commands='start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch config completions help'
+_taskmux_commands='start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch daemon config completions help'
 
 # Flags accepted anywhere before '--'.
 _taskmux_global_flags='--json -c --config -L --socket -h --help -V --version'
@@ -23,6 +23,7 @@ _taskmux_flags() {
         send) echo '--no-enter' ;;
         run) _taskmux_run_flags ;;
         jobs) echo '-t --tag --window-id --all -s --session -w --workspace' ;;
+        daemon) echo '--dry-run' ;;
     esac
 }
 
@@ -175,6 +176,7 @@ _taskmux() {
         kill | inspect | logs | logs-clean | send | attach | remove | url)
             ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W "$(_taskmux_tasks)" -- "$cur") ;;
         jobs) ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W 'list ls kill wait' -- "$cur") ;;
+        daemon) ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W 'start stop restart status list register unregister install uninstall' -- "$cur") ;;
         config) mapfile -t COMPREPLY < <(compgen -W "$(_taskmux_config_words "${operands[@]}")" -- "$cur") ;;
         completions) ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W 'bash zsh fish' -- "$cur") ;;
         help) ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W "$_taskmux_commands" -- "$cur") ;;

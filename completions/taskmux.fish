@@ -136,6 +136,7 @@ complete -c taskmux -n __taskmux_needs_command -a attach -d "attach to the sessi
 complete -c taskmux -n __taskmux_needs_command -a run -d 'run a fire-and-forget job window'
 complete -c taskmux -n __taskmux_needs_command -a jobs -d 'list and control job windows'
 complete -c taskmux -n __taskmux_needs_command -a watch -d 'reload on config change'
+complete -c taskmux -n __taskmux_needs_command -a daemon -d 'the per-machine supervisor'
 complete -c taskmux -n __taskmux_needs_command -a config -d 'show or edit the global config'
 complete -c taskmux -n __taskmux_needs_command -a completions -d 'print a shell completion script'
 complete -c taskmux -n __taskmux_needs_command -a help -d "the commands, or one command's usage"
@@ -187,6 +188,12 @@ complete -c taskmux -n '__taskmux_command_is jobs' -l all -d 'with kill: every j
 complete -c taskmux -n '__taskmux_command_is jobs' -s s -l session -x -d 'the jobs of this session'
 complete -c taskmux -n '__taskmux_command_is jobs' -s w -l workspace -r -F -d "the jobs of a tmuxp workspace's session"
 
+# daemon
+complete -c taskmux -n '__taskmux_first_operand daemon' -a 'start stop restart status list register unregister install uninstall'
+complete -c taskmux -n '__taskmux_command_is daemon' -l dry-run -d 'with install: print the unit, change nothing'
+
+complete -c taskmux -n '__taskmux_command_is daemon' -s f -l force -d 'with register: take the name from another config'
+
 # config
 complete -c taskmux -n '__taskmux_config_at 0' -a 'show path set unset'
 complete -c taskmux -n '__taskmux_config_at 1 set; or __taskmux_config_at 1 unset' -a 'health_check_interval api_bind api_port api_allowed_origins proxy_enabled proxy_bind proxy_https_port proxy_http_port host_resolver dns_server_port dns_managed_tld'
@@ -195,7 +202,7 @@ complete -c taskmux -n '__taskmux_config_at 2 set host_resolver' -a 'etc_hosts d
 
 # completions, help
 complete -c taskmux -n '__taskmux_first_operand completions' -a 'bash zsh fish'
-complete -c taskmux -n '__taskmux_first_operand help' -a 'start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch config completions help'
+complete -c taskmux -n '__taskmux_first_operand help' -a 'start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch daemon config completions help'
 
 # run: the flags of taskmux-run (besides the global ones), then the command after '--'.
 complete -c taskmux -n '__taskmux_command_is run' -s s -l session -x -d 'run in this tmux session'

@@ -222,6 +222,14 @@ pub enum Kind {
     /// E900: a bug.
     /// The message says what happened.
     Internal(String),
+    /// E307: no user service manager can take the daemon's unit: none runs (a container,
+    /// no login session), or it refused the unit.
+    NoServiceManager {
+        /// `systemd` or `launchd`.
+        manager: &'static str,
+        /// What was asked and what it said.
+        reason: String,
+    },
 }
 
 impl Kind {
@@ -273,6 +281,7 @@ impl Kind {
             Kind::Permission { .. } => "E700",
             Kind::Io { .. } => "E701",
             Kind::Internal(_) => "E900",
+            Kind::NoServiceManager { .. } => "E307",
         }
     }
 
@@ -335,6 +344,9 @@ impl Kind {
             | Kind::AlreadySupervised(message)
             | Kind::DaemonNotRunning(message)
             | Kind::Internal(message) => message.clone(),
+            Kind::NoServiceManager { manager, reason } => {
+                format!("the {manager} user service manager cannot take taskmuxd: {reason}")
+            }
         }
     }
 
@@ -386,6 +398,7 @@ impl Kind {
                 "check the permissions of that path, or set TASKMUX_HOME to a directory you own".into()
             }
             Kind::Internal(_) => "this is a bug in taskmux; please report it with the command you ran".into(),
+            Kind::NoServiceManager { .. } => "run the daemon with 'taskmux daemon start' instead".into(),
             _ => return None,
         })
     }

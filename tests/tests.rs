@@ -16,5 +16,6 @@ mod observe;
 mod reload;
 mod request;
 mod stop;
+mod units;
 mod validation;
 mod watch;

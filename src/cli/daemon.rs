@@ -75,9 +75,8 @@ pub fn daemon(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         "list" => list(g, rest, out),
         "register" => register(g, rest, out),
         "unregister" => unregister(g, rest, out),
-        "install" | "uninstall" => Err(Error::from(Kind::UnknownCommand(format!(
-            "daemon {sub} is not in this build yet"
-        )))),
+        "install" => super::unit::install(g, rest, out),
+        "uninstall" => super::unit::uninstall(g, rest, out),
         other => Err(Error::usage(format!("unknown daemon subcommand '{other}'"))
             .hint("daemon start|stop|restart|status|list|register|unregister|install|uninstall")),
     }

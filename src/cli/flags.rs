@@ -221,6 +221,23 @@ pub const COMMANDS: &[(&str, &[Flag])] = &[
     ),
     ("watch", &[]),
     ("config", &[]),
+    (
+        "daemon",
+        &[
+            f(
+                "dry-run",
+                None,
+                None,
+                "with install: print the unit and where it would go; change nothing",
+            ),
+            f(
+                "force",
+                Some('f'),
+                None,
+                "with register: take the name from another config",
+            ),
+        ],
+    ),
     ("completions", &[]),
 ];
 

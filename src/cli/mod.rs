@@ -14,6 +14,7 @@ mod logs;
 mod observe;
 mod render;
 mod request;
+mod unit;
 mod watch;
 
 pub use daemon::daemon_main;

@@ -133,3 +133,9 @@ pub fn print_error(out: &Out, prog: &str, e: &crate::error::Error) {
 pub fn warn(prog: &str, msg: &str) {
     let _ = writeln!(std::io::stderr(), "{prog}: warning: {msg}");
 }
+
+/// Writes notes that go with what stdout carries (where a file would go, what to run next)
+/// to stderr, so stdout stays the thing itself.
+pub fn note(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}

@@ -9,6 +9,7 @@ pub mod project;
 pub mod registry;
 pub mod server;
 pub mod supervisor;
+pub mod unit;
 pub mod wake;
 
 use crate::config::GlobalConfig;
