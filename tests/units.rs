@@ -439,8 +439,7 @@ fn install_then_uninstall_puts_a_file_back_byte_for_byte() {
 fn daemon_arguments_are_checked() {
     let u = Units::new("units-usage");
     for args in [
-        &["daemon"][..],
-        &["daemon", "nosuch"],
+        &["daemon", "nosuch"][..],
         &["daemon", "install", "extra"],
         &["daemon", "uninstall", "--dry-run"],
         &["daemon", "install", "--nosuch"],
