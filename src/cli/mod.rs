@@ -9,6 +9,7 @@ mod help;
 mod jobs;
 mod lifecycle;
 mod logs;
+mod mcp;
 mod observe;
 mod render;
 mod request;
@@ -248,6 +249,7 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "watch" => watch::watch(g, args, out),
         "run" => jobs::run(g, args, out),
         "jobs" => jobs::jobs(g, args, out),
+        "mcp" => mcp::mcp(g, args, out),
         "completions" => completions::completions(g, args, out),
         _ => Err(Error::internal(format!("command '{cmd}' has no handler"))),
     }
