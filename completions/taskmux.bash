@@ -6,7 +6,7 @@
 # or install it as .../bash-completion/completions/taskmux (and taskmux-run).
 
 # Commands of taskmux (list and ls are aliases of status).
-_taskmux_commands='start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch daemon config completions help'
+_taskmux_commands='start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config completions help'
 
 # Flags accepted anywhere before '--'.
 _taskmux_global_flags='--json -c --config -L --socket -h --help -V --version'
@@ -23,7 +23,8 @@ _taskmux_flags() {
         send) echo '--no-enter' ;;
         run) _taskmux_run_flags ;;
         jobs) echo '-t --tag --window-id --all -s --session -w --workspace' ;;
-        daemon) echo '--dry-run' ;;
+        mcp) echo '-s --session' ;;
+        daemon) echo '--dry-run -f --force' ;;
     esac
 }
 
@@ -57,6 +58,7 @@ _taskmux_takes_value() {
         run:-s | run:--session | run:-w | run:--workspace | run:-t | run:--tag) return 0 ;;
         run:--window | run:--cwd | run:-e | run:--env | run:--log-file) return 0 ;;
         jobs:-t | jobs:--tag | jobs:--window-id | jobs:-s | jobs:--session | jobs:-w | jobs:--workspace) return 0 ;;
+        mcp:-s | mcp:--session) return 0 ;;
     esac
     return 1
 }

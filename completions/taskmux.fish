@@ -35,7 +35,7 @@ function __taskmux_parse
             case '-*'
                 if contains -- $w -L --socket
                     set _skip 1
-                else if test -n "$_cmd"; and contains -- "$_cmd:$w" logs:-n logs:--lines logs:-g logs:--grep logs:-C logs:--context logs:--since events:-t events:--task events:--since events:-n events:--lines add:--cwd add:--host add:--health-check add:--depends-on jobs:-t jobs:--tag jobs:--window-id jobs:-s jobs:--session jobs:-w jobs:--workspace run:-s run:--session run:-w run:--workspace run:-t run:--tag run:--window run:--cwd run:-e run:--env run:--log-file
+                else if test -n "$_cmd"; and contains -- "$_cmd:$w" logs:-n logs:--lines logs:-g logs:--grep logs:-C logs:--context logs:--since events:-t events:--task events:--since events:-n events:--lines add:--cwd add:--host add:--health-check add:--depends-on jobs:-t jobs:--tag jobs:--window-id jobs:-s jobs:--session jobs:-w jobs:--workspace mcp:-s mcp:--session run:-s run:--session run:-w run:--workspace run:-t run:--tag run:--window run:--cwd run:-e run:--env run:--log-file
                     set _skip 1
                 end
             case '*'
@@ -136,6 +136,7 @@ complete -c taskmux -n __taskmux_needs_command -a attach -d "attach to the sessi
 complete -c taskmux -n __taskmux_needs_command -a run -d 'run a fire-and-forget job window'
 complete -c taskmux -n __taskmux_needs_command -a jobs -d 'list and control job windows'
 complete -c taskmux -n __taskmux_needs_command -a watch -d 'reload on config change'
+complete -c taskmux -n __taskmux_needs_command -a mcp -d 'MCP server on stdio, for coding agents'
 complete -c taskmux -n __taskmux_needs_command -a daemon -d 'the per-machine supervisor'
 complete -c taskmux -n __taskmux_needs_command -a config -d 'show or edit the global config'
 complete -c taskmux -n __taskmux_needs_command -a completions -d 'print a shell completion script'
@@ -188,10 +189,12 @@ complete -c taskmux -n '__taskmux_command_is jobs' -l all -d 'with kill: every j
 complete -c taskmux -n '__taskmux_command_is jobs' -s s -l session -x -d 'the jobs of this session'
 complete -c taskmux -n '__taskmux_command_is jobs' -s w -l workspace -r -F -d "the jobs of a tmuxp workspace's session"
 
+# mcp
+complete -c taskmux -n '__taskmux_command_is mcp' -s s -l session -x -d 'serve this registered project'
+
 # daemon
 complete -c taskmux -n '__taskmux_first_operand daemon' -a 'start stop restart status list register unregister install uninstall'
 complete -c taskmux -n '__taskmux_command_is daemon' -l dry-run -d 'with install: print the unit, change nothing'
-
 complete -c taskmux -n '__taskmux_command_is daemon' -s f -l force -d 'with register: take the name from another config'
 
 # config
@@ -202,7 +205,7 @@ complete -c taskmux -n '__taskmux_config_at 2 set host_resolver' -a 'etc_hosts d
 
 # completions, help
 complete -c taskmux -n '__taskmux_first_operand completions' -a 'bash zsh fish'
-complete -c taskmux -n '__taskmux_first_operand help' -a 'start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch daemon config completions help'
+complete -c taskmux -n '__taskmux_first_operand help' -a 'start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config completions help'
 
 # run: the flags of taskmux-run (besides the global ones), then the command after '--'.
 complete -c taskmux -n '__taskmux_command_is run' -s s -l session -x -d 'run in this tmux session'

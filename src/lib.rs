@@ -1,6 +1,6 @@
 //! taskmux: run a project's development tasks in tmux. The library behind the four binaries.
 //!
-//! Layers, top to bottom (a module never imports one above it): the fronts (`cli`), the
+//! Layers, top to bottom (a module never imports one above it): the fronts (`cli`, `mcp`), the
 //! operations (`ops`), the domain (`task`, `jobs`, `health`, `authoring`, `check`, `watch`),
 //! and the drivers and files (`tmux`, `proc`, `logs`, `events`, `state`, `config`, `paths`,
 //! `time`, `ctx`, `error`).
@@ -16,6 +16,7 @@ pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod logs;
+pub mod mcp;
 pub mod ops;
 pub mod paths;
 pub mod proc;

@@ -69,6 +69,10 @@ impl Tmux {
             Some(b) => Command::new(b),
             None => Command::new("tmux"),
         };
+        // -u: without a UTF-8 locale in the environment (an agent spawns its MCP servers
+        // with hardly any variables) tmux prints each control character of a format, the
+        // field separator SEP among them, as '_'
+        c.arg("-u");
         if let Some(s) = &self.socket {
             c.arg("-L").arg(s);
         }

@@ -135,6 +135,9 @@ fn init_in_an_empty_directory() {
             "taskmux inspect TASK --json",
             "taskmux-run --wait -- CMD",
             "&",
+            "`taskmux mcp`",
+            "`claude mcp add taskmux -- taskmux mcp`",
+            r#"`{"mcpServers": {"taskmux": {"command": "taskmux", "args": ["mcp"]}}}`"#,
         ] {
             assert!(t.contains(needle), "{} lacks {needle:?}:\n{t}", f.display());
         }

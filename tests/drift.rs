@@ -38,6 +38,7 @@ const HAND_PARSED: &[(&str, &str)] = &[
     ("send", "src/cli/observe.rs"),
     ("add", "src/cli/authoring.rs"),
     ("init", "src/cli/authoring.rs"),
+    ("mcp", "src/cli/mcp.rs"),
 ];
 
 fn literal_longs(src: &str) -> BTreeSet<String> {
@@ -56,6 +57,7 @@ fn parsers_accept_exactly_the_tables_flags() {
         "src/cli/observe.rs",
         "src/cli/authoring.rs",
         "src/cli/watch.rs",
+        "src/cli/mcp.rs",
     ] {
         parsed.extend(literal_longs(&read(file)));
     }

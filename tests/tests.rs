@@ -12,6 +12,7 @@ mod harness;
 mod jobs;
 mod lifecycle;
 mod logs;
+mod mcp;
 mod observe;
 mod reload;
 mod request;

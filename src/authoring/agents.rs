@@ -8,6 +8,8 @@ use crate::config::Project;
 pub const START: &str = "<!-- taskmux:start -->";
 /// The line that closes the block.
 pub const END: &str = "<!-- taskmux:end -->";
+/// The one line that registers `taskmux mcp` in an agent's JSON MCP configuration.
+pub const MCP_JSON: &str = r#"{"mcpServers": {"taskmux": {"command": "taskmux", "args": ["mcp"]}}}"#;
 /// The agent files `init` writes, next to the config.
 pub const FILES: [&str; 2] = ["AGENTS.md", "CLAUDE.md"];
 
@@ -45,7 +47,10 @@ pub fn block(project: &Project) -> String {
          - Output: `taskmux logs TASK -n 50` (search with `-g PATTERN`)\n\
          - After a change: `taskmux restart TASK`\n\
          - One-off commands (tests, builds, migrations): `taskmux-run --wait -- CMD`\n\
-         - Edit the tasks with `taskmux add TASK \"COMMAND\"` and `taskmux remove TASK`\n\n"
+         - Edit the tasks with `taskmux add TASK \"COMMAND\"` and `taskmux remove TASK`\n\
+         - MCP: `taskmux mcp` serves these as tools (status, start, stop, restart, logs, inspect, \
+         health, events, run_job); register it with `claude mcp add taskmux -- taskmux mcp`, \
+         or `{MCP_JSON}` in an agent's MCP config\n\n"
     );
     if project.tasks.is_empty() {
         s.push_str("Tasks: none yet.\n");

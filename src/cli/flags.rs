@@ -220,6 +220,15 @@ pub const COMMANDS: &[(&str, &[Flag])] = &[
         ],
     ),
     ("watch", &[]),
+    (
+        "mcp",
+        &[f(
+            "session",
+            Some('s'),
+            Some("NAME"),
+            "serve this registered project (default: the one found from here)",
+        )],
+    ),
     ("config", &[]),
     (
         "daemon",

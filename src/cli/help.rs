@@ -138,6 +138,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         available: true,
     },
     CommandSpec {
+        name: "mcp",
+        args: "[--session NAME]",
+        summary: "Model Context Protocol server on stdio, for coding agents",
+        available: true,
+    },
+    CommandSpec {
         name: "daemon",
         args: "[start|stop|restart|status|list|...]",
         summary: "the per-machine supervisor",

@@ -11,6 +11,7 @@ mod help;
 mod jobs;
 mod lifecycle;
 mod logs;
+mod mcp;
 mod observe;
 mod render;
 mod request;
@@ -252,6 +253,7 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "watch" => watch::watch(g, args, out),
         "run" => jobs::run(g, args, out),
         "jobs" => jobs::jobs(g, args, out),
+        "mcp" => mcp::mcp(g, args, out),
         "completions" => completions::completions(g, args, out),
         "config" => config::config(g, args, out),
         "daemon" => daemon::daemon(g, args, out),

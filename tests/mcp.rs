@@ -1,0 +1,260 @@
+//! `taskmux mcp`, the MCP server on stdio: the Python SDK's own stdio client lists its tools
+//! and calls them (tests/mcp_client.py), and raw JSON-RPC lines, malformed ones too, get
+//! their error replies from a server that goes on; `--session` serves a registered project.
+
+use crate::harness::{Env, bin, have_tmux, require, show, strings};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The Python that has the `mcp` SDK: `TASKMUX_TEST_PYTHON`, else the venv `.ci/run` makes
+/// (`target/pyvenv`), else `python3`.
+fn python() -> String {
+    if let Some(p) = std::env::var_os("TASKMUX_TEST_PYTHON").filter(|p| !p.is_empty()) {
+        return p.to_string_lossy().into_owned();
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyvenv/bin/python");
+    if venv.exists() {
+        return venv.display().to_string();
+    }
+    "python3".into()
+}
+
+const CONFIG: &str = "name = \"mcpproj\"\n\n[tasks.api]\ncommand = \"sleep 300\"\n";
+
+/// A `taskmux mcp` child; Drop kills it if it still runs.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `taskmux ARGS` in `dir` with the Env's state directory, feeds it `input` and closes
+/// its stdin; returns its exit code, its stdout as JSON lines, and its stderr.
+fn serve(env: &Env, dir: &Path, args: &[&str], input: &str) -> (Option<i32>, Vec<Value>, String) {
+    let child = Command::new(bin())
+        .args(args)
+        .current_dir(dir)
+        .env("TASKMUX_HOME", &env.home)
+        .env_remove("TMUX")
+        .env_remove("TMUX_PANE")
+        .env_remove("TASKMUX_TMUX_SOCKET")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("taskmux runs");
+    let mut server = Server(child);
+    let mut stdin = server.0.stdin.take().expect("stdin");
+    // a server that failed at start has closed its stdin: that write may fail
+    let _ = stdin.write_all(input.as_bytes());
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = server.0.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "taskmux mcp did not exit at the end of its input"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    let _ = server.0.stdout.take().expect("stdout").read_to_string(&mut out);
+    let _ = server.0.stderr.take().expect("stderr").read_to_string(&mut err);
+    let lines = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l:?}\n{err}")))
+        .collect();
+    (status.code(), lines, err)
+}
+
+#[test]
+fn python_sdk_lists_and_calls_the_tools() {
+    if !have_tmux() {
+        return;
+    }
+    let py = python();
+    if !require("python mcp", &[&py, "-c", "import mcp"]) {
+        return;
+    }
+    let env = Env::new("mcp-sdk");
+    env.config(CONFIG);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client.py");
+    let o = Command::new(&py)
+        .arg(&script)
+        .arg(bin())
+        .arg(&env.socket)
+        .arg(&env.home)
+        .arg(&env.project)
+        .current_dir(&env.root)
+        .env_remove("TMUX")
+        .env_remove("TMUX_PANE")
+        .env_remove("TASKMUX_TMUX_SOCKET")
+        .stdin(Stdio::null())
+        .output()
+        .expect("python runs");
+    assert_eq!(o.status.code(), Some(0), "the MCP client failed: {}", show(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(&o)));
+
+    let init = &v["initialize"];
+    assert_eq!(init["serverInfo"]["name"], "taskmux", "{init}");
+    assert!(init["capabilities"]["tools"].is_object(), "{init}");
+
+    let tools = v["tools"].as_array().expect("tools");
+    let mut names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "events", "health", "inspect", "logs", "restart", "run_job", "start", "status", "stop"
+        ]
+    );
+    for t in tools {
+        let s = &t["inputSchema"];
+        assert_eq!(s["type"], "object", "{t}");
+        assert!(s["properties"].is_object(), "{t}");
+        assert_eq!(s["additionalProperties"], false, "{t}");
+    }
+    let run = tools.iter().find(|t| t["name"] == "run_job").expect("run_job");
+    assert_eq!(run["inputSchema"]["required"], json!(["argv"]), "{run}");
+
+    // start and status: the JSON of --json, as structured content and as text
+    let start = &v["start"];
+    assert_eq!(start["isError"], false, "{start}");
+    assert_eq!(start["structuredContent"]["ok"], true, "{start}");
+    assert_eq!(strings(&start["structuredContent"]["tasks"]), ["api"], "{start}");
+    let status = &v["status"];
+    assert_eq!(status["isError"], false, "{status}");
+    let sc = &status["structuredContent"];
+    assert_eq!(sc["session"], "mcpproj", "{status}");
+    assert_eq!(sc["tasks"][0]["name"], "api", "{status}");
+    assert_eq!(sc["tasks"][0]["state"], "running", "{status}");
+    let as_text: Value =
+        serde_json::from_str(status["content"][0]["text"].as_str().expect("a text block")).expect("the text is JSON");
+    assert_eq!(&as_text, sc, "{status}");
+    let (cli, _) = env.json(&["status"]);
+    assert_eq!(
+        cli["tasks"][0]["pid"], sc["tasks"][0]["pid"],
+        "the CLI's --json and MCP agree: {cli}"
+    );
+
+    // run_job: the exit code and the tail of the output
+    let job = &v["run_job"];
+    assert_eq!(job["isError"], false, "{job}");
+    let sc = &job["structuredContent"];
+    assert_eq!(sc["exit_code"], 3, "{job}");
+    assert_eq!(strings(&sc["output"]), ["first line", "second line"], "{job}");
+    assert_eq!(sc["tag"], "mcptest", "{job}");
+    assert_eq!(sc["session"], "mcpproj", "{job}");
+
+    // a tool that fails: a result with isError and the error JSON
+    let ghost = &v["inspect_ghost"];
+    assert_eq!(ghost["isError"], true, "{ghost}");
+    assert_eq!(ghost["structuredContent"]["ok"], false, "{ghost}");
+    assert_eq!(ghost["structuredContent"]["code"], "E200", "{ghost}");
+
+    // arguments that do not fit the schema: a JSON-RPC error, and the server goes on
+    for (case, needle) in [
+        ("invalid", "'lines'"),
+        ("unknown_argument", "'verbose'"),
+        ("unknown_tool", "bogus"),
+    ] {
+        let e = &v[case];
+        assert_eq!(e["code"], -32602, "{case}: {e}");
+        assert!(e["message"].as_str().is_some_and(|m| m.contains(needle)), "{case}: {e}");
+    }
+    assert_eq!(v["after"]["structuredContent"]["tasks"][0]["state"], "running", "{v}");
+    assert!(v["ping"].is_object(), "{v}");
+}
+
+/// Requests of a raw session, one a line.
+fn lines(msgs: &[&str]) -> String {
+    msgs.iter().map(|m| format!("{m}\n")).collect()
+}
+
+#[test]
+fn raw_json_rpc_errors_and_no_crash() {
+    let env = Env::new("mcp-raw");
+    env.config(CONFIG);
+    let input = lines(&[
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        "this is not json",
+        r#"{"jsonrpc":"2.0","id":2,"method":"no/such/method"}"#,
+        "\u{1}\u{2}{{{",
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"logs","arguments":{"lines":-5}}}"#,
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"inspect","arguments":"api"}}"#,
+        r#"{"jsonrpc":"2.0","method":"no/such/notification"}"#,
+        "[]",
+        "42",
+        r#"{"jsonrpc":"2.0","id":{"x":1},"method":"ping"}"#,
+        r#"{"jsonrpc":"2.0","id":"last","method":"ping"}"#,
+    ]);
+    let (code, replies, err) = serve(&env, &env.project, &["-L", &env.socket, "mcp"], &input);
+    assert_eq!(code, Some(0), "{err}");
+    let summary: Vec<(Value, Value)> = replies
+        .iter()
+        .map(|r| (r["id"].clone(), r["error"]["code"].clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (json!(1), Value::Null),
+            (Value::Null, json!(-32700)),
+            (json!(2), json!(-32601)),
+            (Value::Null, json!(-32700)),
+            (json!(3), json!(-32602)),
+            (json!(4), json!(-32602)),
+            (Value::Null, json!(-32600)),
+            (Value::Null, json!(-32600)),
+            (Value::Null, json!(-32600)),
+            (json!("last"), Value::Null),
+        ],
+        "{replies:?}"
+    );
+    assert_eq!(replies[0]["result"]["protocolVersion"], "2025-03-26");
+    assert!(replies.iter().all(|r| r["jsonrpc"] == "2.0"), "{replies:?}");
+    assert_eq!(replies[9]["result"], json!({}));
+    assert!(err.contains("taskmux mcp"), "diagnostics go to stderr: {err}");
+}
+
+#[test]
+fn session_serves_a_registered_project_and_an_unknown_one_fails() {
+    let env = Env::new("mcp-session");
+    env.config(CONFIG);
+    let cfg: PathBuf = env.project.join("taskmux.toml");
+    taskmux::daemon::registry::Registry::update(&env.home, |r| {
+        r.register(
+            "mcpproj",
+            &cfg,
+            Some(&env.socket),
+            taskmux::daemon::registry::Desired::Up,
+            false,
+        )
+    })
+    .expect("register");
+    let call = lines(&[r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"status","arguments":{}}}"#]);
+    // from another directory, with no -L: the registry names the config and the server
+    let (code, replies, err) = serve(&env, &env.root, &["mcp", "--session", "mcpproj"], &call);
+    assert_eq!(code, Some(0), "{err}");
+    let sc = &replies[0]["result"]["structuredContent"];
+    assert_eq!(sc["session"], "mcpproj", "{replies:?}");
+    assert_eq!(sc["tasks"][0]["name"], "api", "{replies:?}");
+
+    let (code, replies, err) = serve(&env, &env.project, &["mcp", "--session", "ghost"], &call);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(replies.is_empty(), "nothing is served: {replies:?}");
+    assert!(
+        err.contains("E500") && err.contains("ghost") && err.contains("mcpproj"),
+        "{err}"
+    );
+}
