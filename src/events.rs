@@ -105,6 +105,17 @@ impl EventLog {
         let _ = append_in(&self.home, buf.as_bytes(), items.len(), self.limits);
     }
 
+    /// Follows the history: see [`follow_in`].
+    pub fn follow(
+        &self,
+        session: Option<&str>,
+        task: Option<&str>,
+        emit: &mut dyn FnMut(&Value) -> bool,
+        keep_going: &dyn Fn() -> bool,
+    ) -> Result<()> {
+        follow_in(&self.home, session, task, emit, keep_going)
+    }
+
     /// Returns the events of `session` (every project when `None`), of `task` when given,
     /// whose `ts` is at or after `since` (epoch seconds), the last `limit` of them, oldest
     /// first. Malformed lines are skipped; a missing history is empty.
@@ -297,6 +308,79 @@ fn query_in(
         out.drain(..skip);
     }
     Ok(out)
+}
+
+/// Follows the history in `dir`: every event appended from now on that matches `session`
+/// and `task`, within 100 ms, across trims (a trimmed file is a new file: what was already
+/// seen is not sent again). Returns when `emit` or `keep_going` says false.
+pub fn follow_in(
+    dir: &Path,
+    session: Option<&str>,
+    task: Option<&str>,
+    emit: &mut dyn FnMut(&Value) -> bool,
+    keep_going: &dyn Fn() -> bool,
+) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::unix::fs::MetadataExt;
+    let path = dir.join(EVENTS_FILE);
+    let stamp = |m: &std::fs::Metadata| (m.dev(), m.ino());
+    let mut file: Option<(std::fs::File, (u64, u64))> = None;
+    let mut pos = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let mut last_ts = String::new();
+    let mut partial: Vec<u8> = Vec::new();
+    let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    loop {
+        if !keep_going() {
+            return Ok(());
+        }
+        let now = std::fs::metadata(&path).ok();
+        let replaced = match (&file, &now) {
+            (Some((_, st)), Some(m)) => *st != stamp(m) || m.len() < pos,
+            _ => false,
+        };
+        if replaced || (file.is_none() && now.is_some()) {
+            if replaced {
+                pos = 0;
+                partial.clear();
+            }
+            file = std::fs::File::open(&path)
+                .ok()
+                .and_then(|f| Some((stamp(&f.metadata().ok()?), f)))
+                .map(|(st, f)| (f, st));
+        }
+        if let Some((f, _)) = file.as_mut()
+            && now.as_ref().is_some_and(|m| m.len() > pos)
+        {
+            f.seek(SeekFrom::Start(pos)).map_err(|e| Error::io("read", &path, e))?;
+            let mut buf = Vec::new();
+            let n = f.read_to_end(&mut buf).map_err(|e| Error::io("read", &path, e))?;
+            pos += n as u64;
+            partial.extend_from_slice(&buf);
+            let end = partial.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+            let complete: Vec<u8> = partial.drain(..end).collect();
+            for line in complete.split(|&c| c == b'\n') {
+                let Ok(v) = serde_json::from_slice::<Value>(line) else {
+                    continue;
+                };
+                let ts = field(&v, "ts").unwrap_or_default();
+                // after a trim the file starts again with events already sent
+                if replaced && ts <= last_ts {
+                    continue;
+                }
+                last_ts = ts;
+                if session.is_some_and(|s| field(&v, "session").as_deref() != Some(s))
+                    || task.is_some_and(|t| field(&v, "task").as_deref() != Some(t))
+                {
+                    continue;
+                }
+                if !emit(&v) {
+                    return Ok(());
+                }
+            }
+            continue;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[cfg(test)]

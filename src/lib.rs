@@ -5,6 +5,7 @@
 //! and the drivers and files (`tmux`, `proc`, `logs`, `events`, `state`, `config`, `paths`,
 //! `time`, `ctx`, `error`).
 
+pub mod api;
 pub mod authoring;
 pub mod check;
 pub mod cli;

@@ -4,8 +4,9 @@
 
 use super::render::{Color, Out};
 use super::{Globals, context, flag_value};
+use crate::api as server;
 use crate::daemon::registry::{Desired, Registry};
-use crate::daemon::{self, lock, server};
+use crate::daemon::{self, lock};
 use crate::error::{Error, Kind, Result};
 use lexopt::prelude::*;
 use serde_json::{Value, json};
@@ -104,7 +105,7 @@ fn foreground(g: &Globals, args: Vec<OsString>) -> Result<u8> {
         let _ = rustix::process::setsid();
     }
     let ctx = context(g)?;
-    daemon::run(ctx, detached)
+    daemon::run(ctx, detached, crate::api::serve)
 }
 
 /// The executable that runs the daemon: `taskmuxd` next to this one, else this one.

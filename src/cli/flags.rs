@@ -167,6 +167,12 @@ pub const COMMANDS: &[(&str, &[Flag])] = &[
             ),
             f("lines", Some('n'), Some("N"), "the last N events"),
             f("all-projects", Some('a'), None, "every project's events"),
+            f(
+                "follow",
+                Some('f'),
+                None,
+                "then print each new event as it is recorded (JSON: one a line)",
+            ),
         ],
     ),
     (

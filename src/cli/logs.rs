@@ -107,27 +107,61 @@ pub fn logs_clean(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
 pub fn events(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let mut p = lexopt::Parser::from_args(args);
     let mut q = EventsParams::default();
+    let mut follow = false;
     while let Some(arg) = p.next().map_err(|e| Error::usage(e.to_string()))? {
         match arg {
             Long("task") | Short('t') => q.task = Some(flag_value(&mut p)?),
             Long("since") => q.since = Some(flag_value(&mut p)?),
             Short('n') | Long("lines") => q.lines = Some(number(&mut p, "-n")?),
             Long("all-projects") | Short('a') => q.all_projects = true,
+            Short('f') | Long("follow") => follow = true,
             other => return Err(Error::usage(format!("unexpected {}", other.unexpected()))),
         }
     }
     let all = q.all_projects;
-    exec(g, out, Request::Events(q), |out, resp| {
-        let Response::Events(r) = resp else {
-            return Err(unexpected(&resp));
+    if !follow {
+        return exec(g, out, Request::Events(q), |out, resp| {
+            let Response::Events(r) = resp else {
+                return Err(unexpected(&resp));
+            };
+            let mut text = String::new();
+            for e in &r.events {
+                text.push_str(&event_line(e, all));
+            }
+            out.print(&text);
+            Ok(())
+        });
+    }
+    // -f: the last events (10 unless -n or --since says), then each new one as it is
+    // recorded, by whoever records it (a command, the daemon), until interrupted
+    let ctx = context(g)?;
+    let session = match all {
+        true => None,
+        false => Some(crate::ops::load_project(&ctx)?.name),
+    };
+    if q.lines.is_none() && q.since.is_none() {
+        q.lines = Some(10);
+    }
+    let task = q.task.clone();
+    let Response::Events(r) = crate::ops::handle(&ctx, Request::Events(q)) else {
+        return Err(Error::internal("events gave no event list"));
+    };
+    let mut show = |e: &Value| {
+        let text = match out.json {
+            true => format!("{e}\n"),
+            false => event_line(e, all),
         };
-        let mut text = String::new();
-        for e in &r.events {
-            text.push_str(&event_line(e, all));
-        }
         out.print(&text);
-        Ok(())
-    })
+        true
+    };
+    for e in &r.events {
+        if !show(e) {
+            return Ok(0);
+        }
+    }
+    ctx.events
+        .follow(session.as_deref(), task.as_deref(), &mut show, &|| true)?;
+    Ok(0)
 }
 
 fn event_line(e: &Value, all: bool) -> String {

@@ -7,7 +7,6 @@ pub mod lock;
 pub mod log;
 pub mod project;
 pub mod registry;
-pub mod server;
 pub mod supervisor;
 pub mod unit;
 pub mod wake;
@@ -60,7 +59,8 @@ pub struct Shared {
     waiters: Mutex<HashMap<Option<String>, Arc<Wake>>>,
 }
 
-fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// A lock, taken even when a thread panicked holding it.
+pub fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -330,9 +330,19 @@ pub fn already_running(what: &str, pid: Option<i32>) -> Error {
     .hint("stop it first: 'taskmux daemon stop'")
 }
 
+/// A front the daemon serves (the API's socket, the WebSocket): closed when it stops.
+pub trait Front: Send {
+    /// Stops serving.
+    fn close(&self);
+}
+
+/// What starts the daemon's fronts once its state is up (the API lives above the daemon,
+/// so the daemon is handed it).
+pub type Serve = fn(Arc<Shared>) -> Result<Vec<Box<dyn Front>>>;
+
 /// Runs the daemon in this process until SIGTERM (exit 0) or another fatal signal (exit
 /// 128+N). `capture_stderr`: the process was detached and stderr goes to the log.
-pub fn run(base: Ctx, capture_stderr: bool) -> Result<u8> {
+pub fn run(base: Ctx, capture_stderr: bool, serve: Serve) -> Result<u8> {
     crate::paths::ensure_dir(&base.home)?;
     let held = match lock::try_take(&lock::daemon_lock(&base.home))? {
         Ok(h) => h,
@@ -349,7 +359,7 @@ pub fn run(base: Ctx, capture_stderr: bool) -> Result<u8> {
         std::process::id(),
         shared.base.home.display()
     ));
-    let server = server::Server::bind(shared.clone())?;
+    let fronts = serve(shared.clone())?;
     shared.base.events.emit(
         "daemon_started",
         "",
@@ -372,7 +382,9 @@ pub fn run(base: Ctx, capture_stderr: bool) -> Result<u8> {
     };
     shared.log.line(&format!("stopping (exit {code}); tasks keep running"));
     shared.stop();
-    server.close();
+    for f in &fronts {
+        f.close();
+    }
     shared.base.events.emit(
         "daemon_stopped",
         "",

@@ -220,6 +220,17 @@ impl Watch<'_> {
 /// count ([`Line::lost`]). Files not yet created are waited for. Returns when `emit` returns
 /// false.
 pub fn follow(sources: &[Source], q: &Query, emit: &mut dyn FnMut(&Line) -> bool) -> Result<()> {
+    follow_while(sources, q, emit, &|| true)
+}
+
+/// [`follow`] that also returns, between two looks at the files, once `keep_going` says
+/// false: for a follower whose reader may go away while nothing is written.
+pub fn follow_while(
+    sources: &[Source],
+    q: &Query,
+    emit: &mut dyn FnMut(&Line) -> bool,
+    keep_going: &dyn Fn() -> bool,
+) -> Result<()> {
     let mut watches = Vec::with_capacity(sources.len());
     let mut per = Vec::with_capacity(sources.len());
     for s in sources {
@@ -279,6 +290,9 @@ pub fn follow(sources: &[Source], q: &Query, emit: &mut dyn FnMut(&Line) -> bool
             if !w.poll(&mut buf, &mut sink)? {
                 return Ok(());
             }
+        }
+        if !keep_going() {
+            return Ok(());
         }
         std::thread::sleep(POLL);
     }

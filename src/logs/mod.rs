@@ -34,7 +34,7 @@ mod writer;
 
 pub use files::clean;
 pub use filter::{parse_since, strip_ansi};
-pub use follow::follow;
+pub use follow::{follow, follow_while};
 pub use index::index_path;
 pub use pane::{WriterOptions, write_pane_log};
 pub use read::{Line, Query, Source, parse_ts, read};

@@ -37,7 +37,7 @@ pub use init::{InitParams, Initialized, init_target};
 pub use inspect::Inspected;
 pub use jobs::{JobKilled, JobList, JobsKillParams, JobsParams, JobsWaitParams, RunParams, Where};
 pub use kill::Killed;
-pub use logs::{Cleaned, LogLines, LogsParams, follow, log_sources};
+pub use logs::{Cleaned, LogLines, LogsParams, follow, follow_while, log_sources};
 pub use remove::{Removed, stop_removed};
 pub use request::{Envelope, OptTaskParams, Request, TaskParams, TasksParams};
 pub use restart::Restarted;
