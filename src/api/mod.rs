@@ -31,7 +31,7 @@ pub enum Answer {
     /// Send this reply.
     Reply(Value),
     /// Send this reply, then push what the subscription sees.
-    Subscribe(Value, Subscription),
+    Subscribe(Value, Box<Subscription>),
 }
 
 /// The reply to one request line (a `subscribe` is refused: the transport must use
@@ -63,7 +63,7 @@ pub fn handle(shared: &Shared, line: &str) -> Answer {
     };
     if command == "subscribe" {
         return match Subscription::parse(shared, m.remove("params").unwrap_or(Value::Null)) {
-            Ok(sub) => Answer::Subscribe(with_id(json!({"ok": true, "command": "subscribe"})), sub),
+            Ok(sub) => Answer::Subscribe(with_id(json!({"ok": true, "command": "subscribe"})), Box::new(sub)),
             Err(v) => Answer::Reply(with_id(v)),
         };
     }
