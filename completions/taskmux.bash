@@ -17,7 +17,7 @@ _taskmux_flags() {
         start) echo '--wait --if-stopped -m --monitor -d --daemon' ;;
         health) echo '-v --verbose' ;;
         logs) echo '-f --follow -n --lines -g --grep -C --context --since' ;;
-        events) echo '-t --task --since -n --lines -a --all-projects' ;;
+        events) echo '-t --task --since -n --lines -a --all-projects -f --follow' ;;
         add) echo '-f --force --cwd --host --health-check --depends-on' ;;
         init) echo '--defaults' ;;
         send) echo '--no-enter' ;;

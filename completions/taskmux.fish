@@ -167,6 +167,7 @@ complete -c taskmux -n '__taskmux_command_is events' -s t -l task -x -a '(__task
 complete -c taskmux -n '__taskmux_command_is events' -l since -x -d 'since 30s, 5m, 1h30m, 2d or an ISO time'
 complete -c taskmux -n '__taskmux_command_is events' -s n -l lines -x -d 'the last N events'
 complete -c taskmux -n '__taskmux_command_is events' -s a -l all-projects -d "every project's events"
+complete -c taskmux -n '__taskmux_command_is events' -s f -l follow -d 'then each new event as it is recorded'
 
 # add
 complete -c taskmux -n '__taskmux_command_is add' -l cwd -x -a '(__fish_complete_directories)' -d "the task's working directory"

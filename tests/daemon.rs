@@ -402,3 +402,79 @@ fn start_registers_and_stop_sets_down() {
     assert!(pid_of(&env, "a").is_none());
     assert!(env.events_named("project_healed", None).is_empty());
 }
+
+#[test]
+fn a_hung_probe_delays_no_other_task_and_sighup_rereads_the_global_config() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("dhung");
+    env.config(
+        "name = \"dhung\"\n\
+         [tasks.hung]\ncommand = \"sleep 1000\"\nhealth_check = \"sleep 30\"\nhealth_timeout = 25\n\
+         health_interval = 0.2\nboot_grace = 0\n\
+         [tasks.crash]\ncommand = \"sleep 1.5; exit 1\"\nmax_restarts = 1\n",
+    );
+    start(&env);
+    env.daemon_start(30.0);
+    wait_for(10.0, "crash restarted", || {
+        !env.events_named("auto_restart", Some("crash")).is_empty()
+    });
+    let exit = &env.events_named("task_exited", Some("crash"))[0];
+    let restart = &env.events_named("auto_restart", Some("crash"))[0];
+    let gap = ts(restart) - ts(exit);
+    assert!(gap < 0.5, "the hung probe of another task delayed this restart: {gap}s");
+    // SIGHUP: the global config is read again (a shorter heal interval takes effect)
+    std::fs::write(env.home.join("config.toml"), "health_check_interval = 0.3\n").expect("write");
+    let pid = env.daemon_pid().expect("daemon runs");
+    let _ = Command::new("kill").arg("-HUP").arg(pid.to_string()).status();
+    wait_for(5.0, "the reread in the log", || {
+        read(&env.home.join("daemon.log")).contains("global config reread")
+    });
+    // another session keeps the server up: only the interval can notice
+    env.tmux(&["new-session", "-d", "-s", "keep", "sleep 1000"]);
+    std::thread::sleep(Duration::from_millis(400));
+    env.tmux(&["kill-session", "-t", "=dhung"]);
+    wait_for(3.0, "a heal within the new interval", || {
+        !env.events_named("project_healed", None).is_empty()
+    });
+}
+
+#[test]
+fn events_follow_sees_what_anyone_records() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("devf");
+    env.config("name = \"devf\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    let mut f = env
+        .command(&["--json", "events", "-f"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("events -f runs");
+    let out = f.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                return;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    start(&env);
+    let mut seen = Vec::new();
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until && !seen.iter().any(|v: &Value| v["event"] == "session_started") {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            seen.push(serde_json::from_str(&l).expect("one JSON event a line"));
+        }
+    }
+    let _ = f.kill();
+    let _ = f.wait();
+    assert!(
+        seen.iter().any(|v| v["event"] == "task_started" && v["task"] == "a"),
+        "{seen:?}"
+    );
+}

@@ -95,6 +95,8 @@ impl Shared {
                 *guard(&self.global) = g;
                 self.log.line("global config reread");
                 for p in guard(&self.projects).values() {
+                    // a heal look now, and the next one after the new interval
+                    p.heal_now.store(true, Ordering::SeqCst);
                     p.wake.wake();
                 }
             }
