@@ -245,3 +245,24 @@ fn a_port_in_use_leaves_the_daemon_on_its_socket() {
     assert!(log.contains("websocket: cannot listen"), "{log}");
     drop(held);
 }
+
+#[test]
+fn a_bind_beyond_loopback_is_logged_as_a_warning() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("api-bind");
+    let port = free_port();
+    env.daemon_start_with(30.0, &format!("api_bind = \"0.0.0.0\"\napi_port = {port}\n"));
+    let log = read(&env.home.join("daemon.log"));
+    assert!(
+        log.contains(&format!("warning: the WebSocket API listens on 0.0.0.0:{port}")),
+        "{log}"
+    );
+    let (s, _) = env.json(&["daemon", "status"]);
+    assert_eq!(
+        s["api"]["websocket"].as_str(),
+        Some(format!("ws://0.0.0.0:{port}").as_str()),
+        "{s}"
+    );
+}

@@ -13,6 +13,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::Duration;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::http::StatusCode;
@@ -27,7 +28,7 @@ const PUSH_EVERY: Duration = Duration::from_millis(100);
 /// on; a larger one is answered and the connection closed (it is not read whole).
 const MAX_MESSAGE: usize = 4 * MAX_LINE;
 /// Pushed messages a subscribed client may have waiting before its followers wait for it.
-const PUSH_QUEUE: usize = 1024;
+const PUSH_QUEUE: usize = 256;
 
 /// Where the WebSocket's token is kept.
 pub fn token_path(home: &Path) -> PathBuf {
@@ -245,13 +246,17 @@ fn client(conn: TcpStream, shared: Arc<Shared>, token: &str) {
 }
 
 fn serve(ws: &mut WebSocket<TcpStream>, shared: &Shared) {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Value>(PUSH_QUEUE);
+    // made at the first subscribe: a bounded channel allocates its whole queue, which a
+    // client that only asks should not pay for
+    let mut pushed: Option<(SyncSender<Value>, Receiver<Value>)> = None;
     let mut subscriptions = Vec::new();
     let send = |ws: &mut WebSocket<TcpStream>, v: &Value| ws.send(Message::text(v.to_string())).is_ok();
     loop {
-        while let Ok(m) = rx.try_recv() {
-            if !send(ws, &m) {
-                return;
+        if let Some((_, rx)) = &pushed {
+            while let Ok(m) = rx.try_recv() {
+                if !send(ws, &m) {
+                    return;
+                }
             }
         }
         let msg = match ws.read() {
@@ -279,9 +284,10 @@ fn serve(ws: &mut WebSocket<TcpStream>, shared: &Shared) {
                     if !send(ws, &v) {
                         return;
                     }
-                    if subscriptions.is_empty() {
+                    let (tx, _) = pushed.get_or_insert_with(|| {
                         let _ = ws.get_ref().set_read_timeout(Some(PUSH_EVERY));
-                    }
+                        std::sync::mpsc::sync_channel(PUSH_QUEUE)
+                    });
                     let tx = tx.clone();
                     subscriptions.push(sub.start(Arc::new(move |m| tx.send(m).is_ok())));
                     continue;
