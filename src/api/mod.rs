@@ -22,11 +22,12 @@ pub const MAX_LINE: usize = 1024 * 1024;
 /// The protocol version `ping` reports.
 pub const VERSION: u32 = 1;
 
-/// Starts the API's fronts for a daemon: the Unix socket, and the WebSocket (a WebSocket
-/// that cannot listen is logged and reported by `daemon_status`, never fatal).
+/// Starts the API's fronts for a daemon: the WebSocket (one that cannot listen is logged
+/// and reported by `daemon_status`, never fatal), then the Unix socket, whose first answer
+/// is what `daemon start` waits for: by then the WebSocket is settled.
 pub fn serve(shared: Arc<Shared>) -> crate::error::Result<Vec<Box<dyn crate::daemon::Front>>> {
-    let unix = unix::Server::bind(shared.clone())?;
-    Ok(vec![Box::new(unix), Box::new(ws::Server::start(shared))])
+    let ws = ws::Server::start(shared.clone());
+    Ok(vec![Box::new(unix::Server::bind(shared)?), Box::new(ws)])
 }
 
 /// What a transport does with one request.
