@@ -36,6 +36,19 @@ pub fn require(tool: &str, probe: &[&str]) -> bool {
     ok
 }
 
+/// The Python that has the `mcp` SDK and `websockets`: `TASKMUX_TEST_PYTHON`, else the venv
+/// `.ci/run` makes (`target/pyvenv`), else `python3`.
+pub fn python() -> String {
+    if let Some(p) = std::env::var_os("TASKMUX_TEST_PYTHON").filter(|p| !p.is_empty()) {
+        return p.to_string_lossy().into_owned();
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyvenv/bin/python");
+    if venv.exists() {
+        return venv.display().to_string();
+    }
+    "python3".into()
+}
+
 /// Whether tmux is installed (see [`require`]).
 pub fn have_tmux() -> bool {
     require("tmux", &["tmux", "-V"])
@@ -192,11 +205,17 @@ pub fn alive(pid: i32) -> bool {
 
 impl Env {
     /// `taskmux daemon start` in this world, with `health_check_interval` set to `heal`
-    /// seconds; returns the daemon's pid. Drop kills it.
+    /// seconds and the WebSocket API on a free port (never the user's 8765); returns the
+    /// daemon's pid. Drop kills it.
     pub fn daemon_start(&self, heal: f64) -> i32 {
+        self.daemon_start_with(heal, &format!("api_port = {}\n", free_port()))
+    }
+
+    /// The same with more lines of global config (`extra`, which must set `api_port`).
+    pub fn daemon_start_with(&self, heal: f64, extra: &str) -> i32 {
         std::fs::write(
             self.home.join("config.toml"),
-            format!("health_check_interval = {heal}\n"),
+            format!("health_check_interval = {heal}\n{extra}"),
         )
         .expect("write global config");
         let (v, code) = self.json(&["daemon", "start"]);
@@ -275,6 +294,14 @@ impl Drop for Env {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// A TCP port of 127.0.0.1 that was free a moment ago (bound to port 0, then let go).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port on 127.0.0.1")
+        .port()
 }
 
 /// Polls `cond` every 20 ms until it holds or `secs` pass; panics naming `what`.

@@ -2,25 +2,12 @@
 //! and calls them (tests/mcp_client.py), and raw JSON-RPC lines, malformed ones too, get
 //! their error replies from a server that goes on; `--session` serves a registered project.
 
-use crate::harness::{Env, bin, have_tmux, require, show, strings};
+use crate::harness::{Env, bin, have_tmux, python, require, show, strings};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The Python that has the `mcp` SDK: `TASKMUX_TEST_PYTHON`, else the venv `.ci/run` makes
-/// (`target/pyvenv`), else `python3`.
-fn python() -> String {
-    if let Some(p) = std::env::var_os("TASKMUX_TEST_PYTHON").filter(|p| !p.is_empty()) {
-        return p.to_string_lossy().into_owned();
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyvenv/bin/python");
-    if venv.exists() {
-        return venv.display().to_string();
-    }
-    "python3".into()
-}
 
 const CONFIG: &str = "name = \"mcpproj\"\n\n[tasks.api]\ncommand = \"sleep 300\"\n";
 

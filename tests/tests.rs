@@ -1,5 +1,6 @@
 //! Integration tests: the real binaries against real tmux and real processes.
 
+mod api;
 mod authoring;
 mod check;
 mod completions;

@@ -1,11 +1,12 @@
 //! The API: the daemon's fronts for programs. One protocol — a JSON request, a JSON reply
 //! echoing its `id`, pushed messages without one — on two transports: the Unix socket
-//! `$TASKMUX_HOME/daemon.sock` (this file) and the WebSocket (`ws`). The daemon's own
+//! `$TASKMUX_HOME/daemon.sock` (`unix`) and the WebSocket (`ws`). The daemon's own
 //! commands (`ping`, `daemon_status`, `list_projects`, `wake`) are answered here; every
 //! other command is an ops request for the project named by `session`, run through
 //! `ops::handle` in that project's world.
 
 pub mod unix;
+pub mod ws;
 
 use crate::daemon::Shared;
 use crate::error::{Error, Kind};
@@ -21,9 +22,12 @@ pub const MAX_LINE: usize = 1024 * 1024;
 /// The protocol version `ping` reports.
 pub const VERSION: u32 = 1;
 
-/// Starts the API's fronts for a daemon: the Unix socket (and the WebSocket).
+/// Starts the API's fronts for a daemon: the WebSocket (one that cannot listen is logged
+/// and reported by `daemon_status`, never fatal), then the Unix socket, whose first answer
+/// is what `daemon start` waits for: by then the WebSocket is settled.
 pub fn serve(shared: Arc<Shared>) -> crate::error::Result<Vec<Box<dyn crate::daemon::Front>>> {
-    Ok(vec![Box::new(unix::Server::bind(shared)?)])
+    let ws = ws::Server::start(shared.clone());
+    Ok(vec![Box::new(unix::Server::bind(shared)?), Box::new(ws)])
 }
 
 /// What a transport does with one request.

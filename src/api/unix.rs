@@ -66,10 +66,7 @@ fn accept(listener: UnixListener, shared: Arc<Shared>) {
 fn client(conn: UnixStream, shared: Arc<Shared>) {
     let Ok(out) = conn.try_clone() else { return };
     let out = Arc::new(Mutex::new(out));
-    let send = |v: &serde_json::Value| -> bool {
-        let mut w = out.lock().unwrap_or_else(PoisonError::into_inner);
-        writeln!(w, "{v}").and_then(|_| w.flush()).is_ok()
-    };
+    let send = |v: &serde_json::Value| -> bool { write_line(&out, v) };
     let me = rustix::process::geteuid();
     match rustix::net::sockopt::socket_peercred(&conn) {
         Ok(cred) if cred.uid == me => {}
@@ -104,10 +101,7 @@ fn client(conn: UnixStream, shared: Arc<Shared>) {
                             return;
                         }
                         let w = out.clone();
-                        subscriptions.push(sub.start(Arc::new(move |m| {
-                            let mut w = w.lock().unwrap_or_else(PoisonError::into_inner);
-                            writeln!(w, "{m}").and_then(|_| w.flush()).is_ok()
-                        })));
+                        subscriptions.push(sub.start(Arc::new(move |m| write_line(&w, &m))));
                         continue;
                     }
                 },
@@ -121,6 +115,15 @@ fn client(conn: UnixStream, shared: Arc<Shared>) {
             return;
         }
     }
+}
+
+/// Writes one message as one line in one write: a reply formatted straight into the
+/// socket would be a system call for every token of it.
+fn write_line(out: &Mutex<UnixStream>, v: &serde_json::Value) -> bool {
+    let mut line = v.to_string();
+    line.push('\n');
+    let mut w = out.lock().unwrap_or_else(PoisonError::into_inner);
+    w.write_all(line.as_bytes()).is_ok()
 }
 
 /// Reads one line into `buf`, keeping at most [`MAX_LINE`] bytes of it; the rest of a

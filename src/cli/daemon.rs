@@ -283,6 +283,11 @@ fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         )),
         None => out.line("last heal: none"),
     }
+    match (v["api"]["websocket"].as_str(), v["api"]["error"].as_str()) {
+        (Some(url), _) => out.line(&format!("websocket: {url}")),
+        (None, Some(e)) => out.line(&format!("websocket: not listening: {e}")),
+        (None, None) => {}
+    }
     if let Some(l) = v["log"].as_str() {
         out.line(&format!("log: {l}"));
     }

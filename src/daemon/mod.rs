@@ -53,6 +53,8 @@ pub struct Shared {
     pub global: Mutex<GlobalConfig>,
     /// The last heal.
     pub last_heal: Mutex<Option<HealRecord>>,
+    /// Where the WebSocket API listens, or why it does not.
+    pub api: Mutex<ApiStatus>,
     /// The supervised projects, by name.
     pub projects: Mutex<BTreeMap<String, Arc<ProjectSup>>>,
     /// One `tmux wait-for` thread per tmux server, by socket name.
@@ -78,6 +80,7 @@ impl Shared {
             stopping: AtomicBool::new(false),
             global: Mutex::new(global),
             last_heal: Mutex::new(None),
+            api: Mutex::new(ApiStatus::default()),
             projects: Mutex::new(BTreeMap::new()),
             waiters: Mutex::new(HashMap::new()),
         })
@@ -225,6 +228,7 @@ impl Shared {
             socket: Some(self.base.home.join("daemon.sock")),
             log: Some(self.base.home.join("daemon.log")),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            api: guard(&self.api).clone(),
         }
     }
 
@@ -296,6 +300,19 @@ pub struct DaemonStatus {
     pub log: Option<PathBuf>,
     /// Its version.
     pub version: String,
+    /// The WebSocket API.
+    pub api: ApiStatus,
+}
+
+/// The WebSocket API in `daemon status`: `{"websocket": "ws://127.0.0.1:8765"}`, or
+/// `{"websocket": null, "error": "cannot listen on …"}`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ApiStatus {
+    /// Its address, when it listens.
+    pub websocket: Option<String>,
+    /// Why it does not listen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One project in `daemon list`.
