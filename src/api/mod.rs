@@ -101,25 +101,10 @@ fn each_project(shared: &Shared, req: Value) -> Value {
     json!({"ok": ok, "projects": out})
 }
 
-/// The proxy's routes: each registered project's tasks with a `host`, their URL and the
-/// port they listen on.
+/// The proxy's routes: each registered project's tasks with a `host`, the name it answers
+/// to, its URL and the port it listens on.
 fn proxy_routes(shared: &Shared) -> Value {
-    let global = crate::daemon::guard(&shared.global).clone();
-    let projects: Vec<_> = crate::daemon::guard(&shared.projects).values().cloned().collect();
-    let mut routes = Vec::new();
-    for p in projects {
-        let Some(project) = p.project() else { continue };
-        let state = crate::state::State::load(&shared.base.home, &p.name).unwrap_or_default();
-        for t in project.tasks.iter().filter(|t| t.host.is_some()) {
-            let host = t.host.clone().unwrap_or_default();
-            routes.push(json!({
-                "session": p.name, "task": t.name, "host": host,
-                "url": global.task_url(&p.name, &host),
-                "port": crate::task::known_port(&state, t),
-            }));
-        }
-    }
-    json!({"ok": true, "routes": routes})
+    json!({"ok": true, "routes": shared.routes.list(shared)})
 }
 
 fn bad(msg: &str) -> Error {

@@ -4,15 +4,12 @@
 
 use super::render::{Color, Out};
 use super::{Globals, context, flag_value};
-use crate::api as server;
 use crate::daemon::registry::{Desired, Registry};
 use crate::daemon::{self, lock};
 use crate::error::{Error, Kind, Result};
 use lexopt::prelude::*;
 use serde_json::{Value, json};
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -105,7 +102,7 @@ fn foreground(g: &Globals, args: Vec<OsString>) -> Result<u8> {
         let _ = rustix::process::setsid();
     }
     let ctx = context(g)?;
-    daemon::run(ctx, detached, crate::api::serve)
+    daemon::run(ctx, detached, Box::new(crate::api::serve))
 }
 
 /// The executable that runs the daemon: `taskmuxd` next to this one, else this one.
@@ -177,19 +174,7 @@ fn last_line(path: &Path) -> String {
 
 /// One request to the daemon's socket, and its reply.
 pub fn request(home: &Path, req: &Value) -> Result<Value> {
-    let path = server::socket_path(home);
-    let not_running = |e: std::io::Error| {
-        Error::from(Kind::DaemonNotRunning(format!(
-            "cannot reach the daemon at {}: {e}",
-            path.display()
-        )))
-    };
-    let mut s = UnixStream::connect(&path).map_err(not_running)?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-    writeln!(s, "{req}").map_err(not_running)?;
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).map_err(not_running)?;
-    serde_json::from_str(&line).map_err(|e| Error::internal(format!("the daemon's reply is not JSON: {e}")))
+    daemon::client::request(home, req, Duration::from_secs(30))
 }
 
 fn start(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
@@ -288,10 +273,27 @@ fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         (None, Some(e)) => out.line(&format!("websocket: not listening: {e}")),
         (None, None) => {}
     }
+    for (name, s) in [("proxy", &v["proxy"]), ("dns", &v["dns"])] {
+        let listen = strings(&s["listen"]).join(", ");
+        match s["state"].as_str() {
+            Some("up") => out.line(&format!("{name}: {listen}")),
+            Some(state) => {
+                out.line(&format!("{name}: {state} ({})", s["error"].as_str().unwrap_or("")));
+                if let Some(fix) = s["fix"].as_str() {
+                    out.line(&format!("  fix: {fix}"));
+                }
+            }
+            None => {}
+        }
+    }
     if let Some(l) = v["log"].as_str() {
         out.line(&format!("log: {l}"));
     }
     Ok(0)
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
 }
 
 fn human_secs(s: u64) -> String {

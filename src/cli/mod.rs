@@ -32,7 +32,7 @@ use lexopt::prelude::*;
 use render::{Out, print_error};
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -264,12 +264,41 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
 /// The world of one invocation, from the global flags and the process environment: the
 /// one place the environment is read.
 pub fn context(g: &Globals) -> Result<Ctx> {
+    context_at(g, state_home(None))
+}
+
+/// `$TASKMUX_HOME`, else `~/.taskmux` of `user_home` (the user sudo ran us for), else of
+/// `$HOME`.
+pub fn state_home(user_home: Option<&Path>) -> PathBuf {
+    match std::env::var_os("TASKMUX_HOME").filter(|h| !h.is_empty()) {
+        Some(h) => PathBuf::from(h),
+        None => match user_home {
+            Some(h) => h.join(".taskmux"),
+            None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".taskmux"),
+        },
+    }
+}
+
+/// The user this root process runs for through sudo (`SUDO_UID`, `SUDO_GID`), and their home
+/// directory; None when not root or not through sudo.
+pub fn sudo_user() -> Option<(crate::daemon::privilege::User, PathBuf)> {
+    use crate::daemon::privilege::{User, home_of, is_root};
+    if !is_root() {
+        return None;
+    }
+    let num = |k: &str| std::env::var(k).ok().and_then(|v| v.trim().parse::<u32>().ok());
+    let user = User {
+        uid: num("SUDO_UID").filter(|&u| u != 0)?,
+        gid: num("SUDO_GID")?,
+    };
+    let home = home_of(&std::fs::read_to_string("/etc/passwd").unwrap_or_default(), user.uid)?;
+    Some((user, home))
+}
+
+/// [`context`] with this state directory.
+pub fn context_at(g: &Globals, home: PathBuf) -> Result<Ctx> {
     let cwd = std::env::current_dir().map_err(|e| Error::from(Kind::NoCurrentDir { reason: e.to_string() }))?;
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let home = match std::env::var_os("TASKMUX_HOME").filter(|h| !h.is_empty()) {
-        Some(h) => PathBuf::from(h),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".taskmux"),
-    };
     let socket = g.socket.clone().or_else(|| var("TASKMUX_TMUX_SOCKET"));
     let hook_timeout = match var("TASKMUX_HOOK_TIMEOUT") {
         Some(v) => env_seconds("TASKMUX_HOOK_TIMEOUT", &v)?,

@@ -3,10 +3,13 @@
 //! lock, its log, its signals, and its control socket. It is a front of the ops core: a
 //! restart or a heal is `task::start`, a config change is `ops::reload::apply`.
 
+pub mod client;
 pub mod lock;
 pub mod log;
+pub mod privilege;
 pub mod project;
 pub mod registry;
+pub mod routes;
 pub mod supervisor;
 pub mod unit;
 pub mod wake;
@@ -55,8 +58,14 @@ pub struct Shared {
     pub last_heal: Mutex<Option<HealRecord>>,
     /// Where the WebSocket API listens, or why it does not.
     pub api: Mutex<ApiStatus>,
+    /// Where the HTTPS proxy listens, or why it does not.
+    pub proxy: Mutex<ServiceStatus>,
+    /// Where the DNS server listens, or why it does not (or that it is off).
+    pub dns: Mutex<ServiceStatus>,
     /// The supervised projects, by name.
     pub projects: Mutex<BTreeMap<String, Arc<ProjectSup>>>,
+    /// The proxy's routes.
+    pub routes: routes::Routes,
     /// One `tmux wait-for` thread per tmux server, by socket name.
     waiters: Mutex<HashMap<Option<String>, Arc<Wake>>>,
 }
@@ -81,7 +90,10 @@ impl Shared {
             global: Mutex::new(global),
             last_heal: Mutex::new(None),
             api: Mutex::new(ApiStatus::default()),
+            proxy: Mutex::new(ServiceStatus::off("not started")),
+            dns: Mutex::new(ServiceStatus::off("host_resolver is not dns_server")),
             projects: Mutex::new(BTreeMap::new()),
+            routes: routes::Routes::default(),
             waiters: Mutex::new(HashMap::new()),
         })
     }
@@ -229,6 +241,8 @@ impl Shared {
             log: Some(self.base.home.join("daemon.log")),
             version: env!("CARGO_PKG_VERSION").to_string(),
             api: guard(&self.api).clone(),
+            proxy: guard(&self.proxy).clone(),
+            dns: guard(&self.dns).clone(),
         }
     }
 
@@ -302,6 +316,43 @@ pub struct DaemonStatus {
     pub version: String,
     /// The WebSocket API.
     pub api: ApiStatus,
+    /// The HTTPS proxy.
+    pub proxy: ServiceStatus,
+    /// The DNS server.
+    pub dns: ServiceStatus,
+}
+
+/// A network service of the daemon in `daemon status`: `{"state": "up", "listen":
+/// ["https://127.0.0.1:443", …]}`, `{"state": "down", "error": "cannot bind :443: permission
+/// denied", "fix": …}` or `{"state": "off", "reason": …}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceStatus {
+    /// `up`, `down` or `off`.
+    pub state: &'static str,
+    /// Where it listens.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub listen: Vec<String>,
+    /// Why it is down, or off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl ServiceStatus {
+    /// Listening here.
+    pub fn up(listen: Vec<String>) -> ServiceStatus {
+        ServiceStatus { state: "up", listen, error: None, fix: None }
+    }
+    /// Not listening, for this reason, with this fix.
+    pub fn down(error: String, fix: Option<String>) -> ServiceStatus {
+        ServiceStatus { state: "down", listen: Vec::new(), error: Some(error), fix }
+    }
+    /// Turned off by the config.
+    pub fn off(reason: &str) -> ServiceStatus {
+        ServiceStatus { state: "off", listen: Vec::new(), error: Some(reason.into()), fix: None }
+    }
 }
 
 /// The WebSocket API in `daemon status`: `{"websocket": "ws://127.0.0.1:8765"}`, or
@@ -356,8 +407,8 @@ pub trait Front: Send {
 }
 
 /// What starts the daemon's fronts once its state is up (the API lives above the daemon,
-/// so the daemon is handed it).
-pub type Serve = fn(Arc<Shared>) -> Result<Vec<Box<dyn Front>>>;
+/// so the daemon is handed it, with the proxy's listeners bound before any privilege drop).
+pub type Serve = Box<dyn FnOnce(Arc<Shared>) -> Result<Vec<Box<dyn Front>>>>;
 
 /// Runs the daemon in this process until SIGTERM (exit 0) or another fatal signal (exit
 /// 128+N). `capture_stderr`: the process was detached and stderr goes to the log.

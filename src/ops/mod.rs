@@ -9,6 +9,7 @@
 
 mod add;
 mod check;
+pub mod doctor;
 mod events;
 mod health;
 mod init;
@@ -31,6 +32,7 @@ mod url;
 pub use crate::ctx::{Cancel, Ctx};
 pub use add::{AddParams, Added};
 pub use check::CheckReport;
+pub use doctor::{DoctorParams, DoctorReport};
 pub use events::{EventList, EventsParams};
 pub use health::{HealthReport, HealthRow};
 pub use init::{InitParams, Initialized, init_target};
@@ -99,6 +101,8 @@ pub enum Response {
     Check(CheckReport),
     /// `reload`.
     Reload(reload::Reloaded),
+    /// `doctor`.
+    Doctor(DoctorReport),
     /// `ping`: `{"ok": true, "v": 1}`.
     Pong {
         /// Always true.
@@ -118,6 +122,7 @@ impl Response {
             Response::Restart(r) => r.ok(),
             Response::Check(r) => r.ok,
             Response::Reload(r) => r.ok,
+            Response::Doctor(r) => r.ok,
             Response::Error(_) => false,
             _ => true,
         }
@@ -130,6 +135,7 @@ impl Response {
             Response::Start(r) => r.exit_code(),
             Response::Restart(r) => u8::from(!r.ok()),
             Response::Reload(r) => u8::from(!r.ok),
+            Response::Doctor(r) => u8::from(!r.ok),
             Response::Check(r) => r.exit,
             Response::Run(j) | Response::JobsWait(j) => j.exit_code.map_or(0, |c| c.clamp(0, 255) as u8),
             _ => 0,
@@ -162,6 +168,7 @@ pub fn handle(ctx: &Ctx, req: Request) -> Response {
         Request::Add(p) => add::add(ctx, p).map(Response::Add),
         Request::Check => check::check(ctx).map(Response::Check),
         Request::Reload => reload::reload(ctx).map(Response::Reload),
+        Request::Doctor(p) => doctor::doctor(ctx, p).map(Response::Doctor),
     };
     r.unwrap_or_else(Response::Error)
 }

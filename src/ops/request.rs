@@ -55,6 +55,8 @@ pub enum Request {
     Check,
     /// Make the running project follow the config on disk.
     Reload,
+    /// Check every layer from tmux to the URL.
+    Doctor(super::DoctorParams),
 }
 
 /// Params naming one task.
@@ -192,6 +194,7 @@ impl Request {
         "add",
         "check",
         "reload",
+        "doctor",
     ];
 
     /// The commands that take no params.

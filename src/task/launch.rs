@@ -82,13 +82,19 @@ fn spec_path(home: &Path, session: &str, task: &str) -> PathBuf {
 }
 
 /// What a launched pane runs: our own binary in `__exec` mode, reading this spec.
-fn write_spec(home: &Path, session: &str, task: &Task, env: &[(String, String)]) -> Result<PathBuf> {
+fn write_spec(home: &Path, session: &str, task: &Task, prep: &Prepared) -> Result<PathBuf> {
     let p = spec_path(home, session, &task.name);
-    let spec = json!({
+    let mut spec = json!({
         "argv": ["/bin/sh", "-c", task.command],
         "cwd": task.cwd,
-        "env": env.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
+        "env": prep.env.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
     });
+    if let (Some(host), Some(port)) = (&task.host, prep.port) {
+        // the task's first line says where it is served (a broken global config was
+        // reported by whoever loaded it; the defaults name the URL then)
+        let url = crate::config::GlobalConfig::load(home).unwrap_or_default().task_url(session, host);
+        spec["banner"] = json!(format!("[taskmux] serving {url} -> http://127.0.0.1:{port}"));
+    }
     let text = spec.to_string();
     if std::fs::read(&p).is_ok_and(|old| old == text.as_bytes()) {
         return Ok(p);
@@ -300,7 +306,7 @@ fn launch_group(
 ) -> Result<Vec<Cmd>> {
     let session = &ctx.project.name;
     let exe = exe_path.to_string_lossy().into_owned();
-    let spec = write_spec(&ctx.home, session, t, &prep.env)?
+    let spec = write_spec(&ctx.home, session, t, prep)?
         .to_string_lossy()
         .into_owned();
     let cwd = t.cwd.to_string_lossy().into_owned();
@@ -442,6 +448,9 @@ pub fn exec_spec(spec_path: &str, pane: &PaneEnv, err: &mut dyn std::io::Write) 
     };
     let prog = c.get_program().to_string_lossy().into_owned();
     quiet_control_echo();
+    if let Some(b) = spec["banner"].as_str() {
+        println!("{b}");
+    }
     let e = c.exec();
     let _ = writeln!(err, "taskmux: cannot run {prog}: {e}");
     std::process::ExitCode::from(127)

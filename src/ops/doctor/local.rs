@@ -1,0 +1,193 @@
+//! doctor's checks of this machine: tmux, the project's config, the daemon and its unit,
+//! orphan task processes, and the log directory.
+
+use super::{Check, World};
+use crate::daemon::unit::Manager;
+use serde_json::json;
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+/// tmux: installed, new enough, and its server's socket.
+pub fn tmux(w: &World) -> Check {
+    let t = &w.ctx.tmux;
+    if let Err(e) = t.check_version() {
+        return Check::fail(
+            "tmux",
+            e.message(),
+            e.hint.unwrap_or_else(|| "install tmux 3.2 or newer".into()),
+        );
+    }
+    let version = t
+        .find("tmux")
+        .and_then(|b| std::process::Command::new(b).arg("-V").output().ok())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "tmux".into());
+    let socket = t.derived_socket_path(None);
+    match t.exec(&[crate::cmd!["display-message", "-p", "#{socket_path}"]]) {
+        Ok((true, out, _)) => Check::ok("tmux", format!("{version}; server running at {}", out.trim())),
+        _ => Check::ok("tmux", format!("{version}; no server running yet (its socket: {socket})")),
+    }
+}
+
+/// The project's config, when doctor runs in a project.
+pub fn project_config(w: &World) -> Check {
+    match crate::ops::config_path(w.ctx) {
+        Err(_) => Check::ok("config", "no taskmux.toml here or above: machine checks only"),
+        Ok(path) => match crate::ops::load_project(w.ctx) {
+            Ok(p) => Check::ok(
+                "config",
+                format!("{} is valid: project '{}', {} tasks", path.display(), p.name, p.tasks.len()),
+            ),
+            Err(e) => Check::fail(
+                "config",
+                format!("{}: error[{}]: {}", path.display(), e.code(), e.message()),
+                e.hint.unwrap_or_else(|| "fix the config; 'taskmux check' says more".into()),
+            ),
+        },
+    }
+}
+
+/// The daemon: running (its lock) and answering (its socket).
+pub fn daemon(w: &World) -> Check {
+    let home = &w.ctx.home;
+    let Some(pid) = crate::daemon::running_pid(home) else {
+        return Check::fail(
+            "daemon",
+            "taskmuxd is not running: nothing restarts crashed tasks, heals, or serves the proxy",
+            "taskmux daemon start (or 'taskmux daemon install' to run it at login)",
+        );
+    };
+    match crate::daemon::client::request(home, &json!({"command": "ping"}), Duration::from_secs(5)) {
+        Ok(v) if v["ok"] == true => Check::ok("daemon", format!("taskmuxd is running (pid {pid}) and answers")),
+        Ok(v) => Check::fail(
+            "daemon",
+            format!("taskmuxd (pid {pid}) answered ping with {v}"),
+            "taskmux daemon restart",
+        ),
+        Err(e) => Check::fail(
+            "daemon",
+            format!("taskmuxd (pid {pid}) holds its lock but does not answer: {}", e.message()),
+            format!("taskmux daemon restart; its log: {}", home.join("daemon.log").display()),
+        ),
+    }
+}
+
+/// The service unit, and (systemd) whether the user's manager lingers.
+pub fn unit(w: &World) -> Vec<Check> {
+    let Some(user_home) = w.ctx.user_home() else {
+        return vec![Check::warn("unit", "HOME is not set: cannot look for the unit", "set HOME")];
+    };
+    let manager = Manager::native();
+    let path = manager.unit_path(user_home, w.ctx.var("XDG_CONFIG_HOME").map(std::path::Path::new));
+    let mut out = vec![if path.is_file() {
+        Check::ok("unit", format!("{} unit installed: {}", manager.name(), path.display()))
+    } else {
+        Check::warn(
+            "unit",
+            format!("no {} unit at {}: the daemon does not start at login", manager.name(), path.display()),
+            "taskmux daemon install",
+        )
+    }];
+    if manager == Manager::Systemd {
+        let user = w.ctx.var("USER").or_else(|| w.ctx.var("LOGNAME")).unwrap_or("");
+        let linger = w.sys("/var/lib/systemd/linger").join(user);
+        out.push(if user.is_empty() {
+            Check::warn("linger", "USER is not set: cannot tell whether linger is on", "set USER")
+        } else if linger.exists() {
+            Check::ok("linger", format!("on for {user}: the daemon starts at boot"))
+        } else {
+            Check::warn(
+                "linger",
+                format!("off for {user}: the daemon starts only when you log in"),
+                format!("loginctl enable-linger {user}"),
+            )
+        });
+    }
+    out
+}
+
+/// Task processes that carry a marker but whose window is gone.
+pub fn orphans(_w: &World) -> Check {
+    let procs = crate::proc::snapshot();
+    let markers = crate::proc::markers(&procs);
+    let me = std::process::id() as i32;
+    // marked processes by tmux server socket, then the windows each server has
+    let mut by_server: BTreeMap<String, Vec<(i32, String)>> = BTreeMap::new();
+    for (pid, (marker, tmux)) in markers {
+        if pid == me {
+            continue;
+        }
+        let socket = tmux.split(',').next().unwrap_or("").to_string();
+        by_server.entry(socket).or_default().push((pid, marker));
+    }
+    let mut orphans = Vec::new();
+    for (socket, procs) in by_server {
+        let windows = windows_of(&socket);
+        for (pid, marker) in procs {
+            if !windows.contains(&marker) && !is_job_marker(&marker) {
+                orphans.push(format!("{pid} ({marker})"));
+            }
+        }
+    }
+    if orphans.is_empty() {
+        return Check::ok("orphans", "no task process outlived its window");
+    }
+    orphans.sort();
+    Check::warn(
+        "orphans",
+        format!("{} task processes have no window: {}", orphans.len(), orphans.join(", ")),
+        "'taskmux start' of that task reaps them, or kill those pids",
+    )
+}
+
+/// Jobs (`<session>/job…`) are windows of their own that end with their command.
+fn is_job_marker(marker: &str) -> bool {
+    marker.split('/').nth(1).is_some_and(|t| t.starts_with("job"))
+}
+
+/// `<session>/<window>` of every window of the tmux server at `socket` (empty when gone).
+fn windows_of(socket: &str) -> HashSet<String> {
+    if socket.is_empty() {
+        return HashSet::new();
+    }
+    let out = std::process::Command::new("tmux")
+        .args(["-S", socket, "list-windows", "-a", "-F", "#{session_name}/#{window_name}"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).lines().map(String::from).collect(),
+        _ => HashSet::new(),
+    }
+}
+
+/// The state directory: writable, and room left.
+pub fn log_dir(w: &World) -> Check {
+    let dir = w.ctx.home.join("projects");
+    if let Err(e) = crate::paths::ensure_dir(&dir) {
+        return Check::fail(
+            "logs",
+            format!("cannot make {}: {}", dir.display(), e.message()),
+            format!("make {} writable by you", w.ctx.home.display()),
+        );
+    }
+    let probe = dir.join(format!(".doctor-{}", std::process::id()));
+    if let Err(e) = std::fs::write(&probe, b"x") {
+        return Check::fail(
+            "logs",
+            format!("{} is not writable: {e}", dir.display()),
+            format!("make {} writable by you (chown -R $USER {})", dir.display(), w.ctx.home.display()),
+        );
+    }
+    let _ = std::fs::remove_file(&probe);
+    let free = rustix::fs::statvfs(&dir)
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+        .unwrap_or(u64::MAX);
+    let mb = free / (1024 * 1024);
+    let msg = format!("{} is writable, {mb} MB free", dir.display());
+    match mb {
+        0..50 => Check::fail("logs", msg, "free disk space: logs and state cannot be written"),
+        50..500 => Check::warn("logs", msg, "free disk space, or 'taskmux logs --clean'"),
+        _ => Check::ok("logs", msg),
+    }
+}
