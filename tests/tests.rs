@@ -2,6 +2,8 @@
 
 mod api;
 mod authoring;
+mod certs;
+mod certs_trust;
 mod check;
 mod completions;
 mod config_errors;
