@@ -443,6 +443,50 @@ fn names_outside_the_tld_bad_words_and_a_corrupt_key_are_clear_errors() {
 }
 
 #[test]
+fn mint_without_a_host_mints_the_projects_hosts_and_parallel_first_uses_make_one_ca() {
+    if !have_openssl() {
+        return;
+    }
+    let c = Ca::new("ca-project");
+    c.env.config(
+        "name = \"shop\"\n[tasks.api]\ncommand = \"true\"\nhost = \"api\"\n[tasks.web]\ncommand = \"true\"\nhost = \"@\"\n[tasks.any]\ncommand = \"true\"\nhost = \"*\"\n[tasks.db]\ncommand = \"true\"\n",
+    );
+    // four first uses at once: one CA, and every certificate verifies against it
+    let children: Vec<_> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|n| {
+            c.command(&["--json", "ca", "mint", &format!("{n}.shop.localhost")])
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("taskmux starts")
+        })
+        .collect();
+    for child in children {
+        let o = child.wait_with_output().expect("taskmux ends");
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        let o = openssl(&["verify", "-CAfile", s(&c.ca_pem()), v["cert"].as_str().expect("cert")]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let (v, rc) = c.json(&["ca", "mint"]);
+    assert_eq!(rc, 0, "{v}");
+    let hosts: Vec<&str> = v["certs"]
+        .as_array()
+        .expect("certs")
+        .iter()
+        .filter_map(|c| c["host"].as_str())
+        .collect();
+    assert_eq!(hosts, ["api.shop.localhost", "shop.localhost"], "{v}");
+    let (v, rc) = c.json(&["-c", "/nonexistent/taskmux.toml", "ca", "mint"]);
+    assert_eq!((rc, v["code"].as_str()), (2, Some("E100")), "{v}");
+    let (v, rc) = Ca::json_of(
+        c.command(&["--json", "ca", "env"])
+            .env("TASKMUX_SYSTEM_ROOT", "/nonexistent"),
+    );
+    assert_eq!((rc, v["code"].as_str()), (2, Some("E104")), "{v}");
+}
+
+#[test]
 fn mkcerts_ca_is_used_when_caroot_holds_one() {
     if !have_openssl() {
         return;

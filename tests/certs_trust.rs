@@ -244,3 +244,39 @@ fn without_privilege_install_is_e700_with_the_sudo_fix() {
     assert_eq!((rc, v["action"].as_str()), (0, Some("uninstalled")), "{v}");
     assert!(tree(&c.user).is_empty(), "HOME as it was: {:?}", tree(&c.user));
 }
+
+#[test]
+fn a_fedora_root_gets_the_anchor_and_loses_it_without_update_ca_trust_run() {
+    if !have_certutil() {
+        return;
+    }
+    let c = Ca::new("ca-fedora");
+    let anchors = c.root.join("etc/pki/ca-trust/source/anchors");
+    std::fs::create_dir_all(&anchors).expect("mkdir");
+    std::fs::write(c.root.join("etc/os-release"), "ID=fedora\n").expect("write");
+    let before = tree(&c.root);
+    let (v, rc) = c.json(&["ca", "install"]);
+    assert_eq!(rc, 0, "{v}");
+    let step = steps(&v, "fedora");
+    assert_eq!(step.len(), 1, "{v}");
+    assert!(
+        step[0]["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("update-ca-trust was not run")),
+        "{v}"
+    );
+    assert!(step[0]["ran"].as_array().is_some_and(|r| r.is_empty()), "{v}");
+    let files: Vec<_> = std::fs::read_dir(&anchors)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(
+        std::fs::read(&files[0]).expect("anchor"),
+        std::fs::read(c.ca_pem()).expect("ca")
+    );
+    let (v, rc) = c.json(&["ca", "uninstall"]);
+    assert_eq!((rc, v["action"].as_str()), (0, Some("uninstalled")), "{v}");
+    assert!(tree(&c.root) == before, "the root as it was");
+}
