@@ -3,6 +3,7 @@
 mod api;
 mod authoring;
 mod certs;
+mod certs_tls;
 mod certs_trust;
 mod check;
 mod completions;
