@@ -1,8 +1,8 @@
 //! `taskmux ca …` and the certificates library with real tools: openssl verifies what is
 //! minted (and refuses what breaks the name constraints, as NSS's certutil does), mkcert's CA
-//! is used from `CAROOT`, and a python3 client trusts a host through `ca env`. Each test has its own TASKMUX_HOME, HOME and system
-//! root; `ca install` and `ca uninstall` are in `certs_trust`, rustls through the
-//! `SniResolver` in `certs_tls`.
+//! is used from `CAROOT`, and a python3 client trusts a host through `ca env`. Each test
+//! has its own TASKMUX_HOME, HOME and system root; `ca install` and `ca uninstall` are in
+//! `certs_trust`, rustls through the `SniResolver` in `certs_tls`.
 
 use crate::harness::{Env, free_port, require, show, wait_for};
 use serde_json::Value;
