@@ -6,7 +6,7 @@
 # or install it as .../bash-completion/completions/taskmux (and taskmux-run).
 
 # Commands of taskmux (list and ls are aliases of status).
-_taskmux_commands='start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config completions help'
+_taskmux_commands='start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config ca completions help'
 
 # Flags accepted anywhere before '--'.
 _taskmux_global_flags='--json -c --config -L --socket -h --help -V --version'
@@ -180,6 +180,7 @@ _taskmux() {
         jobs) ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W 'list ls kill wait' -- "$cur") ;;
         daemon) ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W 'start stop restart status list register unregister install uninstall' -- "$cur") ;;
         config) mapfile -t COMPREPLY < <(compgen -W "$(_taskmux_config_words "${operands[@]}")" -- "$cur") ;;
+        ca) ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W 'install uninstall mint path env' -- "$cur") ;;
         completions) ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W 'bash zsh fish' -- "$cur") ;;
         help) ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W "$_taskmux_commands" -- "$cur") ;;
         run) mapfile -t COMPREPLY < <(compgen -W '--' -- "$cur") ;;

@@ -139,6 +139,7 @@ complete -c taskmux -n __taskmux_needs_command -a watch -d 'reload on config cha
 complete -c taskmux -n __taskmux_needs_command -a mcp -d 'MCP server on stdio, for coding agents'
 complete -c taskmux -n __taskmux_needs_command -a daemon -d 'the per-machine supervisor'
 complete -c taskmux -n __taskmux_needs_command -a config -d 'show or edit the global config'
+complete -c taskmux -n __taskmux_needs_command -a ca -d 'the local CA: trust it, mint certificates'
 complete -c taskmux -n __taskmux_needs_command -a completions -d 'print a shell completion script'
 complete -c taskmux -n __taskmux_needs_command -a help -d "the commands, or one command's usage"
 
@@ -204,9 +205,12 @@ complete -c taskmux -n '__taskmux_config_at 1 set; or __taskmux_config_at 1 unse
 complete -c taskmux -n '__taskmux_config_at 2 set proxy_enabled' -a 'true false'
 complete -c taskmux -n '__taskmux_config_at 2 set host_resolver' -a 'etc_hosts dns_server noop'
 
+# ca
+complete -c taskmux -n '__taskmux_first_operand ca' -a 'install uninstall mint path env'
+
 # completions, help
 complete -c taskmux -n '__taskmux_first_operand completions' -a 'bash zsh fish'
-complete -c taskmux -n '__taskmux_first_operand help' -a 'start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config completions help'
+complete -c taskmux -n '__taskmux_first_operand help' -a 'start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config ca completions help'
 
 # run: the flags of taskmux-run (besides the global ones), then the command after '--'.
 complete -c taskmux -n '__taskmux_command_is run' -s s -l session -x -d 'run in this tmux session'

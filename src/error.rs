@@ -2,7 +2,8 @@
 //! its stable code, a message naming the cause, and a hint that says how to fix it.
 //!
 //! Codes (`E1xx` config, `E2xx` tmux and processes, `E3xx` sessions, registry and daemon,
-//! `E4xx` hooks, `E5xx` arguments and requests, `E7xx` permissions, `E9xx` bugs) are listed
+//! `E4xx` hooks, `E5xx` arguments and requests, `E6xx` certificates, proxy and DNS, `E7xx`
+//! permissions, `E9xx` bugs) are listed
 //! with their meaning in `man taskmux(1)`, EXIT STATUS. A code means one thing.
 
 use serde_json::Value;
@@ -201,6 +202,40 @@ pub enum Kind {
     /// E503: a command that needs a terminal, run without one.
     /// The message says which.
     NoTerminal(String),
+    /// E600: a host name the local CA does not certify (not under the managed TLD, a
+    /// wildcard, not a DNS name).
+    CertName {
+        /// The name asked for.
+        host: String,
+        /// The managed TLD.
+        tld: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// E601: the CA's certificate or key cannot be used (unreadable, corrupt, expired, not a
+    /// CA, a key that does not match).
+    CaFiles {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// E602: a certificate could not be made.
+    /// The message says which and why.
+    Mint(String),
+    /// E603: a trust-store tool (update-ca-certificates, update-ca-trust, certutil,
+    /// security) is missing or failed.
+    TrustTool {
+        /// The command.
+        args: Vec<String>,
+        /// What it said.
+        stderr: String,
+    },
+    /// E604: a system whose trust store is of no kind taskmux knows.
+    TrustStore {
+        /// The system root looked at.
+        root: PathBuf,
+    },
     /// E700: permission denied on a path.
     Permission {
         /// What was being done (`read`, `write`, …).
@@ -278,6 +313,11 @@ impl Kind {
             Kind::UnknownCommand(_) => "E501",
             Kind::BadRequest(_) => "E502",
             Kind::NoTerminal(_) => "E503",
+            Kind::CertName { .. } => "E600",
+            Kind::CaFiles { .. } => "E601",
+            Kind::Mint(_) => "E602",
+            Kind::TrustTool { .. } => "E603",
+            Kind::TrustStore { .. } => "E604",
             Kind::Permission { .. } => "E700",
             Kind::Io { .. } => "E701",
             Kind::Internal(_) => "E900",
@@ -317,6 +357,15 @@ impl Kind {
                 ours.display()
             ),
             Kind::CorruptState { path, reason } => format!("{} is corrupt: {reason}", path.display()),
+            Kind::CertName { host, reason, .. } => format!("no certificate for {host:?}: {reason}"),
+            Kind::CaFiles { path, reason } => format!("the CA file {} cannot be used: {reason}", path.display()),
+            Kind::TrustTool { args, stderr } => {
+                format!("{} failed: {}", args.join(" "), stderr.trim())
+            }
+            Kind::TrustStore { root } => format!(
+                "cannot tell how the system at {} trusts a CA: none of the Debian, Fedora, Arch or macOS trust stores is there",
+                root.display()
+            ),
             Kind::Permission { action, path, reason } | Kind::Io { action, path, reason } => {
                 format!("cannot {action} {}: {reason}", path.display())
             }
@@ -343,6 +392,7 @@ impl Kind {
             | Kind::NoTerminal(message)
             | Kind::AlreadySupervised(message)
             | Kind::DaemonNotRunning(message)
+            | Kind::Mint(message)
             | Kind::Internal(message) => message.clone(),
             Kind::NoServiceManager { manager, reason } => {
                 format!("the {manager} user service manager cannot take taskmuxd: {reason}")
@@ -392,6 +442,16 @@ impl Kind {
                 "fix the JSON in {}, or delete it to start over (ports assigned to hosts are then assigned anew)",
                 path.display()
             ),
+            Kind::CertName { tld, .. } => {
+                format!("ask for a name under .{tld}, such as api.myproject.{tld} (the TLD is dns_managed_tld)")
+            }
+            Kind::CaFiles { path, .. } => format!(
+                "put back the CA's files, or move {} away to make a new CA (then run 'taskmux ca install' again)",
+                path.parent().unwrap_or(path).display()
+            ),
+            Kind::TrustStore { .. } => {
+                "trust the CA by hand: its certificate is the file 'taskmux ca path' prints".into()
+            }
             Kind::Usage(_) => "see 'taskmux --help'".into(),
             Kind::NoTerminal(_) => "run it from a terminal, or see the task's output with 'taskmux logs TASK'".into(),
             Kind::Permission { .. } => {

@@ -1,12 +1,13 @@
 //! taskmux: run a project's development tasks in tmux. The library behind the four binaries.
 //!
 //! Layers, top to bottom (a module never imports one above it): the fronts (`cli`, `mcp`), the
-//! operations (`ops`), the domain (`task`, `jobs`, `health`, `authoring`, `check`, `watch`),
-//! and the drivers and files (`tmux`, `proc`, `logs`, `events`, `state`, `config`, `paths`,
-//! `time`, `ctx`, `error`).
+//! operations (`ops`), the domain (`task`, `jobs`, `health`, `authoring`, `check`, `watch`,
+//! `certs`), and the drivers and files (`tmux`, `proc`, `logs`, `events`, `state`, `config`,
+//! `paths`, `time`, `ctx`, `error`).
 
 pub mod api;
 pub mod authoring;
+pub mod certs;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -2,6 +2,9 @@
 
 mod api;
 mod authoring;
+mod certs;
+mod certs_tls;
+mod certs_trust;
 mod check;
 mod completions;
 mod config_errors;

@@ -236,6 +236,7 @@ pub const COMMANDS: &[(&str, &[Flag])] = &[
         )],
     ),
     ("config", &[]),
+    ("ca", &[]),
     (
         "daemon",
         &[

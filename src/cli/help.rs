@@ -157,9 +157,9 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "ca",
-        args: "install|mint|uninstall",
-        summary: "local certificates",
-        available: false,
+        args: "install|uninstall|mint [HOST]|path|env",
+        summary: "the local CA: trust it, mint host certificates, point tools at it",
+        available: true,
     },
     CommandSpec {
         name: "dns",

@@ -3,6 +3,7 @@
 //! its arguments, runs it through [`ops::handle`] and renders the [`ops::Response`].
 
 mod authoring;
+pub mod ca;
 pub mod completions;
 mod config;
 mod daemon;
@@ -256,6 +257,7 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "mcp" => mcp::mcp(g, args, out),
         "completions" => completions::completions(g, args, out),
         "config" => config::config(g, args, out),
+        "ca" => ca::ca(g, args, out),
         "daemon" => daemon::daemon(g, args, out),
         _ => Err(Error::internal(format!("command '{cmd}' has no handler"))),
     }
