@@ -252,6 +252,20 @@ impl Authority {
         Ok(self.material(host, crate::time::now_secs() as i64)?.1)
     }
 
+    /// The host's certificate on disk, checked without minting (for `doctor`): None when
+    /// there is none yet, its end when it verifies now, else why it does not.
+    pub fn check_host(&self, host: &str) -> Result<Option<i64>> {
+        let name = host_name(host, &self.tld)?;
+        let dir = self.home.join("certs");
+        let cert = dir.join(format!("{name}.pem"));
+        let key = dir.join(format!("{name}-key.pem"));
+        let (Ok(cert_pem), Ok(key_pem)) = (std::fs::read(&cert), std::fs::read(&key)) else {
+            return Ok(None);
+        };
+        let now = crate::time::now_secs() as i64;
+        Ok(Some(self.parse_pair(&name, &cert_pem, &key_pem, now)?.0))
+    }
+
     /// [`Authority::host_cert`] and [`Authority::certified_key`] of one read or mint.
     pub(super) fn material(&self, host: &str, now: i64) -> Result<(HostCert, Arc<CertifiedKey>)> {
         let name = host_name(host, &self.tld)?;

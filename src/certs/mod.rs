@@ -13,7 +13,7 @@ mod mkcert;
 mod resolver;
 pub mod trust;
 
-pub use authority::{Authority, HostCert, Source};
+pub use authority::{Authority, HostCert, Source, ca_dir};
 pub use bundle::{CaEnv, SYSTEM_BUNDLES, ca_env};
 pub use mkcert::mkcert_root;
 pub use resolver::SniResolver;

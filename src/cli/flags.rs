@@ -237,6 +237,7 @@ pub const COMMANDS: &[(&str, &[Flag])] = &[
     ),
     ("config", &[]),
     ("ca", &[]),
+    ("doctor", &[]),
     (
         "daemon",
         &[

@@ -170,8 +170,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "doctor",
         args: "",
-        summary: "check the machine and say what to fix",
-        available: false,
+        summary: "check every layer from tmux to the URL and say what to fix",
+        available: true,
     },
     CommandSpec {
         name: "completions",

@@ -7,6 +7,7 @@ pub mod ca;
 pub mod completions;
 mod config;
 mod daemon;
+mod doctor;
 pub mod flags;
 mod help;
 mod jobs;
@@ -258,6 +259,7 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "completions" => completions::completions(g, args, out),
         "config" => config::config(g, args, out),
         "ca" => ca::ca(g, args, out),
+        "doctor" => doctor::doctor(g, args, out),
         "daemon" => daemon::daemon(g, args, out),
         _ => Err(Error::internal(format!("command '{cmd}' has no handler"))),
     }

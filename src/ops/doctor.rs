@@ -5,6 +5,7 @@
 
 mod local;
 mod names;
+mod resolve;
 mod web;
 
 use super::Ctx;
