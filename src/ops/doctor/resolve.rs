@@ -81,7 +81,7 @@ fn from_files(w: &World, name: &str) -> Result<String, String> {
 /// Our DNS server's answer.
 fn our_server(w: &World, name: &str) -> Result<(), String> {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], w.global.dns_server_port));
-    match crate::dns::query::ask(addr, name, 1, std::time::Duration::from_secs(2)) {
+    match crate::dns::ask(addr, name, 1, std::time::Duration::from_secs(2)) {
         Ok(a) if a.rcode == "NOERROR" && !a.answers.is_empty() => Ok(()),
         Ok(a) => Err(format!("our server on {addr} answered {} with no address", a.rcode)),
         Err(e) => Err(format!("our server on {addr} does not answer: {}", e.message())),
