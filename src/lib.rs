@@ -22,6 +22,7 @@ pub mod mcp;
 pub mod ops;
 pub mod paths;
 pub mod proc;
+pub mod proxy;
 pub mod state;
 pub mod task;
 pub mod time;
