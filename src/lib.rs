@@ -1,7 +1,8 @@
 //! taskmux: run a project's development tasks in tmux. The library behind the four binaries.
 //!
 //! Layers, top to bottom (a module never imports one above it): the fronts (`cli`, `mcp`), the
-//! operations (`ops`), the domain (`task`, `jobs`, `health`, `authoring`, `check`, `watch`),
+//! operations (`ops`), the domain (`task`, `jobs`, `health`, `authoring`, `check`, `watch`,
+//! `daemon`, `dns`),
 //! and the drivers and files (`tmux`, `proc`, `logs`, `events`, `state`, `config`, `paths`,
 //! `time`, `ctx`, `error`).
 
@@ -12,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod ctx;
 pub mod daemon;
+pub mod dns;
 pub mod error;
 pub mod events;
 pub mod health;
