@@ -6,6 +6,8 @@ mod authoring;
 pub mod completions;
 mod config;
 mod daemon;
+mod dns;
+mod dns_serve;
 pub mod flags;
 mod help;
 mod jobs;
@@ -19,6 +21,7 @@ mod unit;
 mod watch;
 
 pub use daemon::daemon_main;
+pub use dns::dns_main;
 pub use help::{COMMANDS, CommandSpec};
 pub use jobs::run_main;
 
@@ -257,6 +260,7 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "completions" => completions::completions(g, args, out),
         "config" => config::config(g, args, out),
         "daemon" => daemon::daemon(g, args, out),
+        "dns" => dns::dns(g, args, out),
         _ => Err(Error::internal(format!("command '{cmd}' has no handler"))),
     }
 }

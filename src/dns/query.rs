@@ -85,7 +85,7 @@ pub fn ask(server: SocketAddr, name: &str, qtype: u16, timeout: Duration) -> Res
         let _ = sock.set_read_timeout(Some(wait.max(Duration::from_millis(1))));
         match sock.recv(&mut buf) {
             Ok(n) if n >= 12 && buf[..2] == id.to_be_bytes() && buf[2] & 0x80 != 0 => {
-                let time_ms = start.elapsed().as_secs_f64() * 1000.0;
+                let time_ms = (start.elapsed().as_secs_f64() * 1e6).round() / 1000.0;
                 return decode(&buf[..n], server, name, qtype, time_ms).map_err(no_answer);
             }
             Ok(_) => {}
