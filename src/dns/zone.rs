@@ -292,10 +292,10 @@ mod tests {
         assert_eq!(z.lookup(&w("elsewhere.com")), Lookup::Outside);
         z.set_hosts(None);
         assert!(matches!(z.lookup(&w("web.p.localhost")), Lookup::Host { .. }));
-        assert_eq!(z.set_tld("test").expect("valid"), true);
+        assert!(z.set_tld("test").expect("valid"));
         assert_eq!(z.lookup(&w("api.p.localhost")), Lookup::Outside);
         assert!(matches!(z.lookup(&w("a.test")), Lookup::Host { .. }));
-        assert_eq!(z.set_tld("test").expect("valid"), false);
+        assert!(!z.set_tld("test").expect("valid"));
         assert!(z.set_tld("no way").is_err());
         assert_eq!(z.tld(), "test");
     }
