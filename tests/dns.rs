@@ -173,6 +173,53 @@ fn tcp_answers_several_queries_on_one_connection() {
 }
 
 #[test]
+fn tcp_connections_are_capped_and_closed_when_idle() {
+    let env = Env::new("dns-tcp-cap");
+    let s = server(&env, &[]);
+    let open: Vec<TcpStream> = (0..64)
+        .map(|_| TcpStream::connect(("127.0.0.1", s.port)).expect("connects"))
+        .collect();
+    // each of the 64 is served (so each has its thread)
+    for c in &open {
+        let q = query(1, "localhost", 1);
+        let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&q);
+        (&*c).write_all(&framed).expect("write");
+        c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let mut len = [0u8; 2];
+        (&*c).read_exact(&mut len).expect("answered");
+        let mut r = vec![0u8; u16::from_be_bytes(len) as usize];
+        (&*c).read_exact(&mut r).expect("answered");
+    }
+    let mut extra = TcpStream::connect(("127.0.0.1", s.port)).expect("the kernel accepts it");
+    extra.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let mut buf = [0u8; 1];
+    assert_eq!(extra.read(&mut buf).ok(), Some(0), "the 65th is closed at once");
+    // UDP is not held up by it
+    assert!(raw(s.port, &query(2, "localhost", 1)).is_some());
+    // an idle connection is closed after 10 s
+    let started = std::time::Instant::now();
+    let c = &open[0];
+    c.set_read_timeout(Some(Duration::from_secs(15))).expect("timeout");
+    assert_eq!((&*c).read(&mut buf).ok(), Some(0), "closed by the server");
+    let idle = started.elapsed();
+    assert!(idle < Duration::from_secs(12), "closed after {idle:?}");
+    drop(open);
+    // with the others gone, new connections are served again
+    wait_for(5.0, "a new connection to be served", || {
+        let Ok(mut c) = TcpStream::connect(("127.0.0.1", s.port)) else {
+            return false;
+        };
+        let q = query(3, "localhost", 1);
+        let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&q);
+        let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut len = [0u8; 2];
+        c.write_all(&framed).is_ok() && c.read_exact(&mut len).is_ok()
+    });
+}
+
+#[test]
 fn a_hundred_concurrent_queries_get_their_own_ids() {
     let env = Env::new("dns-concurrent");
     let s = server(&env, &[]);

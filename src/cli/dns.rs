@@ -205,7 +205,7 @@ fn commands_text(commands: &[CommandRun]) -> String {
         s.push_str(&match (c.ran, c.ok) {
             (true, true) => format!("ran: {cmd}\n"),
             (true, false) => format!("failed: {cmd}: {note}\n"),
-            (false, _) => format!("{note}: {cmd}\n"),
+            (false, _) => format!("not run: {cmd} ({note})\n"),
         });
     }
     s

@@ -163,7 +163,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "dns",
-        args: "serve|install|uninstall|status|flush|query NAME [--type T] [--server ADDR:PORT]",
+        args: "serve|install|uninstall|status|flush|query NAME",
         summary: "name resolution for task URLs: the DNS server, the OS resolver set-up, a query",
         available: true,
     },

@@ -171,6 +171,9 @@ pub fn install(sys: &System, home: &Path, global: &GlobalConfig, names: &[String
         }
         return Ok(done);
     }
+    if global.host_resolver == HostResolver::DnsServer && sys.os == Os::Linux {
+        resolved_in_use(sys, global)?;
+    }
     if let Some(r) = &record
         && (r.resolver != global.host_resolver || r.os != sys.os || r.tld != tld)
     {
@@ -187,68 +190,83 @@ pub fn install(sys: &System, home: &Path, global: &GlobalConfig, names: &[String
         hosts: None,
     });
     match global.host_resolver {
-        HostResolver::DnsServer => {
-            if sys.os == Os::Linux && !sys.path(RESOLVED_RUN).is_dir() {
-                return Err(Error::from(Kind::ResolverAbsent(format!(
-                    "systemd-resolved is not in use here ({} is missing), so a drop-in would not be read",
-                    sys.path(RESOLVED_RUN).display()
-                )))
-                .hint(format!(
-                    "use the hosts file instead ('taskmux config set host_resolver etc_hosts', then 'taskmux dns install'), \
-                     or point the resolver you use at 127.0.0.1 port {} for .{tld} (dnsmasq: server=/{tld}/127.0.0.1#{})",
-                    global.dns_server_port, global.dns_server_port
-                )));
-            }
-            let file = resolver_file(sys, sys.os, tld);
-            let text = resolver_text(sys.os, tld, global.dns_server_port);
-            done.action = put_file(&file, text.as_bytes(), &sys.root, &mut rec.dirs)?;
-            rec.file = Some(file.clone());
-            done.path = Some(file);
-            if sys.os == Os::Linux && done.action != "unchanged" {
-                done.commands.push(reload_resolved(sys));
-            }
-            if sys.os == Os::Macos {
-                done.notes
-                    .push("macOS reads /etc/resolver at once; 'taskmux dns flush' drops answers it cached".into());
-            }
-        }
-        HostResolver::EtcHosts => {
-            let file = hosts::path(&sys.root);
-            let before = hosts::read(&file)?;
-            let (text, added) = hosts::with_block(before.as_deref().unwrap_or_default(), &hosts::block(names), &file)?;
-            let had = match &before {
-                Some(b) => hosts::has_block(b, &file)?,
-                None => false,
-            };
-            rec.hosts = Some(match rec.hosts.clone().filter(|h| had && h.path == file) {
-                Some(h) => h,
-                None => HostsRecord {
-                    path: file.clone(),
-                    created: before.is_none(),
-                    added_newline: added,
-                },
-            });
-            done.action = match &before {
-                Some(b) if *b == text => "unchanged",
-                _ if had => "reinstalled",
-                _ => "installed",
-            };
-            if done.action != "unchanged" {
-                hosts::write_keeping(&file, &text, 0o644)?;
-            }
-            done.names = Some(names.iter().filter(|n| !n.contains('*')).cloned().collect());
-            done.path = Some(file);
-            if names.iter().any(|n| n.contains('*')) {
-                done.notes.push(
-                    "a hosts file cannot hold wildcard names (host = \"*\"): use host_resolver = \"dns_server\" for those"
-                        .into(),
-                );
-            }
-        }
+        HostResolver::DnsServer => install_file(sys, global, &mut rec, &mut done)?,
+        HostResolver::EtcHosts => install_hosts(sys, names, &mut rec, &mut done)?,
         HostResolver::Noop => {}
     }
     rec.save(home)?;
     Ok(done)
+}
+
+/// E644 unless systemd-resolved runs (its `/run/systemd/resolve` is there).
+fn resolved_in_use(sys: &System, global: &GlobalConfig) -> Result<()> {
+    if sys.path(RESOLVED_RUN).is_dir() {
+        return Ok(());
+    }
+    let (tld, port) = (&global.dns_managed_tld, global.dns_server_port);
+    Err(Error::from(Kind::ResolverAbsent(format!(
+        "systemd-resolved is not in use here ({} is missing), so a drop-in would not be read",
+        sys.path(RESOLVED_RUN).display()
+    )))
+    .hint(format!(
+        "use the hosts file instead ('taskmux config set host_resolver etc_hosts', then 'taskmux dns install'), \
+         or point the resolver you use at 127.0.0.1 port {port} for .{tld} (dnsmasq: server=/{tld}/127.0.0.1#{port})"
+    )))
+}
+
+/// `dns_server`: the resolver file, and the reload on Linux.
+fn install_file(sys: &System, global: &GlobalConfig, rec: &mut Record, done: &mut Installed) -> Result<()> {
+    let tld = &global.dns_managed_tld;
+    let file = resolver_file(sys, sys.os, tld);
+    let text = resolver_text(sys.os, tld, global.dns_server_port);
+    done.action = put_file(&file, text.as_bytes(), &sys.root, &mut rec.dirs)?;
+    rec.file = Some(file.clone());
+    done.path = Some(file);
+    if sys.os == Os::Linux && done.action != "unchanged" {
+        done.commands.push(reload_resolved(sys));
+    }
+    if sys.os == Os::Macos {
+        done.notes
+            .push("macOS reads /etc/resolver at once; 'taskmux dns flush' drops answers it cached".into());
+    }
+    Ok(())
+}
+
+/// `etc_hosts`: the block with `names`, replacing the one there or appended; the record
+/// keeps what the first install found (a new file, a newline added).
+fn install_hosts(sys: &System, names: &[String], rec: &mut Record, done: &mut Installed) -> Result<()> {
+    let file = hosts::path(&sys.root);
+    let before = hosts::read(&file)?;
+    let (text, added) = hosts::with_block(before.as_deref().unwrap_or_default(), &hosts::block(names), &file)?;
+    let had = match &before {
+        Some(b) => hosts::has_block(b, &file)?,
+        None => false,
+    };
+    rec.hosts = Some(match rec.hosts.clone().filter(|h| had && h.path == file) {
+        Some(h) => h,
+        None => HostsRecord {
+            path: file.clone(),
+            created: before.is_none(),
+            added_newline: added,
+        },
+    });
+    done.action = match &before {
+        Some(b) if *b == text => "unchanged",
+        _ if had => "reinstalled",
+        _ => "installed",
+    };
+    if done.action != "unchanged" {
+        hosts::write_keeping(&file, &text, 0o644)?;
+    }
+    done.names = Some(names.iter().filter(|n| !n.contains('*')).cloned().collect());
+    done.path = Some(file);
+    if names.iter().any(|n| n.contains('*')) {
+        done.notes.push(
+            "a hosts file cannot hold wildcard names (host = \"*\"): use host_resolver = \"dns_server\" for those"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// Writes a resolver file: new (creating its missing directories, recorded in `dirs`), or

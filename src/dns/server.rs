@@ -1,6 +1,6 @@
 //! The DNS responder's sockets: UDP on two threads that both receive on one socket, and TCP
 //! (two-byte length framing, several queries per connection) with a thread per connection,
-//! an idle timeout and a cap on connections. Answers come from [`super::wire::reply`] into a
+//! an idle timeout and a cap on connections. Answers come from [`super::wire::answer_into`] into a
 //! buffer each thread keeps.
 
 use super::wire::{self, EDNS_PAYLOAD, Transport};
@@ -199,7 +199,7 @@ fn udp_loop(sock: &UdpSocket, shared: &Shared) {
         }
         match got {
             Ok((n, peer)) => {
-                if wire::reply(&buf[..n], &shared.zone, Transport::Udp(EDNS_PAYLOAD as usize), &mut out) {
+                if wire::answer_into(&buf[..n], &shared.zone, Transport::Udp(EDNS_PAYLOAD as usize), &mut out) {
                     let _ = sock.send_to(&out, peer);
                 }
             }
@@ -277,7 +277,7 @@ fn tcp_conn(mut s: TcpStream, shared: &Shared) {
         if shared.closing.load(Ordering::Relaxed) {
             return;
         }
-        if !wire::reply(&buf[..n], &shared.zone, Transport::Tcp, &mut out) {
+        if !wire::answer_into(&buf[..n], &shared.zone, Transport::Tcp, &mut out) {
             continue;
         }
         frame.clear();

@@ -68,111 +68,42 @@ fn check(name: &'static str, status: CheckStatus, detail: String, fix: Option<St
 /// names (the first is looked up through the OS), `server` where our DNS server should
 /// answer.
 pub fn status(sys: &System, global: &GlobalConfig, names: &[String], server: SocketAddr) -> Status {
-    use CheckStatus::{Fail, Ok, Warn};
     let tld = global.dns_managed_tld.clone();
     let resolver = global.host_resolver;
     let mut checks = vec![check(
         "resolver",
-        Ok,
+        CheckStatus::Ok,
         format!("host_resolver = \"{}\", TLD .{tld}", resolver_name(resolver)),
         None,
     )];
-    let install_fix = || {
-        Some(format!(
-            "{}taskmux dns install",
-            if sys.scratch() { "" } else { "sudo " }
-        ))
-    };
     let installed = match resolver {
         HostResolver::Noop => {
             checks.push(check(
                 "installed",
-                Ok,
+                CheckStatus::Ok,
                 "nothing to install: names are left to the system".into(),
                 None,
             ));
             true
         }
         HostResolver::DnsServer => {
-            let file = resolver_file(sys, sys.os, &tld);
-            let want = resolver_text(sys.os, &tld, global.dns_server_port);
-            let (status, detail, fix, installed) = match hosts::read(&file) {
-                Result::Ok(Some(b)) if b == want.as_bytes() => {
-                    (Ok, format!("{} is in place", file.display()), None, true)
-                }
-                Result::Ok(Some(b)) if is_ours(&b) => (
-                    Warn,
-                    format!("{} is from another port or TLD", file.display()),
-                    install_fix(),
-                    true,
-                ),
-                Result::Ok(Some(_)) => (
-                    Fail,
-                    format!("{} is there but was not written by taskmux", file.display()),
-                    Some("move it away, then 'taskmux dns install'".into()),
-                    false,
-                ),
-                Result::Ok(None) => (Fail, format!("{} is missing", file.display()), install_fix(), false),
-                Err(e) => (Fail, e.message(), None, false),
-            };
-            checks.push(check("installed", status, detail, fix));
+            let (c, installed) = file_check(sys, global);
+            checks.push(c);
             if sys.os == Os::Linux {
-                let run = sys.path("/run/systemd/resolve");
-                checks.push(if run.is_dir() {
-                    check("systemd_resolved", Ok, "systemd-resolved is in use".into(), None)
-                } else {
-                    check(
-                        "systemd_resolved",
-                        Fail,
-                        format!(
-                            "systemd-resolved is not in use ({} is missing): the drop-in is not read",
-                            run.display()
-                        ),
-                        Some(
-                            "use host_resolver = \"etc_hosts\", or point your resolver at 127.0.0.1 for the TLD".into(),
-                        ),
-                    )
-                });
+                checks.push(resolved_check(sys));
             }
             checks.push(server_check(server, &tld));
             installed
         }
         HostResolver::EtcHosts => {
-            let file = hosts::path(&sys.root);
-            let plain: Vec<String> = names.iter().filter(|n| !n.contains('*')).cloned().collect();
-            let (status, detail, fix, installed) = match hosts::listed(&sys.root) {
-                Result::Ok(Some(listed)) if listed == plain => (
-                    Ok,
-                    format!("the block in {} lists {} name(s)", file.display(), listed.len()),
-                    None,
-                    true,
-                ),
-                Result::Ok(Some(listed)) => (
-                    Warn,
-                    format!(
-                        "the block in {} lists {} name(s), and {} are registered",
-                        file.display(),
-                        listed.len(),
-                        plain.len()
-                    ),
-                    Some("the daemon refreshes it; or run 'taskmux dns install' again".into()),
-                    true,
-                ),
-                Result::Ok(None) => (
-                    Fail,
-                    format!("{} has no taskmux block", file.display()),
-                    install_fix(),
-                    false,
-                ),
-                Err(e) => (Fail, e.message(), e.hint.clone(), false),
-            };
-            checks.push(check("installed", status, detail, fix));
+            let (c, installed) = block_check(sys, names);
+            checks.push(c);
             installed
         }
     };
     checks.push(resolution_check(resolver, names, &tld));
     Status {
-        ok: checks.iter().all(|c| c.status != Fail),
+        ok: checks.iter().all(|c| c.status != CheckStatus::Fail),
         resolver,
         os: sys.os,
         tld,
@@ -180,6 +111,95 @@ pub fn status(sys: &System, global: &GlobalConfig, names: &[String], server: Soc
         installed,
         checks,
     }
+}
+
+/// The fix for a resolver that is not installed.
+fn install_fix(sys: &System) -> Option<String> {
+    Some(format!(
+        "{}taskmux dns install",
+        if sys.scratch() { "" } else { "sudo " }
+    ))
+}
+
+/// `dns_server`: the resolver file is ours and current; and whether it is there.
+fn file_check(sys: &System, global: &GlobalConfig) -> (Check, bool) {
+    use CheckStatus::{Fail, Ok, Warn};
+    let file = resolver_file(sys, sys.os, &global.dns_managed_tld);
+    let want = resolver_text(sys.os, &global.dns_managed_tld, global.dns_server_port);
+    let (status, detail, fix, installed) = match hosts::read(&file) {
+        Result::Ok(Some(b)) if b == want.as_bytes() => (Ok, format!("{} is in place", file.display()), None, true),
+        Result::Ok(Some(b)) if is_ours(&b) => (
+            Warn,
+            format!("{} is from another port or TLD", file.display()),
+            install_fix(sys),
+            true,
+        ),
+        Result::Ok(Some(_)) => (
+            Fail,
+            format!("{} is there but was not written by taskmux", file.display()),
+            Some("move it away, then 'taskmux dns install'".into()),
+            false,
+        ),
+        Result::Ok(None) => (Fail, format!("{} is missing", file.display()), install_fix(sys), false),
+        Err(e) => (Fail, e.message(), None, false),
+    };
+    (check("installed", status, detail, fix), installed)
+}
+
+/// Linux `dns_server`: systemd-resolved runs, so the drop-in is read.
+fn resolved_check(sys: &System) -> Check {
+    let run = sys.path("/run/systemd/resolve");
+    if run.is_dir() {
+        return check(
+            "systemd_resolved",
+            CheckStatus::Ok,
+            "systemd-resolved is in use".into(),
+            None,
+        );
+    }
+    check(
+        "systemd_resolved",
+        CheckStatus::Fail,
+        format!(
+            "systemd-resolved is not in use ({} is missing): the drop-in is not read",
+            run.display()
+        ),
+        Some("use host_resolver = \"etc_hosts\", or point your resolver at 127.0.0.1 for the TLD".into()),
+    )
+}
+
+/// `etc_hosts`: the block is there and lists the registered names; and whether it is there.
+fn block_check(sys: &System, names: &[String]) -> (Check, bool) {
+    use CheckStatus::{Fail, Ok, Warn};
+    let file = hosts::path(&sys.root);
+    let plain: Vec<String> = names.iter().filter(|n| !n.contains('*')).cloned().collect();
+    let (status, detail, fix, installed) = match hosts::listed(&sys.root) {
+        Result::Ok(Some(listed)) if listed == plain => (
+            Ok,
+            format!("the block in {} lists {} name(s)", file.display(), listed.len()),
+            None,
+            true,
+        ),
+        Result::Ok(Some(listed)) => (
+            Warn,
+            format!(
+                "the block in {} lists {} name(s), and {} are registered",
+                file.display(),
+                listed.len(),
+                plain.len()
+            ),
+            Some("the daemon refreshes it; or run 'taskmux dns install' again".into()),
+            true,
+        ),
+        Result::Ok(None) => (
+            Fail,
+            format!("{} has no taskmux block", file.display()),
+            install_fix(sys),
+            false,
+        ),
+        Err(e) => (Fail, e.message(), e.hint.clone(), false),
+    };
+    (check("installed", status, detail, fix), installed)
 }
 
 /// A real query for the TLD to our server.

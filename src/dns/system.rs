@@ -97,7 +97,7 @@ impl System<'_> {
                 ran: false,
                 ok: false,
                 note: Some(format!(
-                    "not run: the system root is the scratch directory {} (TASKMUX_SYSTEM_ROOT)",
+                    "the system root is the scratch directory {} (TASKMUX_SYSTEM_ROOT)",
                     self.root.display()
                 )),
             };

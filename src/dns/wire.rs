@@ -54,11 +54,11 @@ pub enum Transport {
 /// a response rather than a query).
 pub fn answer(packet: &[u8], zone: &Zone, max_udp: usize) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(512);
-    reply(packet, zone, Transport::Udp(max_udp), &mut out).then_some(out)
+    answer_into(packet, zone, Transport::Udp(max_udp), &mut out).then_some(out)
 }
 
 /// [`answer`] into `out` (cleared first), for either transport; says whether to send it.
-pub fn reply(packet: &[u8], zone: &Zone, transport: Transport, out: &mut Vec<u8>) -> bool {
+pub fn answer_into(packet: &[u8], zone: &Zone, transport: Transport, out: &mut Vec<u8>) -> bool {
     out.clear();
     if packet.len() < HEADER {
         return false;

@@ -188,7 +188,7 @@ fn a_reply_over_the_clients_size_is_cut_with_tc() {
     assert_eq!((r[7], r[9], r[11]), (0, 0, 0));
     assert_eq!(r.len(), q.len(), "header and question only");
     let mut out = Vec::new();
-    assert!(reply(&q, &zone(), Transport::Tcp, &mut out));
+    assert!(answer_into(&q, &zone(), Transport::Tcp, &mut out));
     assert_eq!(out[2] & 0x02, 0, "TCP is never cut");
 }
 
@@ -218,7 +218,7 @@ fn no_input_panics() {
             p.truncate(p.len() - (next() as usize % 3).min(p.len()));
         }
         for t in [Transport::Udp(512), Transport::Tcp] {
-            if reply(&p, &z, t, &mut out) {
+            if answer_into(&p, &z, t, &mut out) {
                 assert!(out.len() >= HEADER && out[..2] == p[..2], "the id is echoed");
             }
         }
