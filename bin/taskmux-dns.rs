@@ -1,7 +1,3 @@
 fn main() -> std::process::ExitCode {
-    taskmux::cli::placeholder_main(
-        "taskmux-dns",
-        "a DNS server for *.localhost",
-        std::env::args_os().skip(1).collect(),
-    )
+    taskmux::cli::dns_main(std::env::args_os().skip(1).collect())
 }

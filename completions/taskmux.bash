@@ -6,7 +6,7 @@
 # or install it as .../bash-completion/completions/taskmux (and taskmux-run).
 
 # Commands of taskmux (list and ls are aliases of status).
-_taskmux_commands='start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config ca completions help'
+_taskmux_commands='start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config ca dns doctor completions help'
 
 # Flags accepted anywhere before '--'.
 _taskmux_global_flags='--json -c --config -L --socket -h --help -V --version'
@@ -25,6 +25,7 @@ _taskmux_flags() {
         jobs) echo '-t --tag --window-id --all -s --session -w --workspace' ;;
         mcp) echo '-s --session' ;;
         daemon) echo '--dry-run -f --force' ;;
+        dns) echo '--bind --port --tld --allow-remote --type --server' ;;
     esac
 }
 
@@ -59,6 +60,7 @@ _taskmux_takes_value() {
         run:--window | run:--cwd | run:-e | run:--env | run:--log-file) return 0 ;;
         jobs:-t | jobs:--tag | jobs:--window-id | jobs:-s | jobs:--session | jobs:-w | jobs:--workspace) return 0 ;;
         mcp:-s | mcp:--session) return 0 ;;
+        dns:--bind | dns:--port | dns:--tld | dns:--type | dns:--server) return 0 ;;
     esac
     return 1
 }
@@ -86,6 +88,7 @@ _taskmux_value() {
         add:--depends-on | events:-t | events:--task)
             mapfile -t COMPREPLY < <(compgen -W "$(_taskmux_tasks)" -- "$3")
             ;;
+        dns:--type) mapfile -t COMPREPLY < <(compgen -W 'A AAAA MX TXT SOA NS CNAME ANY HTTPS' -- "$3") ;;
         *) COMPREPLY=() ;;
     esac
 }
@@ -179,6 +182,7 @@ _taskmux() {
             ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W "$(_taskmux_tasks)" -- "$cur") ;;
         jobs) ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W 'list ls kill wait' -- "$cur") ;;
         daemon) ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W 'start stop restart status list register unregister install uninstall' -- "$cur") ;;
+        dns) ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W 'serve install uninstall status flush query' -- "$cur") ;;
         config) mapfile -t COMPREPLY < <(compgen -W "$(_taskmux_config_words "${operands[@]}")" -- "$cur") ;;
         ca) ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W 'install uninstall mint path env' -- "$cur") ;;
         completions) ((npos == 0)) && mapfile -t COMPREPLY < <(compgen -W 'bash zsh fish' -- "$cur") ;;

@@ -138,6 +138,7 @@ complete -c taskmux -n __taskmux_needs_command -a jobs -d 'list and control job 
 complete -c taskmux -n __taskmux_needs_command -a watch -d 'reload on config change'
 complete -c taskmux -n __taskmux_needs_command -a mcp -d 'MCP server on stdio, for coding agents'
 complete -c taskmux -n __taskmux_needs_command -a daemon -d 'the per-machine supervisor'
+complete -c taskmux -n __taskmux_needs_command -a dns -d 'name resolution: DNS server, resolver set-up, query'
 complete -c taskmux -n __taskmux_needs_command -a config -d 'show or edit the global config'
 complete -c taskmux -n __taskmux_needs_command -a ca -d 'the local CA: trust it, mint certificates'
 complete -c taskmux -n __taskmux_needs_command -a completions -d 'print a shell completion script'
@@ -199,6 +200,15 @@ complete -c taskmux -n '__taskmux_first_operand daemon' -a 'start stop restart s
 complete -c taskmux -n '__taskmux_command_is daemon' -l dry-run -d 'with install: print the unit, change nothing'
 complete -c taskmux -n '__taskmux_command_is daemon' -s f -l force -d 'with register: take the name from another config'
 
+# dns
+complete -c taskmux -n '__taskmux_first_operand dns' -a 'serve install uninstall status flush query'
+complete -c taskmux -n '__taskmux_command_is dns' -l bind -x -d 'with serve: the address to answer on'
+complete -c taskmux -n '__taskmux_command_is dns' -l port -x -d 'with serve: the port, UDP and TCP'
+complete -c taskmux -n '__taskmux_command_is dns' -l tld -x -d 'with serve: the domain answered'
+complete -c taskmux -n '__taskmux_command_is dns' -l allow-remote -d 'with serve: allow a non-loopback address'
+complete -c taskmux -n '__taskmux_command_is dns' -l type -x -a 'A AAAA MX TXT SOA NS CNAME ANY HTTPS' -d 'with query: the record type'
+complete -c taskmux -n '__taskmux_command_is dns' -l server -x -d 'with query: the server to ask, ADDR:PORT'
+
 # config
 complete -c taskmux -n '__taskmux_config_at 0' -a 'show path set unset'
 complete -c taskmux -n '__taskmux_config_at 1 set; or __taskmux_config_at 1 unset' -a 'health_check_interval api_bind api_port api_allowed_origins proxy_enabled proxy_bind proxy_https_port proxy_http_port host_resolver dns_server_port dns_managed_tld'
@@ -210,7 +220,7 @@ complete -c taskmux -n '__taskmux_first_operand ca' -a 'install uninstall mint p
 
 # completions, help
 complete -c taskmux -n '__taskmux_first_operand completions' -a 'bash zsh fish'
-complete -c taskmux -n '__taskmux_first_operand help' -a 'start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config ca completions help'
+complete -c taskmux -n '__taskmux_first_operand help' -a 'start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config ca dns doctor completions help'
 
 # run: the flags of taskmux-run (besides the global ones), then the command after '--'.
 complete -c taskmux -n '__taskmux_command_is run' -s s -l session -x -d 'run in this tmux session'

@@ -265,6 +265,51 @@ pub enum Kind {
         /// What was asked and what it said.
         reason: String,
     },
+    /// E640: the DNS server's port is taken on that address (UDP or TCP).
+    DnsPortInUse {
+        /// The address, `127.0.0.1:5454`.
+        addr: String,
+        /// `udp` or `tcp`.
+        transport: &'static str,
+    },
+    /// E641: the DNS server asked to listen on an address that is not loopback, without
+    /// `--allow-remote`.
+    DnsNotLoopback {
+        /// The address asked for.
+        addr: String,
+    },
+    /// E642: the DNS server cannot listen on its address for another reason than a busy
+    /// port (no such local address, a privileged port).
+    DnsBind {
+        /// The address.
+        addr: String,
+        /// The system's reason.
+        reason: String,
+    },
+    /// E643: no DNS server answered a query.
+    DnsNoAnswer {
+        /// The server asked, `127.0.0.1:5454`.
+        server: String,
+        /// Why there was no answer.
+        reason: String,
+    },
+    /// E644: the resolver that `dns install` would configure is not in use here (no
+    /// systemd-resolved).
+    /// The message says what is missing.
+    ResolverAbsent(String),
+    /// E645: a hosts file whose taskmux block cannot be edited safely (a BEGIN line
+    /// without its END line, or two blocks).
+    HostsBlock {
+        /// The hosts file.
+        path: PathBuf,
+        /// What is wrong with the block.
+        reason: String,
+    },
+    /// E646: `dns install` would replace a resolver file that taskmux did not write.
+    ResolverFileTaken {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 impl Kind {
@@ -322,6 +367,13 @@ impl Kind {
             Kind::Io { .. } => "E701",
             Kind::Internal(_) => "E900",
             Kind::NoServiceManager { .. } => "E307",
+            Kind::DnsPortInUse { .. } => "E640",
+            Kind::DnsNotLoopback { .. } => "E641",
+            Kind::DnsBind { .. } => "E642",
+            Kind::DnsNoAnswer { .. } => "E643",
+            Kind::ResolverAbsent(_) => "E644",
+            Kind::HostsBlock { .. } => "E645",
+            Kind::ResolverFileTaken { .. } => "E646",
         }
     }
 
@@ -393,9 +445,24 @@ impl Kind {
             | Kind::AlreadySupervised(message)
             | Kind::DaemonNotRunning(message)
             | Kind::Mint(message)
+            | Kind::ResolverAbsent(message)
             | Kind::Internal(message) => message.clone(),
             Kind::NoServiceManager { manager, reason } => {
                 format!("the {manager} user service manager cannot take taskmuxd: {reason}")
+            }
+            Kind::DnsPortInUse { addr, transport } => {
+                format!("cannot serve DNS on {addr}: the {transport} port is in use")
+            }
+            Kind::DnsNotLoopback { addr } => {
+                format!("refusing to serve DNS on {addr}: it is not a loopback address")
+            }
+            Kind::DnsBind { addr, reason } => format!("cannot serve DNS on {addr}: {reason}"),
+            Kind::DnsNoAnswer { server, reason } => format!("no DNS server answered at {server}: {reason}"),
+            Kind::HostsBlock { path, reason } => {
+                format!("the taskmux block of {} cannot be edited: {reason}", path.display())
+            }
+            Kind::ResolverFileTaken { path } => {
+                format!("{} is there and was not written by taskmux", path.display())
             }
         }
     }
@@ -459,6 +526,22 @@ impl Kind {
             }
             Kind::Internal(_) => "this is a bug in taskmux; please report it with the command you ran".into(),
             Kind::NoServiceManager { .. } => "run the daemon with 'taskmux daemon start' instead".into(),
+            Kind::DnsPortInUse { .. } => {
+                "stop what listens there (ss -ulpn, ss -tlpn), or choose another port with --port or 'taskmux config set dns_server_port N'".into()
+            }
+            Kind::DnsNotLoopback { .. } => {
+                "serve on 127.0.0.1 or ::1; pass --allow-remote to answer other machines on purpose".into()
+            }
+            Kind::DnsNoAnswer { .. } => {
+                "start the server: 'taskmux dns serve', or the daemon with host_resolver = \"dns_server\"".into()
+            }
+            Kind::HostsBlock { path, .. } => format!(
+                "fix the lines between '# BEGIN taskmux managed' and '# END taskmux managed' in {} by hand, then run it again",
+                path.display()
+            ),
+            Kind::ResolverFileTaken { .. } => {
+                "move it away if it is no longer needed, or choose another dns_managed_tld".into()
+            }
             _ => return None,
         })
     }

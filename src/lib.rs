@@ -2,8 +2,8 @@
 //!
 //! Layers, top to bottom (a module never imports one above it): the fronts (`cli`, `mcp`), the
 //! operations (`ops`), the domain (`task`, `jobs`, `health`, `authoring`, `check`, `watch`,
-//! `certs`), and the drivers and files (`tmux`, `proc`, `logs`, `events`, `state`, `config`,
-//! `paths`, `time`, `ctx`, `error`).
+//! `certs`, `daemon`, `dns`, `proxy`), and the drivers and files (`tmux`, `proc`, `logs`,
+//! `events`, `state`, `config`, `paths`, `time`, `ctx`, `error`).
 
 pub mod api;
 pub mod authoring;
@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod ctx;
 pub mod daemon;
+pub mod dns;
 pub mod error;
 pub mod events;
 pub mod health;

@@ -9,6 +9,7 @@ mod check;
 mod completions;
 mod config_errors;
 mod daemon;
+mod dns;
 mod drift;
 mod edges;
 mod global_config;

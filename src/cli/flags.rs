@@ -94,6 +94,54 @@ pub const RUN: &[Flag] = &[
     f("wait", None, None, "wait for the end and exit with the job's code"),
 ];
 
+const BIND: Flag = f(
+    "bind",
+    None,
+    Some("ADDR"),
+    "with serve: the address to answer on (default 127.0.0.1)",
+);
+const PORT: Flag = f(
+    "port",
+    None,
+    Some("PORT"),
+    "with serve: the port, UDP and TCP (default dns_server_port, 5454)",
+);
+const TLD: Flag = f(
+    "tld",
+    None,
+    Some("TLD"),
+    "with serve: the domain answered (default dns_managed_tld, localhost)",
+);
+const ALLOW_REMOTE: Flag = f(
+    "allow-remote",
+    None,
+    None,
+    "with serve: allow an address that is not loopback",
+);
+
+/// The options of `taskmux-dns` and `taskmux dns serve`, besides --json/-h/-V.
+pub const DNS_SERVE: &[Flag] = &[BIND, PORT, TLD, ALLOW_REMOTE];
+
+/// The options of `taskmux dns`: those of serve, and of query.
+const DNS: &[Flag] = &[
+    BIND,
+    PORT,
+    TLD,
+    ALLOW_REMOTE,
+    f(
+        "type",
+        None,
+        Some("TYPE"),
+        "with query: the record type (default A; AAAA, MX, TXT, SOA, TYPE65...)",
+    ),
+    f(
+        "server",
+        None,
+        Some("ADDR:PORT"),
+        "with query: the server to ask (default 127.0.0.1:dns_server_port)",
+    ),
+];
+
 /// The flags of each `taskmux` command.
 pub const COMMANDS: &[(&str, &[Flag])] = &[
     (
@@ -255,6 +303,7 @@ pub const COMMANDS: &[(&str, &[Flag])] = &[
             ),
         ],
     ),
+    ("dns", DNS),
     ("completions", &[]),
 ];
 

@@ -163,9 +163,9 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "dns",
-        args: "install|uninstall|flush|query",
-        summary: "name resolution",
-        available: false,
+        args: "serve|install|uninstall|status|flush|query NAME",
+        summary: "name resolution for task URLs: the DNS server, the OS resolver set-up, a query",
+        available: true,
     },
     CommandSpec {
         name: "doctor",

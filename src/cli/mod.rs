@@ -7,6 +7,8 @@ pub mod ca;
 pub mod completions;
 mod config;
 mod daemon;
+mod dns;
+mod dns_serve;
 mod doctor;
 pub mod flags;
 mod help;
@@ -21,6 +23,7 @@ mod unit;
 mod watch;
 
 pub use daemon::daemon_main;
+pub use dns::dns_main;
 pub use help::{COMMANDS, CommandSpec};
 pub use jobs::run_main;
 
@@ -261,6 +264,7 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "ca" => ca::ca(g, args, out),
         "doctor" => doctor::doctor(g, args, out),
         "daemon" => daemon::daemon(g, args, out),
+        "dns" => dns::dns(g, args, out),
         _ => Err(Error::internal(format!("command '{cmd}' has no handler"))),
     }
 }

@@ -1,0 +1,128 @@
+//! The system `dns install` works on: its root (`/`, or a scratch directory standing for it
+//! in tests), which operating system's layout to use, and the door to the commands that
+//! reload or flush the OS resolver, which are never run under a scratch root.
+
+use crate::daemon::unit::Runner;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Whose resolver to configure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Os {
+    /// systemd-resolved: a drop-in in `/etc/systemd/resolved.conf.d/`.
+    Linux,
+    /// `/etc/resolver/<tld>`, read by mDNSResponder.
+    Macos,
+}
+
+impl Os {
+    /// The system this was built for.
+    pub fn native() -> Os {
+        if cfg!(target_os = "macos") {
+            Os::Macos
+        } else {
+            Os::Linux
+        }
+    }
+
+    /// `linux` or `macos` (also `darwin`), as a test may name one.
+    pub fn parse(s: &str) -> Option<Os> {
+        match s.to_ascii_lowercase().as_str() {
+            "linux" => Some(Os::Linux),
+            "macos" | "darwin" => Some(Os::Macos),
+            _ => None,
+        }
+    }
+
+    /// `linux` or `macos`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Os::Linux => "linux",
+            Os::Macos => "macos",
+        }
+    }
+}
+
+/// Where and how system changes are made.
+pub struct System<'a> {
+    /// The directory that stands for `/`: `/` itself on a real system.
+    pub root: PathBuf,
+    /// Whose layout to use.
+    pub os: Os,
+    /// How `systemctl`, `resolvectl`, `dscacheutil` and `killall` are run.
+    pub runner: &'a dyn Runner,
+}
+
+/// A system command `dns` ran, or would have run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommandRun {
+    /// The command and its arguments.
+    pub command: Vec<String>,
+    /// Whether it was run (never under a scratch root).
+    pub ran: bool,
+    /// Whether it ran and exited 0.
+    pub ok: bool,
+    /// What it said when it failed, or why it was not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// What `dns flush` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Flushed {
+    /// Whose resolver.
+    pub os: Os,
+    /// The commands, in order.
+    pub commands: Vec<CommandRun>,
+}
+
+impl System<'_> {
+    /// Whether the root is a scratch directory rather than the system's `/`.
+    pub fn scratch(&self) -> bool {
+        self.root != Path::new("/")
+    }
+
+    /// The path of the system's `abs` (such as `/etc/hosts`) under the root.
+    pub fn path(&self, abs: &str) -> PathBuf {
+        self.root.join(abs.trim_start_matches('/'))
+    }
+
+    /// Runs a system command, or under a scratch root records that it was not run.
+    pub(super) fn run(&self, argv: &[&str]) -> CommandRun {
+        let command: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        if self.scratch() {
+            return CommandRun {
+                command,
+                ran: false,
+                ok: false,
+                note: Some(format!(
+                    "the system root is the scratch directory {} (TASKMUX_SYSTEM_ROOT)",
+                    self.root.display()
+                )),
+            };
+        }
+        let o = self.runner.run(argv[0], &command[1..]);
+        let said = if o.stderr.trim().is_empty() { o.stdout } else { o.stderr };
+        CommandRun {
+            command,
+            ran: true,
+            ok: o.ok,
+            note: (!o.ok).then(|| said.trim().to_string()),
+        }
+    }
+}
+
+/// `dns flush`: empties the OS resolver's cache (`resolvectl flush-caches`; on macOS
+/// `dscacheutil -flushcache` and `killall -HUP mDNSResponder`). Under a scratch root
+/// nothing is run, and the result says so.
+pub fn flush(sys: &System) -> Flushed {
+    let commands = match sys.os {
+        Os::Linux => vec![sys.run(&["resolvectl", "flush-caches"])],
+        Os::Macos => vec![
+            sys.run(&["dscacheutil", "-flushcache"]),
+            sys.run(&["killall", "-HUP", "mDNSResponder"]),
+        ],
+    };
+    Flushed { os: sys.os, commands }
+}
