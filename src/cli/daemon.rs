@@ -101,8 +101,38 @@ fn foreground(g: &Globals, args: Vec<OsString>) -> Result<u8> {
     if detached {
         let _ = rustix::process::setsid();
     }
-    let ctx = context(g)?;
-    daemon::run(ctx, detached, Box::new(crate::api::serve))
+    // root through sudo: bind the proxy's ports as root, then become the user for good
+    // before anything touches tmux or state
+    let sudo = super::sudo_user();
+    let home = super::state_home(sudo.as_ref().map(|(_, h)| h.as_path()));
+    let global = crate::config::GlobalConfig::load(&home).unwrap_or_default();
+    let bound = daemon::net::bind_proxy(&global);
+    let ctx = match &sudo {
+        Some((user, user_home)) => {
+            daemon::privilege::drop_to(*user).map_err(|e| {
+                Error::from(Kind::Permission {
+                    action: format!("become uid {} (from sudo) for", user.uid),
+                    path: home.clone(),
+                    reason: e.to_string(),
+                })
+            })?;
+            let mut ctx = super::context_at(g, home)?;
+            ctx.env.retain(|(k, _)| k != "HOME" && !k.starts_with("SUDO_"));
+            ctx.env.push(("HOME".into(), user_home.display().to_string()));
+            ctx
+        }
+        None => context(g)?,
+    };
+    daemon::run(
+        ctx,
+        detached,
+        Box::new(move |shared| {
+            let mut fronts = crate::api::serve(shared.clone())?;
+            fronts.extend(daemon::net::start_proxy(&shared, bound));
+            fronts.extend(daemon::net::start_dns(&shared));
+            Ok(fronts)
+        }),
+    )
 }
 
 /// The executable that runs the daemon: `taskmuxd` next to this one, else this one.
@@ -127,6 +157,16 @@ pub fn ensure(home: &Path) -> Result<(i32, bool)> {
         .append(true)
         .open(&log_path)
         .map_err(|e| Error::io("open", &log_path, e))?;
+    if let Some((user, _)) = super::sudo_user() {
+        // the daemon becomes the user: what is made for it here is theirs
+        for p in [home, log_path.as_path()] {
+            let _ = rustix::fs::chown(
+                p,
+                Some(rustix::fs::Uid::from_raw_unchecked(user.uid)),
+                Some(rustix::fs::Gid::from_raw_unchecked(user.gid)),
+            );
+        }
+    }
     let log2 = log.try_clone().map_err(|e| Error::io("open", &log_path, e))?;
     let (exe, args) = daemon_exe()?;
     let mut child = Command::new(&exe)
@@ -179,7 +219,8 @@ pub fn request(home: &Path, req: &Value) -> Result<Value> {
 
 fn start(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     no_args("daemon start", &args)?;
-    let ctx = context(g)?;
+    let sudo = super::sudo_user();
+    let ctx = super::context_at(g, super::state_home(sudo.as_ref().map(|(_, h)| h.as_path())))?;
     let (pid, started) = ensure(&ctx.home)?;
     if out.json {
         out.json(&json!({"ok": true, "pid": pid, "started": started, "already_running": !started}));

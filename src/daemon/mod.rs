@@ -6,6 +6,7 @@
 pub mod client;
 pub mod lock;
 pub mod log;
+pub mod net;
 pub mod privilege;
 pub mod project;
 pub mod registry;
@@ -439,7 +440,13 @@ pub fn run(base: Ctx, capture_stderr: bool, serve: Serve) -> Result<u8> {
     let reg_path = Registry::path(&shared.base.home);
     let mut reg_watch = FileWatch::new(&reg_path);
     load_registry(&shared);
+    let mut ticks = 0u32;
     let code = loop {
+        ticks = ticks.wrapping_add(1);
+        if ticks % 10 == 1 {
+            // every 5 s: the managed /etc/hosts block follows the registered hosts
+            net::sync_hosts(&shared);
+        }
         match signals.next(Duration::from_millis(500)) {
             Some(sig) if sig == libc_sig::HUP => shared.reload_global(),
             Some(sig) if sig == libc_sig::TERM => break 0,

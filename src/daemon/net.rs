@@ -99,3 +99,110 @@ pub fn sync_hosts(shared: &Arc<Shared>) -> bool {
 pub fn proxy_addr(g: &GlobalConfig) -> IpAddr {
     g.proxy_bind.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }
+
+/// The proxy's listeners as the front bound them: None when the proxy is off.
+pub type Bound = Option<std::io::Result<crate::proxy::Listeners>>;
+
+/// Binds the proxy's ports from the global config (before any privilege drop).
+pub fn bind_proxy(g: &GlobalConfig) -> Bound {
+    g.proxy_enabled
+        .then(|| crate::proxy::bind(proxy_addr(g), g.proxy_https_port, g.proxy_http_port))
+}
+
+/// The routes as the proxy asks for them.
+struct DaemonRouter(std::sync::Weak<Shared>);
+
+impl crate::proxy::Router for DaemonRouter {
+    fn route(&self, host: &str) -> crate::proxy::Route {
+        use super::routes::Lookup;
+        use crate::proxy::Route;
+        let Some(s) = self.0.upgrade() else {
+            return Route::Unknown { project: None, hosts: Vec::new() };
+        };
+        match s.routes.lookup(&s, host) {
+            Lookup::Task { session, task, port: Some(port) } => Route::Upstream { port, session, task },
+            Lookup::Task { session, task, port: None } => {
+                let state = self.state(&session, &task);
+                Route::Down { session, task, state }
+            }
+            Lookup::Unknown { project, hosts } => Route::Unknown { project, hosts },
+        }
+    }
+
+    fn state(&self, session: &str, task: &str) -> String {
+        let Some(s) = self.0.upgrade() else { return "unknown".into() };
+        let Some(p) = guard(&s.projects).get(session).cloned() else {
+            return "not registered".into();
+        };
+        match crate::ops::handle(&p.ctx(), crate::ops::Request::Status) {
+            crate::ops::Response::Status(st) => st
+                .tasks
+                .iter()
+                .find(|t| t.name == task)
+                .map_or_else(|| "not in the config".into(), |t| t.state.to_string()),
+            _ => "unknown".into(),
+        }
+    }
+}
+
+/// The proxy, closed with the daemon.
+struct ProxyFront(crate::proxy::Proxy);
+
+impl Front for ProxyFront {
+    fn close(&self) {
+        self.0.close();
+    }
+}
+
+/// Starts the proxy on what the front bound, with certificates from the local CA (or
+/// mkcert's), noting how it went in `shared.proxy`.
+pub fn start_proxy(shared: &Arc<Shared>, bound: Bound) -> Option<Box<dyn Front>> {
+    let g: GlobalConfig = guard(&shared.global).clone();
+    let listeners = match bound {
+        None => {
+            *guard(&shared.proxy) = ServiceStatus::off("proxy_enabled = false");
+            return None;
+        }
+        Some(Err(e)) => {
+            let fix = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                crate::ops::doctor::privileged_port_fix()
+            } else {
+                format!(
+                    "free the port (taskmux doctor says who holds it), or taskmux config set proxy_https_port {}",
+                    if g.proxy_https_port == 443 { 8443 } else { g.proxy_https_port.saturating_add(1) }
+                )
+            };
+            shared.log.line(&format!("proxy: down: {e}"));
+            *guard(&shared.proxy) = ServiceStatus::down(e.to_string(), Some(fix));
+            return None;
+        }
+        Some(Ok(l)) => l,
+    };
+    let ctx = &shared.base;
+    let mkcert = crate::certs::mkcert_root(
+        ctx.var("CAROOT").map(std::ffi::OsStr::new),
+        ctx.var("PATH").map(std::ffi::OsStr::new),
+    );
+    let ca = match crate::certs::Authority::load_or_create(&ctx.home, &g.dns_managed_tld, mkcert.as_deref()) {
+        Ok(ca) => Arc::new(ca),
+        Err(e) => {
+            shared.log.line(&format!("proxy: down: the CA: {}", e.message()));
+            *guard(&shared.proxy) = ServiceStatus::down(
+                format!("the CA cannot be used: {}", e.message()),
+                e.hint.clone().or_else(|| Some("taskmux ca path".into())),
+            );
+            return None;
+        }
+    };
+    let resolver = Arc::new(crate::certs::SniResolver::new(ca, g.dns_managed_tld.clone()));
+    let opts = crate::proxy::Options {
+        https_port: g.proxy_https_port,
+        ..Default::default()
+    };
+    let router = Arc::new(DaemonRouter(Arc::downgrade(shared)));
+    let proxy = crate::proxy::serve(listeners, crate::proxy::tls_config(resolver), router, opts, logger(shared, "proxy"));
+    let listen = proxy.listening();
+    shared.log.line(&format!("proxy: serving on {}", listen.join(", ")));
+    *guard(&shared.proxy) = ServiceStatus::up(listen);
+    Some(Box::new(ProxyFront(proxy)))
+}

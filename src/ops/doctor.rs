@@ -8,6 +8,8 @@ mod names;
 mod resolve;
 mod web;
 
+pub use web::privileged_port_fix;
+
 use super::Ctx;
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
