@@ -2,7 +2,8 @@
 //! its stable code, a message naming the cause, and a hint that says how to fix it.
 //!
 //! Codes (`E1xx` config, `E2xx` tmux and processes, `E3xx` sessions, registry and daemon,
-//! `E4xx` hooks, `E5xx` arguments and requests, `E7xx` permissions, `E9xx` bugs) are listed
+//! `E4xx` hooks, `E5xx` arguments and requests, `E6xx` certificates, proxy and DNS, `E7xx`
+//! permissions, `E9xx` bugs) are listed
 //! with their meaning in `man taskmux(1)`, EXIT STATUS. A code means one thing.
 
 use serde_json::Value;
