@@ -11,7 +11,7 @@ use std::process::Command;
 
 /// A minimal Debian trust store under `root`: one listed root in /usr/share, the local
 /// directory, and the links and bundle update-ca-certificates itself makes from them.
-fn debian_root(root: &Path, scratch: &Path) -> bool {
+pub(crate) fn debian_root(root: &Path, scratch: &Path) -> bool {
     if !require(
         "update-ca-certificates",
         &[

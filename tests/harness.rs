@@ -211,11 +211,17 @@ impl Env {
         self.daemon_start_with(heal, &format!("api_port = {}\n", free_port()))
     }
 
-    /// The same with more lines of global config (`extra`, which must set `api_port`).
+    /// The same with more lines of global config (`extra`, which must set `api_port`). The
+    /// proxy is off unless `extra` sets a `proxy_` key (it would bind 443 and 80).
     pub fn daemon_start_with(&self, heal: f64, extra: &str) -> i32 {
+        let proxy = if extra.contains("proxy_") {
+            ""
+        } else {
+            "proxy_enabled = false\n"
+        };
         std::fs::write(
             self.home.join("config.toml"),
-            format!("health_check_interval = {heal}\n{extra}"),
+            format!("health_check_interval = {heal}\n{proxy}{extra}"),
         )
         .expect("write global config");
         let (v, code) = self.json(&["daemon", "start"]);

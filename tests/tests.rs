@@ -19,6 +19,7 @@ mod lifecycle;
 mod logs;
 mod mcp;
 mod observe;
+mod proxy;
 mod reload;
 mod request;
 mod stop;

@@ -334,7 +334,9 @@ fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
 }
 
 fn strings(v: &Value) -> Vec<&str> {
-    v.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }
 
 fn human_secs(s: u64) -> String {

@@ -344,15 +344,30 @@ pub struct ServiceStatus {
 impl ServiceStatus {
     /// Listening here.
     pub fn up(listen: Vec<String>) -> ServiceStatus {
-        ServiceStatus { state: "up", listen, error: None, fix: None }
+        ServiceStatus {
+            state: "up",
+            listen,
+            error: None,
+            fix: None,
+        }
     }
     /// Not listening, for this reason, with this fix.
     pub fn down(error: String, fix: Option<String>) -> ServiceStatus {
-        ServiceStatus { state: "down", listen: Vec::new(), error: Some(error), fix }
+        ServiceStatus {
+            state: "down",
+            listen: Vec::new(),
+            error: Some(error),
+            fix,
+        }
     }
     /// Turned off by the config.
     pub fn off(reason: &str) -> ServiceStatus {
-        ServiceStatus { state: "off", listen: Vec::new(), error: Some(reason.into()), fix: None }
+        ServiceStatus {
+            state: "off",
+            listen: Vec::new(),
+            error: Some(reason.into()),
+            fix: None,
+        }
     }
 }
 

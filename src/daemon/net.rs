@@ -44,7 +44,9 @@ pub fn start_dns(shared: &Arc<Shared>) -> Option<Box<dyn Front>> {
     };
     match crate::dns::serve(addr, zone, logger(shared, "dns")) {
         Ok(server) => {
-            shared.log.line(&format!("dns: answering *.{} on {addr} (udp, tcp)", g.dns_managed_tld));
+            shared
+                .log
+                .line(&format!("dns: answering *.{} on {addr} (udp, tcp)", g.dns_managed_tld));
             *guard(&shared.dns) = ServiceStatus::up(vec![format!("udp://{addr}"), format!("tcp://{addr}")]);
             Some(Box::new(DnsFront(Mutex::new(server))))
         }
@@ -86,7 +88,10 @@ pub fn sync_hosts(shared: &Arc<Shared>) -> bool {
     match crate::dns::hosts::sync(root, &names) {
         Ok(wrote) => {
             if wrote {
-                shared.log.line(&format!("/etc/hosts: the managed block now lists {} names", names.len()));
+                shared.log.line(&format!(
+                    "/etc/hosts: the managed block now lists {} names",
+                    names.len()
+                ));
             }
             wrote
         }
@@ -117,11 +122,22 @@ impl crate::proxy::Router for DaemonRouter {
         use super::routes::Lookup;
         use crate::proxy::Route;
         let Some(s) = self.0.upgrade() else {
-            return Route::Unknown { project: None, hosts: Vec::new() };
+            return Route::Unknown {
+                project: None,
+                hosts: Vec::new(),
+            };
         };
         match s.routes.lookup(&s, host) {
-            Lookup::Task { session, task, port: Some(port) } => Route::Upstream { port, session, task },
-            Lookup::Task { session, task, port: None } => {
+            Lookup::Task {
+                session,
+                task,
+                port: Some(port),
+            } => Route::Upstream { port, session, task },
+            Lookup::Task {
+                session,
+                task,
+                port: None,
+            } => {
                 let state = self.state(&session, &task);
                 Route::Down { session, task, state }
             }
@@ -130,7 +146,9 @@ impl crate::proxy::Router for DaemonRouter {
     }
 
     fn state(&self, session: &str, task: &str) -> String {
-        let Some(s) = self.0.upgrade() else { return "unknown".into() };
+        let Some(s) = self.0.upgrade() else {
+            return "unknown".into();
+        };
         let Some(p) = guard(&s.projects).get(session).cloned() else {
             return "not registered".into();
         };
@@ -169,7 +187,11 @@ pub fn start_proxy(shared: &Arc<Shared>, bound: Bound) -> Option<Box<dyn Front>>
             } else {
                 format!(
                     "free the port (taskmux doctor says who holds it), or taskmux config set proxy_https_port {}",
-                    if g.proxy_https_port == 443 { 8443 } else { g.proxy_https_port.saturating_add(1) }
+                    if g.proxy_https_port == 443 {
+                        8443
+                    } else {
+                        g.proxy_https_port.saturating_add(1)
+                    }
                 )
             };
             shared.log.line(&format!("proxy: down: {e}"));
@@ -200,7 +222,13 @@ pub fn start_proxy(shared: &Arc<Shared>, bound: Bound) -> Option<Box<dyn Front>>
         ..Default::default()
     };
     let router = Arc::new(DaemonRouter(Arc::downgrade(shared)));
-    let proxy = crate::proxy::serve(listeners, crate::proxy::tls_config(resolver), router, opts, logger(shared, "proxy"));
+    let proxy = crate::proxy::serve(
+        listeners,
+        crate::proxy::tls_config(resolver),
+        router,
+        opts,
+        logger(shared, "proxy"),
+    );
     let listen = proxy.listening();
     shared.log.line(&format!("proxy: serving on {}", listen.join(", ")));
     *guard(&shared.proxy) = ServiceStatus::up(listen);

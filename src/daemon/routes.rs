@@ -93,7 +93,11 @@ impl Routes {
     }
 
     fn age(&self) -> Option<Duration> {
-        self.table.read().unwrap_or_else(|e| e.into_inner()).built.map(|b| b.elapsed())
+        self.table
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .built
+            .map(|b| b.elapsed())
     }
 
     fn find(&self, host: &str) -> Option<Lookup> {

@@ -78,7 +78,9 @@ struct Conn<'a> {
 
 /// Serves one TLS client connection until it ends.
 pub fn serve(sock: TcpStream, s: &Shared) {
-    let Ok(mut tls) = ServerConnection::new(s.tls.clone()) else { return };
+    let Ok(mut tls) = ServerConnection::new(s.tls.clone()) else {
+        return;
+    };
     tls.set_buffer_limit(Some(BUF));
     let peer = sock.peer_addr().map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
     if sock.set_nonblocking(true).is_err() {
@@ -164,7 +166,10 @@ impl Conn<'_> {
                     fds.push(PollFd::new(&up.sock, uf));
                 }
                 match poll(&mut fds, ts.as_ref()) {
-                    Ok(_) => (fds[0].revents(), fds.get(1).map(PollFd::revents).unwrap_or(PollFlags::empty())),
+                    Ok(_) => (
+                        fds[0].revents(),
+                        fds.get(1).map(PollFd::revents).unwrap_or(PollFlags::empty()),
+                    ),
                     Err(rustix::io::Errno::INTR) => continue,
                     Err(_) => return,
                 }
@@ -414,9 +419,13 @@ impl Conn<'_> {
             .unwrap_or_default();
         let has_body = r.body != http::Body::Length(0);
         let page = match self.s.router.route(&host) {
-            Route::Unknown { project, hosts } => {
-                Some(pages::unknown_host(&host, project.as_deref(), &hosts, self.html, has_body || self.close_after))
-            }
+            Route::Unknown { project, hosts } => Some(pages::unknown_host(
+                &host,
+                project.as_deref(),
+                &hosts,
+                self.html,
+                has_body || self.close_after,
+            )),
             Route::Down { session, task, state } => Some(pages::task_down(
                 &host,
                 &session,
@@ -434,7 +443,15 @@ impl Conn<'_> {
                 Err(e) => {
                     let state = self.s.router.state(&session, &task);
                     let why = format!("nothing accepts connections on port {port} ({e})");
-                    Some(pages::task_down(&host, &session, &task, &state, &why, self.html, has_body || self.close_after))
+                    Some(pages::task_down(
+                        &host,
+                        &session,
+                        &task,
+                        &state,
+                        &why,
+                        self.html,
+                        has_body || self.close_after,
+                    ))
                 }
             },
         };
@@ -478,8 +495,9 @@ impl Conn<'_> {
         let v4 = SocketAddr::from(([127, 0, 0, 1], port));
         let sock = match TcpStream::connect_timeout(&v4, t) {
             Ok(s) => s,
-            Err(e) => TcpStream::connect_timeout(&SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port), t)
-                .map_err(|_| e)?,
+            Err(e) => {
+                TcpStream::connect_timeout(&SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port), t).map_err(|_| e)?
+            }
         };
         let _ = sock.set_nodelay(true);
         sock.set_nonblocking(true)?;

@@ -58,7 +58,11 @@ impl Request {
         out.extend_from_slice(self.method.as_bytes());
         out.push(b' ');
         out.extend_from_slice(self.target.as_bytes());
-        out.extend_from_slice(if self.version == 0 { b" HTTP/1.0\r\n" } else { b" HTTP/1.1\r\n" });
+        out.extend_from_slice(if self.version == 0 {
+            b" HTTP/1.0\r\n"
+        } else {
+            b" HTTP/1.1\r\n"
+        });
         let mut xff_done = false;
         for (k, v) in &self.headers {
             let lk = k.to_ascii_lowercase();
@@ -97,7 +101,11 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, HeadError> {
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
         Err(_) => return Err(HeadError::Malformed("not an HTTP/1.1 request")),
     };
-    let headers: Vec<(String, Vec<u8>)> = r.headers.iter().map(|h| (h.name.to_string(), h.value.to_vec())).collect();
+    let headers: Vec<(String, Vec<u8>)> = r
+        .headers
+        .iter()
+        .map(|h| (h.name.to_string(), h.value.to_vec()))
+        .collect();
     let body = request_body(&headers)?;
     Ok(Some(Request {
         len,
@@ -133,9 +141,13 @@ pub fn parse_response(buf: &[u8], head_request: bool) -> Result<Option<Response>
         Err(_) => return Err(HeadError::Malformed("not an HTTP/1.1 response")),
     };
     let code = r.code.unwrap_or(502);
-    let headers: Vec<(String, Vec<u8>)> = r.headers.iter().map(|h| (h.name.to_string(), h.value.to_vec())).collect();
-    let close =
-        has_token(&headers, "connection", "close") || (r.version == Some(0) && !has_token(&headers, "connection", "keep-alive"));
+    let headers: Vec<(String, Vec<u8>)> = r
+        .headers
+        .iter()
+        .map(|h| (h.name.to_string(), h.value.to_vec()))
+        .collect();
+    let close = has_token(&headers, "connection", "close")
+        || (r.version == Some(0) && !has_token(&headers, "connection", "keep-alive"));
     let body = if head_request || (100..200).contains(&code) || code == 204 || code == 304 {
         Body::Length(0)
     } else if has_token(&headers, "transfer-encoding", "chunked") {
@@ -177,15 +189,21 @@ fn content_length(v: &[u8]) -> Result<u64, HeadError> {
 }
 
 fn header<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a [u8]> {
-    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_slice())
 }
 
 /// Whether any header `name` lists `token` (comma-separated, any case).
 fn has_token(headers: &[(String, Vec<u8>)], name: &str, token: &str) -> bool {
-    headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).any(|(_, v)| {
-        v.split(|b| *b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-    })
+    headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .any(|(_, v)| {
+            v.split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        })
 }
 
 /// `host:port` → `host`; `[::1]:443` → `[::1]`.
@@ -193,7 +211,8 @@ pub fn strip_port(h: &str) -> &str {
     if h.starts_with('[') {
         return h.find(']').map_or(h, |i| &h[..=i]);
     }
-    h.rsplit_once(':').map_or(h, |(a, p)| if p.bytes().all(|b| b.is_ascii_digit()) { a } else { h })
+    h.rsplit_once(':')
+        .map_or(h, |(a, p)| if p.bytes().all(|b| b.is_ascii_digit()) { a } else { h })
 }
 
 /// Where a body ends.
@@ -282,7 +301,11 @@ impl Chunked {
             if let Chunk::Data(left) = self.state {
                 let n = left.min((data.len() - i) as u64);
                 i += n as usize;
-                self.state = if n == left { Chunk::DataCr } else { Chunk::Data(left - n) };
+                self.state = if n == left {
+                    Chunk::DataCr
+                } else {
+                    Chunk::Data(left - n)
+                };
                 continue;
             }
             if self.state == Chunk::Done {
@@ -369,10 +392,16 @@ mod tests {
         let mut out = Vec::new();
         r.upstream_head("127.0.0.1".parse().expect("ip"), &mut out);
         let s = String::from_utf8(out).expect("utf8");
-        assert!(s.starts_with("GET /a?b=1 HTTP/1.1\r\nHost: Api.P.localhost:8443\r\nCookie: a=1\r\nCookie: b=2\r\n"), "{s}");
+        assert!(
+            s.starts_with("GET /a?b=1 HTTP/1.1\r\nHost: Api.P.localhost:8443\r\nCookie: a=1\r\nCookie: b=2\r\n"),
+            "{s}"
+        );
         assert!(s.contains("X-Forwarded-For: 10.0.0.1, 127.0.0.1\r\n"), "{s}");
         assert_eq!(s.matches("X-Forwarded-Proto").count(), 1, "{s}");
-        assert!(s.ends_with("X-Forwarded-Proto: https\r\nX-Forwarded-Host: Api.P.localhost:8443\r\n\r\n"), "{s}");
+        assert!(
+            s.ends_with("X-Forwarded-Proto: https\r\nX-Forwarded-Host: Api.P.localhost:8443\r\n\r\n"),
+            "{s}"
+        );
         assert!(parse_request(b"GET / HTTP/1.1\r\nHost: x").expect("partial").is_none());
         assert!(parse_request(b"\x16\x03\x01garbage\r\n\r\n").is_err());
         let two = b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n";
@@ -381,13 +410,21 @@ mod tests {
 
     #[test]
     fn response_framing_follows_the_status_and_the_method() {
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false).expect("ok").expect("complete");
+        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false)
+            .expect("ok")
+            .expect("complete");
         assert_eq!(r.body, Body::Length(5));
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true).expect("ok").expect("complete");
+        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true)
+            .expect("ok")
+            .expect("complete");
         assert_eq!(r.body, Body::Length(0));
-        let r = parse_response(b"HTTP/1.1 200 OK\r\n\r\n", false).expect("ok").expect("complete");
+        let r = parse_response(b"HTTP/1.1 200 OK\r\n\r\n", false)
+            .expect("ok")
+            .expect("complete");
         assert_eq!(r.body, Body::UntilClose);
-        let r = parse_response(b"HTTP/1.1 101 Switching\r\nUpgrade: websocket\r\n\r\n", false).expect("ok").expect("c");
+        let r = parse_response(b"HTTP/1.1 101 Switching\r\nUpgrade: websocket\r\n\r\n", false)
+            .expect("ok")
+            .expect("c");
         assert_eq!((r.code, r.body.done()), (101, true));
         assert_eq!(strip_port("[::1]:443"), "[::1]");
         assert_eq!(strip_port("a.localhost:8443"), "a.localhost");

@@ -177,7 +177,12 @@ pub fn serve(
         refused_logged: AtomicBool::new(false),
     });
     let (https, http) = (l.https_addrs(), l.http_addrs());
-    for (listener, tls) in l.https.into_iter().map(|x| (x, true)).chain(l.http.into_iter().map(|x| (x, false))) {
+    for (listener, tls) in l
+        .https
+        .into_iter()
+        .map(|x| (x, true))
+        .chain(l.http.into_iter().map(|x| (x, false)))
+    {
         let s = shared.clone();
         let _ = std::thread::Builder::new()
             .name(if tls { "proxy-accept" } else { "proxy-http" }.into())
@@ -197,7 +202,10 @@ fn accept(l: TcpListener, tls: bool, s: Arc<Shared>) {
         };
         if s.open.load(Ordering::SeqCst) >= s.opts.max_connections {
             if !s.refused_logged.swap(true, Ordering::SeqCst) {
-                (s.log)(&format!("{} connections open: closing new ones", s.opts.max_connections));
+                (s.log)(&format!(
+                    "{} connections open: closing new ones",
+                    s.opts.max_connections
+                ));
             }
             continue;
         }

@@ -50,7 +50,14 @@ pub fn unknown_host(host: &str, project: Option<&str>, hosts: &[String], html: b
          the URL works as soon as the file is saved (or run 'taskmux start' in that project)."
             .into(),
     );
-    response(503, "Service Unavailable", html, "no task serves this host", &lines, close)
+    response(
+        503,
+        "Service Unavailable",
+        html,
+        "no task serves this host",
+        &lines,
+        close,
+    )
 }
 
 /// 502: the task behind `host` does not answer.
@@ -60,12 +67,23 @@ pub fn task_down(host: &str, session: &str, task: &str, state: &str, why: &str, 
         format!("See what it said: taskmux logs {task} (in that project, or taskmux -s {session} logs {task})."),
         format!("Start it: taskmux start {task}"),
     ];
-    response(502, "Bad Gateway", html, &format!("task '{task}' is {state}"), &lines, close)
+    response(
+        502,
+        "Bad Gateway",
+        html,
+        &format!("task '{task}' is {state}"),
+        &lines,
+        close,
+    )
 }
 
 /// 308 to the https URL, keeping path and query.
 pub fn redirect(host: &str, https_port: u16, target: &str) -> Vec<u8> {
-    let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
+    let port = if https_port == 443 {
+        String::new()
+    } else {
+        format!(":{https_port}")
+    };
     let target = if target.starts_with('/') { target } else { "/" };
     let loc = format!("https://{host}{port}{target}");
     let body = format!("Moved to {loc}\n");
@@ -81,7 +99,10 @@ pub fn redirect(host: &str, https_port: u16, target: &str) -> Vec<u8> {
 pub fn simple(code: u16) -> Vec<u8> {
     let (reason, line) = match code {
         408 => ("Request Timeout", "The request head did not arrive in time."),
-        431 => ("Request Header Fields Too Large", "The request head is larger than the proxy takes (64 KiB)."),
+        431 => (
+            "Request Header Fields Too Large",
+            "The request head is larger than the proxy takes (64 KiB).",
+        ),
         _ => ("Bad Request", "The request is not HTTP/1.1 the proxy can read."),
     };
     response(code, reason, false, reason, &[line.to_string()], true)
@@ -93,5 +114,8 @@ pub fn wants_html(accept: Option<&[u8]>) -> bool {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -92,7 +92,9 @@ fn write_spec(home: &Path, session: &str, task: &Task, prep: &Prepared) -> Resul
     if let (Some(host), Some(port)) = (&task.host, prep.port) {
         // the task's first line says where it is served (a broken global config was
         // reported by whoever loaded it; the defaults name the URL then)
-        let url = crate::config::GlobalConfig::load(home).unwrap_or_default().task_url(session, host);
+        let url = crate::config::GlobalConfig::load(home)
+            .unwrap_or_default()
+            .task_url(session, host);
         spec["banner"] = json!(format!("[taskmux] serving {url} -> http://127.0.0.1:{port}"));
     }
     let text = spec.to_string();
@@ -306,9 +308,7 @@ fn launch_group(
 ) -> Result<Vec<Cmd>> {
     let session = &ctx.project.name;
     let exe = exe_path.to_string_lossy().into_owned();
-    let spec = write_spec(&ctx.home, session, t, prep)?
-        .to_string_lossy()
-        .into_owned();
+    let spec = write_spec(&ctx.home, session, t, prep)?.to_string_lossy().into_owned();
     let cwd = t.cwd.to_string_lossy().into_owned();
     let ids = format!("#{{window_id}}{SEP}#{{pane_id}}");
     let (first, target) = match rt {

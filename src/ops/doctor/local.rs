@@ -25,7 +25,10 @@ pub fn tmux(w: &World) -> Check {
     let socket = t.derived_socket_path(None);
     match t.exec(&[crate::cmd!["display-message", "-p", "#{socket_path}"]]) {
         Ok((true, out, _)) => Check::ok("tmux", format!("{version}; server running at {}", out.trim())),
-        _ => Check::ok("tmux", format!("{version}; no server running yet (its socket: {socket})")),
+        _ => Check::ok(
+            "tmux",
+            format!("{version}; no server running yet (its socket: {socket})"),
+        ),
     }
 }
 
@@ -36,12 +39,18 @@ pub fn project_config(w: &World) -> Check {
         Ok(path) => match crate::ops::load_project(w.ctx) {
             Ok(p) => Check::ok(
                 "config",
-                format!("{} is valid: project '{}', {} tasks", path.display(), p.name, p.tasks.len()),
+                format!(
+                    "{} is valid: project '{}', {} tasks",
+                    path.display(),
+                    p.name,
+                    p.tasks.len()
+                ),
             ),
             Err(e) => Check::fail(
                 "config",
                 format!("{}: error[{}]: {}", path.display(), e.code(), e.message()),
-                e.hint.unwrap_or_else(|| "fix the config; 'taskmux check' says more".into()),
+                e.hint
+                    .unwrap_or_else(|| "fix the config; 'taskmux check' says more".into()),
             ),
         },
     }
@@ -66,7 +75,10 @@ pub fn daemon(w: &World) -> Check {
         ),
         Err(e) => Check::fail(
             "daemon",
-            format!("taskmuxd (pid {pid}) holds its lock but does not answer: {}", e.message()),
+            format!(
+                "taskmuxd (pid {pid}) holds its lock but does not answer: {}",
+                e.message()
+            ),
             format!("taskmux daemon restart; its log: {}", home.join("daemon.log").display()),
         ),
     }
@@ -75,7 +87,11 @@ pub fn daemon(w: &World) -> Check {
 /// The service unit, and (systemd) whether the user's manager lingers.
 pub fn unit(w: &World) -> Vec<Check> {
     let Some(user_home) = w.ctx.user_home() else {
-        return vec![Check::warn("unit", "HOME is not set: cannot look for the unit", "set HOME")];
+        return vec![Check::warn(
+            "unit",
+            "HOME is not set: cannot look for the unit",
+            "set HOME",
+        )];
     };
     let manager = Manager::native();
     let path = manager.unit_path(user_home, w.ctx.var("XDG_CONFIG_HOME").map(std::path::Path::new));
@@ -84,7 +100,11 @@ pub fn unit(w: &World) -> Vec<Check> {
     } else {
         Check::warn(
             "unit",
-            format!("no {} unit at {}: the daemon does not start at login", manager.name(), path.display()),
+            format!(
+                "no {} unit at {}: the daemon does not start at login",
+                manager.name(),
+                path.display()
+            ),
             "taskmux daemon install",
         )
     }];
@@ -92,7 +112,11 @@ pub fn unit(w: &World) -> Vec<Check> {
         let user = w.ctx.var("USER").or_else(|| w.ctx.var("LOGNAME")).unwrap_or("");
         let linger = w.sys("/var/lib/systemd/linger").join(user);
         out.push(if user.is_empty() {
-            Check::warn("linger", "USER is not set: cannot tell whether linger is on", "set USER")
+            Check::warn(
+                "linger",
+                "USER is not set: cannot tell whether linger is on",
+                "set USER",
+            )
         } else if linger.exists() {
             Check::ok("linger", format!("on for {user}: the daemon starts at boot"))
         } else {
@@ -106,15 +130,22 @@ pub fn unit(w: &World) -> Vec<Check> {
     out
 }
 
-/// Task processes that carry a marker but whose window is gone.
-pub fn orphans(_w: &World) -> Check {
+/// Task processes of this state directory's projects (the registry's, and the one here)
+/// that carry a marker but whose window is gone.
+pub fn orphans(w: &World) -> Check {
+    let mut sessions: HashSet<String> = crate::daemon::registry::Registry::load(&w.ctx.home)
+        .map(|r| r.projects.keys().cloned().collect())
+        .unwrap_or_default();
+    if let Ok(p) = crate::ops::load_project(w.ctx) {
+        sessions.insert(p.name);
+    }
     let procs = crate::proc::snapshot();
     let markers = crate::proc::markers(&procs);
     let me = std::process::id() as i32;
     // marked processes by tmux server socket, then the windows each server has
     let mut by_server: BTreeMap<String, Vec<(i32, String)>> = BTreeMap::new();
     for (pid, (marker, tmux)) in markers {
-        if pid == me {
+        if pid == me || !marker.split('/').next().is_some_and(|s| sessions.contains(s)) {
             continue;
         }
         let socket = tmux.split(',').next().unwrap_or("").to_string();
@@ -135,7 +166,11 @@ pub fn orphans(_w: &World) -> Check {
     orphans.sort();
     Check::warn(
         "orphans",
-        format!("{} task processes have no window: {}", orphans.len(), orphans.join(", ")),
+        format!(
+            "{} task processes have no window: {}",
+            orphans.len(),
+            orphans.join(", ")
+        ),
         "'taskmux start' of that task reaps them, or kill those pids",
     )
 }
@@ -151,7 +186,14 @@ fn windows_of(socket: &str) -> HashSet<String> {
         return HashSet::new();
     }
     let out = std::process::Command::new("tmux")
-        .args(["-S", socket, "list-windows", "-a", "-F", "#{session_name}/#{window_name}"])
+        .args([
+            "-S",
+            socket,
+            "list-windows",
+            "-a",
+            "-F",
+            "#{session_name}/#{window_name}",
+        ])
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .output();
@@ -176,7 +218,11 @@ pub fn log_dir(w: &World) -> Check {
         return Check::fail(
             "logs",
             format!("{} is not writable: {e}", dir.display()),
-            format!("make {} writable by you (chown -R $USER {})", dir.display(), w.ctx.home.display()),
+            format!(
+                "make {} writable by you (chown -R $USER {})",
+                dir.display(),
+                w.ctx.home.display()
+            ),
         );
     }
     let _ = std::fs::remove_file(&probe);

@@ -52,9 +52,17 @@ fn ca_check(ca: &Authority) -> Check {
         Source::Mkcert => "mkcert's CA",
         Source::Ours => "the local CA",
     };
-    let msg = format!("{source} {} ({}), valid {days} more days", ca.cert_pem_path().display(), ca.subject());
+    let msg = format!(
+        "{source} {} ({}), valid {days} more days",
+        ca.cert_pem_path().display(),
+        ca.subject()
+    );
     if days < 30 {
-        Check::warn("ca", msg, "remove the ca/ directory and run 'taskmux ca path' then 'taskmux ca install'")
+        Check::warn(
+            "ca",
+            msg,
+            "remove the ca/ directory and run 'taskmux ca path' then 'taskmux ca install'",
+        )
     } else {
         Check::ok("ca", msg)
     }
@@ -76,9 +84,10 @@ fn trust_checks(w: &World, ca: &Authority) -> Vec<Check> {
     let entries = trust::installed_for(ca, &tw).unwrap_or_default();
     let system = entries.iter().find(|e| e.store != Store::Nss);
     let sys = match system {
-        Some(e) if e.store == Store::Macos || e.place.exists() => {
-            Check::ok("ca trust: system", format!("trusted ({}: {})", e.store.name(), e.place.display()))
-        }
+        Some(e) if e.store == Store::Macos || e.place.exists() => Check::ok(
+            "ca trust: system",
+            format!("trusted ({}: {})", e.store.name(), e.place.display()),
+        ),
         Some(e) => Check::fail(
             "ca trust: system",
             format!("installed once, but {} is gone", e.place.display()),
@@ -123,7 +132,9 @@ fn host_cert(ca: &Authority, host: &str) -> Check {
         Err(e) => Check::fail(
             name,
             e.message(),
-            format!("taskmux ca mint {host} (mints a new one; the daemon serves it within a week, or at once after 'taskmux daemon restart')"),
+            format!(
+                "taskmux ca mint {host} (mints a new one; the daemon serves it within a week, or at once after 'taskmux daemon restart')"
+            ),
         ),
     }
 }

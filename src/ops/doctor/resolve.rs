@@ -9,7 +9,11 @@ use std::net::{IpAddr, ToSocketAddrs};
 pub fn check(w: &World, host: &str) -> Check {
     let name = format!("resolve {host}");
     let probe = host.replace("*.", "wildcard-probe.");
-    let os = if w.scratch { from_files(w, &probe) } else { from_os(&probe) };
+    let os = if w.scratch {
+        from_files(w, &probe)
+    } else {
+        from_os(&probe)
+    };
     let server = match w.global.host_resolver {
         HostResolver::DnsServer => Some(our_server(w, &probe)),
         _ => None,
@@ -23,14 +27,21 @@ pub fn check(w: &World, host: &str) -> Check {
             };
             Check::ok(name, format!("{os}{by_server}"))
         }
-        (_, Some(Err(e))) => Check::fail(name, e, "taskmux daemon restart (it serves DNS when host_resolver = \"dns_server\"), or taskmux dns serve"),
+        (_, Some(Err(e))) => Check::fail(
+            name,
+            e,
+            "taskmux daemon restart (it serves DNS when host_resolver = \"dns_server\"), or taskmux dns serve",
+        ),
         (Err(e), _) => Check::fail(name, e, fix(w)),
     }
 }
 
 fn fix(w: &World) -> String {
     match w.global.host_resolver {
-        HostResolver::Noop => "set a resolver: taskmux config set host_resolver etc_hosts (or dns_server), then sudo taskmux dns install".into(),
+        HostResolver::Noop => {
+            "set a resolver: taskmux config set host_resolver etc_hosts (or dns_server), then sudo taskmux dns install"
+                .into()
+        }
         _ => "sudo taskmux dns install (then taskmux dns flush)".into(),
     }
 }

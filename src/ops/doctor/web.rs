@@ -24,7 +24,9 @@ pub fn registered_hosts(w: &World) -> Vec<String> {
     let tld = &w.global.dns_managed_tld;
     let mut names = Vec::new();
     for (name, e) in &reg.projects {
-        let Ok(p) = crate::config::load(&e.config_path) else { continue };
+        let Ok(p) = crate::config::load(&e.config_path) else {
+            continue;
+        };
         for t in &p.tasks {
             match t.host.as_deref() {
                 Some("@") => names.push(format!("{name}.{tld}")),
@@ -39,7 +41,12 @@ pub fn registered_hosts(w: &World) -> Vec<String> {
 }
 
 fn daemon_status(w: &World) -> Option<Value> {
-    crate::daemon::client::request(&w.ctx.home, &json!({"command": "daemon_status"}), Duration::from_secs(5)).ok()
+    crate::daemon::client::request(
+        &w.ctx.home,
+        &json!({"command": "daemon_status"}),
+        Duration::from_secs(5),
+    )
+    .ok()
 }
 
 /// The proxy: bound (as the daemon says) and answering a TCP connect.
@@ -55,7 +62,11 @@ fn proxy(w: &World, daemon_up: bool) -> Check {
         );
     }
     let Some(st) = daemon_status(w) else {
-        return Check::fail("proxy", "the daemon did not say how its proxy is", "taskmux daemon restart");
+        return Check::fail(
+            "proxy",
+            "the daemon did not say how its proxy is",
+            "taskmux daemon restart",
+        );
     };
     let p = &st["proxy"];
     match p["state"].as_str() {
@@ -63,7 +74,13 @@ fn proxy(w: &World, daemon_up: bool) -> Check {
             let port = w.global.proxy_https_port;
             let addr: SocketAddr = match format!("{}:{port}", w.global.proxy_bind).parse() {
                 Ok(a) => a,
-                Err(_) => return Check::fail("proxy", "proxy_bind is not an address", "taskmux config set proxy_bind 127.0.0.1"),
+                Err(_) => {
+                    return Check::fail(
+                        "proxy",
+                        "proxy_bind is not an address",
+                        "taskmux config set proxy_bind 127.0.0.1",
+                    );
+                }
             };
             match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
                 Ok(_) => Check::ok("proxy", format!("listening on {addr} and accepting connections")),
@@ -119,7 +136,11 @@ fn https_port(w: &World, daemon_up: bool) -> Check {
             format!("cannot bind {addr}: permission denied (ports below 1024 need privilege)"),
             privileged_port_fix(),
         ),
-        Err(e) => Check::fail(name, format!("cannot bind {addr}: {e}"), "check proxy_bind: taskmux config show"),
+        Err(e) => Check::fail(
+            name,
+            format!("cannot bind {addr}: {e}"),
+            "check proxy_bind: taskmux config show",
+        ),
     }
 }
 

@@ -1,0 +1,258 @@
+//! The daemon's HTTPS proxy, by curl: a host task's URL served with our CA, every header
+//! kept, forwarded headers on every request, bodies streamed both ways, and errors a
+//! person can act on (503, 502, 308, 431), against a real daemon and real task processes.
+
+use crate::harness::*;
+use std::process::{Command, Output, Stdio};
+
+/// A project `px` with an upstream task `web` (`host = "web"`), started, and a daemon
+/// serving the proxy on free ports.
+struct Px {
+    env: Env,
+    name: String,
+    https: u16,
+    http: u16,
+}
+
+fn upstream_script() -> String {
+    format!("{}/tests/proxy_upstream.py", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn setup(name: &str, extra_tasks: &str) -> Option<Px> {
+    if !have_tmux() || !require("curl", &["curl", "--version"]) {
+        return None;
+    }
+    let env = Env::new(name);
+    env.config(&format!(
+        "name = \"{name}\"\n[tasks.web]\ncommand = \"exec python3 {} $PORT\"\nhost = \"web\"\n{extra_tasks}",
+        upstream_script()
+    ));
+    let (https, http) = (free_port(), free_port());
+    let global = format!(
+        "api_port = {}\nproxy_https_port = {https}\nproxy_http_port = {http}\n",
+        free_port()
+    );
+    // the config first, as a user would: the task's first line names the URL with its port
+    std::fs::write(env.home.join("config.toml"), &global).expect("write");
+    let (v, code) = env.json(&["start"]);
+    assert_eq!(code, 0, "start: {v}");
+    env.daemon_start_with(30.0, &global);
+    let px = Px {
+        env,
+        name: name.to_string(),
+        https,
+        http,
+    };
+    wait_for(15.0, "the upstream answers through the proxy", || {
+        text(&px.curl("web", "/hello", &[])).contains("hello from upstream")
+    });
+    Some(px)
+}
+
+impl Px {
+    fn ca(&self) -> String {
+        self.env.home.join("ca/ca.pem").display().to_string()
+    }
+    fn url(&self, host: &str, path: &str) -> String {
+        format!("https://{host}.{}.localhost:{}{path}", self.name(), self.https)
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    /// curl with our CA, the name resolved to loopback, `-sS`, and `args`.
+    fn curl(&self, host: &str, path: &str, args: &[&str]) -> Output {
+        let name = format!("{host}.{}.localhost", self.name());
+        Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--cacert", &self.ca()])
+            .args(["--resolve", &format!("{name}:{}:127.0.0.1", self.https)])
+            .args(args)
+            .arg(self.url(host, path))
+            .stdin(Stdio::null())
+            .output()
+            .expect("curl runs")
+    }
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn a_host_task_is_served_with_every_header_kept_and_bodies_streamed() {
+    let Some(px) = setup("pxa", "") else { return };
+    let o = px.curl("web", "/hello", &["-i"]);
+    let out = text(&o);
+    assert!(
+        out.starts_with("HTTP/1.1 200") && out.contains("hello from upstream"),
+        "{}",
+        show(&o)
+    );
+    // two Set-Cookie headers both arrive
+    let out = text(&px.curl("web", "/cookies", &["-i"]));
+    assert!(
+        out.contains("Set-Cookie: a=1; Path=/") && out.contains("Set-Cookie: b=2; Path=/"),
+        "{out}"
+    );
+    // X-Forwarded-* on the second request of one keep-alive connection
+    let second = px.url("web", "/headers");
+    let o = px.curl("web", "/headers", &["-w", "\nconnects=%{num_connects}\n", &second]);
+    let out = text(&o);
+    let parts: Vec<&str> = out.split("connects=").collect();
+    assert_eq!(parts.len(), 3, "two responses: {}", show(&o));
+    assert!(
+        parts[1].trim_start().starts_with('1') && parts[2].trim_start().starts_with('0'),
+        "one connection: {out}"
+    );
+    let second_headers = parts[1].split_once('\n').map(|x| x.1).unwrap_or("");
+    let h: serde_json::Value = serde_json::from_str(second_headers.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let has = |k: &str, v: &str| {
+        h.as_array()
+            .expect("pairs")
+            .iter()
+            .any(|p| p[0].as_str().is_some_and(|x| x.eq_ignore_ascii_case(k)) && p[1] == v)
+    };
+    let host = format!("web.{}.localhost:{}", px.name(), px.https);
+    assert!(has("X-Forwarded-For", "127.0.0.1"), "{h}");
+    assert!(has("X-Forwarded-Proto", "https"), "{h}");
+    assert!(has("X-Forwarded-Host", &host), "{h}");
+    // a chunked POST, echoed back; and a big one (curl sends Expect: 100-continue)
+    let body = px.env.root.join("body.bin");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&body, &data).expect("write");
+    let at = format!("@{}", body.display());
+    let echoed = px.env.root.join("echoed.bin");
+    let e = echoed.display().to_string();
+    let o = px.curl(
+        "web",
+        "/echo",
+        &["-H", "Transfer-Encoding: chunked", "--data-binary", &at, "-o", &e],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(
+        std::fs::read(&echoed).expect("echo"),
+        data,
+        "the chunked body comes back whole"
+    );
+    let o = px.curl("web", "/echo", &["--data-binary", &at, "-o", &e, "-w", "%{http_code}"]);
+    assert_eq!(text(&o), "200", "{}", show(&o));
+    assert_eq!(
+        std::fs::read(&echoed).expect("echo"),
+        data,
+        "a Content-Length body (Expect: 100-continue)"
+    );
+    // a 10 MB download arrives whole
+    let o = px.curl("web", "/big?n=10000000", &["-o", "/dev/null", "-w", "%{size_download}"]);
+    assert_eq!(text(&o), "10000000", "{}", show(&o));
+    // the task's first log line says where it is served; url and proxy_routes agree
+    let (logs, _) = px.env.json(&["logs", "web"]);
+    let url = format!("https://web.{}.localhost:{}", px.name(), px.https);
+    let first = logs["lines"][0].to_string();
+    assert!(
+        first.contains(&format!("[taskmux] serving {url} -> http://127.0.0.1:")),
+        "{logs}"
+    );
+    let (u, _) = px.env.json(&["url", "web"]);
+    assert_eq!(u["url"], url.as_str(), "{u}");
+}
+
+#[test]
+fn server_sent_events_arrive_at_once_and_a_huge_head_gets_431() {
+    let Some(px) = setup("pxs", "") else { return };
+    // the first event arrives while the upstream keeps the response open (curl times out)
+    let t0 = std::time::Instant::now();
+    let o = px.curl("web", "/sse", &["-N", "--max-time", "3"]);
+    assert!(text(&o).contains("data: first"), "the event arrived: {}", show(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(28),
+        "the stream stayed open until curl gave up: {}",
+        show(&o)
+    );
+    assert!(t0.elapsed().as_secs_f64() < 8.0);
+    // a 64 KB header
+    let big = format!("X-Big: {}", "a".repeat(64 * 1024));
+    let o = px.curl("web", "/hello", &["-H", &big, "-o", "/dev/null", "-w", "%{http_code}"]);
+    assert_eq!(text(&o), "431", "{}", show(&o));
+    // the proxy still serves afterwards
+    assert!(text(&px.curl("web", "/hello", &[])).contains("hello"));
+}
+
+#[test]
+fn unknown_hosts_stopped_tasks_and_plain_http_get_answers_that_say_what_to_do() {
+    let Some(px) = setup(
+        "pxe",
+        "[tasks.api]\ncommand = \"sleep 1000\"\nhost = \"api\"\nauto_start = false\n",
+    ) else {
+        return;
+    };
+    // unknown host: 503 naming the known hosts and the fix
+    let o = px.curl("nope", "/", &["-i"]);
+    let out = text(&o);
+    assert!(out.starts_with("HTTP/1.1 503"), "{out}");
+    assert!(
+        out.contains(&px.url("web", "")) && out.contains("host = \"NAME\""),
+        "{out}"
+    );
+    let o = px.curl("nope", "/", &["-H", "Accept: text/html"]);
+    assert!(
+        text(&o).contains("<html>") || text(&o).contains("<!doctype html>"),
+        "{}",
+        show(&o)
+    );
+    // a task with a host that never started (no port yet): 502 naming it
+    let out = text(&px.curl("api", "/", &["-i"]));
+    assert!(
+        out.starts_with("HTTP/1.1 502") && out.contains("task 'api'") && out.contains("taskmux logs api"),
+        "{out}"
+    );
+    // a stopped task: 502 naming it, its state and its logs
+    let (v, code) = px.env.json(&["stop", "web"]);
+    assert_eq!(code, 0, "{v}");
+    let out = text(&px.curl("web", "/hello", &["-i"]));
+    assert!(out.starts_with("HTTP/1.1 502"), "{out}");
+    assert!(
+        out.contains("task 'web'") && out.contains("stopped") && out.contains("taskmux logs web"),
+        "{out}"
+    );
+    // the http port: 308 to https, path and query kept
+    let o = Command::new("curl")
+        .args(["-sS", "-i", "-H", &format!("Host: web.{}.localhost", px.name())])
+        .arg(format!("http://127.0.0.1:{}/a/b?c=1&d=2", px.http))
+        .output()
+        .expect("curl");
+    let out = text(&o);
+    assert!(out.starts_with("HTTP/1.1 308"), "{out}");
+    let want = format!("Location: https://web.{}.localhost:{}/a/b?c=1&d=2", px.name(), px.https);
+    assert!(out.contains(&want), "{out}");
+    // daemon status says where the proxy listens
+    let (st, _) = px.env.json(&["daemon", "status"]);
+    assert_eq!(st["proxy"]["state"], "up", "{st}");
+}
+
+#[test]
+fn a_taken_port_leaves_the_daemon_running_with_the_proxy_down_and_why() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("pxp");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    env.daemon_start_with(
+        30.0,
+        &format!(
+            "api_port = {}\nproxy_https_port = {port}\nproxy_http_port = 0\n",
+            free_port()
+        ),
+    );
+    let (st, code) = env.json(&["daemon", "status"]);
+    assert_eq!(code, 0, "the daemon runs: {st}");
+    assert_eq!(st["proxy"]["state"], "down", "{st}");
+    let err = st["proxy"]["error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains(&format!("cannot bind 127.0.0.1:{port}")) && err.contains("address in use"),
+        "{st}"
+    );
+    let o = env.run(&["daemon", "status"]);
+    assert!(text(&o).contains("proxy: down (cannot bind"), "{}", show(&o));
+    drop(taken);
+}
