@@ -194,7 +194,7 @@ pub(crate) fn openssl_ca(dir: &Path, cert: &str, key: &str, kind: &str) {
 }
 
 /// A certificate for `name` signed by `ca`/`ca_key` with openssl, valid `days`.
-fn openssl_leaf(dir: &Path, name: &str, ca: &Path, ca_key: &Path, days: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn openssl_leaf(dir: &Path, name: &str, ca: &Path, ca_key: &Path, days: &str) -> (PathBuf, PathBuf) {
     let (cert, key, csr, ext) = (
         dir.join(format!("{name}.pem")),
         dir.join(format!("{name}-key.pem")),

@@ -10,6 +10,7 @@ mod completions;
 mod config_errors;
 mod daemon;
 mod dns;
+mod doctor;
 mod drift;
 mod edges;
 mod global_config;

@@ -128,7 +128,7 @@ fn https_port(w: &World, daemon_up: bool) -> Check {
             Check::fail(
                 name,
                 format!("{addr} is taken by {by}"),
-                format!("stop it, or move the proxy: taskmux config set proxy_https_port 8443"),
+                "stop it, or move the proxy: taskmux config set proxy_https_port 8443",
             )
         }
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Check::fail(
