@@ -256,3 +256,49 @@ fn a_taken_port_leaves_the_daemon_running_with_the_proxy_down_and_why() {
     assert!(text(&o).contains("proxy: down (cannot bind"), "{}", show(&o));
     drop(taken);
 }
+
+#[test]
+fn the_daemon_answers_dns_for_the_tld_when_host_resolver_is_dns_server() {
+    if !have_tmux() || !require("dig", &["dig", "-v"]) {
+        return;
+    }
+    let env = Env::new("pxd");
+    let port = free_port();
+    env.daemon_start_with(
+        30.0,
+        &format!(
+            "api_port = {}\nproxy_enabled = false\nhost_resolver = \"dns_server\"\ndns_server_port = {port}\n",
+            free_port()
+        ),
+    );
+    let dig = |name: &str, t: &str| {
+        let o = Command::new("dig")
+            .args([
+                "@127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "+short",
+                "+time=2",
+                "+tries=1",
+                name,
+                t,
+            ])
+            .output()
+            .expect("dig");
+        text(&o).trim().to_string()
+    };
+    assert_eq!(dig("api.myproj.localhost", "A"), "127.0.0.1");
+    assert_eq!(dig("api.myproj.localhost", "AAAA"), "::1");
+    let (st, _) = env.json(&["daemon", "status"]);
+    assert_eq!(st["dns"]["state"], "up", "{st}");
+    assert_eq!(st["proxy"]["state"], "off", "{st}");
+    // our own query command agrees
+    let (q, code) = env.json(&[
+        "dns",
+        "query",
+        "web.p.localhost",
+        "--server",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    assert_eq!((code, q["rcode"].as_str()), (0, Some("NOERROR")), "{q}");
+}

@@ -440,6 +440,9 @@ fn help_fits_80_columns_and_lists_every_command() {
     // every command is in this version: none is listed as coming
     assert!(!text.lines().any(|l| l.starts_with("Coming:")), "{text}");
     for c in ["daemon", "ca", "dns", "doctor"] {
-        assert!(commands.lines().any(|l| l.trim_start().starts_with(c)), "{c} listed: {text}");
+        assert!(
+            commands.lines().any(|l| l.trim_start().starts_with(c)),
+            "{c} listed: {text}"
+        );
     }
 }
