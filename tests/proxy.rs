@@ -153,6 +153,15 @@ fn a_host_task_is_served_with_every_header_kept_and_bodies_streamed() {
     );
     let (u, _) = px.env.json(&["url", "web"]);
     assert_eq!(u["url"], url.as_str(), "{u}");
+    // a task added while the daemon runs is served at once, without a restart
+    let cmd = format!("exec python3 {} $PORT", upstream_script());
+    let (v, code) = px.env.json(&["add", "late", &cmd, "--host", "late"]);
+    assert_eq!(code, 0, "{v}");
+    let (v, code) = px.env.json(&["start", "late"]);
+    assert_eq!(code, 0, "{v}");
+    wait_for(10.0, "the new task's URL", || {
+        text(&px.curl("late", "/hello", &[])).contains("hello from upstream")
+    });
 }
 
 #[test]
