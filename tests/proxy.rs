@@ -310,4 +310,14 @@ fn the_daemon_answers_dns_for_the_tld_when_host_resolver_is_dns_server() {
         &format!("127.0.0.1:{port}"),
     ]);
     assert_eq!((code, q["rcode"].as_str()), (0, Some("NOERROR")), "{q}");
+    // a new TLD takes effect on SIGHUP
+    let (v, code) = env.json(&["config", "set", "dns_managed_tld", "test"]);
+    assert_eq!(code, 0, "{v}");
+    let pid = env.daemon_pid().expect("daemon pid");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).expect("pid"),
+        rustix::process::Signal::HUP,
+    )
+    .expect("HUP");
+    wait_for(5.0, "the new TLD", || dig("api.myproj.test", "A") == "127.0.0.1");
 }

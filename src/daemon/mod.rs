@@ -63,6 +63,8 @@ pub struct Shared {
     pub proxy: Mutex<ServiceStatus>,
     /// Where the DNS server listens, or why it does not (or that it is off).
     pub dns: Mutex<ServiceStatus>,
+    /// The DNS server's zone, which follows `dns_managed_tld` on SIGHUP.
+    pub dns_zone: Mutex<Option<Arc<crate::dns::Zone>>>,
     /// The supervised projects, by name.
     pub projects: Mutex<BTreeMap<String, Arc<ProjectSup>>>,
     /// The proxy's routes.
@@ -93,6 +95,7 @@ impl Shared {
             api: Mutex::new(ApiStatus::default()),
             proxy: Mutex::new(ServiceStatus::off("not started")),
             dns: Mutex::new(ServiceStatus::off("host_resolver is not dns_server")),
+            dns_zone: Mutex::new(None),
             projects: Mutex::new(BTreeMap::new()),
             routes: routes::Routes::default(),
             waiters: Mutex::new(HashMap::new()),
@@ -108,6 +111,11 @@ impl Shared {
     pub fn reload_global(&self) {
         match GlobalConfig::load(&self.base.home) {
             Ok(g) => {
+                if let Some(z) = guard(&self.dns_zone).as_ref()
+                    && let Ok(true) = z.set_tld(&g.dns_managed_tld)
+                {
+                    self.log.line(&format!("dns: now answering *.{}", g.dns_managed_tld));
+                }
                 *guard(&self.global) = g;
                 self.log.line("global config reread");
                 for p in guard(&self.projects).values() {

@@ -42,6 +42,7 @@ pub fn start_dns(shared: &Arc<Shared>) -> Option<Box<dyn Front>> {
             return None;
         }
     };
+    *guard(&shared.dns_zone) = Some(zone.clone());
     match crate::dns::serve(addr, zone, logger(shared, "dns")) {
         Ok(server) => {
             shared
