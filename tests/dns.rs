@@ -201,7 +201,12 @@ fn tcp_connections_are_capped_and_closed_when_idle() {
     let started = std::time::Instant::now();
     let c = &open[0];
     c.set_read_timeout(Some(Duration::from_secs(15))).expect("timeout");
-    assert_eq!((&*c).read(&mut buf).ok(), Some(0), "closed by the server");
+    // the server's close reads as the end, or as a reset when the kernel had more to say
+    let closed = match (&*c).read(&mut buf) {
+        Ok(n) => n == 0,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(closed, "closed by the server");
     let idle = started.elapsed();
     assert!(idle < Duration::from_secs(12), "closed after {idle:?}");
     drop(open);
