@@ -19,6 +19,11 @@ fn upstream_script() -> String {
 }
 
 fn setup(name: &str, extra_tasks: &str) -> Option<Px> {
+    setup_with(name, extra_tasks, |_| {})
+}
+
+/// [`setup`], with `prepare` run on the world before the project starts.
+fn setup_with(name: &str, extra_tasks: &str, prepare: impl FnOnce(&Env)) -> Option<Px> {
     if !have_tmux() || !require("curl", &["curl", "--version"]) {
         return None;
     }
@@ -27,6 +32,7 @@ fn setup(name: &str, extra_tasks: &str) -> Option<Px> {
         "name = \"{name}\"\n[tasks.web]\ncommand = \"exec python3 {} $PORT\"\nhost = \"web\"\n{extra_tasks}",
         upstream_script()
     ));
+    prepare(&env);
     let (https, http) = (free_port(), free_port());
     let global = format!(
         "api_port = {}\nproxy_https_port = {https}\nproxy_http_port = {http}\n",
@@ -320,4 +326,117 @@ fn the_daemon_answers_dns_for_the_tld_when_host_resolver_is_dns_server() {
     )
     .expect("HUP");
     wait_for(5.0, "the new TLD", || dig("api.myproj.test", "A") == "127.0.0.1");
+}
+
+#[test]
+fn a_websocket_is_spliced_through_and_a_task_restart_ends_it_cleanly() {
+    let py = python();
+    if !require("websockets", &[&py, "-c", "import websockets"]) {
+        return;
+    }
+    let script = format!("{}/tests/proxy_ws.py", env!("CARGO_MANIFEST_DIR"));
+    let ws_task = format!("[tasks.ws]\ncommand = \"exec {py} {script} serve $PORT\"\nhost = \"ws\"\n");
+    let Some(px) = setup("pxw", &ws_task) else { return };
+    let url = px.url("ws", "/").replacen("https://", "wss://", 1);
+    wait_for(15.0, "the WebSocket task to listen", || {
+        text(&px.curl("ws", "/", &["-o", "/dev/null", "-w", "%{http_code}"])) != "502"
+    });
+    let mut client = Command::new(&py)
+        .args([&script, "client", &url, &px.ca()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python runs");
+    let _reap = KillOnDrop(client.id() as i32);
+    let out = client.stdout.take().expect("stdout");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(out));
+    let mut next = || lines.next().and_then(|l| l.ok()).unwrap_or_default();
+    assert_eq!(next(), "ready", "an echo through the proxy over wss");
+    let (v, code) = px.env.json(&["restart", "ws"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(next(), "closed", "the restart ends the connection cleanly");
+    assert_eq!(next(), "reconnected", "and a reconnect echoes again");
+    let st = client.wait().expect("wait");
+    assert!(st.success(), "{st:?}");
+}
+
+/// Kills a pid when dropped.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(p) = rustix::process::Pid::from_raw(self.0) {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+#[test]
+fn chromium_loads_a_host_page_without_a_certificate_error_and_its_websocket_echoes() {
+    let py = python();
+    if !require("chromium", &["chromium", "--version"])
+        || !require("certutil", &["sh", "-c", "command -v certutil"])
+        || !require("websockets", &[&py, "-c", "import websockets"])
+    {
+        return;
+    }
+    let script = format!("{}/tests/proxy_ws.py", env!("CARGO_MANIFEST_DIR"));
+    let tasks = format!(
+        "[tasks.ws]\ncommand = \"exec {py} {script} serve $PORT\"\nhost = \"ws\"\n\
+         [tasks.app]\ncommand = \"exec python3 -m http.server $PORT --bind 127.0.0.1\"\nhost = \"app\"\ncwd = \"site\"\n"
+    );
+    let Some(px) = setup_with("pxc", &tasks, |env| {
+        std::fs::create_dir_all(env.project.join("site")).expect("mkdir");
+    }) else {
+        return;
+    };
+    let ws_url = px.url("ws", "/").replacen("https://", "wss://", 1);
+    std::fs::write(
+        px.env.project.join("site/index.html"),
+        format!(
+            "<!doctype html><html><body><div id=out>waiting</div><script>\n\
+             const ws = new WebSocket({ws_url:?});\n\
+             ws.onopen = () => ws.send('hot-reload');\n\
+             ws.onmessage = (e) => {{ document.getElementById('out').textContent = 'got:' + e.data; }};\n\
+             ws.onerror = () => {{ document.getElementById('out').textContent = 'ws-error'; }};\n\
+             </script></body></html>\n"
+        ),
+    )
+    .expect("page");
+    wait_for(15.0, "the page and the WebSocket task", || {
+        text(&px.curl("app", "/", &[])).contains("hot-reload")
+            && text(&px.curl("ws", "/", &["-o", "/dev/null", "-w", "%{http_code}"])) != "502"
+    });
+    let cdp = format!("{}/tests/chromium_cdp.py", env!("CARGO_MANIFEST_DIR"));
+    let dump = |home: &std::path::Path| {
+        let o = Command::new(&py)
+            .arg(&cdp)
+            .arg(px.url("app", "/"))
+            .arg(home.join("profile"))
+            .env("HOME", home)
+            .stdin(Stdio::null())
+            .output()
+            .expect("python runs");
+        assert!(o.status.success(), "{}", show(&o));
+        text(&o).trim().to_string()
+    };
+    // a HOME whose NSS database trusts our CA
+    let trusted = px.env.root.join("chrome-home");
+    let db = trusted.join(".pki/nssdb");
+    std::fs::create_dir_all(&db).expect("mkdir");
+    let sql = format!("sql:{}", db.display());
+    for args in [
+        vec!["-N", "--empty-password", "-d", &sql],
+        vec!["-A", "-d", &sql, "-t", "C,,", "-n", "taskmux-test", "-i", &px.ca()],
+    ] {
+        let o = Command::new("certutil").args(&args).output().expect("certutil");
+        assert!(o.status.success(), "certutil {args:?}: {}", show(&o));
+    }
+    let page = dump(&trusted);
+    assert_eq!(page, "got:hot-reload", "the page loaded and its WebSocket echoed");
+    // without the CA, the page does not load
+    let untrusted = px.env.root.join("bare-home");
+    std::fs::create_dir_all(&untrusted).expect("mkdir");
+    let page = dump(&untrusted);
+    assert!(!page.contains("got:") && page != "waiting", "refused: {page}");
 }
