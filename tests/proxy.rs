@@ -440,3 +440,66 @@ fn chromium_loads_a_host_page_without_a_certificate_error_and_its_websocket_echo
     let page = dump(&untrusted);
     assert!(!page.contains("got:") && page != "waiting", "refused: {page}");
 }
+
+#[test]
+fn a_daemon_started_through_sudo_binds_a_privileged_port_then_becomes_the_user() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipping: needs root (sudo is simulated by SUDO_UID and SUDO_GID)");
+        return;
+    }
+    let env = Env::new("pxsudo");
+    let nobody = 65534;
+    let own = |p: &std::path::Path| {
+        rustix::fs::chown(
+            p,
+            Some(rustix::fs::Uid::from_raw_unchecked(nobody)),
+            Some(rustix::fs::Gid::from_raw_unchecked(nobody)),
+        )
+        .expect("chown")
+    };
+    // a free port below 1024: only root may bind it
+    let low = (700..1000)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port below 1024");
+    let config = env.home.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "api_port = {}\nproxy_https_port = {low}\nproxy_http_port = 0\n",
+            free_port()
+        ),
+    )
+    .expect("config");
+    own(&env.home);
+    own(&config);
+    let o = env
+        .command(&["--json", "daemon", "start"])
+        .env("SUDO_UID", nobody.to_string())
+        .env("SUDO_GID", nobody.to_string())
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", show(&o));
+    let pid = env.daemon_pid().expect("the daemon runs");
+    let status = read(std::path::Path::new(&format!("/proc/{pid}/status")));
+    let uid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        uid.split_whitespace().skip(1).collect::<Vec<_>>(),
+        vec!["65534"; 4],
+        "real, effective, saved and fs uid are the user's: {uid}"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", low)).is_ok(),
+        "the privileged port is served"
+    );
+    let (st, _) = env.json(&["daemon", "status"]);
+    assert_eq!(st["proxy"]["state"], "up", "{st}");
+    use std::os::unix::fs::MetadataExt;
+    for f in ["daemon.lock", "daemon.sock", "daemon.log", "ca/ca-key.pem"] {
+        let m = std::fs::metadata(env.home.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!(m.uid(), nobody, "{f} belongs to the user");
+    }
+}

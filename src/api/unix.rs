@@ -1,5 +1,5 @@
 //! The API on the Unix socket `$TASKMUX_HOME/daemon.sock`: mode 0600, peers of another uid
-//! refused, one JSON request a line (at most [`MAX_LINE`] bytes), one reply a line; a
+//! (but root) refused, one JSON request a line (at most [`MAX_LINE`] bytes), one reply a line; a
 //! thread per client, so a slow client stalls only itself.
 
 use super::{Answer, MAX_LINE, error_reply, handle};
@@ -69,7 +69,9 @@ fn client(conn: UnixStream, shared: Arc<Shared>) {
     let send = |v: &serde_json::Value| -> bool { write_line(&out, v) };
     let me = rustix::process::geteuid();
     match rustix::net::sockopt::socket_peercred(&conn) {
-        Ok(cred) if cred.uid == me => {}
+        // root too: it can read the state anyway, and `sudo taskmux daemon start` waits
+        // for the daemon it started (which became the user) to answer
+        Ok(cred) if cred.uid == me || cred.uid.is_root() => {}
         _ => {
             send(&json!({"ok": false, "error": "unauthorized", "code": "E700",
                 "message": "the daemon's socket serves only its own user"}));
