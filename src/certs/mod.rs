@@ -50,7 +50,7 @@ pub fn host_name(host: &str, tld: &str) -> Result<String> {
                 .into(),
         );
     }
-    if !valid_domain(&name) {
+    if !crate::config::valid_domain(&name) {
         return refuse(
             "it is not a DNS name: dot-separated labels of a-z, 0-9 and - (not at either end), at most 253 characters"
                 .into(),
@@ -62,18 +62,6 @@ pub fn host_name(host: &str, tld: &str) -> Result<String> {
     Ok(name)
 }
 
-/// A domain of dot-separated labels of `a-z`, `0-9` and `-` (not at either end of a label).
-fn valid_domain(d: &str) -> bool {
-    d.len() <= 253
-        && d.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        })
-}
 
 /// The SHA-256 of some bytes, as lowercase hex.
 fn sha256_hex(data: &[u8]) -> String {

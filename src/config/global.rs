@@ -180,7 +180,7 @@ pub fn read_text(path: &Path) -> Result<Option<String>> {
 }
 
 /// A domain of dot-separated labels of `a-z`, `0-9` and `-` (not at either end of a label).
-pub(super) fn valid_domain(d: &str) -> bool {
+pub fn valid_domain(d: &str) -> bool {
     d.len() <= 253
         && d.split('.').all(|l| {
             !l.is_empty()
