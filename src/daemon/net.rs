@@ -232,6 +232,12 @@ pub fn start_proxy(shared: &Arc<Shared>, bound: Bound) -> Option<Box<dyn Front>>
     );
     let listen = proxy.listening();
     shared.log.line(&format!("proxy: serving on {}", listen.join(", ")));
+    if !proxy_addr(&g).is_loopback() {
+        shared.log.line(&format!(
+            "proxy: warning: proxy_bind = {} is not loopback: other machines can reach every task with a host",
+            g.proxy_bind
+        ));
+    }
     *guard(&shared.proxy) = ServiceStatus::up(listen);
     Some(Box::new(ProxyFront(proxy)))
 }
