@@ -62,7 +62,6 @@ pub fn host_name(host: &str, tld: &str) -> Result<String> {
     Ok(name)
 }
 
-
 /// The SHA-256 of some bytes, as lowercase hex.
 fn sha256_hex(data: &[u8]) -> String {
     let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256;
