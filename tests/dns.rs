@@ -29,19 +29,29 @@ impl Drop for Server {
     }
 }
 
-/// Starts `taskmux-dns` on a free port with `extra` flags and waits until it answers.
+/// Starts `taskmux-dns` on a port of its own choosing (`--port 0`: no other test can be
+/// given the same one between a probe and the bind) with `extra` flags, reads the port from
+/// its `--json` line, and waits until it answers.
 fn server(env: &Env, extra: &[&str]) -> Server {
-    let port = free_port();
-    let child = Command::new(dns_bin())
-        .args(["--port", &port.to_string()])
+    let mut child = Command::new(dns_bin())
+        .args(["--json", "--port", "0"])
         .args(extra)
         .env("TASKMUX_HOME", &env.home)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("taskmux-dns starts");
-    let s = Server { child, port };
+    let out = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line);
+    let port = serde_json::from_str::<serde_json::Value>(&line)
+        .ok()
+        .and_then(|v| v["port"].as_u64());
+    let s = Server {
+        child,
+        port: port.unwrap_or_else(|| panic!("taskmux-dns said where it serves: {line:?}")) as u16,
+    };
     wait_for(10.0, "taskmux-dns to answer", || {
         raw(s.port, &query(1, "localhost", 1)).is_some()
     });
