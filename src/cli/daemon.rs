@@ -127,9 +127,12 @@ fn foreground(g: &Globals, args: Vec<OsString>) -> Result<u8> {
         ctx,
         detached,
         Box::new(move |shared| {
-            let mut fronts = crate::api::serve(shared.clone())?;
+            // the proxy and DNS first: when daemon.sock answers (what `daemon start` waits
+            // for), `daemon status` already says how they are
+            let mut fronts: Vec<Box<dyn daemon::Front>> = Vec::new();
             fronts.extend(daemon::net::start_proxy(&shared, bound));
             fronts.extend(daemon::net::start_dns(&shared));
+            fronts.extend(crate::api::serve(shared.clone())?);
             Ok(fronts)
         }),
     )
