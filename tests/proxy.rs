@@ -146,9 +146,16 @@ fn a_host_task_is_served_with_every_header_kept_and_bodies_streamed() {
         data,
         "a Content-Length body (Expect: 100-continue)"
     );
-    // a 10 MB download arrives whole
-    let o = px.curl("web", "/big?n=10000000", &["-o", "/dev/null", "-w", "%{size_download}"]);
-    assert_eq!(text(&o), "10000000", "{}", show(&o));
+    // a 10 MB download arrives whole, and without stalls. Loopback moves it in tens of
+    // milliseconds even under load; a loop that sleeps until its 500 ms tick with bytes
+    // it could have moved took 1.5-9 s here (and ran out curl's 10 s in CI)
+    let w = "%{size_download} %{time_total}";
+    let o = px.curl("web", "/big?n=10000000", &["-o", "/dev/null", "-w", w]);
+    let out = text(&o);
+    let (size, secs) = out.split_once(' ').expect("size and time");
+    assert_eq!(size, "10000000", "{}", show(&o));
+    let secs: f64 = secs.parse().expect("time_total");
+    assert!(secs < 1.0, "10 MB took {secs} s through the proxy");
     // the task's first log line says where it is served; url and proxy_routes agree
     let (logs, _) = px.env.json(&["logs", "web"]);
     let url = format!("https://web.{}.localhost:{}", px.name(), px.https);

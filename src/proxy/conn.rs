@@ -128,11 +128,7 @@ impl Conn<'_> {
             if self.s.closing.load(Ordering::Relaxed) {
                 return;
             }
-            if self.advance().is_err() {
-                return;
-            }
-            self.flush_cout();
-            if self.write_client().is_err() {
+            if self.pump().is_err() {
                 return;
             }
             if self.closing && self.cout.is_empty() && !self.tls.wants_write() {
@@ -185,6 +181,24 @@ impl Conn<'_> {
                 if u_ready.contains(PollFlags::OUT) {
                     self.write_up();
                 }
+            }
+        }
+    }
+
+    /// Moves bytes as far as they go without waiting: through the exchange, into TLS and
+    /// onto the socket, again while any of that made room for more. Stopping earlier would
+    /// leave bytes that could move with nothing to wake the poll (the upstream is not read
+    /// while its buffer is full), and the connection would crawl at one buffer per tick.
+    fn pump(&mut self) -> Result<(), ()> {
+        loop {
+            let before = (self.cin.len(), self.uin.len(), self.cout.len(), self.uout.len());
+            self.advance()?;
+            self.flush_cout();
+            let wrote = self.write_client()?;
+            let after = (self.cin.len(), self.uin.len(), self.cout.len(), self.uout.len());
+            // done when nothing moved, unless TLS made room for plaintext still queued
+            if before == after && (!wrote || self.cout.is_empty()) {
+                return Ok(());
             }
         }
     }
@@ -251,16 +265,21 @@ impl Conn<'_> {
         Ok(())
     }
 
-    fn write_client(&mut self) -> Result<(), ()> {
+    /// Writes what TLS holds to the socket until it would block; Ok(true) when any went.
+    fn write_client(&mut self) -> Result<bool, ()> {
+        let mut wrote = false;
         while self.tls.wants_write() {
             match self.tls.write_tls(&mut self.sock) {
-                Ok(_) => self.last = Instant::now(),
+                Ok(n) => {
+                    self.last = Instant::now();
+                    wrote |= n > 0;
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => return Err(()),
             }
         }
-        Ok(())
+        Ok(wrote)
     }
 
     /// Hands queued bytes to TLS, as far as its buffer takes them.
