@@ -302,12 +302,26 @@ impl Drop for Env {
     }
 }
 
-/// A TCP port of 127.0.0.1 that was free a moment ago (bound to port 0, then let go).
+/// A port of 127.0.0.1, free for TCP and UDP a moment ago, that no other call in this run
+/// hands out. It is taken from 20000-31999, below the kernel's ephemeral range
+/// (32768-60999), from which taskmux assigns `$PORT`s and every `bind(0)` draws: a port
+/// found by binding 0 and letting go could be handed to a task or another test before the
+/// caller binds it. Each run starts at its own offset, so two suites side by side rarely
+/// meet either.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port on 127.0.0.1")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(2_654_435_761) % SPAN;
+    for _ in 0..SPAN {
+        let port = (LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        if tcp.is_ok() && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}-{}", LOW + SPAN - 1)
 }
 
 /// Polls `cond` every 20 ms until it holds or `secs` pass; panics naming `what`.

@@ -4,14 +4,10 @@
 
 use crate::harness::{Env, alive, have_tmux, read, show, strings as names, task_procs, wait_for, windows};
 use serde_json::Value;
-use std::net::TcpListener;
 
-/// `n` distinct free TCP ports on 127.0.0.1 (all bound at once, then released).
+/// `n` distinct free ports on 127.0.0.1.
 fn free_ports(n: usize) -> Vec<u16> {
-    let ls: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    ls.iter().map(|l| l.local_addr().expect("addr").port()).collect()
+    (0..n).map(|_| crate::harness::free_port()).collect()
 }
 
 /// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`.

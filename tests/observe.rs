@@ -1,19 +1,10 @@
 //! Reading state: `status`, `inspect` and `health` JSON, errors when tmux is missing, and
 //! the output rules (broken pipes, color, unknown commands, `--json` anywhere).
 
-use crate::harness::{Env, alive, bin, have_tmux, show, wait_for};
+use crate::harness::{Env, alive, bin, free_port, have_tmux, show, wait_for};
 use serde_json::Value;
 use std::io::Read;
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 /// One task's entry in a `status --json` or `health --json` answer.
 fn entry(v: &Value, task: &str) -> Value {

@@ -5,7 +5,7 @@ use crate::harness::{Env, alive, have_tmux, read, require, show, wait_for};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -588,11 +588,7 @@ fn start_frees_the_port_of_a_task_from_a_squatter() {
         return;
     }
     let env = Env::new("stop-port");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = crate::harness::free_port();
     let squat_dir = env.root.join("squat");
     std::fs::create_dir_all(&squat_dir).expect("mkdir");
     std::fs::write(squat_dir.join("squatter-marker.txt"), "x").expect("write");
