@@ -138,12 +138,15 @@ pub fn parse_event_ts(s: &str) -> Option<f64> {
     crate::time::parse_iso(s)
 }
 
-/// One event as its JSON line, newline included.
+/// One event as its JSON line, newline included. A machine-wide event (`daemon_started`)
+/// is emitted with session "" and carries no `session` key.
 fn event_line(ts: &str, event: &str, session: &str, task: Option<&str>, extra: &Value) -> String {
     let mut obj = Map::new();
     obj.insert("ts".into(), json!(ts));
     obj.insert("event".into(), json!(event));
-    obj.insert("session".into(), json!(session));
+    if !session.is_empty() {
+        obj.insert("session".into(), json!(session));
+    }
     if let Some(t) = task {
         obj.insert("task".into(), json!(t));
     }
@@ -479,6 +482,24 @@ mod tests {
             json!({"ts": "T", "event": "task_exited", "session": "p", "exit_code": 3})
         );
         assert!(line.ends_with('\n'));
+    }
+
+    #[test]
+    fn a_machine_wide_event_has_no_session_and_no_session_filter_matches_it() {
+        let line = event_line("T", "daemon_started", "", None, &json!({"pid": 9}));
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v, json!({"ts": "T", "event": "daemon_started", "pid": 9}));
+        let tmp = TempDir::new("machine");
+        put(
+            &tmp.0,
+            "2024-01-01T14:00:00.000000+00:00",
+            "daemon_started",
+            "",
+            None,
+            BIG,
+        );
+        assert_eq!(query_in(&tmp.0, None, None, None, None).unwrap().len(), 1);
+        assert!(query_in(&tmp.0, Some(""), None, None, None).unwrap().is_empty());
     }
 
     #[test]
