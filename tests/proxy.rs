@@ -121,6 +121,11 @@ fn a_host_task_is_served_with_every_header_kept_and_bodies_streamed() {
     assert!(has("X-Forwarded-For", "127.0.0.1"), "{h}");
     assert!(has("X-Forwarded-Proto", "https"), "{h}");
     assert!(has("X-Forwarded-Host", &host), "{h}");
+    // an upstream that closes a kept-alive connection as the next GET arrives: the GET is
+    // sent again on a new connection, not answered with a 502
+    let arm = px.url("web", "/close-next");
+    let o = px.curl("web", "/hello", &["-w", "%{http_code}\n", &arm]);
+    assert_eq!(text(&o), "armed\n200\nhello from upstream\n200\n", "{}", show(&o));
     // a chunked POST, echoed back; and a big one (curl sends Expect: 100-continue)
     let body = px.env.root.join("body.bin");
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();

@@ -2,7 +2,9 @@
 
 GET /hello: "hello from upstream"; GET /cookies: two Set-Cookie headers; GET /headers: the
 request's headers as JSON pairs; POST /echo: the body back (Content-Length or chunked in);
-GET /sse: one event at once, then the response stays open for 30 s; GET /big?n=N: N bytes.
+GET /sse: one event at once, then the response stays open for 30 s; GET /big?n=N: N bytes;
+GET /close-next: "armed", and the next request on that connection is closed unanswered
+(a keep-alive timeout firing as a request arrives).
 """
 import json
 import socketserver
@@ -25,7 +27,13 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
-        if self.path == "/hello":
+        if getattr(self, "armed", False):
+            self.close_connection = True
+            return
+        if self.path == "/close-next":
+            self.armed = True
+            self.send_body(b"armed\n")
+        elif self.path == "/hello":
             self.send_body(b"hello from upstream\n")
         elif self.path == "/cookies":
             self.send_response(200)

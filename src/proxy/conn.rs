@@ -69,6 +69,11 @@ struct Conn<'a> {
     resp_started: bool,
     /// For a 502 page: the current route.
     current: Option<(String, String, String)>,
+    /// The head of a bodiless GET, HEAD or OPTIONS sent on a reused upstream connection,
+    /// with its port, until the answer begins: the upstream may have closed that
+    /// connection as the request went out (a keep-alive timeout), and then it is sent once
+    /// more on a new one instead of ending in a 502.
+    retry: Option<(u16, Vec<u8>)>,
     html: bool,
     /// When the head being read began (its first byte).
     head_start: Option<Instant>,
@@ -105,6 +110,7 @@ pub fn serve(sock: TcpStream, s: &Shared) {
         closing: false,
         resp_started: false,
         current: None,
+        retry: None,
         html: false,
         head_start: None,
         last: Instant::now(),
@@ -455,8 +461,12 @@ impl Conn<'_> {
                 has_body || self.close_after,
             )),
             Route::Upstream { port, session, task } => match self.connect(port) {
-                Ok(()) => {
+                Ok(reused) => {
                     self.current = Some((host.clone(), session, task));
+                    let idempotent = ["GET", "HEAD", "OPTIONS"]
+                        .iter()
+                        .any(|m| r.method.eq_ignore_ascii_case(m));
+                    self.retry = (reused && idempotent && !has_body).then(|| (port, Vec::new()));
                     None
                 }
                 Err(e) => {
@@ -482,7 +492,11 @@ impl Conn<'_> {
             }
             return Ok(());
         }
+        let at = self.uout.len();
         r.upstream_head(self.peer, &mut self.uout);
+        if let Some((_, head)) = &mut self.retry {
+            head.extend_from_slice(&self.uout[at..]);
+        }
         self.cin.drain(..r.len);
         self.head_request = r.method.eq_ignore_ascii_case("HEAD");
         self.resp_started = false;
@@ -498,14 +512,14 @@ impl Conn<'_> {
         Ok(())
     }
 
-    /// The upstream for `port`: the open one when it is for that port, else a new one
-    /// (127.0.0.1, then ::1).
-    fn connect(&mut self, port: u16) -> std::io::Result<()> {
+    /// The upstream for `port`: the open one when it is for that port (Ok(true)), else a
+    /// new one (127.0.0.1, then ::1).
+    fn connect(&mut self, port: u16) -> std::io::Result<bool> {
         if let Some(up) = &self.up
             && up.port == port
             && !up.eof
         {
-            return Ok(());
+            return Ok(true);
         }
         self.up = None;
         self.uin.clear();
@@ -521,14 +535,26 @@ impl Conn<'_> {
         let _ = sock.set_nodelay(true);
         sock.set_nonblocking(true)?;
         self.up = Some(Up { sock, port, eof: false });
-        Ok(())
+        Ok(false)
     }
 
     /// The upstream's response head: forwarded as it is; 1xx heads and a 101 handled.
     fn response_head(&mut self) -> Result<(), ()> {
         let up_eof = self.up.as_ref().is_none_or(|u| u.eof);
+        if up_eof
+            && self.uin.is_empty()
+            && let Some((port, head)) = self.retry.take()
+        {
+            // closed unanswered on a reused connection: once more, on a new one
+            self.up = None;
+            if self.connect(port).is_ok() {
+                self.uout = head;
+                return Ok(());
+            }
+        }
         match http::parse_response(&self.uin, self.head_request) {
             Ok(Some(r)) => {
+                self.retry = None;
                 self.cout.extend_from_slice(&self.uin[..r.len]);
                 self.uin.drain(..r.len);
                 self.resp_started = true;
