@@ -2,16 +2,26 @@
 starts with "got:" (or what it is after 15 s), through the DevTools protocol.
 
 python chromium_cdp.py URL PROFILE_DIR   (HOME as the caller set it: Chromium reads its NSS
-database from $HOME/.pki/nssdb)
+database from $HOME/.pki/nssdb; TMPDIR too, where it leaves its singleton socket)
+
+Chromium runs in a process group of its own, killed whole at the end, and dies with this
+script if this script is killed.
 """
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
 
 from websockets.sync.client import connect
+
+
+def die_with_parent():
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def main(url, profile):
@@ -22,7 +32,8 @@ def main(url, profile):
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--remote-debugging-port=0", f"--user-data-dir={profile}",
          "about:blank"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, preexec_fn=die_with_parent)
     try:
         deadline = time.time() + 20
         while not os.path.exists(port_file) and time.time() < deadline:
@@ -54,7 +65,10 @@ def main(url, profile):
                 time.sleep(0.2)
             print(text)
     finally:
-        proc.kill()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         proc.wait()
 
 

@@ -426,6 +426,7 @@ fn chromium_loads_a_host_page_without_a_certificate_error_and_its_websocket_echo
             .arg(px.url("app", "/"))
             .arg(home.join("profile"))
             .env("HOME", home)
+            .env("TMPDIR", home)
             .stdin(Stdio::null())
             .output()
             .expect("python runs");
