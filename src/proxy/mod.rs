@@ -8,6 +8,8 @@ mod conn;
 pub mod http;
 pub mod pages;
 mod plain;
+#[cfg(test)]
+mod tests;
 
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
