@@ -478,3 +478,34 @@ fn events_follow_sees_what_anyone_records() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn a_booting_task_is_running_in_status_as_soon_as_its_probe_passes() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("dboot");
+    let ready = env.project.join("ready");
+    // an interval and a grace far longer than the test: only the daemon's boot probing
+    // can turn it to running in time
+    env.config(&format!(
+        "name = \"dboot\"\n[tasks.api]\ncommand = \"sleep 1000\"\n\
+         health_check = \"test -f {f}\"\nhealth_interval = 60\nboot_grace = 60\n",
+        f = ready.display()
+    ));
+    start(&env);
+    env.daemon_start(30.0);
+    wait_for(5.0, "a failing boot probe, recorded", || {
+        env.task_status("api")["last_health"]["ok"] == false
+    });
+    assert_eq!(env.task_status("api")["state"], "starting", "not ready yet");
+    std::fs::write(&ready, "").expect("ready");
+    wait_for(5.0, "status to say running and healthy", || {
+        let s = env.task_status("api");
+        s["state"] == "running" && s["healthy"] == true
+    });
+    assert!(
+        env.events_named("health_check_failed", Some("api")).is_empty(),
+        "a failing probe within boot_grace is not an event"
+    );
+}

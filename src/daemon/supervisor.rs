@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 const MAX_DELAY: f64 = 60.0;
 /// How long a task must run healthy before its restart counter goes back to 0.
 const HEALTHY_RESET: Duration = Duration::from_secs(60);
+/// How often a booting task is probed until its first pass.
+const BOOT_PROBE: Duration = Duration::from_millis(500);
 /// How long tmux gets to mark a pane dead after its process exited.
 const DEAD_WAIT: Duration = Duration::from_secs(2);
 
@@ -171,7 +173,19 @@ fn watch(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task, rt: &Runti
     let method = health::method_for(task);
     let interval = Duration::from_secs_f64(task.health_interval.max(0.1));
     let started = rt.started_at.unwrap_or_else(paths::now_secs);
-    let mut next_probe = (method != Method::Proc).then(|| Instant::now() + interval);
+    // until its first passing probe, a booting task is probed every BOOT_PROBE (or its
+    // interval, when shorter), so `status` says running as soon as it is, not an interval
+    // later; a failure then is not counted (boot_grace)
+    let mut passed = rt.health.as_ref().is_some_and(|h| h.ok);
+    let booting = |passed: bool| !passed && paths::now_secs() - started < task.boot_grace;
+    let step = |passed: bool| {
+        if booting(passed) {
+            interval.min(BOOT_PROBE)
+        } else {
+            interval
+        }
+    };
+    let mut next_probe = (method != Method::Proc).then(|| Instant::now() + step(passed));
     let mut reset_at = (t.restarts.load(Ordering::SeqCst) > 0).then(|| Instant::now() + HEALTHY_RESET);
     let mut fails = 0u32;
     let env = probe_env(p, project, task, rt);
@@ -194,9 +208,10 @@ fn watch(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task, rt: &Runti
             }
         }
         if next_probe.is_some_and(|n| n <= now) {
-            next_probe = Some(now + interval);
             let probe = health::probe(task, true, &env);
             task::record_health(&p.ctx().tmux, &[(rt.pane_id.clone(), probe.clone())]);
+            passed |= probe.ok;
+            next_probe = Some(Instant::now() + step(passed));
             if probe.ok {
                 fails = 0;
                 continue;
