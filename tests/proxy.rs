@@ -226,6 +226,28 @@ fn unknown_hosts_stopped_tasks_and_plain_http_get_answers_that_say_what_to_do() 
         "{}",
         show(&o)
     );
+    // with a big body sent at once (no Expect): the 503 still arrives, not a broken pipe
+    // (the proxy drains what it did not read before it closes)
+    let big = px.env.root.join("big-upload");
+    std::fs::write(&big, vec![b'x'; 8 << 20]).expect("write");
+    let at = format!("@{}", big.display());
+    for _ in 0..3 {
+        let o = px.curl(
+            "nope",
+            "/",
+            &[
+                "-H",
+                "Expect:",
+                "--data-binary",
+                &at,
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ],
+        );
+        assert_eq!(text(&o), "503", "{}", show(&o));
+    }
     // a task with a host that never started (no port yet): 502 naming it
     let out = text(&px.curl("api", "/", &["-i"]));
     assert!(

@@ -125,7 +125,11 @@ pub fn serve(sock: TcpStream, s: &Shared) {
             break;
         }
     }
-    let _ = c.sock.shutdown(std::net::Shutdown::Both);
+    if c.client_eof || s.closing.load(Ordering::Relaxed) {
+        let _ = c.sock.shutdown(std::net::Shutdown::Both);
+    } else {
+        super::linger(&mut c.sock);
+    }
 }
 
 impl Conn<'_> {

@@ -131,6 +131,29 @@ impl Listeners {
     }
 }
 
+/// Closes a client connection whose last answer went out while the client may still be
+/// sending (a body the proxy answered without reading, like an upload to an unknown
+/// host): the write side first, then what still arrives is read and dropped until the
+/// client closes, goes quiet for a second, or 10 s pass. Closing with unread bytes would
+/// send a reset, and a client still sending would see that (or a broken pipe) instead of
+/// the answer.
+pub(crate) fn linger(sock: &mut TcpStream) {
+    use std::io::Read;
+    let _ = sock.shutdown(std::net::Shutdown::Write);
+    let _ = sock.set_nonblocking(false);
+    let _ = sock.set_read_timeout(Some(Duration::from_secs(1)));
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    let mut sink = [0u8; 16 * 1024];
+    while std::time::Instant::now() < end {
+        match sock.read(&mut sink) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+}
+
 /// A ServerConfig for the proxy: TLS 1.2 and 1.3, ALPN `http/1.1`, ring.
 pub fn tls_config(certs: Arc<dyn rustls::server::ResolvesServerCert>) -> Arc<rustls::ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -36,5 +36,5 @@ pub fn serve(mut c: TcpStream, s: &Shared) {
         }
     };
     let _ = c.write_all(&reply);
-    let _ = c.shutdown(std::net::Shutdown::Write);
+    super::linger(&mut c);
 }

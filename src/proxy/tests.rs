@@ -241,3 +241,19 @@ fn a_client_that_goes_away_mid_response_frees_its_upstream_at_once() {
     );
     wait_for("the client connection to go", || r.proxy.connections() == 0);
 }
+
+#[test]
+fn an_upload_answered_before_it_is_read_still_gets_its_answer() {
+    let r = rig(ok_upstream(), Options::default());
+    let mut t = r.connect().expect("connects");
+    let head = "POST / HTTP/1.1\r\nHost: elsewhere.p.localhost\r\nContent-Length: 100000000\r\n\r\n";
+    t.write_all(head.as_bytes()).expect("the head");
+    // part of the body, more than the proxy takes in before it answers
+    t.write_all(&vec![b'x'; 1 << 20]).expect("part of the body");
+    t.flush().expect("flush");
+    wait_for("the proxy to be done with the connection", || {
+        r.proxy.connections() == 0
+    });
+    let got = String::from_utf8_lossy(&read_some(&mut t, usize::MAX)).into_owned();
+    assert!(got.starts_with("HTTP/1.1 503"), "{got:?}");
+}
