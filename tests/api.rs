@@ -266,3 +266,50 @@ fn a_bind_beyond_loopback_is_logged_as_a_warning() {
         "{s}"
     );
 }
+
+#[test]
+fn a_client_that_never_reads_stalls_no_other_client() {
+    if !have_tmux() {
+        return;
+    }
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixStream;
+    use std::time::{Duration, Instant};
+    let env = Env::new("api-slow");
+    env.daemon_start(30.0);
+    let sock = env.home.join("daemon.sock");
+    // a client that asks and asks and reads nothing: its replies fill the socket's buffer
+    // and its thread in the daemon blocks on the write
+    let mut hog = UnixStream::connect(&sock).expect("connects");
+    hog.set_nonblocking(true).expect("nonblocking");
+    let line = b"{\"command\": \"list_projects\", \"id\": 1}\n".repeat(1000);
+    let (mut sent, mut stuck) = (0usize, false);
+    let started = Instant::now();
+    while !stuck && started.elapsed() < Duration::from_secs(10) {
+        match hog.write(&line) {
+            Ok(n) => sent += n,
+            // the daemon has stopped reading it: its thread waits to write a reply
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => stuck = true,
+            Err(e) => panic!("the hog's write: {e}"),
+        }
+    }
+    assert!(stuck, "the hog never filled its socket ({sent} bytes sent)");
+    // another client is answered at once, again and again
+    let c = UnixStream::connect(&sock).expect("connects");
+    c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let mut r = BufReader::new(c.try_clone().expect("clone"));
+    for i in 0..20 {
+        let t = Instant::now();
+        (&c).write_all(format!("{{\"command\": \"ping\", \"id\": {i}}}\n").as_bytes())
+            .expect("ask");
+        let mut reply = String::new();
+        r.read_line(&mut reply).expect("a reply while the hog is stuck");
+        let v: Value = serde_json::from_str(&reply).expect("JSON");
+        assert_eq!((&v["ok"], &v["id"]), (&json!(true), &json!(i)), "{v}");
+        assert!(t.elapsed() < Duration::from_secs(2), "ping {i} took {:?}", t.elapsed());
+    }
+    // and the daemon's own work goes on: the CLI's status answers
+    let (st, code) = env.json(&["daemon", "status"]);
+    assert_eq!((code, &st["running"]), (0, &json!(true)), "{st}");
+    drop(hog);
+}
