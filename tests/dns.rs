@@ -84,6 +84,18 @@ fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     q
 }
 
+/// Sends one query on a TCP connection (2-byte length framing) and reads its reply.
+fn tcp_ask(mut c: &TcpStream, packet: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(packet);
+    c.write_all(&framed)?;
+    let mut len = [0u8; 2];
+    c.read_exact(&mut len)?;
+    let mut r = vec![0u8; u16::from_be_bytes(len) as usize];
+    c.read_exact(&mut r)?;
+    Ok(r)
+}
+
 /// Sends one datagram and returns the reply, or None within a second.
 fn raw(port: u16, packet: &[u8]) -> Option<Vec<u8>> {
     let s = UdpSocket::bind("127.0.0.1:0").expect("a client socket");
@@ -187,15 +199,8 @@ fn an_idle_tcp_connection_is_closed_after_ten_seconds() {
     let env = Env::new("dns-tcp-idle");
     let s = server(&env, &[]);
     let mut c = TcpStream::connect(("127.0.0.1", s.port)).expect("connects");
-    let q = query(1, "localhost", 1);
-    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&q);
-    c.write_all(&framed).expect("write");
     c.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    let mut len = [0u8; 2];
-    c.read_exact(&mut len).expect("answered");
-    let mut r = vec![0u8; u16::from_be_bytes(len) as usize];
-    c.read_exact(&mut r).expect("answered");
+    tcp_ask(&c, &query(1, "localhost", 1)).expect("answered");
     let answered = std::time::Instant::now();
     let mut buf = [0u8; 1];
     // the server's close reads as the end, or as a reset when the kernel had more to say
@@ -220,15 +225,8 @@ fn tcp_connections_are_capped() {
         .collect();
     // each of the 64 is served (so each has its thread)
     for c in &open {
-        let q = query(1, "localhost", 1);
-        let mut framed = (q.len() as u16).to_be_bytes().to_vec();
-        framed.extend_from_slice(&q);
-        (&*c).write_all(&framed).expect("write");
         c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-        let mut len = [0u8; 2];
-        (&*c).read_exact(&mut len).expect("answered");
-        let mut r = vec![0u8; u16::from_be_bytes(len) as usize];
-        (&*c).read_exact(&mut r).expect("answered");
+        tcp_ask(c, &query(1, "localhost", 1)).expect("answered");
     }
     let mut extra = TcpStream::connect(("127.0.0.1", s.port)).expect("the kernel accepts it");
     extra.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
@@ -240,15 +238,11 @@ fn tcp_connections_are_capped() {
     drop(open);
     // with the others gone, new connections are served again
     wait_for(5.0, "a new connection to be served", || {
-        let Ok(mut c) = TcpStream::connect(("127.0.0.1", s.port)) else {
+        let Ok(c) = TcpStream::connect(("127.0.0.1", s.port)) else {
             return false;
         };
-        let q = query(3, "localhost", 1);
-        let mut framed = (q.len() as u16).to_be_bytes().to_vec();
-        framed.extend_from_slice(&q);
         let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut len = [0u8; 2];
-        c.write_all(&framed).is_ok() && c.read_exact(&mut len).is_ok()
+        tcp_ask(&c, &query(3, "localhost", 1)).is_ok()
     });
 }
 

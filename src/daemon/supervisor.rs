@@ -177,13 +177,9 @@ fn watch(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task, rt: &Runti
     // interval, when shorter), so `status` says running as soon as it is, not an interval
     // later; a failure then is not counted (boot_grace)
     let mut passed = rt.health.as_ref().is_some_and(|h| h.ok);
-    let booting = |passed: bool| !passed && paths::now_secs() - started < task.boot_grace;
-    let step = |passed: bool| {
-        if booting(passed) {
-            interval.min(BOOT_PROBE)
-        } else {
-            interval
-        }
+    let step = |passed: bool| match !passed && paths::now_secs() - started < task.boot_grace {
+        true => interval.min(BOOT_PROBE),
+        false => interval,
     };
     let mut next_probe = (method != Method::Proc).then(|| Instant::now() + step(passed));
     let mut reset_at = (t.restarts.load(Ordering::SeqCst) > 0).then(|| Instant::now() + HEALTHY_RESET);

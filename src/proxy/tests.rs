@@ -219,9 +219,7 @@ fn a_client_that_goes_away_mid_response_frees_its_upstream_at_once() {
         let _ = c.read(&mut chunk);
         let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nfirst");
         let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
-        let t = Instant::now();
-        let ended = matches!(c.read(&mut chunk), Ok(0) | Err(_));
-        let _ = tx.send((ended, t.elapsed()));
+        let _ = tx.send(matches!(c.read(&mut chunk), Ok(0) | Err(_)));
     });
     let r = rig(port, Options::default());
     let mut t = r.connect().expect("connects");
@@ -230,7 +228,7 @@ fn a_client_that_goes_away_mid_response_frees_its_upstream_at_once() {
     assert!(got.starts_with("HTTP/1.1 200"), "{got:?}");
     let left = Instant::now();
     drop(t); // no close_notify: the socket just closes
-    let (ended, _) = rx
+    let ended = rx
         .recv_timeout(Duration::from_secs(10))
         .expect("the upstream saw an end");
     assert!(ended, "the upstream connection ended");
