@@ -9,8 +9,8 @@ mod tools;
 pub use tools::{TOOLS, Tool};
 
 use crate::ctx::Ctx;
-use crate::daemon::registry::Registry;
 use crate::error::{Error, Result};
+use crate::registry::Registry;
 use serde_json::{Value, json};
 use std::io::{BufRead, Read, Write};
 

@@ -219,12 +219,12 @@ fn session_serves_a_registered_project_and_an_unknown_one_fails() {
     let env = Env::new("mcp-session");
     env.config(CONFIG);
     let cfg: PathBuf = env.project.join("taskmux.toml");
-    taskmux::daemon::registry::Registry::update(&env.home, |r| {
+    taskmux::registry::Registry::update(&env.home, |r| {
         r.register(
             "mcpproj",
             &cfg,
             Some(&env.socket),
-            taskmux::daemon::registry::Desired::Up,
+            taskmux::registry::Desired::Up,
             false,
         )
     })

@@ -239,7 +239,7 @@ fn the_launchd_agent_is_a_plist_with_the_keys() {
         assert_eq!(o.status.code(), Some(0), "{}", show(&o));
         String::from_utf8(o.stdout).expect("UTF-8")
     } else {
-        taskmux::daemon::unit::UnitSpec {
+        taskmux::unit::UnitSpec {
             daemon: "/Apps/<a & b>/it's \"here\"/taskmuxd".into(),
             home: u.env.home.clone(),
             path: Some("/opt/homebrew/bin:/usr/bin:/bin".into()),

@@ -44,7 +44,7 @@ impl crate::daemon::Front for Server {
 
 /// Where the control socket of the state directory `home` is.
 pub fn socket_path(home: &std::path::Path) -> PathBuf {
-    crate::daemon::client::socket_path(home)
+    crate::client::socket_path(home)
 }
 
 fn accept(listener: UnixListener, shared: Arc<Shared>) {

@@ -4,9 +4,10 @@
 
 use super::render::{Color, Out};
 use super::{Globals, context, flag_value};
-use crate::daemon::registry::{Desired, Registry};
-use crate::daemon::{self, lock};
+use crate::daemon;
 use crate::error::{Error, Kind, Result};
+use crate::lock;
+use crate::registry::{Desired, Registry};
 use lexopt::prelude::*;
 use serde_json::{Value, json};
 use std::ffi::OsString;
@@ -150,7 +151,7 @@ fn daemon_exe() -> Result<(PathBuf, Vec<&'static str>)> {
 
 /// Starts the daemon detached unless it runs; returns (pid, whether it was started now).
 pub fn ensure(home: &Path) -> Result<(i32, bool)> {
-    if let Some(pid) = daemon::running_pid(home) {
+    if let Some(pid) = crate::lock::running_pid(home) {
         return Ok((pid, false));
     }
     crate::paths::ensure_dir(home)?;
@@ -185,7 +186,7 @@ pub fn ensure(home: &Path) -> Result<(i32, bool)> {
     while Instant::now() < until {
         if let Ok(Some(st)) = child.try_wait() {
             let code = st.code().unwrap_or(1);
-            let running = daemon::running_pid(home);
+            let running = crate::lock::running_pid(home);
             if let Some(other) = running {
                 // another start won the race: that daemon is the one
                 return Ok((other, false));
@@ -196,7 +197,7 @@ pub fn ensure(home: &Path) -> Result<(i32, bool)> {
             )))
             .hint(format!("see {}", log_path.display())));
         }
-        if daemon::running_pid(home) == Some(pid) && request(home, &json!({"command": "ping"})).is_ok() {
+        if crate::lock::running_pid(home) == Some(pid) && request(home, &json!({"command": "ping"})).is_ok() {
             return Ok((pid, true));
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -217,7 +218,7 @@ fn last_line(path: &Path) -> String {
 
 /// One request to the daemon's socket, and its reply.
 pub fn request(home: &Path, req: &Value) -> Result<Value> {
-    daemon::client::request(home, req, Duration::from_secs(30))
+    crate::client::request(home, req, Duration::from_secs(30))
 }
 
 fn start(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
@@ -253,12 +254,12 @@ fn stop(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
 /// SIGTERM to the daemon, and the wait until it has exited; the pid it had, None when
 /// none ran.
 fn stop_daemon(home: &Path) -> Result<Option<i32>> {
-    let Some(pid) = daemon::running_pid(home) else {
+    let Some(pid) = crate::lock::running_pid(home) else {
         return Ok(None);
     };
     crate::proc::signal(pid, rustix::process::Signal::TERM);
     let until = Instant::now() + READY_TIMEOUT;
-    while daemon::running_pid(home).is_some() {
+    while crate::lock::running_pid(home).is_some() {
         if Instant::now() > until {
             return Err(Error::from(Kind::AlreadySupervised(format!(
                 "taskmuxd (pid {pid}) did not exit within {}s of SIGTERM",
@@ -275,7 +276,7 @@ fn stop_daemon(home: &Path) -> Result<Option<i32>> {
 fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     no_args("daemon status", &args)?;
     let ctx = context(g)?;
-    let pid = daemon::running_pid(&ctx.home);
+    let pid = crate::lock::running_pid(&ctx.home);
     let v = match pid {
         None => json!({"running": false, "pid": null}),
         Some(pid) => request(&ctx.home, &json!({"command": "daemon_status"}))
@@ -355,7 +356,7 @@ fn human_secs(s: u64) -> String {
 fn list(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     no_args("daemon list", &args)?;
     let ctx = context(g)?;
-    let projects: Vec<Value> = match daemon::running_pid(&ctx.home)
+    let projects: Vec<Value> = match crate::lock::running_pid(&ctx.home)
         .and_then(|_| request(&ctx.home, &json!({"command": "list_projects"})).ok())
     {
         Some(v) => v["projects"].as_array().cloned().unwrap_or_default(),

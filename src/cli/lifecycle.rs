@@ -87,12 +87,12 @@ fn supervise_after(g: &Globals, out: &Out, r: crate::ops::Started, monitor: bool
             "supervising {session} in the foreground (Ctrl-C stops supervising; the tasks keep running)"
         ));
     }
-    let entry = crate::daemon::registry::Entry {
+    let entry = crate::registry::Entry {
         session,
         config_path,
         tmux_socket: ctx.tmux.socket.clone(),
         registered_at: crate::paths::iso_time(crate::paths::now_secs()),
-        desired: crate::daemon::registry::Desired::Up,
+        desired: crate::registry::Desired::Up,
     };
     crate::daemon::monitor(ctx, entry)
 }

@@ -3,8 +3,8 @@
 
 use super::render::Out;
 use super::{Globals, context, flags, parse_args};
-use crate::daemon::unit::{self, Manager, SystemRunner, Target, UnitSpec};
 use crate::error::{Error, Result};
+use crate::unit::{self, Manager, SystemRunner, Target, UnitSpec};
 use serde_json::Value;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

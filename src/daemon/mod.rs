@@ -3,24 +3,20 @@
 //! lock, its log, its signals, and its control socket. It is a front of the ops core: a
 //! restart or a heal is `task::start`, a config change is `ops::reload::apply`.
 
-pub mod client;
-pub mod lock;
 pub mod log;
 pub mod net;
 pub mod privilege;
 pub mod project;
-pub mod registry;
 pub mod routes;
 pub mod supervisor;
-pub mod unit;
 pub mod wake;
 
 use crate::config::GlobalConfig;
 use crate::ctx::Ctx;
 use crate::error::{Error, Kind, Result};
+use crate::registry::{Entry, Registry};
 use crate::watch::FileWatch;
 use project::{ConfigState, ProjectSup};
-use registry::{Entry, Registry};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -400,7 +396,7 @@ pub struct ProjectInfo {
     /// Its tmux server.
     pub tmux_socket: Option<String>,
     /// Up or down.
-    pub desired: registry::Desired,
+    pub desired: crate::registry::Desired,
     /// `ok`, `config_missing`, or `error` with `message`.
     #[serde(flatten)]
     pub config: ConfigState,
@@ -408,11 +404,6 @@ pub struct ProjectInfo {
     pub supervised_by: Option<i32>,
     /// Its task supervisors.
     pub tasks: usize,
-}
-
-/// The pid of the daemon of the state directory, from its lock: no round trip.
-pub fn running_pid(home: &std::path::Path) -> Option<i32> {
-    lock::holder(&lock::daemon_lock(home))
 }
 
 /// E302: the daemon (or a monitor) already runs.
@@ -438,7 +429,7 @@ pub type Serve = Box<dyn FnOnce(Arc<Shared>) -> Result<Vec<Box<dyn Front>>>>;
 /// 128+N). `capture_stderr`: the process was detached and stderr goes to the log.
 pub fn run(base: Ctx, capture_stderr: bool, serve: Serve) -> Result<u8> {
     crate::paths::ensure_dir(&base.home)?;
-    let held = match lock::try_take(&lock::daemon_lock(&base.home))? {
+    let held = match crate::lock::try_take(&crate::lock::daemon_lock(&base.home))? {
         Ok(h) => h,
         Err(pid) => return Err(already_running("taskmuxd", pid)),
     };
@@ -509,8 +500,8 @@ fn load_registry(shared: &Arc<Shared>) {
 /// Supervises one project in the foreground (`start -m`) with the daemon's code, until
 /// SIGINT (exit 130) or SIGTERM (exit 143); the tasks keep running.
 pub fn monitor(base: Ctx, entry: Entry) -> Result<u8> {
-    let path = lock::supervise_lock(&base.home, &entry.session);
-    if let Some(pid) = lock::holder(&path) {
+    let path = crate::lock::supervise_lock(&base.home, &entry.session);
+    if let Some(pid) = crate::lock::holder(&path) {
         return Err(already_running(
             &format!("a supervisor of '{}'", entry.session),
             Some(pid),

@@ -2,13 +2,13 @@
 //! `reload` op as `taskmux watch`), heals the session when it vanished, keeps one
 //! supervisor thread per task, and wakes the idle ones when a task of theirs is launched.
 
-use super::lock::{self, Held};
-use super::registry::{Desired, Entry};
 use super::supervisor::{self, TaskSup};
 use super::wake::Wake;
 use super::{HealRecord, Shared};
 use crate::config::{self, Project};
 use crate::ctx::Ctx;
+use crate::lock::{self, Held};
+use crate::registry::{Desired, Entry};
 use crate::state::State;
 use crate::task;
 use crate::watch::FileWatch;

@@ -9,8 +9,8 @@
 //! the caller, so tests work in a scratch directory.
 
 use crate::config::GlobalConfig;
-use crate::daemon::registry::Registry;
 use crate::error::{Error, Kind, Result};
+use crate::registry::Registry;
 use std::net::SocketAddr;
 use std::path::Path;
 

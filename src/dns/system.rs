@@ -2,7 +2,7 @@
 //! in tests), which operating system's layout to use, and the door to the commands that
 //! reload or flush the OS resolver, which are never run under a scratch root.
 
-use crate::daemon::unit::Runner;
+use crate::unit::Runner;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

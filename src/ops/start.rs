@@ -2,8 +2,8 @@
 
 use super::shape::{Shape, Skip, failures, skips};
 use super::{Action, Ctx, Outcome, TaskFailure, TasksParams, Warning, lifecycle_ctx};
-use crate::daemon::registry::{Desired, Registry};
 use crate::error::Result;
+use crate::registry::{Desired, Registry};
 use crate::task;
 use serde::{Serialize, Serializer};
 use serde_json::{Value, json};

@@ -24,11 +24,11 @@ pub struct DaemonState {
 
 impl DaemonState {
     fn read(ctx: &Ctx, session: &str) -> DaemonState {
-        let pid = crate::daemon::running_pid(&ctx.home);
+        let pid = crate::lock::running_pid(&ctx.home);
         DaemonState {
             running: pid.is_some(),
             pid,
-            supervisor_pid: crate::daemon::lock::holder(&crate::daemon::lock::supervise_lock(&ctx.home, session)),
+            supervisor_pid: crate::lock::holder(&crate::lock::supervise_lock(&ctx.home, session)),
         }
     }
 }

@@ -2,8 +2,8 @@
 
 use super::shape::Shape;
 use super::{Action, Ctx, TasksParams, Warning, lifecycle_ctx};
-use crate::daemon::registry::{Desired, Registry};
 use crate::error::Result;
+use crate::registry::{Desired, Registry};
 use crate::task::{self, StopOutcome};
 use serde::{Serialize, Serializer};
 use serde_json::{Value, json};

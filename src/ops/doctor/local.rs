@@ -2,7 +2,7 @@
 //! orphan task processes, and the log directory.
 
 use super::{Check, World};
-use crate::daemon::unit::Manager;
+use crate::unit::Manager;
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -59,14 +59,14 @@ pub fn project_config(w: &World) -> Check {
 /// The daemon: running (its lock) and answering (its socket).
 pub fn daemon(w: &World) -> Check {
     let home = &w.ctx.home;
-    let Some(pid) = crate::daemon::running_pid(home) else {
+    let Some(pid) = crate::lock::running_pid(home) else {
         return Check::fail(
             "daemon",
             "taskmuxd is not running: nothing restarts crashed tasks, heals, or serves the proxy",
             "taskmux daemon start (or 'taskmux daemon install' to run it at login)",
         );
     };
-    match crate::daemon::client::request(home, &json!({"command": "ping"}), Duration::from_secs(5)) {
+    match crate::client::request(home, &json!({"command": "ping"}), Duration::from_secs(5)) {
         Ok(v) if v["ok"] == true => Check::ok("daemon", format!("taskmuxd is running (pid {pid}) and answers")),
         Ok(v) => Check::fail(
             "daemon",
@@ -133,7 +133,7 @@ pub fn unit(w: &World) -> Vec<Check> {
 /// Task processes of this state directory's projects (the registry's, and the one here)
 /// that carry a marker but whose window is gone.
 pub fn orphans(w: &World) -> Check {
-    let mut sessions: HashSet<String> = crate::daemon::registry::Registry::load(&w.ctx.home)
+    let mut sessions: HashSet<String> = crate::registry::Registry::load(&w.ctx.home)
         .map(|r| r.projects.keys().cloned().collect())
         .unwrap_or_default();
     if let Ok(p) = crate::ops::load_project(w.ctx) {

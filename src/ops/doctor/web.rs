@@ -18,7 +18,7 @@ pub fn checks(w: &World, daemon_up: bool) -> Vec<Check> {
 
 /// The host names of every registered project's tasks with a `host` (`*` as `*.p.tld`).
 pub fn registered_hosts(w: &World) -> Vec<String> {
-    let Ok(reg) = crate::daemon::registry::Registry::load(&w.ctx.home) else {
+    let Ok(reg) = crate::registry::Registry::load(&w.ctx.home) else {
         return Vec::new();
     };
     let tld = &w.global.dns_managed_tld;
@@ -41,7 +41,7 @@ pub fn registered_hosts(w: &World) -> Vec<String> {
 }
 
 fn daemon_status(w: &World) -> Option<Value> {
-    crate::daemon::client::request(
+    crate::client::request(
         &w.ctx.home,
         &json!({"command": "daemon_status"}),
         Duration::from_secs(5),
@@ -105,7 +105,7 @@ fn https_port(w: &World, daemon_up: bool) -> Check {
     let port = w.global.proxy_https_port;
     let name = format!("port {port}");
     let ours = daemon_up
-        && crate::daemon::running_pid(&w.ctx.home).is_some_and(|pid| crate::proc::listeners(port).contains(&pid));
+        && crate::lock::running_pid(&w.ctx.home).is_some_and(|pid| crate::proc::listeners(port).contains(&pid));
     if ours {
         return Check::ok(name, "bound by taskmuxd");
     }

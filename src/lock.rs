@@ -92,6 +92,11 @@ pub fn holder(path: &Path) -> Option<i32> {
     }
 }
 
+/// The pid of the daemon of the state directory `home`, from its lock: no round trip.
+pub fn running_pid(home: &Path) -> Option<i32> {
+    holder(&daemon_lock(home))
+}
+
 /// The daemon's singleton lock of the state directory `home`.
 pub fn daemon_lock(home: &Path) -> PathBuf {
     home.join("daemon.lock")
