@@ -9,7 +9,7 @@
 _taskmux_commands='start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config ca dns doctor completions help'
 
 # Flags accepted anywhere before '--'.
-_taskmux_global_flags='--json -c --config -L --socket -h --help -V --version'
+_taskmux_global_flags='--json -c --config -L --socket -p --project -h --help -V --version'
 
 # _taskmux_flags COMMAND: the flags of one command (besides the global ones).
 _taskmux_flags() {
@@ -50,7 +50,7 @@ _taskmux_run_flags() {
 # _taskmux_takes_value COMMAND FLAG: true when FLAG takes a value.
 _taskmux_takes_value() {
     case $2 in
-        -c | --config | -L | --socket) return 0 ;;
+        -c | --config | -L | --socket | -p | --project) return 0 ;;
     esac
     case $1:$2 in
         logs:-n | logs:--lines | logs:-g | logs:--grep | logs:-C | logs:--context | logs:--since) return 0 ;;

@@ -33,7 +33,7 @@ function __taskmux_parse
             case '-c?*'
                 set _config (string sub -s 3 -- $w)
             case '-*'
-                if contains -- $w -L --socket
+                if contains -- $w -L --socket -p --project
                     set _skip 1
                 else if test -n "$_cmd"; and contains -- "$_cmd:$w" logs:-n logs:--lines logs:-g logs:--grep logs:-C logs:--context logs:--since events:-t events:--task events:--since events:-n events:--lines add:--cwd add:--host add:--health-check add:--depends-on jobs:-t jobs:--tag jobs:--window-id jobs:-s jobs:--session jobs:-w jobs:--workspace mcp:-s mcp:--session run:-s run:--session run:-w run:--workspace run:-t run:--tag run:--window run:--cwd run:-e run:--env run:--log-file
                     set _skip 1
@@ -87,7 +87,7 @@ function __taskmux_config_at
     for w in (commandline -opc)[2..-1]
         if test $_skip -eq 1
             set _skip 0
-        else if contains -- $w -c --config -L --socket
+        else if contains -- $w -c --config -L --socket -p --project
             set _skip 1
         else if string match -q -- '-*' $w
             continue
@@ -110,6 +110,7 @@ complete -c taskmux -f
 complete -c taskmux -l json -d 'machine-readable output on stdout'
 complete -c taskmux -s c -l config -r -F -d 'taskmux.toml to use'
 complete -c taskmux -s L -l socket -x -d 'tmux socket name, as tmux -L'
+complete -c taskmux -s p -l project -x -d 'a registered project, by name'
 complete -c taskmux -s h -l help -d 'help'
 complete -c taskmux -s V -l version -d 'the version'
 

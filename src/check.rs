@@ -10,45 +10,42 @@
 
 use crate::config::{self, Project, Task};
 use crate::error::Error;
-use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// How bad a finding is: errors fail `check` (exit 1), warnings do not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Severity {
+    #[default]
     /// The task cannot start as configured.
     Error,
     /// The task may start but something will likely not work.
     Warning,
 }
 
-/// One problem `check` found, tied to a task when it concerns one.
-#[derive(Debug, Clone, PartialEq)]
+/// One problem `check` found, tied to a task when it concerns one. Its JSON has no
+/// severity: the list it is in (`errors`, `warnings`) says it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Finding {
     /// Error or warning.
+    #[serde(skip)]
     pub severity: Severity,
     /// Stable code: `E…` for errors, `W…` for warnings.
-    pub code: &'static str,
+    pub code: String,
     /// The task it concerns, or none for the project.
     pub task: Option<String>,
     /// What is wrong, naming the thing.
     pub message: String,
     /// How to fix it, when we know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
-}
-
-impl serde::Serialize for Finding {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.to_json().serialize(s)
-    }
 }
 
 impl Finding {
     fn new(severity: Severity, code: &'static str, task: Option<&str>, message: String) -> Finding {
         Finding {
             severity,
-            code,
+            code: code.to_string(),
             task: task.map(str::to_string),
             message,
             hint: None,
@@ -64,19 +61,11 @@ impl Finding {
     pub fn from_error(e: &Error, task: Option<&str>) -> Finding {
         Finding {
             severity: Severity::Error,
-            code: e.code(),
+            code: e.code().to_string(),
             task: task.map(str::to_string),
             message: e.message(),
             hint: e.hint.clone(),
         }
-    }
-
-    fn to_json(&self) -> Value {
-        let mut v = json!({"code": self.code, "task": self.task, "message": self.message});
-        if let Some(h) = &self.hint {
-            v["hint"] = h.clone().into();
-        }
-        v
     }
 }
 

@@ -31,6 +31,8 @@ pub struct Ctx {
     pub events: EventLog,
     /// Stops long waits (health gates, stop escalation) when cancelled.
     pub cancel: Arc<Cancel>,
+    /// The running daemon, when this request is carried out by it: what only it knows.
+    pub daemon: Option<Arc<dyn crate::supervision::Daemon>>,
 }
 
 impl Ctx {

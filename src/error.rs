@@ -202,6 +202,33 @@ pub enum Kind {
     /// E503: a command that needs a terminal, run without one.
     /// The message says which.
     NoTerminal(String),
+    /// E504: a request larger than the protocol takes.
+    /// The message says the limit.
+    TooLarge(String),
+    /// E505: a request about a project that names none (no `project`, `session` or
+    /// `config` in the envelope), where the front has no project of its own.
+    MissingProject(String),
+    /// E506: a request or reply of a protocol version this side does not speak.
+    Version {
+        /// The versions this side speaks.
+        ours: Vec<u32>,
+        /// The version it got.
+        theirs: u32,
+        /// Who spoke it, and what to do (`run 'taskmux daemon restart'`).
+        who: String,
+    },
+    /// E702: a front asking for something it may not (the WebSocket changing config.toml,
+    /// a peer of another user).
+    /// The message says what was refused and why.
+    Unauthorized(String),
+    /// An error received from another taskmux (the daemon, a remote machine): its code and
+    /// message as that side gave them.
+    Received {
+        /// Its code, `E303`.
+        code: String,
+        /// Its message.
+        message: String,
+    },
     /// E600: a host name the local CA does not certify (not under the managed TLD, a
     /// wildcard, not a DNS name).
     CertName {
@@ -314,8 +341,9 @@ pub enum Kind {
 
 impl Kind {
     /// The stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> &str {
         match self {
+            Kind::Received { code, .. } => code,
             Kind::ConfigNotFound { .. }
             | Kind::ConfigNotFile { .. }
             | Kind::NoConfig { .. }
@@ -358,6 +386,10 @@ impl Kind {
             Kind::UnknownCommand(_) => "E501",
             Kind::BadRequest(_) => "E502",
             Kind::NoTerminal(_) => "E503",
+            Kind::TooLarge(_) => "E504",
+            Kind::MissingProject(_) => "E505",
+            Kind::Version { .. } => "E506",
+            Kind::Unauthorized(_) => "E702",
             Kind::CertName { .. } => "E600",
             Kind::CaFiles { .. } => "E601",
             Kind::Mint(_) => "E602",
@@ -442,11 +474,19 @@ impl Kind {
             | Kind::UnknownCommand(message)
             | Kind::BadRequest(message)
             | Kind::NoTerminal(message)
+            | Kind::TooLarge(message)
+            | Kind::MissingProject(message)
+            | Kind::Unauthorized(message)
             | Kind::AlreadySupervised(message)
             | Kind::DaemonNotRunning(message)
             | Kind::Mint(message)
             | Kind::ResolverAbsent(message)
             | Kind::Internal(message) => message.clone(),
+            Kind::Received { message, .. } => message.clone(),
+            Kind::Version { ours, theirs, who } => format!(
+                "{who} speaks protocol version {theirs}; this taskmux speaks {}",
+                ours.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+            ),
             Kind::NoServiceManager { manager, reason } => {
                 format!("the {manager} user service manager cannot take taskmuxd: {reason}")
             }
@@ -520,6 +560,10 @@ impl Kind {
                 "trust the CA by hand: its certificate is the file 'taskmux ca path' prints".into()
             }
             Kind::Usage(_) => "see 'taskmux --help'".into(),
+            Kind::MissingProject(_) => {
+                "name it: \"project\" (a registered name) or \"config\" (a path) in the request".into()
+            }
+            Kind::Version { .. } => "run the same version on both sides: 'taskmux daemon restart' after an upgrade".into(),
             Kind::NoTerminal(_) => "run it from a terminal, or see the task's output with 'taskmux logs TASK'".into(),
             Kind::Permission { .. } => {
                 "check the permissions of that path, or set TASKMUX_HOME to a directory you own".into()
@@ -575,8 +619,13 @@ impl From<Kind> for Error {
 
 impl Error {
     /// The stable code, such as `E200`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> &str {
         self.kind.code()
+    }
+
+    /// The code's name, such as `unknown_task`: the API's `error` field.
+    pub fn name(&self) -> &'static str {
+        name_of(self.code())
     }
 
     /// What went wrong, naming the thing it went wrong with.
@@ -603,7 +652,7 @@ impl Error {
         if code.starts_with("E1")
             || matches!(
                 code,
-                "E210" | "E211" | "E212" | "E213" | "E500" | "E501" | "E502" | "E503"
+                "E210" | "E211" | "E212" | "E213" | "E500" | "E501" | "E502" | "E503" | "E504" | "E505"
             )
         {
             2
@@ -648,16 +697,46 @@ impl Error {
         }
     }
 
-    /// The error as the JSON object of REFERENCE section 1.
+    /// The error as the CLI prints it with `--json` (taskmux(1), JSON OUTPUT):
+    /// `{"ok": false, "code": "E200", "error": "Task 'ghost' not found in config"}`.
     pub fn to_json(&self) -> Value {
         let mut v = serde_json::json!({"ok": false, "code": self.code(), "error": self.message()});
+        self.add_context(&mut v);
+        v
+    }
+
+    /// The error as the API replies with it (taskmuxd(8), API): `{"ok": false, "error":
+    /// "unknown_task", "code": "E200", "message": "Task 'ghost' not found in config"}`.
+    pub fn to_api_json(&self) -> Value {
+        let mut v =
+            serde_json::json!({"ok": false, "error": self.name(), "code": self.code(), "message": self.message()});
+        self.add_context(&mut v);
+        v
+    }
+
+    fn add_context(&self, v: &mut Value) {
         if let Some(h) = &self.hint {
             v["hint"] = h.clone().into();
         }
         if let Some(d) = &self.details {
             v["details"] = d.clone();
         }
-        v
+    }
+
+    /// Reads an error in either shape ([`Error::to_json`], [`Error::to_api_json`]); None
+    /// when `v` is not one (no `code`, or `ok` not false).
+    pub fn from_json(v: &Value) -> Option<Error> {
+        if v.get("ok") != Some(&Value::Bool(false)) {
+            return None;
+        }
+        let code = v.get("code")?.as_str()?.to_string();
+        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let message = text("message").or_else(|| text("error")).unwrap_or_default();
+        Some(Error {
+            kind: Kind::Received { code, message },
+            hint: text("hint"),
+            details: v.get("details").cloned(),
+        })
     }
 }
 
@@ -677,6 +756,80 @@ impl serde::Serialize for Error {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         self.to_json().serialize(s)
     }
+}
+
+impl<'de> serde::Deserialize<'de> for Error {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Error, D::Error> {
+        let v = Value::deserialize(d)?;
+        Error::from_json(&v)
+            .ok_or_else(|| serde::de::Error::custom("not an error: it needs \"ok\": false and \"code\""))
+    }
+}
+
+/// Every code and its name, the one table both error shapes come from: the CLI's `code`
+/// and the API's `error` (REFERENCE section 5, taskmux(1) EXIT STATUS).
+pub const CODES: &[(&str, &str)] = &[
+    ("E100", "config_not_found"),
+    ("E101", "invalid_toml"),
+    ("E102", "invalid_task"),
+    ("E103", "unknown_key"),
+    ("E104", "invalid_value"),
+    ("E105", "config_exists"),
+    ("E106", "task_exists"),
+    ("E108", "agent_file"),
+    ("E109", "invalid_workspace"),
+    ("E200", "unknown_task"),
+    ("E202", "not_running"),
+    ("E203", "tmux_missing"),
+    ("E204", "tmux_failed"),
+    ("E205", "port_busy"),
+    ("E206", "processes_left"),
+    ("E207", "tmuxp_failed"),
+    ("E210", "unknown_dependency"),
+    ("E211", "self_dependency"),
+    ("E212", "dependency_cycle"),
+    ("E213", "cwd_missing"),
+    ("E214", "not_healthy"),
+    ("E220", "unknown_job"),
+    ("E221", "job_lost"),
+    ("E222", "unknown_window"),
+    ("E300", "session_not_running"),
+    ("E302", "already_supervised"),
+    ("E303", "unknown_session"),
+    ("E304", "daemon_not_running"),
+    ("E305", "name_collision"),
+    ("E306", "corrupt_state"),
+    ("E307", "no_service_manager"),
+    ("E400", "hook_failed"),
+    ("E401", "hook_timeout"),
+    ("E500", "invalid_params"),
+    ("E501", "unknown_command"),
+    ("E502", "invalid_json"),
+    ("E503", "no_terminal"),
+    ("E504", "too_large"),
+    ("E505", "missing_session"),
+    ("E506", "version_mismatch"),
+    ("E600", "certificate_name"),
+    ("E601", "ca_files"),
+    ("E602", "mint_failed"),
+    ("E603", "trust_tool_failed"),
+    ("E604", "unknown_trust_store"),
+    ("E640", "dns_port_in_use"),
+    ("E641", "dns_not_loopback"),
+    ("E642", "dns_bind_failed"),
+    ("E643", "dns_no_answer"),
+    ("E644", "resolver_absent"),
+    ("E645", "hosts_block"),
+    ("E646", "resolver_file_taken"),
+    ("E700", "permission_denied"),
+    ("E701", "io_failed"),
+    ("E702", "unauthorized"),
+    ("E900", "internal"),
+];
+
+/// The name of a code (`failed` for one this version does not know).
+pub fn name_of(code: &str) -> &'static str {
+    CODES.iter().find(|(c, _)| *c == code).map_or("failed", |(_, n)| n)
 }
 
 #[cfg(test)]

@@ -303,6 +303,7 @@ mod tests {
             env: Vec::new(),
             hook_timeout: std::time::Duration::from_secs(1),
             cancel: Default::default(),
+            daemon: None,
         }
     }
 

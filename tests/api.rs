@@ -79,9 +79,14 @@ fn websocket_wants_the_token_and_refuses_other_origins() {
     assert_eq!(v["listed"]["status"], 101, "a listed origin with the token: {v}");
     assert_eq!(
         v["header"],
-        json!({"command": "ping", "ok": true, "v": 1, "id": "by-header"})
+        json!({"command": "ping", "ok": true, "v": 2, "versions": [2],
+            "version": env!("CARGO_PKG_VERSION"), "response": "ping", "id": "by-header"})
     );
-    assert_eq!(v["query"], json!({"command": "ping", "ok": true, "v": 1, "id": 2}));
+    assert_eq!(
+        v["query"],
+        json!({"command": "ping", "ok": true, "v": 2, "versions": [2],
+            "version": env!("CARGO_PKG_VERSION"), "response": "ping", "id": 2})
+    );
     assert_eq!(v["large"]["error"], "too_large", "{v}");
     assert_eq!(v["binary"]["ok"], false, "{v}");
     assert_eq!(v["after"]["id"], 3, "the connection goes on: {v}");

@@ -102,7 +102,8 @@ fn python_sdk_lists_and_calls_the_tools() {
     assert_eq!(
         names,
         [
-            "events", "health", "inspect", "logs", "restart", "run_job", "start", "status", "stop"
+            "doctor", "events", "health", "inspect", "logs", "register", "restart", "run_job", "start", "status",
+            "stop"
         ]
     );
     for t in tools {

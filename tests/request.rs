@@ -249,7 +249,7 @@ fn a_session_of_requests_in_one_process() {
     let mut rq = Loop::spawn(&env);
 
     let pong = rq.call("ping", None, Some(json!(1)));
-    assert_eq!(pong, json!({"ok": true, "v": 1, "id": 1}), "ping");
+    assert_pong(&pong, json!(1));
 
     // start, no params: every auto_start task; the hook's stdout must not reach ours
     let r = rq.ok("start", None, Some(json!("start-1")));
@@ -326,7 +326,7 @@ fn a_session_of_requests_in_one_process() {
     let r = rq.call("stop", Some(json!({"task": "b"})), Some(json!(9)));
     assert_eq!(
         r,
-        json!({"ok": true, "task": "b", "action": "stopped", "id": 9}),
+        json!({"ok": true, "task": "b", "action": "stopped", "session": session, "response": "stop", "id": 9}),
         "stop b"
     );
     assert!(
@@ -352,7 +352,7 @@ fn a_session_of_requests_in_one_process() {
     let r = rq.call("kill", Some(json!({"task": "a"})), Some(json!(12)));
     assert_eq!(
         r,
-        json!({"ok": true, "task": "a", "action": "killed", "id": 12}),
+        json!({"ok": true, "task": "a", "action": "killed", "response": "kill", "id": 12}),
         "kill a"
     );
     wait_for(5.0, "a's processes to be gone", || {
@@ -389,12 +389,30 @@ fn assert_same_json(env: &Env, reply: &Value, args: &[&str], code: i32) {
     let mut r = reply.clone();
     let m = r.as_object_mut().expect("reply is an object");
     m.remove("id");
+    assert!(
+        m.remove("response").is_some_and(|t| t.is_string()),
+        "{args:?}: the reply's tag: {reply}"
+    );
     if cli.get("ok").is_none() {
         assert_eq!(
             m.remove("ok"),
             Some(Value::Bool(true)),
             "{args:?}: the reply's envelope ok: {reply}"
         );
+    }
+    if cli["ok"] == false && cli.get("code").is_some() {
+        // an error: the API's shape on the wire, the CLI's with --json, one error
+        let m = r.as_object_mut().expect("object");
+        assert_eq!(
+            m.remove("message"),
+            cli.get("error").cloned(),
+            "{args:?}: the message: {reply}"
+        );
+        assert!(
+            m.get("error").and_then(Value::as_str).is_some(),
+            "{args:?}: the name: {reply}"
+        );
+        m.insert("error".into(), cli["error"].clone());
     }
     assert_eq!(
         r, cli,
@@ -490,18 +508,35 @@ fn replies_are_the_json_of_json_flag() {
     assert_eq!(code, 0, "{v}");
 }
 
-/// Asserts an error reply: `ok: false`, the code, a message, nothing but the error keys.
+/// Asserts an error reply in the API's shape: `ok: false`, the code and its name, a
+/// message, the tag `error`, nothing but the error keys.
 fn assert_error(r: &Value, code: &str, id: Option<Value>) {
     assert_eq!(r["ok"], false, "{r}");
     assert_eq!(r["code"], code, "{r}");
-    assert!(r["error"].as_str().is_some_and(|e| !e.is_empty()), "a message: {r}");
+    assert_eq!(r["response"], "error", "{r}");
+    let name = r["error"].as_str().unwrap_or_default();
+    assert!(
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+        "the code's name: {r}"
+    );
+    assert!(r["message"].as_str().is_some_and(|e| !e.is_empty()), "a message: {r}");
     for k in keys(r) {
         assert!(
-            ["ok", "code", "error", "hint", "details", "id"].contains(&k.as_str()),
+            ["ok", "code", "error", "message", "hint", "details", "id", "response"].contains(&k.as_str()),
             "error key {k}: {r}"
         );
     }
     assert_eq!(r.get("id"), id.as_ref(), "the id, where one could be read: {r}");
+}
+
+/// Asserts `ping`'s reply: the versions spoken and this taskmux's version.
+fn assert_pong(p: &Value, id: Value) {
+    assert_eq!(
+        p,
+        &json!({"command": "ping", "ok": true, "v": 2, "versions": [2],
+            "version": env!("CARGO_PKG_VERSION"), "response": "ping", "id": id}),
+        "ping"
+    );
 }
 
 #[test]
@@ -533,7 +568,7 @@ fn errors_get_a_reply_and_the_loop_goes_on() {
         let r = rq.recv(line);
         assert_error(&r, code, id.clone());
         let p = rq.call("ping", None, Some(json!(format!("after {line}"))));
-        assert_eq!((&p["ok"], &p["v"]), (&json!(true), &json!(1)), "ping after {line}: {p}");
+        assert_eq!((&p["ok"], &p["v"]), (&json!(true), &json!(2)), "ping after {line}: {p}");
     }
     // empty and blank lines get no reply: the next reply is the ping's (call checks its id)
     rq.send_raw(b"");
@@ -574,7 +609,7 @@ fn global_flags_before_request_are_honored() {
     // and every other command put them
     let mut rq = Loop::spawn_args(&env, &["-L", &env.socket, "__request"]);
     let p = rq.call("ping", None, Some(json!(1)));
-    assert_eq!(p, json!({"ok": true, "v": 1, "id": 1}), "ping");
+    assert_pong(&p, json!(1));
     let st = rq.call("status", None, Some(json!(2)));
     assert_eq!(
         entry(&st, "a")["running"],
@@ -620,6 +655,7 @@ fn jobs_through_the_loop() {
             "log_file",
             "ok",
             "pane_id",
+            "response",
             "session",
             "tag",
             "window_id",
@@ -666,7 +702,7 @@ fn jobs_through_the_loop() {
     let k = rq.call("jobs_kill", Some(json!({"tag": "t"})), Some(json!(6)));
     assert_eq!(
         k,
-        json!({"ok": true, "action": "killed", "jobs": [t_window], "id": 6}),
+        json!({"ok": true, "action": "killed", "jobs": [t_window], "response": "jobs_kill", "id": 6}),
         "jobs_kill tag t"
     );
     let ids = env.tmux(&["list-windows", "-a", "-F", "#{window_id}"]);
@@ -712,7 +748,8 @@ fn init_add_check_remove_through_the_loop() {
     );
     assert_eq!(
         a,
-        json!({"ok": true, "task": "api", "command": "sleep 100", "action": "added", "id": 3}),
+        json!({"ok": true, "task": "api", "command": "sleep 100", "action": "added",
+            "config_path": path, "response": "add", "id": 3}),
         "add"
     );
     assert_eq!(
@@ -738,7 +775,8 @@ fn init_add_check_remove_through_the_loop() {
     let r = rq.call("remove", Some(json!({"task": "api"})), Some(json!(6)));
     assert_eq!(
         r,
-        json!({"ok": true, "task": "api", "action": "removed", "stopped": false, "id": 6}),
+        json!({"ok": true, "task": "api", "action": "removed", "stopped": false,
+            "config_path": path, "response": "remove", "id": 6}),
         "remove"
     );
     assert!(tasks().is_empty(), "api gone from disk: {}", read(&path));

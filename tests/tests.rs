@@ -20,6 +20,7 @@ mod lifecycle;
 mod logs;
 mod mcp;
 mod observe;
+mod protocol;
 mod proxy;
 mod reload;
 mod request;

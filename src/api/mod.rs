@@ -1,26 +1,22 @@
-//! The API: the daemon's fronts for programs. One protocol — a JSON request, a JSON reply
-//! echoing its `id`, pushed messages without one — on two transports: the Unix socket
-//! `$TASKMUX_HOME/daemon.sock` (`unix`) and the WebSocket (`ws`). The daemon's own
-//! commands (`ping`, `daemon_status`, `list_projects`, `wake`) are answered here; every
-//! other command is an ops request for the project named by `session`, run through
-//! `ops::handle` in that project's world.
+//! The API: the daemon's fronts for programs. One protocol (an [`ops::Request`] with its
+//! context, a tagged [`ops::Response`] echoing its `id`, pushed messages without one) on
+//! two transports: the Unix socket `$TASKMUX_HOME/daemon.sock` (`unix`) and the WebSocket
+//! (`ws`). Every request goes through [`handle`] and `ops::handle`; only `subscribe`, which
+//! streams, is the transports' own.
 
 pub mod unix;
 pub mod ws;
 
 use crate::daemon::Shared;
 use crate::error::{Error, Kind};
-use crate::ops::{self, Envelope, Response};
+use crate::ops::{self, Envelope, Front, Request, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 pub use unix::socket_path;
 
-/// The largest request (a line on the socket, a message on the WebSocket).
-pub const MAX_LINE: usize = 1024 * 1024;
-/// The protocol version `ping` reports.
-pub const VERSION: u32 = 1;
+pub use ops::MAX_LINE;
 
 /// Starts the API's fronts for a daemon: the WebSocket (one that cannot listen is logged
 /// and reported by `daemon_status`, never fatal), then the Unix socket, whose first answer
@@ -38,155 +34,90 @@ pub enum Answer {
     Subscribe(Value, Box<Subscription>),
 }
 
-/// The reply to one request line (a `subscribe` is refused: the transport must use
-/// [`handle`] to serve one).
-pub fn answer(shared: &Shared, line: &str) -> Value {
-    match handle(shared, line) {
-        Answer::Reply(v) | Answer::Subscribe(v, _) => v,
+/// Reads one request from `front` and answers it: the one dispatcher of the API. The
+/// request is decoded into an [`ops::Request`] with its context, checked against what
+/// `front` may ask, carried out by [`ops::handle`] in the daemon's world, and answered in
+/// its wire form with the request's `id`.
+pub fn handle(shared: &Shared, line: &str, front: Front) -> Answer {
+    let m = match serde_json::from_str::<Value>(line) {
+        Ok(Value::Object(m)) => m,
+        _ => {
+            return Answer::Reply(error_reply(
+                &Envelope::parse(line).request.err().unwrap_or_else(not_object),
+                None,
+            ));
+        }
+    };
+    if m.get("command").and_then(Value::as_str) == Some("subscribe") {
+        return subscribe(shared, m);
     }
+    let env = Envelope::from_map(m);
+    let id = env.id.clone();
+    let resp = match answer(shared, env, front) {
+        Ok(r) => r,
+        Err(e) => Response::Error(e),
+    };
+    Answer::Reply(resp.to_wire(id.as_ref()))
 }
 
-/// Reads one request and answers it.
-pub fn handle(shared: &Shared, line: &str) -> Answer {
-    let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(line) else {
-        return Answer::Reply(error_reply(
-            &Envelope::parse(line)
-                .request
-                .err()
-                .unwrap_or_else(|| bad("not a JSON object")),
-            None,
-        ));
-    };
-    let id = m.get("id").cloned();
-    let command = m.get("command").and_then(Value::as_str).unwrap_or_default().to_string();
+fn not_object() -> Error {
+    Error::from(Kind::BadRequest("a request must be a JSON object".into()))
+}
+
+/// Carries out one decoded request for `front`.
+fn answer(shared: &Shared, env: Envelope, front: Front) -> Result<Response, Error> {
+    let req = env.request?;
+    req.allowed_from(front)?;
+    if req.needs_project() && env.context.project.is_none() && env.context.config.is_none() && env.context.cwd.is_none()
+    {
+        return Err(Error::from(Kind::MissingProject(format!(
+            "'{}' is about a project, and the request names none",
+            req.name()
+        ))));
+    }
+    let ctx = ops::in_context(&shared.request_ctx(), &env.context)?;
+    let lifecycle = matches!(
+        req,
+        Request::Start(_)
+            | Request::Stop(_)
+            | Request::Restart(_)
+            | Request::Kill(_)
+            | Request::Remove(_)
+            | Request::Reload
+    );
+    let resp = ops::handle(&ctx, req);
+    if lifecycle {
+        // the supervisors look again at once
+        for p in crate::daemon::guard(&shared.projects).values() {
+            p.launched.store(true, Ordering::SeqCst);
+            p.wake.wake();
+        }
+    }
+    Ok(resp)
+}
+
+/// A `subscribe`: its acknowledgement, and what to push after it.
+fn subscribe(shared: &Shared, mut m: serde_json::Map<String, Value>) -> Answer {
+    let id = m.remove("id");
     let with_id = |mut v: Value| {
         if let (Value::Object(o), Some(id)) = (&mut v, id.clone()) {
             o.insert("id".into(), id);
         }
         v
     };
-    if command == "subscribe" {
-        return match Subscription::parse(shared, m.remove("params").unwrap_or(Value::Null)) {
-            Ok(sub) => Answer::Subscribe(with_id(json!({"ok": true, "command": "subscribe"})), Box::new(sub)),
-            Err(v) => Answer::Reply(with_id(v)),
-        };
+    match Subscription::parse(shared, m.remove("params").unwrap_or(Value::Null)) {
+        Ok(sub) => Answer::Subscribe(
+            with_id(serde_json::json!({"ok": true, "command": "subscribe"})),
+            Box::new(sub),
+        ),
+        Err(e) => Answer::Reply(error_reply(&e, id)),
     }
-    let session = take_session(&mut m);
-    let v = match command.as_str() {
-        "ping" => json!({"command": "ping", "ok": true, "v": VERSION}),
-        "daemon_status" => to_value(&shared.status()),
-        "list_projects" => json!({"ok": true, "projects": shared.list()}),
-        "wake" => wake(shared, session.as_deref()),
-        "status_all" => each_project(shared, json!({"command": "status"})),
-        "start_all" => each_project(shared, json!({"command": "start"})),
-        "stop_all" => each_project(shared, json!({"command": "stop"})),
-        "restart_all" => each_project(shared, json!({"command": "restart"})),
-        "proxy_routes" => proxy_routes(shared),
-        _ => project_request(shared, session.as_deref(), m),
-    };
-    Answer::Reply(with_id(v))
 }
 
-/// One request run for every registered project: `{"ok", "projects": {name: reply}}`.
-fn each_project(shared: &Shared, req: Value) -> Value {
-    let projects: Vec<_> = crate::daemon::guard(&shared.projects).values().cloned().collect();
-    let mut out = serde_json::Map::new();
-    let mut ok = true;
-    for p in projects {
-        let Value::Object(m) = req.clone() else { continue };
-        let v = project_request(shared, Some(&p.name), m);
-        ok &= v["ok"].as_bool().unwrap_or(true);
-        out.insert(p.name.clone(), v);
-    }
-    json!({"ok": ok, "projects": out})
-}
-
-/// The proxy's routes: each registered project's tasks with a `host`, the name it answers
-/// to, its URL and the port it listens on.
-fn proxy_routes(shared: &Shared) -> Value {
-    json!({"ok": true, "routes": shared.routes.list(shared)})
-}
-
-fn bad(msg: &str) -> Error {
-    Error::from(Kind::BadRequest(msg.into()))
-}
-
-/// Takes `session` out of the request's params (or the request itself).
-fn take_session(m: &mut serde_json::Map<String, Value>) -> Option<String> {
-    let from_params = m
-        .get_mut("params")
-        .and_then(Value::as_object_mut)
-        .and_then(|p| p.remove("session"));
-    let v = from_params.or_else(|| m.remove("session"));
-    v.and_then(|v| v.as_str().map(str::to_string))
-}
-
-/// `wake`: the supervisors of a project (every project when none is named) look again.
-fn wake(shared: &Shared, session: Option<&str>) -> Value {
-    let projects = crate::daemon::guard(&shared.projects);
-    let mut woken = Vec::new();
-    for p in projects.values().filter(|p| session.is_none_or(|s| s == p.name)) {
-        p.launched.store(true, Ordering::SeqCst);
-        p.heal_now.store(true, Ordering::SeqCst);
-        p.wake.wake();
-        woken.push(p.name.clone());
-    }
-    json!({"ok": true, "woken": woken})
-}
-
-/// An ops request for a registered project.
-fn project_request(shared: &Shared, session: Option<&str>, m: serde_json::Map<String, Value>) -> Value {
-    let line = Value::Object(m).to_string();
-    let env = Envelope::parse(&line);
-    let req = match env.request {
-        Ok(r) => r,
-        Err(e) => return error_reply(&e, None),
-    };
-    let Some(session) = session else {
-        return json!({"ok": false, "error": "missing_session", "code": "E500",
-            "message": "this command needs \"session\": the project to act on"});
-    };
-    let Some(p) = crate::daemon::guard(&shared.projects).get(session).cloned() else {
-        return json!({"ok": false, "error": "unknown_session", "code": "E303",
-            "message": format!("no registered project '{session}'")});
-    };
-    let resp = ops::handle(&p.ctx(), req);
-    p.launched.store(true, Ordering::SeqCst);
-    p.wake.wake();
-    let mut v = to_value(&resp);
-    if let (Value::Object(o), Response::Error(e)) = (&mut v, &resp) {
-        *o = error_reply(e, None).as_object().cloned().unwrap_or_default();
-    } else if let Value::Object(o) = &mut v
-        && !o.contains_key("ok")
-    {
-        o.insert("ok".into(), Value::Bool(resp.ok()));
-    }
-    v
-}
-
-fn to_value(v: &impl serde::Serialize) -> Value {
-    serde_json::to_value(v)
-        .unwrap_or_else(|e| json!({"ok": false, "code": "E900", "error": "internal", "message": e.to_string()}))
-}
-
-/// An error reply: the symbolic `error` of the API, with the code and message.
+/// An error reply in the API's shape (`{"ok": false, "error": "unknown_task", "code",
+/// "message", "id"}`), with the tag `response` every reply has.
 pub fn error_reply(e: &Error, id: Option<Value>) -> Value {
-    let error = match e.code() {
-        "E501" => "unknown_command",
-        "E502" => "invalid_json",
-        "E200" => "unknown_task",
-        "E300" => "unknown_session",
-        "E500" => "invalid_params",
-        _ => "failed",
-    };
-    let mut v = json!({"ok": false, "error": error, "code": e.code(), "message": e.message()});
-    if let Some(h) = &e.hint {
-        v["hint"] = json!(h);
-    }
-    if let Some(id) = id {
-        v["id"] = id;
-    }
-    v
+    Response::Error(e.clone()).to_wire(id.as_ref())
 }
 
 /// What a `subscribe` asked for: `{"events": true, "session": "p", "logs": {"session":
@@ -199,8 +130,8 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    fn parse(shared: &Shared, params: Value) -> Result<Subscription, Value> {
-        let invalid = |m: String| json!({"ok": false, "error": "invalid_params", "code": "E500", "message": m});
+    fn parse(shared: &Shared, params: Value) -> Result<Subscription, Error> {
+        let invalid = Error::usage;
         let p = match params {
             Value::Object(p) => p,
             Value::Null => Default::default(),
@@ -221,12 +152,10 @@ impl Subscription {
                     return Err(invalid("logs needs {\"session\": …, \"task\": …}".into()));
                 };
                 let Some(proj) = crate::daemon::guard(&shared.projects).get(session).cloned() else {
-                    return Err(json!({"ok": false, "error": "unknown_session", "code": "E303",
-                        "message": format!("no registered project '{session}'")}));
+                    return Err(Error::from(Kind::NotRegistered(session.to_string())));
                 };
-                if proj.project().is_some_and(|pr| pr.task(task).is_err()) {
-                    return Err(json!({"ok": false, "error": "unknown_task", "code": "E200",
-                        "message": format!("Task '{task}' not found in '{session}'")}));
+                if let Some(Err(e)) = proj.project().map(|pr| pr.task(task).map(|_| ())) {
+                    return Err(e);
                 }
                 Some((proj.ctx(), session.to_string(), task.to_string()))
             }

@@ -5,8 +5,7 @@
 use super::{Answer, MAX_LINE, error_reply, handle};
 use crate::daemon::Shared;
 use crate::error::{Error, Kind};
-use serde_json::json;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -73,8 +72,12 @@ fn client(conn: UnixStream, shared: Arc<Shared>) {
         // for the daemon it started (which became the user) to answer
         Ok(cred) if cred.uid == me || cred.uid.is_root() => {}
         _ => {
-            send(&json!({"ok": false, "error": "unauthorized", "code": "E700",
-                "message": "the daemon's socket serves only its own user"}));
+            send(&error_reply(
+                &Error::from(Kind::Unauthorized(
+                    "the daemon's socket serves only its own user".into(),
+                )),
+                None,
+            ));
             return;
         }
     }
@@ -82,21 +85,19 @@ fn client(conn: UnixStream, shared: Arc<Shared>) {
     let mut input = BufReader::new(conn);
     let mut buf = Vec::new();
     loop {
-        buf.clear();
-        let (n, too_long) = match read_line(&mut input, &mut buf) {
-            Ok(v) => v,
-            Err(_) => return,
+        let too_long = match crate::lines::read_line(&mut input, &mut buf, MAX_LINE) {
+            Ok(crate::lines::Read::End) | Err(_) => return,
+            Ok(r) => r == crate::lines::Read::TooLong,
         };
-        if n == 0 {
-            return;
-        }
         let reply = if too_long {
-            json!({"ok": false, "error": "too_large", "code": "E500",
-                "message": format!("a request line is at most {MAX_LINE} bytes")})
+            error_reply(
+                &Error::from(Kind::TooLarge(format!("a request line is at most {MAX_LINE} bytes"))),
+                None,
+            )
         } else {
             match std::str::from_utf8(&buf) {
                 Ok(l) if l.trim().is_empty() => continue,
-                Ok(l) => match handle(&shared, l) {
+                Ok(l) => match handle(&shared, l, crate::ops::Front::Local) {
                     Answer::Reply(v) => v,
                     Answer::Subscribe(v, sub) => {
                         if !send(&v) {
@@ -126,54 +127,4 @@ fn write_line(out: &Mutex<UnixStream>, v: &serde_json::Value) -> bool {
     line.push('\n');
     let mut w = out.lock().unwrap_or_else(PoisonError::into_inner);
     w.write_all(line.as_bytes()).is_ok()
-}
-
-/// Reads one line into `buf`, keeping at most [`MAX_LINE`] bytes of it; the rest of a
-/// longer line is read and dropped. Returns (bytes read, whether it was too long).
-fn read_line(input: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<(usize, bool)> {
-    let mut total = 0;
-    let mut too_long = false;
-    loop {
-        let chunk = input.fill_buf()?;
-        if chunk.is_empty() {
-            return Ok((total, too_long));
-        }
-        let (take, done) = match memchr::memchr(b'\n', chunk) {
-            Some(i) => (i + 1, true),
-            None => (chunk.len(), false),
-        };
-        if !too_long {
-            if buf.len() + take > MAX_LINE + 1 {
-                too_long = true;
-                buf.clear();
-            } else {
-                buf.extend_from_slice(&chunk[..take]);
-            }
-        }
-        input.consume(take);
-        total += take;
-        if done {
-            return Ok((total, too_long));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_lines_are_dropped_whole() {
-        let mut data = vec![b'x'; MAX_LINE + 10];
-        data.push(b'\n');
-        data.extend_from_slice(b"{\"command\": \"ping\"}\n");
-        let mut r = std::io::BufReader::with_capacity(4096, &data[..]);
-        let mut buf = Vec::new();
-        let (n, long) = read_line(&mut r, &mut buf).expect("reads");
-        assert!(long && n == MAX_LINE + 11 && buf.is_empty());
-        buf.clear();
-        let (_, long) = read_line(&mut r, &mut buf).expect("reads");
-        assert!(!long);
-        assert_eq!(buf, b"{\"command\": \"ping\"}\n");
-    }
 }

@@ -5,8 +5,9 @@
 //! web page can reach 127.0.0.1, and none may drive your tasks. A thread per client.
 
 use super::{Answer, MAX_LINE, error_reply, handle};
-use crate::daemon::{ApiStatus, Shared, guard};
+use crate::daemon::{Shared, guard};
 use crate::error::{Error, Kind};
+use crate::supervision::ApiStatus;
 use serde_json::{Value, json};
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -221,8 +222,12 @@ fn refusal(status: StatusCode, message: &str) -> ErrorResponse {
 }
 
 fn too_large() -> Value {
-    json!({"ok": false, "error": "too_large", "code": "E500",
-        "message": format!("a request message is at most {MAX_LINE} bytes")})
+    error_reply(
+        &crate::error::Error::from(crate::error::Kind::TooLarge(format!(
+            "a request message is at most {MAX_LINE} bytes"
+        ))),
+        None,
+    )
 }
 
 /// Serves one client: its handshake, then each text message as one request.
@@ -278,7 +283,7 @@ fn serve(ws: &mut WebSocket<TcpStream>, shared: &Shared) {
         let reply = match msg {
             Message::Text(t) if t.len() > MAX_LINE => too_large(),
             Message::Text(t) if t.trim().is_empty() => continue,
-            Message::Text(t) => match handle(shared, t.as_str()) {
+            Message::Text(t) => match handle(shared, t.as_str(), crate::ops::Front::WebSocket) {
                 Answer::Reply(v) => v,
                 Answer::Subscribe(v, sub) => {
                     if !send(ws, &v) {

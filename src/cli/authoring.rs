@@ -2,12 +2,14 @@
 //! questions here, on a terminal only; the edits themselves are requests.
 
 use super::render::{Color, Out, warn};
-use super::{Globals, context, exec, unexpected};
+use super::{Globals, View, context, exec};
 use crate::authoring::{AGENT_FILES, NewTask};
 use crate::check::Severity;
 use crate::config;
 use crate::error::{Error, Result};
-use crate::ops::{self, AddParams, InitParams, Request, Response, TaskParams};
+use crate::ops::{
+    self, AddParams, Added, CheckReport, InitParams, Initialized, Removed, Request, TaskParams, UrlResult,
+};
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Write};
@@ -84,10 +86,12 @@ pub fn init(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
                 .collect(),
         );
     }
-    exec(g, out, Request::Init(params), |out, resp| {
-        let Response::Init(r) = resp else {
-            return Err(unexpected(&resp));
-        };
+    exec(g, out, Request::Init(params), &View::default())
+}
+
+/// What `init` made.
+pub(super) fn show_init(out: &Out, r: &Initialized) -> Result<()> {
+    {
         warn_all(&r.warnings);
         out.line(&format!(
             "{} {} (session {})",
@@ -101,7 +105,7 @@ pub fn init(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         }
         out.line("next: taskmux add TASK \"COMMAND\", then taskmux start");
         Ok(())
-    })
+    }
 }
 
 /// Joins command words into one shell command, quoting the words that need it.
@@ -167,16 +171,16 @@ fn parse_add(args: Vec<OsString>) -> Result<(NewTask, bool)> {
 /// [--force]`.
 pub fn add(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let (task, force) = parse_add(args)?;
-    exec(g, out, Request::Add(AddParams { task, force }), |out, resp| {
-        let Response::Add(r) = resp else {
-            return Err(unexpected(&resp));
-        };
-        warn_all(&r.warnings);
-        let word = out.paint(&r.action.words(), Color::Green);
-        let prep = if r.action == ops::Action::Replaced { "in" } else { "to" };
-        out.line(&format!("{word} {} {prep} {}", r.task, r.config.display()));
-        Ok(())
-    })
+    exec(g, out, Request::Add(AddParams { task, force }), &View::default())
+}
+
+/// What `add` did.
+pub(super) fn show_add(out: &Out, r: &Added) -> Result<()> {
+    warn_all(&r.warnings);
+    let word = out.paint(&r.action.words(), Color::Green);
+    let prep = if r.action == ops::Action::Replaced { "in" } else { "to" };
+    out.line(&format!("{word} {} {prep} {}", r.task, r.config.display()));
+    Ok(())
 }
 
 /// Exactly one TASK and nothing else.
@@ -198,10 +202,12 @@ fn one_task(args: Vec<OsString>, what: &str) -> Result<String> {
 /// `taskmux remove TASK`.
 pub fn remove(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let task = one_task(args, "remove")?;
-    exec(g, out, Request::Remove(TaskParams { task }), |out, resp| {
-        let Response::Remove(r) = resp else {
-            return Err(unexpected(&resp));
-        };
+    exec(g, out, Request::Remove(TaskParams { task }), &View::default())
+}
+
+/// What `remove` did.
+pub(super) fn show_remove(out: &Out, r: &Removed) -> Result<()> {
+    {
         warn_all(&r.warnings);
         if r.stopped {
             out.line(&format!("{} {}", out.paint("stopped", Color::Yellow), r.task));
@@ -213,7 +219,7 @@ pub fn remove(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             r.config.display()
         ));
         Ok(())
-    })
+    }
 }
 
 /// `taskmux check`.
@@ -225,10 +231,12 @@ pub fn check(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             arg.unexpected()
         )));
     }
-    exec(g, out, Request::Check, |out, resp| {
-        let Response::Check(r) = resp else {
-            return Err(unexpected(&resp));
-        };
+    exec(g, out, Request::Check, &View::default())
+}
+
+/// What `check` found, a finding a line, then the verdict.
+pub(super) fn show_check(out: &Out, r: &CheckReport) -> Result<()> {
+    {
         let mut text = String::new();
         for f in r.errors.iter().chain(r.warnings.iter()) {
             let head = match f.severity {
@@ -269,19 +277,19 @@ pub fn check(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         text.push('\n');
         out.print(&text);
         Ok(())
-    })
+    }
 }
 
 /// `taskmux url TASK`.
 pub fn url(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let task = one_task(args, "url")?;
-    exec(g, out, Request::Url(TaskParams { task }), |out, resp| {
-        let Response::Url(r) = resp else {
-            return Err(unexpected(&resp));
-        };
-        out.line(&r.url);
-        Ok(())
-    })
+    exec(g, out, Request::Url(TaskParams { task }), &View::default())
+}
+
+/// The URL.
+pub(super) fn show_url(out: &Out, r: &UrlResult) -> Result<()> {
+    out.line(&r.url);
+    Ok(())
 }
 
 #[cfg(test)]

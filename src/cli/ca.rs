@@ -3,14 +3,14 @@
 //! and the environment (`CAROOT`, `PATH`, `HOME`, `TASKMUX_SYSTEM_ROOT`) and prints results.
 
 use super::render::{Color, Out, note};
-use super::{Globals, context};
+use super::{Globals, View, context, exec};
 use crate::certs::trust::{self, Action, Report, World};
-use crate::certs::{self, Authority, HostCert, shell_quote};
-use crate::config::GlobalConfig;
+use crate::certs::{self, Authority, shell_quote};
 use crate::ctx::Ctx;
 use crate::error::{Error, Result};
+use crate::ops::{CaInfo, CertInfo, MintParams, Minted, Request};
 use serde_json::{Value, json};
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// The subcommands, for messages.
@@ -24,9 +24,14 @@ pub fn ca(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         return Err(Error::usage(format!("ca has no flag {flag}")).hint(format!("use ca {SUBCOMMANDS}")));
     }
     match words.as_slice() {
-        ["path"] => path(g, out),
-        ["mint"] => mint_project(g, out),
-        ["mint", host] => mint(g, out, host),
+        ["path"] => exec(g, out, Request::CaPath, &View::default()),
+        ["mint"] => exec(g, out, Request::CaMint(MintParams { host: None }), &View::default()),
+        ["mint", host] => {
+            let p = MintParams {
+                host: Some(host.to_string()),
+            };
+            exec(g, out, Request::CaMint(p), &View::default())
+        }
         ["env"] => env(g, out),
         ["install"] => install(g, out),
         ["uninstall"] => uninstall(g, out),
@@ -45,21 +50,12 @@ pub fn ca(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
 
 /// The state directory of `ctx`, absolute (it is written into files and hints).
 fn home(ctx: &Ctx) -> PathBuf {
-    if ctx.home.is_absolute() {
-        ctx.home.clone()
-    } else {
-        ctx.cwd.join(&ctx.home)
-    }
+    crate::ops::ca::absolute_home(ctx)
 }
 
-/// The CA in use for this invocation's environment: mkcert's when `CAROOT` (or `mkcert
-/// -CAROOT`, mkcert on PATH) holds one, else ours, made on first use. The daemon's front
-/// builds its [`certs::SniResolver`] from the same.
+/// The CA in use for this invocation's environment ([`crate::ops::authority`]).
 pub fn authority(ctx: &Ctx) -> Result<Authority> {
-    let home = home(ctx);
-    let tld = GlobalConfig::load(&home)?.dns_managed_tld;
-    let mkcert = certs::mkcert_root(ctx.var("CAROOT").map(OsStr::new), ctx.var("PATH").map(OsStr::new));
-    Authority::load_or_create(&home, &tld, mkcert.as_deref())
+    crate::ops::authority(ctx)
 }
 
 /// The places `install` and `uninstall` change: the system root (`TASKMUX_SYSTEM_ROOT`,
@@ -86,68 +82,33 @@ fn world(ctx: &Ctx) -> Result<World> {
     })
 }
 
-/// `{"ok": true, …fields}`: `ok` first, as every result has it.
-fn ok_with(fields: Value) -> Value {
-    let mut v = json!({"ok": true});
-    if let (Some(o), Value::Object(f)) = (v.as_object_mut(), fields) {
-        o.extend(f);
+/// The CA's facts, shared by every `--json` result.
+fn ca_json(ca: &Authority) -> Value {
+    let mut v = serde_json::to_value(crate::ops::ca::info(ca)).unwrap_or_default();
+    if let Value::Object(m) = &mut v {
+        m.remove("ok");
     }
     v
 }
 
-fn iso(secs: i64) -> String {
-    crate::time::iso_time(secs as f64)
-}
-
-/// The CA's facts, shared by every `--json` result.
-fn ca_json(ca: &Authority) -> Value {
-    json!({
-        "path": ca.cert_pem_path(),
-        "source": ca.source(),
-        "subject": ca.subject(),
-        "fingerprint_sha256": ca.fingerprint(),
-        "not_after": iso(ca.not_after()),
-        "created": ca.created(),
-    })
-}
-
 /// Says on stderr that a CA was just made, or that mkcert's is in use.
-fn ca_note(ca: &Authority) {
-    if ca.created() {
+fn ca_note(path: &std::path::Path, source: certs::Source, created: bool) {
+    if created {
         note("taskmux: made a new local CA; trust it with 'taskmux ca install'\n");
-    } else if ca.source() == certs::Source::Mkcert {
-        note(&format!(
-            "taskmux: using mkcert's CA ({})\n",
-            ca.cert_pem_path().display()
-        ));
+    } else if source == certs::Source::Mkcert {
+        note(&format!("taskmux: using mkcert's CA ({})\n", path.display()));
     }
 }
 
-/// `ca path`: the CA certificate's path, the CA made when there is none.
-fn path(g: &Globals, out: &Out) -> Result<u8> {
-    let ctx = context(g)?;
-    let ca = authority(&ctx)?;
-    if out.json {
-        out.json(&ok_with(ca_json(&ca)));
-        return Ok(0);
-    }
-    out.line(&ca.cert_pem_path().display().to_string());
-    ca_note(&ca);
-    Ok(0)
+/// `ca path` for people: the CA certificate's path.
+pub(super) fn show_path(out: &Out, ca: &CaInfo) -> Result<()> {
+    out.line(&ca.path.display().to_string());
+    ca_note(&ca.path, ca.source, ca.created);
+    Ok(())
 }
 
-fn cert_json(c: &HostCert) -> Value {
-    json!({
-        "host": c.host,
-        "action": if c.minted { "minted" } else { "reused" },
-        "cert": c.cert,
-        "key": c.key,
-        "not_after": iso(c.not_after),
-    })
-}
-
-fn cert_lines(out: &Out, c: &HostCert) -> String {
-    let verb = if c.minted {
+fn cert_lines(out: &Out, c: &CertInfo) -> String {
+    let verb = if c.action == "minted" {
         out.paint("minted", Color::Green)
     } else {
         "reused".to_string()
@@ -157,58 +118,24 @@ fn cert_lines(out: &Out, c: &HostCert) -> String {
         c.host,
         c.cert.display(),
         c.key.display(),
-        iso(c.not_after)
+        c.not_after
     )
 }
 
-/// `ca mint HOST`: HOST's certificate, minted or the one on disk.
-fn mint(g: &Globals, out: &Out, host: &str) -> Result<u8> {
-    let ctx = context(g)?;
-    let ca = authority(&ctx)?;
-    let c = ca.host_cert(host)?;
-    if out.json {
-        let mut v = ok_with(cert_json(&c));
-        v["ca"] = ca.cert_pem_path().display().to_string().into();
-        out.json(&v);
-        return Ok(0);
-    }
-    out.print(&cert_lines(out, &c));
-    ca_note(&ca);
-    Ok(0)
-}
-
-/// `ca mint` with no HOST: a certificate for each host of the project's tasks (a `*` host
-/// is left out: its names are minted as they are asked for).
-fn mint_project(g: &Globals, out: &Out) -> Result<u8> {
-    let ctx = context(g)?;
-    let project = crate::config::load(&crate::config::find(ctx.config.as_deref(), &ctx.cwd)?)?;
-    let ca = authority(&ctx)?;
-    let tld = ca.tld().to_string();
-    let names: Vec<String> = project
-        .tasks
-        .iter()
-        .filter_map(|t| t.host.as_deref())
-        .filter(|h| *h != "*")
-        .map(|h| match h {
-            "@" => format!("{}.{tld}", project.name),
-            h => format!("{h}.{}.{tld}", project.name),
-        })
-        .collect();
-    let minted = names.iter().map(|n| ca.host_cert(n)).collect::<Result<Vec<_>>>()?;
-    if out.json {
-        let certs: Vec<Value> = minted.iter().map(cert_json).collect();
-        out.json(&json!({"ok": true, "ca": ca.cert_pem_path(), "certs": certs}));
-        return Ok(0);
-    }
-    if minted.is_empty() {
+/// `ca mint` for people: each certificate, minted or reused.
+pub(super) fn show_minted(out: &Out, m: &Minted) -> Result<()> {
+    let certs: Vec<&CertInfo> = m.one.iter().chain(m.certs.iter().flatten()).collect();
+    if certs.is_empty()
+        && let Some(p) = &m.config_path
+    {
         out.line(&format!(
             "no task of {} has a host; name one with 'taskmux ca mint HOST'",
-            project.path.display()
+            p.display()
         ));
     }
-    out.print(&minted.iter().map(|c| cert_lines(out, c)).collect::<String>());
-    ca_note(&ca);
-    Ok(0)
+    out.print(&certs.iter().map(|c| cert_lines(out, c)).collect::<String>());
+    ca_note(&m.ca, m.ca_source, m.ca_created);
+    Ok(())
 }
 
 /// `ca env`: `export` lines for `eval "$(taskmux ca env)"`.
@@ -241,7 +168,7 @@ fn env(g: &Globals, out: &Out) -> Result<u8> {
     if e.system_roots.is_none() {
         note("taskmux: warning: no system root bundle was found, so the bundle holds the taskmux CA alone\n");
     }
-    ca_note(&ca);
+    ca_note(ca.cert_pem_path(), ca.source(), ca.created());
     Ok(0)
 }
 

@@ -2,13 +2,12 @@
 //! (`$TASKMUX_HOME/config.toml`) from the shell. Reading, validating and editing it are
 //! [`crate::config::global_edit`]'s; this file reads the words and prints the result.
 
-use super::render::{Color, Out};
-use super::{Globals, context};
-use crate::config::GlobalConfig;
+use super::render::{Color, Out, note};
+use super::{Globals, View, exec};
 use crate::config::global_edit::{self, EditAction, Edited, KEYS, Shown};
 use crate::error::{Error, Result};
+use crate::ops::{ConfigPath, Request, SetParams, UnsetParams};
 use std::ffi::OsString;
-use std::io::Write;
 
 /// `taskmux config [show|set KEY VALUE|unset KEY|path]` (no word is `show`).
 pub fn config(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
@@ -18,13 +17,24 @@ pub fn config(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         words.remove(i);
     }
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    let home = || context(g).map(|ctx| ctx.home);
+    let view = View::default();
     match words.as_slice() {
-        [] | ["show"] => show(out, &global_edit::show(&home()?)?),
+        [] | ["show"] => exec(g, out, Request::ConfigShow, &view),
         // the file is not read: `config path` is how to find a broken one
-        ["path"] => path(out, &GlobalConfig::path(&home()?)),
-        ["set", key, value] => edited(out, &global_edit::set(&home()?, key, value)?),
-        ["unset", key] => edited(out, &global_edit::unset(&home()?, key)?),
+        ["path"] => exec(g, out, Request::ConfigPath, &view),
+        ["set", key, value] => {
+            let p = SetParams {
+                key: key.to_string(),
+                value: serde_json::Value::String(value.to_string()),
+            };
+            exec(g, out, Request::ConfigSet(p), &view)
+        }
+        ["unset", key] => exec(
+            g,
+            out,
+            Request::ConfigUnset(UnsetParams { key: key.to_string() }),
+            &view,
+        ),
         ["set", ..] => Err(Error::usage("config set takes KEY VALUE").hint(format!(
             "for example: taskmux config set api_port 8765; the keys are: {}",
             global_edit::key_list()
@@ -41,34 +51,18 @@ pub fn config(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     }
 }
 
-fn encode(v: &impl serde::Serialize) -> Result<serde_json::Value> {
-    serde_json::to_value(v).map_err(|e| Error::internal(format!("cannot encode the result: {e}")))
-}
-
 /// `config path`: the file, and a note on stderr when it is not there yet.
-fn path(out: &Out, path: &std::path::Path) -> Result<u8> {
-    let exists = path.exists();
-    if out.json {
-        out.json(&serde_json::json!({"path": path, "exists": exists}));
-        return Ok(0);
+pub(super) fn show_path(out: &Out, p: &ConfigPath) -> Result<()> {
+    out.line(&p.path.display().to_string());
+    if !p.exists {
+        note("taskmux: note: the file does not exist yet: every key has its default\n");
     }
-    out.line(&path.display().to_string());
-    if !exists {
-        let _ = writeln!(
-            std::io::stderr(),
-            "taskmux: note: the file does not exist yet: every key has its default"
-        );
-    }
-    Ok(0)
+    Ok(())
 }
 
 /// `config show`: every key, its effective value and where it comes from.
-fn show(out: &Out, s: &Shown) -> Result<u8> {
-    let v = encode(s)?;
-    if out.json {
-        out.json(&v);
-        return Ok(0);
-    }
+pub(super) fn show_config(out: &Out, s: &Shown) -> Result<()> {
+    let v = serde_json::to_value(s).map_err(|e| Error::internal(format!("cannot encode the result: {e}")))?;
     let file = if s.exists {
         s.path.display().to_string()
     } else {
@@ -87,15 +81,11 @@ fn show(out: &Out, s: &Shown) -> Result<u8> {
         })
         .collect();
     out.table(&["KEY", "VALUE", "FROM"], &rows);
-    Ok(0)
+    Ok(())
 }
 
 /// `config set` and `config unset`: what was done, to which file.
-fn edited(out: &Out, r: &Edited) -> Result<u8> {
-    if out.json {
-        out.json(&encode(r)?);
-        return Ok(0);
-    }
+pub(super) fn show_edited(out: &Out, r: &Edited) -> Result<()> {
     let value = literal(&r.value);
     let line = match r.action {
         EditAction::Set => format!(
@@ -113,7 +103,7 @@ fn edited(out: &Out, r: &Edited) -> Result<u8> {
         EditAction::Unchanged => format!("unchanged: {} = {value} in {}", r.key, r.path.display()),
     };
     out.line(&line);
-    Ok(0)
+    Ok(())
 }
 
 /// A value as TOML writes it: `30`, `"127.0.0.1"`, `["http://localhost:3000"]`, `true`.

@@ -3,11 +3,12 @@
 //! it how it is, and manage the registry of projects it keeps up.
 
 use super::render::{Color, Out};
-use super::{Globals, context, flag_value};
+use super::{Globals, View, context, exec};
 use crate::daemon;
 use crate::error::{Error, Kind, Result};
-use crate::lock;
-use crate::registry::{Desired, Registry};
+use crate::ops::{ProjectList, RegisterParams, Registered, Request, UnregisterParams, Unregistered};
+use crate::registry::Desired;
+use crate::supervision::{ConfigState, DaemonStatus, ServiceState};
 use lexopt::prelude::*;
 use serde_json::{Value, json};
 use std::ffi::OsString;
@@ -275,72 +276,69 @@ fn stop_daemon(home: &Path) -> Result<Option<i32>> {
 /// `daemon status`: exit 0 when it runs, 1 when not.
 fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     no_args("daemon status", &args)?;
-    let ctx = context(g)?;
-    let pid = crate::lock::running_pid(&ctx.home);
-    let v = match pid {
-        None => json!({"running": false, "pid": null}),
-        Some(pid) => request(&ctx.home, &json!({"command": "daemon_status"}))
-            .unwrap_or_else(|e| json!({"running": true, "pid": pid, "warning": e.message()})),
-    };
-    if out.json {
-        out.json(&v);
-        return Ok(u8::from(pid.is_none()));
-    }
-    let Some(pid) = pid else {
+    exec(g, out, Request::DaemonStatus, &View::default())
+}
+
+/// `daemon status` for people.
+pub(super) fn show_status(out: &Out, s: &DaemonStatus) -> Result<()> {
+    let (Some(pid), true) = (s.pid, s.running) else {
         out.line("taskmuxd: not running (start it with 'taskmux daemon start')");
-        return Ok(1);
+        return Ok(());
     };
-    let up = v["uptime_secs"].as_u64().map(human_secs).unwrap_or_default();
+    let Some(v) = &s.live else {
+        out.line(&format!(
+            "taskmuxd: {} (pid {pid}), not answering: {}",
+            out.paint("running", Color::Green),
+            s.warning.as_deref().unwrap_or("")
+        ));
+        return Ok(());
+    };
+    let up = v.uptime_secs.map(human_secs).unwrap_or_default();
     out.line(&format!(
         "taskmuxd: {} (pid {pid}), up {up}",
         out.paint("running", Color::Green)
     ));
     out.line(&format!(
         "projects: {}, supervised tasks: {}",
-        v["projects"].as_u64().unwrap_or(0),
-        v["supervised_tasks"].as_u64().unwrap_or(0)
+        v.projects, v.supervised_tasks
     ));
-    match v.get("last_heal").filter(|h| !h.is_null()) {
+    match &v.last_heal {
         Some(h) => out.line(&format!(
             "last heal: {} {} ({}): {}",
-            h["at"].as_str().unwrap_or(""),
-            h["session"].as_str().unwrap_or(""),
-            h["reason"].as_str().unwrap_or(""),
-            h["tasks"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
-                .unwrap_or_default()
+            h.at,
+            h.session,
+            h.reason,
+            h.tasks.join(", ")
         )),
         None => out.line("last heal: none"),
     }
-    match (v["api"]["websocket"].as_str(), v["api"]["error"].as_str()) {
+    match (&v.api.websocket, &v.api.error) {
         (Some(url), _) => out.line(&format!("websocket: {url}")),
         (None, Some(e)) => out.line(&format!("websocket: not listening: {e}")),
         (None, None) => {}
     }
-    for (name, s) in [("proxy", &v["proxy"]), ("dns", &v["dns"])] {
-        let listen = strings(&s["listen"]).join(", ");
-        match s["state"].as_str() {
-            Some("up") => out.line(&format!("{name}: {listen}")),
-            Some(state) => {
-                out.line(&format!("{name}: {state} ({})", s["error"].as_str().unwrap_or("")));
-                if let Some(fix) = s["fix"].as_str() {
+    for (name, svc) in [("proxy", &v.proxy), ("dns", &v.dns)] {
+        match svc.state {
+            ServiceState::Up => out.line(&format!("{name}: {}", svc.listen.join(", "))),
+            state => {
+                let word = serde_json::to_value(state)
+                    .ok()
+                    .and_then(|w| w.as_str().map(str::to_string));
+                out.line(&format!(
+                    "{name}: {} ({})",
+                    word.unwrap_or_default(),
+                    svc.error.as_deref().unwrap_or("")
+                ));
+                if let Some(fix) = &svc.fix {
                     out.line(&format!("  fix: {fix}"));
                 }
             }
-            None => {}
         }
     }
-    if let Some(l) = v["log"].as_str() {
-        out.line(&format!("log: {l}"));
+    if let Some(l) = &v.log {
+        out.line(&format!("log: {}", l.display()));
     }
-    Ok(0)
-}
-
-fn strings(v: &Value) -> Vec<&str> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default()
+    Ok(())
 }
 
 fn human_secs(s: u64) -> String {
@@ -355,60 +353,41 @@ fn human_secs(s: u64) -> String {
 /// when it runs, else from the registry and the configs.
 fn list(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     no_args("daemon list", &args)?;
-    let ctx = context(g)?;
-    let projects: Vec<Value> = match crate::lock::running_pid(&ctx.home)
-        .and_then(|_| request(&ctx.home, &json!({"command": "list_projects"})).ok())
-    {
-        Some(v) => v["projects"].as_array().cloned().unwrap_or_default(),
-        None => Registry::load(&ctx.home)?
-            .projects
-            .values()
-            .map(|e| {
-                let mut v = json!({"name": e.session, "config_path": e.config_path,
-                    "tmux_socket": e.tmux_socket, "desired": e.desired,
-                    "supervised_by": lock::holder(&lock::supervise_lock(&ctx.home, &e.session))});
-                let (state, message) = config_state(&ctx, &e.config_path);
-                v["state"] = json!(state);
-                if let Some(m) = message {
-                    v["message"] = json!(m);
-                }
-                v
-            })
-            .collect(),
-    };
-    if out.json {
-        out.json(&json!({"projects": projects}));
-        return Ok(0);
-    }
-    if projects.is_empty() {
+    exec(g, out, Request::DaemonList, &View::default())
+}
+
+/// `daemon list` for people.
+pub(super) fn show_list(out: &Out, l: &ProjectList) -> Result<()> {
+    if l.projects.is_empty() {
         out.line("no registered projects ('taskmux start' or 'taskmux daemon register' adds one)");
-        return Ok(0);
+        return Ok(());
     }
     out.line(&format!("{:<20} {:<8} {:<15} CONFIG", "NAME", "DESIRED", "STATE"));
-    for p in &projects {
-        let state = p["state"].as_str().unwrap_or("");
+    for p in &l.projects {
+        let desired = match p.desired {
+            Desired::Up => "up",
+            Desired::Down => "down",
+        };
+        let (state, message) = match &p.config {
+            ConfigState::Ok => ("ok", None),
+            ConfigState::ConfigMissing => (
+                "config_missing",
+                Some(format!("{} is missing", p.config_path.display())),
+            ),
+            ConfigState::Error { message } => ("error", Some(message.clone())),
+        };
         out.line(&format!(
             "{:<20} {:<8} {:<15} {}",
-            p["name"].as_str().unwrap_or(""),
-            p["desired"].as_str().unwrap_or(""),
+            p.name,
+            desired,
             state,
-            p["config_path"].as_str().unwrap_or("")
+            p.config_path.display()
         ));
-        if let Some(m) = p["message"].as_str() {
+        if let Some(m) = message {
             out.line(&format!("  {m}"));
         }
     }
-    Ok(0)
-}
-
-fn config_state(ctx: &crate::ctx::Ctx, path: &Path) -> (&'static str, Option<String>) {
-    if !path.is_file() {
-        return ("config_missing", Some(format!("{} is missing", path.display())));
-    }
-    match crate::config::load_in(path, ctx.user_home()) {
-        Ok(_) => ("ok", None),
-        Err(e) => ("error", Some(format!("error[{}]: {}", e.code(), e.message()))),
-    }
+    Ok(())
 }
 
 /// `daemon register [-c PATH] [-f]`: the daemon keeps the project up.
@@ -425,21 +404,13 @@ fn register(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             _ => return Err(Error::usage(format!("unknown flag {}", arg_name(&arg)))),
         }
     }
-    let ctx = context(g)?;
-    let path = crate::ops::config_path(&ctx)?;
-    let name = match crate::config::load_in(&path, ctx.user_home()) {
-        Ok(p) => p.name,
-        Err(e) => crate::config::project_name_of(&path).ok_or(e)?,
-    };
-    Registry::update(&ctx.home, |r| {
-        r.register(&name, &path, ctx.tmux.socket.as_deref(), Desired::Up, force)
-    })?;
-    if out.json {
-        out.json(&json!({"ok": true, "name": name, "config_path": path, "desired": "up"}));
-    } else {
-        out.line(&format!("registered {name} ({})", path.display()));
-    }
-    Ok(0)
+    exec(g, out, Request::Register(RegisterParams { force }), &View::default())
+}
+
+/// What `register` did.
+pub(super) fn show_registered(out: &Out, r: &Registered) -> Result<()> {
+    out.line(&format!("registered {} ({})", r.name, r.config_path.display()));
+    Ok(())
 }
 
 fn arg_name(a: &lexopt::Arg<'_>) -> String {
@@ -460,19 +431,17 @@ fn unregister(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             _ => return Err(Error::usage(format!("unexpected {}", arg_name(&arg)))),
         }
     }
-    let _ = flag_value;
     let Some(name) = name else {
         return Err(Error::usage("daemon unregister takes the project's NAME"));
     };
-    let ctx = context(g)?;
-    Registry::update(&ctx.home, |r| match r.projects.remove(&name) {
-        Some(_) => Ok(()),
-        None => Err(Error::from(Kind::NotRegistered(name.clone()))),
-    })?;
-    if out.json {
-        out.json(&json!({"ok": true, "name": name}));
-    } else {
-        out.line(&format!("unregistered {name}; its tasks keep running, unsupervised"));
-    }
-    Ok(0)
+    exec(g, out, Request::Unregister(UnregisterParams { name }), &View::default())
+}
+
+/// What `unregister` did.
+pub(super) fn show_unregistered(out: &Out, r: &Unregistered) -> Result<()> {
+    out.line(&format!(
+        "unregistered {}; its tasks keep running, unsupervised",
+        r.name
+    ));
+    Ok(())
 }

@@ -5,22 +5,18 @@
 
 use super::dns_serve;
 use super::render::{Color, Out};
-use super::{Globals, context, flag_value};
+use super::{Globals, View, context, exec, flag_value};
 use crate::config::GlobalConfig;
 use crate::dns::{self, CheckStatus, CommandRun, Os, System};
 use crate::error::{Error, Kind, Result};
+use crate::ops::{DnsStatusParams, Queried, QueryParams, Request};
 use crate::unit::SystemRunner;
 use lexopt::prelude::*;
 use serde_json::Value;
 use std::ffi::OsString;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
 
 pub use dns_serve::dns_main;
-
-/// How long `dns query` waits for the answer.
-const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `taskmux dns SUBCOMMAND …`.
 pub fn dns(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
@@ -213,15 +209,28 @@ fn commands_text(commands: &[CommandRun]) -> String {
 
 /// `dns status`: how names resolve, and what to fix.
 fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
-    let w = World::new(g, "status", args)?;
-    let names = dns::registered_names(&w.home, &w.global)?;
-    let server = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), w.global.dns_server_port);
-    let st = dns::status(&w.system(), &w.global, &names, server);
-    let code = u8::from(!st.ok);
-    if out.json {
-        out.json(&encode(&st)?);
-        return Ok(code);
+    if let Some(a) = args.first() {
+        return Err(Error::usage(format!("dns status takes no arguments, got {a:?}")));
     }
+    let system_root = std::env::var_os("TASKMUX_SYSTEM_ROOT")
+        .filter(|r| !r.is_empty())
+        .map(PathBuf::from);
+    let os = match std::env::var("TASKMUX_TEST_OS").ok().filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => Some(Os::parse(&v).ok_or_else(|| {
+            Error::invalid(format!("TASKMUX_TEST_OS={v} must be linux or macos")).hint("fix or unset it")
+        })?),
+    };
+    exec(
+        g,
+        out,
+        Request::DnsStatus(DnsStatusParams { system_root, os }),
+        &View::default(),
+    )
+}
+
+/// `dns status` for people: a table of the checks, then the fixes.
+pub(super) fn show_status(out: &Out, st: &dns::Status) -> Result<()> {
     let rows: Vec<Vec<String>> = st
         .checks
         .iter()
@@ -238,7 +247,7 @@ fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     for c in st.checks.iter().filter(|c| c.fix.is_some()) {
         out.line(&format!("fix {}: {}", c.name, c.fix.as_deref().unwrap_or_default()));
     }
-    Ok(code)
+    Ok(())
 }
 
 /// `dns flush`: empties the OS resolver's cache.
@@ -258,37 +267,25 @@ fn flush(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
 /// UDP and prints the records and the response code; no answer is E643.
 fn query(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let mut p = lexopt::Parser::from_args(args);
-    let (mut name, mut qtype, mut server) = (None, 1u16, None);
+    let mut q = QueryParams::default();
+    let mut name = None;
     while let Some(arg) = p.next().map_err(|e| Error::usage(e.to_string()))? {
         match arg {
-            Long("type") => {
-                let v = flag_value(&mut p)?;
-                qtype = dns::type_code(&v).ok_or_else(|| {
-                    Error::usage(format!(
-                        "--type takes a record type such as A, AAAA, MX, TXT or TYPE65, not {v:?}"
-                    ))
-                })?;
-            }
-            Long("server") => server = Some(flag_value(&mut p)?),
+            Long("type") => q.qtype = Some(flag_value(&mut p)?),
+            Long("server") => q.server = Some(flag_value(&mut p)?),
             Value(v) if name.is_none() => name = Some(v.to_string_lossy().into_owned()),
             Value(v) => return Err(Error::usage(format!("dns query takes one NAME, got also {v:?}"))),
             Long(l) => return Err(Error::usage(format!("unknown flag --{l} for dns query"))),
             Short(c) => return Err(Error::usage(format!("unknown flag -{c} for dns query"))),
         }
     }
-    let name = name.ok_or_else(|| Error::usage("dns query takes a NAME, such as api.myapp.localhost"))?;
-    let server = match server {
-        Some(s) => parse_server(&s)?,
-        None => {
-            let port = GlobalConfig::load(&context(g)?.home)?.dns_server_port;
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
-        }
-    };
-    let reply = dns::ask(server, &name, qtype, QUERY_TIMEOUT)?;
-    if out.json {
-        out.json(&with_ok(true, &reply)?);
-        return Ok(0);
-    }
+    q.name = name.ok_or_else(|| Error::usage("dns query takes a NAME, such as api.myapp.localhost"))?;
+    exec(g, out, Request::DnsQuery(q), &View::default())
+}
+
+/// `dns query` for people: the records, then the response code and the time.
+pub(super) fn show_query(out: &Out, q: &Queried) -> Result<()> {
+    let reply = &q.reply;
     let mut rows: Vec<Vec<String>> = Vec::new();
     for (section, list) in [("answer", &reply.answers), ("authority", &reply.authority)] {
         for a in list.iter() {
@@ -323,20 +320,7 @@ fn query(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         if flags.is_empty() { "" } else { ", " },
         flags.join(", ")
     ));
-    Ok(0)
-}
-
-/// `--server`: `ADDR:PORT`, `[V6]:PORT`, or an address alone (port 53).
-fn parse_server(s: &str) -> Result<SocketAddr> {
-    if let Ok(a) = s.parse::<SocketAddr>() {
-        return Ok(a);
-    }
-    if let Ok(ip) = s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, 53));
-    }
-    Err(Error::usage(format!(
-        "--server takes ADDR:PORT such as 127.0.0.1:5454, not {s:?}"
-    )))
+    Ok(())
 }
 
 /// A result as the `--json` object, `ok` first.

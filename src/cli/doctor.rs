@@ -2,10 +2,10 @@
 //! on any fail.
 
 use super::render::{Color, Out};
-use super::{Globals, exec, unexpected};
+use super::{Globals, View, exec};
 use crate::error::{Error, Result};
 use crate::ops::doctor::Level;
-use crate::ops::{DoctorParams, Request, Response};
+use crate::ops::{DoctorParams, DoctorReport, Request};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -18,10 +18,12 @@ pub fn doctor(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         .filter(|r| !r.is_empty())
         .map(PathBuf::from)
         .map(|r| std::path::absolute(&r).unwrap_or(r));
-    exec(g, out, Request::Doctor(DoctorParams { system_root }), |out, resp| {
-        let Response::Doctor(r) = resp else {
-            return Err(unexpected(&resp));
-        };
+    exec(g, out, Request::Doctor(DoctorParams { system_root }), &View::default())
+}
+
+/// A line a check, its fix under it, then the counts.
+pub(super) fn show_doctor(out: &Out, r: &DoctorReport) -> Result<()> {
+    {
         let width = r.checks.iter().map(|c| c.check.len()).max().unwrap_or(0);
         for c in &r.checks {
             let tag = match c.status {
@@ -39,5 +41,5 @@ pub fn doctor(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             r.summary.ok, r.summary.warn, r.summary.fail
         ));
         Ok(())
-    })
+    }
 }

@@ -40,6 +40,12 @@ pub const GLOBAL: &[Flag] = &[
         "tmux socket name, as tmux -L (env TASKMUX_TMUX_SOCKET)",
     ),
     f(
+        "project",
+        Some('p'),
+        Some("NAME"),
+        "a registered project, by name, from any directory",
+    ),
+    f(
         "help",
         Some('h'),
         None,

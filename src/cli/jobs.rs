@@ -1,9 +1,9 @@
 //! `taskmux-run` (and `taskmux run`) and `taskmux jobs`: job windows from the shell.
 
 use super::render::{Out, print_error};
-use super::{Globals, VERSION, exec, flag_value, flags, internal_mode, unexpected};
+use super::{Globals, VERSION, View, exec, flag_value, flags, internal_mode};
 use crate::error::{Error, Result};
-use crate::ops::{JobsKillParams, JobsParams, JobsWaitParams, Request, Response, RunParams, Where};
+use crate::ops::{JobKilled, JobList, JobsKillParams, JobsParams, JobsWaitParams, Request, RunParams, Where};
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -64,6 +64,7 @@ fn run_cmd(args: Vec<OsString>, globals: Option<&Globals>) -> Result<u8> {
             Short('s') | Long("session") => r.place.session = Some(val(&mut p)?),
             Short('w') | Long("workspace") => r.place.workspace = Some(PathBuf::from(val(&mut p)?)),
             Short('L') | Long("socket") => g.socket = Some(val(&mut p)?),
+            Short('p') | Long("project") => g.project = Some(val(&mut p)?),
             Short('t') | Long("tag") => r.tag = Some(val(&mut p)?),
             Long("window") => r.window = Some(val(&mut p)?),
             Long("cwd") => r.cwd = Some(PathBuf::from(val(&mut p)?)),
@@ -98,7 +99,7 @@ fn run_cmd(args: Vec<OsString>, globals: Option<&Globals>) -> Result<u8> {
         return Err(Error::usage("--keep and --rm contradict each other").hint("use one of them"));
     }
     // the JobRef is JSON whether or not --json was given
-    exec(&g, &Out::new(true), Request::Run(r), |_, _| Ok(()))
+    exec(&g, &Out::new(true), Request::Run(r), &View::default())
 }
 
 /// `taskmux jobs [--tag T] | jobs kill (--tag T | --window-id ID | --all) | jobs wait ID`.
@@ -141,7 +142,7 @@ pub fn jobs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
                 g,
                 &Out::new(true),
                 Request::JobsWait(JobsWaitParams { place, id }),
-                |_, _| Ok(()),
+                &View::default(),
             );
         }
         Some(other) => {
@@ -150,8 +151,13 @@ pub fn jobs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             )));
         }
     };
-    exec(g, out, req, |out, resp| match resp {
-        Response::Jobs(l) => {
+    exec(g, out, req, &View::default())
+}
+
+/// The job windows, a row each.
+pub(super) fn show_jobs(out: &Out, l: &JobList) -> Result<()> {
+    {
+        {
             let rows: Vec<Vec<String>> = l
                 .jobs
                 .iter()
@@ -171,11 +177,12 @@ pub fn jobs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             out.table(&["WINDOW", "NAME", "STATE", "STARTED"], &rows);
             Ok(())
         }
-        Response::JobsKill(k) => {
-            let n = k.jobs.len();
-            out.line(&format!("killed {n} job window{}", if n == 1 { "" } else { "s" }));
-            Ok(())
-        }
-        other => Err(unexpected(&other)),
-    })
+    }
+}
+
+/// How many job windows `jobs kill` ended.
+pub(super) fn show_jobs_kill(out: &Out, k: &JobKilled) -> Result<()> {
+    let n = k.jobs.len();
+    out.line(&format!("killed {n} job window{}", if n == 1 { "" } else { "s" }));
+    Ok(())
 }

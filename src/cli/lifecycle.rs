@@ -1,9 +1,11 @@
 //! `start`, `stop`, `restart`, `kill`: arguments to requests, results to lines.
 
 use super::render::{Color, Out, warn};
-use super::{Globals, exec, exec_keep, flags, parse_args, unexpected};
+use super::{Globals, View, exec, exec_keep, flags, parse_args, unexpected};
 use crate::error::{Error, Result};
-use crate::ops::{Action, Request, Response, Skip, TaskFailure, TaskParams, TasksParams};
+use crate::ops::{
+    Action, Killed, Request, Response, Restarted, Skip, Started, Stopped, TaskFailure, TaskParams, TasksParams,
+};
 use std::ffi::OsString;
 
 fn tasks(names: Vec<String>, wait: bool) -> TasksParams {
@@ -34,30 +36,7 @@ pub fn start(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let (names, flags) = parse_args(args, flags::of("start"))?;
     let (monitor, daemon) = (flags.contains_key("monitor"), flags.contains_key("daemon"));
     let req = Request::Start(tasks(names, flags.contains_key("wait")));
-    let (code, resp) = exec_keep(g, out, req, |out, resp| {
-        let Response::Start(r) = resp else {
-            return Err(unexpected(resp));
-        };
-        for w in &r.warnings {
-            warn("taskmux", &w.0);
-        }
-        if r.names.len() == 1
-            && let Some(f) = r.failed.first()
-        {
-            return Err(f.error.clone());
-        }
-        for n in &r.started {
-            out.line(&format!("{} {n}", out.paint("started", Color::Green)));
-        }
-        for n in &r.already_running {
-            out.line(&format!("{} {n}", out.paint("already running", Color::Dim)));
-        }
-        skips_and_failures(out, &r.skipped, &r.failed);
-        if r.started.is_empty() && r.already_running.is_empty() && r.skipped.is_empty() && r.failed.is_empty() {
-            out.line("no tasks to start (no auto_start tasks)");
-        }
-        Ok(())
-    })?;
+    let (code, resp) = exec_keep(g, out, req, &View::default())?;
     let Response::Start(r) = resp else {
         return Err(unexpected(&resp));
     };
@@ -67,11 +46,34 @@ pub fn start(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     supervise_after(g, out, r, monitor, daemon).map(|c| c.max(code))
 }
 
+/// What `start` did, a line a task; a failed start of one named task is its error.
+pub(super) fn show_start(out: &Out, r: &Started) -> Result<()> {
+    for w in &r.warnings {
+        warn("taskmux", &w.0);
+    }
+    if r.names.len() == 1
+        && let Some(f) = r.failed.first()
+    {
+        return Err(f.error.clone());
+    }
+    for n in &r.started {
+        out.line(&format!("{} {n}", out.paint("started", Color::Green)));
+    }
+    for n in &r.already_running {
+        out.line(&format!("{} {n}", out.paint("already running", Color::Dim)));
+    }
+    skips_and_failures(out, &r.skipped, &r.failed);
+    if r.started.is_empty() && r.already_running.is_empty() && r.skipped.is_empty() && r.failed.is_empty() {
+        out.line("no tasks to start (no auto_start tasks)");
+    }
+    Ok(())
+}
+
 /// After a start: `-d` (or `auto_daemon`) ensures the daemon; `-m` supervises the project
 /// in the foreground until Ctrl-C (exit 130), leaving its tasks running.
-fn supervise_after(g: &Globals, out: &Out, r: crate::ops::Started, monitor: bool, daemon: bool) -> Result<u8> {
+fn supervise_after(g: &Globals, out: &Out, r: Started, monitor: bool, daemon: bool) -> Result<u8> {
     let ctx = super::context(g)?;
-    let (session, config_path, auto_daemon) = (r.session, r.config_path, r.auto_daemon);
+    let (session, auto_daemon) = (r.session, r.auto_daemon);
     if (daemon || auto_daemon) && !monitor {
         let (pid, now) = super::daemon::ensure(&ctx.home)?;
         if !out.json {
@@ -89,7 +91,7 @@ fn supervise_after(g: &Globals, out: &Out, r: crate::ops::Started, monitor: bool
     }
     let entry = crate::registry::Entry {
         session,
-        config_path,
+        config_path: crate::ops::config_path(&ctx)?,
         tmux_socket: ctx.tmux.socket.clone(),
         registered_at: crate::paths::iso_time(crate::paths::now_secs()),
         desired: crate::registry::Desired::Up,
@@ -100,42 +102,45 @@ fn supervise_after(g: &Globals, out: &Out, r: crate::ops::Started, monitor: bool
 /// `taskmux stop [TASK...]`.
 pub fn stop(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let (names, _) = parse_args(args, flags::of("stop"))?;
-    exec(g, out, Request::Stop(tasks(names, false)), |out, resp| {
-        let Response::Stop(r) = resp else {
-            return Err(unexpected(&resp));
-        };
-        let mut any = false;
-        for (n, a) in &r.results {
-            if *a == Action::Stopped || !r.names.is_empty() {
-                any = true;
-                let color = if *a == Action::Stopped {
-                    Color::Yellow
-                } else {
-                    Color::Dim
-                };
-                out.line(&format!("{} {n}", out.paint(&a.words(), color)));
-            }
+    exec(g, out, Request::Stop(tasks(names, false)), &View::default())
+}
+
+/// What `stop` did, a line a task.
+pub(super) fn show_stop(out: &Out, r: &Stopped) -> Result<()> {
+    for w in &r.warnings {
+        warn("taskmux", &w.0);
+    }
+    let mut any = false;
+    for (n, a) in &r.results {
+        if *a == Action::Stopped || !r.names.is_empty() {
+            any = true;
+            let color = if *a == Action::Stopped {
+                Color::Yellow
+            } else {
+                Color::Dim
+            };
+            out.line(&format!("{} {n}", out.paint(&a.words(), color)));
         }
-        if !any {
-            out.line("no task was running");
-        }
-        Ok(())
-    })
+    }
+    if !any {
+        out.line("no task was running");
+    }
+    Ok(())
 }
 
 /// `taskmux restart [TASK...]`.
 pub fn restart(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let (names, _) = parse_args(args, flags::of("restart"))?;
-    exec(g, out, Request::Restart(tasks(names, false)), |out, resp| {
-        let Response::Restart(r) = resp else {
-            return Err(unexpected(&resp));
-        };
-        for n in &r.restarted {
-            out.line(&format!("{} {n}", out.paint("restarted", Color::Green)));
-        }
-        skips_and_failures(out, &r.skipped, &r.failed);
-        Ok(())
-    })
+    exec(g, out, Request::Restart(tasks(names, false)), &View::default())
+}
+
+/// What `restart` did, a line a task.
+pub(super) fn show_restart(out: &Out, r: &Restarted) -> Result<()> {
+    for n in &r.restarted {
+        out.line(&format!("{} {n}", out.paint("restarted", Color::Green)));
+    }
+    skips_and_failures(out, &r.skipped, &r.failed);
+    Ok(())
 }
 
 /// `taskmux kill TASK`.
@@ -145,11 +150,11 @@ pub fn kill(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         return Err(Error::usage("kill takes exactly one TASK"));
     }
     let task = names.remove(0);
-    exec(g, out, Request::Kill(TaskParams { task }), |out, resp| {
-        let Response::Kill(r) = resp else {
-            return Err(unexpected(&resp));
-        };
-        out.line(&format!("{} {}", r.action.words(), r.task));
-        Ok(())
-    })
+    exec(g, out, Request::Kill(TaskParams { task }), &View::default())
+}
+
+/// What `kill` did.
+pub(super) fn show_kill(out: &Out, r: &Killed) -> Result<()> {
+    out.line(&format!("{} {}", r.action.words(), r.task));
+    Ok(())
 }

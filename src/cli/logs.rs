@@ -2,10 +2,10 @@
 //! read files only, so they work without tmux and after the session is gone.
 
 use super::render::Out;
-use super::{Globals, context, exec, flag_value, unexpected};
+use super::{Globals, View, context, exec, flag_value};
 use crate::error::{Error, Kind, Result};
 use crate::logs::{self, Line};
-use crate::ops::{self, EventsParams, LogsParams, OptTaskParams, Request, Response};
+use crate::ops::{self, Cleaned, EventList, EventsParams, LogLines, LogsParams, OptTaskParams, Request, Response};
 use lexopt::prelude::*;
 use serde_json::{Value, json};
 use std::ffi::OsString;
@@ -40,20 +40,11 @@ pub fn logs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             other => return Err(Error::usage(format!("unknown flag {}", other.unexpected()))),
         }
     }
-    let ctx = context(g)?;
-    let sources = ops::log_sources(&ctx, q.task.as_deref())?;
-    let width = sources.iter().map(|s| s.task.len()).max().unwrap_or(0);
-    let many = sources.len() > 1;
-    let strip = !out.color;
-    let show = move |l: &Line, width: usize| -> String {
-        let text = if strip { logs::strip_ansi(&l.raw) } else { l.raw.clone() };
-        if many {
-            format!("{:<width$} | {text}", l.task)
-        } else {
-            text
-        }
-    };
     if follow {
+        let ctx = context(g)?;
+        let sources = ops::log_sources(&ctx, q.task.as_deref())?;
+        let width = sources.iter().map(|s| s.task.len()).max().unwrap_or(0);
+        let many = sources.len() > 1;
         let mut emit = |l: &Line| -> bool {
             if out.json
                 && let Some(n) = l.lost
@@ -62,25 +53,41 @@ pub fn logs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             } else if out.json {
                 out.json(&json!({"task": l.task, "line": logs::strip_ansi(&l.raw)}));
             } else {
-                out.line(&show(l, width));
+                out.line(&line_text(out, l, many, width));
             }
             true
         };
         ops::follow(&ctx, q, &mut emit)?;
         return Ok(0);
     }
-    exec(g, out, Request::Logs(q), |out, resp| {
-        let Response::Logs(r) = resp else {
-            return Err(unexpected(&resp));
-        };
-        let mut text = String::new();
-        for l in &r.lines {
-            text.push_str(&show(l, width));
-            text.push('\n');
-        }
-        out.print(&text);
-        Ok(())
-    })
+    exec(g, out, Request::Logs(q), &View::default())
+}
+
+/// Log lines for people: each prefixed with its task when they come from several, escape
+/// codes kept only in color.
+pub(super) fn show_logs(out: &Out, r: &LogLines) -> Result<()> {
+    let width = r.lines.iter().map(|l| l.task.len()).max().unwrap_or(0);
+    let mut text = String::new();
+    for l in &r.lines {
+        text.push_str(&line_text(out, l, r.task.is_none(), width));
+        text.push('\n');
+    }
+    out.print(&text);
+    Ok(())
+}
+
+/// One log line as shown: `task | text` when lines of several tasks are shown.
+fn line_text(out: &Out, l: &Line, many: bool, width: usize) -> String {
+    let text = if out.color {
+        l.raw.clone()
+    } else {
+        logs::strip_ansi(&l.raw)
+    };
+    if many {
+        format!("{:<width$} | {text}", l.task)
+    } else {
+        text
+    }
 }
 
 /// `taskmux logs-clean [TASK]`.
@@ -93,14 +100,14 @@ pub fn logs_clean(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             other => return Err(Error::usage(format!("unexpected {}", other.unexpected()))),
         }
     }
-    exec(g, out, Request::LogsClean(OptTaskParams { task }), |out, resp| {
-        let Response::LogsClean(r) = resp else {
-            return Err(unexpected(&resp));
-        };
-        let n = r.deleted;
-        out.line(&format!("deleted {n} log file{}", if n == 1 { "" } else { "s" }));
-        Ok(())
-    })
+    exec(g, out, Request::LogsClean(OptTaskParams { task }), &View::default())
+}
+
+/// How many log files were deleted.
+pub(super) fn show_logs_clean(out: &Out, r: &Cleaned) -> Result<()> {
+    let n = r.deleted;
+    out.line(&format!("deleted {n} log file{}", if n == 1 { "" } else { "s" }));
+    Ok(())
 }
 
 /// `taskmux events [--task T] [--since T] [-n N] [--all-projects]`.
@@ -120,17 +127,11 @@ pub fn events(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     }
     let all = q.all_projects;
     if !follow {
-        return exec(g, out, Request::Events(q), |out, resp| {
-            let Response::Events(r) = resp else {
-                return Err(unexpected(&resp));
-            };
-            let mut text = String::new();
-            for e in &r.events {
-                text.push_str(&event_line(e, all));
-            }
-            out.print(&text);
-            Ok(())
-        });
+        let view = View {
+            all_projects: all,
+            ..View::default()
+        };
+        return exec(g, out, Request::Events(q), &view);
     }
     // -f: the last events (10 unless -n or --since says), then each new one as it is
     // recorded, by whoever records it (a command, the daemon), until interrupted
@@ -162,6 +163,16 @@ pub fn events(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     ctx.events
         .follow(session.as_deref(), task.as_deref(), &mut show, &|| true)?;
     Ok(0)
+}
+
+/// Events for people, a line each (with their project under `--all-projects`).
+pub(super) fn show_events(out: &Out, view: &View, r: &EventList) -> Result<()> {
+    let mut text = String::new();
+    for e in &r.events {
+        text.push_str(&event_line(e, view.all_projects));
+    }
+    out.print(&text);
+    Ok(())
 }
 
 fn event_line(e: &Value, all: bool) -> String {

@@ -19,6 +19,7 @@ mod mcp;
 mod observe;
 mod render;
 mod request;
+mod show;
 mod unit;
 mod watch;
 
@@ -53,6 +54,8 @@ pub struct Globals {
     pub config: Option<PathBuf>,
     /// `-L/--socket NAME`.
     pub socket: Option<String>,
+    /// `-p/--project NAME`: a registered project, from any directory.
+    pub project: Option<String>,
     /// `-h/--help`.
     pub help: bool,
     /// `-V/--version`.
@@ -86,6 +89,11 @@ pub fn split_globals(args: Vec<OsString>) -> Result<(Globals, Vec<OsString>)> {
             "-V" | "--version" => g.version = true,
             "-c" | "--config" => g.config = Some(value(&s, None)?.into()),
             "-L" | "--socket" => g.socket = Some(value(&s, None)?),
+            "-p" | "--project" => g.project = Some(value(&s, None)?),
+            _ if s.starts_with("--project=") => g.project = Some(value("--project", s.strip_prefix("--project="))?),
+            _ if s.starts_with("-p") && s.len() > 2 && !s.starts_with("--") => {
+                g.project = Some(value("-p", Some(&s[2..]))?)
+            }
             _ if s.starts_with("--config=") => g.config = Some(value("--config", s.strip_prefix("--config="))?.into()),
             _ if s.starts_with("--socket=") => g.socket = Some(value("--socket", s.strip_prefix("--socket="))?),
             _ if s.starts_with("-c") && s.len() > 2 && !s.starts_with("--") => {
@@ -270,9 +278,22 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
 }
 
 /// The world of one invocation, from the global flags and the process environment: the
-/// one place the environment is read.
+/// one place the environment is read. `-p NAME` gives the registered project's config,
+/// tmux server and directory (`-c` and `-L` still win).
 pub fn context(g: &Globals) -> Result<Ctx> {
-    context_at(g, state_home(None))
+    let ctx = context_at(g, state_home(None))?;
+    match &g.project {
+        None => Ok(ctx),
+        Some(name) => {
+            let c = ops::Context {
+                project: Some(name.clone()),
+                config: g.config.clone(),
+                socket: g.socket.clone(),
+                ..Default::default()
+            };
+            ops::in_context(&ctx, &c)
+        }
+    }
 }
 
 /// `$TASKMUX_HOME`, else `~/.taskmux` of `user_home` (the user sudo ran us for), else of
@@ -328,6 +349,7 @@ pub fn context_at(g: &Globals, home: PathBuf) -> Result<Ctx> {
         env,
         hook_timeout,
         cancel: Default::default(),
+        daemon: None,
     })
 }
 
@@ -357,43 +379,48 @@ fn env_count(name: &str, v: &str) -> Result<usize> {
     }
 }
 
-/// Runs a request and prints its response: the JSON with `--json`, else what `human`
-/// makes of it. The exit code comes from the response; a failed request is an error.
-fn exec(g: &Globals, out: &Out, req: Request, human: impl FnOnce(&Out, Response) -> Result<()>) -> Result<u8> {
-    let ctx = context(g)?;
-    let resp = ops::handle(&ctx, req);
-    if let Response::Error(e) = resp {
-        return Err(e);
-    }
-    let code = resp.exit_code();
-    if out.json {
-        print_json(out, &resp)?;
-    } else {
-        human(out, resp)?;
-    }
-    Ok(code)
+/// What changes how a response is shown to people, and nothing else: flags such as
+/// `health -v` that do not change the request.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// `health -v`: the method and reason of each probe.
+    pub verbose: bool,
+    /// `events --all-projects`: each event's project.
+    pub all_projects: bool,
 }
 
-/// [`exec`] for a command that acts on the response after printing it: `human` borrows
-/// it, and it is returned with the exit code.
-fn exec_keep(
-    g: &Globals,
-    out: &Out,
-    req: Request,
-    human: impl FnOnce(&Out, &Response) -> Result<()>,
-) -> Result<(u8, Response)> {
+/// Carries out a request where it belongs and returns its response.
+fn ask(g: &Globals, req: Request) -> Result<Response> {
     let ctx = context(g)?;
-    let resp = ops::handle(&ctx, req);
-    if let Response::Error(e) = resp {
-        return Err(e);
-    }
-    let code = resp.exit_code();
-    if out.json {
-        print_json(out, &resp)?;
-    } else {
-        human(out, &resp)?;
-    }
+    Ok(ops::handle(&ctx, req))
+}
+
+/// Runs a request and prints its response: the JSON with `--json`, else for people. The
+/// exit code comes from the response; a failed request is an error.
+fn exec(g: &Globals, out: &Out, req: Request, view: &View) -> Result<u8> {
+    exec_keep(g, out, req, view).map(|(code, _)| code)
+}
+
+/// [`exec`] for a command that acts on the response after printing it: it is returned
+/// with the exit code.
+fn exec_keep(g: &Globals, out: &Out, req: Request, view: &View) -> Result<(u8, Response)> {
+    let resp = ask(g, req)?;
+    let code = show(out, view, &resp)?;
     Ok((code, resp))
+}
+
+/// Prints a response (the JSON with `--json`, else for people) and gives its exit code;
+/// an error response is returned as the error, for the caller to print.
+pub fn show(out: &Out, view: &View, resp: &Response) -> Result<u8> {
+    if let Response::Error(e) = resp {
+        return Err(e.clone());
+    }
+    if out.json {
+        print_json(out, resp)?;
+    } else {
+        show::human(out, view, resp)?;
+    }
+    Ok(resp.exit_code())
 }
 
 fn print_json(out: &Out, resp: &Response) -> Result<()> {

@@ -1,9 +1,10 @@
 //! `status`, `health`, `inspect`, `send` and `attach`: what runs, shown to people.
 
 use super::render::{Color, Out, warn};
-use super::{Globals, context, exec, flags, no_arguments, parse_args, unexpected};
+use super::{Globals, View, context, exec, flags, no_arguments, parse_args};
 use crate::error::{Error, Kind, Result};
-use crate::ops::{self, Request, Response, SendParams, TaskParams};
+use crate::ops::{self, HealthReport, Inspected, Request, SendParams, Sent, Status, TaskParams};
+use crate::task::TaskState;
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -12,10 +13,12 @@ use std::path::PathBuf;
 pub fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let (names, _) = parse_args(args, flags::of("status"))?;
     no_arguments("status", &names)?;
-    exec(g, out, Request::Status, |out, resp| {
-        let Response::Status(s) = resp else {
-            return Err(unexpected(&resp));
-        };
+    exec(g, out, Request::Status, &View::default())
+}
+
+/// `status` for people: a line for the session, a table of the tasks.
+pub(super) fn show_status(out: &Out, s: &Status) -> Result<()> {
+    {
         for w in &s.warnings {
             warn("taskmux", &w.0);
         }
@@ -36,14 +39,14 @@ pub fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             .iter()
             .map(|t| {
                 let color = match t.state {
-                    "running" => Color::Green,
-                    "starting" => Color::Yellow,
-                    "unhealthy" | "exited" => Color::Red,
+                    TaskState::Running => Color::Green,
+                    TaskState::Starting => Color::Yellow,
+                    TaskState::Unhealthy | TaskState::Exited => Color::Red,
                     _ => Color::Dim,
                 };
                 let state = match t.exit_code {
-                    Some(c) if t.state == "exited" => format!("exited ({c})"),
-                    _ => t.state.to_string(),
+                    Some(c) if t.state == TaskState::Exited => format!("exited ({c})"),
+                    _ => t.state.as_str().to_string(),
                 };
                 let health = match t.healthy {
                     Some(true) => out.paint("healthy", Color::Green),
@@ -83,7 +86,7 @@ pub fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
             ));
         }
         Ok(())
-    })
+    }
 }
 
 /// `s` with its control characters escaped, so a command cannot move the cursor, color
@@ -107,11 +110,17 @@ fn escape_control(s: &str) -> String {
 pub fn health(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let (names, flags) = parse_args(args, flags::of("health"))?;
     no_arguments("health", &names)?;
-    let verbose = flags.contains_key("verbose");
-    exec(g, out, Request::Health, |out, resp| {
-        let Response::Health(h) = resp else {
-            return Err(unexpected(&resp));
-        };
+    let view = View {
+        verbose: flags.contains_key("verbose"),
+        ..View::default()
+    };
+    exec(g, out, Request::Health, &view)
+}
+
+/// `health` for people: a table, with the method and reason when verbose.
+pub(super) fn show_health(out: &Out, view: &View, h: &HealthReport) -> Result<()> {
+    let verbose = view.verbose;
+    {
         let rows: Vec<Vec<String>> = h
             .tasks
             .iter()
@@ -125,7 +134,7 @@ pub fn health(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
                     },
                 ];
                 if verbose {
-                    r.push(t.method.to_string());
+                    r.push(t.method.as_str().to_string());
                     r.push(t.reason.clone().unwrap_or_default());
                 }
                 r
@@ -138,7 +147,7 @@ pub fn health(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         }
         out.line(&format!("{}/{} healthy", h.healthy_count, h.total_count));
         Ok(())
-    })
+    }
 }
 
 /// `taskmux inspect TASK`: the JSON, pretty for people.
@@ -148,10 +157,13 @@ pub fn inspect(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         return Err(Error::usage("inspect takes exactly one TASK"));
     }
     let task = names.remove(0);
-    exec(g, out, Request::Inspect(TaskParams { task }), |out, resp| {
-        out.line(&serde_json::to_string_pretty(&resp).unwrap_or_default());
-        Ok(())
-    })
+    exec(g, out, Request::Inspect(TaskParams { task }), &View::default())
+}
+
+/// `inspect` for people: its JSON, pretty.
+pub(super) fn show_inspect(out: &Out, r: &Inspected) -> Result<()> {
+    out.line(&serde_json::to_string_pretty(r).unwrap_or_default());
+    Ok(())
 }
 
 /// `taskmux send TASK TEXT... [--no-enter]`: literal text into a running task's pane.
@@ -175,13 +187,13 @@ pub fn send(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         text: words.join(" "),
         enter,
     });
-    exec(g, out, req, |out, resp| {
-        let Response::Send(r) = resp else {
-            return Err(unexpected(&resp));
-        };
-        out.line(&format!("sent to {}", r.task));
-        Ok(())
-    })
+    exec(g, out, req, &View::default())
+}
+
+/// What `send` did.
+pub(super) fn show_send(out: &Out, r: &Sent) -> Result<()> {
+    out.line(&format!("sent to {}", r.task));
+    Ok(())
 }
 
 /// `taskmux attach [TASK]`: exec `tmux attach` (or `switch-client` inside tmux).

@@ -28,6 +28,9 @@ impl Out {
 
     /// Writes text to stdout; a closed pipe exits 0 quietly.
     pub fn print(&self, text: &str) {
+        if captured("", text) {
+            return;
+        }
         let mut o = std::io::stdout().lock();
         if o.write_all(text.as_bytes()).and_then(|_| o.flush()).is_err() {
             broken_pipe();
@@ -125,17 +128,52 @@ pub fn print_error(out: &Out, prog: &str, e: &crate::error::Error) {
         if let Some(h) = &e.hint {
             s.push_str(&format!("  hint: {h}\n"));
         }
-        let _ = std::io::stderr().write_all(s.as_bytes());
+        note(&s);
     }
 }
 
 /// Writes a warning to stderr (never in JSON's stdout).
 pub fn warn(prog: &str, msg: &str) {
-    let _ = writeln!(std::io::stderr(), "{prog}: warning: {msg}");
+    note(&format!("{prog}: warning: {msg}\n"));
 }
 
 /// Writes notes that go with what stdout carries (where a file would go, what to run next)
 /// to stderr, so stdout stays the thing itself.
 pub fn note(text: &str) {
+    if captured("stderr: ", text) {
+        return;
+    }
     let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+#[cfg(test)]
+thread_local! {
+    /// What this thread printed, while [`capture`] runs.
+    static CAPTURE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Keeps `text` (marked with `stream`) when this thread is capturing; whether it did.
+#[cfg(test)]
+fn captured(stream: &str, text: &str) -> bool {
+    CAPTURE.with(|c| match c.borrow_mut().as_mut() {
+        Some(s) => {
+            s.push_str(stream);
+            s.push_str(text);
+            true
+        }
+        None => false,
+    })
+}
+
+#[cfg(not(test))]
+fn captured(_: &str, _: &str) -> bool {
+    false
+}
+
+/// Runs `f`, and returns what it printed to stdout and stderr (stderr's lines marked).
+#[cfg(test)]
+pub fn capture(f: impl FnOnce()) -> String {
+    CAPTURE.with(|c| *c.borrow_mut() = Some(String::new()));
+    f();
+    CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default()
 }

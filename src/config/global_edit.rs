@@ -95,7 +95,7 @@ pub fn key(name: &str) -> Result<Key> {
 }
 
 /// The global config as `config show` reports it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Shown {
     /// The file.
     pub path: PathBuf,
@@ -137,7 +137,7 @@ pub fn show(home: &Path) -> Result<Shown> {
 }
 
 /// What an edit did to the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EditAction {
     /// The key was written.
@@ -149,7 +149,7 @@ pub enum EditAction {
 }
 
 /// The result of `config set` and `config unset`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Edited {
     /// Always true: a failed edit is an error.
     pub ok: bool,

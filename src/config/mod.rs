@@ -16,7 +16,8 @@ pub use parse::{MAX_SECONDS, TASK_KEYS, parse, parse_all, parse_in};
 pub const CONFIG_NAME: &str = "taskmux.toml";
 
 /// When a task is restarted after it ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum RestartPolicy {
     /// Never.
     No,

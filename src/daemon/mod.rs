@@ -15,28 +15,14 @@ use crate::config::GlobalConfig;
 use crate::ctx::Ctx;
 use crate::error::{Error, Kind, Result};
 use crate::registry::{Entry, Registry};
+use crate::supervision::{ApiStatus, DaemonLive, DaemonStatus, HealRecord, ProjectInfo, ServiceStatus};
 use crate::watch::FileWatch;
-use project::{ConfigState, ProjectSup};
-use serde::Serialize;
+use project::ProjectSup;
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use wake::Wake;
-
-/// The last heal, for `daemon status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct HealRecord {
-    /// When (ISO-8601).
-    pub at: String,
-    /// Which project.
-    pub session: String,
-    /// Why: `session missing` or `windows missing`.
-    pub reason: String,
-    /// The tasks started.
-    pub tasks: Vec<String>,
-}
 
 /// What every thread of the daemon shares.
 #[derive(Debug)]
@@ -67,6 +53,8 @@ pub struct Shared {
     pub routes: routes::Routes,
     /// One `tmux wait-for` thread per tmux server, by socket name.
     waiters: Mutex<HashMap<Option<String>, Arc<Wake>>>,
+    /// Itself, for the worlds of the requests it carries out.
+    me: std::sync::Weak<Shared>,
 }
 
 /// A lock, taken even when a thread panicked holding it.
@@ -81,7 +69,8 @@ impl Shared {
             log.line(&format!("global config: {}; using the defaults", e.message()));
             GlobalConfig::default()
         });
-        Arc::new(Shared {
+        Arc::new_cyclic(|me| Shared {
+            me: me.clone(),
             base,
             log,
             started_at: crate::paths::now_secs(),
@@ -237,18 +226,29 @@ impl Shared {
         DaemonStatus {
             running: true,
             pid: Some(std::process::id() as i32),
-            started_at: Some(crate::paths::iso_time(self.started_at)),
-            uptime_secs: Some((crate::paths::now_secs() - self.started_at).max(0.0).round() as u64),
-            projects: projects.len(),
-            supervised_tasks,
-            last_heal: guard(&self.last_heal).clone(),
-            socket: Some(self.base.home.join("daemon.sock")),
-            log: Some(self.base.home.join("daemon.log")),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            api: guard(&self.api).clone(),
-            proxy: guard(&self.proxy).clone(),
-            dns: guard(&self.dns).clone(),
+            live: Some(DaemonLive {
+                started_at: Some(crate::paths::iso_time(self.started_at)),
+                uptime_secs: Some((crate::paths::now_secs() - self.started_at).max(0.0).round() as u64),
+                projects: projects.len(),
+                supervised_tasks,
+                last_heal: guard(&self.last_heal).clone(),
+                socket: Some(self.base.home.join("daemon.sock")),
+                log: Some(self.base.home.join("daemon.log")),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                api: guard(&self.api).clone(),
+                proxy: guard(&self.proxy).clone(),
+                dns: guard(&self.dns).clone(),
+            }),
+            warning: None,
         }
+    }
+
+    /// The world of a request the daemon carries out: its own, knowing the daemon.
+    pub fn request_ctx(&self) -> Ctx {
+        let mut ctx = self.base.clone();
+        ctx.daemon = Some(Arc::new(Handle(self.me.clone())));
+        ctx.cancel = Default::default();
+        ctx
     }
 
     /// What `daemon list` reports, from the daemon's view.
@@ -293,118 +293,66 @@ impl Shared {
     }
 }
 
+/// The daemon as the core sees it ([`crate::supervision::Daemon`]): a weak handle, so the
+/// worlds of its requests do not keep it alive.
+#[derive(Debug)]
+struct Handle(std::sync::Weak<Shared>);
+
+impl crate::supervision::Daemon for Handle {
+    fn status(&self) -> DaemonStatus {
+        match self.0.upgrade() {
+            Some(s) => s.status(),
+            None => DaemonStatus {
+                running: false,
+                pid: None,
+                live: None,
+                warning: Some("the daemon is stopping".into()),
+            },
+        }
+    }
+
+    fn list(&self) -> Vec<ProjectInfo> {
+        self.0.upgrade().map(|s| s.list()).unwrap_or_default()
+    }
+
+    fn routes(&self) -> Vec<crate::supervision::RouteInfo> {
+        self.0.upgrade().map(|s| s.routes.list(&s)).unwrap_or_default()
+    }
+
+    fn projects(&self) -> Vec<(String, Ctx)> {
+        let Some(s) = self.0.upgrade() else { return Vec::new() };
+        let ps: Vec<Arc<ProjectSup>> = guard(&s.projects).values().cloned().collect();
+        ps.into_iter()
+            .map(|p| {
+                let mut ctx = p.ctx();
+                ctx.daemon = Some(Arc::new(Handle(Arc::downgrade(&s))));
+                (p.name.clone(), ctx)
+            })
+            .collect()
+    }
+
+    fn wake(&self, project: Option<&str>) -> Vec<String> {
+        let Some(s) = self.0.upgrade() else { return Vec::new() };
+        let projects = guard(&s.projects);
+        let mut woken = Vec::new();
+        for p in projects.values().filter(|p| project.is_none_or(|n| n == p.name)) {
+            p.launched.store(true, Ordering::SeqCst);
+            p.heal_now.store(true, Ordering::SeqCst);
+            p.wake.wake();
+            woken.push(p.name.clone());
+        }
+        woken
+    }
+
+    fn follow_registry(&self) {
+        if let Some(s) = self.0.upgrade() {
+            load_registry(&s);
+        }
+    }
+}
+
 /// The last `tmux wait-for` child started, ended at shutdown.
 static WAIT_CHILDREN: Mutex<Option<u32>> = Mutex::new(None);
-
-/// `daemon status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct DaemonStatus {
-    /// It runs.
-    pub running: bool,
-    /// Its pid.
-    pub pid: Option<i32>,
-    /// When it started.
-    pub started_at: Option<String>,
-    /// Seconds since.
-    pub uptime_secs: Option<u64>,
-    /// Registered projects.
-    pub projects: usize,
-    /// Tasks under supervision.
-    pub supervised_tasks: usize,
-    /// The last heal.
-    pub last_heal: Option<HealRecord>,
-    /// Its control socket.
-    pub socket: Option<PathBuf>,
-    /// Its log.
-    pub log: Option<PathBuf>,
-    /// Its version.
-    pub version: String,
-    /// The WebSocket API.
-    pub api: ApiStatus,
-    /// The HTTPS proxy.
-    pub proxy: ServiceStatus,
-    /// The DNS server.
-    pub dns: ServiceStatus,
-}
-
-/// A network service of the daemon in `daemon status`: `{"state": "up", "listen":
-/// ["https://127.0.0.1:443", …]}`, `{"state": "down", "error": "cannot bind :443: permission
-/// denied", "fix": …}` or `{"state": "off", "reason": …}`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ServiceStatus {
-    /// `up`, `down` or `off`.
-    pub state: &'static str,
-    /// Where it listens.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub listen: Vec<String>,
-    /// Why it is down, or off.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// What to do about it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fix: Option<String>,
-}
-
-impl ServiceStatus {
-    /// Listening here.
-    pub fn up(listen: Vec<String>) -> ServiceStatus {
-        ServiceStatus {
-            state: "up",
-            listen,
-            error: None,
-            fix: None,
-        }
-    }
-    /// Not listening, for this reason, with this fix.
-    pub fn down(error: String, fix: Option<String>) -> ServiceStatus {
-        ServiceStatus {
-            state: "down",
-            listen: Vec::new(),
-            error: Some(error),
-            fix,
-        }
-    }
-    /// Turned off by the config.
-    pub fn off(reason: &str) -> ServiceStatus {
-        ServiceStatus {
-            state: "off",
-            listen: Vec::new(),
-            error: Some(reason.into()),
-            fix: None,
-        }
-    }
-}
-
-/// The WebSocket API in `daemon status`: `{"websocket": "ws://127.0.0.1:8765"}`, or
-/// `{"websocket": null, "error": "cannot listen on …"}`.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ApiStatus {
-    /// Its address, when it listens.
-    pub websocket: Option<String>,
-    /// Why it does not listen.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// One project in `daemon list`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProjectInfo {
-    /// The project.
-    pub name: String,
-    /// Its config.
-    pub config_path: PathBuf,
-    /// Its tmux server.
-    pub tmux_socket: Option<String>,
-    /// Up or down.
-    pub desired: crate::registry::Desired,
-    /// `ok`, `config_missing`, or `error` with `message`.
-    #[serde(flatten)]
-    pub config: ConfigState,
-    /// The pid supervising it.
-    pub supervised_by: Option<i32>,
-    /// Its task supervisors.
-    pub tasks: usize,
-}
 
 /// E302: the daemon (or a monitor) already runs.
 pub fn already_running(what: &str, pid: Option<i32>) -> Error {

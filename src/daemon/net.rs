@@ -3,8 +3,9 @@
 //! the registry) and, when `host_resolver = "dns_server"`, the DNS server; plus the managed
 //! `/etc/hosts` block kept in step with the registered hosts.
 
-use super::{Front, ServiceStatus, Shared, guard};
+use super::{Front, Shared, guard};
 use crate::config::{GlobalConfig, HostResolver};
+use crate::supervision::ServiceStatus;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
@@ -158,7 +159,7 @@ impl crate::proxy::Router for DaemonRouter {
                 .tasks
                 .iter()
                 .find(|t| t.name == task)
-                .map_or_else(|| "not in the config".into(), |t| t.state.to_string()),
+                .map_or_else(|| "not in the config".into(), |t| t.state.as_str().to_string()),
             _ => "unknown".into(),
         }
     }

@@ -2,17 +2,17 @@
 //! `reload` op as `taskmux watch`), heals the session when it vanished, keeps one
 //! supervisor thread per task, and wakes the idle ones when a task of theirs is launched.
 
+use super::Shared;
 use super::supervisor::{self, TaskSup};
 use super::wake::Wake;
-use super::{HealRecord, Shared};
 use crate::config::{self, Project};
 use crate::ctx::Ctx;
 use crate::lock::{self, Held};
 use crate::registry::{Desired, Entry};
 use crate::state::State;
+use crate::supervision::{ConfigState, HealRecord};
 use crate::task;
 use crate::watch::FileWatch;
-use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,21 +23,6 @@ use std::time::{Duration, Instant};
 const TICK: Duration = Duration::from_secs(1);
 /// Stack of a supervisor thread: probes and starts need little.
 const STACK: usize = 512 * 1024;
-
-/// What `daemon list` says of a project's config.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum ConfigState {
-    /// Loaded and valid.
-    Ok,
-    /// The file is gone.
-    ConfigMissing,
-    /// It does not load; what runs is kept.
-    Error {
-        /// Why.
-        message: String,
-    },
-}
 
 /// A supervised project.
 #[derive(Debug)]

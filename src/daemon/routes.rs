@@ -4,6 +4,7 @@
 
 use super::{Shared, guard};
 use crate::config::GlobalConfig;
+use crate::supervision::RouteInfo;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -32,23 +33,6 @@ pub enum Lookup {
         /// The URLs that project serves (every project's, when `project` is None).
         hosts: Vec<String>,
     },
-}
-
-/// One route, as `proxy_routes` shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RouteInfo {
-    /// The project.
-    pub session: String,
-    /// The task.
-    pub task: String,
-    /// Its `host` key: a label, `@` or `*`.
-    pub host: String,
-    /// The full name it answers to (`*.p.localhost` for a wildcard).
-    pub name: String,
-    /// Its https URL.
-    pub url: String,
-    /// Its `$PORT`, once assigned.
-    pub port: Option<u16>,
 }
 
 #[derive(Debug, Default)]

@@ -11,7 +11,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 /// How one check came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
     /// As it should be.
@@ -23,21 +23,21 @@ pub enum CheckStatus {
 }
 
 /// One line of `dns status`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Check {
     /// `resolver`, `installed`, `systemd_resolved`, `server` or `resolution`.
-    pub name: &'static str,
+    pub name: String,
     /// How it came out.
     pub status: CheckStatus,
     /// What was found.
     pub detail: String,
     /// What to do when it is not ok.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
 }
 
 /// Everything `dns status` found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Status {
     /// No check failed.
     pub ok: bool,
@@ -57,7 +57,7 @@ pub struct Status {
 
 fn check(name: &'static str, status: CheckStatus, detail: String, fix: Option<String>) -> Check {
     Check {
-        name,
+        name: name.to_string(),
         status,
         detail,
         fix,

@@ -5,13 +5,14 @@ use crate::cmd;
 use crate::ctx::Ctx;
 use crate::error::Result;
 use crate::tmux::Cmd;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::path::PathBuf;
 
-/// One job window, as `jobs` lists it.
-#[derive(Debug, Clone)]
+/// One job window, as `jobs` lists it: JobRef + `dead`, `exit_code`, `started_at`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct JobInfo {
     /// Its JobRef.
+    #[serde(flatten)]
     pub job: JobRef,
     /// The job has ended (its window stayed).
     pub dead: bool,
@@ -19,26 +20,19 @@ pub struct JobInfo {
     pub exit_code: Option<i32>,
     /// When it started.
     pub started_at: Option<String>,
-    /// The wrapper's pid (the pane's process, leader of the job's group); 0 when dead.
+    /// The wrapper's pid (the pane's process, leader of the job's group); 0 when dead (not
+    /// in JSON).
+    #[serde(skip)]
     pub pane_pid: i32,
-    /// The tmux server's socket path.
+    /// The tmux server's socket path (not in JSON).
+    #[serde(skip)]
     pub socket: String,
-}
-
-impl serde::Serialize for JobInfo {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        self.to_json().serialize(s)
-    }
 }
 
 impl JobInfo {
     /// JobRef + `dead`, `exit_code`, `started_at`.
     pub fn to_json(&self) -> Value {
-        let mut v = self.job.to_json();
-        v["dead"] = json!(self.dead);
-        v["exit_code"] = json!(self.exit_code);
-        v["started_at"] = json!(self.started_at);
-        v
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 }
 

@@ -54,7 +54,7 @@ pub struct RunRequest {
 }
 
 /// A started job, as printed (the JobRef).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct JobRef {
     /// Session.
     pub session: String,
@@ -68,11 +68,11 @@ pub struct JobRef {
     pub tag: String,
     /// The log file, if any.
     pub log_file: Option<PathBuf>,
-    /// The id the wrapper reports the end under.
+    /// The id the wrapper reports the end under (not in JSON).
     #[serde(skip)]
     pub id: String,
     /// The job's exit code, once it has ended and someone waited for it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
 }
 

@@ -87,13 +87,17 @@ mod tests {
     fn refuses_what_cannot_hold_a_log() {
         let d = std::env::temp_dir().join(format!("tmx-usable-{}", std::process::id()));
         std::fs::create_dir_all(&d).expect("temp dir");
-        let code = |p: &Path| check_log_path(p, "log_file").err().map(|e| e.code());
-        assert_eq!(code(&d), Some("E104"), "a directory");
-        assert_eq!(code(Path::new("/proc/version")), Some("E104"), "a /proc file");
-        assert_eq!(code(Path::new("/dev/null")), Some("E104"), "a device");
+        let code = |p: &Path| check_log_path(p, "log_file").err().map(|e| e.code().to_string());
+        assert_eq!(code(&d), Some("E104".to_string()), "a directory");
+        assert_eq!(
+            code(Path::new("/proc/version")),
+            Some("E104".to_string()),
+            "a /proc file"
+        );
+        assert_eq!(code(Path::new("/dev/null")), Some("E104".to_string()), "a device");
         let file = d.join("f");
         std::fs::write(&file, "").expect("write");
-        assert_eq!(code(&file.join("x.log")), Some("E104"), "under a file");
+        assert_eq!(code(&file.join("x.log")), Some("E104".to_string()), "under a file");
         assert_eq!(code(&file), None, "an existing file");
         assert_eq!(code(&d.join("new/dir/x.log")), None, "a new file in new directories");
         let _ = std::fs::remove_dir_all(&d);

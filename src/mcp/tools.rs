@@ -194,6 +194,27 @@ pub const TOOLS: &[Tool] = &[
         effect: Effect::Reads,
     },
     Tool {
+        name: "doctor",
+        title: "Check the set-up",
+        description: "Check every layer from tmux to the URLs: tmux, the config, the daemon, its units, \
+                      certificates, trust, name resolution, the proxy, ports, orphans, log space; each \
+                      check ok, warn or fail, with the fix. The JSON of 'taskmux doctor --json'.",
+        args: &[],
+        effect: Effect::Reads,
+    },
+    Tool {
+        name: "register",
+        title: "Register the project",
+        description: "Register the project with the daemon, so it keeps its tasks up (restarts, heal after \
+                      a crash or a reboot). The JSON of 'taskmux daemon register --json'.",
+        args: &[arg(
+            "force",
+            Ty::Bool,
+            "take the name over from another config registered under it",
+        )],
+        effect: Effect::Converges,
+    },
+    Tool {
         name: "run_job",
         title: "Run a job",
         description: "Run a one-off command (tests, a build, a migration) in a job window of the project's \
@@ -440,6 +461,7 @@ pub fn call(ctx: &Ctx, tool: &Tool, arguments: Option<&Value>) -> Result<(Value,
         .map_or(DEFAULT_TAIL, |n| n as usize);
     let (wire, job_log) = match tool.name {
         "status" | "health" => (json!({"command": tool.name}), None),
+        "doctor" => (json!({"command": "doctor", "params": {}}), None),
         "run_job" => {
             let (wire, log, scratch) = run_request(ctx, args)?;
             (wire, Some((log, scratch)))
@@ -448,7 +470,10 @@ pub fn call(ctx: &Ctx, tool: &Tool, arguments: Option<&Value>) -> Result<(Value,
     };
     let req: Request =
         serde_json::from_value(wire).map_err(|e| format!("bad arguments for tool '{}': {e}", tool.name))?;
-    let resp = ops::handle(ctx, req);
+    let resp = match req.allowed_from(ops::Front::Mcp) {
+        Ok(()) => ops::handle(ctx, req),
+        Err(e) => Response::Error(e),
+    };
     let failed = !resp.ok();
     let mut v = match &resp {
         Response::Error(e) => e.to_json(),
@@ -480,7 +505,8 @@ mod tests {
         assert_eq!(
             names,
             [
-                "status", "start", "stop", "restart", "logs", "inspect", "health", "events", "run_job"
+                "status", "start", "stop", "restart", "logs", "inspect", "health", "events", "doctor", "register",
+                "run_job"
             ]
         );
         for t in TOOLS {

@@ -19,7 +19,7 @@ pub struct AddParams {
 }
 
 /// What `add` did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Added {
     /// Always true.
     pub ok: bool,
@@ -29,11 +29,11 @@ pub struct Added {
     pub command: String,
     /// `added` or `replaced`.
     pub action: Action,
-    /// The config edited (not in JSON, which the seed tool defines).
-    #[serde(skip)]
+    /// The config edited (`config_path`).
+    #[serde(rename = "config_path")]
     pub config: PathBuf,
     /// Agent files that could not be refreshed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
 }
 

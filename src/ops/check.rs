@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use serde::Serialize;
 
 /// What `check` found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(from = "CheckJson")]
 pub struct CheckReport {
     /// No error was found.
     pub ok: bool,
@@ -17,12 +18,47 @@ pub struct CheckReport {
     pub errors: Vec<Finding>,
     /// What will likely not work.
     pub warnings: Vec<Finding>,
-    /// The project, when the config is valid (not in JSON).
-    #[serde(skip)]
+    /// How many tasks the project has, when the config is valid (null when it is not).
     pub tasks: Option<usize>,
-    /// 0 clean, 1 errors found, 2 the config is invalid (not in JSON).
+    /// 0 clean, 1 errors found, 2 the config is invalid (not in JSON: `tasks` and `ok`
+    /// say it).
     #[serde(skip)]
     pub exit: u8,
+}
+
+/// [`CheckReport`]'s JSON, read back: the severities come from the lists, the exit code
+/// from `tasks` and `ok`.
+#[derive(serde::Deserialize)]
+struct CheckJson {
+    ok: bool,
+    config: String,
+    errors: Vec<Finding>,
+    warnings: Vec<Finding>,
+    #[serde(default)]
+    tasks: Option<usize>,
+}
+
+impl From<CheckJson> for CheckReport {
+    fn from(j: CheckJson) -> CheckReport {
+        let with = |v: Vec<Finding>, severity| v.into_iter().map(|f| Finding { severity, ..f }).collect();
+        CheckReport {
+            exit: exit_code(j.tasks.is_some(), j.errors.is_empty()),
+            ok: j.ok,
+            config: j.config,
+            errors: with(j.errors, Severity::Error),
+            warnings: with(j.warnings, Severity::Warning),
+            tasks: j.tasks,
+        }
+    }
+}
+
+/// 2 when the config is invalid, 1 when errors were found, else 0.
+fn exit_code(valid: bool, clean: bool) -> u8 {
+    match (valid, clean) {
+        (false, _) => 2,
+        (true, false) => 1,
+        (true, true) => 0,
+    }
 }
 
 /// `check`: validates the config, then lints the environment it will run in.
@@ -50,11 +86,7 @@ pub fn check(ctx: &Ctx) -> Result<CheckReport> {
     };
     let (errors, warnings): (Vec<Finding>, Vec<Finding>) =
         findings.into_iter().partition(|f| f.severity == Severity::Error);
-    let exit = match (&project, errors.is_empty()) {
-        (None, _) => 2,
-        (Some(_), false) => 1,
-        (Some(_), true) => 0,
-    };
+    let exit = exit_code(project.is_some(), errors.is_empty());
     Ok(CheckReport {
         ok: errors.is_empty(),
         config: path.display().to_string(),

@@ -26,7 +26,7 @@ pub struct DoctorParams {
 }
 
 /// How one check came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Fine.
@@ -38,7 +38,7 @@ pub enum Level {
 }
 
 /// One check.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Check {
     /// What was checked: `tmux`, `daemon`, `cert api.p.localhost`, …
     pub check: String,
@@ -47,7 +47,7 @@ pub struct Check {
     /// What was found.
     pub message: String,
     /// What to do, when not ok.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
 }
 
@@ -79,7 +79,7 @@ impl Check {
 }
 
 /// Counts by level.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Checks that passed.
     pub ok: usize,
@@ -90,7 +90,7 @@ pub struct Summary {
 }
 
 /// What `doctor` answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct DoctorReport {
     /// No check failed.
     pub ok: bool,

@@ -22,7 +22,7 @@ pub struct EventsParams {
 }
 
 /// `events`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct EventList {
     /// The events, oldest first.
     pub events: Vec<Value>,

@@ -9,20 +9,20 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 /// One task's probe in `health`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct HealthRow {
     /// The task.
     pub name: String,
     /// It passed.
     pub healthy: bool,
     /// `http`, `shell`, `tcp` or `proc`.
-    pub method: &'static str,
+    pub method: health::Method,
     /// Why it failed.
     pub reason: Option<String>,
 }
 
 /// `health`: every task probed now.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct HealthReport {
     /// Tasks that passed.
     pub healthy_count: usize,
@@ -81,7 +81,7 @@ pub fn health(ctx: &Ctx) -> Result<HealthReport> {
             .map(|(name, p)| HealthRow {
                 name,
                 healthy: p.ok,
-                method: p.method.as_str(),
+                method: p.method,
                 reason: p.reason,
             })
             .collect(),

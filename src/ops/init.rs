@@ -20,7 +20,7 @@ pub struct InitParams {
 }
 
 /// What `init` did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Initialized {
     /// Always true.
     pub ok: bool,
@@ -31,7 +31,7 @@ pub struct Initialized {
     /// The agent files written.
     pub agent_files: Vec<PathBuf>,
     /// Agent files that could not be written.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
 }
 

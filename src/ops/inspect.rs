@@ -8,7 +8,7 @@ use crate::task;
 use serde::Serialize;
 
 /// `inspect`: a task's `status` fields and more.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Inspected {
     /// Every `status` field.
     #[serde(flatten)]

@@ -162,7 +162,7 @@ pub struct JobsParams {
 }
 
 /// `jobs`: the job windows of a session.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct JobList {
     /// The session.
     pub session: String,
@@ -205,7 +205,7 @@ pub struct JobsKillParams {
 }
 
 /// What `jobs_kill` did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct JobKilled {
     /// Always true.
     pub ok: bool,

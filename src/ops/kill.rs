@@ -6,7 +6,7 @@ use crate::task;
 use serde::Serialize;
 
 /// What `kill` did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Killed {
     /// Always true.
     pub ok: bool,

@@ -49,6 +49,38 @@ impl Serialize for LogLines {
     }
 }
 
+impl<'de> Deserialize<'de> for LogLines {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<LogLines, D::Error> {
+        #[derive(Deserialize)]
+        struct Tagged {
+            task: String,
+            line: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Shape {
+            One { task: String, lines: Vec<String> },
+            All { lines: Vec<Tagged> },
+        }
+        let line = |task: String, raw: String| Line {
+            task,
+            ts: crate::time::parse_log_stamp(raw.as_bytes()).map_or(f64::NAN, |(ts, _)| ts),
+            raw,
+            lost: None,
+        };
+        Ok(match Shape::deserialize(d)? {
+            Shape::One { task, lines } => LogLines {
+                lines: lines.into_iter().map(|l| line(task.clone(), l)).collect(),
+                task: Some(task),
+            },
+            Shape::All { lines } => LogLines {
+                task: None,
+                lines: lines.into_iter().map(|l| line(l.task, l.line)).collect(),
+            },
+        })
+    }
+}
+
 /// The log files of one task, or of every task.
 pub fn log_sources(ctx: &Ctx, task: Option<&str>) -> Result<Vec<Source>> {
     let project = load_project(ctx)?;
@@ -125,7 +157,7 @@ pub fn follow_while(
 }
 
 /// What `logs_clean` did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Cleaned {
     /// Always true.
     pub ok: bool,

@@ -8,9 +8,13 @@
 //! [`Response`] is what `--json` prints.
 
 mod add;
+pub mod ca;
 mod check;
+mod daemon;
+mod dns;
 pub mod doctor;
 mod events;
+mod global;
 mod health;
 mod init;
 mod inspect;
@@ -31,9 +35,15 @@ mod url;
 
 pub use crate::ctx::{Cancel, Ctx};
 pub use add::{AddParams, Added};
+pub use ca::{CaInfo, CertInfo, MintParams, Minted, authority};
 pub use check::CheckReport;
+pub use daemon::{
+    EachProject, ProjectList, RegisterParams, Registered, Routes, UnregisterParams, Unregistered, WakeParams, Woken,
+};
+pub use dns::{Queried, QueryParams, StatusParams as DnsStatusParams};
 pub use doctor::{DoctorParams, DoctorReport};
 pub use events::{EventList, EventsParams};
+pub use global::{ConfigPath, SetParams, UnsetParams};
 pub use health::{HealthReport, HealthRow};
 pub use init::{InitParams, Initialized, init_target};
 pub use inspect::Inspected;
@@ -41,7 +51,7 @@ pub use jobs::{JobKilled, JobList, JobsKillParams, JobsParams, JobsWaitParams, R
 pub use kill::Killed;
 pub use logs::{Cleaned, LogLines, LogsParams, follow, follow_while, log_sources};
 pub use remove::{Removed, stop_removed};
-pub use request::{Envelope, OptTaskParams, Request, TaskParams, TasksParams};
+pub use request::{Context, Envelope, Front, MAX_LINE, OptTaskParams, Request, TaskParams, TasksParams, envelope};
 pub use restart::Restarted;
 pub use results::{Action, Outcome, TaskFailure, Warning};
 pub use send::{SendParams, Sent};
@@ -53,66 +63,158 @@ pub use url::UrlResult;
 
 use crate::config::{self, Project};
 use crate::error::{Error, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-/// The typed result of a request; its JSON is what `--json` prints for that command.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum Response {
-    /// `start`.
-    Start(Started),
-    /// `stop`.
-    Stop(Stopped),
-    /// `restart`.
-    Restart(Restarted),
-    /// `kill`.
-    Kill(Killed),
-    /// `remove`.
-    Remove(Removed),
-    /// `status`.
-    Status(Status),
-    /// `health`.
-    Health(HealthReport),
-    /// `inspect`.
-    Inspect(Box<Inspected>),
-    /// `send`.
-    Send(Sent),
-    /// `logs`.
-    Logs(LogLines),
-    /// `logs_clean`.
-    LogsClean(Cleaned),
-    /// `events`.
-    Events(EventList),
-    /// `url`.
-    Url(UrlResult),
-    /// `run` (a job).
-    Run(crate::jobs::JobRef),
-    /// `jobs`.
-    Jobs(JobList),
-    /// `jobs_kill`.
-    JobsKill(JobKilled),
-    /// `jobs_wait`.
-    JobsWait(crate::jobs::JobRef),
-    /// `init`.
-    Init(Initialized),
-    /// `add`.
-    Add(Added),
-    /// `check`.
-    Check(CheckReport),
-    /// `reload`.
-    Reload(reload::Reloaded),
-    /// `doctor`.
-    Doctor(DoctorReport),
-    /// `ping`: `{"ok": true, "v": 1}`.
-    Pong {
-        /// Always true.
-        ok: bool,
-        /// The protocol version.
-        v: u32,
-    },
-    /// The request failed as a whole.
-    Error(Error),
+/// Declares [`Response`]: each variant, its type and its tag on the wire, in one place.
+macro_rules! responses {
+    ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $tag:literal, )*) => {
+        /// The typed result of a request. Its JSON (serde's, untagged) is what `--json`
+        /// prints for that command; [`Response::to_wire`] adds the tag `response` that
+        /// [`Response::from_wire`] reads it back by.
+        #[derive(Debug, Serialize)]
+        #[serde(untagged)]
+        pub enum Response {
+            $( $(#[$doc])* $variant($ty), )*
+        }
+
+        impl Response {
+            /// The variant's name on the wire (`"status"`, `"error"`).
+            pub fn tag(&self) -> &'static str {
+                match self {
+                    $( Response::$variant(_) => $tag, )*
+                }
+            }
+
+            /// Every tag, in declaration order.
+            pub const TAGS: &'static [&'static str] = &[$( $tag, )*];
+
+            /// The variant tagged `tag`, from its JSON; None for a tag this version does
+            /// not know.
+            fn decode(tag: &str, body: Value) -> Option<serde_json::Result<Response>> {
+                Some(match tag {
+                    $( $tag => serde_json::from_value::<$ty>(body).map(Response::$variant), )*
+                    _ => return None,
+                })
+            }
+        }
+    };
 }
+
+responses! {
+    /// `start`.
+    Start(Started) = "start",
+    /// `stop`.
+    Stop(Stopped) = "stop",
+    /// `restart`.
+    Restart(Restarted) = "restart",
+    /// `kill`.
+    Kill(Killed) = "kill",
+    /// `remove`.
+    Remove(Removed) = "remove",
+    /// `status`.
+    Status(Status) = "status",
+    /// `health`.
+    Health(HealthReport) = "health",
+    /// `inspect`.
+    Inspect(Box<Inspected>) = "inspect",
+    /// `send`.
+    Send(Sent) = "send",
+    /// `logs`.
+    Logs(LogLines) = "logs",
+    /// `logs_clean`.
+    LogsClean(Cleaned) = "logs_clean",
+    /// `events`.
+    Events(EventList) = "events",
+    /// `url`.
+    Url(UrlResult) = "url",
+    /// `run` (a job).
+    Run(crate::jobs::JobRef) = "run",
+    /// `jobs`.
+    Jobs(JobList) = "jobs",
+    /// `jobs_kill`.
+    JobsKill(JobKilled) = "jobs_kill",
+    /// `jobs_wait`.
+    JobsWait(crate::jobs::JobRef) = "jobs_wait",
+    /// `init`.
+    Init(Initialized) = "init",
+    /// `add`.
+    Add(Added) = "add",
+    /// `check`.
+    Check(CheckReport) = "check",
+    /// `reload`.
+    Reload(reload::Reloaded) = "reload",
+    /// `doctor`.
+    Doctor(DoctorReport) = "doctor",
+    /// `ping`.
+    Pong(Pong) = "ping",
+    /// `config_show`.
+    ConfigShow(crate::config::global_edit::Shown) = "config_show",
+    /// `config_set`.
+    ConfigSet(crate::config::global_edit::Edited) = "config_set",
+    /// `config_unset`.
+    ConfigUnset(crate::config::global_edit::Edited) = "config_unset",
+    /// `config_path`.
+    ConfigPath(global::ConfigPath) = "config_path",
+    /// `daemon_status`.
+    DaemonStatus(Box<crate::supervision::DaemonStatus>) = "daemon_status",
+    /// `daemon_list`.
+    DaemonList(daemon::ProjectList) = "daemon_list",
+    /// `register`.
+    Register(daemon::Registered) = "register",
+    /// `unregister`.
+    Unregister(daemon::Unregistered) = "unregister",
+    /// `ca_path`.
+    CaPath(ca::CaInfo) = "ca_path",
+    /// `ca_mint`.
+    CaMint(ca::Minted) = "ca_mint",
+    /// `dns_status`.
+    DnsStatus(crate::dns::Status) = "dns_status",
+    /// `dns_query`.
+    DnsQuery(dns::Queried) = "dns_query",
+    /// `proxy_routes`.
+    ProxyRoutes(daemon::Routes) = "proxy_routes",
+    /// `wake`.
+    Wake(daemon::Woken) = "wake",
+    /// `status_all`, `start_all`, `stop_all`, `restart_all`.
+    EachProject(daemon::EachProject) = "each_project",
+    /// The request failed as a whole.
+    Error(Error) = "error",
+}
+
+/// What `ping` answers: `{"command": "ping", "ok": true, "v": 2, "versions": [2],
+/// "version": "0.1.0"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pong {
+    /// `ping`, as the seed's reply has it.
+    pub command: String,
+    /// Always true.
+    pub ok: bool,
+    /// The protocol version this side speaks by default.
+    pub v: u32,
+    /// Every protocol version it speaks.
+    pub versions: Vec<u32>,
+    /// Its taskmux version.
+    pub version: String,
+}
+
+impl Pong {
+    /// This side's answer.
+    pub fn here() -> Pong {
+        Pong {
+            command: "ping".into(),
+            ok: true,
+            v: PROTOCOL,
+            versions: PROTOCOLS.to_vec(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// The protocol version this side speaks by default: a request with no `v` is taken as one.
+pub const PROTOCOL: u32 = 2;
+/// Every protocol version this side speaks.
+pub const PROTOCOLS: &[u32] = &[2];
 
 impl Response {
     /// Whether the request did all it was asked.
@@ -123,8 +225,54 @@ impl Response {
             Response::Check(r) => r.ok,
             Response::Reload(r) => r.ok,
             Response::Doctor(r) => r.ok,
+            Response::DnsStatus(r) => r.ok,
+            Response::EachProject(r) => r.ok,
             Response::Error(_) => false,
             _ => true,
+        }
+    }
+
+    /// The response on the wire: its JSON with `ok` (when the variant's JSON has none),
+    /// the tag `response` and the request's `id`. An error has the API's shape
+    /// (`{"ok": false, "error": "unknown_task", "code", "message"}`).
+    pub fn to_wire(&self, id: Option<&Value>) -> Value {
+        let mut v = match self {
+            Response::Error(e) => e.to_api_json(),
+            other => serde_json::to_value(other).unwrap_or_else(|e| {
+                Error::internal(format!("cannot encode the {} response: {e}", other.tag())).to_api_json()
+            }),
+        };
+        if let Value::Object(m) = &mut v {
+            m.entry("ok").or_insert(Value::Bool(self.ok()));
+            m.insert("response".into(), Value::from(self.tag()));
+            if let Some(id) = id {
+                m.insert("id".into(), id.clone());
+            }
+        }
+        v
+    }
+
+    /// Reads a response off the wire ([`Response::to_wire`]'s form), and its `id`. A reply
+    /// without a tag, of a tag this version does not know, or whose fields do not fit its
+    /// tag is E502 naming what was wrong.
+    pub fn from_wire(mut v: Value) -> Result<(Option<Value>, Response)> {
+        let bad = |m: String| Error::from(crate::error::Kind::BadRequest(m));
+        let Value::Object(m) = &mut v else {
+            return Err(bad("a reply must be a JSON object".into()));
+        };
+        let id = m.remove("id");
+        let tag = match m.remove("response") {
+            Some(Value::String(t)) => t,
+            _ if m.get("command").and_then(Value::as_str) == Some("ping") => "ping".to_string(),
+            _ if m.get("ok") == Some(&Value::Bool(false)) && m.contains_key("code") => "error".to_string(),
+            _ => return Err(bad("a reply needs \"response\": the kind of result it is".into())),
+        };
+        match Response::decode(&tag, v) {
+            Some(Ok(r)) => Ok((id, r)),
+            Some(Err(e)) => Err(bad(format!("a '{tag}' reply that does not read: {e}"))),
+            None => Err(bad(format!(
+                "a reply of a kind this taskmux does not know: '{tag}' (is the other side newer?)"
+            ))),
         }
     }
 
@@ -136,6 +284,9 @@ impl Response {
             Response::Restart(r) => u8::from(!r.ok()),
             Response::Reload(r) => u8::from(!r.ok),
             Response::Doctor(r) => u8::from(!r.ok),
+            Response::DnsStatus(r) => u8::from(!r.ok),
+            Response::EachProject(r) => u8::from(!r.ok),
+            Response::DaemonStatus(s) => u8::from(!s.running),
             Response::Check(r) => r.exit,
             Response::Run(j) | Response::JobsWait(j) => j.exit_code.map_or(0, |c| c.clamp(0, 255) as u8),
             _ => 0,
@@ -146,7 +297,7 @@ impl Response {
 /// Runs one request. Every failure is a [`Response::Error`], never a panic or an exit.
 pub fn handle(ctx: &Ctx, req: Request) -> Response {
     let r = match req {
-        Request::Ping => Ok(Response::Pong { ok: true, v: 1 }),
+        Request::Ping => Ok(Response::Pong(Pong::here())),
         Request::Start(p) => start::start(ctx, p).map(Response::Start),
         Request::Stop(p) => stop::stop(ctx, p).map(Response::Stop),
         Request::Restart(p) => restart::restart(ctx, p).map(Response::Restart),
@@ -169,8 +320,86 @@ pub fn handle(ctx: &Ctx, req: Request) -> Response {
         Request::Check => check::check(ctx).map(Response::Check),
         Request::Reload => reload::reload(ctx).map(Response::Reload),
         Request::Doctor(p) => doctor::doctor(ctx, p).map(Response::Doctor),
+        Request::ConfigShow => global::show(ctx).map(Response::ConfigShow),
+        Request::ConfigSet(p) => global::set(ctx, p).map(Response::ConfigSet),
+        Request::ConfigUnset(p) => global::unset(ctx, p).map(Response::ConfigUnset),
+        Request::ConfigPath => Ok(Response::ConfigPath(global::path(ctx))),
+        Request::DaemonStatus => daemon::status(ctx).map(|s| Response::DaemonStatus(Box::new(s))),
+        Request::DaemonList => daemon::list(ctx).map(Response::DaemonList),
+        Request::Register(p) => daemon::register(ctx, p).map(Response::Register),
+        Request::Unregister(p) => daemon::unregister(ctx, p).map(Response::Unregister),
+        Request::CaPath => ca::path(ctx).map(Response::CaPath),
+        Request::CaMint(p) => ca::mint(ctx, p).map(Response::CaMint),
+        Request::DnsStatus(p) => dns::status(ctx, p).map(Response::DnsStatus),
+        Request::DnsQuery(p) => dns::query(ctx, p).map(Response::DnsQuery),
+        Request::ProxyRoutes => daemon::routes(ctx).map(Response::ProxyRoutes),
+        Request::Wake(p) => daemon::wake(ctx, p).map(Response::Wake),
+        Request::StatusAll => daemon::each(ctx, Request::Status).map(Response::EachProject),
+        Request::StartAll => daemon::each(ctx, Request::Start(TasksParams::default())).map(Response::EachProject),
+        Request::StopAll => daemon::each(ctx, Request::Stop(TasksParams::default())).map(Response::EachProject),
+        Request::RestartAll => daemon::each(ctx, Request::Restart(TasksParams::default())).map(Response::EachProject),
     };
     r.unwrap_or_else(Response::Error)
+}
+
+/// The world a request runs in: `base` (the front's own) with what the request's context
+/// names. A registered `project` gives its config, tmux server and directory; `config`
+/// and `cwd` are read relative to `base`'s directory. An unknown project is E303.
+pub fn in_context(base: &Ctx, c: &Context) -> Result<Ctx> {
+    let mut ctx = base.clone();
+    if let Some(cwd) = &c.cwd {
+        ctx.cwd = base.cwd.join(cwd);
+    }
+    let mut socket = c.socket.clone();
+    if let Some(name) = &c.project {
+        let reg = crate::registry::Registry::load(&base.home)?;
+        let Some(e) = reg.get(name) else {
+            return Err(Error::from(crate::error::Kind::NotRegistered(name.clone())));
+        };
+        ctx.config = Some(e.config_path.clone());
+        if c.cwd.is_none()
+            && let Some(dir) = e.config_path.parent()
+        {
+            ctx.cwd = dir.to_path_buf();
+        }
+        socket = socket.or_else(|| e.tmux_socket.clone());
+    }
+    if let Some(config) = &c.config {
+        ctx.config = Some(ctx.cwd.join(config));
+    }
+    if let Some(s) = socket {
+        ctx.tmux = crate::tmux::Tmux::new(Some(s), base.tmux.path.clone(), Some(base.home.clone()));
+    }
+    if let Some(env) = &c.env {
+        ctx.env = crate::state::record_of(env.clone());
+    }
+    Ok(ctx)
+}
+
+/// The context a request sent from `ctx` carries: its config (absolute), tmux server and
+/// directory.
+pub fn context_of(ctx: &Ctx) -> Context {
+    Context {
+        config: ctx.config.as_ref().map(|c| ctx.cwd.join(c)),
+        project: None,
+        socket: ctx.tmux.socket.clone(),
+        cwd: Some(ctx.cwd.clone()),
+        env: None,
+    }
+}
+
+/// How long the daemon has to answer a request about itself.
+const DAEMON_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Asks the daemon of `ctx`'s state directory, in `ctx`'s context. Its error reply is the
+/// error; no daemon is E304.
+pub fn ask_daemon(ctx: &Ctx, req: &Request) -> Result<Response> {
+    let line = envelope(req, &context_of(ctx), None, false);
+    let v = crate::client::request(&ctx.home, &line, DAEMON_TIMEOUT)?;
+    match Response::from_wire(v)? {
+        (_, Response::Error(e)) => Err(e),
+        (_, r) => Ok(r),
+    }
 }
 
 /// The path of the project's config: `-c` (relative to the context's directory), else

@@ -9,7 +9,7 @@ use crate::task;
 use serde::Serialize;
 
 /// How a valid new config differs from the one before, by task name.
-#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ConfigDiff {
     /// Tasks present now and absent before.
     pub added: Vec<String>,
@@ -112,7 +112,7 @@ pub fn apply(ctx: &Ctx, old: &Project, new: &Project, d: &ConfigDiff) -> Applied
 
 /// What the `reload` request did: how what runs differed from the config on disk, and
 /// what was done about it. The JSON is `watch`'s `config_reloaded` line without `event`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct Reloaded {
     /// Nothing failed.
     pub ok: bool,

@@ -12,7 +12,7 @@ use serde_json::json;
 use std::path::PathBuf;
 
 /// What `remove` did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Removed {
     /// Always true.
     pub ok: bool,
@@ -22,11 +22,11 @@ pub struct Removed {
     pub action: Action,
     /// It was running and was stopped.
     pub stopped: bool,
-    /// The config edited (not in JSON).
-    #[serde(skip)]
+    /// The config edited (`config_path`).
+    #[serde(rename = "config_path")]
     pub config: PathBuf,
     /// Agent files that could not be refreshed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
 }
 

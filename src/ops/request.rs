@@ -1,62 +1,223 @@
 //! [`Request`]: every operation as one serde enum, and [`Envelope`], a request as it comes
-//! off the wire with its `id`.
+//! off the wire: its `id`, the protocol version `v`, and the [`Context`] it is for.
 
 use super::{AddParams, EventsParams, InitParams, JobsKillParams, JobsParams, JobsWaitParams, LogsParams};
-use super::{RunParams, SendParams};
+use super::{PROTOCOL, PROTOCOLS, RunParams, SendParams};
 use crate::error::{Error, Kind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-/// One operation and its params: `{"command": "stop", "params": {"task": "web"}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "command", content = "params", rename_all = "snake_case")]
-pub enum Request {
-    /// Liveness and protocol version.
-    Ping,
+/// Declares [`Request`]: each variant, its params and its name on the wire, in one place,
+/// so [`Request::COMMANDS`] and [`Request::name`] cannot miss one.
+macro_rules! requests {
+    ($( $(#[$meta:meta])* $variant:ident $(($ty:ty))? = $name:literal, )*) => {
+        /// One operation and its params: `{"command": "stop", "params": {"task": "web"}}`.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "command", content = "params")]
+        pub enum Request {
+            $( $(#[$meta])* #[serde(rename = $name)] $variant $(($ty))?, )*
+        }
+
+        impl Request {
+            /// Every command's name on the wire, in declaration order.
+            pub const COMMANDS: &'static [&'static str] = &[$( $name, )*];
+
+            /// Whether the command `name` takes no params.
+            fn is_unit(name: &str) -> bool {
+                match name {
+                    $( $name => requests!(@unit $($ty)?), )*
+                    _ => false,
+                }
+            }
+
+            /// The command's name on the wire.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $( requests!(@pat $variant $(, $ty)?) => $name, )*
+                }
+            }
+        }
+    };
+    (@unit) => { true };
+    (@unit $ty:ty) => { false };
+    (@pat $variant:ident) => { Request::$variant };
+    (@pat $variant:ident, $ty:ty) => { Request::$variant(_) };
+}
+
+requests! {
+    /// Liveness and the protocol versions spoken.
+    Ping = "ping",
     /// Start tasks (all `auto_start` ones in dependency order when none is named).
-    Start(TasksParams),
+    Start(TasksParams) = "start",
     /// Stop tasks (all when none is named).
-    Stop(TasksParams),
+    Stop(TasksParams) = "stop",
     /// Stop then start tasks in their windows.
-    Restart(TasksParams),
+    Restart(TasksParams) = "restart",
     /// SIGKILL a task and destroy its window.
-    Kill(TaskParams),
+    Kill(TaskParams) = "kill",
     /// Remove a task from the config, stopping it first.
-    Remove(TaskParams),
+    Remove(TaskParams) = "remove",
     /// Every task's state.
-    Status,
+    Status = "status",
     /// Probe every task now.
-    Health,
+    Health = "health",
     /// Everything about one task.
-    Inspect(TaskParams),
+    Inspect(TaskParams) = "inspect",
     /// Type text into a task's pane.
-    Send(SendParams),
+    Send(SendParams) = "send",
     /// Lines from the log files.
-    Logs(LogsParams),
+    Logs(LogsParams) = "logs",
     /// Delete log files.
-    LogsClean(OptTaskParams),
+    LogsClean(OptTaskParams) = "logs_clean",
     /// Lifecycle events.
-    Events(EventsParams),
+    Events(EventsParams) = "events",
     /// A task's https URL.
-    Url(TaskParams),
+    Url(TaskParams) = "url",
     /// Run a job window (`taskmux-run`).
-    Run(RunParams),
+    Run(RunParams) = "run",
     /// List job windows.
-    Jobs(JobsParams),
+    Jobs(JobsParams) = "jobs",
     /// Kill job windows.
-    JobsKill(JobsKillParams),
+    JobsKill(JobsKillParams) = "jobs_kill",
     /// Wait for a job to end.
-    JobsWait(JobsWaitParams),
+    JobsWait(JobsWaitParams) = "jobs_wait",
     /// Create `taskmux.toml` and the agent context.
-    Init(InitParams),
+    Init(InitParams) = "init",
     /// Add a task to the config.
-    Add(AddParams),
+    Add(AddParams) = "add",
     /// Validate the config and lint the environment.
-    Check,
+    Check = "check",
     /// Make the running project follow the config on disk.
-    Reload,
+    Reload = "reload",
     /// Check every layer from tmux to the URL.
-    Doctor(super::DoctorParams),
+    Doctor(super::DoctorParams) = "doctor",
+    /// The global config, every key and where its value comes from.
+    ConfigShow = "config_show",
+    /// Set a key of the global config.
+    ConfigSet(super::global::SetParams) = "config_set",
+    /// Remove a key of the global config (back to its default).
+    ConfigUnset(super::global::UnsetParams) = "config_unset",
+    /// Where the global config is.
+    ConfigPath = "config_path",
+    /// Whether the daemon runs, and how it is.
+    DaemonStatus = "daemon_status",
+    /// The registered projects (`list_projects` on the seed's API).
+    #[serde(alias = "list_projects")]
+    DaemonList = "daemon_list",
+    /// Register the project of the context's config with the daemon.
+    Register(super::daemon::RegisterParams) = "register",
+    /// Unregister a project.
+    Unregister(super::daemon::UnregisterParams) = "unregister",
+    /// The local CA's certificate.
+    CaPath = "ca_path",
+    /// Mint host certificates from the local CA.
+    CaMint(super::ca::MintParams) = "ca_mint",
+    /// How names resolve here.
+    DnsStatus(super::dns::StatusParams) = "dns_status",
+    /// One question to a DNS server.
+    DnsQuery(super::dns::QueryParams) = "dns_query",
+    /// The proxy's routes (the daemon's alone).
+    ProxyRoutes = "proxy_routes",
+    /// Wake the supervisors of a project (the daemon's alone).
+    Wake(super::daemon::WakeParams) = "wake",
+    /// `status` of every supervised project (the daemon's alone).
+    StatusAll = "status_all",
+    /// `start` of every supervised project (the daemon's alone).
+    StartAll = "start_all",
+    /// `stop` of every supervised project (the daemon's alone).
+    StopAll = "stop_all",
+    /// `restart` of every supervised project (the daemon's alone).
+    RestartAll = "restart_all",
+}
+
+/// Who sent a request: what it may ask depends on it (taskmuxd(8), API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    /// The command line, `taskmux __request`, and daemon.sock (the same user): anything.
+    Local,
+    /// The WebSocket: a token a browser extension or another local program may hold. It
+    /// may not change config.toml, the registry, certificates or the system.
+    WebSocket,
+    /// An MCP client (a coding agent): it may register a project and run doctor, and
+    /// change nothing of the system or the global config.
+    Mcp,
+}
+
+impl Request {
+    /// Whether it changes the global config, the registry or certificates: what a
+    /// WebSocket may not ask.
+    fn changes_machine(&self) -> bool {
+        matches!(
+            self,
+            Request::ConfigSet(_)
+                | Request::ConfigUnset(_)
+                | Request::Register(_)
+                | Request::Unregister(_)
+                | Request::CaMint(_)
+        )
+    }
+
+    /// E702 when `front` may not ask this.
+    pub fn allowed_from(&self, front: Front) -> Result<(), Error> {
+        let refused = match front {
+            Front::Local => false,
+            Front::WebSocket => self.changes_machine(),
+            Front::Mcp => self.changes_machine() && !matches!(self, Request::Register(_)),
+        };
+        if !refused {
+            return Ok(());
+        }
+        let who = match front {
+            Front::WebSocket => "the WebSocket API",
+            _ => "an MCP client",
+        };
+        Err(Error::from(Kind::Unauthorized(format!(
+            "'{}' is not allowed over {who}: it changes the machine's config, registry or certificates",
+            self.name()
+        )))
+        .hint(format!(
+            "run 'taskmux {}' in a shell, or send it on daemon.sock",
+            self.name().replace('_', " ")
+        )))
+    }
+
+    /// Whether it is about one project (and needs one named, or a directory to find it from).
+    pub fn needs_project(&self) -> bool {
+        !matches!(
+            self,
+            Request::Ping
+                | Request::ConfigShow
+                | Request::ConfigSet(_)
+                | Request::ConfigUnset(_)
+                | Request::ConfigPath
+                | Request::DaemonStatus
+                | Request::DaemonList
+                | Request::Unregister(_)
+                | Request::CaPath
+                | Request::CaMint(super::ca::MintParams { host: Some(_) })
+                | Request::DnsStatus(_)
+                | Request::DnsQuery(_)
+                | Request::ProxyRoutes
+                | Request::Wake(_)
+                | Request::StatusAll
+                | Request::StartAll
+                | Request::StopAll
+                | Request::RestartAll
+                | Request::Run(_)
+                | Request::Jobs(_)
+                | Request::JobsKill(_)
+                | Request::JobsWait(_)
+                | Request::Events(EventsParams { all_projects: true, .. })
+        )
+    }
+
+    /// Whether its params carry a `session` of their own (the job commands' `-s`), so a
+    /// `session` in them is not the project.
+    fn has_session_param(name: &str) -> bool {
+        matches!(name, "run" | "jobs" | "jobs_kill" | "jobs_wait" | "wake")
+    }
 }
 
 /// Params naming one task.
@@ -98,62 +259,170 @@ impl TasksParams {
     }
 }
 
-/// A request as it comes off the wire: the request, or why it could not be read, and the
-/// `id` to echo when one could be read.
+/// What a request is about, as a CLI flag would say it: the project (a config path, or a
+/// registered name), the tmux server, the directory a relative path and the config search
+/// start from, and the sender's environment (for the environment of record of a first
+/// start). Every field is optional; a front fills in its own.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Context {
+    /// `-c PATH`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<PathBuf>,
+    /// `-p NAME`: a registered project (the seed's API calls it `session`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// `-L NAME`: the tmux socket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket: Option<String>,
+    /// The sender's working directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<PathBuf>,
+    /// The sender's environment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, String>>,
+}
+
+impl Context {
+    /// Whether it names nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Context::default()
+    }
+}
+
+/// A request as it comes off the wire: the request (or why it could not be read), its
+/// `id` to echo, the protocol version it speaks, the context it is for, and whether the
+/// sender wants an acknowledgement and progress before the reply.
 #[derive(Debug)]
 pub struct Envelope {
     /// The client's `id`, echoed in the reply.
     pub id: Option<Value>,
+    /// The context.
+    pub context: Context,
+    /// `"progress": true`: acknowledge at once, then send progress, then the reply.
+    pub progress: bool,
     /// The request, or the error to reply with.
     pub request: Result<Request, Error>,
 }
 
+/// The largest request: a line on daemon.sock or `__request`, a WebSocket message.
+pub const MAX_LINE: usize = 1024 * 1024;
+
+/// The top-level keys of a request.
+const ENVELOPE_KEYS: &[&str] = &[
+    "command", "params", "id", "v", "config", "project", "session", "socket", "cwd", "env", "progress",
+];
+
 impl Envelope {
-    /// Reads one JSON request line. A line that is not a JSON object, an unknown command and
-    /// bad params are errors (E502, E501, E500) carrying the `id` where one could be read.
+    /// Reads one JSON request line. A line that is not a JSON object is E502, an unknown
+    /// command E501, bad params E500, a protocol version this side does not speak E506;
+    /// each keeps the `id` where one could be read.
     pub fn parse(line: &str) -> Envelope {
         let v: Value = match serde_json::from_str(line) {
             Ok(v) => v,
             Err(e) => {
-                return Envelope {
-                    id: None,
-                    request: Err(Error::from(Kind::BadRequest(format!("invalid JSON request: {e}")))
-                        .hint("send one JSON object a line: {\"command\": \"status\", \"id\": 1}")),
-                };
+                return Envelope::failed(
+                    None,
+                    Error::from(Kind::BadRequest(format!("invalid JSON request: {e}")))
+                        .hint("send one JSON object a line: {\"command\": \"status\", \"id\": 1}"),
+                );
             }
         };
-        let Value::Object(mut m) = v else {
-            return Envelope {
-                id: None,
-                request: Err(Error::from(Kind::BadRequest("a request must be a JSON object".into()))),
-            };
+        let Value::Object(m) = v else {
+            return Envelope::failed(
+                None,
+                Error::from(Kind::BadRequest("a request must be a JSON object".into())),
+            );
         };
-        let id = m.remove("id");
-        let request = Envelope::request(m);
-        Envelope { id, request }
+        Envelope::from_map(m)
     }
 
-    fn request(mut m: serde_json::Map<String, Value>) -> Result<Request, Error> {
+    fn failed(id: Option<Value>, e: Error) -> Envelope {
+        Envelope {
+            id,
+            context: Context::default(),
+            progress: false,
+            request: Err(e),
+        }
+    }
+
+    /// Reads a request from a JSON object.
+    pub fn from_map(mut m: serde_json::Map<String, Value>) -> Envelope {
+        let id = m.remove("id");
+        if let Some(v) = m.remove("v")
+            && let Err(e) = check_version(&v)
+        {
+            return Envelope::failed(id, e);
+        }
+        let progress = m.remove("progress").and_then(|v| v.as_bool()).unwrap_or(false);
+        let mut ctx = serde_json::Map::new();
+        for k in ["config", "project", "socket", "cwd", "env"] {
+            if let Some(v) = m.remove(k) {
+                ctx.insert(k.into(), v);
+            }
+        }
+        let session = m.remove("session");
+        let request = Envelope::request(&mut m);
+        // the seed's API names the project `session`, at the top or in the params
+        let session = session.or_else(|| match (&request, m.get_mut("params")) {
+            (Ok(name), Some(Value::Object(p))) if !Request::has_session_param(name) => p.remove("session"),
+            _ => None,
+        });
+        if let Some(s) = session
+            && !ctx.contains_key("project")
+        {
+            ctx.insert("project".into(), s);
+        }
+        let context = match serde_json::from_value::<Context>(Value::Object(ctx)) {
+            Ok(c) => c,
+            Err(e) => {
+                return Envelope::failed(
+                    id,
+                    Error::usage(format!("bad request context: {e}"))
+                        .hint("config and cwd are paths, project and socket names, env an object of strings"),
+                );
+            }
+        };
+        let request = request.and_then(|name| Envelope::decode(&name, m));
+        Envelope {
+            id,
+            context,
+            progress,
+            request,
+        }
+    }
+
+    /// The command's name, checked; what is left of `m` is `command` and `params`.
+    fn request(m: &mut serde_json::Map<String, Value>) -> Result<String, Error> {
         let Some(Value::String(command)) = m.get("command").cloned() else {
             return Err(Error::from(Kind::BadRequest(
                 "a request needs \"command\": a string".into(),
             )));
         };
-        if let Some(k) = m.keys().find(|k| !matches!(k.as_str(), "command" | "params")) {
+        if let Some(k) = m.keys().find(|k| !ENVELOPE_KEYS.contains(&k.as_str())) {
             return Err(Error::from(Kind::BadRequest(format!("unknown request field '{k}'")))
-                .hint("a request has \"command\", \"params\" and \"id\""));
+                .hint(format!("a request has {}", ENVELOPE_KEYS.join(", "))));
         }
-        let params = m.remove("params").unwrap_or(Value::Null);
+        let command = if command == "list_projects" {
+            "daemon_list".to_string()
+        } else {
+            command
+        };
         if !Request::COMMANDS.contains(&command.as_str()) {
             return Err(
                 Error::from(Kind::UnknownCommand(format!("Unknown command '{command}'")))
                     .hint(format!("commands: {}", Request::COMMANDS.join(", "))),
             );
         }
+        Ok(command)
+    }
+
+    fn decode(command: &str, mut m: serde_json::Map<String, Value>) -> Result<Request, Error> {
+        let params = m.remove("params").unwrap_or(Value::Null);
         let mut obj = serde_json::Map::new();
-        obj.insert("command".into(), Value::String(command.clone()));
+        obj.insert("command".into(), Value::String(command.to_string()));
         // a command without params takes none; one with params may leave them out
-        let unit = Request::UNIT.contains(&command.as_str());
+        let unit = Request::is_unit(command);
         match params {
             Value::Null if unit => {}
             Value::Object(p) if unit && p.is_empty() => {}
@@ -169,36 +438,34 @@ impl Envelope {
     }
 }
 
-impl Request {
-    /// Every command's name on the wire.
-    pub const COMMANDS: &'static [&'static str] = &[
-        "ping",
-        "start",
-        "stop",
-        "restart",
-        "kill",
-        "remove",
-        "status",
-        "health",
-        "inspect",
-        "send",
-        "logs",
-        "logs_clean",
-        "events",
-        "url",
-        "run",
-        "jobs",
-        "jobs_kill",
-        "jobs_wait",
-        "init",
-        "add",
-        "check",
-        "reload",
-        "doctor",
-    ];
+/// E506 unless `v` is a version this side speaks.
+fn check_version(v: &Value) -> Result<(), Error> {
+    match v.as_u64() {
+        Some(n) if PROTOCOLS.contains(&(n as u32)) => Ok(()),
+        _ => Err(Error::from(Kind::Version {
+            ours: PROTOCOLS.to_vec(),
+            theirs: v.as_u64().map_or(0, |n| n.min(u32::MAX as u64) as u32),
+            who: "the request".into(),
+        })),
+    }
+}
 
-    /// The commands that take no params.
-    const UNIT: &'static [&'static str] = &["ping", "status", "health", "check", "reload"];
+/// A request as a front sends it: `{"command", "params", "v", …context}`.
+pub fn envelope(req: &Request, context: &Context, id: Option<Value>, progress: bool) -> Value {
+    let mut v = serde_json::to_value(req).unwrap_or_default();
+    if let Value::Object(m) = &mut v {
+        m.insert("v".into(), Value::from(PROTOCOL));
+        if let Ok(Value::Object(c)) = serde_json::to_value(context) {
+            m.extend(c);
+        }
+        if let Some(id) = id {
+            m.insert("id".into(), id);
+        }
+        if progress {
+            m.insert("progress".into(), Value::Bool(true));
+        }
+    }
+    v
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! `restart`: stop (without the manual-stop mark), then start, in the same windows.
 
-use super::shape::{Shape, Skip, failures, skips};
+use super::shape::{Shape, Skip, failures, field, outcome_task, outcomes, skips};
 use super::{Action, Ctx, Outcome, TaskFailure, TasksParams, lifecycle_ctx};
 use crate::error::Result;
 use crate::task;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
 
 /// What `restart` did.
@@ -39,13 +39,51 @@ impl Restarted {
 impl Serialize for Restarted {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let v = match Shape::of(&self.names) {
-            Shape::One => serde_json::to_value(self.outcome(&self.names[0])).unwrap_or(Value::Null),
-            Shape::Many => json!({"ok": self.ok(),
+            Shape::One => {
+                let mut v = serde_json::to_value(self.outcome(&self.names[0])).unwrap_or(Value::Null);
+                v["session"] = json!(self.session);
+                v
+            }
+            Shape::Many => json!({"ok": self.ok(), "session": self.session,
                 "results": self.names.iter().map(|n| self.outcome(n)).collect::<Vec<_>>()}),
             Shape::All => json!({"ok": self.ok(), "session": self.session, "action": Action::Restarted,
-                "tasks": self.restarted, "skipped": self.skipped}),
+                "tasks": self.restarted, "skipped": self.skipped, "failed": self.failed}),
         };
         v.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Restarted {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Restarted, D::Error> {
+        let v = Value::deserialize(d)?;
+        let read = || -> std::result::Result<Restarted, String> {
+            let mut r = Restarted {
+                session: field(&v, "session")?,
+                names: Vec::new(),
+                restarted: Vec::new(),
+                skipped: Vec::new(),
+                failed: Vec::new(),
+            };
+            let list = match v.get("results") {
+                Some(_) => outcomes(&v)?,
+                None if v.get("task").is_some() => vec![Outcome::deserialize(&v).map_err(|e| e.to_string())?],
+                None => {
+                    r.restarted = field(&v, "tasks")?;
+                    r.skipped = field(&v, "skipped")?;
+                    r.failed = field(&v, "failed")?;
+                    return Ok(r);
+                }
+            };
+            for o in list {
+                r.names.push(outcome_task(&o).to_string());
+                match o {
+                    Outcome::Done { task, .. } => r.restarted.push(task),
+                    Outcome::Failed(f) => r.failed.push(f),
+                }
+            }
+            Ok(r)
+        };
+        read().map_err(serde::de::Error::custom)
     }
 }
 

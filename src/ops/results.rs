@@ -2,10 +2,11 @@
 //! and [`Warning`]s, all plain data that a front renders.
 
 use crate::error::Error;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
 
 /// What a request did to one task, as JSON spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// A new process runs.
@@ -57,8 +58,21 @@ impl Serialize for TaskFailure {
     }
 }
 
+impl<'de> Deserialize<'de> for TaskFailure {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<TaskFailure, D::Error> {
+        let v = Value::deserialize(d)?;
+        let task = v.get("task").and_then(Value::as_str).map(str::to_string);
+        match (task, Error::from_json(&v)) {
+            (Some(task), Some(error)) => Ok(TaskFailure { task, error }),
+            _ => Err(serde::de::Error::custom(
+                "a task's failure has \"task\", \"ok\": false and \"code\"",
+            )),
+        }
+    }
+}
+
 /// One task's result: `{"ok": true, "task": "api", "action": "started"}` or its failure.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Outcome {
     /// Done.
@@ -92,6 +106,6 @@ impl Outcome {
 
 /// Something worth saying that did not fail the request (a dependency not running, a hook
 /// that failed after the start). JSON: the message as a string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Warning(pub String);

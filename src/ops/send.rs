@@ -25,7 +25,7 @@ fn yes() -> bool {
 }
 
 /// What `send` did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Sent {
     /// Always true.
     pub ok: bool,

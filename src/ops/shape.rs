@@ -28,7 +28,7 @@ impl Shape {
 }
 
 /// A task that was not started, and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Skip {
     /// The task.
     pub task: String,
@@ -42,4 +42,25 @@ pub(super) fn skips(v: Vec<(String, String)>) -> Vec<Skip> {
 
 pub(super) fn failures(v: Vec<(String, Error)>) -> Vec<TaskFailure> {
     v.into_iter().map(|(task, error)| TaskFailure { task, error }).collect()
+}
+
+/// Reads one JSON field of a result being decoded (missing: its default).
+pub(super) fn field<T: serde::de::DeserializeOwned + Default>(v: &serde_json::Value, key: &str) -> Result<T, String> {
+    match v.get(key) {
+        None | Some(serde_json::Value::Null) => Ok(T::default()),
+        Some(x) => T::deserialize(x).map_err(|e| format!("{key}: {e}")),
+    }
+}
+
+/// The outcomes of a `results` list (the shape for several tasks), each task once.
+pub(super) fn outcomes(v: &serde_json::Value) -> Result<Vec<super::Outcome>, String> {
+    field(v, "results")
+}
+
+/// The task an outcome is about.
+pub(super) fn outcome_task(o: &super::Outcome) -> &str {
+    match o {
+        super::Outcome::Done { task, .. } => task,
+        super::Outcome::Failed(f) => &f.task,
+    }
 }

@@ -1,11 +1,11 @@
 //! `start`: the named tasks, or every `auto_start` task in dependency order, gated on health.
 
-use super::shape::{Shape, Skip, failures, skips};
+use super::shape::{Shape, Skip, failures, field, outcome_task, outcomes, skips};
 use super::{Action, Ctx, Outcome, TaskFailure, TasksParams, Warning, lifecycle_ctx};
 use crate::error::Result;
 use crate::registry::{Desired, Registry};
 use crate::task;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
 
 /// What `start` did.
@@ -25,9 +25,7 @@ pub struct Started {
     pub failed: Vec<TaskFailure>,
     /// What is worth saying.
     pub warnings: Vec<Warning>,
-    /// The project's config, and its tmux server: what a supervisor of it needs.
-    pub config_path: std::path::PathBuf,
-    /// The project asks for the daemon (`auto_daemon`).
+    /// The project asks for the daemon (`auto_daemon`): in the JSON when true.
     pub auto_daemon: bool,
 }
 
@@ -57,16 +55,14 @@ impl Started {
 
 impl Serialize for Started {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let v = match Shape::of(&self.names) {
+        let mut v = match Shape::of(&self.names) {
             Shape::One => {
-                let o = self.outcome(&self.names[0]);
-                let mut v = serde_json::to_value(&o).unwrap_or(Value::Null);
-                if o.ok() {
-                    v["warnings"] = json!(self.warnings);
-                }
+                let mut v = serde_json::to_value(self.outcome(&self.names[0])).unwrap_or(Value::Null);
+                v["warnings"] = json!(self.warnings);
+                v["session"] = json!(self.session);
                 v
             }
-            Shape::Many => json!({"ok": self.ok(),
+            Shape::Many => json!({"ok": self.ok(), "session": self.session,
                 "results": self.names.iter().map(|n| self.outcome(n)).collect::<Vec<_>>(),
                 "warnings": self.warnings}),
             Shape::All => json!({
@@ -75,7 +71,57 @@ impl Serialize for Started {
                 "skipped": self.skipped, "failed": self.failed, "warnings": self.warnings,
             }),
         };
+        if self.auto_daemon {
+            v["auto_daemon"] = json!(true);
+        }
         v.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Started {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Started, D::Error> {
+        let v = Value::deserialize(d)?;
+        Started::from_json(&v).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Started {
+    /// Reads any of the three shapes back.
+    fn from_json(v: &Value) -> std::result::Result<Started, String> {
+        let mut r = Started {
+            session: field(v, "session")?,
+            names: Vec::new(),
+            started: Vec::new(),
+            already_running: Vec::new(),
+            skipped: Vec::new(),
+            failed: Vec::new(),
+            warnings: field(v, "warnings")?,
+            auto_daemon: field(v, "auto_daemon")?,
+        };
+        let list = match v.get("results") {
+            Some(_) => outcomes(v)?,
+            None if v.get("task").is_some() => vec![Outcome::deserialize(v).map_err(|e| e.to_string())?],
+            None => {
+                r.started = field(v, "tasks")?;
+                r.already_running = field(v, "already_running")?;
+                r.skipped = field(v, "skipped")?;
+                r.failed = field(v, "failed")?;
+                return Ok(r);
+            }
+        };
+        for o in list {
+            r.names.push(outcome_task(&o).to_string());
+            match o {
+                Outcome::Done {
+                    task,
+                    action: Action::Started,
+                    ..
+                } => r.started.push(task),
+                Outcome::Done { task, .. } => r.already_running.push(task),
+                Outcome::Failed(f) => r.failed.push(f),
+            }
+        }
+        Ok(r)
     }
 }
 
@@ -105,7 +151,6 @@ pub fn start(ctx: &Ctx, p: TasksParams) -> Result<Started> {
         skipped: skips(report.skipped),
         failed: failures(report.failed),
         warnings,
-        config_path: lc.project.path.clone(),
         auto_daemon: lc.project.auto_daemon,
     })
 }

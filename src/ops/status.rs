@@ -2,17 +2,17 @@
 //! tmux has of the session.
 
 use super::{Ctx, Warning, lifecycle_ctx};
-use crate::config::{GlobalConfig, Project, Task};
+use crate::config::{GlobalConfig, Project, RestartPolicy, Task};
 use crate::error::{Error, Result};
 use crate::health::{self, Method};
 use crate::state::State;
-use crate::task::{self, Runtime};
+use crate::task::{self, Runtime, TaskState};
 use crate::{paths, proc};
 use serde::Serialize;
 
 /// Whether the daemon runs, and who supervises the project (the daemon or a `start -m`
 /// monitor), from their locks: no round trip.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct DaemonState {
     /// It runs.
     pub running: bool,
@@ -34,12 +34,12 @@ impl DaemonState {
 }
 
 /// The last probe recorded for a task.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct HealthSeen {
     /// It passed.
     pub ok: bool,
     /// `http`, `shell`, `tcp` or `proc`.
-    pub method: &'static str,
+    pub method: Method,
     /// Why it failed.
     pub reason: Option<String>,
     /// When (ISO-8601).
@@ -47,7 +47,7 @@ pub struct HealthSeen {
 }
 
 /// One task in `status` (REFERENCE section 3).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TaskStatus {
     /// The task.
     pub name: String,
@@ -55,8 +55,8 @@ pub struct TaskStatus {
     pub running: bool,
     /// Its last probe passed (`null`: not probed since its start).
     pub healthy: Option<bool>,
-    /// `running`, `starting`, `unhealthy`, `stopped` or `exited`.
-    pub state: &'static str,
+    /// `running`, `starting`, `unhealthy`, `stopped`, `exited` or `backoff`.
+    pub state: TaskState,
     /// The command.
     pub command: String,
     /// Started by `start` with no names.
@@ -68,7 +68,7 @@ pub struct TaskStatus {
     /// `$PORT`.
     pub port: Option<u16>,
     /// `no`, `on-failure` or `always`.
-    pub restart_policy: &'static str,
+    pub restart_policy: RestartPolicy,
     /// `cwd` as written.
     pub cwd: Option<String>,
     /// Its dependencies.
@@ -98,7 +98,7 @@ pub struct TaskStatus {
 fn last_health(rt: &Runtime) -> Option<HealthSeen> {
     rt.health.as_ref().map(|h| HealthSeen {
         ok: h.ok,
-        method: h.method.as_str(),
+        method: h.method,
         reason: h.reason.clone(),
         at: paths::iso_time(h.at),
     })
@@ -127,7 +127,7 @@ impl TaskStatus {
             host: t.host.clone(),
             url: t.host.as_deref().map(|h| global.task_url(&project.name, h)),
             port: rt.and_then(|r| r.port).or_else(|| task::known_port(state, t)),
-            restart_policy: t.restart_policy.as_str(),
+            restart_policy: t.restart_policy,
             cwd: t.cwd_raw.clone(),
             depends_on: t.depends_on.clone(),
             pid: if running { rt.map(|r| r.pane_pid) } else { None },
@@ -149,7 +149,7 @@ impl TaskStatus {
 }
 
 /// `status`: every task of the project.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Status {
     /// The session.
     pub session: String,
@@ -162,7 +162,7 @@ pub struct Status {
     /// Every task, in config order.
     pub tasks: Vec<TaskStatus>,
     /// What is worth saying.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
 }
 
@@ -240,7 +240,7 @@ fn status_from_tmux(ctx: &Ctx, invalid: &Error) -> Result<Status> {
                 host: None,
                 url: None,
                 port: rt.port,
-                restart_policy: t.restart_policy.as_str(),
+                restart_policy: t.restart_policy,
                 cwd: None,
                 depends_on: Vec::new(),
                 pid: running.then_some(rt.pane_pid),

@@ -1,11 +1,11 @@
 //! `stop`: C-c, SIGTERM, SIGKILL; returns when no process of the tasks is left.
 
-use super::shape::Shape;
-use super::{Action, Ctx, TasksParams, Warning, lifecycle_ctx};
+use super::shape::{Shape, field, outcome_task, outcomes};
+use super::{Action, Ctx, Outcome, TasksParams, Warning, lifecycle_ctx};
 use crate::error::Result;
 use crate::registry::{Desired, Registry};
 use crate::task::{self, StopOutcome};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
 
 /// What `stop` did.
@@ -25,8 +25,13 @@ impl Serialize for Stopped {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let flat = |(n, a): &(String, Action)| json!({"ok": true, "task": n, "action": a});
         let v = match Shape::of(&self.names) {
-            Shape::One => self.results.first().map(flat).unwrap_or(Value::Null),
-            Shape::Many => json!({"ok": true, "results": self.results.iter().map(flat).collect::<Vec<_>>()}),
+            Shape::One => {
+                let mut v = self.results.first().map(flat).unwrap_or(Value::Null);
+                v["session"] = json!(self.session);
+                v
+            }
+            Shape::Many => json!({"ok": true, "session": self.session,
+                "results": self.results.iter().map(flat).collect::<Vec<_>>()}),
             Shape::All => json!({"ok": true, "session": self.session, "action": Action::Stopped,
                 "tasks": self.results.iter().filter(|(_, a)| *a == Action::Stopped).map(|(n, _)| n).collect::<Vec<_>>()}),
         };
@@ -35,6 +40,37 @@ impl Serialize for Stopped {
             v["warnings"] = json!(self.warnings);
         }
         v.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Stopped {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Stopped, D::Error> {
+        let v = Value::deserialize(d)?;
+        let read = || -> std::result::Result<Stopped, String> {
+            let mut r = Stopped {
+                session: field(&v, "session")?,
+                names: Vec::new(),
+                results: Vec::new(),
+                warnings: field(&v, "warnings")?,
+            };
+            let list = match v.get("results") {
+                Some(_) => outcomes(&v)?,
+                None if v.get("task").is_some() => vec![Outcome::deserialize(&v).map_err(|e| e.to_string())?],
+                None => {
+                    let tasks: Vec<String> = field(&v, "tasks")?;
+                    r.results = tasks.into_iter().map(|t| (t, Action::Stopped)).collect();
+                    return Ok(r);
+                }
+            };
+            for o in list {
+                r.names.push(outcome_task(&o).to_string());
+                if let Outcome::Done { task, action, .. } = o {
+                    r.results.push((task, action));
+                }
+            }
+            Ok(r)
+        };
+        read().map_err(serde::de::Error::custom)
     }
 }
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 
 /// What `url` answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct UrlResult {
     /// Always true.
     pub ok: bool,

@@ -21,8 +21,8 @@ pub use launch::{
     spec_command,
 };
 pub use runtime::{
-    LastHealth, Runtime, Runtimes, config_hash, pane_state, read_runtime, read_runtime_brief, read_runtime_detailed,
-    read_session, record_health, state_name,
+    LastHealth, Runtime, Runtimes, TaskState, config_hash, pane_state, read_runtime, read_runtime_brief,
+    read_runtime_detailed, read_session, record_health, state_name,
 };
 pub use start::{StartReport, start, wait_healthy};
 pub use stop::{StopOutcome, StopReport, kill, restart, stop};

@@ -393,30 +393,62 @@ pub fn config_hash(task: &Task, project: &Project) -> String {
 /// The runtime state of a task as a person or agent reads it: `running`, `starting`,
 /// `unhealthy`, `stopped`, `exited`, `backoff` (dead, a restart scheduled). A dead pane of a task stopped by hand (`manual_stop`,
 /// from `state.json`) is `stopped`, not `exited`.
-pub fn state_name(task: &Task, rt: Option<&Runtime>, manual_stop: bool) -> &'static str {
-    let Some(rt) = rt else { return "stopped" };
+pub fn state_name(task: &Task, rt: Option<&Runtime>, manual_stop: bool) -> TaskState {
+    let Some(rt) = rt else { return TaskState::Stopped };
     if !rt.running() {
         if rt.dead && rt.backoff_until.is_some() && !manual_stop {
-            return "backoff";
+            return TaskState::Backoff;
         }
         if rt.dead && rt.exit_code.is_some() && !manual_stop {
-            return "exited";
+            return TaskState::Exited;
         }
-        return "stopped";
+        return TaskState::Stopped;
     }
     let ok = rt.health.as_ref().map(|h| h.ok);
     match ok {
-        Some(true) | None if health::method_for(task) == Method::Proc => "running",
-        Some(true) => "running",
+        Some(true) | None if health::method_for(task) == Method::Proc => TaskState::Running,
+        Some(true) => TaskState::Running,
         _ => {
             let age = rt.started_at.map_or(f64::MAX, |s| paths::now_secs() - s);
             if age < task.boot_grace {
-                "starting"
+                TaskState::Starting
             } else if rt.health.is_some() {
-                "unhealthy"
+                TaskState::Unhealthy
             } else {
-                "running"
+                TaskState::Running
             }
+        }
+    }
+}
+
+/// What `status` says a task is doing (taskmux(1), STATUS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Alive and, where it has a probe, passing it.
+    Running,
+    /// Within `boot_grace` of its start, its probe not passing yet.
+    Starting,
+    /// Alive, its probe failing past `boot_grace`.
+    Unhealthy,
+    /// No process: never started, or stopped by hand.
+    Stopped,
+    /// Its process ended by itself (`exit_code` is set).
+    Exited,
+    /// Ended, waiting for its restart.
+    Backoff,
+}
+
+impl TaskState {
+    /// The word for people and JSON: `running`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Running => "running",
+            TaskState::Starting => "starting",
+            TaskState::Unhealthy => "unhealthy",
+            TaskState::Stopped => "stopped",
+            TaskState::Exited => "exited",
+            TaskState::Backoff => "backoff",
         }
     }
 }
