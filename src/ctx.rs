@@ -33,6 +33,12 @@ pub struct Ctx {
     pub cancel: Arc<Cancel>,
     /// The running daemon, when this request is carried out by it: what only it knows.
     pub daemon: Option<Arc<dyn crate::supervision::Daemon>>,
+    /// The caller holds the project's authority ([`crate::lock::authority`]) for what it
+    /// does in this world: the steps below it do not take it again.
+    pub authority_held: bool,
+    /// Carry out lifecycle requests here, never through a running daemon: this process is
+    /// the project's supervisor (`start -m`).
+    pub local: bool,
 }
 
 impl Ctx {

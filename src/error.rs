@@ -168,6 +168,12 @@ pub enum Kind {
     /// E304: the daemon is not running, and the command needs it.
     /// The message says what needed it.
     DaemonNotRunning(String),
+    /// E308: the daemon runs and does not answer (stopped, or stuck).
+    /// The message names its pid, and the hint the fix.
+    DaemonSilent(String),
+    /// E309: the daemon ended while it carried out a request.
+    /// The message says what is known to have happened.
+    DaemonLost(String),
     /// E305: another config with the same project name owns the session.
     NameCollision {
         /// The session (the project name).
@@ -378,6 +384,8 @@ impl Kind {
             Kind::AlreadySupervised(_) => "E302",
             Kind::NotRegistered(_) => "E303",
             Kind::DaemonNotRunning(_) => "E304",
+            Kind::DaemonSilent(_) => "E308",
+            Kind::DaemonLost(_) => "E309",
             Kind::NameCollision { .. } => "E305",
             Kind::CorruptState { .. } => "E306",
             Kind::HookFailed(_) => "E400",
@@ -479,6 +487,8 @@ impl Kind {
             | Kind::Unauthorized(message)
             | Kind::AlreadySupervised(message)
             | Kind::DaemonNotRunning(message)
+            | Kind::DaemonSilent(message)
+            | Kind::DaemonLost(message)
             | Kind::Mint(message)
             | Kind::ResolverAbsent(message)
             | Kind::Internal(message) => message.clone(),
@@ -537,6 +547,10 @@ impl Kind {
             Kind::AlreadySupervised(_) => "stop it first with 'taskmux daemon stop', or leave it be".into(),
             Kind::NotRegistered(_) => "list the registered projects with 'taskmux daemon list'".into(),
             Kind::DaemonNotRunning(_) => "start it with 'taskmux daemon start'".into(),
+            Kind::DaemonSilent(_) => {
+                "run 'taskmux daemon restart' (the tasks keep running); 'taskmux daemon stop' to do without it".into()
+            }
+            Kind::DaemonLost(_) => "see 'taskmux status'; 'taskmux daemon start' (or systemd) brings it back".into(),
             Kind::NoSession => {
                 "pass -s SESSION (created when missing) or -w WORKSPACE, or run inside a taskmux project".into()
             }
@@ -800,6 +814,8 @@ pub const CODES: &[(&str, &str)] = &[
     ("E305", "name_collision"),
     ("E306", "corrupt_state"),
     ("E307", "no_service_manager"),
+    ("E308", "daemon_unresponsive"),
+    ("E309", "daemon_lost"),
     ("E400", "hook_failed"),
     ("E401", "hook_timeout"),
     ("E500", "invalid_params"),

@@ -97,6 +97,70 @@ pub fn running_pid(home: &Path) -> Option<i32> {
     holder(&daemon_lock(home))
 }
 
+/// A project's authority: held by whoever changes what runs of the project (a `start`,
+/// `stop`, `restart`, `kill`, `remove` or reload, the daemon's relaunches, restarts and
+/// heals), for the whole change, so they are carried out one at a time, each on the
+/// facts the one before left. Released when dropped.
+#[derive(Debug)]
+pub struct Authority {
+    /// The held lock; None for a re-entrant take.
+    _held: Option<Held>,
+}
+
+/// Takes project `session`'s authority, waiting for the holder. A process whose ancestor
+/// holds it (a hook of the change in progress calling taskmux) goes on without waiting:
+/// its parent is waiting for it, and it acts within its parent's change.
+pub fn authority(home: &Path, session: &str) -> Result<Authority> {
+    let path = home.join("locks").join(format!("{session}.ops"));
+    let mut file = open(&path)?;
+    loop {
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => break,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                if pid_in(&mut file).is_some_and(is_ancestor) {
+                    return Ok(Authority { _held: None });
+                }
+                match flock(&file, FlockOperation::LockExclusive) {
+                    Ok(()) => break,
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(e) => return Err(Error::io("lock", &path, e.into())),
+                }
+            }
+            Err(e) => return Err(Error::io("lock", &path, e.into())),
+        }
+    }
+    file.set_len(0).map_err(|e| Error::io("write", &path, e))?;
+    file.rewind().map_err(|e| Error::io("write", &path, e))?;
+    file.write_all(format!("{}\n", std::process::id()).as_bytes())
+        .map_err(|e| Error::io("write", &path, e))?;
+    Ok(Authority {
+        _held: Some(Held { file, path }),
+    })
+}
+
+/// Whether the holder of project `session`'s authority is an ancestor of this process: a
+/// hook of the change in progress, which acts within that change.
+pub fn authority_with_ancestor(home: &Path, session: &str) -> bool {
+    holder(&home.join("locks").join(format!("{session}.ops"))).is_some_and(is_ancestor)
+}
+
+/// Whether `pid` is an ancestor of this process (never this process itself: its threads
+/// wait for each other).
+fn is_ancestor(pid: i32) -> bool {
+    let mut p = std::process::id() as i32;
+    for _ in 0..64 {
+        match crate::proc::stat(p) {
+            Some(s) if s.ppid > 0 => p = s.ppid,
+            _ => return false,
+        }
+        if p == pid {
+            return true;
+        }
+    }
+    false
+}
+
 /// The daemon's singleton lock of the state directory `home`.
 pub fn daemon_lock(home: &Path) -> PathBuf {
     home.join("daemon.lock")

@@ -304,6 +304,8 @@ mod tests {
             hook_timeout: std::time::Duration::from_secs(1),
             cancel: Default::default(),
             daemon: None,
+            authority_held: false,
+            local: false,
         }
     }
 

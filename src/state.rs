@@ -23,6 +23,13 @@ pub struct State {
     /// The one home of that mark: it outlives tmux, and the daemon reads it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub manual_stop: Vec<String>,
+    /// The stops by hand so far: each mark gets the next number, so a start knows a stop
+    /// that came after it began (and launches nothing it stopped).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub stops: u64,
+    /// The number of each task's manual-stop mark.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub stopped_at: BTreeMap<String, u64>,
     /// Tasks being restarted: their stop is ours, and the supervisor leaves their exit to
     /// the restart. Set before the first signal, cleared when the task is launched again.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -116,13 +123,26 @@ impl State {
         }
     }
 
-    /// Sets or clears a task's manual-stop mark.
+    /// Sets or clears a task's manual-stop mark (a mark set gets the next stop number).
     pub fn set_manual_stop(&mut self, task: &str, on: bool) {
         self.manual_stop.retain(|t| t != task);
+        self.stopped_at.remove(task);
         if on {
             self.manual_stop.push(task.to_string());
+            self.stops += 1;
+            self.stopped_at.insert(task.to_string(), self.stops);
         }
     }
+
+    /// Whether a task was stopped by hand after stop number `since` (a start that began
+    /// when [`State::stops`] was `since` must not launch it).
+    pub fn stopped_since(&self, task: &str, since: u64) -> bool {
+        self.manual_stop(task) && self.stopped_at.get(task).is_some_and(|n| *n > since)
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// An environment as the environment of record keeps it: sorted, less what tmux sets for

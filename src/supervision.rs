@@ -22,6 +22,8 @@ pub trait Daemon: std::fmt::Debug + Send + Sync {
     fn wake(&self, project: Option<&str>) -> Vec<String>;
     /// Makes the supervised set follow the registry now (after `register`, `start`).
     fn follow_registry(&self);
+    /// A start of `project` for a front begins (`on`) or ends: no heal meanwhile.
+    fn starting(&self, project: &str, on: bool);
 }
 
 /// The last heal, for `daemon status`.

@@ -60,6 +60,47 @@ pub fn handle(shared: &Shared, line: &str, front: Front) -> Answer {
     Answer::Reply(resp.to_wire(id.as_ref()))
 }
 
+/// [`handle`] for a transport that can say more than one line: a request that asks for
+/// progress (`"progress": true`) is acknowledged at once (`{"ack": true, "pid", "v",
+/// "version", "id"}`), then, while it is carried out, `{"progress": "working", "id"}`
+/// every [`crate::client::HEARTBEAT`], then answered. `send` writes one message; false
+/// when the client is gone.
+pub fn handle_acked(shared: &Shared, line: &str, front: Front, send: &(dyn Fn(&Value) -> bool + Sync)) -> Answer {
+    let asked = serde_json::from_str::<Value>(line)
+        .ok()
+        .filter(|v| v.get("progress") == Some(&Value::Bool(true)));
+    let Some(asked) = asked else {
+        return handle(shared, line, front);
+    };
+    let id = asked.get("id").cloned().unwrap_or(Value::Null);
+    let ack = json!({"ack": true, "pid": std::process::id(), "v": ops::PROTOCOL,
+        "version": env!("CARGO_PKG_VERSION"), "id": id});
+    if !send(&ack) {
+        return Answer::Reply(Value::Null);
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let _ = tx.send(handle(shared, line, front));
+        });
+        loop {
+            match rx.recv_timeout(crate::client::HEARTBEAT) {
+                Ok(answer) => return answer,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    // a client that went away gets its answer dropped; the work goes on
+                    let _ = send(&json!({"progress": "working", "id": id}));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Answer::Reply(error_reply(
+                        &Error::internal("the request's worker ended without an answer"),
+                        Some(id),
+                    ));
+                }
+            }
+        }
+    })
+}
+
 fn not_object() -> Error {
     Error::from(Kind::BadRequest("a request must be a JSON object".into()))
 }

@@ -2,9 +2,10 @@
 //! (but root) refused, one JSON request a line (at most [`MAX_LINE`] bytes), one reply a line; a
 //! thread per client, so a slow client stalls only itself.
 
-use super::{Answer, MAX_LINE, error_reply, handle};
+use super::{Answer, MAX_LINE, error_reply};
 use crate::daemon::Shared;
 use crate::error::{Error, Kind};
+use serde_json::Value;
 use std::io::{BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -97,7 +98,8 @@ fn client(conn: UnixStream, shared: Arc<Shared>) {
         } else {
             match std::str::from_utf8(&buf) {
                 Ok(l) if l.trim().is_empty() => continue,
-                Ok(l) => match handle(&shared, l, crate::ops::Front::Local) {
+                Ok(l) => match super::handle_acked(&shared, l, crate::ops::Front::Local, &send) {
+                    Answer::Reply(Value::Null) => return,
                     Answer::Reply(v) => v,
                     Answer::Subscribe(v, sub) => {
                         if !send(&v) {

@@ -2,6 +2,7 @@
 
 use super::render::{Color, Out, warn};
 use super::{Globals, View, exec, exec_keep, flags, parse_args, unexpected};
+use crate::daemon;
 use crate::error::{Error, Result};
 use crate::ops::{
     Action, Killed, Request, Response, Restarted, Skip, Started, Stopped, TaskFailure, TaskParams, TasksParams,
@@ -36,7 +37,24 @@ pub fn start(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let (names, flags) = parse_args(args, flags::of("start"))?;
     let (monitor, daemon) = (flags.contains_key("monitor"), flags.contains_key("daemon"));
     let req = Request::Start(tasks(names, flags.contains_key("wait")));
-    let (code, resp) = exec_keep(g, out, req, &View::default())?;
+    let (code, resp) = match monitor {
+        false => exec_keep(g, out, req, &View::default())?,
+        true => {
+            // `start -m` is the project's one authority itself: never beside a daemon
+            let mut ctx = super::context(g)?;
+            if let Some(pid) = crate::lock::running_pid(&ctx.home) {
+                return Err(
+                    daemon::already_running(&format!("taskmuxd (pid {pid})"), Some(pid)).hint(
+                        "the daemon supervises every registered project: use 'taskmux start', or \
+                     'taskmux daemon stop' first to supervise this one in the foreground",
+                    ),
+                );
+            }
+            ctx.local = true;
+            let resp = crate::ops::handle(&ctx, req);
+            (super::show(out, &View::default(), &resp)?, resp)
+        }
+    };
     let Response::Start(r) = resp else {
         return Err(unexpected(&resp));
     };

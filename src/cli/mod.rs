@@ -350,6 +350,8 @@ pub fn context_at(g: &Globals, home: PathBuf) -> Result<Ctx> {
         hook_timeout,
         cancel: Default::default(),
         daemon: None,
+        authority_held: false,
+        local: false,
     })
 }
 

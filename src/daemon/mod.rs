@@ -144,6 +144,9 @@ impl Shared {
     /// Starts supervising one project.
     pub fn supervise(self: &Arc<Self>, e: Entry) -> std::io::Result<Arc<ProjectSup>> {
         let p = Arc::new(ProjectSup::new(self.clone(), e)?);
+        // supervised from now, not from the thread's first look: a `start` that registered
+        // it returns with its supervisor in place
+        p.take_lock();
         let p2 = p.clone();
         std::thread::Builder::new()
             .name(format!("project {}", p.name))
@@ -347,6 +350,13 @@ impl crate::supervision::Daemon for Handle {
     fn follow_registry(&self) {
         if let Some(s) = self.0.upgrade() {
             load_registry(&s);
+        }
+    }
+
+    fn starting(&self, project: &str, on: bool) {
+        let Some(s) = self.0.upgrade() else { return };
+        if let Some(p) = guard(&s.projects).get(project) {
+            p.starting(on);
         }
     }
 }

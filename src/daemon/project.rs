@@ -45,6 +45,9 @@ pub struct ProjectSup {
     held: Mutex<Option<Held>>,
     /// Who else supervises it, while someone does.
     other: Mutex<Option<i32>>,
+    /// Starts of the project the daemon is carrying out for a front: a heal waits for them
+    /// (they bring up what it would, in order).
+    starts: std::sync::atomic::AtomicUsize,
 }
 
 fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -69,7 +72,23 @@ impl ProjectSup {
             launched: AtomicBool::new(false),
             held: Mutex::new(None),
             other: Mutex::new(None),
+            starts: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// A start for a front begins (`on`) or ends; at its end the project looks again.
+    pub fn starting(&self, on: bool) {
+        match on {
+            true => {
+                self.starts.fetch_add(1, Ordering::SeqCst);
+            }
+            false => {
+                self.starts.fetch_sub(1, Ordering::SeqCst);
+                self.heal_now.store(true, Ordering::SeqCst);
+                self.launched.store(true, Ordering::SeqCst);
+                self.wake.wake();
+            }
+        }
     }
 
     /// The registry entry.
@@ -244,7 +263,7 @@ impl ProjectSup {
     /// (a killed server, a reboot) or an `auto_start` task's window is, those tasks that
     /// were not stopped by hand start again, with the environment of record.
     fn heal(&self) {
-        if self.entry().desired != Desired::Up {
+        if self.entry().desired != Desired::Up || self.starts.load(Ordering::SeqCst) > 0 {
             return;
         }
         let Some(project) = self.project() else { return };
@@ -279,7 +298,12 @@ impl ProjectSup {
         } else {
             "windows missing"
         };
-        match task::start(&tctx, &names, false) {
+        // whoever brings them back, dependents wait for their dependencies' health
+        let started = match names.is_empty() {
+            true => task::start(&tctx, &names, false),
+            false => task::start_in_order(&tctx, &names),
+        };
+        match started {
             Ok(r) => {
                 let failed: Vec<Value> = r
                     .failed
@@ -324,7 +348,7 @@ impl ProjectSup {
     }
 
     /// Takes the project's supervisor lock, or notes who holds it.
-    fn take_lock(&self) -> bool {
+    pub(super) fn take_lock(&self) -> bool {
         if self.supervising() {
             return true;
         }

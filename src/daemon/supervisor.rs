@@ -335,8 +335,56 @@ pub fn delay_for(n: u32, backoff: f64) -> f64 {
     backoff.powi(n.min(64) as i32).min(MAX_DELAY)
 }
 
+/// The project's authority, then a fresh look at the task: whether what the supervisor
+/// decided on (the pane dead, or alive, with this pid; no stop by hand or restart in
+/// between) still holds. None when it does not: the decision is dropped.
+fn decide_again(
+    p: &ProjectSup,
+    project: &Project,
+    task: &Task,
+    rt: &Runtime,
+    dead: bool,
+) -> Option<(crate::lock::Authority, task::Ctx)> {
+    let mut world = p.ctx();
+    let authority = match crate::lock::authority(&world.home, &project.name) {
+        Ok(a) => a,
+        Err(e) => {
+            p.log(&format!(
+                "{}: cannot take the project's authority: {}",
+                task.name,
+                e.message()
+            ));
+            return None;
+        }
+    };
+    let now = task::read_session(&world.tmux, &project.name)
+        .ok()
+        .flatten()
+        .and_then(|r| r.get(&task.name).cloned());
+    let same = now.is_some_and(|n| n.pane_pid == rt.pane_pid && n.dead == dead && (dead || n.running()));
+    let state = State::load(&world.home, &project.name).unwrap_or_default();
+    if !same || state.manual_stop(&task.name) || state.restarting(&task.name) {
+        p.log(&format!(
+            "{}: the task changed while its restart waited (stopped, restarted or started by hand): no restart",
+            task.name
+        ));
+        return None;
+    }
+    world.authority_held = true;
+    Some((
+        authority,
+        task::Ctx {
+            project: project.clone(),
+            world,
+        },
+    ))
+}
+
 /// Starts a dead task again in its pane, counting the restart.
 fn relaunch(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task, rt: &Runtime, reason: &str) {
+    let Some((_authority, ctx)) = decide_again(p, project, task, rt, true) else {
+        return;
+    };
     let n = t.restarts.fetch_add(1, Ordering::SeqCst) + 1;
     *lock(&t.next_restart_at) = None;
     p.emit(
@@ -344,10 +392,6 @@ fn relaunch(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task, rt: &Ru
         &t.name,
         json!({"reason": reason, "attempt": n, "exit_code": rt.exit_code}),
     );
-    let ctx = task::Ctx {
-        project: project.clone(),
-        world: p.ctx(),
-    };
     match task::start(&ctx, std::slice::from_ref(&task.name), false) {
         Ok(r) if !r.failed.is_empty() => {
             let why: Vec<String> = r.failed.iter().map(|(_, e)| e.message()).collect();
@@ -376,13 +420,12 @@ fn restart_unhealthy(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task
     if delay > 0.0 && t.wake.wait(Some(Duration::from_secs_f64(delay))) {
         return;
     }
+    let Some((_authority, ctx)) = decide_again(p, project, task, rt, false) else {
+        return;
+    };
     let n = t.restarts.fetch_add(1, Ordering::SeqCst) + 1;
     let reason = format!("unhealthy: {why}");
     p.emit("auto_restart", &t.name, json!({"reason": reason, "attempt": n}));
-    let ctx = task::Ctx {
-        project: project.clone(),
-        world: p.ctx(),
-    };
     match task::restart(&ctx, std::slice::from_ref(&task.name)) {
         Ok(_) => p.log(&format!("{}: restarted ({reason}), restart {n}", t.name)),
         Err(e) => p.log(&format!("{}: restart {n} failed: {}", t.name, e.message())),

@@ -14,6 +14,7 @@ mod daemon;
 mod dns;
 pub mod doctor;
 mod events;
+mod forward;
 mod global;
 mod health;
 mod init;
@@ -295,7 +296,12 @@ impl Response {
 }
 
 /// Runs one request. Every failure is a [`Response::Error`], never a panic or an exit.
+/// A lifecycle request is carried out by the project's authority: the running daemon,
+/// when there is one ([`forward`]), else here.
 pub fn handle(ctx: &Ctx, req: Request) -> Response {
+    if let Some(r) = forward::forward(ctx, &req) {
+        return r;
+    }
     let r = match req {
         Request::Ping => Ok(Response::Pong(Pong::here())),
         Request::Start(p) => start::start(ctx, p).map(Response::Start),

@@ -141,7 +141,17 @@ pub fn start(ctx: &Ctx, p: TasksParams) -> Result<Started> {
         Err(e) => warnings.push(Warning(format!("not registered with the daemon: {}", e.message()))),
         Ok(()) => {}
     }
-    let report = task::start(&lc, &names, p.wait)?;
+    // the daemon supervises it from now, and heals nothing of it while this starts it
+    let daemon = ctx.daemon.as_ref();
+    if let Some(d) = daemon {
+        d.follow_registry();
+        d.starting(name, true);
+    }
+    let report = task::start(&lc, &names, p.wait);
+    if let Some(d) = daemon {
+        d.starting(name, false);
+    }
+    let report = report?;
     warnings.extend(report.warnings.into_iter().map(Warning));
     Ok(Started {
         session: lc.project.name.clone(),

@@ -24,6 +24,9 @@ pub struct Prepared {
     pub env: Vec<(String, String)>,
     /// Its `$PORT`.
     pub port: Option<u16>,
+    /// The project's stop count when it was prepared: a stop by hand after it cancels
+    /// the launch.
+    pub since: u64,
 }
 
 /// Checks what can be checked without writing anything: cwd exists, env files read.
@@ -72,7 +75,11 @@ pub(super) fn prepare_with(
     precheck_with(&ctx.project, task, files)?;
     let port = port_in(&ctx.home, &ctx.project.name, state, task, true)?;
     let env = task_env_with(&ctx.project, task, record, port, files)?;
-    Ok(Prepared { env, port })
+    Ok(Prepared {
+        env,
+        port,
+        since: state.stops,
+    })
 }
 
 fn spec_path(home: &Path, session: &str, task: &str) -> PathBuf {
@@ -127,15 +134,26 @@ pub enum Launch {
         /// Its pane.
         pane_id: String,
     },
+    /// It was stopped by hand after its start began: not launched.
+    Cancelled,
 }
 
 /// Launches tasks in as few tmux round trips as possible: under the project's launch lock,
 /// tasks that run are left alone, dead windows are respawned in place, and new windows are
 /// made with the task as their first command and their options in the same command list.
 pub fn launch(ctx: &Ctx, tasks: &[(&Task, &Prepared)]) -> Result<Vec<Launch>> {
+    let _authority = authority(ctx)?;
     let _lock = launch_lock(ctx)?;
     let rts = read_session(&ctx.tmux, &ctx.project.name)?;
     launch_locked(ctx, tasks, rts.as_ref())
+}
+
+/// The project's authority, unless the caller holds it already ([`crate::ctx::Ctx`]).
+pub(super) fn authority(ctx: &Ctx) -> Result<Option<crate::lock::Authority>> {
+    match ctx.authority_held {
+        true => Ok(None),
+        false => crate::lock::authority(&ctx.home, &ctx.project.name).map(Some),
+    }
 }
 
 /// The project's launch lock: held while deciding what runs and creating windows, while
@@ -245,7 +263,13 @@ fn launch_locked(ctx: &Ctx, tasks: &[(&Task, &Prepared)], rts: Option<&Runtimes>
     // tmux cannot reap a fast exit before remain-on-exit is on
     let mut groups: Vec<(usize, Vec<Cmd>)> = Vec::new();
     let mut respawned: Vec<(usize, String)> = Vec::new();
+    // read here, under the project's authority: a stop by hand since the start began wins
+    let state = State::load(&ctx.home, session)?;
     for (i, (t, prep)) in tasks.iter().enumerate() {
+        if state.stopped_since(&t.name, prep.since) {
+            results[i] = Some(Launch::Cancelled);
+            continue;
+        }
         let rt = rts.and_then(|r| r.get(&t.name));
         if let Some(rt) = rt.filter(|r| r.running()) {
             results[i] = Some(Launch::AlreadyRunning {
@@ -276,16 +300,20 @@ fn launch_locked(ctx: &Ctx, tasks: &[(&Task, &Prepared)], rts: Option<&Runtimes>
         };
         results[*i] = Some(Launch::Started { pane_id: pane });
     }
-    // read here, under the launch lock: a stop since the caller looked may have marked one
-    let state = State::load(&ctx.home, session)?;
+    // the marks of what runs now are cleared: but a stop by hand that came while it was
+    // being launched, which will end it as soon as this returns, keeps its mark
+    let runs = |i: usize| !matches!(results[i], Some(Launch::Cancelled));
     if tasks
         .iter()
-        .any(|(t, _)| state.manual_stop(&t.name) || state.restarting(&t.name))
+        .enumerate()
+        .any(|(i, (t, _))| runs(i) && (state.manual_stop(&t.name) || state.restarting(&t.name)))
     {
         State::update(&ctx.home, session, |s| {
-            for (t, _) in tasks {
-                s.set_manual_stop(&t.name, false);
-                s.set_restarting(&t.name, false);
+            for (i, (t, prep)) in tasks.iter().enumerate() {
+                if runs(i) && !s.stopped_since(&t.name, prep.since) {
+                    s.set_manual_stop(&t.name, false);
+                    s.set_restarting(&t.name, false);
+                }
             }
         })?;
     }

@@ -120,6 +120,18 @@ fn gate_reason(t: &Task, p: &Probe, ended: Ended) -> String {
 /// waiting for its dependencies to be healthy. With names: those tasks only. With `wait`:
 /// returns only when every started task is healthy, else E214.
 pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
+    start_as(ctx, names, wait, names.is_empty())
+}
+
+/// Starts the tasks named, in dependency order, each launched once its dependencies are
+/// healthy (those outside the set must run and be healthy, else it is skipped): how the
+/// daemon brings back what a heal finds missing.
+pub fn start_in_order(ctx: &Ctx, names: &[String]) -> Result<StartReport> {
+    start_as(ctx, names, false, true)
+}
+
+/// [`start`]; `gated`: each task waits for its dependencies' health.
+fn start_as(ctx: &Ctx, names: &[String], wait: bool, gated: bool) -> Result<StartReport> {
     let project = &ctx.project;
     let all = names.is_empty();
     let set = start_set(project, names)?;
@@ -142,7 +154,7 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
     }
     let running_now: HashSet<String> = rts.values().filter(|r| r.running()).map(|r| r.task.clone()).collect();
     let mut report = StartReport::default();
-    if !all {
+    if !gated {
         report.warnings = dependency_warnings(&set, &running_now);
     }
     if set.iter().all(|t| running_now.contains(&t.name)) {
@@ -164,19 +176,20 @@ pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
 
     let run = Run {
         ctx,
-        all,
+        since: state.stops,
+        gated,
         prepared: &prepared,
         running_now: &running_now,
         rts: &rts,
         in_set: set.iter().map(|t| t.name.as_str()).collect(),
-        has_dependents: match all {
+        has_dependents: match gated {
             true => set
                 .iter()
                 .flat_map(|t| t.depends_on.iter().map(String::as_str))
                 .collect(),
             false => HashSet::new(),
         },
-        dependency_envs: running_dependency_envs(project, &set, all, &running_now, &record, &state, &mut files),
+        dependency_envs: running_dependency_envs(project, &set, gated, &running_now, &record, &state, &mut files),
         gates: Gates::new(set.iter().map(|t| t.name.as_str())),
         report: Mutex::new(report),
         launched: Mutex::new(Vec::new()),
@@ -273,8 +286,10 @@ fn running_dependency_envs<'a>(
 /// One start in progress: what every launching thread shares.
 struct Run<'a> {
     ctx: &'a Ctx,
-    /// The whole auto_start set (dependency order), not named tasks.
-    all: bool,
+    /// The project's stop count when the start began: a stop by hand after it wins.
+    since: u64,
+    /// Each task waits for its dependencies' health (the whole auto_start set, or a heal).
+    gated: bool,
     prepared: &'a HashMap<String, Prepared>,
     /// Tasks that ran when the start began.
     running_now: &'a HashSet<String>,
@@ -294,8 +309,10 @@ impl<'a> Run<'a> {
     /// The first wave (tasks that wait for nothing): hooks in parallel, then one batched
     /// launch; then the rest, a thread each, launched as their dependencies become healthy.
     fn start_all(&self, set: &[&'a Task]) {
-        let (wave, rest): (Vec<&Task>, Vec<&Task>) =
-            set.iter().copied().partition(|t| !self.all || t.depends_on.is_empty());
+        let (wave, rest): (Vec<&Task>, Vec<&Task>) = set
+            .iter()
+            .copied()
+            .partition(|t| !self.gated || t.depends_on.is_empty());
         std::thread::scope(|s| {
             let ok_wave = self.free_ports(self.wave_hooks(&wave));
             let batch: Vec<(&Task, &Prepared)> = ok_wave.iter().map(|t| (*t, &self.prepared[&t.name])).collect();
@@ -425,7 +442,7 @@ impl<'a> Run<'a> {
         // a window of a task that is no longer in the config gates nothing
         let (dt, env) = self.dependency_envs.get(d)?;
         let pane = self.rts.get(d).map(|r| r.pane_id.clone()).unwrap_or_default();
-        let (p, ended) = wait_health(self.ctx, dt, &pane, env);
+        let (p, ended) = wait_health(self.ctx, dt, &pane, env, self.since);
         if ended == Ended::Healthy {
             return None;
         }
@@ -464,6 +481,14 @@ impl<'a> Run<'a> {
         let (pane, fresh) = match l {
             Launch::Started { pane_id } => (pane_id, true),
             Launch::AlreadyRunning { pane_id } => (pane_id, false),
+            Launch::Cancelled => {
+                let why = "was stopped by hand during the start".to_string();
+                self.gates.set(&t.name, Gate::NotHealthy(why.clone()));
+                if let Ok(mut r) = self.report.lock() {
+                    r.skipped.push((t.name.clone(), format!("it {why}")));
+                }
+                return;
+            }
         };
         if let Ok(mut r) = self.report.lock() {
             if fresh {
@@ -484,6 +509,7 @@ impl<'a> Run<'a> {
         let (pane, fresh) = match l {
             Launch::Started { pane_id } => (pane_id.clone(), true),
             Launch::AlreadyRunning { pane_id } => (pane_id.clone(), false),
+            Launch::Cancelled => return,
         };
         if fresh {
             self.ctx
@@ -498,7 +524,7 @@ impl<'a> Run<'a> {
         if !self.has_dependents.contains(t.name.as_str()) {
             return self.gates.set(&t.name, Gate::Healthy);
         }
-        let (p, ended) = wait_health(self.ctx, t, &pane, &prep.env);
+        let (p, ended) = wait_health(self.ctx, t, &pane, &prep.env, prep.since);
         record_health(&self.ctx.tmux, &[(pane.clone(), p.clone())]);
         match ended {
             Ended::Healthy => self.gates.set(&t.name, Gate::Healthy),
@@ -546,7 +572,11 @@ fn wait_all(
             .filter_map(|(name, pane)| {
                 let t = project.task(name).ok()?;
                 let prep = prepared.get(name)?;
-                Some((t, pane, s.spawn(move || wait_healthy(ctx, t, pane, &prep.env))))
+                Some((
+                    t,
+                    pane,
+                    s.spawn(move || wait_health(ctx, t, pane, &prep.env, prep.since).0),
+                ))
             })
             .collect();
         hs.into_iter()
@@ -603,17 +633,24 @@ enum Ended {
     Cancelled,
 }
 
-/// Probes a task until healthy, or until `health_retries x health_interval` seconds pass, or
-/// it exits. Returns the last probe. `env` is the task's full environment.
-pub fn wait_healthy(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, String)]) -> Probe {
-    wait_health(ctx, task, pane_id, env).0
-}
+/// The first wait between probes of a task not yet healthy; each next one is twice as
+/// long, up to its `health_interval`.
+const FIRST_PROBE_STEP: Duration = Duration::from_millis(100);
+/// How often a wait between probes looks for a stop by hand.
+const STOP_LOOK: Duration = Duration::from_millis(100);
 
-/// [`wait_healthy`], and how the wait ended.
-fn wait_health(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, String)]) -> (Probe, Ended) {
+/// Probes a task until healthy, or until `health_retries x health_interval` seconds pass, or
+/// it exits, or it is stopped by hand after stop number `since`. Until the first pass the
+/// probes come at short, growing intervals (100 ms, doubling up to `health_interval`), so
+/// a server ready in a moment is seen at once. Returns the last probe and how the wait
+/// ended. `env` is the task's full environment.
+fn wait_health(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, String)], since: u64) -> (Probe, Ended) {
     let budget =
         Duration::try_from_secs_f64(task.health_interval * task.health_retries as f64).unwrap_or(Duration::MAX);
     let deadline = Instant::now().checked_add(budget);
+    let interval = Duration::try_from_secs_f64(task.health_interval).unwrap_or(Duration::MAX);
+    let mut step = FIRST_PROBE_STEP.min(interval);
+    let stopped = || State::load(&ctx.home, &ctx.project.name).is_ok_and(|s| s.stopped_since(&task.name, since));
     loop {
         let st = pane_state(&ctx.tmux, pane_id).ok().flatten();
         let running = st.as_ref().is_some_and(Runtime::running);
@@ -621,12 +658,14 @@ fn wait_health(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, String)]) 
         if p.ok {
             return (p, Ended::Healthy);
         }
+        // a stop writes its mark before its first signal, so a task it ended has it by now
+        let by_hand = stopped()
+            || (!running && State::load(&ctx.home, &ctx.project.name).is_ok_and(|s| s.manual_stop(&task.name)));
+        if by_hand {
+            p.reason = Some("was stopped (by 'taskmux stop' or 'kill') during the wait".into());
+            return (p, Ended::Stopped);
+        }
         if !running {
-            // a stop writes its mark before its first signal, so it is there by now
-            if State::load(&ctx.home, &ctx.project.name).is_ok_and(|s| s.manual_stop(&task.name)) {
-                p.reason = Some("was stopped (by 'taskmux stop' or 'kill') during the wait".into());
-                return (p, Ended::Stopped);
-            }
             p.reason = Some(match st {
                 Some(Runtime {
                     dead: true,
@@ -643,10 +682,21 @@ fn wait_health(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, String)]) 
         if left.is_zero() {
             return (p, Ended::TimedOut);
         }
-        let step = Duration::try_from_secs_f64(task.health_interval).unwrap_or(Duration::MAX);
-        if ctx.cancel.sleep(step.min(left)) {
-            p.reason = Some("the wait was cancelled".into());
-            return (p, Ended::Cancelled);
+        let until = now + step.min(left);
+        step = (step * 2).min(interval);
+        loop {
+            let rest = until.saturating_duration_since(Instant::now());
+            if rest.is_zero() {
+                break;
+            }
+            if ctx.cancel.sleep(rest.min(STOP_LOOK)) {
+                p.reason = Some("the wait was cancelled".into());
+                return (p, Ended::Cancelled);
+            }
+            if stopped() {
+                p.reason = Some("was stopped (by 'taskmux stop' or 'kill') during the wait".into());
+                return (p, Ended::Stopped);
+            }
         }
     }
 }

@@ -5,7 +5,7 @@
 use super::Ctx;
 use super::env::{EnvFiles, hook_env};
 use super::hooks::{Hook, project_hook, task_hook};
-use super::launch::{launch_lock, unfinished};
+use super::launch::{authority, launch_lock, unfinished};
 use super::runtime::{Runtimes, read_runtime};
 use super::start::{StartReport, start};
 use crate::cmd;
@@ -46,6 +46,13 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
     } else {
         names.iter().map(|n| project.task(n)).collect::<Result<_>>()?
     };
+    // a stop by hand wins: its mark goes first, before it waits for the project's
+    // authority, so a start in progress launches none of these any more, and a relaunch
+    // decided a moment ago finds it and lets the task be
+    if manual {
+        mark_stopped(ctx, &tasks)?;
+    }
+    let _authority = authority(ctx)?;
     let rts = read_runtime(&ctx.tmux, &project.name)?;
     let state = State::load(&ctx.home, &project.name)?;
     let record = state.env().unwrap_or_else(|| ctx.env.clone());
@@ -77,13 +84,10 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
 
     let chain = interrupt_chain(&tasks, &rts);
     // the mark comes before the first signal, so a supervisor that sees the exit knows
-    // it was ours: a manual stop it never undoes, or a restart's stop it leaves alone
+    // it was ours: a manual stop it never undoes, or a restart's stop it leaves alone (a
+    // start that ran while this waited may have cleared the first mark)
     if manual {
-        State::update(&ctx.home, &project.name, |s| {
-            for t in &tasks {
-                s.set_manual_stop(&t.name, true);
-            }
-        })?;
+        mark_stopped(ctx, &tasks)?;
     } else if !running.is_empty() {
         State::update(&ctx.home, &project.name, |s| {
             for t in &running {
@@ -124,6 +128,15 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
         out.warnings.push(e.message());
     }
     Ok(out)
+}
+
+/// Sets the manual-stop marks of `tasks`.
+fn mark_stopped(ctx: &Ctx, tasks: &[&Task]) -> Result<()> {
+    State::update(&ctx.home, &ctx.project.name, |s| {
+        for t in tasks {
+            s.set_manual_stop(&t.name, true);
+        }
+    })
 }
 
 /// One tmux command list for every window of the tasks: C-c to the running ones. (The
@@ -178,6 +191,8 @@ fn server_path(ctx: &Ctx) -> String {
 
 /// Restarts tasks in their windows: stop (without the manual mark), then start.
 pub fn restart(ctx: &Ctx, names: &[String]) -> Result<(StopReport, StartReport)> {
+    // the stop leaves restart marks, so no supervisor relaunches what it ends before the
+    // start below does; a stop by hand meanwhile cancels that start
     let stopped = stop(ctx, names, false, names.is_empty())?;
     let targets: Vec<String> = if names.is_empty() {
         // restart everything that ran, plus the auto_start set
@@ -234,6 +249,8 @@ pub fn restart(ctx: &Ctx, names: &[String]) -> Result<(StopReport, StartReport)>
 pub fn kill(ctx: &Ctx, name: &str) -> Result<bool> {
     let project = &ctx.project;
     let t = project.task(name)?;
+    mark_stopped(ctx, &[t])?;
+    let _authority = authority(ctx)?;
     // under the launch lock: a start never finds the window this destroys half gone
     let _lock = launch_lock(ctx)?;
     let rts = read_runtime(&ctx.tmux, &project.name)?;
