@@ -25,6 +25,7 @@ mod proxy;
 mod reload;
 mod request;
 mod stop;
+mod tmuxp;
 mod units;
 mod validation;
 mod watch;
