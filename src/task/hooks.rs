@@ -160,9 +160,8 @@ fn labelled_output(c: &mut std::process::Command, label: String) -> Option<std::
     // moment by another thread cannot inherit this one's end and hold it open
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().ok()?;
     let out = std::os::fd::OwnedFd::from(theirs.try_clone().ok()?);
-    c.stdout(std::process::Stdio::from(out));
-    c.stderr(std::process::Stdio::from(std::os::fd::OwnedFd::from(theirs)));
     let (tx, rx) = std::sync::mpsc::channel();
+    // the relay first: without it, the hook's output stays as it is
     std::thread::Builder::new()
         .name("hook output".into())
         .spawn(move || {
@@ -170,6 +169,8 @@ fn labelled_output(c: &mut std::process::Command, label: String) -> Option<std::
             let _ = tx.send(());
         })
         .ok()?;
+    c.stdout(std::process::Stdio::from(out));
+    c.stderr(std::process::Stdio::from(std::os::fd::OwnedFd::from(theirs)));
     Some(rx)
 }
 
