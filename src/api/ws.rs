@@ -371,7 +371,7 @@ fn serve(ws: &mut WebSocket<TcpStream>, shared: &Shared) {
                 send(ws, &too_large());
                 let _ = ws.close(Some(CloseFrame {
                     code: CloseCode::Size,
-                    reason: format!("a message is at most {MAX_MESSAGE} bytes").into(),
+                    reason: format!("a message over {MAX_MESSAGE} bytes is not read").into(),
                 }));
                 let _ = ws.flush();
                 close_gently(ws.get_ref());
