@@ -78,7 +78,7 @@ pub fn lint(project: &Project, base: &[(String, String)]) -> Vec<Finding> {
             found.push(Finding::from_error(&e, None));
         }
     }
-    for (i, t) in project.tasks.iter().enumerate() {
+    for t in &project.tasks {
         let cwd_ok = t.cwd.is_dir();
         if !cwd_ok {
             let why = if t.cwd.exists() {
@@ -105,19 +105,6 @@ pub fn lint(project: &Project, base: &[(String, String)]) -> Vec<Finding> {
             && let Err(e) = crate::logs::check_log_path(l, "log_file")
         {
             found.push(Finding::from_error(&e, Some(&t.name)));
-        }
-        if let Some(h) = &t.host
-            && let Some(other) = project.tasks[..i].iter().find(|o| o.host.as_ref() == Some(h))
-        {
-            found.push(
-                Finding::new(
-                    Severity::Error,
-                    "E104",
-                    Some(&t.name),
-                    format!("host '{h}' is also the host of task '{}'", other.name),
-                )
-                .hint("each host routes to one task: give one of them another host"),
-            );
         }
         if cwd_ok && let Some(f) = lint_command(project, t, base) {
             found.push(f);

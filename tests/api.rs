@@ -107,6 +107,64 @@ fn websocket_wants_the_token_and_refuses_other_origins() {
 }
 
 #[test]
+fn websocket_port_answers_plain_http_with_426_and_an_oversized_message_with_too_large() {
+    let env = Env::new("api-limits");
+    let Some((py, url, token)) = ws_daemon(&env) else {
+        return;
+    };
+    // before: a plain request got an empty reply, a 5 MB message a connection reset
+    if require("curl", &["curl", "--version"]) {
+        let http = url.replace("ws://", "http://");
+        let o = Command::new("curl")
+            .args(["-sS", "-i", "--max-time", "10", "--noproxy", "*", &http])
+            .stdin(Stdio::null())
+            .output()
+            .expect("curl runs");
+        assert_eq!(o.status.code(), Some(0), "curl: {}", show(&o));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{text}");
+        assert!(text.contains("\r\nUpgrade: websocket\r\n"), "{text}");
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+        assert!(
+            body.ends_with('\n') && body.trim_end().lines().count() == 1 && body.contains("WebSocket"),
+            "a line of text: {body:?}"
+        );
+    }
+    let v = client(&py, "ws_limits", &[&url, &token]);
+    for plain in ["get", "post"] {
+        let a = &v[plain];
+        assert_eq!(a["status"], 426, "{plain}: {v}");
+        assert_eq!(a["headers"]["upgrade"], "websocket", "{plain}: {a}");
+        assert!(
+            a["body"].as_str().is_some_and(|b| b.contains("api.token")),
+            "{plain}: {a}"
+        );
+    }
+    assert_eq!(v["garbage"]["status"], 400, "{v}");
+    assert_eq!(v["no_key"]["status"], 400, "{v}");
+    assert!(
+        v["no_key"]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("Sec-WebSocket")),
+        "names what is missing: {v}"
+    );
+    // the 5 MB message: the documented reply, then a 1009 close; never a reset
+    assert_eq!(v["sent"], true, "the whole message was taken: {v}");
+    assert_eq!(
+        (&v["reply"]["ok"], &v["reply"]["error"]),
+        (&json!(false), &json!("too_large")),
+        "{v}"
+    );
+    assert_eq!(v["then"]["rcvd"], 1009, "closed with 1009 (message too big): {v}");
+    assert!(!v.to_string().contains("ConnectionReset"), "no reset: {v}");
+    assert_eq!(
+        (&v["after"]["ok"], &v["after"]["v"], &v["after"]["id"]),
+        (&json!(true), &json!(2), &json!(6)),
+        "{v}"
+    );
+}
+
+#[test]
 fn websocket_restart_is_seen_in_status_and_events() {
     let env = Env::new("api-restart");
     env.config(CONFIG);

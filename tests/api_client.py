@@ -3,6 +3,7 @@
   ws_auth URL TOKEN          handshakes with and without the token and origins; pings
   ws_request URL TOKEN JSON  one request over the WebSocket; prints its reply
   ws_subscribe URL TOKEN PID subscribes to events, kills PID, prints the first task_exited
+  ws_limits URL TOKEN        plain HTTP (raw socket) and a 5 MB message: what each gets back
   unix SOCKET                malformed, unknown, oversized and 20 pipelined requests
   unix_ping SOCKET           one ping (run as another uid: prints how it was refused)
 
@@ -84,6 +85,91 @@ def ws_subscribe(url, token, pid):
         return out
 
 
+def http_raw(url, data):
+    """Sends raw bytes to the WebSocket port; returns the HTTP answer, or how it ended."""
+    host, port = url.split("//", 1)[1].rstrip("/").rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=10)
+    try:
+        s.sendall(data)
+        raw = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+    except OSError as e:
+        return {"error": repr(e)}
+    finally:
+        s.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2) if lines[0].startswith("HTTP/") else []
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+    return {
+        "status": int(parts[1]) if len(parts) > 1 else None,
+        "headers": headers,
+        "body": body.decode("utf-8", "replace"),
+    }
+
+
+def closed(e):
+    """What a ConnectionClosed says: the close frame received, and what caused it."""
+    return {
+        "type": type(e).__name__,
+        "rcvd": e.rcvd.code if e.rcvd else None,
+        "cause": repr(e.__cause__) if e.__cause__ else None,
+    }
+
+
+def ws_limits(url, token):
+    from websockets.exceptions import ConnectionClosed
+
+    get = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: plain\r\n\r\n"
+    post = (
+        b"POST /api HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 300000\r\n\r\n" + b"x" * 300000
+    )
+    out = {
+        "get": http_raw(url, get),
+        "post": http_raw(url, post),
+        "garbage": http_raw(url, b"\x16\x03\x01 not http at all\r\n\r\n"),
+        "no_key": http_raw(
+            url, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        ),
+    }
+    ws = ws_connect(url, additional_headers={"Authorization": "Bearer " + token})
+    big = {"command": "ping", "id": 5, "pad": "x" * 5_000_000}
+    try:
+        ws.send(json.dumps(big))
+        out["sent"] = True
+    except ConnectionClosed as e:
+        out["send_closed"] = closed(e)
+    except OSError as e:
+        out["send_error"] = repr(e)
+    try:
+        out["reply"] = json.loads(ws.recv(timeout=10))
+    except ConnectionClosed as e:
+        out["recv_closed"] = closed(e)
+    except (OSError, TimeoutError) as e:
+        out["recv_error"] = repr(e)
+    try:
+        ws.recv(timeout=10)
+    except ConnectionClosed as e:
+        out["then"] = closed(e)
+    except (OSError, TimeoutError) as e:
+        out["then_error"] = repr(e)
+    ws.close()
+    # the daemon goes on: a new connection is answered
+    with ws_connect(url, additional_headers={"Authorization": "Bearer " + token}) as ws:
+        ws.send(json.dumps({"command": "ping", "id": 6}))
+        out["after"] = json.loads(ws.recv(timeout=10))
+    return out
+
+
 class Lines:
     """A Unix socket client reading replies a line at a time."""
 
@@ -147,6 +233,8 @@ def main():
         out = ws_request(*args)
     elif mode == "ws_subscribe":
         out = ws_subscribe(args[0], args[1], int(args[2]))
+    elif mode == "ws_limits":
+        out = ws_limits(*args)
     elif mode == "unix":
         out = unix(args[0])
     elif mode == "unix_ping":

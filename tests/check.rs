@@ -266,10 +266,14 @@ fn duplicate_host_is_an_error() {
         "[tasks.a]\ncommand = \"sleep 1\"\nhost = \"app\"\n[tasks.b]\ncommand = \"sleep 1\"\nhost = \"app\"\n\
          [tasks.c]\ncommand = \"sleep 1\"\nhost = \"other\"\n",
     );
+    // an invalid config (as for `start`), not a lint of the environment: exit 2
     let (v, rc) = check(&env);
-    assert_eq!(rc, 1, "{v}");
+    assert_eq!(rc, 2, "{v}");
     let e = entry(&v, "errors", "E104", "b".into());
-    assert!(msg(e).contains("'app'") && msg(e).contains("'a'"), "{e}");
+    assert!(
+        msg(e).contains("'app'") && msg(e).contains("'a'") && msg(e).contains("'b'"),
+        "{e}"
+    );
     assert_eq!(entries(&v, "errors").len(), 1, "{v}");
 }
 

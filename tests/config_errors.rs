@@ -256,6 +256,52 @@ fn e104_validation_errors() {
 }
 
 #[test]
+fn e104_two_tasks_with_one_host_is_an_invalid_config() {
+    // before: `check` said E104 but `start` ran both, and the proxy's pick was arbitrary
+    let env = Env::new("cfg-host");
+    env.config(
+        "name = \"cfghost\"\n[tasks.api]\ncommand = \"sleep 1000\"\nhost = \"app\"\n\
+         [tasks.other]\ncommand = \"sleep 1000\"\nhost = \"other\"\n\
+         [tasks.web]\ncommand = \"sleep 1000\"\nhost = \"app\"\n",
+    );
+    let v = start_fails(&env, "E104", 2);
+    let m = msg(&v);
+    assert!(
+        m.contains("'app'") && m.contains("'web'") && m.contains("'api'"),
+        "names the host and both tasks: {m}"
+    );
+    assert_eq!(
+        (&v["details"]["task"], &v["details"]["line"]),
+        (&"web".into(), &10.into()),
+        "{v}"
+    );
+    assert!(m.contains("taskmux.toml:10:"), "file:line of the second host: {m}");
+    let err = start_fails_human(&env, "E104", 2);
+    assert!(err.contains("hint: ") && err.contains("another host"), "{err}");
+    // every command that loads the config refuses it the same way; status, which shows
+    // what tmux knows even then, says why in a warning
+    for args in [&["url", "api"][..], &["check"], &["status"]] {
+        let (v, rc) = env.json(args);
+        assert_eq!(rc, if args[0] == "status" { 0 } else { 2 }, "{args:?}: {v}");
+        let text = v.to_string();
+        assert!(
+            text.contains("E104") && text.contains("'web'") && text.contains("'api'"),
+            "{args:?}: {v}"
+        );
+    }
+    assert_nothing_happened(&env);
+    // one host each: it starts
+    if have_tmux() {
+        env.config(
+            "name = \"cfghost\"\n[tasks.api]\ncommand = \"sleep 1000\"\nhost = \"app\"\n\
+             [tasks.web]\ncommand = \"sleep 1000\"\nhost = \"www\"\n",
+        );
+        let (v, rc) = env.json(&["start"]);
+        assert_eq!((rc, &v["ok"]), (0, &true.into()), "{v}");
+    }
+}
+
+#[test]
 fn e210_unknown_dependency() {
     let env = Env::new("cfg-e210");
     env.config("[tasks.a]\ncommand = \"sleep 1000\"\ndepends_on = [\"ghost\"]\n");

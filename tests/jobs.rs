@@ -774,9 +774,9 @@ auto_start = false
 
 #[test]
 fn tmuxp_workspace_loads_once_and_jobs_land_in_it() {
-    if !have_tmux() || !require("tmuxp", &["tmuxp", "-V"]) {
+    let Some(venv) = crate::tmuxp::venv_bin() else {
         return;
-    }
+    };
     let env = Env::new("jobtmuxp");
     let ws = env.root.join("ws");
     std::fs::create_dir_all(&ws).expect("mkdir");
@@ -797,6 +797,7 @@ fn tmuxp_workspace_loads_once_and_jobs_land_in_it() {
     let mut kids = Kids(Vec::new());
     for _ in 0..2 {
         let c = job_command(&env, &["-w", &ws_s, "--keep", "--", "true"])
+            .env("PATH", crate::tmuxp::path_with(&venv))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -3,22 +3,29 @@
 //! `$TASKMUX_HOME/api.token` (`Authorization: Bearer …` or `?token=…`), and a request with
 //! an `Origin` header is refused unless that origin is listed in `api_allowed_origins`: any
 //! web page can reach 127.0.0.1, and none may drive your tasks. A thread per client.
+//! What is not a WebSocket handshake gets an HTTP answer with a line of text (426 for a
+//! plain HTTP request), and a message past the cap gets `too_large` and a 1009 close: the
+//! rest of it is read and dropped first, so the client sees both instead of a reset.
 
 use super::{Answer, MAX_LINE, error_reply, handle};
 use crate::daemon::{Shared, guard};
 use crate::error::{Error, Kind};
 use crate::supervision::ApiStatus;
 use serde_json::{Value, json};
-use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::Duration;
+use tungstenite::error::{CapacityError, ProtocolError};
+use tungstenite::handshake::HandshakeError;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::http::StatusCode;
 use tungstenite::protocol::WebSocketConfig;
+use tungstenite::protocol::frame::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
 
 /// How long a client has to finish its handshake.
@@ -30,6 +37,10 @@ const PUSH_EVERY: Duration = Duration::from_millis(100);
 const MAX_MESSAGE: usize = 4 * MAX_LINE;
 /// Pushed messages a subscribed client may have waiting before its followers wait for it.
 const PUSH_QUEUE: usize = 256;
+/// How long the rest of a refused message (or request) is read and dropped before the
+/// connection is closed, and how much of it at most.
+const DRAIN_FOR: Duration = Duration::from_secs(5);
+const DRAIN_AT_MOST: u64 = 64 << 20;
 
 /// Where the WebSocket's token is kept.
 pub fn token_path(home: &Path) -> PathBuf {
@@ -243,11 +254,99 @@ fn client(conn: TcpStream, shared: Arc<Shared>, token: &str) {
             Err(refusal(status, &why))
         }
     };
-    let Ok(mut ws) = tungstenite::accept_hdr_with_config(conn, callback, Some(config())) else {
-        return;
+    // the handshake takes the stream; a clone answers what was not a handshake at all
+    let raw = conn.try_clone();
+    let mut ws = match tungstenite::accept_hdr_with_config(conn, callback, Some(config())) {
+        Ok(ws) => ws,
+        Err(HandshakeError::Failure(e)) => {
+            if let (Some((status, why)), Ok(raw)) = (not_a_handshake(&e), raw) {
+                answer_plain(raw, status, &why);
+            }
+            return;
+        }
+        Err(HandshakeError::Interrupted(_)) => return,
     };
     let _ = ws.get_ref().set_read_timeout(None);
     serve(&mut ws, &shared);
+}
+
+/// The HTTP answer to a request that is not a WebSocket handshake: 426 for a plain HTTP
+/// request (no `Upgrade: websocket`, or not a GET), 400 for a handshake that is malformed,
+/// 431 for a head past tungstenite's 64 KiB. None when there is nobody to answer (the
+/// client went away or was silent) or the answer was given already (a refusal of the gate).
+fn not_a_handshake(e: &tungstenite::Error) -> Option<(StatusCode, String)> {
+    use tungstenite::Error as E;
+    let plain = "this port serves the taskmux API over WebSocket only: connect with a WebSocket \
+                 client (Upgrade: websocket) and the token of api.token (Authorization: Bearer TOKEN or ?token=TOKEN)";
+    match e {
+        E::Protocol(
+            ProtocolError::WrongHttpMethod
+            | ProtocolError::WrongHttpVersion
+            | ProtocolError::MissingConnectionUpgradeHeader
+            | ProtocolError::MissingUpgradeWebSocketHeader,
+        ) => Some((StatusCode::UPGRADE_REQUIRED, plain.into())),
+        E::Protocol(ProtocolError::HandshakeIncomplete) => None,
+        E::Protocol(p) => Some((StatusCode::BAD_REQUEST, format!("not a valid WebSocket handshake: {p}"))),
+        E::AttackAttempt | E::Capacity(CapacityError::TooManyHeaders) => Some((
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "the request head is too large (at most 64 KiB, 124 headers)".into(),
+        )),
+        E::HttpFormat(_) | E::Utf8(_) => Some((StatusCode::BAD_REQUEST, format!("not a valid HTTP request: {e}"))),
+        _ => None,
+    }
+}
+
+/// Writes an HTTP answer with one line of text, then closes the connection without a reset.
+fn answer_plain(mut conn: TcpStream, status: StatusCode, why: &str) {
+    let body = format!(
+        "taskmux: {} {}: {why}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let upgrade = if status == StatusCode::UPGRADE_REQUIRED {
+        "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+    } else {
+        ""
+    };
+    let head = format!(
+        "HTTP/1.1 {} {}\r\n{upgrade}Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len()
+    );
+    let _ = conn.set_write_timeout(Some(HANDSHAKE_TIMEOUT));
+    if conn
+        .write_all(head.as_bytes())
+        .and_then(|_| conn.write_all(body.as_bytes()))
+        .is_ok()
+    {
+        close_gently(&conn);
+    }
+}
+
+/// Ends the connection after what was written: our side is shut for writing (the client
+/// reads to the end), then what the client still sends is read and dropped, for
+/// [`DRAIN_FOR`] or [`DRAIN_AT_MOST`] bytes at most, until it closes too. Closing with
+/// unread bytes would make the kernel send a reset, and the client could lose our answer.
+fn close_gently(conn: &TcpStream) {
+    let _ = conn.shutdown(Shutdown::Write);
+    let deadline = std::time::Instant::now() + DRAIN_FOR;
+    let mut drained = 0u64;
+    let mut buf = [0u8; 16 * 1024];
+    let mut r = conn;
+    while drained < DRAIN_AT_MOST {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || r.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match r.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => drained += n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
 }
 
 fn serve(ws: &mut WebSocket<TcpStream>, shared: &Shared) {
@@ -272,10 +371,15 @@ fn serve(ws: &mut WebSocket<TcpStream>, shared: &Shared) {
                 continue;
             }
             Err(tungstenite::Error::Capacity(_)) => {
-                // not read whole: answer, then end the connection
+                // not read whole: answer, close with 1009 (message too big), and drop the
+                // rest of it before the socket goes, so the client reads both, not a reset
                 send(ws, &too_large());
-                let _ = ws.close(None);
+                let _ = ws.close(Some(CloseFrame {
+                    code: CloseCode::Size,
+                    reason: format!("a message over {MAX_MESSAGE} bytes is not read").into(),
+                }));
                 let _ = ws.flush();
+                close_gently(ws.get_ref());
                 return;
             }
             Err(_) => return,

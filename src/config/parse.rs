@@ -547,6 +547,27 @@ impl<'a> Parser<'a> {
             .unwrap_or(0..0)
     }
 
+    /// E104 for a task whose `host` is the host of a task before it: the proxy routes a
+    /// name to one task, so two would leave the choice to chance.
+    fn duplicate_hosts(&self, project: &Project, doc: &DeTable<'_>) {
+        for (i, t) in project.tasks.iter().enumerate() {
+            let Some(h) = &t.host else { continue };
+            if let Some(o) = project.tasks[..i].iter().find(|o| o.host.as_ref() == Some(h)) {
+                let e = self
+                    .err(
+                        Kind::Invalid,
+                        Self::task_key_span(doc, &t.name, "host"),
+                        format!(
+                            "'host' '{h}' of task '{}' is also the host of task '{}'",
+                            t.name, o.name
+                        ),
+                    )
+                    .hint("each host routes to one task: give one of them another host, or none");
+                self.keep::<()>(Err(in_task(e, &t.name)));
+            }
+        }
+    }
+
     /// E104 for a task whose `port` is the port of a task before it.
     fn duplicate_ports(&self, project: &Project, doc: &DeTable<'_>) {
         for (i, t) in project.tasks.iter().enumerate() {
@@ -676,6 +697,7 @@ pub fn parse_all(text: &str, path: &Path, user_home: Option<&Path>) -> std::resu
         }
     }
     p.duplicate_ports(&project, doc);
+    p.duplicate_hosts(&project, doc);
     validate_graph(&project, &p, doc, &written);
     let errors = p.errors.into_inner();
     if errors.is_empty() { Ok(project) } else { Err(errors) }

@@ -1,10 +1,11 @@
 //! Jobs: fire-and-forget commands in tagged tmux windows (`job:<tag>:<timestamp>`): what a
 //! job is and where its records live. Starting one ([`run`]), the `__job` wrapper that runs
-//! it ([`wrapper`]), waiting ([`wait`]), listing and killing ([`list`]), and tmuxp
-//! workspaces ([`workspace`]) each have a file.
+//! it ([`wrapper`]), waiting ([`wait`]), listing and killing ([`list`]), reading tmuxp
+//! workspaces ([`workspace`]) and loading them ([`tmuxp`]) each have a file.
 
 mod list;
 mod run;
+mod tmuxp;
 mod wait;
 mod workspace;
 mod wrapper;
@@ -12,7 +13,7 @@ mod wrapper;
 pub use list::{JobInfo, kill, list};
 pub use run::run;
 pub use wait::wait;
-pub use workspace::workspace_session;
+pub use workspace::{Workspace, read_workspace, workspace_cwd, workspace_session};
 pub use wrapper::job_main;
 
 use crate::error::Result;
@@ -156,11 +157,17 @@ mod tests {
             "session_name: 'dev' # mine\nwindows:\n  - window_name: x\n",
         )
         .unwrap();
-        assert_eq!(workspace_session(&d).unwrap().1, "dev");
+        assert_eq!(workspace_session(&d, &[]).unwrap().1, "dev");
         std::fs::write(d.join("w.json"), "{\"session_name\": \"js\", \"windows\": []}").unwrap();
-        assert_eq!(workspace_session(&d.join("w.json")).unwrap().1, "js");
+        assert_eq!(workspace_session(&d.join("w.json"), &[]).unwrap().1, "js");
         std::fs::write(d.join("none.yaml"), "windows: []\n").unwrap();
-        assert_eq!(workspace_session(&d.join("none.yaml")).unwrap_err().code(), "E109");
+        assert_eq!(workspace_session(&d.join("none.yaml"), &[]).unwrap_err().code(), "E109");
+        std::fs::write(d.join("bad.yaml"), "session_name: [unclosed\n").unwrap();
+        let e = workspace_session(&d.join("bad.yaml"), &[]).unwrap_err();
+        assert_eq!(e.code(), "E109", "{}", e.message());
+        std::fs::write(d.join("var.yaml"), "session_name: a ${NOPE_X}\n").unwrap();
+        let e = workspace_session(&d.join("var.yaml"), &[]).unwrap_err();
+        assert!(e.message().contains("NOPE_X is not set"), "{}", e.message());
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -1,7 +1,7 @@
 //! Starting a job: a unique window name, the spec the wrapper reads, and one tmux command
 //! list that makes the window (and the session when it is missing).
 
-use super::workspace::load_workspace;
+use super::tmuxp::load_workspace;
 use super::*;
 use crate::ctx::Ctx;
 use crate::error::{Error, Kind, Result};

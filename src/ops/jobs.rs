@@ -25,7 +25,7 @@ fn place(ctx: &Ctx, w: &Where) -> Result<(String, Option<PathBuf>)> {
     }
     if let Some(ws) = &w.workspace {
         let ws = ctx.cwd.join(ws);
-        let (file, s) = jobs::workspace_session(&ws)?;
+        let (file, s) = jobs::workspace_session(&ws, &ctx.env)?;
         check_session_name(&s, &format!("session_name of {}", file.display()))?;
         return Ok((s, Some(file)));
     }
@@ -101,9 +101,11 @@ pub fn run(ctx: &Ctx, p: RunParams) -> Result<JobRef> {
     }
     let (session, workspace) = place(ctx, &p.place)?;
     ctx.tmux.check_version()?;
-    let cwd = match &p.cwd {
-        Some(c) => std::path::absolute(ctx.cwd.join(c)).unwrap_or_else(|_| c.clone()),
-        None => ctx.cwd.clone(),
+    let cwd = match (&p.cwd, &workspace) {
+        (Some(c), _) => std::path::absolute(ctx.cwd.join(c)).unwrap_or_else(|_| c.clone()),
+        // where the workspace's panes start
+        (None, Some(ws)) => jobs::workspace_cwd(ws, &ctx.env, &ctx.cwd)?,
+        (None, None) => ctx.cwd.clone(),
     };
     if !cwd.is_dir() {
         return Err(Error::from(Kind::CwdMissing(format!(

@@ -4,7 +4,7 @@
 
 use super::Ctx;
 use super::env::{EnvFiles, hook_env, record_env_in};
-use super::hooks::{Hook, project_hook, task_hook};
+use super::hooks::{Hook, Labels, project_hook, task_hook};
 use super::launch::{Launch, Prepared, free_port, launch, precheck_with, prepare_with, reap_orphans};
 use super::runtime::{Runtime, Runtimes, pane_state, read_session, record_health};
 use crate::config::{Project, Task};
@@ -172,7 +172,11 @@ fn start_as(ctx: &Ctx, names: &[String], wait: bool, gated: bool) -> Result<Star
     // never a second copy
     reap_orphans(ctx, &set)?;
     let project_env = hook_env(project, None, &record, &state, &mut files);
-    project_hook(ctx, Hook::BeforeStart, &project_env)?;
+    let labels = Labels::for_tasks(
+        set.iter().copied().filter(|t| !running_now.contains(&t.name)),
+        &[Hook::BeforeStart, Hook::AfterStart],
+    );
+    project_hook(ctx, Hook::BeforeStart, &project_env, labels)?;
 
     let run = Run {
         ctx,
@@ -191,6 +195,7 @@ fn start_as(ctx: &Ctx, names: &[String], wait: bool, gated: bool) -> Result<Star
         },
         dependency_envs: running_dependency_envs(project, &set, gated, &running_now, &record, &state, &mut files),
         gates: Gates::new(set.iter().map(|t| t.name.as_str())),
+        labels,
         report: Mutex::new(report),
         launched: Mutex::new(Vec::new()),
     };
@@ -202,7 +207,7 @@ fn start_as(ctx: &Ctx, names: &[String], wait: bool, gated: bool) -> Result<Star
         ctx.events
             .emit("session_started", &project.name, None, json!({"tasks": report.started}));
     }
-    if let Err(e) = project_hook(ctx, Hook::AfterStart, &project_env) {
+    if let Err(e) = project_hook(ctx, Hook::AfterStart, &project_env, labels) {
         report.warnings.push(e.message());
     }
     in_config_order(project, &mut report);
@@ -300,6 +305,8 @@ struct Run<'a> {
     /// Each running dependency outside the set, with its environment for the probe.
     dependency_envs: RunningDeps<'a>,
     gates: Gates,
+    /// Whether hook output is labelled with its task.
+    labels: Labels,
     report: Mutex<StartReport>,
     /// (task, pane) of every task launched or found running.
     launched: Mutex<Vec<(String, String)>>,
@@ -349,7 +356,7 @@ impl<'a> Run<'a> {
                     let prep = &self.prepared[&t.name];
                     (
                         *t,
-                        s.spawn(move || task_hook(self.ctx, t, Hook::BeforeStart, &prep.env)),
+                        s.spawn(move || task_hook(self.ctx, t, Hook::BeforeStart, &prep.env, self.labels)),
                     )
                 })
                 .collect();
@@ -405,7 +412,7 @@ impl<'a> Run<'a> {
         }
         let prep = &self.prepared[&t.name];
         if !self.running_now.contains(&t.name) {
-            if let Err(e) = task_hook(self.ctx, t, Hook::BeforeStart, &prep.env) {
+            if let Err(e) = task_hook(self.ctx, t, Hook::BeforeStart, &prep.env, self.labels) {
                 return self.fail(t, e);
             }
             if let Some(p) = t.port
@@ -515,7 +522,7 @@ impl<'a> Run<'a> {
             self.ctx
                 .events
                 .emit("task_started", &self.ctx.project.name, Some(&t.name), json!({}));
-            if let Err(e) = task_hook(self.ctx, t, Hook::AfterStart, &prep.env)
+            if let Err(e) = task_hook(self.ctx, t, Hook::AfterStart, &prep.env, self.labels)
                 && let Ok(mut r) = self.report.lock()
             {
                 r.warnings.push(e.message());

@@ -4,7 +4,7 @@
 
 use super::Ctx;
 use super::env::{EnvFiles, hook_env};
-use super::hooks::{Hook, project_hook, task_hook};
+use super::hooks::{Hook, Labels, project_hook, task_hook};
 use super::launch::{authority, launch_lock, unfinished};
 use super::runtime::{Runtimes, read_runtime};
 use super::start::{StartReport, start};
@@ -75,11 +75,12 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
         true => hook_env(project, None, &record, &state, &mut files),
         false => Ok(Vec::new()),
     };
+    let labels = Labels::for_tasks(running.iter().copied(), &[Hook::BeforeStop, Hook::AfterStop]);
     if project_hooks {
-        project_hook(ctx, Hook::BeforeStop, &project_env)?;
+        project_hook(ctx, Hook::BeforeStop, &project_env, labels)?;
     }
     for t in &running {
-        task_hook(ctx, t, Hook::BeforeStop, &envs[&t.name])?;
+        task_hook(ctx, t, Hook::BeforeStop, &envs[&t.name], labels)?;
     }
 
     let chain = interrupt_chain(&tasks, &rts);
@@ -112,7 +113,7 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
             ctx.events
                 .emit("task_stopped", &project.name, Some(&t.name), json!({"manual": manual}));
             if let Some(env) = envs.get(&t.name)
-                && let Err(e) = task_hook(ctx, t, Hook::AfterStop, env)
+                && let Err(e) = task_hook(ctx, t, Hook::AfterStop, env, labels)
             {
                 out.warnings.push(e.message());
             }
@@ -124,7 +125,7 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
         };
         out.outcomes.push((t.name.clone(), outcome));
     }
-    if project_hooks && let Err(e) = project_hook(ctx, Hook::AfterStop, &project_env) {
+    if project_hooks && let Err(e) = project_hook(ctx, Hook::AfterStop, &project_env, labels) {
         out.warnings.push(e.message());
     }
     Ok(out)
