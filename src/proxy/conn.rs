@@ -1,7 +1,9 @@
 //! One client connection: its TLS session and its upstream socket, driven by hand in one
 //! poll loop, so request and response bodies stream at the same time, upgrades are
 //! spliced, a client that goes away frees its upstream at once, and no buffer grows past
-//! [`BUF`] (the next read waits until the other side has taken the bytes).
+//! [`BUF`] (the next read waits until the other side has taken the bytes). Each request
+//! must name the host its TLS session was made for (421), and an upstream that takes a
+//! request and does not begin its answer within the limit gets the client a 504.
 
 mod exchange;
 
@@ -77,6 +79,15 @@ struct Conn<'a> {
     /// more on a new one instead of ending in a 502.
     retry: Option<(u16, Vec<u8>)>,
     html: bool,
+    /// The current request is HTTP/1.0: no interim responses, no chunked coding, and the
+    /// connection kept only when it asked and the response has a length.
+    http10: bool,
+    /// The response is chunked and the client HTTP/1.0: the framing is taken off and the
+    /// close ends the body.
+    dechunk: bool,
+    /// When the whole request had gone to the upstream, while its answer's head is awaited
+    /// (for the upstream timeout).
+    sent_at: Option<Instant>,
     /// When the head being read began (its first byte).
     head_start: Option<Instant>,
     last: Instant,
@@ -114,6 +125,9 @@ pub fn serve(sock: TcpStream, s: &Shared) {
         current: None,
         retry: None,
         html: false,
+        http10: false,
+        dechunk: false,
+        sent_at: None,
         head_start: None,
         last: Instant::now(),
         tmp: vec![0; 16 * 1024],
@@ -150,7 +164,13 @@ impl Conn<'_> {
                 return; // the client went: its upstream goes with it
             }
             let Some(wait) = self.deadline() else { return };
-            let client_in = !self.closing && !self.client_eof && self.cin.len() < BUF;
+            // a head is read to its limit, so one past it is seen (431), not waited on
+            let cap = if self.req == Req::Head {
+                BUF.max(self.s.opts.max_head_bytes)
+            } else {
+                BUF
+            };
+            let client_in = !self.closing && !self.client_eof && self.cin.len() < cap;
             let mut cf = PollFlags::empty();
             if client_in {
                 cf |= PollFlags::IN;
@@ -216,12 +236,23 @@ impl Conn<'_> {
     }
 
     /// How long the next poll may wait; None when a deadline has passed and the connection
-    /// ends (a 408 is queued for a head that took too long).
+    /// ends (a 408 is queued for a head that took too long, a 504 for an upstream that did
+    /// not begin its answer in time).
     fn deadline(&mut self) -> Option<Duration> {
         let now = Instant::now();
         let reading_head = self.req == Req::Head && self.resp == Resp::Idle && !self.closing;
         if self.tls.is_handshaking() {
             return self.s.opts.head_timeout.checked_sub(now - self.last);
+        }
+        if self.resp == Resp::Head
+            && !self.closing
+            && let (Some(sent), Some(limit)) = (self.sent_at, self.s.opts.upstream_timeout)
+        {
+            let Some(left) = limit.checked_sub(now - sent) else {
+                self.upstream_timed_out(limit);
+                return Some(Duration::from_millis(50));
+            };
+            return Some(left.min(TICK));
         }
         if !reading_head {
             return Some(TICK);
@@ -359,19 +390,28 @@ impl Conn<'_> {
                 && !self.cin.is_empty()
                 && self.uout.len() < BUF
             {
-                let (n, done) = b.scan(&self.cin).map_err(|_| ())?;
-                self.uout.extend_from_slice(&self.cin[..n]);
-                self.cin.drain(..n);
-                if done {
-                    self.req = Req::Done;
+                match b.scan(&self.cin) {
+                    Ok((n, done)) => {
+                        self.uout.extend_from_slice(&self.cin[..n]);
+                        self.cin.drain(..n);
+                        if done {
+                            self.req = Req::Done;
+                        }
+                    }
+                    Err(e) => return self.bad_request_body(e),
                 }
             }
             match &mut self.resp {
                 Resp::Head => self.response_head()?,
                 Resp::Body(b) => {
                     if !self.uin.is_empty() && self.cout.len() < BUF {
-                        let (n, done) = b.scan(&self.uin).map_err(|_| ())?;
-                        self.cout.extend_from_slice(&self.uin[..n]);
+                        let (n, done) = if self.dechunk {
+                            b.decode(&self.uin, &mut self.cout).map_err(|_| ())?
+                        } else {
+                            let (n, done) = b.scan(&self.uin).map_err(|_| ())?;
+                            self.cout.extend_from_slice(&self.uin[..n]);
+                            (n, done)
+                        };
                         self.uin.drain(..n);
                         if done {
                             self.finish_exchange();
@@ -396,6 +436,9 @@ impl Conn<'_> {
                 }
             }
             self.write_up();
+            if self.resp == Resp::Head && self.req == Req::Done && self.uout.is_empty() && self.sent_at.is_none() {
+                self.sent_at = Some(Instant::now());
+            }
             let after = (self.cin.len(), self.uin.len(), self.cout.len(), self.uout.len());
             if before == after
                 && req_before == std::mem::discriminant(&self.req)

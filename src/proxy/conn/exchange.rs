@@ -1,6 +1,8 @@
-//! One exchange on a client connection: the request head read, routed to its task's
-//! upstream or answered here (502, 503, 400, 431), and the upstream's response head
-//! forwarded.
+//! One exchange on a client connection: the request head read and checked (its framing,
+//! its host against the TLS session's), routed to its task's upstream or answered here
+//! (421, 502, 503, 400, 431), and the upstream's response head forwarded, rewritten where
+//! the client must not see it as it is (an HTTP/1.0 client, Content-Length beside
+//! Transfer-Encoding), or replaced by a 504 when it does not begin in time.
 
 use super::{Conn, Req, Resp, Up};
 use crate::proxy::{Route, http, pages};
@@ -15,10 +17,13 @@ impl Conn<'_> {
         }
         let r = match http::parse_request(&self.cin) {
             Ok(Some(r)) => r,
-            Ok(None) if self.cin.len() > self.s.opts.max_head_bytes => return self.answer_close(pages::simple(431)),
+            // incomplete at the limit: it is longer than that
+            Ok(None) if self.cin.len() >= self.s.opts.max_head_bytes => {
+                return self.answer_close(pages::simple(431));
+            }
             Ok(None) => return Ok(()),
             Err(http::HeadError::TooLarge) => return self.answer_close(pages::simple(431)),
-            Err(_) => return self.answer_close(pages::simple(400)),
+            Err(e) => return self.answer_close(pages::refused(e.status(), e.why())),
         };
         if r.len > self.s.opts.max_head_bytes {
             return self.answer_close(pages::simple(431));
@@ -26,52 +31,25 @@ impl Conn<'_> {
         self.head_start = None;
         self.html = pages::wants_html(r.header("accept"));
         self.close_after = r.wants_close();
-        let host = r
-            .host()
-            .filter(|h| !h.is_empty())
-            .or_else(|| self.tls.server_name().map(str::to_ascii_lowercase))
-            .unwrap_or_default();
+        self.http10 = r.version == 0;
+        // rustls gives the server name lowercased; a client sends none for an address
+        let sni = self.tls.server_name().map(|n| n.trim_end_matches('.').to_string());
+        let host = r.host.clone().or_else(|| sni.clone()).unwrap_or_default();
         let has_body = r.body != http::Body::Length(0);
-        let page = match self.s.router.route(&host) {
-            Route::Unknown { project, hosts } => Some(pages::unknown_host(
+        let misdirected = sni.as_deref().is_some_and(|sni| sni != host);
+        let route = if misdirected {
+            None
+        } else {
+            Some(self.s.router.route(&host))
+        };
+        let page = match route {
+            None => Some(pages::misdirected(
                 &host,
-                project.as_deref(),
-                &hosts,
+                sni.as_deref().unwrap_or_default(),
                 self.html,
                 has_body || self.close_after,
             )),
-            Route::Down { session, task, state } => Some(pages::task_down(
-                &host,
-                &session,
-                &task,
-                &state,
-                "it has no port yet",
-                self.html,
-                has_body || self.close_after,
-            )),
-            Route::Upstream { port, session, task } => match self.connect(port) {
-                Ok(reused) => {
-                    self.current = Some((host.clone(), session, task));
-                    let idempotent = ["GET", "HEAD", "OPTIONS"]
-                        .iter()
-                        .any(|m| r.method.eq_ignore_ascii_case(m));
-                    self.retry = (reused && idempotent && !has_body).then(|| (port, Vec::new()));
-                    None
-                }
-                Err(e) => {
-                    let state = self.s.router.state(&session, &task);
-                    let why = format!("nothing accepts connections on port {port} ({e})");
-                    Some(pages::task_down(
-                        &host,
-                        &session,
-                        &task,
-                        &state,
-                        &why,
-                        self.html,
-                        has_body || self.close_after,
-                    ))
-                }
-            },
+            Some(route) => self.route(route, &host, &r, has_body),
         };
         if let Some(p) = page {
             self.cin.drain(..r.len);
@@ -89,9 +67,91 @@ impl Conn<'_> {
         self.cin.drain(..r.len);
         self.head_request = r.method.eq_ignore_ascii_case("HEAD");
         self.resp_started = false;
+        self.sent_at = None;
         self.req = if has_body { Req::Body(r.body) } else { Req::Done };
         self.resp = Resp::Head;
         Ok(())
+    }
+
+    /// Connects a request to its route's upstream (None), or the page that answers it.
+    fn route(&mut self, route: Route, host: &str, r: &http::Request, has_body: bool) -> Option<Vec<u8>> {
+        match route {
+            Route::Unknown { project, hosts } => Some(pages::unknown_host(
+                host,
+                project.as_deref(),
+                &hosts,
+                self.html,
+                has_body || self.close_after,
+            )),
+            Route::Down { session, task, state } => Some(pages::task_down(
+                host,
+                &session,
+                &task,
+                &state,
+                "it has no port yet",
+                self.html,
+                has_body || self.close_after,
+            )),
+            Route::Upstream { port, session, task } => match self.connect(port) {
+                Ok(reused) => {
+                    self.current = Some((host.to_string(), session, task));
+                    let idempotent = ["GET", "HEAD", "OPTIONS"]
+                        .iter()
+                        .any(|m| r.method.eq_ignore_ascii_case(m));
+                    self.retry = (reused && idempotent && !has_body).then(|| (port, Vec::new()));
+                    None
+                }
+                Err(e) => {
+                    let state = self.s.router.state(&session, &task);
+                    let why = format!("nothing accepts connections on port {port} ({e})");
+                    Some(pages::task_down(
+                        host,
+                        &session,
+                        &task,
+                        &state,
+                        &why,
+                        self.html,
+                        has_body || self.close_after,
+                    ))
+                }
+            },
+        }
+    }
+
+    /// The request body's framing broke (a chunk size past 64 bits, a bad line): 400 when
+    /// no answer has begun, else the end of the connection. The upstream holds a partial
+    /// request, so it goes.
+    pub(super) fn bad_request_body(&mut self, e: http::HeadError) -> Result<(), ()> {
+        self.up = None;
+        self.retry = None;
+        self.uout.clear();
+        self.uin.clear();
+        if self.resp_started || self.resp != Resp::Head {
+            return Err(());
+        }
+        self.resp = Resp::Idle;
+        self.req = Req::Done;
+        self.answer_close(pages::refused(e.status(), e.why()))
+    }
+
+    /// The upstream took the whole request and did not begin its answer within `limit`:
+    /// 504 naming the task, and the connection ends (the upstream's may still answer).
+    pub(super) fn upstream_timed_out(&mut self, limit: Duration) {
+        let (host, session, task) = self.current.clone().unwrap_or_default();
+        let secs = limit.as_secs_f64();
+        (self.s.log)(&format!(
+            "{host}: task '{task}' of project '{session}' did not begin its answer within {secs} s: 504"
+        ));
+        self.up = None;
+        self.retry = None;
+        self.sent_at = None;
+        self.uin.clear();
+        self.uout.clear();
+        self.cout
+            .extend_from_slice(&pages::timed_out(&host, &session, &task, secs, self.html));
+        self.resp = Resp::Idle;
+        self.closing = true;
+        self.flush_cout();
     }
 
     fn answer_close(&mut self, page: Vec<u8>) -> Result<(), ()> {
@@ -138,21 +198,33 @@ impl Conn<'_> {
             self.up = None;
             if self.connect(port).is_ok() {
                 self.uout = head;
+                self.sent_at = None;
                 return Ok(());
             }
         }
         match http::parse_response(&self.uin, self.head_request) {
             Ok(Some(r)) => {
                 self.retry = None;
-                self.cout.extend_from_slice(&self.uin[..r.len]);
+                let interim = (100..200).contains(&r.code) && r.code != 101;
+                if interim {
+                    // 100 Continue and friends: the real head follows. Never to an HTTP/1.0
+                    // client (RFC 9110 section 15.2); the clock starts again, as the
+                    // upstream is answering
+                    if !self.http10 {
+                        self.cout.extend_from_slice(&self.uin[..r.len]);
+                        self.resp_started = true;
+                    }
+                    self.uin.drain(..r.len);
+                    self.sent_at = None;
+                    return Ok(());
+                }
+                self.forward_head(&r);
                 self.uin.drain(..r.len);
                 self.resp_started = true;
                 if r.code == 101 {
                     self.upgraded = true;
                     self.resp = Resp::Idle;
                     self.req = Req::Done;
-                } else if (100..200).contains(&r.code) {
-                    // 100 Continue and friends: the real head follows
                 } else {
                     self.close_after |= r.close;
                     if r.body.done() {
@@ -185,6 +257,36 @@ impl Conn<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// Queues a final (or 101) response head for the client: as the upstream wrote it, but
+    /// without Content-Length beside Transfer-Encoding (RFC 9112 section 6.3) and, for an
+    /// HTTP/1.0 client, without Transfer-Encoding (a chunked body is decoded and ended by
+    /// the close) and with a Connection of its own: `keep-alive` only when the client asked
+    /// and the body has a length.
+    fn forward_head(&mut self, r: &http::Response) {
+        self.dechunk = false;
+        if !self.http10 || r.code == 101 {
+            if r.has_both_lengths() {
+                self.cout.extend_from_slice(&r.head_without(&["content-length"], &[]));
+            } else {
+                self.cout.extend_from_slice(&self.uin[..r.len]);
+            }
+            return;
+        }
+        let keep = !(self.close_after || r.close) && matches!(r.body, http::Body::Length(_));
+        let mut drop = vec!["connection", "keep-alive", "transfer-encoding"];
+        if r.has_transfer_encoding() {
+            drop.push("content-length");
+        }
+        let connection = if keep {
+            "Connection: keep-alive"
+        } else {
+            "Connection: close"
+        };
+        self.cout.extend_from_slice(&r.head_without(&drop, &[connection]));
+        self.dechunk = matches!(r.body, http::Body::Chunked(_));
+        self.close_after |= !keep;
     }
 
     /// The response is out: the next request, or the end.
