@@ -30,7 +30,7 @@ _taskmux_flags() {
 }
 
 # The keys of the global config ('taskmux config set KEY VALUE').
-_taskmux_config_keys='health_check_interval api_bind api_port api_allowed_origins proxy_enabled proxy_bind proxy_https_port proxy_http_port host_resolver dns_server_port dns_managed_tld'
+_taskmux_config_keys='health_check_interval api_bind api_port api_allowed_origins proxy_enabled proxy_bind proxy_https_port proxy_http_port host_resolver dns_server_port dns_managed_tld proxy_upstream_timeout'
 
 # _taskmux_config_words OPERAND...: what comes after 'taskmux config OPERAND...'.
 _taskmux_config_words() {

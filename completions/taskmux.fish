@@ -212,7 +212,7 @@ complete -c taskmux -n '__taskmux_command_is dns' -l server -x -d 'with query: t
 
 # config
 complete -c taskmux -n '__taskmux_config_at 0' -a 'show path set unset'
-complete -c taskmux -n '__taskmux_config_at 1 set; or __taskmux_config_at 1 unset' -a 'health_check_interval api_bind api_port api_allowed_origins proxy_enabled proxy_bind proxy_https_port proxy_http_port host_resolver dns_server_port dns_managed_tld'
+complete -c taskmux -n '__taskmux_config_at 1 set; or __taskmux_config_at 1 unset' -a 'health_check_interval api_bind api_port api_allowed_origins proxy_enabled proxy_bind proxy_https_port proxy_http_port host_resolver dns_server_port dns_managed_tld proxy_upstream_timeout'
 complete -c taskmux -n '__taskmux_config_at 2 set proxy_enabled' -a 'true false'
 complete -c taskmux -n '__taskmux_config_at 2 set host_resolver' -a 'etc_hosts dns_server noop'
 

@@ -1,6 +1,8 @@
 //! `taskmux ca install` and `ca uninstall` with the real tools: update-ca-certificates
-//! against a minimal but real Debian root, certutil on the NSS databases of a scratch HOME,
-//! and the E700 of a user who may not write the system's store.
+//! against a minimal but real Debian root (and a hook of its own in the root's hooks
+//! directory, recording what the tool tells hooks such as Java's keystore), certutil on the
+//! NSS databases of a scratch HOME, and the E700 of a user who may not write the system's
+//! store.
 
 use crate::certs::{Ca, Node, have_certutil, have_openssl, mode, openssl, openssl_ca, run, s, text, tree};
 use crate::harness::{require, show};
@@ -279,4 +281,83 @@ fn a_fedora_root_gets_the_anchor_and_loses_it_without_update_ca_trust_run() {
     let (v, rc) = c.json(&["ca", "uninstall"]);
     assert_eq!((rc, v["action"].as_str()), (0, Some("uninstalled")), "{v}");
     assert!(tree(&c.root) == before, "the root as it was");
+}
+
+#[test]
+fn uninstall_tells_the_hooks_of_the_removal_and_install_keeps_a_pem_file_that_is_not_ours() {
+    if !have_openssl() || !have_certutil() {
+        return;
+    }
+    let c = Ca::new("ca-hooks");
+    if !debian_root(&c.root, &c.env.root.join("seed")) {
+        return;
+    }
+    // another local CA, linked by the tool, whose link was then replaced by a copy of the
+    // file (as a provisioning script's `install` does): the tool would make it a link again
+    let seed = c.env.root.join("seed");
+    openssl_ca(&seed, "other-ca.crt", "other-ca.key", "ec");
+    let local = c.root.join("usr/local/share/ca-certificates/other-ca.crt");
+    std::fs::copy(seed.join("other-ca.crt"), &local).expect("copy");
+    let dir = |d: &str| c.root.join(d).display().to_string();
+    let o = Command::new("sh")
+        .args([
+            "-c",
+            "PATH=$PATH:/usr/sbin:/sbin exec update-ca-certificates \"$@\"",
+            "sh",
+        ])
+        .args(["--certsconf", &dir("etc/ca-certificates.conf")])
+        .args(["--certsdir", &dir("usr/share/ca-certificates")])
+        .args(["--localcertsdir", &dir("usr/local/share/ca-certificates")])
+        .args(["--etccertsdir", &dir("etc/ssl/certs")])
+        .args(["--hooksdir", &dir("etc/ca-certificates/update.d")])
+        .output()
+        .expect("update-ca-certificates runs");
+    assert!(o.status.success(), "{}", show(&o));
+    let other = c.root.join("etc/ssl/certs/other-ca.pem");
+    std::fs::remove_file(&other).expect("the tool's link");
+    std::fs::copy(&local, &other).expect("a file in its place");
+    // a hook in the root's hooks directory, writing what it is told outside the root
+    let log = c.env.root.join("hook.log");
+    let hook = c.root.join("etc/ca-certificates/update.d/record");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\n{{ echo run; cat; }} >> '{}'\n", log.display()),
+    )
+    .expect("write");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let before = tree(&c.root);
+
+    let (v, rc) = c.json(&["ca", "install"]);
+    assert_eq!((rc, v["action"].as_str()), (0, Some("installed")), "{v}");
+    let nick = format!(
+        "taskmux-{}",
+        &v["ca"]["fingerprint_sha256"].as_str().expect("fingerprint")[..16]
+    );
+    let ours = c.root.join(format!("etc/ssl/certs/{nick}.pem"));
+    assert_eq!(
+        std::fs::read_to_string(&log).expect("the hook ran"),
+        format!("run\n+{}\n", ours.display()),
+        "the hooks hear of ours alone"
+    );
+    let meta = std::fs::symlink_metadata(&other).expect("other-ca.pem");
+    assert!(meta.file_type().is_file(), "other-ca.pem is still a file: {meta:?}");
+    assert_eq!(
+        std::fs::read(&other).expect("read"),
+        std::fs::read(&local).expect("read")
+    );
+    let debian = steps(&v, "debian");
+    assert!(
+        debian[0]["note"].as_str().is_some_and(|n| n.contains("other-ca.pem")),
+        "the step says what it left alone: {v}"
+    );
+    assert!(std::fs::symlink_metadata(&ours).is_ok_and(|m| m.file_type().is_symlink()));
+
+    let (v, rc) = c.json(&["ca", "uninstall"]);
+    assert_eq!((rc, v["action"].as_str()), (0, Some("uninstalled")), "{v}");
+    assert_eq!(
+        std::fs::read_to_string(&log).expect("the hook ran"),
+        format!("run\n+{0}\nrun\n-{0}\n", ours.display()),
+        "the hooks hear of the removal"
+    );
+    assert!(tree(&c.root) == before, "the root is byte for byte as it was");
 }

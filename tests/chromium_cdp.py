@@ -36,9 +36,14 @@ def main(url, profile):
         start_new_session=True, preexec_fn=die_with_parent)
     try:
         deadline = time.time() + 20
-        while not os.path.exists(port_file) and time.time() < deadline:
-            time.sleep(0.05)
-        port = open(port_file).read().split()[0]
+        # Chromium makes the file, then writes the port: wait for the port itself
+        words = []
+        while not words and time.time() < deadline:
+            if os.path.exists(port_file):
+                words = open(port_file).read().split()
+            if not words:
+                time.sleep(0.05)
+        port = words[0]
         targets = []
         while not targets and time.time() < deadline:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as r:

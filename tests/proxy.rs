@@ -1,6 +1,8 @@
-//! The daemon's HTTPS proxy, by curl: a host task's URL served with our CA, every header
-//! kept, forwarded headers on every request, bodies streamed both ways, and errors a
-//! person can act on (503, 502, 308, 431), against a real daemon and real task processes.
+//! The daemon's HTTPS proxy, by curl and raw TLS sockets (python): a host task's URL served
+//! with our CA, every header kept, forwarded headers on every request, bodies streamed both
+//! ways, HTTP/1.0 clients, and errors a person can act on (503, 502, 504, 421, 308, 431,
+//! 400 for a request that could be read two ways), against a real daemon and real task
+//! processes.
 
 use crate::harness::*;
 use std::process::{Command, Output, Stdio};
@@ -24,6 +26,15 @@ fn setup(name: &str, extra_tasks: &str) -> Option<Px> {
 
 /// [`setup`], with `prepare` run on the world before the project starts.
 fn setup_with(name: &str, extra_tasks: &str, prepare: impl FnOnce(&Env)) -> Option<Px> {
+    setup_full(name, extra_tasks, "", prepare)
+}
+
+/// [`setup`], with more lines of global config.
+fn setup_global(name: &str, extra_tasks: &str, extra_global: &str) -> Option<Px> {
+    setup_full(name, extra_tasks, extra_global, |_| {})
+}
+
+fn setup_full(name: &str, extra_tasks: &str, extra_global: &str, prepare: impl FnOnce(&Env)) -> Option<Px> {
     if !have_tmux() || !require("curl", &["curl", "--version"]) {
         return None;
     }
@@ -35,7 +46,7 @@ fn setup_with(name: &str, extra_tasks: &str, prepare: impl FnOnce(&Env)) -> Opti
     prepare(&env);
     let (https, http) = (free_port(), free_port());
     let global = format!(
-        "api_port = {}\nproxy_https_port = {https}\nproxy_http_port = {http}\n",
+        "api_port = {}\nproxy_https_port = {https}\nproxy_http_port = {http}\n{extra_global}",
         free_port()
     );
     // the config first, as a user would: the task's first line names the URL with its port
@@ -77,6 +88,49 @@ impl Px {
             .output()
             .expect("curl runs")
     }
+}
+
+impl Px {
+    /// Sends `payload` on one TLS connection made for `sni` (None: no SNI, as for an
+    /// address) with tests/proxy_client.py; what came back, as that script prints it.
+    fn raw(&self, sni: Option<&str>, payload: &[u8], extra: &[&str]) -> serde_json::Value {
+        use std::io::Write;
+        let script = format!("{}/tests/proxy_client.py", env!("CARGO_MANIFEST_DIR"));
+        let mut c = Command::new("python3");
+        c.arg(&script)
+            .arg(self.https.to_string())
+            .arg(self.ca())
+            .arg(sni.unwrap_or("localhost"))
+            .args(extra);
+        if sni.is_none() {
+            c.arg("--no-sni");
+        }
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let payload = payload.to_vec();
+        let feed = std::thread::spawn(move || {
+            let _ = stdin.write_all(&payload);
+        });
+        let o = child.wait_with_output().expect("python3 ends");
+        let _ = feed.join();
+        assert!(o.status.success(), "{}", show(&o));
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&o)))
+    }
+
+    /// The method and path of every request the `web` task has had, as it lists them.
+    fn seen(&self) -> String {
+        text(&self.curl("web", "/seen", &[]))
+    }
+}
+
+/// The text a raw exchange got back.
+fn data(v: &serde_json::Value) -> &str {
+    v["data"].as_str().unwrap_or_default()
 }
 
 fn text(o: &Output) -> String {
@@ -537,4 +591,212 @@ fn a_daemon_started_through_sudo_binds_a_privileged_port_then_becomes_the_user()
         let m = std::fs::metadata(env.home.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert_eq!(m.uid(), nobody, "{f} belongs to the user");
     }
+}
+
+#[test]
+fn a_request_that_could_be_read_two_ways_gets_400_and_never_reaches_the_task() {
+    let Some(px) = setup("pxsm", "") else { return };
+    let host = format!("web.{}.localhost", px.name());
+    // Content-Length and Transfer-Encoding: a reader by the one would take the rest as a
+    // second request (RFC 9112 section 6.3)
+    let smuggle = format!(
+        "POST /cl-te HTTP/1.1\r\nHost: {host}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n\
+         0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: {host}\r\n\r\n"
+    );
+    // chunked must be the last coding; a chunk size of 20 hex digits is past 64 bits
+    let te_list = format!(
+        "POST /te-list HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked, identity\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    );
+    let huge = format!(
+        "POST /chunk-size HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\r\n{}\r\nabc",
+        "1".repeat(20)
+    );
+    for (payload, why) in [
+        (&smuggle, "both Content-Length and Transfer-Encoding"),
+        (&te_list, "last coding is not chunked"),
+        (&huge, "chunk size past 64 bits"),
+    ] {
+        let v = px.raw(Some(&host), payload.as_bytes(), &[]);
+        let got = data(&v);
+        assert!(got.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{why}: {v}");
+        assert!(got.contains(why) && got.contains("Connection: close"), "{v}");
+        assert_eq!(
+            got.matches("HTTP/1.1 ").count(),
+            1,
+            "one answer, no second request: {v}"
+        );
+        assert_eq!(v["closed"], true, "the connection ends: {v}");
+    }
+    let seen = px.seen();
+    assert!(seen.starts_with('['), "{seen}");
+    for path in ["/cl-te", "/smuggled", "/te-list"] {
+        assert!(!seen.contains(path), "{path} reached the task: {seen}");
+    }
+}
+
+#[test]
+fn a_head_over_the_limit_gets_431_at_once_whatever_its_size() {
+    let Some(px) = setup("pxhd", "") else { return };
+    let host = format!("web.{}.localhost", px.name());
+    for size in [65 * 1024, 70_000, 200_000] {
+        let head = format!(
+            "GET /hello HTTP/1.1\r\nHost: {host}\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(size)
+        );
+        let v = px.raw(Some(&host), head.as_bytes(), &["--wait", "8"]);
+        assert!(data(&v).starts_with("HTTP/1.1 431 "), "{size}: {v}");
+        let secs = v["secs"].as_f64().expect("secs");
+        assert!(secs < 3.0, "{size} bytes: 431 after {secs} s");
+    }
+    // a head just under the limit is served
+    let head = format!(
+        "GET /hello HTTP/1.1\r\nHost: {host}\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(60_000)
+    );
+    let v = px.raw(Some(&host), head.as_bytes(), &[]);
+    assert!(data(&v).starts_with("HTTP/1.1 200 "), "{v}");
+}
+
+#[test]
+fn a_task_that_never_answers_gets_504_naming_it_and_a_started_response_is_never_cut() {
+    let Some(px) = setup_global("pxto", "", "proxy_upstream_timeout = 1\n") else {
+        return;
+    };
+    let t0 = std::time::Instant::now();
+    let o = px.curl("web", "/silent", &["-i"]);
+    let secs = t0.elapsed().as_secs_f64();
+    let out = text(&o);
+    assert!(out.starts_with("HTTP/1.1 504 Gateway Timeout"), "{}", show(&o));
+    assert!(
+        out.contains("task 'web'") && out.contains("proxy_upstream_timeout") && out.contains("taskmux logs web"),
+        "{out}"
+    );
+    assert!((0.9..5.0).contains(&secs), "504 after {secs} s, with a limit of 1 s");
+    // server-sent events: the head and a first event at once, then silence past the limit;
+    // the stream stays open until curl gives up (28)
+    let o = px.curl("web", "/sse", &["-N", "--max-time", "3"]);
+    assert!(text(&o).contains("data: first"), "{}", show(&o));
+    assert_eq!(o.status.code(), Some(28), "the stream was cut: {}", show(&o));
+    // the key is range-checked, naming it
+    let (v, code) = px.env.json(&["config", "set", "proxy_upstream_timeout", "-5"]);
+    assert_eq!((code, v["code"].as_str()), (2, Some("E104")), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("proxy_upstream_timeout"),
+        "{v}"
+    );
+}
+
+#[test]
+fn the_http_port_redirects_only_the_names_it_serves() {
+    let Some(px) = setup("pxhr", "") else { return };
+    let plain = |host: &str| {
+        let o = Command::new("curl")
+            .args(["-sS", "-i", "--max-time", "10", "-H", &format!("Host: {host}")])
+            .arg(format!("http://127.0.0.1:{}/a?b=1", px.http))
+            .output()
+            .expect("curl");
+        text(&o)
+    };
+    let served = format!("web.{}.localhost", px.name());
+    let out = plain(&served);
+    assert!(out.starts_with("HTTP/1.1 308"), "{out}");
+    assert!(
+        out.contains(&format!("Location: https://{served}:{}/a?b=1", px.https)),
+        "{out}"
+    );
+    for other in ["evil.com", "evil.com:80", &format!("nope.{}.localhost", px.name())] {
+        let out = plain(other);
+        assert!(out.starts_with("HTTP/1.1 503"), "{other}: {out}");
+        assert!(!out.to_ascii_lowercase().contains("location:"), "{other}: {out}");
+        assert!(
+            out.contains(&px.url("web", "")),
+            "the page names the known hosts: {out}"
+        );
+    }
+}
+
+#[test]
+fn a_request_for_another_host_than_its_tls_session_gets_421() {
+    let Some(px) = setup("pxsn", "") else { return };
+    // a second project with a host of its own, served by the same proxy
+    let other = px.env.root.join("other");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    let config = other.join("taskmux.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "name = \"pxsnb\"\n[tasks.web]\ncommand = \"exec python3 {} $PORT\"\nhost = \"web\"\n",
+            upstream_script()
+        ),
+    )
+    .expect("write");
+    let (v, code) = px.env.json(&["-c", &config.display().to_string(), "start"]);
+    assert_eq!(code, 0, "{v}");
+    let beta = "web.pxsnb.localhost";
+    let resolve = format!("{beta}:{}:127.0.0.1", px.https);
+    wait_for(15.0, "the second project's host", || {
+        let o = Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--cacert", &px.ca(), "--resolve", &resolve])
+            .arg(format!("https://{beta}:{}/hello", px.https))
+            .output()
+            .expect("curl");
+        text(&o).contains("hello from upstream")
+    });
+    // a connection made for this project's web, asking for the other project's
+    let o = px.curl("web", "/headers", &["-i", "-H", &format!("Host: {beta}:{}", px.https)]);
+    let out = text(&o);
+    assert!(out.starts_with("HTTP/1.1 421 Misdirected Request"), "{}", show(&o));
+    assert!(out.contains(beta) && !out.contains("X-Forwarded"), "{out}");
+    // the same name in another case, with a trailing dot or another port, is the same host
+    let same = format!("WEB.{}.LOCALHOST.:8443", px.name().to_uppercase());
+    let o = px.curl("web", "/hello", &["-H", &format!("Host: {same}")]);
+    assert_eq!(text(&o), "hello from upstream\n", "{}", show(&o));
+    // a client that sends no server name (it connected to an address) is routed by Host
+    let req = format!("GET /hello HTTP/1.1\r\nHost: {beta}\r\nConnection: close\r\n\r\n");
+    let v = px.raw(None, req.as_bytes(), &[]);
+    assert!(
+        data(&v).starts_with("HTTP/1.1 200") && data(&v).ends_with("hello from upstream\n"),
+        "{v}"
+    );
+}
+
+#[test]
+fn http_1_0_clients_are_served_without_chunked_and_kept_alive_only_when_they_ask() {
+    let Some(px) = setup("pxhz", "") else { return };
+    // curl -0 offers ALPN http/1.0 alone
+    let o = px.curl("web", "/hello", &["-0", "-i"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(out.ends_with("\r\n\r\nhello from upstream\n"), "{out}");
+    assert!(out.contains("Connection: close\r\n"), "{out}");
+    // an upstream that answers chunked all the same: the client gets the data, ended by
+    // the close
+    let o = px.curl("web", "/chunked", &["-0", "-i"]);
+    let out = text(&o);
+    assert!(out.ends_with("\r\n\r\none two three"), "{}", show(&o));
+    assert!(!out.to_ascii_lowercase().contains("transfer-encoding"), "{out}");
+    // keep-alive when asked for, and a body with a length: two answers on one connection
+    let host = format!("web.{}.localhost", px.name());
+    let one = format!("GET /hello HTTP/1.0\r\nHost: {host}\r\nConnection: keep-alive\r\n\r\n");
+    let v = px.raw(
+        Some(&host),
+        format!("{one}{one}").as_bytes(),
+        &["--alpn", "http/1.0", "--wait", "2"],
+    );
+    assert_eq!(v["alpn"], "http/1.0", "{v}");
+    assert_eq!(data(&v).matches("Connection: keep-alive\r\n").count(), 2, "{v}");
+    assert_eq!(data(&v).matches("hello from upstream").count(), 2, "{v}");
+    assert_eq!(v["closed"], false, "kept open: {v}");
+    // not asked: one answer, then the close
+    let plain = format!("GET /hello HTTP/1.0\r\nHost: {host}\r\n\r\n");
+    let v = px.raw(
+        Some(&host),
+        format!("{plain}{plain}").as_bytes(),
+        &["--alpn", "http/1.0"],
+    );
+    assert_eq!(data(&v).matches("hello from upstream").count(), 1, "{v}");
+    assert_eq!(v["closed"], true, "{v}");
 }

@@ -4,13 +4,17 @@ GET /hello: "hello from upstream"; GET /cookies: two Set-Cookie headers; GET /he
 request's headers as JSON pairs; POST /echo: the body back (Content-Length or chunked in);
 GET /sse: one event at once, then the response stays open for 30 s; GET /big?n=N: N bytes;
 GET /close-next: "armed", and the next request on that connection is closed unanswered
-(a keep-alive timeout firing as a request arrives).
+(a keep-alive timeout firing as a request arrives); GET /silent: nothing for 30 s;
+GET /chunked: a chunked body whatever the request's version (as a careless server sends);
+GET /seen: the method and path of every request so far, as JSON.
 """
 import json
 import socketserver
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SEEN = []
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -27,12 +31,25 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
+        SEEN.append(["GET", self.path])
         if getattr(self, "armed", False):
             self.close_connection = True
             return
         if self.path == "/close-next":
             self.armed = True
             self.send_body(b"armed\n")
+        elif self.path == "/seen":
+            self.send_body(json.dumps(SEEN).encode(), "application/json")
+        elif self.path == "/silent":
+            time.sleep(30)
+            self.close_connection = True
+        elif self.path == "/chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (b"one ", b"two ", b"three"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
         elif self.path == "/hello":
             self.send_body(b"hello from upstream\n")
         elif self.path == "/cookies":
@@ -68,6 +85,7 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
 
     def do_POST(self):
+        SEEN.append(["POST", self.path])
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             body = b""
             while True:

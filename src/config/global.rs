@@ -46,6 +46,9 @@ pub struct GlobalConfig {
     pub dns_server_port: u16,
     /// The top-level domain the proxy and DNS server answer for.
     pub dns_managed_tld: String,
+    /// Seconds the proxy waits for a task to begin its answer once it has the whole
+    /// request, then 504; 0 waits for ever. A response that has begun is never cut.
+    pub proxy_upstream_timeout: f64,
 }
 
 impl Default for GlobalConfig {
@@ -62,6 +65,7 @@ impl Default for GlobalConfig {
             host_resolver: HostResolver::EtcHosts,
             dns_server_port: 5454,
             dns_managed_tld: "localhost".into(),
+            proxy_upstream_timeout: 60.0,
         }
     }
 }
@@ -116,6 +120,14 @@ impl GlobalConfig {
                 ))));
             }
         }
+        let t = c.proxy_upstream_timeout;
+        if !(t.is_finite() && (t == 0.0 || (0.1..=86_400.0).contains(&t))) {
+            return Err(Error::from(Kind::Invalid(format!(
+                "proxy_upstream_timeout in {} must be a number of seconds from 0.1 to 86400, or 0 for no limit, not {t}",
+                path.display()
+            )))
+            .hint("for example: taskmux config set proxy_upstream_timeout 120"));
+        }
         if !(c.health_check_interval.is_finite() && (0.1..=86_400.0).contains(&c.health_check_interval)) {
             return Err(Error::from(Kind::Invalid(format!(
                 "health_check_interval in {} must be between 0.1 and 86400 seconds",
@@ -148,6 +160,11 @@ impl GlobalConfig {
             ))));
         }
         Ok(c)
+    }
+
+    /// How long the proxy waits for a task's answer to begin: None for no limit (0).
+    pub fn upstream_timeout(&self) -> Option<std::time::Duration> {
+        (self.proxy_upstream_timeout > 0.0).then(|| std::time::Duration::from_secs_f64(self.proxy_upstream_timeout))
     }
 
     /// The https URL a task with `host` is served at: `{host}.{project}.{tld}`, the apex for
@@ -216,10 +233,22 @@ mod tests {
             "dns_managed_tld = \"Local Host\"",
             "dns_managed_tld = \".localhost\"",
             "api_allowed_origins = [\"a b\"]",
+            "proxy_upstream_timeout = -1",
+            "proxy_upstream_timeout = 0.05",
+            "proxy_upstream_timeout = 86401",
+            "proxy_upstream_timeout = nan",
+            "proxy_upstream_timeout = \"60\"",
         ] {
             let e = GlobalConfig::parse(bad, p).expect_err(bad);
             assert_eq!(e.code(), "E104", "{bad}: {e}");
         }
         assert_eq!(GlobalConfig::parse("a = [", p).expect_err("toml").code(), "E101");
+        let e = GlobalConfig::parse("proxy_upstream_timeout = -1", p).expect_err("range");
+        assert!(e.message().contains("proxy_upstream_timeout"), "{e}");
+        assert_eq!(c.upstream_timeout(), Some(std::time::Duration::from_secs(60)));
+        let c = GlobalConfig::parse("proxy_upstream_timeout = 0", p).expect("0 is no limit");
+        assert_eq!(c.upstream_timeout(), None);
+        let c = GlobalConfig::parse("proxy_upstream_timeout = 1.5", p).expect("fractions");
+        assert_eq!(c.upstream_timeout(), Some(std::time::Duration::from_millis(1500)));
     }
 }

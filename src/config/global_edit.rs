@@ -14,6 +14,8 @@ use toml_edit::{Array, DocumentMut, Item, Value};
 pub enum ValueType {
     /// A number of seconds, 0.1 to 86400.
     Seconds,
+    /// A number of seconds, 0.1 to 86400, or 0 for no limit.
+    SecondsOrNone,
     /// A port, 1 to 65535.
     Port,
     /// A port, or 0 for off.
@@ -35,6 +37,7 @@ impl ValueType {
     pub fn expected(self) -> &'static str {
         match self {
             ValueType::Seconds => "a number of seconds from 0.1 to 86400",
+            ValueType::SecondsOrNone => "a number of seconds from 0.1 to 86400, or 0 for no limit",
             ValueType::Port => "a port from 1 to 65535",
             ValueType::PortOrOff => "a port from 1 to 65535, or 0 for off",
             ValueType::Bool => "true or false",
@@ -71,6 +74,7 @@ pub const KEYS: &[Key] = &[
     k("host_resolver", ValueType::Resolver),
     k("dns_server_port", ValueType::Port),
     k("dns_managed_tld", ValueType::Domain),
+    k("proxy_upstream_timeout", ValueType::SecondsOrNone),
 ];
 
 const fn k(name: &'static str, ty: ValueType) -> Key {
@@ -317,6 +321,7 @@ fn bad_value(key: Key, raw: &str) -> Error {
 fn example(ty: ValueType) -> &'static str {
     match ty {
         ValueType::Seconds => "30",
+        ValueType::SecondsOrNone => "120",
         ValueType::Port => "8443",
         ValueType::PortOrOff => "8080",
         ValueType::Bool => "false",
@@ -341,6 +346,11 @@ pub fn parse_value(key: Key, raw: &str) -> Result<Value> {
         ValueType::Seconds => match (s.parse::<i64>(), s.parse::<f64>()) {
             (Ok(n), _) if (1..=86_400).contains(&n) => Ok(Value::from(n)),
             (_, Ok(x)) if x.is_finite() && (0.1..=86_400.0).contains(&x) => Ok(Value::from(x)),
+            _ => Err(bad()),
+        },
+        ValueType::SecondsOrNone => match (s.parse::<i64>(), s.parse::<f64>()) {
+            (Ok(n), _) if (0..=86_400).contains(&n) => Ok(Value::from(n)),
+            (_, Ok(x)) if x.is_finite() && (x == 0.0 || (0.1..=86_400.0).contains(&x)) => Ok(Value::from(x)),
             _ => Err(bad()),
         },
         ValueType::Port => port(1),
@@ -405,6 +415,8 @@ mod tests {
         assert_eq!(v("api_port", "9000").expect("port"), "9000");
         assert_eq!(v("proxy_http_port", "0").expect("off"), "0");
         assert_eq!(v("health_check_interval", "2.5").expect("seconds"), "2.5");
+        assert_eq!(v("proxy_upstream_timeout", "0").expect("no limit"), "0");
+        assert_eq!(v("proxy_upstream_timeout", "1.5").expect("seconds"), "1.5");
         assert_eq!(v("proxy_enabled", "false").expect("bool"), "false");
         assert_eq!(v("host_resolver", "noop").expect("resolver"), "\"noop\"");
         assert_eq!(
@@ -420,6 +432,10 @@ mod tests {
             ("proxy_http_port", "-1"),
             ("health_check_interval", "0"),
             ("health_check_interval", "NaN"),
+            ("proxy_upstream_timeout", "-1"),
+            ("proxy_upstream_timeout", "0.05"),
+            ("proxy_upstream_timeout", "86401"),
+            ("proxy_upstream_timeout", "soon"),
             ("proxy_enabled", "yes"),
             ("host_resolver", "dns"),
             ("api_bind", ""),

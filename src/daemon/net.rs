@@ -221,6 +221,7 @@ pub fn start_proxy(shared: &Arc<Shared>, bound: Bound) -> Option<Box<dyn Front>>
     let resolver = Arc::new(crate::certs::SniResolver::new(ca, g.dns_managed_tld.clone()));
     let opts = crate::proxy::Options {
         https_port: g.proxy_https_port,
+        upstream_timeout: g.upstream_timeout(),
         ..Default::default()
     };
     let router = Arc::new(DaemonRouter(Arc::downgrade(shared)));

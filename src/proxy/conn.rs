@@ -1,13 +1,17 @@
 //! One client connection: its TLS session and its upstream socket, driven by hand in one
 //! poll loop, so request and response bodies stream at the same time, upgrades are
 //! spliced, a client that goes away frees its upstream at once, and no buffer grows past
-//! [`BUF`] (the next read waits until the other side has taken the bytes).
+//! [`BUF`] (the next read waits until the other side has taken the bytes). Each request
+//! must name the host its TLS session was made for (421), and an upstream that takes a
+//! request and does not begin its answer within the limit gets the client a 504.
 
-use super::{Route, Shared, http, pages};
+mod exchange;
+
+use super::{Shared, http, pages};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustls::ServerConnection;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -75,6 +79,15 @@ struct Conn<'a> {
     /// more on a new one instead of ending in a 502.
     retry: Option<(u16, Vec<u8>)>,
     html: bool,
+    /// The current request is HTTP/1.0: no interim responses, no chunked coding, and the
+    /// connection kept only when it asked and the response has a length.
+    http10: bool,
+    /// The response is chunked and the client HTTP/1.0: the framing is taken off and the
+    /// close ends the body.
+    dechunk: bool,
+    /// When the whole request had gone to the upstream, while its answer's head is awaited
+    /// (for the upstream timeout).
+    sent_at: Option<Instant>,
     /// When the head being read began (its first byte).
     head_start: Option<Instant>,
     last: Instant,
@@ -112,6 +125,9 @@ pub fn serve(sock: TcpStream, s: &Shared) {
         current: None,
         retry: None,
         html: false,
+        http10: false,
+        dechunk: false,
+        sent_at: None,
         head_start: None,
         last: Instant::now(),
         tmp: vec![0; 16 * 1024],
@@ -148,7 +164,13 @@ impl Conn<'_> {
                 return; // the client went: its upstream goes with it
             }
             let Some(wait) = self.deadline() else { return };
-            let client_in = !self.closing && !self.client_eof && self.cin.len() < BUF;
+            // a head is read to its limit, so one past it is seen (431), not waited on
+            let cap = if self.req == Req::Head {
+                BUF.max(self.s.opts.max_head_bytes)
+            } else {
+                BUF
+            };
+            let client_in = !self.closing && !self.client_eof && self.cin.len() < cap;
             let mut cf = PollFlags::empty();
             if client_in {
                 cf |= PollFlags::IN;
@@ -214,12 +236,23 @@ impl Conn<'_> {
     }
 
     /// How long the next poll may wait; None when a deadline has passed and the connection
-    /// ends (a 408 is queued for a head that took too long).
+    /// ends (a 408 is queued for a head that took too long, a 504 for an upstream that did
+    /// not begin its answer in time).
     fn deadline(&mut self) -> Option<Duration> {
         let now = Instant::now();
         let reading_head = self.req == Req::Head && self.resp == Resp::Idle && !self.closing;
         if self.tls.is_handshaking() {
             return self.s.opts.head_timeout.checked_sub(now - self.last);
+        }
+        if self.resp == Resp::Head
+            && !self.closing
+            && let (Some(sent), Some(limit)) = (self.sent_at, self.s.opts.upstream_timeout)
+        {
+            let Some(left) = limit.checked_sub(now - sent) else {
+                self.upstream_timed_out(limit);
+                return Some(Duration::from_millis(50));
+            };
+            return Some(left.min(TICK));
         }
         if !reading_head {
             return Some(TICK);
@@ -357,19 +390,28 @@ impl Conn<'_> {
                 && !self.cin.is_empty()
                 && self.uout.len() < BUF
             {
-                let (n, done) = b.scan(&self.cin).map_err(|_| ())?;
-                self.uout.extend_from_slice(&self.cin[..n]);
-                self.cin.drain(..n);
-                if done {
-                    self.req = Req::Done;
+                match b.scan(&self.cin) {
+                    Ok((n, done)) => {
+                        self.uout.extend_from_slice(&self.cin[..n]);
+                        self.cin.drain(..n);
+                        if done {
+                            self.req = Req::Done;
+                        }
+                    }
+                    Err(e) => return self.bad_request_body(e),
                 }
             }
             match &mut self.resp {
                 Resp::Head => self.response_head()?,
                 Resp::Body(b) => {
                     if !self.uin.is_empty() && self.cout.len() < BUF {
-                        let (n, done) = b.scan(&self.uin).map_err(|_| ())?;
-                        self.cout.extend_from_slice(&self.uin[..n]);
+                        let (n, done) = if self.dechunk {
+                            b.decode(&self.uin, &mut self.cout).map_err(|_| ())?
+                        } else {
+                            let (n, done) = b.scan(&self.uin).map_err(|_| ())?;
+                            self.cout.extend_from_slice(&self.uin[..n]);
+                            (n, done)
+                        };
                         self.uin.drain(..n);
                         if done {
                             self.finish_exchange();
@@ -394,6 +436,9 @@ impl Conn<'_> {
                 }
             }
             self.write_up();
+            if self.resp == Resp::Head && self.req == Req::Done && self.uout.is_empty() && self.sent_at.is_none() {
+                self.sent_at = Some(Instant::now());
+            }
             let after = (self.cin.len(), self.uin.len(), self.cout.len(), self.uout.len());
             if before == after
                 && req_before == std::mem::discriminant(&self.req)
@@ -421,200 +466,5 @@ impl Conn<'_> {
             self.closing = true;
         }
         Ok(())
-    }
-
-    /// Reads the next request head and sends it on (or answers it here).
-    fn next_request(&mut self) -> Result<(), ()> {
-        if self.cin.is_empty() {
-            return Ok(());
-        }
-        let r = match http::parse_request(&self.cin) {
-            Ok(Some(r)) => r,
-            Ok(None) if self.cin.len() > self.s.opts.max_head_bytes => return self.answer_close(pages::simple(431)),
-            Ok(None) => return Ok(()),
-            Err(http::HeadError::TooLarge) => return self.answer_close(pages::simple(431)),
-            Err(_) => return self.answer_close(pages::simple(400)),
-        };
-        if r.len > self.s.opts.max_head_bytes {
-            return self.answer_close(pages::simple(431));
-        }
-        self.head_start = None;
-        self.html = pages::wants_html(r.header("accept"));
-        self.close_after = r.wants_close();
-        let host = r
-            .host()
-            .filter(|h| !h.is_empty())
-            .or_else(|| self.tls.server_name().map(str::to_ascii_lowercase))
-            .unwrap_or_default();
-        let has_body = r.body != http::Body::Length(0);
-        let page = match self.s.router.route(&host) {
-            Route::Unknown { project, hosts } => Some(pages::unknown_host(
-                &host,
-                project.as_deref(),
-                &hosts,
-                self.html,
-                has_body || self.close_after,
-            )),
-            Route::Down { session, task, state } => Some(pages::task_down(
-                &host,
-                &session,
-                &task,
-                &state,
-                "it has no port yet",
-                self.html,
-                has_body || self.close_after,
-            )),
-            Route::Upstream { port, session, task } => match self.connect(port) {
-                Ok(reused) => {
-                    self.current = Some((host.clone(), session, task));
-                    let idempotent = ["GET", "HEAD", "OPTIONS"]
-                        .iter()
-                        .any(|m| r.method.eq_ignore_ascii_case(m));
-                    self.retry = (reused && idempotent && !has_body).then(|| (port, Vec::new()));
-                    None
-                }
-                Err(e) => {
-                    let state = self.s.router.state(&session, &task);
-                    let why = format!("nothing accepts connections on port {port} ({e})");
-                    Some(pages::task_down(
-                        &host,
-                        &session,
-                        &task,
-                        &state,
-                        &why,
-                        self.html,
-                        has_body || self.close_after,
-                    ))
-                }
-            },
-        };
-        if let Some(p) = page {
-            self.cin.drain(..r.len);
-            self.cout.extend_from_slice(&p);
-            if has_body || self.close_after {
-                self.closing = true;
-            }
-            return Ok(());
-        }
-        let at = self.uout.len();
-        r.upstream_head(self.peer, &mut self.uout);
-        if let Some((_, head)) = &mut self.retry {
-            head.extend_from_slice(&self.uout[at..]);
-        }
-        self.cin.drain(..r.len);
-        self.head_request = r.method.eq_ignore_ascii_case("HEAD");
-        self.resp_started = false;
-        self.req = if has_body { Req::Body(r.body) } else { Req::Done };
-        self.resp = Resp::Head;
-        Ok(())
-    }
-
-    fn answer_close(&mut self, page: Vec<u8>) -> Result<(), ()> {
-        self.cin.clear();
-        self.cout.extend_from_slice(&page);
-        self.closing = true;
-        Ok(())
-    }
-
-    /// The upstream for `port`: the open one when it is for that port (Ok(true)), else a
-    /// new one (127.0.0.1, then ::1).
-    fn connect(&mut self, port: u16) -> std::io::Result<bool> {
-        if let Some(up) = &self.up
-            && up.port == port
-            && !up.eof
-        {
-            return Ok(true);
-        }
-        self.up = None;
-        self.uin.clear();
-        self.uout.clear();
-        let t = Duration::from_secs(2);
-        let v4 = SocketAddr::from(([127, 0, 0, 1], port));
-        let sock = match TcpStream::connect_timeout(&v4, t) {
-            Ok(s) => s,
-            Err(e) => {
-                TcpStream::connect_timeout(&SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port), t).map_err(|_| e)?
-            }
-        };
-        let _ = sock.set_nodelay(true);
-        sock.set_nonblocking(true)?;
-        self.up = Some(Up { sock, port, eof: false });
-        Ok(false)
-    }
-
-    /// The upstream's response head: forwarded as it is; 1xx heads and a 101 handled.
-    fn response_head(&mut self) -> Result<(), ()> {
-        let up_eof = self.up.as_ref().is_none_or(|u| u.eof);
-        if up_eof
-            && self.uin.is_empty()
-            && let Some((port, head)) = self.retry.take()
-        {
-            // closed unanswered on a reused connection: once more, on a new one
-            self.up = None;
-            if self.connect(port).is_ok() {
-                self.uout = head;
-                return Ok(());
-            }
-        }
-        match http::parse_response(&self.uin, self.head_request) {
-            Ok(Some(r)) => {
-                self.retry = None;
-                self.cout.extend_from_slice(&self.uin[..r.len]);
-                self.uin.drain(..r.len);
-                self.resp_started = true;
-                if r.code == 101 {
-                    self.upgraded = true;
-                    self.resp = Resp::Idle;
-                    self.req = Req::Done;
-                } else if (100..200).contains(&r.code) {
-                    // 100 Continue and friends: the real head follows
-                } else {
-                    self.close_after |= r.close;
-                    if r.body.done() {
-                        if r.close {
-                            self.up = None;
-                        }
-                        self.finish_exchange();
-                    } else {
-                        self.resp = Resp::Body(r.body);
-                    }
-                }
-                Ok(())
-            }
-            Ok(None) if self.uin.len() <= self.s.opts.max_head_bytes && !up_eof => Ok(()),
-            other => {
-                let why = match other {
-                    Ok(None) if up_eof => "it closed the connection without an answer".to_string(),
-                    _ => "its answer is not HTTP/1.1".to_string(),
-                };
-                self.up = None;
-                if self.resp_started {
-                    return Err(());
-                }
-                let (host, session, task) = self.current.clone().unwrap_or_default();
-                let state = self.s.router.state(&session, &task);
-                let page = pages::task_down(&host, &session, &task, &state, &why, self.html, true);
-                self.cout.extend_from_slice(&page);
-                self.resp = Resp::Idle;
-                self.closing = true;
-                Ok(())
-            }
-        }
-    }
-
-    /// The response is out: the next request, or the end.
-    fn finish_exchange(&mut self) {
-        self.resp = Resp::Idle;
-        if self.req != Req::Done {
-            // answered before the request body ended: the rest cannot be told apart
-            self.close_after = true;
-        }
-        if self.close_after {
-            self.closing = true;
-            self.up = None;
-        } else {
-            self.req = Req::Head;
-            self.last = Instant::now();
-        }
     }
 }

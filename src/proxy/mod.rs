@@ -1,9 +1,11 @@
 //! The HTTPS reverse proxy: `https://{host}.{project}.{tld}` to the task's `$PORT` on
-//! loopback. TLS by rustls, HTTP/1.1 with keep-alive on both sides, bodies streamed both
-//! ways, upgrades spliced, a 308 from the plain-HTTP port. A thread per client connection
+//! loopback. TLS by rustls, HTTP/1.1 (and 1.0) by RFC 9112 with keep-alive on both sides,
+//! bodies streamed both ways, upgrades spliced, a 308 from the plain-HTTP port for the
+//! names it serves. A thread per client connection
 //! drives its TLS session and its upstream socket in one poll loop (`conn.rs`); the routes
 //! come from a [`Router`] the daemon gives.
 
+mod body;
 mod conn;
 pub mod http;
 pub mod pages;
@@ -68,6 +70,9 @@ pub struct Options {
     pub head_timeout: Duration,
     /// How long a keep-alive connection may idle.
     pub idle_timeout: Duration,
+    /// How long an upstream may take to begin its answer once it has the whole request
+    /// (504 past it); None waits for ever. A response that has begun is never cut.
+    pub upstream_timeout: Option<Duration>,
     /// The public https port, for the 308's URL.
     pub https_port: u16,
 }
@@ -79,6 +84,7 @@ impl Default for Options {
             max_head_bytes: 64 * 1024,
             head_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            upstream_timeout: Some(Duration::from_secs(60)),
             https_port: 443,
         }
     }
@@ -154,7 +160,8 @@ pub(crate) fn linger(sock: &mut TcpStream) {
     }
 }
 
-/// A ServerConfig for the proxy: TLS 1.2 and 1.3, ALPN `http/1.1`, ring.
+/// A ServerConfig for the proxy: TLS 1.2 and 1.3, ALPN `http/1.1` (preferred) and
+/// `http/1.0` (what `curl -0` offers alone), ring.
 pub fn tls_config(certs: Arc<dyn rustls::server::ResolvesServerCert>) -> Arc<rustls::ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut c = rustls::ServerConfig::builder_with_provider(provider)
@@ -162,7 +169,7 @@ pub fn tls_config(certs: Arc<dyn rustls::server::ResolvesServerCert>) -> Arc<rus
         .expect("ring supports TLS 1.2 and 1.3")
         .with_no_client_auth()
         .with_cert_resolver(certs);
-    c.alpn_protocols = vec![b"http/1.1".to_vec()];
+    c.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
     Arc::new(c)
 }
 

@@ -1,6 +1,8 @@
 //! The proxy's own answers: 503 for a host no task serves (listing the ones that exist and
-//! how to add one), 502 for a task that is down (naming it, its state and its logs), the
-//! 308 of the plain-HTTP port, and 400/408/431. HTML for a browser, plain text otherwise.
+//! how to add one), 502 for a task that is down (naming it, its state and its logs), 504
+//! for one that did not answer in time, 421 for a request on a connection made for another
+//! name, the 308 of the plain-HTTP port, and 400/408/431/501. HTML for a browser, plain
+//! text otherwise.
 
 /// A complete response: status line, headers and body.
 pub fn response(code: u16, reason: &str, html: bool, title: &str, lines: &[String], close: bool) -> Vec<u8> {
@@ -64,7 +66,7 @@ pub fn unknown_host(host: &str, project: Option<&str>, hosts: &[String], html: b
 pub fn task_down(host: &str, session: &str, task: &str, state: &str, why: &str, html: bool, close: bool) -> Vec<u8> {
     let lines = vec![
         format!("{host} is served by task '{task}' of project '{session}', which is {state}: {why}."),
-        format!("See what it said: taskmux logs {task} (in that project, or taskmux -s {session} logs {task})."),
+        format!("See what it said: taskmux logs {task} (in the directory of project '{session}')."),
         format!("Start it: taskmux start {task}"),
     ];
     response(
@@ -93,6 +95,53 @@ pub fn redirect(host: &str, https_port: u16, target: &str) -> Vec<u8> {
         body.len()
     )
     .into_bytes()
+}
+
+/// 504: the task took the request and did not begin its answer within `secs` seconds.
+pub fn timed_out(host: &str, session: &str, task: &str, secs: f64, html: bool) -> Vec<u8> {
+    let lines = vec![
+        format!(
+            "{host} is served by task '{task}' of project '{session}', which took the request and did not begin its answer within {secs} s (proxy_upstream_timeout)."
+        ),
+        format!("See what it is doing: taskmux logs {task} (in the directory of project '{session}')."),
+        "If it needs longer: taskmux config set proxy_upstream_timeout 300 (0 = no limit), then taskmux daemon restart."
+            .to_string(),
+    ];
+    response(
+        504,
+        "Gateway Timeout",
+        html,
+        &format!("task '{task}' did not answer in time"),
+        &lines,
+        true,
+    )
+}
+
+/// 421: the request names `host`, and the TLS connection was made for `sni`.
+pub fn misdirected(host: &str, sni: &str, html: bool, close: bool) -> Vec<u8> {
+    let lines = vec![
+        format!("This connection was made for {sni} (TLS server name), and the request is for {host}."),
+        format!(
+            "Open a new connection for {host}: a browser does this by itself; with curl, ask for https://{host}/ rather than setting a Host header."
+        ),
+    ];
+    response(
+        421,
+        "Misdirected Request",
+        html,
+        "this connection is for another host",
+        &lines,
+        close,
+    )
+}
+
+/// 400 (or 501, for a transfer coding the proxy does not decode): the request `why`
+/// ("has both Content-Length and Transfer-Encoding"); it is not sent on, and the
+/// connection closes.
+pub fn refused(code: u16, why: &str) -> Vec<u8> {
+    let reason = if code == 501 { "Not Implemented" } else { "Bad Request" };
+    let lines = vec![format!("The request {why}; it was not sent on.")];
+    response(code, reason, false, reason, &lines, true)
 }
 
 /// 400, 408 or 431, closing the connection.

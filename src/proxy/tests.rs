@@ -1,7 +1,9 @@
 //! The proxy's limits against real sockets: a rustls client, a TCP upstream on loopback and
 //! a proxy with small limits, in this process. The end-to-end behaviour (curl, Chromium,
 //! the daemon) is in tests/proxy.rs; these are the edges a browser rarely reaches: the
-//! connection cap, the head timeout, a client vanishing mid-response, pipelining.
+//! connection cap, the head timeout, a client vanishing mid-response, pipelining, the
+//! spellings of a Host that names the session's host, an answer slower than the upstream
+//! timeout once it has begun.
 
 use super::{Options, Proxy, Route, Router};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
@@ -13,6 +15,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const HOST: &str = "a.p.localhost";
+/// A name the certificate covers and no route serves.
+const OTHER: &str = "b.p.localhost";
 
 #[derive(Debug)]
 struct OneCert(Arc<CertifiedKey>);
@@ -55,7 +59,7 @@ impl Drop for Rig {
 }
 
 fn rig(upstream: u16, opts: Options) -> Rig {
-    let made = rcgen::generate_simple_self_signed(vec![HOST.to_string()]).expect("a certificate");
+    let made = rcgen::generate_simple_self_signed(vec![HOST.to_string(), OTHER.to_string()]).expect("a certificate");
     let der = made.cert.der().clone();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -79,11 +83,16 @@ fn rig(upstream: u16, opts: Options) -> Rig {
 type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
 impl Rig {
-    /// A connection to the proxy with its handshake done.
+    /// A connection to the proxy made for HOST, with its handshake done.
     fn connect(&self) -> std::io::Result<Tls> {
+        self.connect_as(HOST)
+    }
+
+    /// A connection to the proxy made for `name`, with its handshake done.
+    fn connect_as(&self, name: &'static str) -> std::io::Result<Tls> {
         let sock = TcpStream::connect(self.proxy.https_addr())?;
         sock.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let name = ServerName::try_from(HOST).expect("a name");
+        let name = ServerName::try_from(name).expect("a name");
         let conn = rustls::ClientConnection::new(self.client.clone(), name).map_err(std::io::Error::other)?;
         let mut tls = rustls::StreamOwned::new(conn, sock);
         while tls.conn.is_handshaking() {
@@ -107,6 +116,35 @@ fn read_some(tls: &mut Tls, want: usize) -> Vec<u8> {
         }
     }
     got
+}
+
+/// Reads one response with a Content-Length body (or up to 5 s).
+fn read_response(tls: &mut Tls) -> String {
+    let mut got = Vec::new();
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_string())
+                })
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            if body.len() >= len {
+                return text;
+            }
+        }
+        let more = read_some(tls, 1);
+        if more.is_empty() {
+            break;
+        }
+        got.extend(more);
+    }
+    String::from_utf8_lossy(&got).into_owned()
 }
 
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
@@ -243,8 +281,8 @@ fn a_client_that_goes_away_mid_response_frees_its_upstream_at_once() {
 #[test]
 fn an_upload_answered_before_it_is_read_still_gets_its_answer() {
     let r = rig(ok_upstream(), Options::default());
-    let mut t = r.connect().expect("connects");
-    let head = "POST / HTTP/1.1\r\nHost: elsewhere.p.localhost\r\nContent-Length: 100000000\r\n\r\n";
+    let mut t = r.connect_as(OTHER).expect("connects");
+    let head = format!("POST / HTTP/1.1\r\nHost: {OTHER}\r\nContent-Length: 100000000\r\n\r\n");
     t.write_all(head.as_bytes()).expect("the head");
     // part of the body, more than the proxy takes in before it answers
     t.write_all(&vec![b'x'; 1 << 20]).expect("part of the body");
@@ -254,4 +292,62 @@ fn an_upload_answered_before_it_is_read_still_gets_its_answer() {
     });
     let got = String::from_utf8_lossy(&read_some(&mut t, usize::MAX)).into_owned();
     assert!(got.starts_with("HTTP/1.1 503"), "{got:?}");
+}
+
+#[test]
+fn a_host_that_names_the_sessions_host_in_another_spelling_is_served_and_another_gets_421() {
+    let r = rig(ok_upstream(), Options::default());
+    let mut t = r.connect().expect("connects");
+    for host in [
+        "A.P.LOCALHOST",
+        "a.p.localhost.",
+        "a.p.localhost:8443",
+        "a.p.localhost.:1",
+    ] {
+        t.write_all(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+            .expect("send");
+        let got = String::from_utf8_lossy(&read_some(&mut t, 40)).into_owned();
+        assert!(
+            got.starts_with("HTTP/1.1 200") && got.ends_with("ok"),
+            "{host}: {got:?}"
+        );
+    }
+    // the same connection, another name the certificate also covers: 421, and the
+    // connection stays for its own name
+    t.write_all(format!("GET / HTTP/1.1\r\nHost: {OTHER}\r\n\r\n").as_bytes())
+        .expect("send");
+    let got = read_response(&mut t);
+    assert!(got.starts_with("HTTP/1.1 421 Misdirected Request"), "{got:?}");
+    assert!(got.contains(&format!("request is for {OTHER}")), "{got:?}");
+    t.write_all(get("/").as_bytes()).expect("send");
+    let got = String::from_utf8_lossy(&read_some(&mut t, 40)).into_owned();
+    assert!(got.starts_with("HTTP/1.1 200") && got.ends_with("ok"), "{got:?}");
+}
+
+#[test]
+fn an_answer_slower_than_the_upstream_timeout_once_begun_is_not_cut() {
+    // the head at once, the body after twice the timeout
+    let l = TcpListener::bind("127.0.0.1:0").expect("binds");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let Ok((mut c, _)) = l.accept() else { return };
+        let mut chunk = [0u8; 4096];
+        let _ = c.read(&mut chunk);
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n");
+        std::thread::sleep(Duration::from_millis(600));
+        let _ = c.write_all(b"late");
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    let opts = Options {
+        upstream_timeout: Some(Duration::from_millis(300)),
+        ..Options::default()
+    };
+    let r = rig(port, opts);
+    let mut t = r.connect().expect("connects");
+    t.write_all(get("/").as_bytes()).expect("send");
+    let got = String::from_utf8_lossy(&read_some(&mut t, 42)).into_owned();
+    assert!(
+        got.starts_with("HTTP/1.1 200") && got.ends_with("\r\n\r\nlate"),
+        "{got:?}"
+    );
 }

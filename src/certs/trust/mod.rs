@@ -6,6 +6,7 @@
 //! tests). A tool that can be pointed at that root (update-ca-certificates) is; one that
 //! cannot (update-ca-trust, security) is not run under a scratch root, and the step says so.
 
+mod debian;
 mod nss;
 mod record;
 mod system;

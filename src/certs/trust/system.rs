@@ -1,10 +1,10 @@
 //! The system's trust store: which kind the root has (from its `/etc/os-release` and its
 //! layout), and adding or removing the CA there with the system's own tool.
 
+use super::debian::Debian;
 use super::{Action, Entry, Record, Step, Store, World, entry, make_dirs, nickname, os, remove_created, shown};
 use crate::certs::Authority;
 use crate::error::{Error, Kind, Result};
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// The keychain macOS trusts system-wide.
@@ -46,30 +46,6 @@ pub fn detect(root: &Path) -> Option<Store> {
             .into_iter()
             .find(|s| layout(*s))
     })
-}
-
-/// Debian's directories under the root, as `update-ca-certificates` takes them.
-struct Debian {
-    etc_certs: PathBuf,
-    args: Vec<OsString>,
-}
-
-impl Debian {
-    fn new(root: &Path) -> Debian {
-        let etc_certs = root.join("etc/ssl/certs");
-        let mut args = Vec::new();
-        for (flag, dir) in [
-            ("--certsconf", root.join("etc/ca-certificates.conf")),
-            ("--certsdir", root.join("usr/share/ca-certificates")),
-            ("--localcertsdir", root.join("usr/local/share/ca-certificates")),
-            ("--etccertsdir", etc_certs.clone()),
-            ("--hooksdir", root.join("etc/ca-certificates/update.d")),
-        ] {
-            args.push(flag.into());
-            args.push(dir.into());
-        }
-        Debian { etc_certs, args }
-    }
 }
 
 /// Where the CA's file goes in a store of anchors, and its tool (run only under `/`).
@@ -114,7 +90,7 @@ pub fn install(ca: &Authority, w: &World, record: &mut Record) -> Result<Step> {
         return Err(e);
     }
     let mut step = Step::new(store, &file, Action::Added);
-    if let Err(e) = refresh(store, w, &mut step) {
+    if let Err(e) = refresh(store, w, &mut step, &name, false) {
         let _ = std::fs::remove_file(&file);
         remove_created(&created);
         return Err(e);
@@ -123,15 +99,22 @@ pub fn install(ca: &Authority, w: &World, record: &mut Record) -> Result<Step> {
     Ok(step)
 }
 
-/// Runs the store's tool after its file changed: update-ca-certificates pointed at the
-/// root, update-ca-trust only under `/`.
-fn refresh(store: Store, w: &World, step: &mut Step) -> Result<()> {
+/// Runs the store's tool after our file `name` was added or `removed`:
+/// update-ca-certificates pointed at the root, changing only ours (see [`Debian`]),
+/// update-ca-trust only under `/`.
+fn refresh(store: Store, w: &World, step: &mut Step, name: &str, removed: bool) -> Result<()> {
     match store {
         Store::Debian => {
             let exe = tool(w, "update-ca-certificates", "ca-certificates")?;
-            let args = Debian::new(&w.root).args;
-            w.run(&exe, &args)?;
+            let (args, kept) = Debian::new(&w.root).refresh(w, &exe, name, removed)?;
             step.ran.push(shown(&exe, &args));
+            if !kept.is_empty() {
+                let names: Vec<String> = kept.iter().map(|p| p.display().to_string()).collect();
+                step.note = Some(format!(
+                    "left as they were, where update-ca-certificates would have put a link of its own: {}",
+                    names.join(", ")
+                ));
+            }
         }
         Store::Fedora | Store::Arch if w.scratch() => {
             step.note = Some(format!(
@@ -161,18 +144,17 @@ pub fn uninstall(e: &Entry, w: &World) -> Result<Step> {
         Err(err) => return Err(Error::io("remove", &e.place, err)),
     };
     let mut step = Step::new(e.store, &e.place, action);
+    refresh(e.store, w, &mut step, &e.name, true)?;
     if e.store == Store::Debian {
         remove_links(&Debian::new(&w.root).etc_certs, &e.place, &e.name)?;
     }
-    refresh(e.store, w, &mut step)?;
     remove_created(&e.created);
     Ok(step)
 }
 
-/// Removes the links update-ca-certificates made for our file in `/etc/ssl/certs`: the
-/// `<name>.pem` link to it and the hash links (`1a2b3c4d.0`) to that. It only adds them,
-/// and rehashes only when it adds or removes a listed certificate, so a local one that goes
-/// would leave them dangling.
+/// Removes what is left of the links update-ca-certificates made for our file in
+/// `/etc/ssl/certs`: the `<name>.pem` link to it and the hash links (`1a2b3c4d.0`) to that.
+/// The run that deselects ours removes them; this is for a store where it did not.
 fn remove_links(etc_certs: &Path, file: &Path, name: &str) -> Result<()> {
     let Ok(rd) = std::fs::read_dir(etc_certs) else {
         return Ok(());
