@@ -2,6 +2,7 @@
 
 mod api;
 mod authoring;
+mod authority;
 mod certs;
 mod certs_tls;
 mod certs_trust;
