@@ -248,12 +248,20 @@ fn one_copy_of_a_task_through_daemon_kills_in_a_restart_storm() {
     let mut rng = Rng::new(name);
     for round in 0..15 {
         std::thread::sleep(Duration::from_millis(100 + rng.below(400)));
-        let pid = env.daemon_pid().expect("the daemon runs");
+        let pid = env
+            .daemon_pid()
+            .unwrap_or_else(|| panic!("round {round}: the daemon runs: {}", read(&env.home.join("daemon.log"))));
         let _ = std::process::Command::new("kill")
             .args(["-9", &pid.to_string()])
             .status();
         wait_for(5.0, "the daemon to be gone", || !alive(pid));
-        env.daemon_start(0.5);
+        let (v, code) = env.json(&["daemon", "start"]);
+        // a new daemon each time: the killed one's lock is free once it is gone
+        assert_eq!(
+            (code, &v["started"]),
+            (0, &json!(true)),
+            "round {round}: a new daemon: {v}"
+        );
         let until = Instant::now() + Duration::from_millis(600);
         while Instant::now() < until {
             let c = copies(&env, name, "s", "sleep");

@@ -55,6 +55,8 @@ pub struct Shared {
     waiters: Mutex<HashMap<Option<String>, Arc<Wake>>>,
     /// Itself, for the worlds of the requests it carries out.
     me: std::sync::Weak<Shared>,
+    /// What hears of changes to the files it follows (None: it looks at them instead).
+    notify: Mutex<Option<Arc<crate::notify::Notify>>>,
 }
 
 /// A lock, taken even when a thread panicked holding it.
@@ -71,6 +73,7 @@ impl Shared {
         });
         Arc::new_cyclic(|me| Shared {
             me: me.clone(),
+            notify: Mutex::new(None),
             base,
             log,
             started_at: crate::paths::now_secs(),
@@ -121,6 +124,9 @@ impl Shared {
             let keep = reg.projects.contains_key(name);
             if !keep {
                 self.log.line(&format!("{name}: unregistered; no longer supervised"));
+                if let Some(n) = guard(&self.notify).as_ref() {
+                    n.forget(&format!("{PROJECT}{name}"));
+                }
                 p.retire();
             }
             keep
@@ -128,7 +134,12 @@ impl Shared {
         for (name, e) in &reg.projects {
             match projects.get(name) {
                 Some(p) if p.entry() == *e => {}
-                Some(p) => p.set_entry(e.clone()),
+                Some(p) => {
+                    if p.entry().config_path != e.config_path {
+                        self.watch_project(name, &e.config_path);
+                    }
+                    p.set_entry(e.clone())
+                }
                 None => match self.supervise(e.clone()) {
                     Ok(p) => {
                         projects.insert(name.clone(), p);
@@ -147,6 +158,7 @@ impl Shared {
         // supervised from now, not from the thread's first look: a `start` that registered
         // it returns with its supervisor in place
         p.take_lock();
+        self.watch_project(&p.name, &p.entry().config_path);
         let p2 = p.clone();
         std::thread::Builder::new()
             .name(format!("project {}", p.name))
@@ -243,6 +255,100 @@ impl Shared {
                 dns: guard(&self.dns).clone(),
             }),
             warning: None,
+        }
+    }
+
+    /// Follows the state directory: its removal, `registry.json`, `config.toml`; and tells
+    /// the main thread, through `signals`, of each change once it has settled. Without
+    /// inotify (out of watches, another system), it looks at them every few seconds.
+    /// `home`: the state directory's own files too (a daemon; not a `start -m`).
+    fn watch_files(self: &Arc<Self>, signals: &Signals, home_too: bool) {
+        let home = &self.base.home;
+        let notify = match crate::notify::Notify::new() {
+            Ok(n) => Arc::new(n),
+            Err(e) => {
+                self.log
+                    .line(&format!("cannot watch files ({e}): looking at them every 5 s"));
+                return self.poll_home(signals);
+            }
+        };
+        let watched = match home_too {
+            false => Ok(()),
+            true => notify
+                .watch_gone(home, HOME_GONE)
+                .and_then(|_| notify.watch_file(&Registry::path(home), REGISTRY))
+                .and_then(|_| notify.watch_file(&GlobalConfig::path(home), CONFIG)),
+        };
+        if let Err(e) = watched {
+            self.log
+                .line(&format!("cannot watch {} ({e}): looking every 5 s", home.display()));
+            return self.poll_home(signals);
+        }
+        *guard(&self.notify) = Some(notify.clone());
+        let tx = signals.tx.clone();
+        let me = Arc::downgrade(self);
+        let _ = std::thread::Builder::new()
+            .name("file watch".into())
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                while let Ok(keys) = notify.wait() {
+                    if me.upgrade().is_none_or(|s| s.stopping.load(Ordering::SeqCst))
+                        || tx.send(Woken::Changed(keys)).is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+    }
+
+    /// [`Shared::watch_files`] without inotify: a look every 5 s at the same files.
+    fn poll_home(self: &Arc<Self>, signals: &Signals) {
+        let home = self.base.home.clone();
+        let tx = signals.tx.clone();
+        let me = Arc::downgrade(self);
+        let _ = std::thread::Builder::new()
+            .name("file poll".into())
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                let mut reg = FileWatch::new(&Registry::path(&home));
+                let mut cfg = FileWatch::new(&GlobalConfig::path(&home));
+                let mut projects: HashMap<String, FileWatch> = HashMap::new();
+                loop {
+                    std::thread::sleep(Duration::from_secs(5));
+                    let Some(s) = me.upgrade() else { return };
+                    let mut keys = std::collections::BTreeSet::new();
+                    if !home.is_dir() {
+                        keys.insert(HOME_GONE.to_string());
+                    }
+                    if reg.poll() {
+                        keys.insert(REGISTRY.to_string());
+                    }
+                    if cfg.poll() {
+                        keys.insert(CONFIG.to_string());
+                    }
+                    for p in guard(&s.projects).values() {
+                        let path = p.entry().config_path;
+                        let w = projects.entry(p.name.clone()).or_insert_with(|| FileWatch::new(&path));
+                        if w.poll() {
+                            keys.insert(format!("{PROJECT}{}", p.name));
+                        }
+                    }
+                    if !keys.is_empty() && tx.send(Woken::Changed(keys)).is_err() {
+                        return;
+                    }
+                }
+            });
+    }
+
+    /// Follows a supervised project's `taskmux.toml` (its path may have changed).
+    fn watch_project(&self, name: &str, config: &std::path::Path) {
+        if let Some(n) = guard(&self.notify).as_ref() {
+            let key = format!("{PROJECT}{name}");
+            n.forget(&key);
+            if let Err(e) = n.watch_file(config, &key) {
+                self.log
+                    .line(&format!("{name}: cannot watch {} ({e})", config.display()));
+            }
         }
     }
 
@@ -409,24 +515,39 @@ pub fn run(base: Ctx, capture_stderr: bool, serve: Serve) -> Result<u8> {
         None,
         serde_json::json!({"pid": std::process::id()}),
     );
-    let reg_path = Registry::path(&shared.base.home);
-    let mut reg_watch = FileWatch::new(&reg_path);
+    shared.watch_files(&signals, true);
     load_registry(&shared);
-    let mut ticks = 0u32;
+    net::sync_hosts(&shared);
+    // asleep until a signal or a change to a file it follows: no timer
     let code = loop {
-        ticks = ticks.wrapping_add(1);
-        if ticks % 10 == 1 {
-            // every 5 s: the managed /etc/hosts block follows the registered hosts
-            net::sync_hosts(&shared);
-        }
-        match signals.next(Duration::from_millis(500)) {
-            Some(sig) if sig == libc_sig::HUP => shared.reload_global(),
-            Some(sig) if sig == libc_sig::TERM => break 0,
-            Some(sig) => break 128 + sig as u8,
-            None => {}
-        }
-        if reg_watch.poll() {
-            load_registry(&shared);
+        match signals.next(None) {
+            Some(Woken::Signal(sig)) if sig == libc_sig::HUP => shared.reload_global(),
+            Some(Woken::Signal(sig)) if sig == libc_sig::TERM => break 0,
+            Some(Woken::Signal(sig)) => break 128 + sig as u8,
+            Some(Woken::Changed(keys)) => {
+                if keys.contains(HOME_GONE) && !shared.base.home.is_dir() {
+                    let line = format!(
+                        "taskmuxd: its state directory {} was removed; exiting (tasks keep running)",
+                        shared.base.home.display()
+                    );
+                    eprintln!("{line}");
+                    shared.log.line(&line);
+                    break 0;
+                }
+                if keys.contains(CONFIG) {
+                    shared.reload_global();
+                }
+                if keys.contains(REGISTRY) {
+                    load_registry(&shared);
+                }
+                for name in keys.iter().filter_map(|k| k.strip_prefix(PROJECT)) {
+                    if let Some(p) = guard(&shared.projects).get(name) {
+                        p.config_changed();
+                    }
+                }
+                net::sync_hosts(&shared);
+            }
+            None => break 1,
         }
     };
     shared.log.line(&format!("stopping (exit {code}); tasks keep running"));
@@ -468,14 +589,22 @@ pub fn monitor(base: Ctx, entry: Entry) -> Result<u8> {
     let signals = Signals::new()?;
     let log = log::DaemonLog::new(None, log::MAX_BYTES, false);
     let shared = Shared::new(base, log);
+    shared.watch_files(&signals, false);
     let mut reg = Registry::default();
     reg.projects.insert(entry.session.clone(), entry);
     shared.reconcile(&reg);
     let code = loop {
-        match signals.next(Duration::from_secs(3600)) {
-            Some(sig) if sig == libc_sig::HUP => shared.reload_global(),
-            Some(sig) => break 128 + sig as u8,
-            None => {}
+        match signals.next(None) {
+            Some(Woken::Signal(sig)) if sig == libc_sig::HUP => shared.reload_global(),
+            Some(Woken::Signal(sig)) => break 128 + sig as u8,
+            Some(Woken::Changed(keys)) => {
+                for name in keys.iter().filter_map(|k| k.strip_prefix(PROJECT)) {
+                    if let Some(p) = guard(&shared.projects).get(name) {
+                        p.config_changed();
+                    }
+                }
+            }
+            None => break 1,
         }
     };
     shared.stop();
@@ -494,10 +623,30 @@ mod libc_sig {
     pub const TERM: i32 = 15;
 }
 
-/// The signals a daemon handles, delivered to a channel: SIGTERM, SIGHUP, and the other
-/// fatal ones it ends on with 128+N. SIGPIPE is ignored (a client that went away).
+/// What wakes the daemon's main thread.
+enum Woken {
+    /// A signal.
+    Signal(i32),
+    /// Files it follows changed: their keys ([`REGISTRY`], [`CONFIG`], [`HOME_GONE`],
+    /// [`PROJECT`] + a project's name).
+    Changed(std::collections::BTreeSet<String>),
+}
+
+/// The key of a change to `registry.json`.
+const REGISTRY: &str = "registry";
+/// The key of a change to the global `config.toml`.
+const CONFIG: &str = "config";
+/// The key of the state directory's removal.
+const HOME_GONE: &str = "home";
+/// The prefix of the key of a change to a project's `taskmux.toml`.
+const PROJECT: &str = "project:";
+
+/// The signals a daemon handles and the file changes it follows, delivered to one channel:
+/// SIGTERM, SIGHUP, and the other fatal ones it ends on with 128+N (SIGPIPE is ignored: a
+/// client that went away); and what its [`crate::notify::Notify`] hears.
 struct Signals {
-    rx: std::sync::mpsc::Receiver<i32>,
+    rx: std::sync::mpsc::Receiver<Woken>,
+    tx: std::sync::mpsc::Sender<Woken>,
 }
 
 impl Signals {
@@ -507,21 +656,26 @@ impl Signals {
             .map_err(|e| Error::internal(format!("cannot handle signals: {e}")))?;
         let _ = signal_hook::flag::register(13, Arc::new(AtomicBool::new(false)));
         let (tx, rx) = std::sync::mpsc::channel();
+        let tx2 = tx.clone();
         std::thread::Builder::new()
             .name("signals".into())
             .stack_size(128 * 1024)
             .spawn(move || {
                 for s in it.forever() {
-                    if tx.send(s).is_err() {
+                    if tx2.send(Woken::Signal(s)).is_err() {
                         return;
                     }
                 }
             })
             .map_err(|e| Error::internal(format!("cannot handle signals: {e}")))?;
-        Ok(Signals { rx })
+        Ok(Signals { rx, tx })
     }
 
-    fn next(&self, timeout: Duration) -> Option<i32> {
-        self.rx.recv_timeout(timeout).ok()
+    /// The next wake-up, waiting at most `timeout` (None: until one comes).
+    fn next(&self, timeout: Option<Duration>) -> Option<Woken> {
+        match timeout {
+            Some(t) => self.rx.recv_timeout(t).ok(),
+            None => self.rx.recv().ok(),
+        }
     }
 }
