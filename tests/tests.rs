@@ -27,6 +27,7 @@ mod proxy;
 mod reload;
 mod request;
 mod stop;
+mod supervision;
 mod tmuxp;
 mod units;
 mod validation;

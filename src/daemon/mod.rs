@@ -57,6 +57,9 @@ pub struct Shared {
     me: std::sync::Weak<Shared>,
     /// What hears of changes to the files it follows (None: it looks at them instead).
     notify: Mutex<Option<Arc<crate::notify::Notify>>>,
+    /// Starts of each project the daemon is carrying out for a front: no heal of a project
+    /// meanwhile (the start brings up what the heal would, in order).
+    starts: Mutex<HashMap<String, usize>>,
 }
 
 /// A lock, taken even when a thread panicked holding it.
@@ -74,6 +77,7 @@ impl Shared {
         Arc::new_cyclic(|me| Shared {
             me: me.clone(),
             notify: Mutex::new(None),
+            starts: Mutex::new(HashMap::new()),
             base,
             log,
             started_at: crate::paths::now_secs(),
@@ -340,6 +344,11 @@ impl Shared {
             });
     }
 
+    /// Whether the daemon is carrying out a start of `project` for a front.
+    pub fn starting(&self, project: &str) -> bool {
+        guard(&self.starts).contains_key(project)
+    }
+
     /// Follows a supervised project's `taskmux.toml` (its path may have changed).
     fn watch_project(&self, name: &str, config: &std::path::Path) {
         if let Some(n) = guard(&self.notify).as_ref() {
@@ -461,8 +470,22 @@ impl crate::supervision::Daemon for Handle {
 
     fn starting(&self, project: &str, on: bool) {
         let Some(s) = self.0.upgrade() else { return };
-        if let Some(p) = guard(&s.projects).get(project) {
-            p.starting(on);
+        {
+            let mut starts = guard(&s.starts);
+            let n = starts.entry(project.to_string()).or_insert(0);
+            match on {
+                true => *n += 1,
+                false => *n = n.saturating_sub(1),
+            }
+            if *n == 0 {
+                starts.remove(project);
+            }
+        }
+        if !on && let Some(p) = guard(&s.projects).get(project) {
+            // what the start did not bring up, a heal may
+            p.heal_now.store(true, Ordering::SeqCst);
+            p.launched.store(true, Ordering::SeqCst);
+            p.wake.wake();
         }
     }
 }

@@ -46,9 +46,6 @@ pub struct ProjectSup {
     held: Mutex<Option<Held>>,
     /// Who else supervises it, while someone does.
     other: Mutex<Option<i32>>,
-    /// Starts of the project the daemon is carrying out for a front: a heal waits for them
-    /// (they bring up what it would, in order).
-    starts: std::sync::atomic::AtomicUsize,
 }
 
 fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -74,7 +71,6 @@ impl ProjectSup {
             config_changed: AtomicBool::new(false),
             held: Mutex::new(None),
             other: Mutex::new(None),
-            starts: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -82,21 +78,6 @@ impl ProjectSup {
     pub fn config_changed(&self) {
         self.config_changed.store(true, Ordering::SeqCst);
         self.wake.wake();
-    }
-
-    /// A start for a front begins (`on`) or ends; at its end the project looks again.
-    pub fn starting(&self, on: bool) {
-        match on {
-            true => {
-                self.starts.fetch_add(1, Ordering::SeqCst);
-            }
-            false => {
-                self.starts.fetch_sub(1, Ordering::SeqCst);
-                self.heal_now.store(true, Ordering::SeqCst);
-                self.launched.store(true, Ordering::SeqCst);
-                self.wake.wake();
-            }
-        }
     }
 
     /// The registry entry.
@@ -271,7 +252,7 @@ impl ProjectSup {
     /// (a killed server, a reboot) or an `auto_start` task's window is, those tasks that
     /// were not stopped by hand start again, with the environment of record.
     fn heal(&self) {
-        if self.entry().desired != Desired::Up || self.starts.load(Ordering::SeqCst) > 0 {
+        if self.entry().desired != Desired::Up || self.shared.starting(&self.name) {
             return;
         }
         let Some(project) = self.project() else { return };
@@ -288,6 +269,8 @@ impl ProjectSup {
             .tasks
             .iter()
             .filter(|t| project.auto_start && t.auto_start && !state.manual_stop(&t.name))
+            // a task that gave up (max_restarts) stays down until someone starts it
+            .filter(|t| !state.facts(&t.name).gave_up)
             .filter(|t| rts.as_ref().is_none_or(|r| !r.contains_key(&t.name)))
             .map(|t| t.name.clone())
             .collect();
@@ -295,7 +278,10 @@ impl ProjectSup {
             return;
         }
         let session_gone = rts.is_none();
-        let by_hand = project.tasks.iter().any(|t| state.manual_stop(&t.name));
+        let by_hand = project
+            .tasks
+            .iter()
+            .any(|t| state.manual_stop(&t.name) || state.facts(&t.name).gave_up);
         let names = if session_gone && !by_hand { Vec::new() } else { missing };
         let tctx = task::Ctx {
             project: (*project).clone(),

@@ -432,6 +432,29 @@ pub fn lifecycle_ctx(ctx: &Ctx) -> Result<crate::task::Ctx> {
     })
 }
 
+/// A start or restart by hand gives the tasks it names (the `auto_start` set when none)
+/// a fresh restart budget: what the daemon gave up on, it tries again.
+pub(crate) fn fresh_budget(ctx: &Ctx, project: &Project, names: &[String]) -> Result<()> {
+    let tasks: Vec<&str> = match names.is_empty() {
+        true => project
+            .tasks
+            .iter()
+            .filter(|t| t.auto_start)
+            .map(|t| t.name.as_str())
+            .collect(),
+        false => names.iter().map(String::as_str).collect(),
+    };
+    let state = crate::state::State::load(&ctx.home, &project.name)?;
+    if tasks.iter().all(|t| !state.supervised.contains_key(*t)) {
+        return Ok(());
+    }
+    crate::state::State::update(&ctx.home, &project.name, |s| {
+        for t in tasks {
+            s.supervised.remove(t);
+        }
+    })
+}
+
 /// E305 when `state.json` of the project's session records another config that still
 /// exists and names the same project: two projects never share one session. A config
 /// that moved or was deleted owns nothing.
