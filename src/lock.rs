@@ -23,6 +23,16 @@ impl Held {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether the lock file is still at its path (not removed, with its directory or
+    /// alone): while it is gone, another process could take a new one.
+    pub fn still_there(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.file.metadata(), std::fs::metadata(&self.path)) {
+            (Ok(held), Ok(now)) => held.ino() == now.ino() && held.dev() == now.dev(),
+            _ => false,
+        }
+    }
 }
 
 impl Drop for Held {

@@ -10,6 +10,7 @@ mod check;
 mod completions;
 mod config_errors;
 mod daemon;
+mod daemon_config;
 mod dns;
 mod doctor;
 mod drift;

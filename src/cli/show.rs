@@ -30,7 +30,7 @@ pub fn human(out: &Out, view: &View, resp: &Response) -> Result<()> {
         Response::Check(r) => authoring::show_check(out, r),
         Response::Doctor(r) => doctor::show_doctor(out, r),
         Response::ConfigShow(r) => config::show_config(out, r),
-        Response::ConfigSet(r) | Response::ConfigUnset(r) => config::show_edited(out, r),
+        Response::ConfigSet(r) | Response::ConfigUnset(r) => config::show_config_edited(out, r),
         Response::ConfigPath(r) => config::show_path(out, r),
         Response::DaemonStatus(r) => daemon::show_status(out, r),
         Response::DaemonList(r) => daemon::show_list(out, r),

@@ -15,7 +15,9 @@ use crate::config::GlobalConfig;
 use crate::ctx::Ctx;
 use crate::error::{Error, Kind, Result};
 use crate::registry::{Entry, Registry};
-use crate::supervision::{ApiStatus, DaemonLive, DaemonStatus, HealRecord, ProjectInfo, ServiceStatus};
+use crate::supervision::{
+    ApiStatus, ConfigApplied, DaemonLive, DaemonStatus, HealRecord, NotApplied, ProjectInfo, ServiceStatus,
+};
 use crate::watch::FileWatch;
 use project::ProjectSup;
 use std::collections::{BTreeMap, HashMap};
@@ -60,6 +62,10 @@ pub struct Shared {
     /// Starts of each project the daemon is carrying out for a front: no heal of a project
     /// meanwhile (the start brings up what the heal would, in order).
     starts: Mutex<HashMap<String, usize>>,
+    /// Why config.toml on disk is not in force (it does not load), while it does not.
+    pub config_error: Mutex<Option<String>>,
+    /// The network services it keeps.
+    services: Mutex<Services>,
 }
 
 /// A lock, taken even when a thread panicked holding it.
@@ -78,6 +84,8 @@ impl Shared {
             me: me.clone(),
             notify: Mutex::new(None),
             starts: Mutex::new(HashMap::new()),
+            config_error: Mutex::new(None),
+            services: Mutex::new(Services::default()),
             base,
             log,
             started_at: crate::paths::now_secs(),
@@ -99,25 +107,110 @@ impl Shared {
         Duration::from_secs_f64(guard(&self.global).health_check_interval)
     }
 
-    /// Rereads the global config (SIGHUP); a broken one keeps the last.
-    pub fn reload_global(&self) {
-        match GlobalConfig::load(&self.base.home) {
-            Ok(g) => {
-                if let Some(z) = guard(&self.dns_zone).as_ref()
-                    && let Ok(true) = z.set_tld(&g.dns_managed_tld)
-                {
-                    self.log.line(&format!("dns: now answering *.{}", g.dns_managed_tld));
-                }
-                *guard(&self.global) = g;
-                self.log.line("global config reread");
-                for p in guard(&self.projects).values() {
-                    // a heal look now, and the next one after the new interval
-                    p.heal_now.store(true, Ordering::SeqCst);
-                    p.wake.wake();
-                }
+    /// Rereads the global config (SIGHUP, or config.toml changed) and applies what changed:
+    /// the proxy, the DNS server and the WebSocket are made again on their new addresses,
+    /// the DNS zone follows `dns_managed_tld`, the projects their new heal interval. A file
+    /// that does not load keeps the last good config, and the error is shown by `daemon
+    /// status` and `doctor` until it loads.
+    pub fn reload_global(self: &Arc<Self>) -> ConfigApplied {
+        let mut applied = ConfigApplied {
+            pid: std::process::id() as i32,
+            ..Default::default()
+        };
+        let new = match GlobalConfig::load(&self.base.home) {
+            Ok(g) => g,
+            Err(e) => {
+                let why = format!("error[{}]: {}", e.code(), e.message());
+                self.log
+                    .line(&format!("global config not applied (the last good one is kept): {why}"));
+                *guard(&self.config_error) = Some(why.clone());
+                applied.error = Some(why);
+                return applied;
             }
-            Err(e) => self.log.line(&format!("global config not reread: {}", e.message())),
+        };
+        *guard(&self.config_error) = None;
+        let old = std::mem::replace(&mut *guard(&self.global), new.clone());
+        if old == new {
+            return applied;
         }
+        self.log.line("global config applied");
+        if old.dns_managed_tld != new.dns_managed_tld
+            && let Some(z) = guard(&self.dns_zone).as_ref()
+            && let Ok(true) = z.set_tld(&new.dns_managed_tld)
+        {
+            self.log.line(&format!("dns: now answering *.{}", new.dns_managed_tld));
+            applied.changed.push("dns_managed_tld".into());
+        }
+        let proxy_keys = (
+            old.proxy_enabled,
+            &old.proxy_bind,
+            old.proxy_https_port,
+            old.proxy_http_port,
+        ) != (
+            new.proxy_enabled,
+            &new.proxy_bind,
+            new.proxy_https_port,
+            new.proxy_http_port,
+        ) || old.upstream_timeout() != new.upstream_timeout()
+            || old.dns_managed_tld != new.dns_managed_tld;
+        if proxy_keys {
+            if let Some(f) = guard(&self.services).proxy.take() {
+                f.close();
+            }
+            let bound = net::bind_proxy(&new);
+            let denied = matches!(&bound, Some(Err(e)) if e.kind() == std::io::ErrorKind::PermissionDenied);
+            let proxy = net::start_proxy(self, bound);
+            guard(&self.services).proxy = proxy;
+            let mut status = guard(&self.proxy).clone();
+            if denied && !privilege::is_root() {
+                // bound as root at its start, it is the user now: only a restart binds it
+                status.fix = Some(format!(
+                    "run 'sudo taskmux daemon restart' (it binds port {} as root, then drops to you)",
+                    new.proxy_https_port
+                ));
+            }
+            applied.service("proxy", &status);
+        }
+        if (old.host_resolver, old.dns_server_port) != (new.host_resolver, new.dns_server_port) {
+            if let Some(f) = guard(&self.services).dns.take() {
+                f.close();
+            }
+            let dns = net::start_dns(self);
+            guard(&self.services).dns = dns;
+            applied.service("dns", &guard(&self.dns));
+        }
+        if (&old.api_bind, old.api_port) != (&new.api_bind, new.api_port) {
+            let make = guard(&self.services).make_websocket.clone();
+            if let Some(f) = guard(&self.services).websocket.take() {
+                f.close();
+            }
+            if let Some(make) = make {
+                let ws = make(self.clone());
+                guard(&self.services).websocket = Some(ws);
+            }
+            let api = guard(&self.api).clone();
+            match api.error {
+                None => applied.changed.push("websocket".into()),
+                Some(e) => applied.not_applied.push(NotApplied {
+                    what: "websocket".into(),
+                    why: e,
+                    fix: Some("free the port, or taskmux config set api_port PORT".into()),
+                }),
+            }
+        }
+        if old.api_allowed_origins != new.api_allowed_origins {
+            applied.changed.push("api_allowed_origins".into());
+        }
+        if old.health_check_interval != new.health_check_interval {
+            applied.changed.push("health_check_interval".into());
+        }
+        for p in guard(&self.projects).values() {
+            // a heal look now, and the next one after the new interval
+            p.heal_now.store(true, Ordering::SeqCst);
+            p.wake.wake();
+        }
+        net::sync_hosts(self);
+        applied
     }
 
     /// Makes the supervised set follow the registry: new projects get a thread, removed
@@ -257,6 +350,7 @@ impl Shared {
                 api: guard(&self.api).clone(),
                 proxy: guard(&self.proxy).clone(),
                 dns: guard(&self.dns).clone(),
+                config_error: guard(&self.config_error).clone(),
             }),
             warning: None,
         }
@@ -276,10 +370,13 @@ impl Shared {
                 return self.poll_home(signals);
             }
         };
+        // the home's own removal is heard late (open files in it keep it until they close):
+        // the removal of daemon.lock, which rm -r takes first, is heard at once
         let watched = match home_too {
             false => Ok(()),
             true => notify
                 .watch_gone(home, HOME_GONE)
+                .and_then(|_| notify.watch_file(&crate::lock::daemon_lock(home), HOME_GONE))
                 .and_then(|_| notify.watch_file(&Registry::path(home), REGISTRY))
                 .and_then(|_| notify.watch_file(&GlobalConfig::path(home), CONFIG)),
         };
@@ -468,6 +565,13 @@ impl crate::supervision::Daemon for Handle {
         }
     }
 
+    fn apply_config(&self) -> ConfigApplied {
+        match self.0.upgrade() {
+            Some(s) => s.reload_global(),
+            None => ConfigApplied::default(),
+        }
+    }
+
     fn starting(&self, project: &str, on: bool) {
         let Some(s) = self.0.upgrade() else { return };
         {
@@ -508,13 +612,41 @@ pub trait Front: Send {
     fn close(&self);
 }
 
-/// What starts the daemon's fronts once its state is up (the API lives above the daemon,
-/// so the daemon is handed it, with the proxy's listeners bound before any privilege drop).
-pub type Serve = Box<dyn FnOnce(Arc<Shared>) -> Result<Vec<Box<dyn Front>>>>;
+/// What the daemon serves, handed to it by its front (the API lives above the daemon): the
+/// proxy's listeners, bound before any privilege drop; daemon.sock, whose first answer is
+/// what `daemon start` waits for; and how to make the WebSocket, again when its keys change.
+pub struct Fronts {
+    /// The proxy's listeners (None: the proxy is off).
+    pub bound: net::Bound,
+    /// Binds daemon.sock and serves it.
+    pub socket: Box<dyn FnOnce(Arc<Shared>) -> Result<Box<dyn Front>>>,
+    /// Starts the WebSocket API on the global config's address.
+    pub websocket: Arc<dyn Fn(Arc<Shared>) -> Box<dyn Front> + Send + Sync>,
+}
+
+/// The network services a running daemon keeps, each made again when the global config
+/// changes what it listens on.
+#[derive(Default)]
+pub struct Services {
+    proxy: Option<Box<dyn Front>>,
+    dns: Option<Box<dyn Front>>,
+    websocket: Option<Box<dyn Front>>,
+    make_websocket: Option<Arc<dyn Fn(Arc<Shared>) -> Box<dyn Front> + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("proxy", &self.proxy.is_some())
+            .field("dns", &self.dns.is_some())
+            .field("websocket", &self.websocket.is_some())
+            .finish()
+    }
+}
 
 /// Runs the daemon in this process until SIGTERM (exit 0) or another fatal signal (exit
 /// 128+N). `capture_stderr`: the process was detached and stderr goes to the log.
-pub fn run(base: Ctx, capture_stderr: bool, serve: Serve) -> Result<u8> {
+pub fn run(base: Ctx, capture_stderr: bool, fronts: Fronts) -> Result<u8> {
     crate::paths::ensure_dir(&base.home)?;
     let held = match crate::lock::try_take(&crate::lock::daemon_lock(&base.home))? {
         Ok(h) => h,
@@ -531,7 +663,19 @@ pub fn run(base: Ctx, capture_stderr: bool, serve: Serve) -> Result<u8> {
         std::process::id(),
         shared.base.home.display()
     ));
-    let fronts = serve(shared.clone())?;
+    // the proxy and DNS first: when daemon.sock answers (what `daemon start` waits for),
+    // `daemon status` already says how they are
+    {
+        let proxy = net::start_proxy(&shared, fronts.bound);
+        let dns = net::start_dns(&shared);
+        let websocket = (fronts.websocket)(shared.clone());
+        let mut s = guard(&shared.services);
+        s.proxy = proxy;
+        s.dns = dns;
+        s.websocket = Some(websocket);
+        s.make_websocket = Some(fronts.websocket.clone());
+    }
+    let socket = (fronts.socket)(shared.clone())?;
     shared.base.events.emit(
         "daemon_started",
         "",
@@ -544,13 +688,15 @@ pub fn run(base: Ctx, capture_stderr: bool, serve: Serve) -> Result<u8> {
     // asleep until a signal or a change to a file it follows: no timer
     let code = loop {
         match signals.next(None) {
-            Some(Woken::Signal(sig)) if sig == libc_sig::HUP => shared.reload_global(),
+            Some(Woken::Signal(sig)) if sig == libc_sig::HUP => {
+                shared.reload_global();
+            }
             Some(Woken::Signal(sig)) if sig == libc_sig::TERM => break 0,
             Some(Woken::Signal(sig)) => break 128 + sig as u8,
             Some(Woken::Changed(keys)) => {
-                if keys.contains(HOME_GONE) && !shared.base.home.is_dir() {
+                if keys.contains(HOME_GONE) && !held.still_there() {
                     let line = format!(
-                        "taskmuxd: its state directory {} was removed; exiting (tasks keep running)",
+                        "taskmuxd: its state directory {} (or its daemon.lock) was removed; exiting (tasks keep running)",
                         shared.base.home.display()
                     );
                     eprintln!("{line}");
@@ -575,7 +721,9 @@ pub fn run(base: Ctx, capture_stderr: bool, serve: Serve) -> Result<u8> {
     };
     shared.log.line(&format!("stopping (exit {code}); tasks keep running"));
     shared.stop();
-    for f in &fronts {
+    socket.close();
+    let s = std::mem::take(&mut *guard(&shared.services));
+    for f in [s.proxy, s.dns, s.websocket].into_iter().flatten() {
         f.close();
     }
     shared.base.events.emit(
@@ -618,7 +766,9 @@ pub fn monitor(base: Ctx, entry: Entry) -> Result<u8> {
     shared.reconcile(&reg);
     let code = loop {
         match signals.next(None) {
-            Some(Woken::Signal(sig)) if sig == libc_sig::HUP => shared.reload_global(),
+            Some(Woken::Signal(sig)) if sig == libc_sig::HUP => {
+                shared.reload_global();
+            }
             Some(Woken::Signal(sig)) => break 128 + sig as u8,
             Some(Woken::Changed(keys)) => {
                 for name in keys.iter().filter_map(|k| k.strip_prefix(PROJECT)) {

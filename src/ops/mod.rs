@@ -44,7 +44,7 @@ pub use daemon::{
 pub use dns::{Queried, QueryParams, StatusParams as DnsStatusParams};
 pub use doctor::{DoctorParams, DoctorReport};
 pub use events::{EventList, EventsParams};
-pub use global::{ConfigPath, SetParams, UnsetParams};
+pub use global::{ConfigEdited, ConfigPath, SetParams, UnsetParams};
 pub use health::{HealthReport, HealthRow};
 pub use init::{InitParams, Initialized, init_target};
 pub use inspect::Inspected;
@@ -152,9 +152,9 @@ responses! {
     /// `config_show`.
     ConfigShow(crate::config::global_edit::Shown) = "config_show",
     /// `config_set`.
-    ConfigSet(crate::config::global_edit::Edited) = "config_set",
+    ConfigSet(global::ConfigEdited) = "config_set",
     /// `config_unset`.
-    ConfigUnset(crate::config::global_edit::Edited) = "config_unset",
+    ConfigUnset(global::ConfigEdited) = "config_unset",
     /// `config_path`.
     ConfigPath(global::ConfigPath) = "config_path",
     /// `daemon_status`.
