@@ -619,10 +619,15 @@ pub struct Fronts {
     /// The proxy's listeners (None: the proxy is off).
     pub bound: net::Bound,
     /// Binds daemon.sock and serves it.
-    pub socket: Box<dyn FnOnce(Arc<Shared>) -> Result<Box<dyn Front>>>,
+    pub socket: MakeSocket,
     /// Starts the WebSocket API on the global config's address.
-    pub websocket: Arc<dyn Fn(Arc<Shared>) -> Box<dyn Front> + Send + Sync>,
+    pub websocket: MakeFront,
 }
+
+/// What binds daemon.sock and serves it.
+pub type MakeSocket = Box<dyn FnOnce(Arc<Shared>) -> Result<Box<dyn Front>>>;
+/// What makes a front (again).
+pub type MakeFront = Arc<dyn Fn(Arc<Shared>) -> Box<dyn Front> + Send + Sync>;
 
 /// The network services a running daemon keeps, each made again when the global config
 /// changes what it listens on.
@@ -631,7 +636,7 @@ pub struct Services {
     proxy: Option<Box<dyn Front>>,
     dns: Option<Box<dyn Front>>,
     websocket: Option<Box<dyn Front>>,
-    make_websocket: Option<Arc<dyn Fn(Arc<Shared>) -> Box<dyn Front> + Send + Sync>>,
+    make_websocket: Option<MakeFront>,
 }
 
 impl std::fmt::Debug for Services {
