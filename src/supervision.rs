@@ -81,6 +81,9 @@ pub struct DaemonLive {
     pub proxy: ServiceStatus,
     /// The DNS server.
     pub dns: ServiceStatus,
+    /// The aliases the proxy serves (`alias add`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<RouteInfo>,
     /// Why the config.toml on disk is not the one in force (it did not load: the last good
     /// one is kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,6 +200,9 @@ pub struct RouteInfo {
     pub url: String,
     /// Its `$PORT`, once assigned.
     pub port: Option<u16>,
+    /// An alias's target (its `session` is empty, its `task` the alias).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<std::net::SocketAddr>,
 }
 
 /// How a network service of the daemon is.

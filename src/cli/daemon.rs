@@ -337,6 +337,13 @@ pub(super) fn show_status(out: &Out, s: &DaemonStatus) -> Result<()> {
             }
         }
     }
+    for a in &v.aliases {
+        out.line(&format!(
+            "alias: {} -> {}",
+            a.url,
+            a.target.map(|t| t.to_string()).unwrap_or_default()
+        ));
+    }
     if let Some(e) = &v.config_error {
         out.line(&format!(
             "{}: config.toml does not load, the last good one is in force: {e}",

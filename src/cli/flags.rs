@@ -292,6 +292,7 @@ pub const COMMANDS: &[(&str, &[Flag])] = &[
     ("config", &[]),
     ("ca", &[]),
     ("doctor", &[]),
+    ("alias", &[]),
     (
         "daemon",
         &[

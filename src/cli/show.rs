@@ -3,7 +3,7 @@
 //! print the same.
 
 use super::render::Out;
-use super::{View, authoring, ca, config, daemon, dns, doctor, jobs, lifecycle, logs, observe};
+use super::{View, alias, authoring, ca, config, daemon, dns, doctor, jobs, lifecycle, logs, observe};
 use crate::error::Result;
 use crate::ops::Response;
 
@@ -40,6 +40,8 @@ pub fn human(out: &Out, view: &View, resp: &Response) -> Result<()> {
         Response::CaMint(r) => ca::show_minted(out, r),
         Response::DnsStatus(r) => dns::show_status(out, r),
         Response::DnsQuery(r) => dns::show_query(out, r),
+        Response::Alias(r) => alias::show_done(out, r),
+        Response::AliasList(r) => alias::show_list(out, r),
         Response::Pong(p) => {
             out.line(&format!("pong: taskmux {} (protocol {})", p.version, p.v));
             Ok(())
@@ -296,6 +298,9 @@ mod tests {
                 "url": "https://api.smp.localhost", "port": 33549}]}),
             ),
             ("wake", json!({"ok": true, "woken": ["smp"]})),
+            ("alias", json!({"ok": true, "action": "added", "alias": "db", "target": "127.0.0.1:5432",
+                "url": "https://db.localhost"})),
+            ("alias_list", json!({"aliases": [{"alias": "db", "target": "[::1]:5432", "url": "https://db.localhost:8443"}]})),
             (
                 "each_project",
                 json!({"ok": true, "projects": {"smp": {"ok": true, "task": "db", "action": "killed", "response": "kill"}}}),

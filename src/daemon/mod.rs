@@ -329,6 +329,13 @@ impl Shared {
 
     /// What `daemon status` reports.
     pub fn status(&self) -> DaemonStatus {
+        // before the projects' lock: listing the routes takes it
+        let aliases = self
+            .routes
+            .list(self)
+            .into_iter()
+            .filter(|r| r.target.is_some())
+            .collect();
         let projects = guard(&self.projects);
         let supervised_tasks = projects
             .values()
@@ -351,6 +358,7 @@ impl Shared {
                 proxy: guard(&self.proxy).clone(),
                 dns: guard(&self.dns).clone(),
                 config_error: guard(&self.config_error).clone(),
+                aliases,
             }),
             warning: None,
         }
@@ -378,6 +386,7 @@ impl Shared {
                 .watch_gone(home, HOME_GONE)
                 .and_then(|_| notify.watch_file(&crate::lock::daemon_lock(home), HOME_GONE))
                 .and_then(|_| notify.watch_file(&Registry::path(home), REGISTRY))
+                .and_then(|_| notify.watch_file(&crate::aliases::Aliases::path(home), ALIASES))
                 .and_then(|_| notify.watch_file(&GlobalConfig::path(home), CONFIG)),
         };
         if let Err(e) = watched {
@@ -714,6 +723,10 @@ pub fn run(base: Ctx, capture_stderr: bool, fronts: Fronts) -> Result<u8> {
                 if keys.contains(REGISTRY) {
                     load_registry(&shared);
                 }
+                if keys.contains(ALIASES) {
+                    // served at once, and listed in the hosts block
+                    shared.routes.rebuild(&shared);
+                }
                 for name in keys.iter().filter_map(|k| k.strip_prefix(PROJECT)) {
                     if let Some(p) = guard(&shared.projects).get(name) {
                         p.config_changed();
@@ -816,6 +829,8 @@ const REGISTRY: &str = "registry";
 const CONFIG: &str = "config";
 /// The key of the state directory's removal.
 const HOME_GONE: &str = "home";
+/// The key of a change to `aliases.json`.
+const ALIASES: &str = "aliases";
 /// The prefix of the key of a change to a project's `taskmux.toml`.
 const PROJECT: &str = "project:";
 

@@ -149,6 +149,7 @@ pub fn doctor(ctx: &Ctx, p: DoctorParams) -> Result<DoctorReport> {
     checks.push(daemon);
     checks.extend(local::unit(&w));
     checks.extend(web::checks(&w, daemon_up));
+    checks.extend(aliases(&w));
     checks.push(local::orphans(&w));
     checks.push(local::log_dir(&w));
     let mut summary = Summary::default();
@@ -164,6 +165,32 @@ pub fn doctor(ctx: &Ctx, p: DoctorParams) -> Result<DoctorReport> {
         checks,
         summary,
     })
+}
+
+/// Each alias: its URL, and whether its target answers.
+fn aliases(w: &World) -> Vec<Check> {
+    let Ok(a) = crate::aliases::Aliases::load(&w.ctx.home) else {
+        return vec![Check::fail(
+            "aliases",
+            format!("{} does not read", crate::aliases::Aliases::path(&w.ctx.home).display()),
+            "fix or delete it ('taskmux alias list' says why)",
+        )];
+    };
+    a.aliases
+        .iter()
+        .map(|(name, x)| {
+            let what = format!("alias {name}");
+            let url = w.global.alias_url(name);
+            match std::net::TcpStream::connect_timeout(&x.target, std::time::Duration::from_secs(1)) {
+                Ok(_) => Check::ok(what, format!("{url} -> {} answers", x.target)),
+                Err(e) => Check::warn(
+                    what,
+                    format!("{url} -> {}: nothing answers there ({e})", x.target),
+                    format!("start the server on {}, or 'taskmux alias remove {name}'", x.target),
+                ),
+            }
+        })
+        .collect()
 }
 
 fn global_config_message(ctx: &Ctx) -> String {

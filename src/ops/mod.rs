@@ -8,6 +8,7 @@
 //! [`Response`] is what `--json` prints.
 
 mod add;
+mod alias;
 pub mod ca;
 mod check;
 mod daemon;
@@ -36,6 +37,7 @@ mod url;
 
 pub use crate::ctx::{Cancel, Ctx};
 pub use add::{AddParams, Added};
+pub use alias::{AddParams as AliasAddParams, AliasDone, AliasInfo, AliasList, RemoveParams as AliasRemoveParams};
 pub use ca::{CaInfo, CertInfo, MintParams, Minted, authority};
 pub use check::CheckReport;
 pub use daemon::{
@@ -179,6 +181,10 @@ responses! {
     Wake(daemon::Woken) = "wake",
     /// `status_all`, `start_all`, `stop_all`, `restart_all`.
     EachProject(daemon::EachProject) = "each_project",
+    /// `alias_add`, `alias_remove`.
+    Alias(alias::AliasDone) = "alias",
+    /// `alias_list`.
+    AliasList(alias::AliasList) = "alias_list",
     /// The request failed as a whole.
     Error(Error) = "error",
 }
@@ -344,6 +350,9 @@ pub fn handle(ctx: &Ctx, req: Request) -> Response {
         Request::StartAll => daemon::each(ctx, Request::Start(TasksParams::default())).map(Response::EachProject),
         Request::StopAll => daemon::each(ctx, Request::Stop(TasksParams::default())).map(Response::EachProject),
         Request::RestartAll => daemon::each(ctx, Request::Restart(TasksParams::default())).map(Response::EachProject),
+        Request::AliasAdd(p) => alias::add(ctx, p).map(Response::Alias),
+        Request::AliasRemove(p) => alias::remove(ctx, p).map(Response::Alias),
+        Request::AliasList => alias::list(ctx).map(Response::AliasList),
     };
     r.unwrap_or_else(Response::Error)
 }

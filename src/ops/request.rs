@@ -130,6 +130,12 @@ requests! {
     StopAll = "stop_all",
     /// `restart` of every supervised project (the daemon's alone).
     RestartAll = "restart_all",
+    /// Give a URL to a server taskmux does not run.
+    AliasAdd(super::alias::AddParams) = "alias_add",
+    /// Remove an alias.
+    AliasRemove(super::alias::RemoveParams) = "alias_remove",
+    /// Every alias.
+    AliasList = "alias_list",
 }
 
 /// Who sent a request: what it may ask depends on it (taskmuxd(8), API).
@@ -156,6 +162,8 @@ impl Request {
                 | Request::Register(_)
                 | Request::Unregister(_)
                 | Request::CaMint(_)
+                | Request::AliasAdd(_)
+                | Request::AliasRemove(_)
         )
     }
 
@@ -205,6 +213,9 @@ impl Request {
                 | Request::StartAll
                 | Request::StopAll
                 | Request::RestartAll
+                | Request::AliasAdd(_)
+                | Request::AliasRemove(_)
+                | Request::AliasList
                 | Request::Run(_)
                 | Request::Jobs(_)
                 | Request::JobsKill(_)

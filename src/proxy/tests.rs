@@ -34,6 +34,7 @@ impl Router for ToPort {
         if host == HOST {
             Route::Upstream {
                 port: self.0,
+                addr: None,
                 session: "p".into(),
                 task: "a".into(),
             }
