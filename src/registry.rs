@@ -88,7 +88,8 @@ impl Registry {
     }
 
     /// Registers `name` at `config_path` on `tmux_socket` with `desired`. Another config
-    /// that still exists and names the same project is E305 unless `force`.
+    /// that still exists and names the same project is E305 unless `force`. A name
+    /// registered before keeps its `registered_at` (a moved project, a forced take-over).
     pub fn register(
         &mut self,
         name: &str,
@@ -113,9 +114,10 @@ impl Registry {
                 config_path.display()
             )));
         }
+        // the first registration's time, whatever moved or took the name over since
         let registered_at = match self.projects.get(name) {
-            Some(e) if same_file(&e.config_path, config_path) => e.registered_at.clone(),
-            _ => paths::iso_time(paths::now_secs()),
+            Some(e) => e.registered_at.clone(),
+            None => paths::iso_time(paths::now_secs()),
         };
         self.projects.insert(
             name.to_string(),

@@ -9,6 +9,7 @@ mod check;
 mod completions;
 mod config_errors;
 mod daemon;
+mod daemon_faults;
 mod dns;
 mod doctor;
 mod drift;
