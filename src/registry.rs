@@ -58,12 +58,19 @@ impl Registry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Registry::default()),
             Err(e) => return Err(Error::io("read", &path, e)),
         };
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Kind::CorruptState {
-                path: path.clone(),
-                reason: e.to_string(),
+        crate::state::parse_object(&path, &bytes, |m| {
+            // each project an object too (a struct would read from an array)
+            match m.get("projects") {
+                Some(serde_json::Value::Object(ps)) => match ps.iter().find(|(_, e)| !e.is_object()) {
+                    Some((name, e)) => Err(format!(
+                        "project '{name}' is {}, not an object",
+                        crate::state::json_kind(e)
+                    )),
+                    None => Ok(()),
+                },
+                Some(other) => Err(format!("projects is {}, not an object", crate::state::json_kind(other))),
+                None => Ok(()),
             }
-            .into()
         })
     }
 
@@ -185,6 +192,16 @@ mod tests {
         // a config that no longer names the project owns nothing
         std::fs::write(&b, "name = \"q\"\n[tasks]\nx = \"true\"\n").expect("write");
         Registry::update(&home, |r| r.register("p", &a, None, Desired::Down, false)).expect("takes over");
+        for wrong in [
+            "[]",
+            "[{}]",
+            "{\"projects\": []}",
+            "{\"projects\": {\"p\": [\"p\", \"/x\", null, \"t\", \"up\"]}}",
+        ] {
+            std::fs::write(Registry::path(&home), wrong).expect("write");
+            let e = Registry::load(&home).expect_err("a wrong shape is an error");
+            assert_eq!(e.code(), "E306", "{wrong}: {e}");
+        }
         std::fs::write(Registry::path(&home), "{bad").expect("write");
         assert_eq!(Registry::load(&home).expect_err("corrupt").code(), "E306");
         let _ = std::fs::remove_dir_all(&home);

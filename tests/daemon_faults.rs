@@ -58,3 +58,71 @@ fn registered_at_stays_the_first_across_a_move_and_a_forced_take_over() {
         "register -f keeps the first registration"
     );
 }
+
+fn log_has(env: &Env, needle: &str) -> bool {
+    read(&env.home.join("daemon.log")).contains(needle)
+}
+
+#[test]
+fn a_registry_or_state_of_the_wrong_shape_is_corrupt_and_the_daemon_keeps_its_view() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("shape");
+    env.config("name = \"shape\"\n[tasks.a]\ncommand = \"sleep 300\"\n[tasks.b]\ncommand = \"sleep 300\"\n");
+    env.daemon_start(1.0);
+    let (v, code) = env.json(&["start"]);
+    assert_eq!(code, 0, "{v}");
+    let (v, code) = env.json(&["stop", "b"]);
+    assert_eq!(code, 0, "{v}");
+    let running = |t: &str| env.task_status(t)["state"] == "running";
+    assert!(running("a") && !running("b"));
+
+    // registry.json holding an array: E306 for a reader, and the daemon keeps its projects
+    let reg_path = env.home.join("registry.json");
+    let reg = read(&reg_path);
+    std::fs::write(&reg_path, "[]").expect("write");
+    wait_for(10.0, "the daemon to say it did not read the registry", || {
+        log_has(&env, "registry not read")
+    });
+    let log = read(&env.home.join("daemon.log"));
+    assert!(log.contains("not an object"), "{log}");
+    assert!(!log.contains("no longer supervised"), "{log}");
+    let (v, code) = env.json(&["daemon", "list"]);
+    assert_eq!((code, v["projects"][0]["name"].as_str()), (0, Some("shape")), "{v}");
+    std::fs::write(&reg_path, &reg).expect("put the registry back");
+
+    // state.json holding an array: E306 for a command, and the daemon starts nothing of
+    // the project (it would not know that b was stopped by hand)
+    let state_path = env.home.join("projects/shape/state.json");
+    let state = read(&state_path);
+    assert!(state.contains("\"b\""), "b's manual stop is recorded: {state}");
+    std::fs::write(&state_path, "[]").expect("write");
+    let (v, code) = env.json(&["stop", "a"]);
+    assert_eq!((code, v["code"].as_str()), (1, Some("E306")), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("an array, not an object"),
+        "{v}"
+    );
+    env.tmux(&["kill-server"]);
+    wait_for(10.0, "the daemon to say it will not heal", || {
+        log_has(&env, "no heal or restart of its tasks until it reads")
+    });
+    assert!(
+        env.tmux(&["list-sessions", "-F", "#{session_name}"]).trim().is_empty(),
+        "nothing healed while state.json is unreadable"
+    );
+    // with the file back, the heal brings a back, and b stays stopped
+    std::fs::write(&state_path, &state).expect("put the state back");
+    wait_for(15.0, "the heal of a", || running("a"));
+    wait_for(5.0, "the heal to be recorded", || {
+        !env.events_named("project_healed", None).is_empty()
+    });
+    let healed = &env.events_named("project_healed", None)[0];
+    assert_eq!(strings(&healed["tasks"]), vec!["a".to_string()], "{healed}");
+    assert!(!running("b"), "b stayed stopped: {}", env.task_status("b"));
+    assert!(log_has(&env, "state.json reads again"));
+}
