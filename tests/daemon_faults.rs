@@ -126,3 +126,62 @@ fn a_registry_or_state_of_the_wrong_shape_is_corrupt_and_the_daemon_keeps_its_vi
     assert!(!running("b"), "b stayed stopped: {}", env.task_status("b"));
     assert!(log_has(&env, "state.json reads again"));
 }
+
+/// What a descriptor of a process points at (`pipe:[123]`, a path), or "" when closed.
+fn fd_target(pid: i32, fd: i32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn daemon_start_holds_no_descriptor_of_its_caller() {
+    let env = Env::new("fds");
+    std::fs::write(
+        env.home.join("config.toml"),
+        format!("api_port = {}\nproxy_enabled = false\n", free_port()),
+    )
+    .expect("global config");
+    // `taskmux daemon start --json 9>&1 | cat`: the caller's fd 9 is the pipe's write end,
+    // and the reader sees its end only when every holder of that end is gone
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("exec \"$0\" \"$@\" 9>&1")
+        .arg(bin())
+        .args(["-L", &env.socket, "--json", "daemon", "start"])
+        .current_dir(&env.project)
+        .env("TASKMUX_HOME", &env.home)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sh runs");
+    let mut out = child.stdout.take().expect("piped");
+    let pipe = fd_target(std::process::id() as i32, std::os::fd::AsRawFd::as_raw_fd(&out));
+    assert!(pipe.starts_with("pipe:"), "{pipe}");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut text);
+        let _ = tx.send(text);
+    });
+    let text = rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap_or_else(|_| {
+        let pid = env.daemon_pid().unwrap_or(0);
+        let fds: Vec<String> = (0..300)
+            .map(|fd| fd_target(pid, fd))
+            .filter(|t| !t.is_empty())
+            .collect();
+        panic!("the pipe never ended: the daemon (pid {pid}) holds it: {fds:?}")
+    });
+    assert!(child.wait().expect("sh ends").success(), "{text}");
+    let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+    let pid = v["pid"].as_i64().expect("the daemon's pid") as i32;
+    assert!(alive(pid), "{v}");
+    // 0-2: /dev/null and the log
+    let log = env.home.join("daemon.log").display().to_string();
+    assert_eq!(
+        (fd_target(pid, 0), fd_target(pid, 1), fd_target(pid, 2)),
+        ("/dev/null".to_string(), log.clone(), log)
+    );
+}

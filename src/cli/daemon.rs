@@ -174,6 +174,11 @@ pub fn ensure(home: &Path) -> Result<(i32, bool)> {
     }
     let log2 = log.try_clone().map_err(|e| Error::io("open", &log_path, e))?;
     let (exe, args) = daemon_exe()?;
+    // the daemon holds no descriptor of its caller: one it kept (the write end of a pipe,
+    // as in `daemon start 9>&1 | cat`) would keep the reader waiting for as long as the
+    // daemon lives. Every descriptor of this process from 3 up is closed on exec (what
+    // taskmux opens already is); the daemon gets /dev/null and the log as 0, 1 and 2.
+    close_fds::set_fds_cloexec_threadsafe(3, &[]);
     let mut child = Command::new(&exe)
         .args(args)
         .env("TASKMUX_HOME", home)
