@@ -185,3 +185,66 @@ fn daemon_start_holds_no_descriptor_of_its_caller() {
         ("/dev/null".to_string(), log.clone(), log)
     );
 }
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+fn chmod(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// `doctor --json` in this world, with a scratch system root; its check named `name`.
+fn doctor_check(env: &Env, name: &str) -> Value {
+    let root = env.root.join("sysroot");
+    std::fs::create_dir_all(root.join("etc")).expect("mkdir");
+    let o = env
+        .command(&["--json", "doctor"])
+        .env("TASKMUX_SYSTEM_ROOT", &root)
+        .output()
+        .expect("doctor runs");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("not JSON: {}", show(&o)));
+    v["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["check"] == name).cloned())
+        .unwrap_or_else(|| panic!("no check {name}: {v}"))
+}
+
+#[test]
+fn the_daemon_log_is_private_and_doctor_names_an_open_state_directory() {
+    let env = Env::new("logmode");
+    env.daemon_start(30.0);
+    let log = env.home.join("daemon.log");
+    assert_eq!(mode(&log), 0o600, "daemon.log is made private");
+    // a log an older taskmux left open is made private at the next start
+    let (v, code) = env.json(&["daemon", "stop"]);
+    assert_eq!(code, 0, "{v}");
+    chmod(&log, 0o644);
+    env.daemon_start(30.0);
+    assert_eq!(mode(&log), 0o600, "an open daemon.log is made private again");
+    assert_eq!(doctor_check(&env, "permissions")["status"], "ok");
+    // a state directory that was there before, open to others, with an open file in it
+    chmod(&env.home, 0o755);
+    chmod(&env.home.join("events.jsonl"), 0o644);
+    let c = doctor_check(&env, "permissions");
+    assert_eq!(c["status"], "warn", "{c}");
+    let msg = c["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("0755") && msg.contains("events.jsonl (0644)"), "{c}");
+    let fix = c["fix"].as_str().unwrap_or_default().to_string();
+    assert!(fix.contains(&format!("chmod 700 {}", env.home.display())), "{c}");
+    // the fix it gives is the fix
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&fix)
+        .output()
+        .expect("sh");
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(mode(&env.home), 0o700);
+    assert_eq!(doctor_check(&env, "permissions")["status"], "ok");
+}

@@ -157,11 +157,7 @@ pub fn ensure(home: &Path) -> Result<(i32, bool)> {
     }
     crate::paths::ensure_dir(home)?;
     let log_path = home.join("daemon.log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| Error::io("open", &log_path, e))?;
+    let log = daemon::log::open(&log_path).map_err(|e| Error::io("open", &log_path, e))?;
     if let Some((user, _)) = super::sudo_user() {
         // the daemon becomes the user: what is made for it here is theirs
         for p in [home, log_path.as_path()] {
