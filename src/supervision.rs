@@ -79,6 +79,10 @@ pub struct DaemonLive {
     pub proxy: ServiceStatus,
     /// The DNS server.
     pub dns: ServiceStatus,
+    /// Events it could not write to `events.jsonl` (since when, how many, why, the fix);
+    /// absent while they are written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_failing: Option<crate::events::EventsFailing>,
 }
 
 /// A network service of the daemon in `daemon status`: `{"state": "up", "listen":

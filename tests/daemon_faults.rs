@@ -248,3 +248,112 @@ fn the_daemon_log_is_private_and_doctor_names_an_open_state_directory() {
     assert_eq!(mode(&env.home), 0o700);
     assert_eq!(doctor_check(&env, "permissions")["status"], "ok");
 }
+
+/// A file that cannot be written, even by root, until dropped: immutable (`chattr +i`)
+/// where the file system has the flag, else a read-only bind mount of the file on itself.
+struct Unwritable {
+    path: std::path::PathBuf,
+    bind: bool,
+}
+
+impl Unwritable {
+    fn new(path: &Path) -> Option<Unwritable> {
+        let run = |args: &[&str]| {
+            std::process::Command::new(args[0])
+                .args(&args[1..])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let p = path.to_str().expect("utf-8 path");
+        if run(&["chattr", "+i", p]) {
+            return Some(Unwritable {
+                path: path.to_path_buf(),
+                bind: false,
+            });
+        }
+        if run(&["mount", "--bind", p, p]) {
+            let made = Unwritable {
+                path: path.to_path_buf(),
+                bind: true,
+            };
+            return run(&["mount", "-o", "remount,bind,ro", p, p]).then_some(made);
+        }
+        None
+    }
+}
+
+impl Drop for Unwritable {
+    fn drop(&mut self) {
+        let p = self.path.to_str().expect("utf-8 path");
+        let args: &[&str] = match self.bind {
+            true => &["umount", p],
+            false => &["chattr", "-i", p],
+        };
+        let _ = std::process::Command::new(args[0]).args(&args[1..]).status();
+    }
+}
+
+#[test]
+fn events_that_cannot_be_written_are_said_once_shown_and_said_again_when_written() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("evfail");
+    env.config("name = \"evfail\"\n[tasks.a]\ncommand = \"sleep 300\"\n");
+    env.daemon_start(30.0);
+    let (v, code) = env.json(&["start"]);
+    assert_eq!(code, 0, "{v}");
+    let events = env.home.join("events.jsonl");
+    let Some(lock) = Unwritable::new(&events) else {
+        let ci = std::env::var("CI").unwrap_or_default();
+        assert!(
+            !(ci.eq_ignore_ascii_case("true") || ci == "1"),
+            "CI: neither chattr +i nor a read-only bind mount works here"
+        );
+        eprintln!("skipping: cannot make a file unwritable here (chattr +i, mount --bind)");
+        return;
+    };
+    let said = |needle: &str| read(&env.home.join("daemon.log")).matches(needle).count();
+    // the daemon carries out the restart, and cannot record its events
+    let (v, code) = env.json(&["restart", "a"]);
+    assert_eq!(code, 0, "the restart itself works: {v}");
+    wait_for(10.0, "the daemon to say it drops events", || {
+        said("events: cannot write") == 1
+    });
+    let (s, code) = env.json(&["daemon", "status"]);
+    assert_eq!(code, 0, "{s}");
+    let f = &s["events_failing"];
+    assert!(f["dropped"].as_u64().is_some_and(|n| n >= 1), "{s}");
+    assert!(f["error"].as_str().is_some_and(|e| e.contains("events.jsonl")), "{s}");
+    let human = env.run(&["daemon", "status"]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("events: not written since"), "{text}");
+    let c = doctor_check(&env, "events");
+    assert_eq!(c["status"], "fail", "{c}");
+    assert_eq!(c["fix"], f["fix"], "{c}");
+    // more dropped events are counted, and not said again
+    let dropped = f["dropped"].as_u64().unwrap_or(0);
+    let (v, code) = env.json(&["restart", "a"]);
+    assert_eq!(code, 0, "{v}");
+    let (s, _) = env.json(&["daemon", "status"]);
+    assert!(
+        s["events_failing"]["dropped"].as_u64().is_some_and(|n| n > dropped),
+        "{s}"
+    );
+    assert_eq!(said("events: cannot write"), 1, "said once");
+    // writable again: the next event is written, and that is said
+    drop(lock);
+    let (v, code) = env.json(&["restart", "a"]);
+    assert_eq!(code, 0, "{v}");
+    wait_for(10.0, "the daemon to say events are written again", || {
+        said("events: written again") == 1
+    });
+    let (s, _) = env.json(&["daemon", "status"]);
+    assert!(s.get("events_failing").is_none(), "{s}");
+    assert_eq!(doctor_check(&env, "events")["status"], "ok");
+    assert!(
+        !env.events_named("task_restarted", Some("a")).is_empty(),
+        "the last restart is recorded"
+    );
+}

@@ -336,6 +336,16 @@ pub(super) fn show_status(out: &Out, s: &DaemonStatus) -> Result<()> {
             }
         }
     }
+    if let Some(f) = &v.events_failing {
+        out.line(&format!(
+            "events: {} since {} ({} dropped): {}",
+            out.paint("not written", Color::Red),
+            f.since,
+            f.dropped,
+            f.error
+        ));
+        out.line(&format!("  fix: {}", f.fix));
+    }
     if let Some(l) = &v.log {
         out.line(&format!("log: {}", l.display()));
     }

@@ -287,3 +287,36 @@ pub fn permissions(w: &World) -> Check {
         fix.join(" && "),
     )
 }
+
+/// The event history: the daemon's word when it drops events, else whether
+/// `events.jsonl` opens for appending now (an immutable file or a read-only mount does
+/// not; a full disk is the `logs` check's).
+pub fn events(w: &World) -> Check {
+    let path = w.ctx.home.join("events.jsonl");
+    if let Ok(s) = crate::ops::daemon::status(w.ctx)
+        && let Some(f) = s.live.and_then(|l| l.events_failing)
+    {
+        return Check::fail(
+            "events",
+            format!(
+                "taskmuxd cannot write its events since {}: {} ({} dropped)",
+                f.since, f.error, f.dropped
+            ),
+            f.fix,
+        );
+    }
+    match std::fs::OpenOptions::new().append(true).open(&path) {
+        Ok(_) => Check::ok("events", format!("{} is writable", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Check::ok("events", format!("{} is not made yet", path.display()))
+        }
+        Err(e) => {
+            let error = crate::error::Error::io("open", &path, e).message();
+            Check::fail(
+                "events",
+                format!("events cannot be recorded: {error}"),
+                crate::events::fix_for(&path, &error),
+            )
+        }
+    }
+}
