@@ -357,3 +357,102 @@ fn events_that_cannot_be_written_are_said_once_shown_and_said_again_when_written
         "the last restart is recorded"
     );
 }
+
+/// One line from a client of daemon.sock, or None at its end (or after `secs`).
+fn line_of(r: &mut impl std::io::BufRead, secs: u64, s: &std::os::unix::net::UnixStream) -> Option<String> {
+    s.set_read_timeout(Some(std::time::Duration::from_secs(secs)))
+        .expect("timeout");
+    let mut l = String::new();
+    match r.read_line(&mut l) {
+        Ok(n) if n > 0 => Some(l),
+        _ => None,
+    }
+}
+
+/// Whether the daemon closed this client: everything it sent is read into `got`, and
+/// then its end.
+fn closed(s: &mut std::os::unix::net::UnixStream, got: &mut String) -> bool {
+    use std::io::Read;
+    s.set_nonblocking(true).expect("nonblocking");
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) => got.push_str(&String::from_utf8_lossy(&buf[..n])),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            // reset: closed too
+            Err(_) => return true,
+        }
+    }
+}
+
+fn threads(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
+}
+
+#[test]
+fn half_line_clients_are_capped_and_timed_out_and_a_quiet_subscriber_stays() {
+    use std::io::{BufReader, Write};
+    use std::os::unix::net::UnixStream;
+    let env = Env::new("halfline");
+    let pid = env.daemon_start(30.0);
+    let sock = env.home.join("daemon.sock");
+    // a subscriber that says nothing more once subscribed
+    let mut sub = UnixStream::connect(&sock).expect("connects");
+    sub.write_all(b"{\"command\": \"subscribe\", \"params\": {\"events\": true}}\n")
+        .expect("write");
+    let mut sub_in = BufReader::new(sub.try_clone().expect("clone"));
+    let ack = line_of(&mut sub_in, 10, &sub).expect("the subscription's ack");
+    assert!(ack.contains("\"ok\":true"), "{ack}");
+    let idle = threads(pid);
+    // 300 clients, each with half a request, waiting
+    let mut half: Vec<(UnixStream, String)> = (0..300)
+        .map(|_| {
+            let mut c = UnixStream::connect(&sock).expect("connects");
+            c.write_all(b"{\"command\": \"pi").expect("write");
+            (c, String::new())
+        })
+        .collect();
+    let open = |half: &mut Vec<(UnixStream, String)>| {
+        let mut n = 0;
+        for (c, got) in half.iter_mut() {
+            n += usize::from(!closed(c, got));
+        }
+        n
+    };
+    // at the cap (64 with the subscriber), each new one took the place of the one idle
+    // longest (the subscriber is not idle: it waits for what is pushed to it)
+    wait_for(15.0, "all but 63 to give way", || open(&mut half) <= 63);
+    let busy = threads(pid);
+    assert!(busy <= idle + 64 + 2, "{busy} threads for 64 clients (idle: {idle})");
+    // a request is answered now, not when a half line times out
+    let asked = std::time::Instant::now();
+    let (v, code) = env.json(&["daemon", "status"]);
+    assert_eq!((code, v["running"].as_bool()), (0, Some(true)), "{v}");
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    // a line left unfinished for 10 s is told so, and closed
+    wait_for(25.0, "the unfinished lines to time out", || {
+        half.iter_mut().all(|(c, got)| closed(c, got))
+    });
+    // (the status request took the seat of one more)
+    let told = half.iter().filter(|(_, got)| got.contains("unfinished")).count();
+    assert!(
+        told >= 62,
+        "{told} clients were told why: {:?}",
+        half.last().map(|h| &h.1)
+    );
+    wait_for(10.0, "their threads to end", || threads(pid) <= idle);
+    // the quiet subscriber is still served
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(env.home.join("events.jsonl"))
+        .expect("events.jsonl");
+    f.write_all(b"{\"ts\": \"2030-01-01T00:00:00.000000+00:00\", \"event\": \"still_here\"}\n")
+        .expect("append an event");
+    let pushed = line_of(&mut sub_in, 10, &sub).expect("an event pushed to the subscriber");
+    assert!(pushed.contains("still_here"), "{pushed}");
+}
