@@ -456,3 +456,54 @@ fn half_line_clients_are_capped_and_timed_out_and_a_quiet_subscriber_stays() {
     let pushed = line_of(&mut sub_in, 10, &sub).expect("an event pushed to the subscriber");
     assert!(pushed.contains("still_here"), "{pushed}");
 }
+
+fn rss_kb(pid: i32) -> u64 {
+    read(Path::new(&format!("/proc/{pid}/status")))
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS for {pid}"))
+}
+
+#[test]
+fn memory_goes_back_to_idle_after_a_burst_of_large_requests() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixStream;
+    let env = Env::new("burst");
+    let pid = env.daemon_start(30.0);
+    let sock = env.home.join("daemon.sock");
+    let ask = |line: &str| {
+        let mut c = UnixStream::connect(&sock).expect("connects");
+        c.write_all(line.as_bytes()).expect("write");
+        let mut reply = String::new();
+        BufReader::new(c).read_line(&mut reply).expect("a reply");
+        assert!(reply.contains("\"id\""), "{reply}");
+    };
+    for i in 0..20 {
+        ask(&format!("{{\"command\": \"ping\", \"id\": {i}}}\n"));
+    }
+    let idle = rss_kb(pid);
+    // 200 requests of about 1 MiB each, 16 clients at a time
+    let pad = "x".repeat(1000 * 1024);
+    std::thread::scope(|s| {
+        for t in 0..16 {
+            let (ask, pad) = (&ask, &pad);
+            s.spawn(move || {
+                for i in (t..200).step_by(16) {
+                    ask(&format!("{{\"command\": \"ping\", \"id\": {i}, \"pad\": \"{pad}\"}}\n"));
+                }
+            });
+        }
+    });
+    let after = rss_kb(pid);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut now = after;
+    while now > idle + 2048 && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        now = rss_kb(pid);
+    }
+    assert!(
+        now <= idle + 2048,
+        "VmRSS idle {idle} kB, right after the burst {after} kB, 10 s later {now} kB"
+    );
+}

@@ -125,6 +125,8 @@ fn foreground(g: &Globals, args: Vec<OsString>) -> Result<u8> {
         }
         None => context(g)?,
     };
+    let mut ctx = ctx;
+    crate::unit::without_daemon_malloc(&mut ctx.env);
     daemon::run(
         ctx,
         detached,
@@ -175,7 +177,20 @@ pub fn ensure(home: &Path) -> Result<(i32, bool)> {
     // daemon lives. Every descriptor of this process from 3 up is closed on exec (what
     // taskmux opens already is); the daemon gets /dev/null and the log as 0, 1 and 2.
     close_fds::set_fds_cloexec_threadsafe(3, &[]);
-    let mut child = Command::new(&exe)
+    let mut cmd = Command::new(&exe);
+    // the allocator settings of a long-lived daemon, unless the caller chose its own
+    let set: Vec<&str> = crate::unit::DAEMON_MALLOC
+        .iter()
+        .filter(|(k, _)| std::env::var_os(k).is_none())
+        .map(|(k, v)| {
+            cmd.env(k, v);
+            *k
+        })
+        .collect();
+    if !set.is_empty() {
+        cmd.env(crate::unit::DAEMON_MALLOC_SET, set.join(","));
+    }
+    let mut child = cmd
         .args(args)
         .env("TASKMUX_HOME", home)
         .stdin(Stdio::null())
