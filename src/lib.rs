@@ -23,6 +23,7 @@ pub mod lines;
 pub mod lock;
 pub mod logs;
 pub mod mcp;
+pub mod notify;
 pub mod ops;
 pub mod paths;
 pub mod proc;

@@ -30,6 +30,11 @@ pub struct State {
     /// The number of each task's manual-stop mark.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub stopped_at: BTreeMap<String, u64>,
+    /// What supervision knows of each task: its restart budget and backoff, whether it
+    /// gave up, since when it is healthy. Kept here so a lost tmux server or a restarted
+    /// daemon forgets none of it.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub supervised: BTreeMap<String, Supervised>,
     /// Tasks being restarted: their stop is ours, and the supervisor leaves their exit to
     /// the restart. Set before the first signal, cleared when the task is launched again.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -125,6 +130,8 @@ impl State {
             self.manual_stop.push(task.to_string());
             self.stops += 1;
             self.stopped_at.insert(task.to_string(), self.stops);
+            // a restart it was waiting for will not come
+            self.set_facts(task, |f| f.backoff_until = None);
         }
     }
 
@@ -174,6 +181,46 @@ pub fn json_kind(v: &serde_json::Value) -> &'static str {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// What supervision knows of one task (taskmuxd(8), SUPERVISION).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Supervised {
+    /// Automatic restarts since it was last started by hand or healthy for a minute.
+    #[serde(skip_serializing_if = "is_zero_u32")]
+    pub restarts: u32,
+    /// When its next automatic restart is due (epoch seconds), while it waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backoff_until: Option<f64>,
+    /// It reached `max_restarts`: it stays down, heals included, until started by hand.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub gave_up: bool,
+    /// Since when its probes pass (epoch seconds); None while it is not known healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthy_since: Option<f64>,
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
+
+impl State {
+    /// What supervision knows of a task (nothing yet: the defaults).
+    pub fn facts(&self, task: &str) -> Supervised {
+        self.supervised.get(task).cloned().unwrap_or_default()
+    }
+
+    /// Changes what supervision knows of a task; facts back to the defaults are dropped.
+    pub fn set_facts(&mut self, task: &str, f: impl FnOnce(&mut Supervised)) {
+        let mut facts = self.facts(task);
+        f(&mut facts);
+        if facts == Supervised::default() {
+            self.supervised.remove(task);
+        } else {
+            self.supervised.insert(task.to_string(), facts);
+        }
+    }
 }
 
 /// An environment as the environment of record keeps it: sorted, less what tmux sets for

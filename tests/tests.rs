@@ -2,6 +2,7 @@
 
 mod api;
 mod authoring;
+mod authority;
 mod certs;
 mod certs_tls;
 mod certs_trust;
@@ -9,6 +10,7 @@ mod check;
 mod completions;
 mod config_errors;
 mod daemon;
+mod daemon_config;
 mod daemon_faults;
 mod dns;
 mod doctor;
@@ -27,6 +29,7 @@ mod proxy;
 mod reload;
 mod request;
 mod stop;
+mod supervision;
 mod tmuxp;
 mod units;
 mod validation;

@@ -107,9 +107,11 @@ fn foreground(g: &Globals, args: Vec<OsString>) -> Result<u8> {
     // before anything touches tmux or state
     let sudo = super::sudo_user();
     let home = super::state_home(sudo.as_ref().map(|(_, h)| h.as_path()));
-    let global = crate::config::GlobalConfig::load(&home).unwrap_or_default();
+    // an invalid config.toml stops the daemon at once (E101, E104; exit 2): never the
+    // defaults, which could bind ports and edit /etc/hosts the user asked it not to
+    let global = crate::config::GlobalConfig::load(&home)?;
     let bound = daemon::net::bind_proxy(&global);
-    let ctx = match &sudo {
+    let mut ctx = match &sudo {
         Some((user, user_home)) => {
             daemon::privilege::drop_to(*user).map_err(|e| {
                 Error::from(Kind::Permission {
@@ -125,20 +127,17 @@ fn foreground(g: &Globals, args: Vec<OsString>) -> Result<u8> {
         }
         None => context(g)?,
     };
-    let mut ctx = ctx;
     crate::unit::without_daemon_malloc(&mut ctx.env);
     daemon::run(
         ctx,
         detached,
-        Box::new(move |shared| {
-            // the proxy and DNS first: when daemon.sock answers (what `daemon start` waits
-            // for), `daemon status` already says how they are
-            let mut fronts: Vec<Box<dyn daemon::Front>> = Vec::new();
-            fronts.extend(daemon::net::start_proxy(&shared, bound));
-            fronts.extend(daemon::net::start_dns(&shared));
-            fronts.extend(crate::api::serve(shared.clone())?);
-            Ok(fronts)
-        }),
+        daemon::Fronts {
+            bound,
+            socket: Box::new(|shared| Ok(Box::new(crate::api::unix::Server::bind(shared)?) as Box<dyn daemon::Front>)),
+            websocket: std::sync::Arc::new(|shared| {
+                Box::new(crate::api::ws::Server::start(shared)) as Box<dyn daemon::Front>
+            }),
+        },
     )
 }
 
@@ -157,6 +156,8 @@ pub fn ensure(home: &Path) -> Result<(i32, bool)> {
     if let Some(pid) = crate::lock::running_pid(home) {
         return Ok((pid, false));
     }
+    // what the daemon would refuse at its start, refused here, with the config's own code
+    crate::config::GlobalConfig::load(home)?;
     crate::paths::ensure_dir(home)?;
     let log_path = home.join("daemon.log");
     let log = daemon::log::open(&log_path).map_err(|e| Error::io("open", &log_path, e))?;
@@ -350,6 +351,12 @@ pub(super) fn show_status(out: &Out, s: &DaemonStatus) -> Result<()> {
                 }
             }
         }
+    }
+    if let Some(e) = &v.config_error {
+        out.line(&format!(
+            "{}: config.toml does not load, the last good one is in force: {e}",
+            out.paint("config", Color::Red)
+        ));
     }
     if let Some(f) = &v.events_failing {
         out.line(&format!(

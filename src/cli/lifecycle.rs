@@ -36,6 +36,10 @@ fn skips_and_failures(out: &Out, skipped: &[Skip], failed: &[TaskFailure]) {
 pub fn start(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let (names, flags) = parse_args(args, flags::of("start"))?;
     let (monitor, daemon) = (flags.contains_key("monitor"), flags.contains_key("daemon"));
+    if daemon {
+        // `-d` with a config.toml the daemon would refuse: refused before anything starts
+        crate::config::GlobalConfig::load(&super::context(g)?.home)?;
+    }
     let req = Request::Start(tasks(names, flags.contains_key("wait")));
     let (code, resp) = match monitor {
         false => exec_keep(g, out, req, &View::default())?,

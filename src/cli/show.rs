@@ -30,7 +30,7 @@ pub fn human(out: &Out, view: &View, resp: &Response) -> Result<()> {
         Response::Check(r) => authoring::show_check(out, r),
         Response::Doctor(r) => doctor::show_doctor(out, r),
         Response::ConfigShow(r) => config::show_config(out, r),
-        Response::ConfigSet(r) | Response::ConfigUnset(r) => config::show_edited(out, r),
+        Response::ConfigSet(r) | Response::ConfigUnset(r) => config::show_config_edited(out, r),
         Response::ConfigPath(r) => config::show_path(out, r),
         Response::DaemonStatus(r) => daemon::show_status(out, r),
         Response::DaemonList(r) => daemon::show_list(out, r),
@@ -69,7 +69,7 @@ mod tests {
         let cfg = json!({"health_check_interval": 30.0, "api_bind": "127.0.0.1", "api_port": 8765,
             "api_allowed_origins": [], "proxy_enabled": true, "proxy_bind": "127.0.0.1",
             "proxy_https_port": 443, "proxy_http_port": 80, "host_resolver": "etc_hosts",
-            "dns_server_port": 5454, "dns_managed_tld": "localhost"});
+            "dns_server_port": 5454, "dns_managed_tld": "localhost", "proxy_upstream_timeout": 60.0});
         let task = json!({"name": "api", "running": true, "healthy": null, "state": "starting",
             "command": "sleep 1000\u{1b}[31m", "auto_start": true, "host": "api",
             "url": "https://api.smp.localhost", "port": 33549, "restart_policy": "on-failure",

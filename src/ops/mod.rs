@@ -44,7 +44,7 @@ pub use daemon::{
 pub use dns::{Queried, QueryParams, StatusParams as DnsStatusParams};
 pub use doctor::{DoctorParams, DoctorReport};
 pub use events::{EventList, EventsParams};
-pub use global::{ConfigPath, SetParams, UnsetParams};
+pub use global::{ConfigEdited, ConfigPath, SetParams, UnsetParams};
 pub use health::{HealthReport, HealthRow};
 pub use init::{InitParams, Initialized, init_target};
 pub use inspect::Inspected;
@@ -152,9 +152,9 @@ responses! {
     /// `config_show`.
     ConfigShow(crate::config::global_edit::Shown) = "config_show",
     /// `config_set`.
-    ConfigSet(crate::config::global_edit::Edited) = "config_set",
+    ConfigSet(global::ConfigEdited) = "config_set",
     /// `config_unset`.
-    ConfigUnset(crate::config::global_edit::Edited) = "config_unset",
+    ConfigUnset(global::ConfigEdited) = "config_unset",
     /// `config_path`.
     ConfigPath(global::ConfigPath) = "config_path",
     /// `daemon_status`.
@@ -429,6 +429,29 @@ pub fn lifecycle_ctx(ctx: &Ctx) -> Result<crate::task::Ctx> {
     Ok(crate::task::Ctx {
         project,
         world: ctx.clone(),
+    })
+}
+
+/// A start or restart by hand gives the tasks it names (the `auto_start` set when none)
+/// a fresh restart budget: what the daemon gave up on, it tries again.
+pub(crate) fn fresh_budget(ctx: &Ctx, project: &Project, names: &[String]) -> Result<()> {
+    let tasks: Vec<&str> = match names.is_empty() {
+        true => project
+            .tasks
+            .iter()
+            .filter(|t| t.auto_start)
+            .map(|t| t.name.as_str())
+            .collect(),
+        false => names.iter().map(String::as_str).collect(),
+    };
+    let state = crate::state::State::load(&ctx.home, &project.name)?;
+    if tasks.iter().all(|t| !state.supervised.contains_key(*t)) {
+        return Ok(());
+    }
+    crate::state::State::update(&ctx.home, &project.name, |s| {
+        for t in tasks {
+            s.supervised.remove(t);
+        }
     })
 }
 

@@ -110,8 +110,8 @@ impl UnitSpec {
 
     /// The systemd user unit. `Restart=on-failure` restarts a daemon that died of a signal
     /// (it exits 128+N) or crashed, but not one that refused to run (exit 1: another
-    /// daemon holds the lock, or its state cannot be used), which would only refuse
-    /// again every second; `KillMode=process` leaves the tasks and the tmux server running when the
+    /// daemon holds the lock, or its state cannot be used; exit 2: its config.toml is
+    /// invalid), which would only refuse again every second; `KillMode=process` leaves the tasks and the tmux server running when the
     /// daemon stops.
     pub fn systemd(&self) -> Result<String> {
         let daemon = checked("the taskmuxd path", &self.daemon)?;
@@ -143,7 +143,7 @@ impl UnitSpec {
              {env}\
              Restart=on-failure\n\
              RestartSec=1\n\
-             RestartPreventExitStatus=1\n\
+             RestartPreventExitStatus=1 2\n\
              KillMode=process\n\
              \n\
              [Install]\n\

@@ -66,8 +66,15 @@ pub fn daemon(w: &World) -> Check {
             "taskmux daemon start (or 'taskmux daemon install' to run it at login)",
         );
     };
-    match crate::client::request(home, &json!({"command": "ping"}), Duration::from_secs(5)) {
-        Ok(v) if v["ok"] == true => Check::ok("daemon", format!("taskmuxd is running (pid {pid}) and answers")),
+    match crate::client::request(home, &json!({"command": "daemon_status"}), Duration::from_secs(5)) {
+        Ok(v) if v["ok"] == true => match v["config_error"].as_str() {
+            None => Check::ok("daemon", format!("taskmuxd is running (pid {pid}) and answers")),
+            Some(e) => Check::warn(
+                "daemon",
+                format!("taskmuxd (pid {pid}) runs on its last good config: config.toml does not load: {e}"),
+                "fix config.toml ('taskmux config show' says where it is wrong); the daemon applies it once it loads",
+            ),
+        },
         Ok(v) => Check::fail(
             "daemon",
             format!("taskmuxd (pid {pid}) answered ping with {v}"),
