@@ -62,13 +62,7 @@ impl State {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
             Err(e) => return Err(Error::io("read", &path, e)),
         };
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Kind::CorruptState {
-                path: path.clone(),
-                reason: e.to_string(),
-            }
-            .into()
-        })
+        parse_object(&path, &bytes, |_| Ok(()))
     }
 
     /// Changes the state under the project's state lock and writes it atomically (only
@@ -145,6 +139,43 @@ impl State {
     /// when [`State::stops`] was `since` must not launch it).
     pub fn stopped_since(&self, task: &str, since: u64) -> bool {
         self.manual_stop(task) && self.stopped_at.get(task).is_some_and(|n| *n > since)
+    }
+}
+
+/// Reads a state file (`state.json`, `registry.json`) that holds one JSON object of `T`'s
+/// shape. serde reads a struct from a JSON array too, field by field, so `[]` would pass
+/// as an empty file (forgetting every project, every manual stop): any shape but an
+/// object is E306, like garbage. `inner` checks the shape inside the object, and says
+/// what is wrong.
+pub fn parse_object<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    bytes: &[u8],
+    inner: impl FnOnce(&serde_json::Map<String, serde_json::Value>) -> std::result::Result<(), String>,
+) -> Result<T> {
+    let corrupt = |reason: String| -> Error {
+        Kind::CorruptState {
+            path: path.to_path_buf(),
+            reason,
+        }
+        .into()
+    };
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let serde_json::Value::Object(map) = &value else {
+        return Err(corrupt(format!("it holds {}, not an object", json_kind(&value))));
+    };
+    inner(map).map_err(corrupt)?;
+    serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))
+}
+
+/// What a JSON value is, in words: `an array`, `a string`, ….
+pub fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 
@@ -229,6 +260,12 @@ mod tests {
         .expect("write");
         let s = State::load(&home, "p").expect("old file reads");
         assert_eq!((s.port("a"), s.manual_stop("b")), (Some(1), true));
+        // a struct reads from an array too, by position: a wrong shape is corrupt
+        for wrong in ["[]", "[null, {}]", "null", "\"x\"", "7"] {
+            std::fs::write(State::path(&home, "p"), wrong).expect("write");
+            let e = State::load(&home, "p").expect_err("a wrong shape is an error");
+            assert_eq!(e.code(), "E306", "{wrong}: {e}");
+        }
         std::fs::write(State::path(&home, "p"), "{not json").expect("write");
         let e = State::load(&home, "p").expect_err("corrupt is an error");
         assert_eq!(e.code(), "E306");

@@ -88,6 +88,10 @@ pub struct DaemonLive {
     /// one is kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_error: Option<String>,
+    /// Events it could not write to `events.jsonl` (since when, how many, why, the fix);
+    /// absent while they are written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_failing: Option<crate::events::EventsFailing>,
 }
 
 /// A network service of the daemon in `daemon status`: `{"state": "up", "listen":

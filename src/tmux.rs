@@ -161,7 +161,7 @@ impl Tmux {
         match v {
             Some(v) if v >= MIN_VERSION => {
                 if let Some(cache) = &cache {
-                    let _ = paths::write_atomic(cache, format!("{stamp}\n").as_bytes(), 0o644);
+                    let _ = paths::write_atomic(cache, format!("{stamp}\n").as_bytes(), 0o600);
                 }
                 Ok(())
             }

@@ -72,6 +72,9 @@ impl Env {
         let home = root.join("home");
         std::fs::create_dir_all(&project).expect("scratch dir is writable");
         std::fs::create_dir_all(&home).expect("scratch dir is writable");
+        // private, as taskmux makes a state directory (doctor warns about an open one)
+        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .expect("scratch dir is ours");
         Env {
             root,
             project,

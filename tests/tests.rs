@@ -11,6 +11,7 @@ mod completions;
 mod config_errors;
 mod daemon;
 mod daemon_config;
+mod daemon_faults;
 mod dns;
 mod doctor;
 mod drift;

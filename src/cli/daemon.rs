@@ -111,7 +111,7 @@ fn foreground(g: &Globals, args: Vec<OsString>) -> Result<u8> {
     // defaults, which could bind ports and edit /etc/hosts the user asked it not to
     let global = crate::config::GlobalConfig::load(&home)?;
     let bound = daemon::net::bind_proxy(&global);
-    let ctx = match &sudo {
+    let mut ctx = match &sudo {
         Some((user, user_home)) => {
             daemon::privilege::drop_to(*user).map_err(|e| {
                 Error::from(Kind::Permission {
@@ -127,6 +127,7 @@ fn foreground(g: &Globals, args: Vec<OsString>) -> Result<u8> {
         }
         None => context(g)?,
     };
+    crate::unit::without_daemon_malloc(&mut ctx.env);
     daemon::run(
         ctx,
         detached,
@@ -159,11 +160,7 @@ pub fn ensure(home: &Path) -> Result<(i32, bool)> {
     crate::config::GlobalConfig::load(home)?;
     crate::paths::ensure_dir(home)?;
     let log_path = home.join("daemon.log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| Error::io("open", &log_path, e))?;
+    let log = daemon::log::open(&log_path).map_err(|e| Error::io("open", &log_path, e))?;
     if let Some((user, _)) = super::sudo_user() {
         // the daemon becomes the user: what is made for it here is theirs
         for p in [home, log_path.as_path()] {
@@ -176,7 +173,25 @@ pub fn ensure(home: &Path) -> Result<(i32, bool)> {
     }
     let log2 = log.try_clone().map_err(|e| Error::io("open", &log_path, e))?;
     let (exe, args) = daemon_exe()?;
-    let mut child = Command::new(&exe)
+    // the daemon holds no descriptor of its caller: one it kept (the write end of a pipe,
+    // as in `daemon start 9>&1 | cat`) would keep the reader waiting for as long as the
+    // daemon lives. Every descriptor of this process from 3 up is closed on exec (what
+    // taskmux opens already is); the daemon gets /dev/null and the log as 0, 1 and 2.
+    close_fds::set_fds_cloexec_threadsafe(3, &[]);
+    let mut cmd = Command::new(&exe);
+    // the allocator settings of a long-lived daemon, unless the caller chose its own
+    let set: Vec<&str> = crate::unit::DAEMON_MALLOC
+        .iter()
+        .filter(|(k, _)| std::env::var_os(k).is_none())
+        .map(|(k, v)| {
+            cmd.env(k, v);
+            *k
+        })
+        .collect();
+    if !set.is_empty() {
+        cmd.env(crate::unit::DAEMON_MALLOC_SET, set.join(","));
+    }
+    let mut child = cmd
         .args(args)
         .env("TASKMUX_HOME", home)
         .stdin(Stdio::null())
@@ -349,6 +364,16 @@ pub(super) fn show_status(out: &Out, s: &DaemonStatus) -> Result<()> {
             "{}: config.toml does not load, the last good one is in force: {e}",
             out.paint("config", Color::Red)
         ));
+    }
+    if let Some(f) = &v.events_failing {
+        out.line(&format!(
+            "events: {} since {} ({} dropped): {}",
+            out.paint("not written", Color::Red),
+            f.since,
+            f.dropped,
+            f.error
+        ));
+        out.line(&format!("  fix: {}", f.fix));
     }
     if let Some(l) = &v.log {
         out.line(&format!("log: {}", l.display()));

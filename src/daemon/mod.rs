@@ -80,7 +80,7 @@ impl Shared {
             log.line(&format!("global config: {}; using the defaults", e.message()));
             GlobalConfig::default()
         });
-        Arc::new_cyclic(|me| Shared {
+        let shared = Arc::new_cyclic(|me| Shared {
             me: me.clone(),
             notify: Mutex::new(None),
             starts: Mutex::new(HashMap::new()),
@@ -99,7 +99,28 @@ impl Shared {
             projects: Mutex::new(BTreeMap::new()),
             routes: routes::Routes::default(),
             waiters: Mutex::new(HashMap::new()),
-        })
+        });
+        // events that cannot be written are said in the log: once when they start being
+        // dropped, once when they are written again
+        let me = Arc::downgrade(&shared);
+        shared.base.events.watch_health(Arc::new(move |change| {
+            let Some(s) = me.upgrade() else { return };
+            s.log.line(&match change {
+                crate::events::HealthChange::Failing(f) => {
+                    format!(
+                        "events: cannot write: {}; dropping them until it can ({})",
+                        f.error, f.fix
+                    )
+                }
+                crate::events::HealthChange::Written(f) => format!(
+                    "events: written again to {}; {} were dropped since {}",
+                    s.base.events.path().display(),
+                    f.dropped,
+                    f.since
+                ),
+            });
+        }));
+        shared
     }
 
     /// How often each project's session is checked (`health_check_interval`).
@@ -359,6 +380,7 @@ impl Shared {
                 dns: guard(&self.dns).clone(),
                 config_error: guard(&self.config_error).clone(),
                 aliases,
+                events_failing: self.base.events.failing(),
             }),
             warning: None,
         }

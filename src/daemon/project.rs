@@ -46,6 +46,8 @@ pub struct ProjectSup {
     held: Mutex<Option<Held>>,
     /// Who else supervises it, while someone does.
     other: Mutex<Option<i32>>,
+    /// Why `state.json` could not be read, while it cannot (said once in the log).
+    state_error: Mutex<Option<String>>,
 }
 
 fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -71,6 +73,7 @@ impl ProjectSup {
             config_changed: AtomicBool::new(false),
             held: Mutex::new(None),
             other: Mutex::new(None),
+            state_error: Mutex::new(None),
         })
     }
 
@@ -149,6 +152,34 @@ impl ProjectSup {
     /// An event about one of this project's tasks.
     pub fn emit(&self, event: &str, task: &str, extra: Value) {
         self.shared.base.events.emit(event, &self.name, Some(task), extra);
+    }
+
+    /// The project's `state.json`, for a decision to start or restart a task; None when it
+    /// cannot be read (corrupt, the wrong shape, unreadable): the manual-stop marks are
+    /// unknown then, so the daemon starts nothing of the project until it reads again.
+    /// Said once in the log, and again when it reads.
+    pub fn state(&self) -> Option<State> {
+        let read = State::load(&self.ctx().home, &self.name);
+        let mut last = guard(&self.state_error);
+        match read {
+            Ok(state) => {
+                if last.take().is_some() {
+                    self.log("state.json reads again: heals and restarts resume");
+                }
+                Some(state)
+            }
+            Err(e) => {
+                let why = e.message();
+                if last.as_deref() != Some(why.as_str()) {
+                    self.log(&format!(
+                        "{why}; no heal or restart of its tasks until it reads ({})",
+                        e.hint.as_deref().unwrap_or("fix the file")
+                    ));
+                    *last = Some(why);
+                }
+                None
+            }
+        }
     }
 
     /// The environment of record (the daemon's own when none was captured).
@@ -264,7 +295,7 @@ impl ProjectSup {
                 return;
             }
         };
-        let state = State::load(&ctx.home, &project.name).unwrap_or_default();
+        let Some(state) = self.state() else { return };
         let missing: Vec<String> = project
             .tasks
             .iter()

@@ -253,7 +253,11 @@ fn dead(
     }
     // the exit of the process this supervisor watched: tmux may not have marked the pane
     // dead yet when the pidfd fired, so the exit code is read from the pane now
-    let state = State::load(&p.ctx().home, &project.name).unwrap_or_default();
+    // a state.json that cannot be read hides the manual-stop marks: leave the task until
+    // it reads (said in the log), looking again after a heal interval
+    let Some(state) = p.state() else {
+        return Some(Some(p.heal_interval()));
+    };
     let ours = state.manual_stop(&t.name) || state.restarting(&t.name);
     // each exit is told once; one that came before this supervisor first looked (the
     // daemon was down) is acted on but not told again
@@ -357,7 +361,7 @@ fn decide_again(
         .flatten()
         .and_then(|r| r.get(&task.name).cloned());
     let same = now.is_some_and(|n| n.pane_pid == rt.pane_pid && n.dead == dead && (dead || n.running()));
-    let state = State::load(&world.home, &project.name).unwrap_or_default();
+    let state = p.state()?;
     if !same || state.manual_stop(&task.name) || state.restarting(&task.name) {
         p.log(&format!(
             "{}: the task changed while its restart waited (stopped, restarted or started by hand): no restart",

@@ -1,7 +1,8 @@
 //! `doctor`: every layer between a task and its URL, checked one line each (ok, warn or
 //! fail) with the fix: tmux, the configs, the daemon and its unit, the CA and the host
 //! certificates, name resolution, the proxy and its port, orphan processes, the log
-//! directory. Any fail makes the exit status 1.
+//! directory, the event history and the privacy of the state directory. Any fail makes the
+//! exit status 1.
 
 mod local;
 mod names;
@@ -152,6 +153,8 @@ pub fn doctor(ctx: &Ctx, p: DoctorParams) -> Result<DoctorReport> {
     checks.extend(aliases(&w));
     checks.push(local::orphans(&w));
     checks.push(local::log_dir(&w));
+    checks.push(local::permissions(&w));
+    checks.push(local::events(&w));
     let mut summary = Summary::default();
     for c in &checks {
         match c.status {
