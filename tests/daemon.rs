@@ -304,6 +304,57 @@ fn second_daemon_refuses_and_signals_end_it() {
     );
 }
 
+/// `daemon stop` returns once the daemon's process has ended, not when its lock is free:
+/// the daemon lets the lock go a moment before it exits, a moment that a busy core
+/// stretches. A process that holds the daemon's lock the daemon's way, and on SIGTERM lets
+/// it go and lives a second more, makes the moment long every time.
+#[test]
+fn daemon_stop_returns_once_the_process_has_exited() {
+    if !require("flock", &["flock", "-V"]) {
+        return;
+    }
+    let env = Env::new("dstopwait");
+    let lock = env.home.join("daemon.lock");
+    let script = "exec 9<>\"$1\" && flock -x 9 && echo $$ >&9 || exit 1\n\
+                  trap 'flock -u 9; : >\"$1\"; sleep 1; exit 0' TERM\n\
+                  while :; do sleep 0.05; done";
+    let holder = Reaped(
+        Command::new("sh")
+            .args(["-c", script, "sh"])
+            .arg(&lock)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("sh runs"),
+    );
+    let pid = holder.0.id() as i64;
+    wait_for(5.0, "the stand-in to hold the daemon's lock", || {
+        let (v, _) = env.json(&["daemon", "status"]);
+        v["pid"].as_i64() == Some(pid)
+    });
+    let t = Instant::now();
+    let (v, code) = env.json(&["daemon", "stop"]);
+    assert_eq!(
+        (code, v["stopped"].as_bool(), v["pid"].as_i64()),
+        (0, Some(true), Some(pid)),
+        "{v}"
+    );
+    assert!(
+        !alive(pid as i32),
+        "stop returned after {:?} while the process lives",
+        t.elapsed()
+    );
+}
+
+/// A child that is killed and reaped when the test ends, even on a panic.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn config_edits_are_followed_and_a_broken_save_keeps_what_runs() {
     if !have_tmux() {
