@@ -1540,6 +1540,12 @@ fn a_job_ends_with_its_window_or_server_and_its_exit_is_recorded() {
         let v = job_ok(&env, &["-s", "S", "-t", "hup", "--", "sh", "-c", &script]);
         let (w, p) = (s(&v, "window_id").to_string(), s(&v, "pane_id").to_string());
         let pid = pid_in(&pidfile);
+        // the pane's own process: the wrapper, which records the end and then goes
+        let wrapper: i32 = env
+            .tmux(&["display-message", "-p", "-t", &p, "#{pane_pid}"])
+            .trim()
+            .parse()
+            .expect("the pane's pid");
         let mut waiter = Kids(vec![
             env.command(&["--json", "jobs", "-s", "S", "wait", &p])
                 .stdout(Stdio::piped())
@@ -1585,6 +1591,11 @@ fn a_job_ends_with_its_window_or_server_and_its_exit_is_recorded() {
             events(&env)
                 .iter()
                 .any(|e| e["event"] == "job_finished" && e["tag"] == "hup")
+        });
+        // the wrapper records job_finished and signals the waiters before it exits (its
+        // last tmux call may still run): nothing of the pane is left once it has gone
+        wait_for(10.0, &format!("{how}: the wrapper to exit"), || {
+            !crate::harness::alive(wrapper)
         });
         let pane_entry = format!("TMUX_PANE={p}");
         let left: Vec<i32> = env
