@@ -430,7 +430,8 @@ impl Conn<'_> {
         }
         let r = match http::parse_request(&self.cin) {
             Ok(Some(r)) => r,
-            Ok(None) if self.cin.len() > self.s.opts.max_head_bytes => return self.answer_close(pages::simple(431)),
+            // not ended within the limit: longer than it (and a full buffer reads no more)
+            Ok(None) if self.cin.len() >= self.s.opts.max_head_bytes => return self.answer_close(pages::simple(431)),
             Ok(None) => return Ok(()),
             Err(http::HeadError::TooLarge) => return self.answer_close(pages::simple(431)),
             Err(_) => return self.answer_close(pages::simple(400)),
