@@ -15,6 +15,7 @@ mod drift;
 mod edges;
 mod global_config;
 mod harness;
+mod interrupted;
 mod jobs;
 mod lifecycle;
 mod logs;

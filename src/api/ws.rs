@@ -225,6 +225,39 @@ fn too_large() -> Value {
         "message": format!("a request message is at most {MAX_LINE} bytes")})
 }
 
+/// A client's socket, for tungstenite: a call a signal interrupts is made again. The
+/// socket has a read timeout (the handshake's, then the push tick's), and Linux ends such
+/// a read with EINTR on any signal the daemon handles, or on a SIGCHLD that one of its
+/// threads left pending while it spawned; tungstenite takes that for the end of the
+/// connection.
+struct Conn(TcpStream);
+
+impl std::io::Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+}
+
+impl std::io::Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.write(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Serves one client: its handshake, then each text message as one request.
 fn client(conn: TcpStream, shared: Arc<Shared>, token: &str) {
     let peer = conn.peer_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -238,19 +271,19 @@ fn client(conn: TcpStream, shared: Arc<Shared>, token: &str) {
             Err(refusal(status, &why))
         }
     };
-    let Ok(mut ws) = tungstenite::accept_hdr_with_config(conn, callback, Some(config())) else {
+    let Ok(mut ws) = tungstenite::accept_hdr_with_config(Conn(conn), callback, Some(config())) else {
         return;
     };
-    let _ = ws.get_ref().set_read_timeout(None);
+    let _ = ws.get_ref().0.set_read_timeout(None);
     serve(&mut ws, &shared);
 }
 
-fn serve(ws: &mut WebSocket<TcpStream>, shared: &Shared) {
+fn serve(ws: &mut WebSocket<Conn>, shared: &Shared) {
     // made at the first subscribe: a bounded channel allocates its whole queue, which a
     // client that only asks should not pay for
     let mut pushed: Option<(SyncSender<Value>, Receiver<Value>)> = None;
     let mut subscriptions = Vec::new();
-    let send = |ws: &mut WebSocket<TcpStream>, v: &Value| ws.send(Message::text(v.to_string())).is_ok();
+    let send = |ws: &mut WebSocket<Conn>, v: &Value| ws.send(Message::text(v.to_string())).is_ok();
     loop {
         if let Some((_, rx)) = &pushed {
             while let Ok(m) = rx.try_recv() {
@@ -285,7 +318,7 @@ fn serve(ws: &mut WebSocket<TcpStream>, shared: &Shared) {
                         return;
                     }
                     let (tx, _) = pushed.get_or_insert_with(|| {
-                        let _ = ws.get_ref().set_read_timeout(Some(PUSH_EVERY));
+                        let _ = ws.get_ref().0.set_read_timeout(Some(PUSH_EVERY));
                         std::sync::mpsc::sync_channel(PUSH_QUEUE)
                     });
                     let tx = tx.clone();

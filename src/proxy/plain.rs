@@ -17,6 +17,8 @@ pub fn serve(mut c: TcpStream, s: &Shared) {
         }
         let _ = c.set_read_timeout(Some(left));
         match c.read(&mut chunk) {
+            // a signal ended the wait (Linux does not restart a read with a timeout)
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Ok(0) | Err(_) if buf.is_empty() => return,
             Ok(0) => break pages::simple(400),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
