@@ -31,7 +31,9 @@ fn kill9(pid: i64) {
     let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
 }
 
-/// Processes carrying a task's marker (what `taskmux` sets for every task process).
+/// Processes of this world's server carrying a task's marker (what `taskmux` sets for
+/// every task process). Only this world's: another run of the suite on the machine has
+/// tasks with the same marker.
 fn marked(env: &Env, task: &str) -> Vec<i32> {
     let session = std::fs::read_to_string(env.project.join("taskmux.toml"))
         .ok()
@@ -40,7 +42,7 @@ fn marked(env: &Env, task: &str) -> Vec<i32> {
                 .find_map(|l| l.strip_prefix("name = ").map(|n| n.trim_matches('"').to_string()))
         })
         .expect("the test config names its project");
-    processes_with_env(&format!("TASKMUX_TASK={session}/{task}"))
+    task_procs(env, &session, task)
         .into_iter()
         .filter(|p| {
             // the task's command itself: not its sh wrapper, not the log writer
