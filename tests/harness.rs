@@ -9,6 +9,10 @@
 //!   `~/.taskmux` or the machine's `/etc`. No network beyond loopback: the tools and
 //!   packages a test uses are the ones `.ci/run` installs before the suite runs, and a
 //!   missing one is [`require`]d.
+//! - **Only this world's processes.** Another run of the suite may be on the machine, with
+//!   the same project names and task markers: look for processes through
+//!   [`Env::our_processes`] or [`task_procs`] (this world's tmux server), never by a marker
+//!   or a name alone.
 //! - **Wait for a condition, not for a while.** [`wait_for`] polls under a timeout. A sleep
 //!   is only for a quiet window in which something must *not* happen.
 //! - **Measure a duration from the instant it starts.** A timer that starts when the server
