@@ -19,6 +19,7 @@ mod edges;
 mod global_config;
 mod harness;
 mod hooks;
+mod interrupted;
 mod jobs;
 mod lifecycle;
 mod logs;

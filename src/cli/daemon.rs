@@ -275,9 +275,13 @@ fn stop_daemon(home: &Path) -> Result<Option<i32>> {
     let Some(pid) = crate::lock::running_pid(home) else {
         return Ok(None);
     };
+    // the daemon lets its lock go just before its process ends: wait for the process too
+    // (the same pid with another start time would be another process)
+    let started = crate::proc::stat(pid).map(|p| p.start_time);
+    let exited = || !crate::proc::stat(pid).is_some_and(|p| p.alive() && Some(p.start_time) == started);
     crate::proc::signal(pid, rustix::process::Signal::TERM);
     let until = Instant::now() + READY_TIMEOUT;
-    while crate::lock::running_pid(home).is_some() {
+    while crate::lock::running_pid(home).is_some() || !exited() {
         if Instant::now() > until {
             return Err(Error::from(Kind::AlreadySupervised(format!(
                 "taskmuxd (pid {pid}) did not exit within {}s of SIGTERM",

@@ -298,9 +298,15 @@ mod tests {
                 "url": "https://api.smp.localhost", "port": 33549}]}),
             ),
             ("wake", json!({"ok": true, "woken": ["smp"]})),
-            ("alias", json!({"ok": true, "action": "added", "alias": "db", "target": "127.0.0.1:5432",
-                "url": "https://db.localhost"})),
-            ("alias_list", json!({"aliases": [{"alias": "db", "target": "[::1]:5432", "url": "https://db.localhost:8443"}]})),
+            (
+                "alias",
+                json!({"ok": true, "action": "added", "alias": "db", "target": "127.0.0.1:5432",
+                "url": "https://db.localhost"}),
+            ),
+            (
+                "alias_list",
+                json!({"aliases": [{"alias": "db", "target": "[::1]:5432", "url": "https://db.localhost:8443"}]}),
+            ),
             (
                 "each_project",
                 json!({"ok": true, "projects": {"smp": {"ok": true, "task": "db", "action": "killed", "response": "kill"}}}),

@@ -128,6 +128,12 @@ impl Shared {
         Duration::from_secs_f64(guard(&self.global).health_check_interval)
     }
 
+    /// SIGHUP: the global config is read again, and the log says so (applied or not).
+    fn hangup(self: &Arc<Self>) {
+        self.log.line("SIGHUP: global config reread");
+        self.reload_global();
+    }
+
     /// Rereads the global config (SIGHUP, or config.toml changed) and applies what changed:
     /// the proxy, the DNS server and the WebSocket are made again on their new addresses,
     /// the DNS zone follows `dns_managed_tld`, the projects their new heal interval. A file
@@ -724,9 +730,7 @@ pub fn run(base: Ctx, capture_stderr: bool, fronts: Fronts) -> Result<u8> {
     // asleep until a signal or a change to a file it follows: no timer
     let code = loop {
         match signals.next(None) {
-            Some(Woken::Signal(sig)) if sig == libc_sig::HUP => {
-                shared.reload_global();
-            }
+            Some(Woken::Signal(sig)) if sig == libc_sig::HUP => shared.hangup(),
             Some(Woken::Signal(sig)) if sig == libc_sig::TERM => break 0,
             Some(Woken::Signal(sig)) => break 128 + sig as u8,
             Some(Woken::Changed(keys)) => {
@@ -806,9 +810,7 @@ pub fn monitor(base: Ctx, entry: Entry) -> Result<u8> {
     shared.reconcile(&reg);
     let code = loop {
         match signals.next(None) {
-            Some(Woken::Signal(sig)) if sig == libc_sig::HUP => {
-                shared.reload_global();
-            }
+            Some(Woken::Signal(sig)) if sig == libc_sig::HUP => shared.hangup(),
             Some(Woken::Signal(sig)) => break 128 + sig as u8,
             Some(Woken::Changed(keys)) => {
                 for name in keys.iter().filter_map(|k| k.strip_prefix(PROJECT)) {

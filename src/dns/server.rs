@@ -359,10 +359,20 @@ mod tests {
             0, 1,
         ];
         let c = UdpSocket::bind("127.0.0.1:0").expect("client");
-        c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
         c.send_to(&q, addr).expect("send");
         let mut buf = [0u8; 512];
-        let n = c.recv(&mut buf).expect("an answer");
+        // a read with a timeout in a test thread can end with EINTR when another test's
+        // child exits while its thread spawns (tests/harness.rs says why): read again
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let n = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            c.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .expect("timeout");
+            match c.recv(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted && !left.is_zero() => {}
+                r => break r.expect("an answer"),
+            }
+        };
         assert_eq!((&buf[..2], buf[7]), (&[0x12, 0x34][..], 1));
         let mut t = TcpStream::connect(addr).expect("tcp");
         for _ in 0..3 {
