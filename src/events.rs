@@ -145,7 +145,24 @@ impl EventLog {
         emit: &mut dyn FnMut(&Value) -> bool,
         keep_going: &dyn Fn() -> bool,
     ) -> Result<()> {
-        follow_in(&self.home, session, task, emit, keep_going)
+        follow_in(&self.home, None, session, task, emit, keep_going)
+    }
+
+    /// Where the history ends now: a follower started later with [`EventLog::follow_from`]
+    /// this place misses nothing appended in between.
+    pub fn end(&self) -> u64 {
+        std::fs::metadata(self.home.join(EVENTS_FILE)).map_or(0, |m| m.len())
+    }
+
+    /// Follows the history from `from` (an [`EventLog::end`]): see [`follow_in`].
+    pub fn follow_from(
+        &self,
+        from: u64,
+        session: Option<&str>,
+        emit: &mut dyn FnMut(&Value) -> bool,
+        keep_going: &dyn Fn() -> bool,
+    ) -> Result<()> {
+        follow_in(&self.home, Some(from), session, None, emit, keep_going)
     }
 
     /// Returns the events of `session` (every project when `None`), of `task` when given,
@@ -347,9 +364,11 @@ fn query_in(
 
 /// Follows the history in `dir`: every event appended from now on that matches `session`
 /// and `task`, within 100 ms, across trims (a trimmed file is a new file: what was already
-/// seen is not sent again). Returns when `emit` or `keep_going` says false.
+/// seen is not sent again); from the byte `from` when given. Returns when `emit` or
+/// `keep_going` says false.
 pub fn follow_in(
     dir: &Path,
+    from: Option<u64>,
     session: Option<&str>,
     task: Option<&str>,
     emit: &mut dyn FnMut(&Value) -> bool,
@@ -360,7 +379,7 @@ pub fn follow_in(
     let path = dir.join(EVENTS_FILE);
     let stamp = |m: &std::fs::Metadata| (m.dev(), m.ino());
     let mut file: Option<(std::fs::File, (u64, u64))> = None;
-    let mut pos = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let mut pos = from.unwrap_or_else(|| std::fs::metadata(&path).map_or(0, |m| m.len()));
     let mut last_ts = String::new();
     let mut partial: Vec<u8> = Vec::new();
     let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);

@@ -5,6 +5,7 @@
 use rustix::process::{Pid, Signal};
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -182,30 +183,73 @@ pub fn tty_nr_of(path: &str) -> Option<i64> {
 /// The markers found in processes' environments: pid -> (`TASKMUX_TASK` value, `TMUX` value).
 pub type Markers = std::collections::HashMap<i32, (String, String)>;
 
-/// Reads the environment of every live process once and keeps the two variables that say
-/// which task of which tmux server a process belongs to.
+/// What a process's environment said, by the process: its pid, start time and command
+/// name. A process is the same one while the three hold, and its environment is the one it
+/// was given when it last exec'd (an exec changes the name, but for a program that execs
+/// itself, which is left out by [`MARKER_MEMO_AFTER`]).
+type MarkerMemo = std::collections::HashMap<(i32, u64, String), Option<(String, String)>>;
+
+/// The daemon reads every process's environment at each relaunch and reap: reading another
+/// process's memory costs tens of microseconds, which 250 processes made 18 ms of each
+/// relaunch. A long-lived process remembers what it read, and reads only new processes.
+static MARKER_MEMO: Mutex<Option<MarkerMemo>> = Mutex::new(None);
+
+/// A process is remembered once it is this old (in clock ticks, 100 a second on Linux): a younger
+/// one may still be between its fork and its exec (tmux's pane process before `__exec`
+/// execs the task with its marker).
+const MARKER_MEMO_AFTER: u64 = 200;
+
+/// Reads the environment of every live process and keeps the two variables that say which
+/// task of which tmux server a process belongs to; what was read of a process before is
+/// not read again.
 pub fn markers(procs: &[ProcInfo]) -> Markers {
+    let mut memo = MARKER_MEMO.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let memo = memo.get_or_insert_with(MarkerMemo::new);
+    let now = uptime_ticks();
+    let mut seen = MarkerMemo::new();
     let mut out = Markers::new();
     // kernel threads (kthreadd, pid 2, and its children) have no environment: most of a
     // quiet machine's processes, skipped without a read
     for p in procs.iter().filter(|p| p.alive() && p.pid != 2 && p.ppid != 2) {
-        let Ok(env) = std::fs::read(format!("/proc/{}/environ", p.pid)) else {
-            continue;
+        let key = (p.pid, p.start_time, p.comm.clone());
+        let found = match memo.remove(&key) {
+            Some(m) => m,
+            None => match std::fs::read(format!("/proc/{}/environ", p.pid)) {
+                Ok(env) => marker_in(&env),
+                Err(_) => continue,
+            },
         };
-        let mut task = None;
-        let mut tmux = String::new();
-        for e in env.split(|b| *b == 0) {
-            if let Some(v) = e.strip_prefix(b"TASKMUX_TASK=") {
-                task = Some(String::from_utf8_lossy(v).into_owned());
-            } else if let Some(v) = e.strip_prefix(b"TMUX=") {
-                tmux = String::from_utf8_lossy(v).into_owned();
-            }
+        if let Some(m) = &found {
+            out.insert(p.pid, m.clone());
         }
-        if let Some(t) = task {
-            out.insert(p.pid, (t, tmux));
+        if now.is_some_and(|n| n >= p.start_time + MARKER_MEMO_AFTER) {
+            seen.insert(key, found);
         }
     }
+    // what is gone is forgotten
+    *memo = seen;
     out
+}
+
+/// `TASKMUX_TASK` and `TMUX` in an environment block (None without the first).
+fn marker_in(env: &[u8]) -> Option<(String, String)> {
+    let mut task = None;
+    let mut tmux = String::new();
+    for e in env.split(|b| *b == 0) {
+        if let Some(v) = e.strip_prefix(b"TASKMUX_TASK=") {
+            task = Some(String::from_utf8_lossy(v).into_owned());
+        } else if let Some(v) = e.strip_prefix(b"TMUX=") {
+            tmux = String::from_utf8_lossy(v).into_owned();
+        }
+    }
+    Some((task?, tmux))
+}
+
+/// The time since boot in clock ticks, as `start_time` counts it.
+fn uptime_ticks() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/uptime").ok()?;
+    let secs: f64 = s.split_whitespace().next()?.parse().ok()?;
+    Some((secs * rustix::param::clock_ticks_per_second() as f64) as u64)
 }
 
 /// Live processes that tmux started in pane `pane_id` of the server at `socket_path`, or

@@ -252,6 +252,32 @@ fn killed_server_heals_with_the_environment_of_record() {
 }
 
 #[test]
+fn a_window_closed_by_hand_heals_at_once_not_at_the_heal_interval() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("dwin");
+    env.config("name = \"dwin\"\n[tasks.db]\ncommand = \"sleep 1000\"\n[tasks.api]\ncommand = \"sleep 1000\"\n");
+    let o = env.command(&["start"]).output().expect("runs");
+    assert!(o.status.success(), "{}", show(&o));
+    // a heal interval far longer than the test
+    env.daemon_start(600.0);
+    wait_for(10.0, "the daemon to supervise both tasks", || {
+        let (v, _) = env.json(&["daemon", "status"]);
+        v["supervised_tasks"] == 2
+    });
+    env.tmux(&["kill-window", "-t", "=dwin:api"]);
+    wait_for(10.0, "project_healed", || {
+        !env.events_named("project_healed", None).is_empty()
+    });
+    let healed = &env.events_named("project_healed", None)[0];
+    assert_eq!(strings(&healed["tasks"]), vec!["api".to_string()], "{healed}");
+    wait_for(10.0, "api running again", || {
+        env.task_status("api")["state"] == "running"
+    });
+}
+
+#[test]
 fn second_daemon_refuses_and_signals_end_it() {
     if !have_tmux() {
         return;

@@ -851,6 +851,47 @@ fn etc_hosts_without_a_trailing_newline_or_a_file_comes_back_exactly() {
 }
 
 #[test]
+fn the_daemon_keeps_the_hosts_block_of_its_system_root() {
+    let s = System::new("dns-hosts-daemon", "host_resolver = \"etc_hosts\"\n");
+    std::fs::create_dir_all(s.root.join("etc")).expect("mkdir");
+    let hosts = s.root.join("etc/hosts");
+    std::fs::write(&hosts, USER_HOSTS).expect("write");
+    let (v, rc) = s.json("linux", &["dns", "install"]);
+    assert_eq!(rc, 0, "{v}");
+    let real = std::fs::read("/etc/hosts").ok();
+    std::fs::write(
+        s.env.home.join("config.toml"),
+        format!(
+            "host_resolver = \"etc_hosts\"\nproxy_enabled = false\napi_port = {}\n",
+            free_port()
+        ),
+    )
+    .expect("write config");
+    let o = s
+        .env
+        .command(&["daemon", "start"])
+        .env("TASKMUX_SYSTEM_ROOT", &s.root)
+        .output()
+        .expect("taskmux runs");
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    // a host added to the project reaches the block under the daemon's root
+    s.env.config(
+        "name = \"p\"\n[tasks.api]\ncommand = \"true\"\nhost = \"api\"\n[tasks.admin]\ncommand = \"true\"\nhost = \"admin\"\n",
+    );
+    wait_for(10.0, "the daemon to list admin in the scratch hosts file", || {
+        std::fs::read_to_string(&hosts).is_ok_and(|t| t.contains("127.0.0.1 admin.p.localhost\n"))
+    });
+    let text = std::fs::read_to_string(&hosts).expect("hosts");
+    assert!(text.starts_with(USER_HOSTS), "{text}");
+    assert!(!text.contains("web.p.localhost"), "web's host is gone: {text}");
+    assert_eq!(
+        std::fs::read("/etc/hosts").ok(),
+        real,
+        "the machine's /etc/hosts is not touched"
+    );
+}
+
+#[test]
 fn switching_resolvers_undoes_the_previous_install() {
     let s = System::new("dns-switch", "host_resolver = \"etc_hosts\"\n");
     std::fs::create_dir_all(s.root.join("etc")).expect("mkdir");

@@ -160,6 +160,9 @@ pub struct Subscription {
     events_session: Option<String>,
     logs: Option<(crate::ctx::Ctx, String, String)>,
     log: crate::events::EventLog,
+    /// Where the history ended when the subscription was taken (before its ack): the
+    /// follower starts there, so nothing between the ack and its start is lost.
+    from: u64,
 }
 
 impl Subscription {
@@ -201,6 +204,7 @@ impl Subscription {
             events,
             events_session,
             logs,
+            from: shared.base.events.end(),
             log: shared.base.events.clone(),
         })
     }
@@ -210,13 +214,19 @@ impl Subscription {
     pub fn start(self, push: Arc<dyn Fn(Value) -> bool + Send + Sync>) -> Subscribed {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         if self.events {
-            let (push, stop, log, session) = (push.clone(), stop.clone(), self.log.clone(), self.events_session);
+            let (push, stop, log, session, from) = (
+                push.clone(),
+                stop.clone(),
+                self.log.clone(),
+                self.events_session,
+                self.from,
+            );
             let _ = std::thread::Builder::new()
                 .name("api events".into())
                 .stack_size(256 * 1024)
                 .spawn(move || {
                     let keep = || !stop.load(Ordering::SeqCst);
-                    let _ = log.follow(session.as_deref(), None, &mut |e| push(e.clone()), &keep);
+                    let _ = log.follow_from(from, session.as_deref(), &mut |e| push(e.clone()), &keep);
                 });
         }
         if let Some((ctx, session, task)) = self.logs {

@@ -58,26 +58,8 @@ impl World {
         } else {
             ctx.cwd.join(&ctx.home)
         };
-        let root = match std::env::var_os("TASKMUX_SYSTEM_ROOT").filter(|r| !r.is_empty()) {
-            None => PathBuf::from("/"),
-            Some(r) => {
-                let r = PathBuf::from(r);
-                if !r.is_absolute() || !r.is_dir() {
-                    return Err(Error::invalid(format!(
-                        "TASKMUX_SYSTEM_ROOT={} must be an absolute path to a directory",
-                        r.display()
-                    ))
-                    .hint("unset it to work on the system itself"));
-                }
-                r
-            }
-        };
-        let os = match std::env::var("TASKMUX_TEST_OS").ok().filter(|v| !v.is_empty()) {
-            None => Os::native(),
-            Some(v) => Os::parse(&v).ok_or_else(|| {
-                Error::invalid(format!("TASKMUX_TEST_OS={v} must be linux or macos")).hint("fix or unset it")
-            })?,
-        };
+        let root = crate::dns::system_root(crate::dns::root_var())?;
+        let os = crate::dns::os_var()?.unwrap_or_else(Os::native);
         Ok(World {
             global: GlobalConfig::load(&home)?,
             home,
@@ -212,15 +194,8 @@ fn status(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     if let Some(a) = args.first() {
         return Err(Error::usage(format!("dns status takes no arguments, got {a:?}")));
     }
-    let system_root = std::env::var_os("TASKMUX_SYSTEM_ROOT")
-        .filter(|r| !r.is_empty())
-        .map(PathBuf::from);
-    let os = match std::env::var("TASKMUX_TEST_OS").ok().filter(|v| !v.is_empty()) {
-        None => None,
-        Some(v) => Some(Os::parse(&v).ok_or_else(|| {
-            Error::invalid(format!("TASKMUX_TEST_OS={v} must be linux or macos")).hint("fix or unset it")
-        })?),
-    };
+    let system_root = crate::dns::root_var();
+    let os = crate::dns::os_var()?;
     exec(
         g,
         out,

@@ -23,7 +23,7 @@ use project::ProjectSup;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wake::Wake;
 
 /// What every thread of the daemon shares.
@@ -233,8 +233,7 @@ impl Shared {
         }
         for p in guard(&self.projects).values() {
             // a heal look now, and the next one after the new interval
-            p.heal_now.store(true, Ordering::SeqCst);
-            p.wake.wake();
+            p.heal_soon();
         }
         net::sync_hosts(self);
         applied
@@ -314,6 +313,46 @@ impl Shared {
         }
     }
 
+    /// Arms the wait on tmux server `socket` again, when it ended for want of a server.
+    fn rearm(&self, socket: &Option<String>) {
+        if let Some(w) = guard(&self.waiters).get(socket) {
+            w.wake();
+        }
+    }
+
+    /// The heal interval's look at every project: one `list-panes -a` per tmux server,
+    /// and a heal now for each project missing something a heal would start
+    /// ([`ProjectSup::sweep`]). The one timer of an idle daemon.
+    fn sweep(&self) {
+        let mut by_socket: HashMap<Option<String>, Vec<Arc<ProjectSup>>> = HashMap::new();
+        for p in guard(&self.projects).values() {
+            by_socket.entry(p.entry().tmux_socket).or_default().push(p.clone());
+        }
+        for (socket, projects) in by_socket {
+            let tmux = projects[0].ctx().tmux;
+            let windows = match tmux.list_panes(None, &["session_name", "@taskmux-task"]) {
+                Ok(rows) => rows.map(|rows| {
+                    rows.into_iter()
+                        .filter_map(|r| match &r[..] {
+                            [s, t] if !t.is_empty() => Some((s.clone(), t.clone())),
+                            _ => None,
+                        })
+                        .collect::<std::collections::HashSet<_>>()
+                }),
+                Err(e) => {
+                    self.log.line(&format!("heal look: cannot read tmux: {}", e.message()));
+                    continue;
+                }
+            };
+            if windows.is_some() {
+                self.rearm(&socket);
+            }
+            for p in projects {
+                p.sweep(windows.as_ref());
+            }
+        }
+    }
+
     fn projects_on(&self, socket: &Option<String>) -> Vec<Arc<ProjectSup>> {
         guard(&self.projects)
             .values()
@@ -342,13 +381,12 @@ impl Shared {
                     }
                 }
                 _ => {
-                    // no server: the projects heal now, and the wait is armed again after
-                    // a heal interval (or sooner, when a heal starts the server)
+                    // no server: the projects heal now, and the wait is armed again when
+                    // the daemon launches there or its heal interval finds the server
                     for p in projects {
-                        p.heal_now.store(true, Ordering::SeqCst);
-                        p.wake.wake();
+                        p.heal_soon();
                     }
-                    rearm.wait(Some(self.heal_interval().min(Duration::from_secs(5))));
+                    rearm.wait(None);
                 }
             }
         }
@@ -624,9 +662,9 @@ impl crate::supervision::Daemon for Handle {
         }
         if !on && let Some(p) = guard(&s.projects).get(project) {
             // what the start did not bring up, a heal may
-            p.heal_now.store(true, Ordering::SeqCst);
             p.launched.store(true, Ordering::SeqCst);
-            p.wake.wake();
+            p.heal_soon();
+            s.rearm(&p.entry().tmux_socket);
         }
     }
 }
@@ -727,9 +765,14 @@ pub fn run(base: Ctx, capture_stderr: bool, fronts: Fronts) -> Result<u8> {
     shared.watch_files(&signals, true);
     load_registry(&shared);
     net::sync_hosts(&shared);
-    // asleep until a signal or a change to a file it follows: no timer
+    // asleep until a signal, a change to a file it follows, or the heal interval
+    let mut due = Instant::now() + shared.heal_interval();
     let code = loop {
-        match signals.next(None) {
+        match signals.next(due) {
+            Some(Woken::Due) => {
+                shared.sweep();
+                due = Instant::now() + shared.heal_interval();
+            }
             Some(Woken::Signal(sig)) if sig == libc_sig::HUP => shared.hangup(),
             Some(Woken::Signal(sig)) if sig == libc_sig::TERM => break 0,
             Some(Woken::Signal(sig)) => break 128 + sig as u8,
@@ -808,8 +851,13 @@ pub fn monitor(base: Ctx, entry: Entry) -> Result<u8> {
     let mut reg = Registry::default();
     reg.projects.insert(entry.session.clone(), entry);
     shared.reconcile(&reg);
+    let mut due = Instant::now() + shared.heal_interval();
     let code = loop {
-        match signals.next(None) {
+        match signals.next(due) {
+            Some(Woken::Due) => {
+                shared.sweep();
+                due = Instant::now() + shared.heal_interval();
+            }
             Some(Woken::Signal(sig)) if sig == libc_sig::HUP => shared.hangup(),
             Some(Woken::Signal(sig)) => break 128 + sig as u8,
             Some(Woken::Changed(keys)) => {
@@ -845,6 +893,8 @@ enum Woken {
     /// Files it follows changed: their keys ([`REGISTRY`], [`CONFIG`], [`HOME_GONE`],
     /// [`PROJECT`] + a project's name).
     Changed(std::collections::BTreeSet<String>),
+    /// The heal interval is over.
+    Due,
 }
 
 /// The key of a change to `registry.json`.
@@ -888,11 +938,12 @@ impl Signals {
         Ok(Signals { rx, tx })
     }
 
-    /// The next wake-up, waiting at most `timeout` (None: until one comes).
-    fn next(&self, timeout: Option<Duration>) -> Option<Woken> {
-        match timeout {
-            Some(t) => self.rx.recv_timeout(t).ok(),
-            None => self.rx.recv().ok(),
+    /// The next wake-up, or [`Woken::Due`] at `due`; None when no more can come.
+    fn next(&self, due: Instant) -> Option<Woken> {
+        match self.rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
+            Ok(w) => Some(w),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Some(Woken::Due),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
         }
     }
 }

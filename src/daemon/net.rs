@@ -74,7 +74,12 @@ pub fn sync_hosts(shared: &Arc<Shared>) -> bool {
     if guard(&shared.global).host_resolver != HostResolver::EtcHosts {
         return false;
     }
-    let root = std::path::Path::new("/");
+    // the root the daemon was started with (a scratch one in tests): never the real
+    // /etc/hosts when it names another
+    let Ok(root) = crate::dns::system_root(crate::dns::root_var()) else {
+        return false;
+    };
+    let root = root.as_path();
     if !matches!(crate::dns::hosts::listed(root), Ok(Some(_))) {
         return false;
     }

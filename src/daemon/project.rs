@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How often a project another supervisor holds is looked at again.
 const OTHER_SUPERVISOR: Duration = Duration::from_secs(2);
@@ -202,6 +202,8 @@ impl ProjectSup {
         }
         match config::load_in(&path, ctx.user_home()) {
             Ok(new) => {
+                let hosts = |p: &Project| -> Vec<Option<String>> { p.tasks.iter().map(|t| t.host.clone()).collect() };
+                let old_hosts = self.project().map(|p| hosts(&p));
                 if let Some(old) = self.project() {
                     let d = crate::ops::reload::diff(&old, &new);
                     if d != Default::default() {
@@ -215,8 +217,13 @@ impl ProjectSup {
                         }
                     }
                 }
+                let hosts_changed = old_hosts.is_some_and(|h| h != hosts(&new));
                 *guard(&self.project) = Some(Arc::new(new));
                 self.set_config_state(ConfigState::Ok, String::new);
+                if hosts_changed {
+                    // a managed /etc/hosts block lists the names as the config now has them
+                    super::net::sync_hosts(&self.shared);
+                }
                 for t in self.tasks() {
                     t.wake.wake();
                 }
@@ -296,15 +303,7 @@ impl ProjectSup {
             }
         };
         let Some(state) = self.state() else { return };
-        let missing: Vec<String> = project
-            .tasks
-            .iter()
-            .filter(|t| project.auto_start && t.auto_start && !state.manual_stop(&t.name))
-            // a task that gave up (max_restarts) stays down until someone starts it
-            .filter(|t| !state.facts(&t.name).gave_up)
-            .filter(|t| rts.as_ref().is_none_or(|r| !r.contains_key(&t.name)))
-            .map(|t| t.name.clone())
-            .collect();
+        let missing = missing(&project, &state, |t| rts.as_ref().is_some_and(|r| r.contains_key(t)));
         if missing.is_empty() {
             return;
         }
@@ -354,6 +353,28 @@ impl ProjectSup {
         for t in self.tasks() {
             t.wake.wake();
         }
+    }
+
+    /// The heal interval's look, from the windows of every session of its tmux server
+    /// (None: no server): heals at once when something is missing that a heal would
+    /// start. No tmux call of its own.
+    pub fn sweep(&self, windows: Option<&std::collections::HashSet<(String, String)>>) {
+        if self.entry().desired != Desired::Up {
+            return;
+        }
+        let (Some(project), Some(state)) = (self.project(), self.state()) else {
+            return;
+        };
+        let present = |t: &str| windows.is_some_and(|w| w.contains(&(self.name.clone(), t.to_string())));
+        if !missing(&project, &state, present).is_empty() {
+            self.heal_soon();
+        }
+    }
+
+    /// Heals at the thread's next wake-up, which is now.
+    pub fn heal_soon(&self) {
+        self.heal_now.store(true, Ordering::SeqCst);
+        self.wake.wake();
     }
 
     /// After a launch on our tmux server: wakes each supervisor whose task now runs in a
@@ -420,13 +441,29 @@ pub fn project_ctx(base: &Ctx, e: &Entry) -> Ctx {
     ctx
 }
 
+/// The `auto_start` tasks a heal starts when `present` says their window is missing: not
+/// those stopped by hand, nor those that gave up (max_restarts), which stay down until
+/// someone starts them.
+fn missing(project: &Project, state: &State, present: impl Fn(&str) -> bool) -> Vec<String> {
+    project
+        .tasks
+        .iter()
+        .filter(|t| project.auto_start && t.auto_start && !state.manual_stop(&t.name))
+        .filter(|t| !state.facts(&t.name).gave_up)
+        .filter(|t| !present(&t.name))
+        .map(|t| t.name.clone())
+        .collect()
+}
+
 /// The project's thread: until retired, follow the config, keep task supervisors, heal.
-/// It sleeps until woken (a change to its config, a launch on its tmux server, a request)
-/// or its next heal is due: no timer shorter than the heal interval.
+/// It sleeps until woken, with no timer: a change to its config, a launch on its tmux
+/// server, a request, a task's window gone, or the daemon's heal interval finding
+/// something missing ([`ProjectSup::sweep`]).
 pub fn run(p: Arc<ProjectSup>) {
     let mut watched = p.entry().config_path;
     p.load_config();
-    let mut next_heal = Instant::now();
+    // the first look heals: a daemon that starts brings back what a reboot took
+    p.heal_now.store(true, Ordering::SeqCst);
     while !p.stopping() {
         if !p.take_lock() {
             // another supervisor (a `start -m`) holds it: look again now and then
@@ -439,14 +476,13 @@ pub fn run(p: Arc<ProjectSup>) {
             p.load_config();
         }
         p.sync_tasks();
-        if p.heal_now.swap(false, Ordering::SeqCst) || Instant::now() >= next_heal {
+        if p.heal_now.swap(false, Ordering::SeqCst) {
             p.heal();
-            next_heal = Instant::now() + p.heal_interval();
         }
         if p.launched.swap(false, Ordering::SeqCst) {
             p.wake_idle();
         }
-        p.wake.wait(Some(next_heal.saturating_duration_since(Instant::now())));
+        p.wake.wait(None);
     }
     for t in guard(&p.tasks).values() {
         t.retire();

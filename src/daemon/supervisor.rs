@@ -97,10 +97,21 @@ fn set_facts(p: &ProjectSup, task: &str, f: impl FnOnce(&mut Supervised)) {
     }
 }
 
+/// A look at the project's session taken under its authority: what a relaunch decides
+/// on and launches from, with no second look (see [`decide_again`]).
+struct Held {
+    _authority: crate::lock::Authority,
+    session: Option<task::Runtimes>,
+}
+
 /// The supervisor thread's body: until retired, look at the task and act.
 pub fn run(p: Arc<ProjectSup>, t: Arc<TaskSup>) {
     let mut mem = Memory::default();
     let mut exited_at: Option<Instant> = None;
+    let mut exited = false;
+    // as if it had a window: one missing at the first look (closed before the daemon
+    // came) is healed too
+    let mut had_window = true;
     while !t.retired.load(Ordering::SeqCst) && !p.stopping() {
         let Some(project) = p.project() else {
             t.wake.wait(Some(p.heal_interval()));
@@ -109,40 +120,60 @@ pub fn run(p: Arc<ProjectSup>, t: Arc<TaskSup>) {
         let Ok(task) = project.task(&t.name).cloned() else {
             return;
         };
-        let rts = match task::read_session(&p.ctx().tmux, &project.name) {
-            Ok(r) => r.unwrap_or_default(),
+        // the look after an exit most likely ends in a relaunch: it is taken under the
+        // project's authority, which the relaunch keeps (a stop by hand in progress is
+        // waited for, and then seen)
+        let authority = match std::mem::take(&mut exited) {
+            true => take_authority(&p, &task),
+            false => None,
+        };
+        let session = match task::read_session(&p.ctx().tmux, &project.name) {
+            Ok(r) => r,
             Err(e) => {
                 p.log(&format!("{}: cannot read tmux: {}", t.name, e.message()));
                 t.wake.wait(Some(p.heal_interval()));
                 continue;
             }
         };
-        match rts.get(&t.name) {
+        let rt = session.as_ref().and_then(|s| s.get(&t.name)).cloned();
+        let window_gone = std::mem::replace(&mut had_window, rt.is_some()) && rt.is_none();
+        match rt {
             Some(rt) if rt.running() => {
+                drop(authority);
                 exited_at = None;
-                match watch(&p, &t, &project, &task, rt) {
-                    Watched::Exited | Watched::Woken => {}
-                    Watched::Unhealthy(reason) => restart_unhealthy(&p, &t, &project, &task, rt, &reason),
+                match watch(&p, &t, &project, &task, &rt) {
+                    Watched::Exited => exited = true,
+                    Watched::Woken => {}
+                    Watched::Unhealthy(reason) => restart_unhealthy(&p, &t, &project, &task, &rt, &reason),
                 }
             }
             // the process is gone and tmux has not marked the pane dead yet: look again
             // in a moment (the exit code is tmux's to tell)
             Some(rt) if !rt.dead => {
+                drop(authority);
                 let since = *exited_at.get_or_insert_with(Instant::now);
                 let wait = match since.elapsed() < DEAD_WAIT {
                     true => Some(Duration::from_millis(5)),
                     false => None,
                 };
+                exited = true;
                 t.wake.wait(wait);
             }
             Some(rt) if rt.dead => {
                 exited_at = None;
-                if let Some(wait) = dead(&p, &t, &project, &task, rt, &mut mem) {
+                let held = authority.map(|a| Held { _authority: a, session });
+                if let Some(wait) = dead(&p, &t, &project, &task, &rt, &mut mem, held) {
                     t.wake.wait(wait);
                 }
             }
             _ => {
+                drop(authority);
                 t.watching.store(0, Ordering::SeqCst);
+                // its window went away (closed by hand, its session or tmux server
+                // killed): the project heals now, not at the next heal interval
+                if window_gone {
+                    p.heal_soon();
+                }
                 t.wake.wait(None);
             }
         }
@@ -245,6 +276,7 @@ fn dead(
     task: &Task,
     rt: &Runtime,
     mem: &mut Memory,
+    held: Option<Held>,
 ) -> Option<Option<Duration>> {
     t.watching.store(0, Ordering::SeqCst);
     let pid = rt.pane_pid;
@@ -321,7 +353,7 @@ fn dead(
         (Some(c), _) => format!("exited with code {c}"),
         (None, _) => "exited".to_string(),
     };
-    relaunch(p, project, task, rt, &reason);
+    relaunch(p, project, task, rt, &reason, held);
     None
 }
 
@@ -334,32 +366,43 @@ pub fn delay_for(n: u32, backoff: f64) -> f64 {
     backoff.powi(n.min(64) as i32).min(MAX_DELAY)
 }
 
-/// The project's authority, then a fresh look at the task: whether what the supervisor
-/// decided on (the pane dead, or alive, with this pid; no stop by hand or restart in
-/// between) still holds. None when it does not: the decision is dropped.
-fn decide_again(
-    p: &ProjectSup,
-    project: &Project,
-    task: &Task,
-    rt: &Runtime,
-    dead: bool,
-) -> Option<(crate::lock::Authority, task::Ctx)> {
-    let mut world = p.ctx();
-    let authority = match crate::lock::authority(&world.home, &project.name) {
-        Ok(a) => a,
+/// The project's authority, or None (said in the log) when it cannot be taken.
+fn take_authority(p: &ProjectSup, task: &Task) -> Option<crate::lock::Authority> {
+    match crate::lock::authority(&p.ctx().home, &p.name) {
+        Ok(a) => Some(a),
         Err(e) => {
             p.log(&format!(
                 "{}: cannot take the project's authority: {}",
                 task.name,
                 e.message()
             ));
-            return None;
+            None
         }
+    }
+}
+
+/// The project's authority, then a fresh look at the task: whether what the supervisor
+/// decided on (the pane dead, or alive, with this pid; no stop by hand or restart in
+/// between) still holds. None when it does not: the decision is dropped. A decision
+/// taken under the authority (`held`) needs no second look at tmux; its look is returned
+/// for the launch.
+fn decide_again(
+    p: &ProjectSup,
+    project: &Project,
+    task: &Task,
+    rt: &Runtime,
+    dead: bool,
+    held: Option<Held>,
+) -> Option<(Held, task::Ctx)> {
+    let mut world = p.ctx();
+    let held = match held {
+        Some(h) => h,
+        None => Held {
+            _authority: take_authority(p, task)?,
+            session: task::read_session(&world.tmux, &project.name).ok().flatten(),
+        },
     };
-    let now = task::read_session(&world.tmux, &project.name)
-        .ok()
-        .flatten()
-        .and_then(|r| r.get(&task.name).cloned());
+    let now = held.session.as_ref().and_then(|r| r.get(&task.name));
     let same = now.is_some_and(|n| n.pane_pid == rt.pane_pid && n.dead == dead && (dead || n.running()));
     let state = p.state()?;
     if !same || state.manual_stop(&task.name) || state.restarting(&task.name) {
@@ -371,7 +414,7 @@ fn decide_again(
     }
     world.authority_held = true;
     Some((
-        authority,
+        held,
         task::Ctx {
             project: project.clone(),
             world,
@@ -392,8 +435,8 @@ fn count_restart(p: &ProjectSup, task: &str) -> u32 {
 }
 
 /// Starts a dead task again in its pane, counting the restart.
-fn relaunch(p: &ProjectSup, project: &Project, task: &Task, rt: &Runtime, reason: &str) {
-    let Some((_authority, ctx)) = decide_again(p, project, task, rt, true) else {
+fn relaunch(p: &ProjectSup, project: &Project, task: &Task, rt: &Runtime, reason: &str, held: Option<Held>) {
+    let Some((held, ctx)) = decide_again(p, project, task, rt, true, held) else {
         return;
     };
     let n = count_restart(p, &task.name);
@@ -402,7 +445,7 @@ fn relaunch(p: &ProjectSup, project: &Project, task: &Task, rt: &Runtime, reason
         &task.name,
         json!({"reason": reason, "attempt": n, "exit_code": rt.exit_code}),
     );
-    match task::start(&ctx, std::slice::from_ref(&task.name), false) {
+    match task::start_seen(&ctx, std::slice::from_ref(&task.name), held.session) {
         Ok(r) if !r.failed.is_empty() => {
             let why: Vec<String> = r.failed.iter().map(|(_, e)| e.message()).collect();
             p.log(&format!("{}: restart {n} failed: {}", task.name, why.join("; ")));
@@ -433,7 +476,7 @@ fn restart_unhealthy(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task
     if delay > 0.0 && t.wake.wait(Some(Duration::from_secs_f64(delay))) {
         return;
     }
-    let Some((_authority, ctx)) = decide_again(p, project, task, rt, false) else {
+    let Some((_held, ctx)) = decide_again(p, project, task, rt, false, None) else {
         return;
     };
     let n = count_restart(p, &t.name);

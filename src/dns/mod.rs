@@ -27,7 +27,7 @@ pub use install::{Installed, Uninstalled, install, uninstall};
 pub use query::{Answer, Reply, ask, type_code, type_name};
 pub use server::{DnsServer, Log, TCP_IDLE, TCP_MAX_CONNECTIONS, serve};
 pub use status::{Check, CheckStatus, Status, status};
-pub use system::{CommandRun, Flushed, Os, System, flush};
+pub use system::{CommandRun, Flushed, Os, System, flush, os_var, root as system_root, root_var};
 pub use wire::{EDNS_PAYLOAD, TTL, Transport, answer, answer_into};
 pub use zone::Zone;
 

@@ -6,6 +6,38 @@ use crate::unit::Runner;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// The directory that stands for `/`: `system_root` (`TASKMUX_SYSTEM_ROOT`, a scratch
+/// directory in tests) when given, else `/`. A relative path or one that is not a
+/// directory is refused: a typo must not send writes to the real system.
+pub fn root(system_root: Option<PathBuf>) -> crate::error::Result<PathBuf> {
+    match system_root {
+        None => Ok(PathBuf::from("/")),
+        Some(r) if r.is_absolute() && r.is_dir() => Ok(r),
+        Some(r) => Err(crate::error::Error::invalid(format!(
+            "TASKMUX_SYSTEM_ROOT={} must be an absolute path to a directory",
+            r.display()
+        ))
+        .hint("unset it to work on the system itself")),
+    }
+}
+
+/// `TASKMUX_SYSTEM_ROOT` as this process was given it (unset or empty: none).
+pub fn root_var() -> Option<PathBuf> {
+    std::env::var_os("TASKMUX_SYSTEM_ROOT")
+        .filter(|r| !r.is_empty())
+        .map(PathBuf::from)
+}
+
+/// `TASKMUX_TEST_OS` as this process was given it: the layout a test asks for.
+pub fn os_var() -> crate::error::Result<Option<Os>> {
+    match std::env::var("TASKMUX_TEST_OS").ok().filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => Os::parse(&v).map(Some).ok_or_else(|| {
+            crate::error::Error::invalid(format!("TASKMUX_TEST_OS={v} must be linux or macos")).hint("fix or unset it")
+        }),
+    }
+}
+
 /// Whose resolver to configure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -51,17 +51,7 @@ pub struct Queried {
 pub fn status(ctx: &Ctx, p: StatusParams) -> Result<dns::Status> {
     let home = super::ca::absolute_home(ctx);
     let global = GlobalConfig::load(&home)?;
-    let root = match p.system_root {
-        Some(r) if !r.is_absolute() || !r.is_dir() => {
-            return Err(Error::invalid(format!(
-                "TASKMUX_SYSTEM_ROOT={} must be an absolute path to a directory",
-                r.display()
-            ))
-            .hint("unset it to work on the system itself"));
-        }
-        Some(r) => r,
-        None => PathBuf::from("/"),
-    };
+    let root = dns::system_root(p.system_root)?;
     let runner = SystemRunner {
         path: ctx.var("PATH").map(str::to_string),
     };

@@ -141,9 +141,14 @@ pub enum Launch {
 /// Launches tasks in as few tmux round trips as possible: under the project's launch lock,
 /// tasks that run are left alone, dead windows are respawned in place, and new windows are
 /// made with the task as their first command and their options in the same command list.
-pub fn launch(ctx: &Ctx, tasks: &[(&Task, &Prepared)]) -> Result<Vec<Launch>> {
+/// `seen`: a look at the session the caller took under the authority it holds, which
+/// stands for the look under the lock.
+pub fn launch(ctx: &Ctx, tasks: &[(&Task, &Prepared)], seen: Option<Option<&Runtimes>>) -> Result<Vec<Launch>> {
     let _authority = authority(ctx)?;
     let _lock = launch_lock(ctx)?;
+    if let Some(rts) = seen.filter(|_| ctx.authority_held) {
+        return launch_locked(ctx, tasks, rts);
+    }
     let rts = read_session(&ctx.tmux, &ctx.project.name)?;
     launch_locked(ctx, tasks, rts.as_ref())
 }

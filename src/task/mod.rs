@@ -24,7 +24,7 @@ pub use runtime::{
     LastHealth, Runtime, Runtimes, TaskState, config_hash, pane_state, read_runtime, read_runtime_brief,
     read_runtime_detailed, read_session, record_health, state_name,
 };
-pub use start::{StartReport, start, start_in_order};
+pub use start::{StartReport, start, start_in_order, start_seen};
 pub use stop::{StopOutcome, StopReport, kill, restart, stop};
 
 use crate::config::Project;

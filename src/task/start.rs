@@ -120,18 +120,33 @@ fn gate_reason(t: &Task, p: &Probe, ended: Ended) -> String {
 /// waiting for its dependencies to be healthy. With names: those tasks only. With `wait`:
 /// returns only when every started task is healthy, else E214.
 pub fn start(ctx: &Ctx, names: &[String], wait: bool) -> Result<StartReport> {
-    start_as(ctx, names, wait, names.is_empty())
+    start_as(ctx, names, wait, names.is_empty(), None)
+}
+
+/// [`start`] of the tasks named, from `seen`, a look at the session (None: there is none)
+/// taken under the project's authority, which the caller holds: how the daemon relaunches
+/// a dead task with one look at tmux. When no `before_start` hook runs (a hook may itself
+/// start tasks), the launch goes by that look too.
+pub fn start_seen(ctx: &Ctx, names: &[String], seen: Option<Runtimes>) -> Result<StartReport> {
+    start_as(ctx, names, false, false, Some(seen))
 }
 
 /// Starts the tasks named, in dependency order, each launched once its dependencies are
 /// healthy (those outside the set must run and be healthy, else it is skipped): how the
 /// daemon brings back what a heal finds missing.
 pub fn start_in_order(ctx: &Ctx, names: &[String]) -> Result<StartReport> {
-    start_as(ctx, names, false, true)
+    start_as(ctx, names, false, true, None)
 }
 
-/// [`start`]; `gated`: each task waits for its dependencies' health.
-fn start_as(ctx: &Ctx, names: &[String], wait: bool, gated: bool) -> Result<StartReport> {
+/// [`start`]; `gated`: each task waits for its dependencies' health; `seen`: see
+/// [`start_seen`].
+fn start_as(
+    ctx: &Ctx,
+    names: &[String],
+    wait: bool,
+    gated: bool,
+    seen: Option<Option<Runtimes>>,
+) -> Result<StartReport> {
     let project = &ctx.project;
     let all = names.is_empty();
     let set = start_set(project, names)?;
@@ -143,7 +158,13 @@ fn start_as(ctx: &Ctx, names: &[String], wait: bool, gated: bool) -> Result<Star
     }
     // hooks and port freeing run without the launch lock (a hook may itself call taskmux);
     // `launch` takes it and reads the session again before making windows
-    let session = read_session(&ctx.tmux, &project.name)?;
+    // a look taken under the authority holds until a hook runs
+    let hooked = project.hooks.before_start.is_some() || set.iter().any(|t| t.hooks.before_start.is_some());
+    let still = seen.is_some() && ctx.authority_held && !hooked;
+    let session = match seen {
+        Some(s) => s,
+        None => read_session(&ctx.tmux, &project.name)?,
+    };
     let session_existed = session.is_some();
     let rts = session.unwrap_or_default();
     let state = State::load(&ctx.home, &project.name)?;
@@ -185,6 +206,7 @@ fn start_as(ctx: &Ctx, names: &[String], wait: bool, gated: bool) -> Result<Star
         prepared: &prepared,
         running_now: &running_now,
         rts: &rts,
+        seen: still.then_some(session_existed.then_some(&rts)),
         in_set: set.iter().map(|t| t.name.as_str()).collect(),
         has_dependents: match gated {
             true => set
@@ -299,6 +321,9 @@ struct Run<'a> {
     /// Tasks that ran when the start began.
     running_now: &'a HashSet<String>,
     rts: &'a Runtimes,
+    /// `rts` (None: no session) when it was read under the authority the caller holds and
+    /// no hook runs before the launch: the launch goes by it, with no second look.
+    seen: Option<Option<&'a Runtimes>>,
     in_set: HashSet<&'a str>,
     /// Tasks whose health gates another task of the set.
     has_dependents: HashSet<&'a str>,
@@ -323,7 +348,7 @@ impl<'a> Run<'a> {
         std::thread::scope(|s| {
             let ok_wave = self.free_ports(self.wave_hooks(&wave));
             let batch: Vec<(&Task, &Prepared)> = ok_wave.iter().map(|t| (*t, &self.prepared[&t.name])).collect();
-            match launch(self.ctx, &batch) {
+            match launch(self.ctx, &batch, self.seen) {
                 Ok(ls) => {
                     for (t, l) in ok_wave.iter().zip(&ls) {
                         self.record(t, l);
@@ -434,7 +459,7 @@ impl<'a> Run<'a> {
                 return self.fail(t, e);
             }
         }
-        match launch(self.ctx, &[(t, prep)]) {
+        match launch(self.ctx, &[(t, prep)], None) {
             Ok(ls) => {
                 if let Some(l) = ls.first() {
                     self.record(t, l);
