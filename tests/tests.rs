@@ -13,6 +13,7 @@ mod dns;
 mod doctor;
 mod drift;
 mod edges;
+mod first_run;
 mod global_config;
 mod harness;
 mod hooks;
