@@ -69,7 +69,7 @@ mod tests {
         let cfg = json!({"health_check_interval": 30.0, "api_bind": "127.0.0.1", "api_port": 8765,
             "api_allowed_origins": [], "proxy_enabled": true, "proxy_bind": "127.0.0.1",
             "proxy_https_port": 443, "proxy_http_port": 80, "host_resolver": "etc_hosts",
-            "dns_server_port": 5454, "dns_managed_tld": "localhost"});
+            "dns_server_port": 5454, "dns_managed_tld": "localhost", "proxy_upstream_timeout": 60.0});
         let task = json!({"name": "api", "running": true, "healthy": null, "state": "starting",
             "command": "sleep 1000\u{1b}[31m", "auto_start": true, "host": "api",
             "url": "https://api.smp.localhost", "port": 33549, "restart_policy": "on-failure",
@@ -114,7 +114,8 @@ mod tests {
             ),
             (
                 "start",
-                json!({"ok": true, "task": "bad", "action": "started", "warnings": [], "session": "smp"}),
+                json!({"ok": true, "task": "bad", "action": "started", "warnings": ["w", {"code": "W101", "task": "bad",
+                "message": "command 'pyhton3' not found on PATH", "hint": "install it"}], "session": "smp"}),
             ),
             (
                 "start",
@@ -133,6 +134,14 @@ mod tests {
             (
                 "stop",
                 json!({"ok": true, "task": "db", "action": "already_stopped", "session": "smp"}),
+            ),
+            (
+                "stop",
+                json!({"ok": true, "task": "db", "action": "restart_cancelled", "session": "smp"}),
+            ),
+            (
+                "stop",
+                json!({"ok": true, "session": "smp", "action": "stopped", "tasks": ["api"], "restart_cancelled": ["db"]}),
             ),
             (
                 "restart",

@@ -25,6 +25,9 @@ pub enum StopOutcome {
     Stopped,
     /// It was not running.
     AlreadyStopped,
+    /// It had ended by itself and was waiting out its backoff to be restarted: a stop by
+    /// hand cancels that restart.
+    RestartCancelled,
 }
 
 /// What `stop` did: per task, and what is worth saying (an `after_stop` hook that failed).
@@ -62,6 +65,15 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
         .copied()
         .filter(|t| rts.get(&t.name).is_some_and(|r| r.running()))
         .collect();
+    // ended, with a restart scheduled (`state` backoff): a stop by hand cancels it
+    let in_backoff: Vec<&str> = match manual {
+        true => tasks
+            .iter()
+            .filter(|t| rts.get(&t.name).is_some_and(|r| r.dead && r.backoff_until.is_some()))
+            .map(|t| t.name.as_str())
+            .collect(),
+        false => Vec::new(),
+    };
     // each running task's environment, built once for both of its hooks
     let envs: HashMap<String, Vec<(String, String)>> = running
         .iter()
@@ -83,7 +95,13 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
         task_hook(ctx, t, Hook::BeforeStop, &envs[&t.name], labels)?;
     }
 
-    let chain = interrupt_chain(&tasks, &rts);
+    let mut chain = interrupt_chain(&tasks, &rts);
+    // the backoff shown in the window ends with the restart it announced
+    for n in &in_backoff {
+        if let Some(rt) = rts.get(*n) {
+            chain.push(cmd!["set-option", "-wu", "-t", &rt.window_id, "@taskmux-backoff"]);
+        }
+    }
     // the mark comes before the first signal, so a supervisor that sees the exit knows
     // it was ours: a manual stop it never undoes, or a restart's stop it leaves alone (a
     // start that ran while this waited may have cleared the first mark)
@@ -120,6 +138,14 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
         }
         let outcome = if was {
             StopOutcome::Stopped
+        } else if in_backoff.contains(&t.name.as_str()) {
+            ctx.events.emit(
+                "task_stopped",
+                &project.name,
+                Some(&t.name),
+                json!({"manual": true, "restart_cancelled": true}),
+            );
+            StopOutcome::RestartCancelled
         } else {
             StopOutcome::AlreadyStopped
         };
