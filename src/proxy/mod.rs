@@ -46,6 +46,9 @@ pub enum Route {
         project: Option<String>,
         /// The URLs that project (or every project) serves.
         hosts: Vec<String>,
+        /// Every registered project, and whether it is started (desired up) rather than
+        /// stopped as a whole.
+        registered: Vec<(String, bool)>,
     },
 }
 

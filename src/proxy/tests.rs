@@ -41,6 +41,7 @@ impl Router for ToPort {
             Route::Unknown {
                 project: None,
                 hosts: Vec::new(),
+                registered: Vec::new(),
             }
         }
     }
