@@ -70,11 +70,15 @@ pub(super) fn show_status(out: &Out, s: &Status) -> Result<()> {
                         (None, _) => "-".into(),
                     },
                     t.port.map_or("-".into(), |p| p.to_string()),
+                    t.restarts.to_string(),
                     cmd,
                 ]
             })
             .collect();
-        out.table(&["TASK", "STATE", "HEALTH", "PID", "PORT", "COMMAND"], &rows);
+        out.table(
+            &["TASK", "STATE", "HEALTH", "PID", "PORT", "RESTARTS", "COMMAND"],
+            &rows,
+        );
         for (t, e) in s.tasks.iter().filter_map(|t| Some((t, t.log_error.as_ref()?))) {
             out.line(&format!(
                 "{}: the log of '{}' cannot be written ({}); {} bytes dropped since {}",
