@@ -24,6 +24,7 @@ mod mcp;
 mod observe;
 mod protocol;
 mod proxy;
+mod readme;
 mod reload;
 mod request;
 mod stop;
