@@ -155,6 +155,17 @@ fn lookup<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
     env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
+/// W101 for a task about to run, as `check` gives it: its command's first program is not
+/// found on the PATH of `base` (with the project's and the task's own variables over it), or
+/// is not executable. None when it is found, or the task's `cwd` is missing (which is an
+/// error of its own).
+pub fn program_not_found(project: &Project, task: &Task, base: &[(String, String)]) -> Option<Finding> {
+    if !task.cwd.is_dir() {
+        return None;
+    }
+    lint_command(project, task, base)
+}
+
 /// W101: the program the task's shell command runs first, when it is neither a builtin nor
 /// found where the shell would look for it.
 fn lint_command(project: &Project, task: &Task, base: &[(String, String)]) -> Option<Finding> {

@@ -2,10 +2,13 @@
 //! JSON-RPC 2.0 message a line on stdin, one reply a line on stdout, diagnostics on stderr
 //! only. It answers the lifecycle (`initialize`, `ping`) and the tools (`tools/list`,
 //! `tools/call`); a tool call becomes an [`crate::ops::Request`] through [`tools`], and its
-//! result carries the JSON `--json` prints, as text and as structured content.
+//! result carries the JSON `--json` prints, as text and as structured content. What it
+//! sends follows the protocol revision `initialize` agreed on ([`Revision`]).
 
+mod revision;
 mod tools;
 
+pub use revision::Revision;
 pub use tools::{TOOLS, Tool};
 
 use crate::ctx::Ctx;
@@ -13,10 +16,6 @@ use crate::error::{Error, Result};
 use crate::registry::Registry;
 use serde_json::{Value, json};
 use std::io::{BufRead, Read, Write};
-
-/// The protocol revisions this server speaks, newest first. A client asking for one gets
-/// it back; any other gets the newest.
-pub const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
 /// The largest message read; a longer line is refused (and skipped) whole.
 const MAX_LINE: usize = 16 << 20;
@@ -89,7 +88,7 @@ pub fn serve(ctx: &Ctx) -> Result<u8> {
 
 /// The loop on any pair of streams.
 pub fn serve_on(ctx: &Ctx, mut input: impl BufRead, mut output: impl Write) {
-    let server = Server;
+    let mut server = Server::default();
     let mut buf = Vec::new();
     loop {
         buf.clear();
@@ -153,31 +152,79 @@ fn error(id: Value, code: i64, message: &str, data: Option<Value>) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": e})
 }
 
-/// The server: stateless, since each request stands alone (the protocol revision agreed at
-/// `initialize` changes nothing in what this server sends).
+/// The server: the revision agreed at `initialize`, which decides what it sends; before
+/// that, only `initialize` and `ping` are answered.
 #[derive(Debug, Default)]
-struct Server;
+struct Server {
+    revision: Option<Revision>,
+}
+
+/// A request's failure: the JSON-RPC error code, message and data.
+type Failure = (i64, String, Option<Value>);
 
 impl Server {
-    /// The reply to one message; none for a notification or a response.
-    fn message(&self, ctx: &Ctx, line: &str) -> Option<Value> {
+    /// The reply to one line: a message, or under a revision that has them a batch; none
+    /// for a notification, a response, or a batch of those only.
+    fn message(&mut self, ctx: &Ctx, line: &str) -> Option<Value> {
         let v: Value = match serde_json::from_str(line) {
             Ok(v) => v,
             Err(e) => return Some(error(Value::Null, PARSE_ERROR, &format!("Parse error: {e}"), None)),
         };
-        let Value::Object(m) = v else {
-            let what = if v.is_array() {
-                "batches are not supported: send one message a line"
-            } else {
-                "a message must be a JSON object"
-            };
-            return Some(error(
+        match v {
+            Value::Object(m) => self.one(ctx, m, false),
+            Value::Array(batch) => self.batch(ctx, batch),
+            _ => Some(error(
                 Value::Null,
                 INVALID_REQUEST,
-                &format!("Invalid Request: {what}"),
+                "Invalid Request: a message must be a JSON object",
                 None,
-            ));
+            )),
+        }
+    }
+
+    /// A JSON-RPC batch: answered as an array of replies under 2025-03-26, the one revision
+    /// that has batches; else one error saying why not.
+    fn batch(&mut self, ctx: &Ctx, batch: Vec<Value>) -> Option<Value> {
+        let refused = |why: String| {
+            Some(error(
+                Value::Null,
+                INVALID_REQUEST,
+                &format!("Invalid Request: {why}"),
+                None,
+            ))
         };
+        match self.revision {
+            Some(r) if r.batches() => {}
+            Some(r) => {
+                return refused(format!(
+                    "protocol revision {} has no batches (only 2025-03-26 has): send one message a line",
+                    r.name()
+                ));
+            }
+            None => {
+                return refused("a batch before initialize: send initialize alone first, one message a line".into());
+            }
+        }
+        if batch.is_empty() {
+            return refused("an empty batch".into());
+        }
+        let replies: Vec<Value> = batch
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::Object(m) => self.one(ctx, m, true),
+                _ => Some(error(
+                    Value::Null,
+                    INVALID_REQUEST,
+                    "Invalid Request: a message of a batch must be a JSON object",
+                    None,
+                )),
+            })
+            .collect();
+        (!replies.is_empty()).then_some(Value::Array(replies))
+    }
+
+    /// The reply to one message (`in_batch`: one of a batch, where initialize may not be).
+    fn one(&mut self, ctx: &Ctx, m: serde_json::Map<String, Value>, in_batch: bool) -> Option<Value> {
         let id = m.get("id").cloned();
         if let Some(id) = &id
             && !(id.is_string() || id.is_number())
@@ -205,6 +252,9 @@ impl Server {
             return Some(bad("Invalid Request: method must be a string"));
         };
         let params = m.get("params");
+        if in_batch && method == "initialize" {
+            return Some(bad("Invalid Request: initialize may not be part of a batch"));
+        }
         let Some(id) = id else {
             // a notification: never answered (initialized, cancelled, progress…)
             return None;
@@ -224,13 +274,8 @@ impl Server {
         })
     }
 
-    /// The result of one request, or its error: code, message, data.
-    fn request(
-        &self,
-        ctx: &Ctx,
-        method: &str,
-        params: Option<&Value>,
-    ) -> std::result::Result<Value, (i64, String, Option<Value>)> {
+    /// The result of one request, or its error.
+    fn request(&mut self, ctx: &Ctx, method: &str, params: Option<&Value>) -> std::result::Result<Value, Failure> {
         let invalid = |msg: String| (INVALID_PARAMS, msg, None);
         if let Some(p) = params
             && !(p.is_object() || p.is_null())
@@ -238,25 +283,42 @@ impl Server {
             return Err(invalid(format!("the params of {method} must be an object")));
         }
         let param = |k: &str| params.and_then(|p| p.get(k));
+        let known = matches!(method, "initialize" | "ping" | "tools/list" | "tools/call");
+        let revision = match self.revision {
+            Some(r) => r,
+            // an unknown method is that, before initialize too
+            None if !known || matches!(method, "initialize" | "ping") => Revision::NEWEST,
+            None => {
+                return Err((
+                    INVALID_REQUEST,
+                    format!(
+                        "Invalid Request: {method} before initialize: the session begins with initialize \
+                         (only ping is answered before it)"
+                    ),
+                    None,
+                ));
+            }
+        };
         match method {
             "initialize" => {
                 let Some(asked) = param("protocolVersion").and_then(Value::as_str) else {
                     return Err(invalid("initialize needs params.protocolVersion, a string".into()));
                 };
-                let version = PROTOCOL_VERSIONS
-                    .iter()
-                    .find(|v| **v == asked)
-                    .copied()
-                    .unwrap_or(PROTOCOL_VERSIONS[0]);
+                let revision = Revision::named(asked).unwrap_or(Revision::NEWEST);
+                self.revision = Some(revision);
+                let mut info = json!({"name": "taskmux", "version": env!("CARGO_PKG_VERSION")});
+                if revision.titles_and_structured_content() {
+                    info["title"] = json!("taskmux");
+                }
                 Ok(json!({
-                    "protocolVersion": version,
+                    "protocolVersion": revision.name(),
                     "capabilities": {"tools": {}},
-                    "serverInfo": {"name": "taskmux", "title": "taskmux", "version": env!("CARGO_PKG_VERSION")},
+                    "serverInfo": info,
                     "instructions": INSTRUCTIONS,
                 }))
             }
             "ping" => Ok(json!({})),
-            "tools/list" => Ok(json!({"tools": TOOLS.iter().map(Tool::listing).collect::<Vec<_>>()})),
+            "tools/list" => Ok(json!({"tools": TOOLS.iter().map(|t| t.listing(revision)).collect::<Vec<_>>()})),
             "tools/call" => {
                 let Some(name) = param("name").and_then(Value::as_str) else {
                     return Err(invalid("tools/call needs params.name, a string".into()));
@@ -269,23 +331,34 @@ impl Server {
                         None,
                     ));
                 };
-                let (v, failed) = tools::call(ctx, tool, param("arguments")).map_err(|msg| {
-                    (
+                match tools::call(ctx, tool, param("arguments")) {
+                    Ok((v, failed)) => Ok(tool_result(revision, v, failed)),
+                    // SEP-1303: the model reads what was wrong, and can call again
+                    Err(msg) if revision.input_errors_are_results() => {
+                        let v = json!({"ok": false, "code": "E500", "error": msg,
+                            "hint": format!("call '{name}' again with arguments that fit its inputSchema (tools/list)")});
+                        Ok(tool_result(revision, v, true))
+                    }
+                    Err(msg) => Err((
                         INVALID_PARAMS,
                         msg,
-                        Some(json!({"tool": name, "inputSchema": tool.listing()["inputSchema"]})),
-                    )
-                })?;
-                let structured = if v.is_object() { v.clone() } else { json!({"result": v}) };
-                Ok(json!({
-                    "content": [{"type": "text", "text": v.to_string()}],
-                    "structuredContent": structured,
-                    "isError": failed,
-                }))
+                        Some(json!({"tool": name, "inputSchema": tool.listing(revision)["inputSchema"]})),
+                    )),
+                }
             }
             _ => Err((METHOD_NOT_FOUND, format!("Method not found: {method}"), None)),
         }
     }
+}
+
+/// A `tools/call` result: the `--json` object as text, and from 2025-06-18 on as
+/// `structuredContent` too; `isError` when the request failed.
+fn tool_result(revision: Revision, v: Value, failed: bool) -> Value {
+    let mut r = json!({"content": [{"type": "text", "text": v.to_string()}], "isError": failed});
+    if revision.titles_and_structured_content() {
+        r["structuredContent"] = if v.is_object() { v } else { json!({"result": v}) };
+    }
+    r
 }
 
 #[cfg(test)]
@@ -362,24 +435,158 @@ mod tests {
             r[5]
         );
         assert_eq!(r[6]["error"]["code"], -32602);
-        assert_eq!(r[7]["result"]["protocolVersion"], PROTOCOL_VERSIONS[0]);
+        assert_eq!(r[7]["result"]["protocolVersion"], Revision::NEWEST.name());
         assert_eq!(
             (r[8]["id"].clone(), r[8]["error"]["code"].clone()),
             (json!(7), json!(-32600))
         );
     }
 
+    /// `initialize` at `revision`, then `lines`, one message a line.
+    fn session(revision: &str, lines: &[&str]) -> Vec<Value> {
+        let init = format!(
+            r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"{revision}","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#
+        );
+        let input: String = std::iter::once(init.as_str())
+            .chain(lines.iter().copied())
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let r = replies(&input);
+        assert_eq!(r[0]["result"]["protocolVersion"], revision, "{r:?}");
+        r[1..].to_vec()
+    }
+
+    const BAD_LINES: &str =
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"logs","arguments":{"lines":"five"}}}"#;
+
     #[test]
     fn a_tool_failure_is_a_result_with_is_error() {
-        let r = replies(concat!(
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"logs","arguments":{"task":"ghost"}}}"#,
-            "\n"
-        ));
+        let r = session(
+            "2025-11-25",
+            &[
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"logs","arguments":{"task":"ghost"}}}"#,
+            ],
+        );
         let result = &r[0]["result"];
         assert_eq!(result["isError"], true, "{result}");
         assert_eq!(result["structuredContent"]["ok"], false, "{result}");
         let text: Value =
             serde_json::from_str(result["content"][0]["text"].as_str().expect("text")).expect("JSON text");
         assert_eq!(text, result["structuredContent"]);
+    }
+
+    #[test]
+    fn nothing_but_ping_before_initialize() {
+        let r = replies(concat!(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"status","arguments":{}}}"#,
+            "\n",
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+            "\n",
+            r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#,
+            "\n",
+            r#"{"jsonrpc":"2.0","id":4,"method":"server/discover"}"#,
+            "\n",
+        ));
+        for e in &r[..2] {
+            assert_eq!(e["error"]["code"], -32600, "{e}");
+            assert!(
+                e["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("before initialize")),
+                "{e}"
+            );
+        }
+        assert_eq!(r[2]["result"], json!({}));
+        assert_eq!(r[3]["error"]["code"], -32601, "an unknown method is unknown: {}", r[3]);
+    }
+
+    #[test]
+    fn input_errors_are_tool_results_from_2025_11_25() {
+        let r = session("2025-11-25", &[BAD_LINES]);
+        let result = &r[0]["result"];
+        assert_eq!(result["isError"], true, "{result}");
+        let sc = &result["structuredContent"];
+        assert_eq!((&sc["ok"], &sc["code"]), (&json!(false), &json!("E500")), "{result}");
+        assert!(
+            sc["error"]
+                .as_str()
+                .is_some_and(|m| m.contains("'lines'") && m.contains("\"five\"")),
+            "{result}"
+        );
+        assert!(
+            sc["hint"].as_str().is_some_and(|h| h.contains("inputSchema")),
+            "{result}"
+        );
+        let text: Value = serde_json::from_str(result["content"][0]["text"].as_str().expect("text")).expect("JSON");
+        assert_eq!(&text, sc);
+        // an unknown tool stays a protocol error
+        let r = session(
+            "2025-11-25",
+            &[r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"bogus"}}"#],
+        );
+        assert_eq!(r[0]["error"]["code"], -32602, "{r:?}");
+        for older in ["2025-06-18", "2025-03-26", "2024-11-05"] {
+            let r = session(older, &[BAD_LINES]);
+            assert_eq!(r[0]["error"]["code"], -32602, "{older}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn batches_under_2025_03_26_only() {
+        let batch = concat!(
+            r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/progress"},"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"},"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"initialize","params":{"protocolVersion":"2025-03-26"}},"#,
+            r#"7]"#
+        );
+        let r = session(
+            "2025-03-26",
+            &[batch, "[]", r#"[{"jsonrpc":"2.0","method":"notifications/x"}]"#],
+        );
+        assert_eq!(r.len(), 2, "a batch of notifications gets no reply: {r:?}");
+        let replies = r[0].as_array().expect("a batch's reply is an array");
+        let ids: Vec<&Value> = replies.iter().map(|x| &x["id"]).collect();
+        assert_eq!(ids, [&json!(1), &json!(2), &json!(3), &Value::Null], "{r:?}");
+        assert_eq!(replies[0]["result"], json!({}));
+        assert_eq!(replies[1]["result"]["tools"][0]["name"], "status");
+        assert_eq!(replies[2]["error"]["code"], -32600, "initialize is never batched");
+        assert_eq!(replies[3]["error"]["code"], -32600);
+        assert_eq!(r[1]["error"]["code"], -32600, "an empty batch is invalid");
+        for other in ["2025-11-25", "2025-06-18", "2024-11-05"] {
+            let r = session(other, &[r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#]);
+            assert_eq!(r[0]["error"]["code"], -32600, "{other}: {r:?}");
+            assert!(
+                r[0]["error"]["message"].as_str().is_some_and(|m| m.contains(other)),
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn fields_follow_the_revision() {
+        let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+        let call =
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"logs","arguments":{"task":"ghost"}}}"#;
+        for (rev, annotations, titles) in [
+            ("2024-11-05", false, false),
+            ("2025-03-26", true, false),
+            ("2025-06-18", true, true),
+            ("2025-11-25", true, true),
+        ] {
+            let r = session(rev, &[list, call]);
+            for t in r[0]["result"]["tools"].as_array().expect("tools") {
+                assert_eq!(t.get("annotations").is_some(), annotations, "{rev}: {t}");
+                assert_eq!(t.get("title").is_some(), titles, "{rev}: {t}");
+            }
+            let result = &r[1]["result"];
+            assert_eq!(result.get("structuredContent").is_some(), titles, "{rev}: {result}");
+            assert_eq!(result["isError"], true, "{rev}: {result}");
+        }
+        let info = &replies(concat!(
+            r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2024-11-05"}}"#,
+            "\n"
+        ))[0]["result"]["serverInfo"];
+        assert_eq!(info, &json!({"name": "taskmux", "version": env!("CARGO_PKG_VERSION")}));
     }
 }

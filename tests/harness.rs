@@ -424,3 +424,25 @@ pub fn task_procs(env: &Env, session: &str, task: &str) -> Vec<i32> {
         .filter(|p| ours.contains(p))
         .collect()
 }
+
+/// A file of an npm package that `.ci/run` installs into `target/node` (`rel` under
+/// `node_modules/`, e.g. `vite/bin/vite.js`), when it is there and `node` runs; else None,
+/// after [`require`]'s skip (or its failure under CI).
+pub fn node_module(rel: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/node/node_modules")
+        .join(rel);
+    let what = format!("node and target/node/node_modules/{rel} (.ci/run installs them)");
+    let found = if path.exists() {
+        path.display().to_string()
+    } else {
+        String::new()
+    };
+    let probe = [
+        "node",
+        "-e",
+        "require('fs').accessSync(process.argv[1])",
+        found.as_str(),
+    ];
+    require(&what, &probe).then_some(path)
+}

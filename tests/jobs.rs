@@ -3,7 +3,7 @@
 //! where the job runs, tmuxp workspaces), `jobs`, `send` and `attach`.
 
 use crate::harness::{Env, bin, have_tmux, read, require, show, wait_for};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
@@ -1624,4 +1624,83 @@ fn a_job_ends_with_its_window_or_server_and_its_exit_is_recorded() {
             .collect();
         assert!(left.is_empty(), "{how}: processes of the job's pane left: {left:?}");
     }
+}
+
+/// A window or pane id names one job on the whole tmux server (ids are unique per server):
+/// `jobs wait @7` from the project finds the job `taskmux-run -s scratch` started, where it
+/// said `Job '@7' not found in session 'fullstack'`. A name is looked for in the project's
+/// session, and the hint names `-s` for another.
+#[test]
+fn jobs_wait_finds_a_job_of_another_session_by_its_id() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("jobanyid");
+    env.config("name = \"jobanyid\"\n[tasks.api]\ncommand = \"sleep 1000\"\n");
+    assert!(env.run(&["start"]).status.success());
+    let job = |tag: &str, code: u8| {
+        let v = job_ok(
+            &env,
+            &[
+                "-s",
+                "scratch",
+                "-t",
+                tag,
+                "--",
+                "sh",
+                "-c",
+                &format!("sleep 0.5; exit {code}"),
+            ],
+        );
+        assert_eq!(s(&v, "session"), "scratch", "{v}");
+        v
+    };
+    let a = job("a", 3);
+    let o = env.run(&["jobs", "wait", s(&a, "window_id")]);
+    assert_eq!(o.status.code(), Some(3), "by window id: {}", show(&o));
+    let b = job("b", 4);
+    let (v, code) = env.json(&["jobs", "wait", s(&b, "pane_id")]);
+    assert_eq!(
+        (code, &v["session"], &v["exit_code"]),
+        (4, &json!("scratch"), &json!(4)),
+        "{v}"
+    );
+
+    // from a directory with no taskmux.toml, where no session is implied at all
+    let c = job("c", 5);
+    let mut cmd = env.command(&["jobs", "wait", s(&c, "window_id")]);
+    cmd.current_dir(&env.root);
+    let o = cmd.output().expect("taskmux runs");
+    assert_eq!(o.status.code(), Some(5), "{}", show(&o));
+
+    // kill by id, the same
+    let d = job("d", 0);
+    let (v, code) = env.json(&["jobs", "kill", "--window-id", s(&d, "window_id")]);
+    assert_eq!((code, &v["jobs"]), (0, &json!([s(&d, "window_id")])), "{v}");
+
+    // a name of another session is not guessed: the hint says how to name its session
+    let e = job("e", 6);
+    let o = env.run(&["jobs", "wait", s(&e, "window_name")]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("error[E220]") && err.contains("not found in session 'jobanyid'"),
+        "{}",
+        show(&o)
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("  hint: ") && l.contains("-s SESSION")),
+        "{}",
+        show(&o)
+    );
+    let o = env.run(&["jobs", "wait", "-s", "scratch", s(&e, "window_name")]);
+    assert_eq!(o.status.code(), Some(6), "{}", show(&o));
+    // an id no window has: E220, saying so
+    let (v, code) = env.json(&["jobs", "wait", "@99999"]);
+    assert_eq!((code, &v["code"]), (1, &json!("E220")), "{v}");
+    assert!(
+        v["hint"].as_str().is_some_and(|h| h.contains("no window or pane")),
+        "{v}"
+    );
 }

@@ -11,7 +11,7 @@ fn free_ports(n: usize) -> Vec<u16> {
 }
 
 /// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`.
-fn epoch(iso: &str) -> f64 {
+pub(crate) fn epoch(iso: &str) -> f64 {
     let n = |r: std::ops::Range<usize>| -> i64 { iso[r].parse().unwrap_or_else(|_| panic!("bad time {iso:?}")) };
     let (y, m, d) = (n(0..4), n(5..7), n(8..10));
     let y = if m <= 2 { y - 1 } else { y };

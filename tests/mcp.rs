@@ -1,6 +1,8 @@
 //! `taskmux mcp`, the MCP server on stdio: the Python SDK's own stdio client lists its tools
-//! and calls them (tests/mcp_client.py), and raw JSON-RPC lines, malformed ones too, get
-//! their error replies from a server that goes on; `--session` serves a registered project.
+//! and calls them (tests/mcp_client.py), it and the TypeScript SDK's client
+//! (tests/mcp_client_ts.cjs) get what each protocol revision defines, the MCP Inspector's CLI
+//! lists the tools, and raw JSON-RPC lines, malformed ones and batches too, get their replies
+//! from a server that goes on; `--session` serves a registered project.
 
 use crate::harness::{Env, bin, have_tmux, python, require, show, strings};
 use serde_json::{Value, json};
@@ -150,19 +152,70 @@ fn python_sdk_lists_and_calls_the_tools() {
     assert_eq!(ghost["structuredContent"]["ok"], false, "{ghost}");
     assert_eq!(ghost["structuredContent"]["code"], "E200", "{ghost}");
 
-    // arguments that do not fit the schema: a JSON-RPC error, and the server goes on
-    for (case, needle) in [
-        ("invalid", "'lines'"),
-        ("unknown_argument", "'verbose'"),
-        ("unknown_tool", "bogus"),
-    ] {
-        let e = &v[case];
-        assert_eq!(e["code"], -32602, "{case}: {e}");
-        assert!(e["message"].as_str().is_some_and(|m| m.contains(needle)), "{case}: {e}");
+    // arguments that do not fit the schema, under the SDK's own revision (2025-11-25 or
+    // newer): a tool result the model reads (SEP-1303); an unknown tool: a JSON-RPC error;
+    // and the server goes on
+    assert_eq!(init["protocolVersion"], "2025-11-25", "{init}");
+    for (case, needle) in [("invalid", "'lines'"), ("unknown_argument", "'verbose'")] {
+        let r = &v[case]["returned"];
+        assert_eq!(r["isError"], true, "{case}: {v}");
+        assert_eq!(r["structuredContent"]["code"], "E500", "{case}: {r}");
+        let text = r["content"][0]["text"].as_str().unwrap_or_default();
+        assert!(text.contains(needle), "{case}: the model reads what was wrong: {r}");
     }
+    let e = &v["unknown_tool"];
+    assert_eq!(e["code"], -32602, "{e}");
+    assert!(e["message"].as_str().is_some_and(|m| m.contains("bogus")), "{e}");
     assert_eq!(v["after"]["structuredContent"]["tasks"][0]["state"], "running", "{v}");
     assert!(v["ping"].is_object(), "{v}");
+
+    // a session at each revision gets what that revision defines
+    for (rev, got) in v["revisions"].as_object().expect("one session a revision") {
+        assert_eq!(got["initialize"]["protocolVersion"], rev.as_str(), "{got}");
+        revision_rules(&format!("python SDK, {rev}"), rev, got);
+    }
+    assert_eq!(v["revisions"].as_object().map(|m| m.len()), Some(4), "{v}");
 }
+
+/// What a session at revision `rev` got (`tools`, `status`, `invalid`: the recording of
+/// a client, Python's or TypeScript's) against what that revision defines: `annotations`
+/// from 2025-03-26, `title` and `structuredContent` from 2025-06-18, and arguments that do
+/// not fit a tool result with `isError` from 2025-11-25 (before: JSON-RPC -32602).
+fn revision_rules(who: &str, rev: &str, got: &Value) {
+    let at_least = |r: &str| rev >= r;
+    let tools = got["tools"].as_array().expect("tools");
+    assert_eq!(tools.len(), 11, "{who}: {got}");
+    for t in tools {
+        assert_eq!(t.get("annotations").is_some(), at_least("2025-03-26"), "{who}: {t}");
+        assert_eq!(t.get("title").is_some(), at_least("2025-06-18"), "{who}: {t}");
+        assert_eq!(t["inputSchema"]["type"], "object", "{who}: {t}");
+    }
+    let status = &got["status"];
+    assert_eq!(status["isError"], false, "{who}: {status}");
+    assert_eq!(
+        status.get("structuredContent").is_some(),
+        at_least("2025-06-18"),
+        "{who}: {status}"
+    );
+    let text: Value = serde_json::from_str(status["content"][0]["text"].as_str().expect("text")).expect("JSON");
+    assert_eq!(text["session"], "mcpproj", "{who}: {status}");
+    let invalid = &got["invalid"];
+    if at_least("2025-11-25") {
+        let r = &invalid["returned"];
+        assert_eq!(r["isError"], true, "{who}: {invalid}");
+        let text = r["content"][0]["text"].as_str().unwrap_or_default();
+        assert!(text.contains("'lines'") && text.contains("E500"), "{who}: {invalid}");
+    } else {
+        assert_eq!(invalid["code"], -32602, "{who}: {invalid}");
+        assert!(
+            invalid["message"].as_str().is_some_and(|m| m.contains("'lines'")),
+            "{who}: {invalid}"
+        );
+    }
+}
+
+/// `initialize` at the newest revision, as a line of a raw session.
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
 
 /// Requests of a raw session, one a line.
 fn lines(msgs: &[&str]) -> String {
@@ -230,11 +283,14 @@ fn session_serves_a_registered_project_and_an_unknown_one_fails() {
         )
     })
     .expect("register");
-    let call = lines(&[r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"status","arguments":{}}}"#]);
+    let call = lines(&[
+        INITIALIZE,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"status","arguments":{}}}"#,
+    ]);
     // from another directory, with no -L: the registry names the config and the server
     let (code, replies, err) = serve(&env, &env.root, &["mcp", "--session", "mcpproj"], &call);
     assert_eq!(code, Some(0), "{err}");
-    let sc = &replies[0]["result"]["structuredContent"];
+    let sc = &replies[1]["result"]["structuredContent"];
     assert_eq!(sc["session"], "mcpproj", "{replies:?}");
     assert_eq!(sc["tasks"][0]["name"], "api", "{replies:?}");
 
@@ -244,5 +300,160 @@ fn session_serves_a_registered_project_and_an_unknown_one_fails() {
     assert!(
         err.contains("E500") && err.contains("ghost") && err.contains("mcpproj"),
         "{err}"
+    );
+}
+
+/// Runs `program ARGS` in the project directory of `env`, with its state directory, and
+/// returns its stdout as JSON (asserting exit 0).
+fn client_json(env: &Env, program: &str, args: &[&str]) -> Value {
+    let o = Command::new(program)
+        .args(args)
+        .current_dir(&env.project)
+        .env("TASKMUX_HOME", &env.home)
+        .env_remove("TMUX")
+        .env_remove("TMUX_PANE")
+        .env_remove("TASKMUX_TMUX_SOCKET")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the client runs");
+    assert_eq!(o.status.code(), Some(0), "{program} {args:?}: {}", show(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(&o)))
+}
+
+/// The TypeScript SDK's client, one session per revision it offers (tests/mcp_client_ts.cjs):
+/// each gets what its revision defines, as the Python SDK's do.
+#[test]
+fn typescript_sdk_gets_what_each_revision_defines() {
+    if !have_tmux() {
+        return;
+    }
+    let Some(sdk) = crate::harness::node_module("@modelcontextprotocol/sdk/package.json") else {
+        return;
+    };
+    let env = Env::new("mcp-ts");
+    env.config(CONFIG);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client_ts.cjs");
+    let modules = sdk.ancestors().nth(3).expect("node_modules holds the SDK");
+    let home = env.home.display().to_string();
+    let project = env.project.display().to_string();
+    let v = client_json(
+        &env,
+        "node",
+        &[
+            &script.display().to_string(),
+            &modules.display().to_string(),
+            bin(),
+            &env.socket,
+            &home,
+            &project,
+        ],
+    );
+    let revisions = v["revisions"].as_object().expect("one session a revision");
+    assert_eq!(revisions.len(), 4, "{v}");
+    for (rev, got) in revisions {
+        assert_eq!(got["initialize"]["protocolVersion"], rev.as_str(), "{got}");
+        let info = &got["initialize"]["serverInfo"];
+        assert_eq!(
+            info.get("title").is_some(),
+            rev.as_str() >= "2025-06-18",
+            "{rev}: {info}"
+        );
+        revision_rules(&format!("TypeScript SDK, {rev}"), rev, got);
+    }
+}
+
+/// The MCP Inspector's CLI lists the tools, and a call with an argument of the wrong type
+/// comes back as a result the model can read.
+#[test]
+fn inspector_cli_lists_the_tools_and_reads_an_input_error() {
+    if !have_tmux() {
+        return;
+    }
+    let Some(cli) = crate::harness::node_module("@modelcontextprotocol/inspector/cli/build/cli.js") else {
+        return;
+    };
+    let env = Env::new("mcp-inspector");
+    env.config(CONFIG);
+    let cli = cli.display().to_string();
+    let home = format!("TASKMUX_HOME={}", env.home.display());
+    let server = ["--cli", "-e", home.as_str(), bin(), "-L", env.socket.as_str(), "mcp"];
+    let list = client_json(
+        &env,
+        "node",
+        &[&[cli.as_str()], &server[..], &["--method", "tools/list"]].concat(),
+    );
+    let tools = list["tools"].as_array().expect("tools");
+    let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "status", "start", "stop", "restart", "logs", "inspect", "health", "events", "doctor", "register",
+            "run_job"
+        ],
+        "{list}"
+    );
+    assert!(
+        tools
+            .iter()
+            .all(|t| t["title"].is_string() && t["annotations"].is_object()),
+        "{list}"
+    );
+    let bad = [
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "logs",
+        "--tool-arg",
+        "lines=five",
+    ];
+    let r = client_json(&env, "node", &[&[cli.as_str()], &server[..], &bad[..]].concat());
+    assert_eq!(r["isError"], true, "{r}");
+    assert_eq!(r["structuredContent"]["code"], "E500", "{r}");
+    assert!(
+        r["content"][0]["text"].as_str().is_some_and(|t| t.contains("'lines'")),
+        "{r}"
+    );
+}
+
+/// Batches, answered under 2025-03-26 and refused under the others, and a tool call
+/// before initialize, through the binary itself.
+#[test]
+fn batches_follow_the_revision_and_nothing_comes_before_initialize() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("mcp-batch");
+    env.config(CONFIG);
+    let init = |rev: &str| INITIALIZE.replace("2025-11-25", rev);
+    let batch = r#"[{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"status","arguments":{}}},{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":"b","method":"ping"}]"#;
+    let early = r#"{"jsonrpc":"2.0","id":"early","method":"tools/call","params":{"name":"status","arguments":{}}}"#;
+    let input = lines(&[early, &init("2025-03-26"), batch]);
+    let (code, replies, err) = serve(&env, &env.project, &["-L", &env.socket, "mcp"], &input);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(replies.len(), 3, "{replies:?}");
+    assert_eq!(
+        (&replies[0]["id"], &replies[0]["error"]["code"]),
+        (&json!("early"), &json!(-32600))
+    );
+    let answers = replies[2].as_array().expect("a batch is answered with an array");
+    let ids: Vec<&Value> = answers.iter().map(|a| &a["id"]).collect();
+    assert_eq!(ids, [&json!("a"), &json!("b")], "{answers:?}");
+    let status: Value =
+        serde_json::from_str(answers[0]["result"]["content"][0]["text"].as_str().expect("text")).expect("JSON");
+    assert_eq!(status["session"], "mcpproj", "{answers:?}");
+    assert!(
+        answers[0]["result"].get("structuredContent").is_none(),
+        "not before 2025-06-18"
+    );
+
+    let input = lines(&[&init("2025-06-18"), batch]);
+    let (_, replies, _) = serve(&env, &env.project, &["-L", &env.socket, "mcp"], &input);
+    assert_eq!(replies[1]["error"]["code"], -32600, "{replies:?}");
+    assert!(
+        replies[1]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("2025-06-18")),
+        "{replies:?}"
     );
 }

@@ -4,16 +4,29 @@ Usage: python mcp_client.py TASKMUX SOCKET HOME PROJECT
 
 Starts TASKMUX -L SOCKET mcp in PROJECT with TASKMUX_HOME=HOME, initializes, lists the tools,
 calls start, status, run_job, a failing inspect and a call with invalid arguments, then status
-and ping again, and prints what came back as one JSON object on stdout. The assertions are the
-Rust test's; this script only records (it works with the 1.x and 2.x SDKs).
+and ping again. Then, once for each protocol revision the SDK speaks, a session that offers that
+revision at initialize: the tools listed, a status call and a call with invalid arguments. It
+prints what came back as one JSON object on stdout. The assertions are the Rust test's; this
+script only records (it works with the 1.x and 2.x SDKs).
 """
 
 import asyncio
 import json
 import sys
 
+import mcp.client.session as client_session
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+
+# the revisions a session offers in turn (the SDK offers its newest unless told otherwise)
+REVISIONS = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]
+
+
+def offer(revision):
+    """Makes the SDK's initialize offer `revision` (the name differs between 1.x and 2.x)."""
+    for name in ("LATEST_HANDSHAKE_VERSION", "LATEST_PROTOCOL_VERSION"):
+        if hasattr(client_session, name):
+            setattr(client_session, name, revision)
 
 
 def dump(model):
@@ -60,6 +73,20 @@ async def main(taskmux, socket, home, project):
             out["unknown_tool"] = await rpc_error(session.call_tool("bogus", {}))
             out["after"] = dump(await session.call_tool("status", {}))
             out["ping"] = dump(await session.send_ping())
+    default = None
+    for name in ("LATEST_HANDSHAKE_VERSION", "LATEST_PROTOCOL_VERSION"):
+        default = default or getattr(client_session, name, None)
+    out["revisions"] = {}
+    for revision in REVISIONS:
+        offer(revision)
+        async with stdio_client(params) as (read, write):
+            async with ClientSession(read, write) as session:
+                got = {"initialize": dump(await session.initialize())}
+                got["tools"] = [dump(t) for t in (await session.list_tools()).tools]
+                got["status"] = dump(await session.call_tool("status", {}))
+                got["invalid"] = await rpc_error(session.call_tool("logs", {"lines": "five"}))
+                out["revisions"][revision] = got
+    offer(default)
     print(json.dumps(out))
 
 

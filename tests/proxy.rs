@@ -275,6 +275,29 @@ fn unknown_hosts_stopped_tasks_and_plain_http_get_answers_that_say_what_to_do() 
         out.contains(&px.url("web", "")) && out.contains("host = \"NAME\""),
         "{out}"
     );
+    assert!(
+        out.contains("The project is registered with the daemon, and started."),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("taskmux -p {} restart <task>", px.name())),
+        "{out}"
+    );
+    // a project no one started: not registered, and the page says which are
+    let ghost = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert", &px.ca()])
+        .args(["--resolve", &format!("web.ghost.localhost:{}:127.0.0.1", px.https)])
+        .arg(format!("https://web.ghost.localhost:{}/", px.https))
+        .output()
+        .expect("curl runs");
+    let out = text(&ghost);
+    assert!(
+        out.contains("No registered project serves web.ghost.localhost.")
+            && out.contains(&format!("The registered projects: {} (started).", px.name()))
+            && out.contains("'taskmux start' in its directory"),
+        "{}",
+        show(&ghost)
+    );
     let o = px.curl("nope", "/", &["-H", "Accept: text/html"]);
     assert!(
         text(&o).contains("<html>") || text(&o).contains("<!doctype html>"),
@@ -305,8 +328,9 @@ fn unknown_hosts_stopped_tasks_and_plain_http_get_answers_that_say_what_to_do() 
     }
     // a task with a host that never started (no port yet): 502 naming it
     let out = text(&px.curl("api", "/", &["-i"]));
+    let logs_api = format!("taskmux -p {} logs api", px.name());
     assert!(
-        out.starts_with("HTTP/1.1 502") && out.contains("task 'api'") && out.contains("taskmux logs api"),
+        out.starts_with("HTTP/1.1 502") && out.contains("task 'api'") && out.contains(&logs_api),
         "{out}"
     );
     // a stopped task: 502 naming it, its state and its logs
@@ -314,10 +338,24 @@ fn unknown_hosts_stopped_tasks_and_plain_http_get_answers_that_say_what_to_do() 
     assert_eq!(code, 0, "{v}");
     let out = text(&px.curl("web", "/hello", &["-i"]));
     assert!(out.starts_with("HTTP/1.1 502"), "{out}");
-    assert!(
-        out.contains("task 'web'") && out.contains("stopped") && out.contains("taskmux logs web"),
-        "{out}"
-    );
+    assert!(out.contains("task 'web'") && out.contains("stopped"), "{out}");
+    // and the commands it gives work as written, from any directory
+    for (label, want) in [("See what it said: ", "serving"), ("Start it: ", "")] {
+        let line = out
+            .lines()
+            .find_map(|l| l.strip_prefix(label))
+            .unwrap_or_else(|| panic!("no '{label}' line: {out}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words.first(), Some(&"taskmux"), "{line}");
+        let mut cmd = px.env.command(&words[1..]);
+        cmd.current_dir(&px.env.root);
+        let o = cmd.output().expect("taskmux runs");
+        assert_eq!(o.status.code(), Some(0), "{line}: {}", show(&o));
+        assert!(text(&o).contains(want), "{line}: {}", show(&o));
+    }
+    wait_for(15.0, "web to serve again", || {
+        text(&px.curl("web", "/hello", &[])).contains("hello from upstream")
+    });
     // the http port: 308 to https, path and query kept
     let o = Command::new("curl")
         .args(["-sS", "-i", "-H", &format!("Host: web.{}.localhost", px.name())])
@@ -669,7 +707,9 @@ fn a_task_that_never_answers_gets_504_naming_it_and_a_started_response_is_never_
     let out = text(&o);
     assert!(out.starts_with("HTTP/1.1 504 Gateway Timeout"), "{}", show(&o));
     assert!(
-        out.contains("task 'web'") && out.contains("proxy_upstream_timeout") && out.contains("taskmux logs web"),
+        out.contains("task 'web'")
+            && out.contains("proxy_upstream_timeout")
+            && out.contains(&format!("taskmux -p {} logs web", px.name())),
         "{out}"
     );
     assert!((0.9..5.0).contains(&secs), "504 after {secs} s, with a limit of 1 s");

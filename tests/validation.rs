@@ -377,17 +377,17 @@ fn attach_without_a_terminal_is_e503_with_a_hint() {
 }
 
 #[test]
-fn readme_backup_example_fails_when_pg_dump_is_missing() {
+fn readme_backup_example_fails_when_its_first_command_does() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
     let line = readme
         .lines()
-        .find(|l| l.contains("pg_dump"))
+        .find(|l| l.contains("-t backup"))
         .expect("the backup example");
     let job = line.split_once(" -- ").expect("taskmux-run ... -- CMD").1;
     let (shell, rest) = job.split_once(" -c '").expect("SHELL -c 'SCRIPT'");
     let script = rest.split('\'').next().expect("a quoted script");
     let env = Env::new("rel-readme");
-    // a PATH with gzip and no pg_dump
+    // a PATH with gzip and not the command that feeds it (curl)
     let bin = env.root.join("bin");
     std::fs::create_dir_all(&bin).expect("mkdir");
     let gzip = ["/usr/bin/gzip", "/bin/gzip"]
@@ -407,7 +407,7 @@ fn readme_backup_example_fails_when_pg_dump_is_missing() {
         .expect("runs");
     assert!(
         !o.status.success(),
-        "the example must fail without pg_dump: {}",
+        "the example must fail when curl is missing: {}",
         show(&o)
     );
 }

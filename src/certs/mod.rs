@@ -28,6 +28,10 @@ use std::sync::Arc;
 pub const RENEW_BEFORE_SECS: i64 = 7 * 86_400;
 
 /// The crypto provider every certificate check and TLS config of the suite uses: ring.
+/// rustls 0.23.48 deprecates ring's provider for its lack of post-quantum key exchange,
+/// which the aws-lc-rs provider has; the suite is built on ring alone, by choice of its
+/// stack, so this is the one place that takes ring's provider, knowingly.
+#[allow(deprecated)]
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -81,7 +85,7 @@ fn hex(bytes: &[u8]) -> String {
 /// Random bytes from the provider's secure source.
 fn random<const N: usize>() -> Result<[u8; N]> {
     let mut buf = [0u8; N];
-    rustls::crypto::ring::default_provider()
+    provider()
         .secure_random
         .fill(&mut buf)
         .map_err(|_| Error::from(Kind::Mint("the system's random source failed".into())))?;

@@ -1,6 +1,6 @@
 //! `start`, `stop`, `restart`, `kill`: arguments to requests, results to lines.
 
-use super::render::{Color, Out, warn};
+use super::render::{Color, Out, note, warn};
 use super::{Globals, View, exec, exec_keep, flags, parse_args, unexpected};
 use crate::daemon;
 use crate::error::{Error, Result};
@@ -73,6 +73,11 @@ pub(super) fn show_start(out: &Out, r: &Started) -> Result<()> {
     for w in &r.warnings {
         warn("taskmux", &w.0);
     }
+    for f in &r.lint {
+        let task = f.task.as_deref().map(|t| format!("task '{t}': ")).unwrap_or_default();
+        let hint = f.hint.as_deref().map(|h| format!("\n  hint: {h}")).unwrap_or_default();
+        note(&format!("taskmux: warning[{}]: {task}{}{hint}\n", f.code, f.message));
+    }
     if r.names.len() == 1
         && let Some(f) = r.failed.first()
     {
@@ -134,7 +139,13 @@ pub(super) fn show_stop(out: &Out, r: &Stopped) -> Result<()> {
     }
     let mut any = false;
     for (n, a) in &r.results {
-        if *a == Action::Stopped || !r.names.is_empty() {
+        if *a == Action::RestartCancelled {
+            any = true;
+            out.line(&format!(
+                "{} {n}: it had ended, and its restart by the daemon is cancelled",
+                out.paint("stopped", Color::Yellow)
+            ));
+        } else if *a == Action::Stopped || !r.names.is_empty() {
             any = true;
             let color = if *a == Action::Stopped {
                 Color::Yellow

@@ -12,7 +12,7 @@ mod dns;
 mod dns_serve;
 mod doctor;
 pub mod flags;
-mod help;
+pub mod help;
 mod jobs;
 mod lifecycle;
 mod logs;

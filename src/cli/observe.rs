@@ -1,6 +1,6 @@
 //! `status`, `health`, `inspect`, `send` and `attach`: what runs, shown to people.
 
-use super::render::{Color, Out, warn};
+use super::render::{Color, Out, escape_control, warn};
 use super::{Globals, View, context, exec, flags, no_arguments, parse_args};
 use crate::error::{Error, Kind, Result};
 use crate::ops::{self, HealthReport, Inspected, Request, SendParams, Sent, Status, TaskParams};
@@ -70,11 +70,15 @@ pub(super) fn show_status(out: &Out, s: &Status) -> Result<()> {
                         (None, _) => "-".into(),
                     },
                     t.port.map_or("-".into(), |p| p.to_string()),
+                    t.restarts.to_string(),
                     cmd,
                 ]
             })
             .collect();
-        out.table(&["TASK", "STATE", "HEALTH", "PID", "PORT", "COMMAND"], &rows);
+        out.table(
+            &["TASK", "STATE", "HEALTH", "PID", "PORT", "RESTARTS", "COMMAND"],
+            &rows,
+        );
         for (t, e) in s.tasks.iter().filter_map(|t| Some((t, t.log_error.as_ref()?))) {
             out.line(&format!(
                 "{}: the log of '{}' cannot be written ({}); {} bytes dropped since {}",
@@ -87,23 +91,6 @@ pub(super) fn show_status(out: &Out, s: &Status) -> Result<()> {
         }
         Ok(())
     }
-}
-
-/// `s` with its control characters escaped, so a command cannot move the cursor, color
-/// the terminal or break a table row: `\e` for ESC, `\n`, `\r`, `\t`, else `\xNN`.
-fn escape_control(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\x1b' => out.push_str("\\e"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `taskmux health [-v]`.

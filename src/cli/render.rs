@@ -125,11 +125,53 @@ pub fn print_error(out: &Out, prog: &str, e: &crate::error::Error) {
         out.json(&e.to_json());
     } else {
         let mut s = format!("{prog}: error[{}]: {}\n", e.code(), e.message());
+        s.push_str(&log_tail(e));
         if let Some(h) = &e.hint {
             s.push_str(&format!("  hint: {h}\n"));
         }
         note(&s);
     }
+}
+
+/// The last lines of a task's log that an error carries (`details.log_tail`, from a start
+/// that failed), indented under it; "" when it carries none.
+fn log_tail(e: &crate::error::Error) -> String {
+    let Some(d) = &e.details else { return String::new() };
+    let lines: Vec<&str> = d["log_tail"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.as_str())
+        .collect();
+    let task = d["task"].as_str().unwrap_or("the task");
+    if lines.is_empty() {
+        return match d.get("log_tail") {
+            Some(_) => format!("  {task} wrote nothing to its log\n"),
+            None => String::new(),
+        };
+    }
+    let mut s = format!("  the last lines of {task}'s log:\n");
+    for l in lines {
+        s.push_str(&format!("    {}\n", escape_control(&crate::logs::strip_ansi(l))));
+    }
+    s
+}
+
+/// `s` with its control characters escaped, so a command cannot move the cursor, color
+/// the terminal or break a table row: `\e` for ESC, `\n`, `\r`, `\t`, else `\xNN`.
+pub fn escape_control(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\x1b' => out.push_str("\\e"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Writes a warning to stderr (never in JSON's stdout).

@@ -116,7 +116,8 @@ mod tests {
             ),
             (
                 "start",
-                json!({"ok": true, "task": "bad", "action": "started", "warnings": [], "session": "smp"}),
+                json!({"ok": true, "task": "bad", "action": "started", "warnings": ["w", {"code": "W101", "task": "bad",
+                "message": "command 'pyhton3' not found on PATH", "hint": "install it"}], "session": "smp"}),
             ),
             (
                 "start",
@@ -135,6 +136,14 @@ mod tests {
             (
                 "stop",
                 json!({"ok": true, "task": "db", "action": "already_stopped", "session": "smp"}),
+            ),
+            (
+                "stop",
+                json!({"ok": true, "task": "db", "action": "restart_cancelled", "session": "smp"}),
+            ),
+            (
+                "stop",
+                json!({"ok": true, "session": "smp", "action": "stopped", "tasks": ["api"], "restart_cancelled": ["db"]}),
             ),
             (
                 "restart",

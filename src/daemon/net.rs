@@ -132,6 +132,7 @@ impl crate::proxy::Router for DaemonRouter {
             return Route::Unknown {
                 project: None,
                 hosts: Vec::new(),
+                registered: Vec::new(),
             };
         };
         match s.routes.lookup(&s, host) {
@@ -155,7 +156,19 @@ impl crate::proxy::Router for DaemonRouter {
                 let state = self.state(&session, &task);
                 Route::Down { session, task, state }
             }
-            Lookup::Unknown { project, hosts } => Route::Unknown { project, hosts },
+            Lookup::Unknown { project, hosts } => Route::Unknown {
+                project,
+                hosts,
+                // for the 503 page: what is registered, and what is started
+                registered: crate::registry::Registry::load(&s.base.home)
+                    .map(|r| {
+                        r.projects
+                            .iter()
+                            .map(|(name, e)| (name.clone(), e.desired == crate::registry::Desired::Up))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
         }
     }
 

@@ -2,6 +2,7 @@
 //! shows, the checks a `tools/call` gets and the [`Request`] it becomes are all made from it.
 //! A tool's result is the JSON `--json` prints for the same command.
 
+use super::Revision;
 use crate::ctx::Ctx;
 use crate::logs::{self, Query, Source};
 use crate::ops::{self, Request, Response};
@@ -285,8 +286,9 @@ impl Ty {
 }
 
 impl Tool {
-    /// The tool as `tools/list` shows it.
-    pub fn listing(&self) -> Value {
+    /// The tool as `tools/list` shows it under `revision`: `annotations` from 2025-03-26,
+    /// `title` from 2025-06-18.
+    pub fn listing(&self, revision: Revision) -> Value {
         let mut props = Map::new();
         for a in self.args {
             let mut s = a.ty.schema();
@@ -298,19 +300,20 @@ impl Tool {
         if !required.is_empty() {
             schema["required"] = json!(required);
         }
-        json!({
-            "name": self.name,
-            "title": self.title,
-            "description": self.description,
-            "inputSchema": schema,
-            "annotations": {
+        let mut tool = json!({"name": self.name, "description": self.description, "inputSchema": schema});
+        if revision.titles_and_structured_content() {
+            tool["title"] = json!(self.title);
+        }
+        if revision.annotations() {
+            tool["annotations"] = json!({
                 "title": self.title,
                 "readOnlyHint": self.effect == Effect::Reads,
                 "destructiveHint": self.effect != Effect::Reads,
                 "idempotentHint": self.effect != Effect::Runs,
                 "openWorldHint": false,
-            },
-        })
+            });
+        }
+        tool
     }
 
     /// The arguments, checked against the table: an object (or nothing), no unknown name,
@@ -510,12 +513,21 @@ mod tests {
             ]
         );
         for t in TOOLS {
-            let l = t.listing();
+            let l = t.listing(Revision::NEWEST);
             assert_eq!(l["inputSchema"]["type"], "object", "{l}");
             assert_eq!(l["inputSchema"]["additionalProperties"], false, "{l}");
+            assert!(
+                l["title"].is_string() && l["annotations"]["readOnlyHint"].is_boolean(),
+                "{l}"
+            );
+            // 2024-11-05 knows neither field
+            let old = t.listing(Revision::V2024_11_05);
+            let keys: Vec<&String> = old.as_object().expect("an object").keys().collect();
+            assert_eq!(keys, ["name", "description", "inputSchema"], "{old}");
+            assert_eq!(old["inputSchema"], l["inputSchema"]);
         }
         assert_eq!(
-            find("inspect").map(|t| t.listing()["inputSchema"]["required"].clone()),
+            find("inspect").map(|t| t.listing(Revision::NEWEST)["inputSchema"]["required"].clone()),
             Some(json!(["task"]))
         );
     }

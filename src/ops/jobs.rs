@@ -179,6 +179,49 @@ fn session_jobs(ctx: &Ctx, w: &Where) -> Result<(String, Vec<JobInfo>)> {
     Ok((session, list))
 }
 
+/// Whether `id` is a tmux window or pane id (`@N`, `%N`).
+fn is_tmux_id(id: &str) -> bool {
+    id.strip_prefix(['@', '%'])
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The jobs of the session that holds window or pane `id`, when it is one of this tmux
+/// server: ids are unique per server, so a job is found by its id whatever session it runs
+/// in (`taskmux-run -s scratch` then `jobs wait @7` from the project). Else the jobs of the
+/// session `w` names, or the project's.
+fn jobs_holding(ctx: &Ctx, w: &Where, id: &str) -> Result<(String, Vec<JobInfo>)> {
+    if is_tmux_id(id) {
+        ctx.tmux.check_version()?;
+        let asked = ctx
+            .tmux
+            .exec(&[crate::cmd!["display-message", "-p", "-t", id, "#{session_name}"]]);
+        if let Ok((true, out, _)) = asked
+            && !out.trim().is_empty()
+        {
+            let session = out.trim().to_string();
+            let list = jobs::list(ctx, &session, None)?;
+            return Ok((session, list));
+        }
+    }
+    session_jobs(ctx, w)
+}
+
+/// E220 for job `id`, not found in `session`, with how to find it.
+fn not_found(id: String, session: String) -> Error {
+    let hint = if is_tmux_id(&id) {
+        format!(
+            "no window or pane of this tmux server is {id}: a job that succeeded has closed its window; \
+             list the jobs left with 'taskmux jobs' (-s SESSION for another session)"
+        )
+    } else {
+        format!(
+            "a job of another session is found with -s: 'taskmux jobs wait -s SESSION {id}', or by its window \
+             id (@N); a job that succeeded has closed its window; list the jobs with 'taskmux jobs -s SESSION'"
+        )
+    };
+    Error::from(Kind::JobNotFound { job: id, session }).hint(hint)
+}
+
 /// `jobs`.
 pub fn list(ctx: &Ctx, p: JobsParams) -> Result<JobList> {
     let (session, list) = session_jobs(ctx, &p.place)?;
@@ -222,7 +265,10 @@ pub fn kill(ctx: &Ctx, p: JobsKillParams) -> Result<JobKilled> {
     if !p.all && p.tag.is_none() && p.window_id.is_none() {
         return Err(Error::usage("jobs kill needs --tag T, --window-id ID or --all"));
     }
-    let (session, list) = session_jobs(ctx, &p.place)?;
+    let (session, list) = match &p.window_id {
+        Some(w) if !p.all && p.tag.is_none() => jobs_holding(ctx, &p.place, w)?,
+        _ => session_jobs(ctx, &p.place)?,
+    };
     let chosen: Vec<JobInfo> = if p.all {
         list
     } else if let Some(t) = &p.tag {
@@ -234,11 +280,7 @@ pub fn kill(ctx: &Ctx, p: JobsKillParams) -> Result<JobKilled> {
             .filter(|j| j.job.window_id == w || j.job.pane_id == w)
             .collect();
         if found.is_empty() {
-            return Err(Kind::JobNotFound {
-                job: w.to_string(),
-                session,
-            }
-            .into());
+            return Err(not_found(w.to_string(), session));
         }
         found
     };
@@ -268,13 +310,12 @@ pub fn wait(ctx: &Ctx, p: JobsWaitParams) -> Result<JobRef> {
             "jobs wait needs a job: its window id (@N), pane id (%N) or window name",
         ));
     }
-    let (session, list) = session_jobs(ctx, &p.place)?;
+    let (session, list) = jobs_holding(ctx, &p.place, &p.id)?;
     let Some(j) = list
         .into_iter()
         .find(|j| j.job.window_id == p.id || j.job.pane_id == p.id || j.job.window_name == p.id)
     else {
-        return Err(Error::from(Kind::JobNotFound { job: p.id, session })
-            .hint("a job that succeeded has closed its window; list the jobs with 'taskmux jobs'"));
+        return Err(not_found(p.id, session));
     };
     let code = match j.exit_code {
         Some(c) => c,

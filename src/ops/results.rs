@@ -17,6 +17,8 @@ pub enum Action {
     Stopped,
     /// It was not running.
     AlreadyStopped,
+    /// It had ended and was waiting to be restarted (backoff): the restart is cancelled.
+    RestartCancelled,
     /// Stopped and started again.
     Restarted,
     /// SIGKILLed and its window destroyed.

@@ -2,8 +2,10 @@
 
 use super::shape::{Shape, Skip, failures, field, outcome_task, outcomes, skips};
 use super::{Action, Ctx, Outcome, TaskFailure, TasksParams, Warning, fresh_budget, lifecycle_ctx};
+use crate::check::{self, Finding, Severity};
 use crate::error::Result;
 use crate::registry::{Desired, Registry};
+use crate::state::State;
 use crate::task;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
@@ -25,6 +27,10 @@ pub struct Started {
     pub failed: Vec<TaskFailure>,
     /// What is worth saying.
     pub warnings: Vec<Warning>,
+    /// What `check` would say of a task started now, and that shows why it will not run
+    /// (W101: its program is not on PATH). In the JSON's `warnings` after the plain ones,
+    /// each as `check --json` gives it: `{"code", "task", "message", "hint"}`.
+    pub lint: Vec<Finding>,
     /// The project asks for the daemon (`auto_daemon`): in the JSON when true.
     pub auto_daemon: bool,
 }
@@ -58,17 +64,17 @@ impl Serialize for Started {
         let mut v = match Shape::of(&self.names) {
             Shape::One => {
                 let mut v = serde_json::to_value(self.outcome(&self.names[0])).unwrap_or(Value::Null);
-                v["warnings"] = json!(self.warnings);
+                v["warnings"] = self.warnings_json();
                 v["session"] = json!(self.session);
                 v
             }
             Shape::Many => json!({"ok": self.ok(), "session": self.session,
                 "results": self.names.iter().map(|n| self.outcome(n)).collect::<Vec<_>>(),
-                "warnings": self.warnings}),
+                "warnings": self.warnings_json()}),
             Shape::All => json!({
                 "ok": self.ok(), "session": self.session, "action": Action::Started,
                 "tasks": self.started, "already_running": self.already_running,
-                "skipped": self.skipped, "failed": self.failed, "warnings": self.warnings,
+                "skipped": self.skipped, "failed": self.failed, "warnings": self.warnings_json(),
             }),
         };
         if self.auto_daemon {
@@ -86,8 +92,24 @@ impl<'de> Deserialize<'de> for Started {
 }
 
 impl Started {
+    /// `warnings` as JSON: the plain ones (strings), then the findings (objects).
+    fn warnings_json(&self) -> Value {
+        let plain = self.warnings.iter().map(|w| json!(w));
+        Value::Array(plain.chain(self.lint.iter().map(|f| json!(f))).collect())
+    }
+
     /// Reads any of the three shapes back.
     fn from_json(v: &Value) -> std::result::Result<Started, String> {
+        let (mut warnings, mut lint) = (Vec::new(), Vec::new());
+        for w in field::<Vec<Value>>(v, "warnings")? {
+            match w {
+                Value::String(s) => warnings.push(Warning(s)),
+                other => lint.push(Finding {
+                    severity: Severity::Warning,
+                    ..Finding::deserialize(other).map_err(|e| format!("warnings: {e}"))?
+                }),
+            }
+        }
         let mut r = Started {
             session: field(v, "session")?,
             names: Vec::new(),
@@ -95,7 +117,8 @@ impl Started {
             already_running: Vec::new(),
             skipped: Vec::new(),
             failed: Vec::new(),
-            warnings: field(v, "warnings")?,
+            warnings,
+            lint,
             auto_daemon: field(v, "auto_daemon")?,
         };
         let list = match v.get("results") {
@@ -154,6 +177,16 @@ pub fn start(ctx: &Ctx, p: TasksParams) -> Result<Started> {
     }
     let report = report?;
     warnings.extend(report.warnings.into_iter().map(Warning));
+    // a task whose program is not there starts, and ends at once: say so now, as `check`
+    // would, with the environment it was started with
+    let record = State::load(&ctx.home, name).ok().and_then(|s| s.env());
+    let base = record.as_deref().unwrap_or(&ctx.env);
+    let lint = report
+        .started
+        .iter()
+        .filter_map(|n| lc.project.task(n).ok())
+        .filter_map(|t| check::program_not_found(&lc.project, t, base))
+        .collect();
     Ok(Started {
         session: lc.project.name.clone(),
         names,
@@ -162,6 +195,7 @@ pub fn start(ctx: &Ctx, p: TasksParams) -> Result<Started> {
         skipped: skips(report.skipped),
         failed: failures(report.failed),
         warnings,
+        lint,
         auto_daemon: lc.project.auto_daemon,
     })
 }

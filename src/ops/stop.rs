@@ -15,7 +15,8 @@ pub struct Stopped {
     pub session: String,
     /// The tasks asked for (empty: the project).
     pub names: Vec<String>,
-    /// Per task: `stopped` or `already_stopped`.
+    /// Per task: `stopped`, `already_stopped`, or `restart_cancelled` (it had ended and
+    /// waited to be restarted).
     pub results: Vec<(String, Action)>,
     /// `after_stop` hooks that failed.
     pub warnings: Vec<Warning>,
@@ -33,9 +34,13 @@ impl Serialize for Stopped {
             Shape::Many => json!({"ok": true, "session": self.session,
                 "results": self.results.iter().map(flat).collect::<Vec<_>>()}),
             Shape::All => json!({"ok": true, "session": self.session, "action": Action::Stopped,
-                "tasks": self.results.iter().filter(|(_, a)| *a == Action::Stopped).map(|(n, _)| n).collect::<Vec<_>>()}),
+                "tasks": self.with(Action::Stopped)}),
         };
         let mut v = v;
+        let cancelled = self.with(Action::RestartCancelled);
+        if Shape::of(&self.names) == Shape::All && !cancelled.is_empty() {
+            v["restart_cancelled"] = json!(cancelled);
+        }
         if !self.warnings.is_empty() {
             v["warnings"] = json!(self.warnings);
         }
@@ -58,7 +63,10 @@ impl<'de> Deserialize<'de> for Stopped {
                 None if v.get("task").is_some() => vec![Outcome::deserialize(&v).map_err(|e| e.to_string())?],
                 None => {
                     let tasks: Vec<String> = field(&v, "tasks")?;
+                    let cancelled: Vec<String> = field(&v, "restart_cancelled")?;
                     r.results = tasks.into_iter().map(|t| (t, Action::Stopped)).collect();
+                    r.results
+                        .extend(cancelled.into_iter().map(|t| (t, Action::RestartCancelled)));
                     return Ok(r);
                 }
             };
@@ -74,10 +82,18 @@ impl<'de> Deserialize<'de> for Stopped {
     }
 }
 
+impl Stopped {
+    /// The tasks of the result whose action was `a`.
+    fn with(&self, a: Action) -> Vec<&String> {
+        self.results.iter().filter(|(_, x)| *x == a).map(|(n, _)| n).collect()
+    }
+}
+
 fn stop_action(o: &StopOutcome) -> Action {
     match o {
         StopOutcome::Stopped => Action::Stopped,
         StopOutcome::AlreadyStopped => Action::AlreadyStopped,
+        StopOutcome::RestartCancelled => Action::RestartCancelled,
     }
 }
 

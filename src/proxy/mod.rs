@@ -48,6 +48,9 @@ pub enum Route {
         project: Option<String>,
         /// The URLs that project (or every project) serves.
         hosts: Vec<String>,
+        /// Every registered project, and whether it is started (desired up) rather than
+        /// stopped as a whole.
+        registered: Vec<(String, bool)>,
     },
 }
 
@@ -165,7 +168,7 @@ pub(crate) fn linger(sock: &mut TcpStream) {
 /// A ServerConfig for the proxy: TLS 1.2 and 1.3, ALPN `http/1.1` (preferred) and
 /// `http/1.0` (what `curl -0` offers alone), ring.
 pub fn tls_config(certs: Arc<dyn rustls::server::ResolvesServerCert>) -> Arc<rustls::ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crate::certs::provider();
     let mut c = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .expect("ring supports TLS 1.2 and 1.3")

@@ -36,22 +36,58 @@ pub fn response(code: u16, reason: &str, html: bool, title: &str, lines: &[Strin
     out.into_bytes()
 }
 
-/// 503: nothing serves `host`.
-pub fn unknown_host(host: &str, project: Option<&str>, hosts: &[String], html: bool, close: bool) -> Vec<u8> {
-    let mut lines = vec![match project {
-        Some(p) => format!("No task of project '{p}' serves {host}."),
-        None => format!("No registered project serves {host}."),
-    }];
-    if hosts.is_empty() {
-        lines.push("No task has a host yet.".into());
-    } else {
-        lines.push(format!("Known hosts: {}", hosts.join(", ")));
+/// 503: nothing serves `host`. It says what is true of it: whether the project the name
+/// is under is registered with the daemon, and started; the projects that are; the URLs
+/// that are served; and what makes a task served here.
+pub fn unknown_host(
+    host: &str,
+    project: Option<&str>,
+    hosts: &[String],
+    registered: &[(String, bool)],
+    html: bool,
+    close: bool,
+) -> Vec<u8> {
+    let state = |started: bool| if started { "started" } else { "stopped" };
+    let mut lines = Vec::new();
+    match project {
+        Some(p) => {
+            let started = registered.iter().find(|(n, _)| n == p).is_none_or(|(_, s)| *s);
+            lines.push(format!(
+                "No task of project '{p}' serves {host}. The project is registered with the daemon, and {}.",
+                state(started)
+            ));
+            lines.push(match hosts.is_empty() {
+                true => "None of its tasks has a host, so it serves no URL.".to_string(),
+                false => format!("Its URLs: {}", hosts.join(", ")),
+            });
+            lines.push(format!(
+                "To serve a task here: give it host = \"NAME\" under [tasks.<task>] in the project's taskmux.toml, \
+                 then run 'taskmux -p {p} restart <task>' (a task gets its $PORT when it starts)."
+            ));
+        }
+        None => {
+            lines.push(format!("No registered project serves {host}."));
+            lines.push(match registered.is_empty() {
+                true => "No project is registered with the daemon yet.".to_string(),
+                false => format!(
+                    "The registered projects: {}.",
+                    registered
+                        .iter()
+                        .map(|(n, s)| format!("{n} ({})", state(*s)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+            if !hosts.is_empty() {
+                lines.push(format!("The URLs served: {}", hosts.join(", ")));
+            }
+            lines.push(
+                "A project is registered, and its tasks started, by 'taskmux start' in its directory; a task with \
+                 host = \"NAME\" in its taskmux.toml is then served at https://NAME.<project>.localhost."
+                    .into(),
+            );
+        }
     }
-    lines.push(
-        "To serve a task here, add host = \"NAME\" under [tasks.<task>] in its taskmux.toml; \
-         the URL works as soon as the file is saved (or run 'taskmux start' in that project)."
-            .into(),
-    );
     response(
         503,
         "Service Unavailable",
@@ -66,8 +102,8 @@ pub fn unknown_host(host: &str, project: Option<&str>, hosts: &[String], html: b
 pub fn task_down(host: &str, session: &str, task: &str, state: &str, why: &str, html: bool, close: bool) -> Vec<u8> {
     let lines = vec![
         format!("{host} is served by task '{task}' of project '{session}', which is {state}: {why}."),
-        format!("See what it said: taskmux logs {task} (in the directory of project '{session}')."),
-        format!("Start it: taskmux start {task}"),
+        format!("See what it said: taskmux -p {session} logs {task}"),
+        format!("Start it: taskmux -p {session} start {task}"),
     ];
     response(
         502,
@@ -103,7 +139,7 @@ pub fn timed_out(host: &str, session: &str, task: &str, secs: f64, html: bool) -
         format!(
             "{host} is served by task '{task}' of project '{session}', which took the request and did not begin its answer within {secs} s (proxy_upstream_timeout)."
         ),
-        format!("See what it is doing: taskmux logs {task} (in the directory of project '{session}')."),
+        format!("See what it is doing: taskmux -p {session} logs {task}"),
         "If it needs longer: taskmux config set proxy_upstream_timeout 300 (0 = no limit), then taskmux daemon restart."
             .to_string(),
     ];

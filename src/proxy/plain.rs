@@ -44,9 +44,13 @@ fn answer(r: &http::Request, s: &Shared) -> Vec<u8> {
         return pages::refused(400, "names no host, so there is no https URL to send it to");
     };
     match s.router.route(host) {
-        Route::Unknown { project, hosts } => {
+        Route::Unknown {
+            project,
+            hosts,
+            registered,
+        } => {
             let html = pages::wants_html(r.header("accept"));
-            pages::unknown_host(host, project.as_deref(), &hosts, html, true)
+            pages::unknown_host(host, project.as_deref(), &hosts, &registered, html, true)
         }
         Route::Upstream { .. } | Route::Down { .. } => pages::redirect(host, s.opts.https_port, r.path()),
     }

@@ -42,6 +42,7 @@ impl Router for ToPort {
             Route::Unknown {
                 project: None,
                 hosts: Vec::new(),
+                registered: Vec::new(),
             }
         }
     }
@@ -63,7 +64,7 @@ fn rig(upstream: u16, opts: Options) -> Rig {
     let made = rcgen::generate_simple_self_signed(vec![HOST.to_string(), OTHER.to_string()]).expect("a certificate");
     let der = made.cert.der().clone();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crate::certs::provider();
     let ck = CertifiedKey::from_der(vec![der.clone()], key, &provider).expect("a key pair");
     let listeners = super::bind(IpAddr::V4(Ipv4Addr::LOCALHOST), 0, 0).expect("binds");
     let tls = super::tls_config(Arc::new(OneCert(Arc::new(ck))));

@@ -147,6 +147,7 @@ fn start_as(
     gated: bool,
     seen: Option<Option<Runtimes>>,
 ) -> Result<StartReport> {
+    let began = crate::paths::now_secs();
     let project = &ctx.project;
     let all = names.is_empty();
     let set = start_set(project, names)?;
@@ -185,7 +186,7 @@ fn start_as(
                 .iter()
                 .filter_map(|t| Some((t.name.clone(), rts.get(&t.name)?.pane_id.clone())))
                 .collect();
-            wait_all(ctx, &list, &prepared, &report)?;
+            wait_all(ctx, &list, &prepared, &report, began)?;
         }
         return Ok(report);
     }
@@ -201,6 +202,7 @@ fn start_as(
 
     let run = Run {
         ctx,
+        began,
         since: state.stops,
         gated,
         prepared: &prepared,
@@ -234,7 +236,7 @@ fn start_as(
     }
     in_config_order(project, &mut report);
     if wait {
-        wait_all(ctx, &launched, &prepared, &report)?;
+        wait_all(ctx, &launched, &prepared, &report, began)?;
     }
     Ok(report)
 }
@@ -313,6 +315,8 @@ fn running_dependency_envs<'a>(
 /// One start in progress: what every launching thread shares.
 struct Run<'a> {
     ctx: &'a Ctx,
+    /// When the start began (epoch seconds): a task's log lines from then on are its run's.
+    began: f64,
     /// The project's stop count when the start began: a stop by hand after it wins.
     since: u64,
     /// Each task waits for its dependencies' health (the whole auto_start set, or a heal).
@@ -589,14 +593,21 @@ impl<'a> Run<'a> {
 
     /// A dependency died while its dependents waited: a failure of the start (once).
     fn died(&self, t: &Task, why: &str) {
+        let known = |r: &StartReport| r.failed.iter().any(|(n, _)| n == &t.name);
+        let launched = match self.report.lock() {
+            Ok(r) if !known(&r) => r.started.contains(&t.name),
+            _ => return,
+        };
+        let e = Error::from(Kind::NotHealthy(format!(
+            "Task '{}' {why} before it was healthy; its dependents were skipped",
+            t.name
+        )))
+        .hint(format!("see 'taskmux logs {}' for why it ended", t.name));
+        // the log is read without the report's lock: it may wait a moment for the last lines
+        let e = with_log_tail(self.ctx, t, launched.then_some(self.began), true, e);
         if let Ok(mut r) = self.report.lock()
-            && !r.failed.iter().any(|(n, _)| n == &t.name)
+            && !known(&r)
         {
-            let e = Error::from(Kind::NotHealthy(format!(
-                "Task '{}' {why} before it was healthy; its dependents were skipped",
-                t.name
-            )))
-            .hint(format!("see 'taskmux logs {}' for why it ended", t.name));
             r.failed.push((t.name.clone(), e));
         }
     }
@@ -609,6 +620,7 @@ fn wait_all(
     list: &[(String, String)],
     prepared: &HashMap<String, Prepared>,
     report: &StartReport,
+    began: f64,
 ) -> Result<()> {
     let project = &ctx.project;
     let results: Vec<(String, String, Probe)> = std::thread::scope(|s| {
@@ -637,22 +649,24 @@ fn wait_all(
     let panes: Vec<(String, Probe)> = results.iter().map(|(_, pane, p)| (pane.clone(), p.clone())).collect();
     record_health(&ctx.tmux, &panes);
     let failures: Vec<_> = results.into_iter().filter(|(_, _, p)| !p.ok).collect();
-    if let Some((name, _, p)) = failures.first() {
+    if let Some((name, pane, p)) = failures.first() {
         let t = project.task(name)?;
-        return Err(Error::from(Kind::NotHealthy(format!(
+        let e = Error::from(Kind::NotHealthy(format!(
             "Task '{name}' is not healthy: {}",
             probe_desc(t, p)
         )))
         .hint(format!(
-            "see 'taskmux inspect {name}' and the task's window ('tmux attach -t {}')",
-            project.name
+            "the whole log: 'taskmux logs {name}'; its state: 'taskmux inspect {name}'"
         ))
         .details(json!({
             "task": name, "method": p.method.as_str(), "reason": p.reason,
             "unhealthy": failures.iter().map(|(n, _, _)| n).collect::<Vec<_>>(),
             "started": report.started,
             "skipped": report.skipped.iter().map(|(t, r)| json!({"task": t, "reason": r})).collect::<Vec<_>>(),
-        })));
+        }));
+        let since = report.started.contains(name).then_some(began);
+        let dead = !pane_state(&ctx.tmux, pane).ok().flatten().is_some_and(|r| r.running());
+        return Err(with_log_tail(ctx, t, since, dead, e));
     }
     if let Some((name, reason)) = report.skipped.first() {
         return Err(
@@ -661,6 +675,41 @@ fn wait_all(
         );
     }
     Ok(())
+}
+
+/// How many of a task's last log lines an error of its start shows.
+const LOG_TAIL: usize = 10;
+/// How long a start that saw its task end waits for the task's last words to reach its log.
+const LOG_FLUSH: Duration = Duration::from_secs(1);
+
+/// `e` with the last lines of task `t`'s log in its details (`log_file`, `log_tail`), which
+/// the CLI shows under the error: those since `since` (epoch seconds) when the start
+/// launched it, else its last ones. A task that ended (`dead`) may have written its last
+/// words a moment ago: they are waited for, briefly.
+fn with_log_tail(ctx: &Ctx, t: &Task, since: Option<f64>, dead: bool, e: Error) -> Error {
+    let path = crate::logs::log_path(&ctx.home, &ctx.project, t);
+    let source = [crate::logs::Source {
+        task: t.name.clone(),
+        path: path.clone(),
+        index: None,
+    }];
+    let q = crate::logs::Query {
+        tail: Some(LOG_TAIL),
+        // a line stamped in the millisecond the start began is this run's
+        since: since.map(|s| s - 0.001),
+        ..Default::default()
+    };
+    let deadline = Instant::now() + LOG_FLUSH;
+    let lines = loop {
+        let lines = crate::logs::read(&source, &q).unwrap_or_default();
+        if !lines.is_empty() || !dead || Instant::now() >= deadline || ctx.cancel.sleep(Duration::from_millis(50)) {
+            break lines;
+        }
+    };
+    let mut details = e.details.clone().unwrap_or_else(|| json!({"task": t.name}));
+    details["log_file"] = json!(path);
+    details["log_tail"] = json!(lines.iter().map(|l| l.raw.as_str()).collect::<Vec<_>>());
+    e.details(details)
 }
 
 /// How a wait for a task's health ended.

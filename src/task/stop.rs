@@ -25,6 +25,9 @@ pub enum StopOutcome {
     Stopped,
     /// It was not running.
     AlreadyStopped,
+    /// It had ended by itself and was waiting out its backoff to be restarted: a stop by
+    /// hand cancels that restart.
+    RestartCancelled,
 }
 
 /// What `stop` did: per task, and what is worth saying (an `after_stop` hook that failed).
@@ -49,9 +52,11 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
     // a stop by hand wins: its mark goes first, before it waits for the project's
     // authority, so a start in progress launches none of these any more, and a relaunch
     // decided a moment ago finds it and lets the task be
-    if manual {
-        mark_stopped(ctx, &tasks)?;
-    }
+    // the tasks whose restart (after their backoff) the mark cancels
+    let mut cancelled = match manual {
+        true => mark_stopped(ctx, &tasks)?,
+        false => Vec::new(),
+    };
     let _authority = authority(ctx)?;
     let rts = read_runtime(&ctx.tmux, &project.name)?;
     let state = State::load(&ctx.home, &project.name)?;
@@ -61,6 +66,12 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
         .iter()
         .copied()
         .filter(|t| rts.get(&t.name).is_some_and(|r| r.running()))
+        .collect();
+    // ended, with a restart scheduled (`state` backoff): the stop by hand cancelled it
+    let in_backoff: Vec<&str> = tasks
+        .iter()
+        .filter(|t| cancelled.contains(&t.name) && rts.get(&t.name).is_some_and(|r| r.dead))
+        .map(|t| t.name.as_str())
         .collect();
     // each running task's environment, built once for both of its hooks
     let envs: HashMap<String, Vec<(String, String)>> = running
@@ -83,12 +94,13 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
         task_hook(ctx, t, Hook::BeforeStop, &envs[&t.name], labels)?;
     }
 
+    // the manual-stop mark clears the backoff (State::set_manual_stop)
     let chain = interrupt_chain(&tasks, &rts);
     // the mark comes before the first signal, so a supervisor that sees the exit knows
     // it was ours: a manual stop it never undoes, or a restart's stop it leaves alone (a
     // start that ran while this waited may have cleared the first mark)
     if manual {
-        mark_stopped(ctx, &tasks)?;
+        cancelled.extend(mark_stopped(ctx, &tasks)?);
     } else if !running.is_empty() {
         State::update(&ctx.home, &project.name, |s| {
             for t in &running {
@@ -120,6 +132,14 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
         }
         let outcome = if was {
             StopOutcome::Stopped
+        } else if in_backoff.contains(&t.name.as_str()) {
+            ctx.events.emit(
+                "task_stopped",
+                &project.name,
+                Some(&t.name),
+                json!({"manual": true, "restart_cancelled": true}),
+            );
+            StopOutcome::RestartCancelled
         } else {
             StopOutcome::AlreadyStopped
         };
@@ -132,11 +152,16 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
 }
 
 /// Sets the manual-stop marks of `tasks`.
-fn mark_stopped(ctx: &Ctx, tasks: &[&Task]) -> Result<()> {
+fn mark_stopped(ctx: &Ctx, tasks: &[&Task]) -> Result<Vec<String>> {
     State::update(&ctx.home, &ctx.project.name, |s| {
+        let mut cancelled = Vec::new();
         for t in tasks {
+            if s.facts(&t.name).backoff_until.is_some() {
+                cancelled.push(t.name.clone());
+            }
             s.set_manual_stop(&t.name, true);
         }
+        cancelled
     })
 }
 

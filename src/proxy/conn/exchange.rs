@@ -76,10 +76,15 @@ impl Conn<'_> {
     /// Connects a request to its route's upstream (None), or the page that answers it.
     fn route(&mut self, route: Route, host: &str, r: &http::Request, has_body: bool) -> Option<Vec<u8>> {
         match route {
-            Route::Unknown { project, hosts } => Some(pages::unknown_host(
+            Route::Unknown {
+                project,
+                hosts,
+                registered,
+            } => Some(pages::unknown_host(
                 host,
                 project.as_deref(),
                 &hosts,
+                &registered,
                 self.html,
                 has_body || self.close_after,
             )),
