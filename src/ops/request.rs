@@ -130,6 +130,10 @@ requests! {
     StopAll = "stop_all",
     /// `restart` of every supervised project (the daemon's alone).
     RestartAll = "restart_all",
+    /// This machine at a glance: taskmux, daemon, each project counted (one row of `fleet`).
+    Summary = "summary",
+    /// This machine and every host of `[hosts]`, asked at once.
+    Fleet(super::FleetParams) = "fleet",
 }
 
 /// Who sent a request: what it may ask depends on it (taskmuxd(8), API).
@@ -205,6 +209,8 @@ impl Request {
                 | Request::StartAll
                 | Request::StopAll
                 | Request::RestartAll
+                | Request::Summary
+                | Request::Fleet(_)
                 | Request::Run(_)
                 | Request::Jobs(_)
                 | Request::JobsKill(_)
