@@ -188,8 +188,12 @@ impl Remote {
         let Some(stdout) = child.stdout.take() else {
             return Err(Error::internal("ssh was started without its stdout"));
         };
+        let mut heard = false;
         let read = if sent {
-            read_reply(&self.name, stdout, &mut input, on_line)
+            read_reply(&self.name, stdout, &mut input, &mut |v| {
+                heard = true;
+                on_line(v)
+            })
         } else {
             Ok(Ended::Eof)
         };
@@ -212,13 +216,14 @@ impl Remote {
         }
         match read? {
             Ended::Done | Ended::Stopped => Ok(()),
-            Ended::Eof => Err(self.failure(outcome, &said)),
+            Ended::Eof => Err(self.failure(outcome, &said, heard)),
         }
     }
 
     /// Why an exchange ended without its reply, from ssh's exit and what it (or the remote
-    /// shell) said on stderr.
-    fn failure(&self, status: Option<std::process::ExitStatus>, said: &str) -> Error {
+    /// shell) said on stderr; `heard`: a line came from there, so ssh had connected (its
+    /// 255 is then a remote that died, not a host out of reach).
+    fn failure(&self, status: Option<std::process::ExitStatus>, said: &str, heard: bool) -> Error {
         use std::os::unix::process::ExitStatusExt;
         let code = status.and_then(|s| s.code());
         let words = last_words(said);
@@ -226,15 +231,17 @@ impl Remote {
             let l = l.to_ascii_lowercase();
             (l.contains("not found") || l.contains("no such file or directory")) && l.contains("taskmux")
         });
-        if code == Some(127) || (code == Some(126)) || not_found {
+        if !heard && (code == Some(127) || code == Some(126) || not_found) {
             return Kind::RemoteNoTaskmux {
                 host: self.name.clone(),
                 program: self.program.clone(),
             }
             .into();
         }
-        if code == Some(255) {
-            let reason = words.unwrap_or_else(|| "ssh failed and said nothing".into());
+        // ssh says why it could not connect; a 255 in silence is the remote command's own
+        // (killed by a signal, or its exit status)
+        if code == Some(255) && !heard && words.is_some() {
+            let reason = words.unwrap_or_default();
             let hint = unreachable_hint(said, &self.name, &self.dest, self.connect_timeout);
             let mut e = Error::from(Kind::HostUnreachable {
                 host: self.name.clone(),
@@ -246,6 +253,7 @@ impl Remote {
             return e;
         }
         let how = match (code, status.and_then(|s| s.signal())) {
+            (Some(255), _) => "ssh exit 255: the process there was killed, or the connection lost".into(),
             (Some(c), _) => format!("exit {c}"),
             (None, Some(s)) => format!("signal {s}"),
             (None, None) => "no exit status".into(),
@@ -253,7 +261,12 @@ impl Remote {
         Error::from(Kind::RemoteFailed {
             host: self.name.clone(),
             reason: format!(
-                "the connection ended without a complete reply ({how}){}",
+                "the connection ended {} ({how}){}",
+                if heard {
+                    "in the middle of the reply"
+                } else {
+                    "without a reply"
+                },
                 words.map_or(String::new(), |w| format!(": {w}"))
             ),
         })
@@ -620,6 +633,7 @@ mod tests {
         let refused = r.failure(
             status(255),
             "ssh: connect to host 127.0.0.1 port 2: Connection refused\r\n",
+            false,
         );
         assert_eq!(refused.code(), "E310");
         assert_eq!(
@@ -630,22 +644,32 @@ mod tests {
         let changed = r.failure(
             status(255),
             "@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@@@\nIT IS POSSIBLE...\nHost key verification failed.\n",
+            false,
         );
         assert!(changed.message().contains("IDENTIFICATION HAS CHANGED"), "{changed}");
         assert!(
             changed.message().ends_with("Host key verification failed."),
             "{changed}"
         );
-        let key = r.failure(status(255), "root@127.0.0.1: Permission denied (publickey).\n");
+        let key = r.failure(status(255), "root@127.0.0.1: Permission denied (publickey).\n", false);
         assert!(key.hint.as_deref().is_some_and(|h| h.contains("authorized_keys")));
-        let missing = r.failure(status(127), "bash: line 1: taskmux: command not found\n");
+        let missing = r.failure(status(127), "bash: line 1: taskmux: command not found\n", false);
         assert_eq!(missing.code(), "E312");
         assert_eq!(
             missing.message(),
             "taskmux not found on a (ran 'taskmux'); set hosts.a.taskmux"
         );
-        let died = r.failure(Some(std::process::ExitStatus::from_raw(9)), "");
+        let died = r.failure(Some(std::process::ExitStatus::from_raw(9)), "", false);
         assert_eq!(died.code(), "E311");
         assert!(died.message().contains("signal 9"), "{died}");
+        // a 255 after the remote had spoken is a remote that died, not a host out of reach
+        let cut = r.failure(status(255), "", true);
+        assert_eq!(
+            r.failure(status(255), "", false).code(),
+            "E311",
+            "a remote killed by a signal"
+        );
+        assert_eq!(cut.code(), "E311");
+        assert!(cut.message().contains("in the middle of the reply"), "{cut}");
     }
 }

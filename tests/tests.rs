@@ -24,6 +24,7 @@ mod observe;
 mod protocol;
 mod proxy;
 mod reload;
+mod remote;
 mod request;
 mod stop;
 mod tmuxp;
