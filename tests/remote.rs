@@ -476,6 +476,31 @@ fn fleet_lists_every_host_and_names_the_one_that_is_down() {
         text.contains("c: error[E310]: cannot reach c: ssh: connect to host"),
         "{text}"
     );
+
+    // every host reached: a task that failed on one still fails the fleet, and says where
+    b.env
+        .config("name = \"beta\"\n[tasks.once]\ncommand = \"exit 2\"\nrestart_policy = \"no\"\n");
+    let cfg_b = b.env.project.join("taskmux.toml").display().to_string();
+    let o = client.run(&["-H", "b", "-c", &cfg_b, "start"]);
+    assert!(o.status.code().is_some(), "{}", show(&o));
+    std::fs::write(client.home.join("config.toml"), "[hosts]\na = \"a\"\nb = \"b\"\n").expect("c is gone");
+    let mut last = Value::Null;
+    wait_for(15.0, "beta's task to have failed", || {
+        let (v, code, _) = client.json(&["fleet"]);
+        last = v;
+        code == 1 && last["hosts"][2]["projects"][0]["failed"] == 1
+    });
+    assert_eq!(last["ok"], false);
+    assert_eq!(
+        last["hosts"][2]["projects"],
+        json!([{"name": "beta", "running": 0, "total": 1, "unhealthy": 0, "failed": 1}]),
+        "{last}"
+    );
+    assert!(
+        last["hosts"]
+            .as_array()
+            .is_some_and(|h| h.iter().all(|r| r["reachable"] == true))
+    );
 }
 
 #[test]

@@ -150,11 +150,10 @@ fn received(remote: &Remote, e: Error) -> Error {
         Some(v) => v,
         None => {
             let hint = format!(
-                "taskmux on {} may be another version than this one ({}): 'taskmux -H {} --version'; \
-                 run the same version on both",
+                "taskmux on {} may be another version than this one ({}): 'taskmux fleet' shows each \
+                 host's; run the same version on both",
                 remote.name,
                 env!("CARGO_PKG_VERSION"),
-                remote.name
             );
             e.hint(hint)
         }
