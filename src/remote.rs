@@ -162,10 +162,13 @@ impl Remote {
     /// Sends `request` as one line to `taskmux __request` there and hands each line of the
     /// reply to `on_line`, which says whether more is to come. `within` bounds the whole
     /// exchange (`fleet`); without it, a request may take as long as it takes there (a
-    /// `start --wait`), and a stream as long as both sides want it.
+    /// `start --wait`), and a stream as long as both sides want it. A stream keeps ssh's
+    /// input open (its end is the reader leaving); any other request closes it once sent,
+    /// so the remote loop ends as soon as it has replied.
     pub fn exchange(
         &self,
         request: &Value,
+        stream: bool,
         within: Option<Duration>,
         on_line: &mut dyn FnMut(Value) -> Next,
     ) -> Result<()> {
@@ -185,6 +188,9 @@ impl Remote {
         let line = format!("{request}\n");
         // a request is small; a host that takes none of it before it ends says why below
         let sent = input.as_mut().is_some_and(|i| i.write_all(line.as_bytes()).is_ok());
+        if !stream {
+            input.take();
+        }
         let Some(stdout) = child.stdout.take() else {
             return Err(Error::internal("ssh was started without its stdout"));
         };
@@ -198,6 +204,12 @@ impl Remote {
             Ok(Ended::Eof)
         };
         let fired = watchdog.is_some_and(|w| w.stop());
+        if !fired && matches!(read, Ok(Ended::Done)) {
+            // the reply is whole: ssh ends as the remote side does, and nobody waits on it
+            drop(input);
+            reap_later(child);
+            return Ok(());
+        }
         let outcome = finish(&mut child, input, &read);
         let said = stderr.text();
         if fired {
@@ -348,11 +360,35 @@ fn bad_reply(host: &str, reason: String) -> Error {
     })
 }
 
-/// Ends the ssh child: its input closed (the remote loop then ends), and reaped; one that
-/// has not ended within a few seconds, or whose reader left, is killed. Its exit status.
+/// Waits for `child` on a thread of its own, so it is reaped without anyone waiting.
+fn reap_later(mut child: Child) {
+    let (tx, rx) = std::sync::mpsc::channel::<Child>();
+    let spawned = std::thread::Builder::new()
+        .name("ssh reaper".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            if let Ok(mut c) = rx.recv() {
+                let _ = c.wait();
+            }
+        });
+    match spawned {
+        Ok(_) => {
+            if let Err(std::sync::mpsc::SendError(mut c)) = tx.send(child) {
+                let _ = c.wait();
+            }
+        }
+        Err(_) => {
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Ends the ssh child after its output ended or its reader left: its input closed (the
+/// remote loop then ends), and reaped; one that has not ended within a few seconds, or
+/// whose reader left, is killed. Its exit status.
 fn finish(child: &mut Child, input: Option<ChildStdin>, read: &Result<Ended>) -> Option<std::process::ExitStatus> {
     drop(input);
-    if !matches!(read, Ok(Ended::Done) | Ok(Ended::Eof)) {
+    if !matches!(read, Ok(Ended::Eof)) {
         let _ = child.kill();
         return child.wait().ok();
     }

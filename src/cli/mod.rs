@@ -218,6 +218,11 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
     let args: Vec<OsString> = rest.collect();
     let cmd = match cmd.as_str() {
         // the request loop: global flags anywhere on its line set its project and server
+        "__request" if g.host.is_some() => {
+            return Err(Error::usage(
+                "__request answers for this machine; -H does not apply to it",
+            ));
+        }
         "__request" if args.is_empty() => return request::serve(g),
         "__request" => return Err(Error::usage("__request takes no arguments but the global flags")),
         "list" | "ls" => "status".to_string(),
@@ -372,11 +377,6 @@ pub fn context_at(g: &Globals, home: PathBuf) -> Result<Ctx> {
                 .hint(format!("run it there: ssh {h} taskmux ...")),
         );
     }
-    local_context_at(g, home)
-}
-
-/// [`context_at`] of this machine.
-fn local_context_at(g: &Globals, home: PathBuf) -> Result<Ctx> {
     let cwd = std::env::current_dir().map_err(|e| Error::from(Kind::NoCurrentDir { reason: e.to_string() }))?;
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let socket = g.socket.clone().or_else(|| var("TASKMUX_TMUX_SOCKET"));

@@ -28,7 +28,7 @@ pub fn ask_within(remote: &Remote, req: &Request, within: Option<Duration>) -> R
         Err(e) => return Response::Error(e),
     };
     let mut reply = None;
-    let sent = remote.exchange(&line, within, &mut |v| {
+    let sent = remote.exchange(&line, false, within, &mut |v| {
         reply = Some(v);
         Next::Done
     });
@@ -49,7 +49,7 @@ pub fn stream(remote: &Remote, req: &Request, emit: &mut dyn FnMut(Item) -> bool
     let mut reply = None;
     let mut items = 0u64;
     let mut left = false;
-    let sent = remote.exchange(&line, None, &mut |v| {
+    let sent = remote.exchange(&line, true, None, &mut |v| {
         if v.get("item").is_some() && v.get("response").is_none() {
             // an item of a kind this version does not know is passed over
             let Ok(item) = serde_json::from_value::<Item>(v) else {
@@ -167,6 +167,7 @@ fn versions(remote: &Remote) -> Option<Error> {
     remote
         .exchange(
             &serde_json::json!({"command": "ping"}),
+            false,
             Some(Duration::from_secs(10)),
             &mut |v| {
                 pong = Some(v);
