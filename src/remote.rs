@@ -254,15 +254,17 @@ impl Remote {
         // (killed by a signal, or its exit status)
         if code == Some(255) && !heard && words.is_some() {
             let reason = words.unwrap_or_default();
-            let hint = unreachable_hint(said, &self.name, &self.dest, self.connect_timeout);
-            let mut e = Error::from(Kind::HostUnreachable {
+            let hint = unreachable_hint(said, &self.name, &self.dest, self.connect_timeout).unwrap_or_else(|| {
+                format!(
+                    "check that 'ssh {} true' works from this shell without a prompt (taskmux runs ssh with BatchMode)",
+                    self.dest
+                )
+            });
+            return Error::from(Kind::HostUnreachable {
                 host: self.name.clone(),
                 reason,
-            });
-            if let Some(h) = hint {
-                e = e.hint(h);
-            }
-            return e;
+            })
+            .hint(hint);
         }
         let how = match (code, status.and_then(|s| s.signal())) {
             (Some(255), _) => "ssh exit 255: the process there was killed, or the connection lost".into(),

@@ -556,3 +556,36 @@ pub fn placeholder_main(name: &str, what: &str, args: Vec<OsString>) -> ExitCode
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(args: &[&str]) -> (Globals, Vec<String>) {
+        let (g, rest) = split_globals(args.iter().map(OsString::from).collect()).expect("splits");
+        (g, rest.iter().map(|a| a.to_string_lossy().into_owned()).collect())
+    }
+
+    #[test]
+    fn host_is_global_but_add_keeps_its_proxy_host() {
+        for args in [
+            &["-H", "a", "status"][..],
+            &["status", "--host", "a"],
+            &["--host=a", "status"],
+            &["-Ha", "status"],
+        ] {
+            let (g, rest) = split(args);
+            assert_eq!(
+                (g.host.as_deref(), rest),
+                (Some("a"), vec!["status".to_string()]),
+                "{args:?}"
+            );
+        }
+        let (g, rest) = split(&["-H", "b", "add", "api", "x", "--host", "api"]);
+        assert_eq!(g.host.as_deref(), Some("b"));
+        assert_eq!(rest, ["add", "api", "x", "--host", "api"]);
+        let (g, rest) = split(&["add", "api", "x", "--host=api"]);
+        assert_eq!((g.host, rest.last().map(String::as_str)), (None, Some("--host=api")));
+        assert!(split_globals(vec!["-H".into()]).is_err(), "-H needs a value");
+    }
+}
