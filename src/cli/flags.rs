@@ -49,7 +49,7 @@ pub const GLOBAL: &[Flag] = &[
         "host",
         Some('H'),
         Some("NAME|DEST"),
-        "carry the command out on that machine, over ssh ([hosts] in config.toml)",
+        "carry the command out on that machine, over ssh",
     ),
     f(
         "help",
