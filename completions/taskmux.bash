@@ -6,7 +6,7 @@
 # or install it as .../bash-completion/completions/taskmux (and taskmux-run).
 
 # Commands of taskmux (list and ls are aliases of status).
-_taskmux_commands='start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config ca dns doctor fleet completions help'
+_taskmux_commands='start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config ca dns doctor alias fleet completions help'
 
 # Flags accepted anywhere before '--'.
 _taskmux_global_flags='--json -c --config -L --socket -p --project -H --host -h --help -V --version'

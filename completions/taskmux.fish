@@ -143,6 +143,8 @@ complete -c taskmux -n __taskmux_needs_command -a daemon -d 'the per-machine sup
 complete -c taskmux -n __taskmux_needs_command -a dns -d 'name resolution: DNS server, resolver set-up, query'
 complete -c taskmux -n __taskmux_needs_command -a config -d 'show or edit the global config'
 complete -c taskmux -n __taskmux_needs_command -a ca -d 'the local CA: trust it, mint certificates'
+complete -c taskmux -n __taskmux_needs_command -a doctor -d 'check every layer and say what to fix'
+complete -c taskmux -n __taskmux_needs_command -a alias -d 'a URL for a server taskmux does not run'
 complete -c taskmux -n __taskmux_needs_command -a fleet -d 'this machine and every host of [hosts]'
 complete -c taskmux -n __taskmux_needs_command -a completions -d 'print a shell completion script'
 complete -c taskmux -n __taskmux_needs_command -a help -d "the commands, or one command's usage"
@@ -189,6 +191,7 @@ complete -c taskmux -n '__taskmux_command_is send' -l no-enter -d 'do not press 
 
 # jobs
 complete -c taskmux -n '__taskmux_first_operand jobs' -a 'list ls kill wait'
+complete -c taskmux -n '__taskmux_first_operand alias' -a 'add remove list'
 complete -c taskmux -n '__taskmux_command_is jobs' -s t -l tag -x -d 'only jobs of this tag'
 complete -c taskmux -n '__taskmux_command_is jobs' -l window-id -x -d 'with kill: this job window'
 complete -c taskmux -n '__taskmux_command_is jobs' -l all -d 'with kill: every job window'
@@ -226,7 +229,7 @@ complete -c taskmux -n '__taskmux_first_operand ca' -a 'install uninstall mint p
 
 # completions, help
 complete -c taskmux -n '__taskmux_first_operand completions' -a 'bash zsh fish'
-complete -c taskmux -n '__taskmux_first_operand help' -a 'start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config ca dns doctor fleet completions help'
+complete -c taskmux -n '__taskmux_first_operand help' -a 'start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config ca dns doctor alias fleet completions help'
 
 # run: the flags of taskmux-run (besides the global ones), then the command after '--'.
 complete -c taskmux -n '__taskmux_command_is run' -s s -l session -x -d 'run in this tmux session'

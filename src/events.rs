@@ -7,6 +7,10 @@
 //! disagrees with the file's (the file was edited, deleted, or a crash fell between the two
 //! writes), the lines are counted once to rebuild it.
 
+mod health;
+
+pub use health::{EventsFailing, HealthChange, HealthWatcher, fix_for};
+
 use crate::error::{Error, Result};
 use crate::paths;
 use serde_json::{Map, Value, json};
@@ -55,11 +59,19 @@ impl Limits {
     }
 }
 
-/// The event history of one state directory.
-#[derive(Debug, Clone, PartialEq)]
+/// The event history of one state directory. Its clones share whether their events are
+/// written ([`EventLog::failing`]).
+#[derive(Debug, Clone)]
 pub struct EventLog {
     home: PathBuf,
     limits: Limits,
+    health: std::sync::Arc<health::Health>,
+}
+
+impl PartialEq for EventLog {
+    fn eq(&self, other: &EventLog) -> bool {
+        (&self.home, self.limits) == (&other.home, other.limits)
+    }
 }
 
 impl EventLog {
@@ -68,7 +80,26 @@ impl EventLog {
         EventLog {
             home: home.to_path_buf(),
             limits,
+            health: Default::default(),
         }
+    }
+
+    /// Whether events of this log (and its clones) are being dropped, since when, how
+    /// many, why, and the fix; None while they are written.
+    pub fn failing(&self) -> Option<EventsFailing> {
+        self.health.failing()
+    }
+
+    /// Hands each change in whether events are written (the first dropped, the first
+    /// written again) to `watcher`, once: a daemon says it in its log.
+    pub fn watch_health(&self, watcher: HealthWatcher) {
+        self.health.watch(watcher);
+    }
+
+    fn append(&self, data: &[u8], lines: usize) -> Result<()> {
+        let result = append_in(&self.home, data, lines, self.limits);
+        self.health.record(&self.path(), &result, lines);
+        result
     }
 
     /// The path of the history, `<home>/events.jsonl`.
@@ -88,11 +119,12 @@ impl EventLog {
     pub fn try_emit(&self, event: &str, session: &str, task: Option<&str>, extra: Value) -> Result<()> {
         let ts = paths::iso_time(paths::now_secs());
         let line = event_line(&ts, event, session, task, &extra);
-        append_in(&self.home, line.as_bytes(), 1, self.limits)
+        self.append(line.as_bytes(), 1)
     }
 
     /// Appends several events, each `(event, session, task, extra)` as in
-    /// [`EventLog::emit`], under one lock and in one write. Never fails.
+    /// [`EventLog::emit`], under one lock and in one write. Never fails: events that cannot
+    /// be written are counted in [`EventLog::failing`].
     pub fn emit_many(&self, items: &[(&str, &str, Option<&str>, Value)]) {
         if items.is_empty() {
             return;
@@ -102,7 +134,7 @@ impl EventLog {
         for (event, session, task, extra) in items {
             buf.push_str(&event_line(&ts, event, session, *task, extra));
         }
-        let _ = append_in(&self.home, buf.as_bytes(), items.len(), self.limits);
+        let _ = self.append(buf.as_bytes(), items.len());
     }
 
     /// Follows the history: see [`follow_in`].

@@ -5,6 +5,7 @@
 //! `certs`, `daemon`, `dns`, `proxy`), and the drivers and files (`tmux`, `proc`, `logs`,
 //! `events`, `state`, `config`, `paths`, `time`, `ctx`, `error`).
 
+pub mod aliases;
 pub mod api;
 pub mod authoring;
 pub mod certs;
@@ -23,6 +24,7 @@ pub mod lines;
 pub mod lock;
 pub mod logs;
 pub mod mcp;
+pub mod notify;
 pub mod ops;
 pub mod paths;
 pub mod proc;

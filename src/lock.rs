@@ -23,6 +23,16 @@ impl Held {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether the lock file is still at its path (not removed, with its directory or
+    /// alone): while it is gone, another process could take a new one.
+    pub fn still_there(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.file.metadata(), std::fs::metadata(&self.path)) {
+            (Ok(held), Ok(now)) => held.ino() == now.ino() && held.dev() == now.dev(),
+            _ => false,
+        }
+    }
 }
 
 impl Drop for Held {
@@ -85,10 +95,19 @@ fn pid_in(file: &mut File) -> Option<i32> {
 pub fn holder(path: &Path) -> Option<i32> {
     let mut file = File::open(path).ok()?;
     let pid = pid_in(&mut file)?;
-    match flock(&file, FlockOperation::NonBlockingLockShared) {
-        // free: whoever wrote the pid is gone (the lock is dropped right away with the fd)
-        Ok(()) => None,
-        Err(_) => Some(pid),
+    // a holder killed a moment ago may still be letting go (its leader a zombie while its
+    // other threads end): a dead pid's lock is waited for, briefly
+    let until = Instant::now() + Duration::from_secs(2);
+    loop {
+        match flock(&file, FlockOperation::NonBlockingLockShared) {
+            // free: whoever wrote the pid is gone (the lock is dropped right away with the fd)
+            Ok(()) => return None,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) if Instant::now() < until && !crate::proc::stat(pid).is_some_and(|s| s.alive()) => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(_) => return Some(pid),
+        }
     }
 }
 

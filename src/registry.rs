@@ -58,12 +58,19 @@ impl Registry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Registry::default()),
             Err(e) => return Err(Error::io("read", &path, e)),
         };
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Kind::CorruptState {
-                path: path.clone(),
-                reason: e.to_string(),
+        crate::state::parse_object(&path, &bytes, |m| {
+            // each project an object too (a struct would read from an array)
+            match m.get("projects") {
+                Some(serde_json::Value::Object(ps)) => match ps.iter().find(|(_, e)| !e.is_object()) {
+                    Some((name, e)) => Err(format!(
+                        "project '{name}' is {}, not an object",
+                        crate::state::json_kind(e)
+                    )),
+                    None => Ok(()),
+                },
+                Some(other) => Err(format!("projects is {}, not an object", crate::state::json_kind(other))),
+                None => Ok(()),
             }
-            .into()
         })
     }
 
@@ -88,7 +95,8 @@ impl Registry {
     }
 
     /// Registers `name` at `config_path` on `tmux_socket` with `desired`. Another config
-    /// that still exists and names the same project is E305 unless `force`.
+    /// that still exists and names the same project is E305 unless `force`. A name
+    /// registered before keeps its `registered_at` (a moved project, a forced take-over).
     pub fn register(
         &mut self,
         name: &str,
@@ -113,9 +121,10 @@ impl Registry {
                 config_path.display()
             )));
         }
+        // the first registration's time, whatever moved or took the name over since
         let registered_at = match self.projects.get(name) {
-            Some(e) if same_file(&e.config_path, config_path) => e.registered_at.clone(),
-            _ => paths::iso_time(paths::now_secs()),
+            Some(e) => e.registered_at.clone(),
+            None => paths::iso_time(paths::now_secs()),
         };
         self.projects.insert(
             name.to_string(),
@@ -183,6 +192,16 @@ mod tests {
         // a config that no longer names the project owns nothing
         std::fs::write(&b, "name = \"q\"\n[tasks]\nx = \"true\"\n").expect("write");
         Registry::update(&home, |r| r.register("p", &a, None, Desired::Down, false)).expect("takes over");
+        for wrong in [
+            "[]",
+            "[{}]",
+            "{\"projects\": []}",
+            "{\"projects\": {\"p\": [\"p\", \"/x\", null, \"t\", \"up\"]}}",
+        ] {
+            std::fs::write(Registry::path(&home), wrong).expect("write");
+            let e = Registry::load(&home).expect_err("a wrong shape is an error");
+            assert_eq!(e.code(), "E306", "{wrong}: {e}");
+        }
         std::fs::write(Registry::path(&home), "{bad").expect("write");
         assert_eq!(Registry::load(&home).expect_err("corrupt").code(), "E306");
         let _ = std::fs::remove_dir_all(&home);

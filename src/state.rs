@@ -30,6 +30,11 @@ pub struct State {
     /// The number of each task's manual-stop mark.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub stopped_at: BTreeMap<String, u64>,
+    /// What supervision knows of each task: its restart budget and backoff, whether it
+    /// gave up, since when it is healthy. Kept here so a lost tmux server or a restarted
+    /// daemon forgets none of it.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub supervised: BTreeMap<String, Supervised>,
     /// Tasks being restarted: their stop is ours, and the supervisor leaves their exit to
     /// the restart. Set before the first signal, cleared when the task is launched again.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -57,13 +62,7 @@ impl State {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
             Err(e) => return Err(Error::io("read", &path, e)),
         };
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Kind::CorruptState {
-                path: path.clone(),
-                reason: e.to_string(),
-            }
-            .into()
-        })
+        parse_object(&path, &bytes, |_| Ok(()))
     }
 
     /// Changes the state under the project's state lock and writes it atomically (only
@@ -131,6 +130,8 @@ impl State {
             self.manual_stop.push(task.to_string());
             self.stops += 1;
             self.stopped_at.insert(task.to_string(), self.stops);
+            // a restart it was waiting for will not come
+            self.set_facts(task, |f| f.backoff_until = None);
         }
     }
 
@@ -141,8 +142,85 @@ impl State {
     }
 }
 
+/// Reads a state file (`state.json`, `registry.json`) that holds one JSON object of `T`'s
+/// shape. serde reads a struct from a JSON array too, field by field, so `[]` would pass
+/// as an empty file (forgetting every project, every manual stop): any shape but an
+/// object is E306, like garbage. `inner` checks the shape inside the object, and says
+/// what is wrong.
+pub fn parse_object<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    bytes: &[u8],
+    inner: impl FnOnce(&serde_json::Map<String, serde_json::Value>) -> std::result::Result<(), String>,
+) -> Result<T> {
+    let corrupt = |reason: String| -> Error {
+        Kind::CorruptState {
+            path: path.to_path_buf(),
+            reason,
+        }
+        .into()
+    };
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let serde_json::Value::Object(map) = &value else {
+        return Err(corrupt(format!("it holds {}, not an object", json_kind(&value))));
+    };
+    inner(map).map_err(corrupt)?;
+    serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))
+}
+
+/// What a JSON value is, in words: `an array`, `a string`, ….
+pub fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// What supervision knows of one task (taskmuxd(8), SUPERVISION).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Supervised {
+    /// Automatic restarts since it was last started by hand or healthy for a minute.
+    #[serde(skip_serializing_if = "is_zero_u32")]
+    pub restarts: u32,
+    /// When its next automatic restart is due (epoch seconds), while it waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backoff_until: Option<f64>,
+    /// It reached `max_restarts`: it stays down, heals included, until started by hand.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub gave_up: bool,
+    /// Since when its probes pass (epoch seconds); None while it is not known healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthy_since: Option<f64>,
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
+
+impl State {
+    /// What supervision knows of a task (nothing yet: the defaults).
+    pub fn facts(&self, task: &str) -> Supervised {
+        self.supervised.get(task).cloned().unwrap_or_default()
+    }
+
+    /// Changes what supervision knows of a task; facts back to the defaults are dropped.
+    pub fn set_facts(&mut self, task: &str, f: impl FnOnce(&mut Supervised)) {
+        let mut facts = self.facts(task);
+        f(&mut facts);
+        if facts == Supervised::default() {
+            self.supervised.remove(task);
+        } else {
+            self.supervised.insert(task.to_string(), facts);
+        }
+    }
 }
 
 /// An environment as the environment of record keeps it: sorted, less what tmux sets for
@@ -182,6 +260,12 @@ mod tests {
         .expect("write");
         let s = State::load(&home, "p").expect("old file reads");
         assert_eq!((s.port("a"), s.manual_stop("b")), (Some(1), true));
+        // a struct reads from an array too, by position: a wrong shape is corrupt
+        for wrong in ["[]", "[null, {}]", "null", "\"x\"", "7"] {
+            std::fs::write(State::path(&home, "p"), wrong).expect("write");
+            let e = State::load(&home, "p").expect_err("a wrong shape is an error");
+            assert_eq!(e.code(), "E306", "{wrong}: {e}");
+        }
         std::fs::write(State::path(&home, "p"), "{not json").expect("write");
         let e = State::load(&home, "p").expect_err("corrupt is an error");
         assert_eq!(e.code(), "E306");

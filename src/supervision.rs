@@ -24,6 +24,8 @@ pub trait Daemon: std::fmt::Debug + Send + Sync {
     fn follow_registry(&self);
     /// A start of `project` for a front begins (`on`) or ends: no heal meanwhile.
     fn starting(&self, project: &str, on: bool);
+    /// Reads config.toml again and applies what changed, saying what it could not.
+    fn apply_config(&self) -> ConfigApplied;
 }
 
 /// The last heal, for `daemon status`.
@@ -79,6 +81,17 @@ pub struct DaemonLive {
     pub proxy: ServiceStatus,
     /// The DNS server.
     pub dns: ServiceStatus,
+    /// The aliases the proxy serves (`alias add`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<RouteInfo>,
+    /// Why the config.toml on disk is not the one in force (it did not load: the last good
+    /// one is kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_error: Option<String>,
+    /// Events it could not write to `events.jsonl` (since when, how many, why, the fix);
+    /// absent while they are written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_failing: Option<crate::events::EventsFailing>,
 }
 
 /// A network service of the daemon in `daemon status`: `{"state": "up", "listen":
@@ -191,6 +204,9 @@ pub struct RouteInfo {
     pub url: String,
     /// Its `$PORT`, once assigned.
     pub port: Option<u16>,
+    /// An alias's target (its `session` is empty, its `task` the alias).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<std::net::SocketAddr>,
 }
 
 /// How a network service of the daemon is.
@@ -203,4 +219,46 @@ pub enum ServiceState {
     Down,
     /// Not asked for.
     Off,
+}
+
+/// What a running daemon made of config.toml once it was saved (`config set` shows it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigApplied {
+    /// The daemon that applied it.
+    pub pid: i32,
+    /// What it changed: services made again, settings in force.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
+    /// What it could not apply, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_applied: Vec<NotApplied>,
+    /// Why the file is not in force at all (it does not load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ConfigApplied {
+    /// Notes how a service made again came out.
+    pub fn service(&mut self, what: &str, s: &ServiceStatus) {
+        match s.state {
+            ServiceState::Down => self.not_applied.push(NotApplied {
+                what: what.into(),
+                why: s.error.clone().unwrap_or_default(),
+                fix: s.fix.clone(),
+            }),
+            _ => self.changed.push(what.into()),
+        }
+    }
+}
+
+/// A change of config.toml the running daemon could not apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotApplied {
+    /// The service or key.
+    pub what: String,
+    /// Why.
+    pub why: String,
+    /// What to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
 }

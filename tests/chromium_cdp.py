@@ -36,18 +36,27 @@ def main(url, profile):
         start_new_session=True, preexec_fn=die_with_parent)
     try:
         deadline = time.time() + 20
-        # Chromium makes the file, then writes the port: wait for the port itself
-        words = []
-        while not words and time.time() < deadline:
-            if os.path.exists(port_file):
-                words = open(port_file).read().split()
-            if not words:
+        # Chromium creates the file, then writes "PORT\nPATH" into it: wait for the line,
+        # not for the file (an empty file was read under load)
+        port = None
+        while port is None and time.time() < deadline:
+            try:
+                with open(port_file) as f:
+                    first = f.read().split("\n")
+                if len(first) > 1 and first[0].isdigit():
+                    port = first[0]
+            except FileNotFoundError:
+                pass
+            if port is None:
                 time.sleep(0.05)
-        port = words[0]
+        if port is None:
+            raise SystemExit(f"no DevTools port from Chromium in {port_file} within 20 s")
         targets = []
         while not targets and time.time() < deadline:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as r:
                 targets = [t for t in json.load(r) if t.get("type") == "page"]
+            if not targets:
+                time.sleep(0.05)
         with connect(targets[0]["webSocketDebuggerUrl"], max_size=None) as ws:
             ids = iter(range(1, 10**6))
 

@@ -31,7 +31,9 @@ fn kill9(pid: i64) {
     let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
 }
 
-/// Processes carrying a task's marker (what `taskmux` sets for every task process).
+/// Processes of this world's server carrying a task's marker (what `taskmux` sets for
+/// every task process). Only this world's: another run of the suite on the machine has
+/// tasks with the same marker.
 fn marked(env: &Env, task: &str) -> Vec<i32> {
     let session = std::fs::read_to_string(env.project.join("taskmux.toml"))
         .ok()
@@ -40,7 +42,7 @@ fn marked(env: &Env, task: &str) -> Vec<i32> {
                 .find_map(|l| l.strip_prefix("name = ").map(|n| n.trim_matches('"').to_string()))
         })
         .expect("the test config names its project");
-    processes_with_env(&format!("TASKMUX_TASK={session}/{task}"))
+    task_procs(env, &session, task)
         .into_iter()
         .filter(|p| {
             // the task's command itself: not its sh wrapper, not the log writer
@@ -304,6 +306,57 @@ fn second_daemon_refuses_and_signals_end_it() {
     );
 }
 
+/// `daemon stop` returns once the daemon's process has ended, not when its lock is free:
+/// the daemon lets the lock go a moment before it exits, a moment that a busy core
+/// stretches. A process that holds the daemon's lock the daemon's way, and on SIGTERM lets
+/// it go and lives a second more, makes the moment long every time.
+#[test]
+fn daemon_stop_returns_once_the_process_has_exited() {
+    if !require("flock", &["flock", "-V"]) {
+        return;
+    }
+    let env = Env::new("dstopwait");
+    let lock = env.home.join("daemon.lock");
+    let script = "exec 9<>\"$1\" && flock -x 9 && echo $$ >&9 || exit 1\n\
+                  trap 'flock -u 9; : >\"$1\"; sleep 1; exit 0' TERM\n\
+                  while :; do sleep 0.05; done";
+    let holder = Reaped(
+        Command::new("sh")
+            .args(["-c", script, "sh"])
+            .arg(&lock)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("sh runs"),
+    );
+    let pid = holder.0.id() as i64;
+    wait_for(5.0, "the stand-in to hold the daemon's lock", || {
+        let (v, _) = env.json(&["daemon", "status"]);
+        v["pid"].as_i64() == Some(pid)
+    });
+    let t = Instant::now();
+    let (v, code) = env.json(&["daemon", "stop"]);
+    assert_eq!(
+        (code, v["stopped"].as_bool(), v["pid"].as_i64()),
+        (0, Some(true), Some(pid)),
+        "{v}"
+    );
+    assert!(
+        !alive(pid as i32),
+        "stop returned after {:?} while the process lives",
+        t.elapsed()
+    );
+}
+
+/// A child that is killed and reaped when the test ends, even on a panic.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn config_edits_are_followed_and_a_broken_save_keeps_what_runs() {
     if !have_tmux() {
@@ -425,11 +478,19 @@ fn a_hung_probe_delays_no_other_task_and_sighup_rereads_the_global_config() {
     let gap = ts(restart) - ts(exit);
     assert!(gap < 0.5, "the hung probe of another task delayed this restart: {gap}s");
     // SIGHUP: the global config is read again (a shorter heal interval takes effect)
-    std::fs::write(env.home.join("config.toml"), "health_check_interval = 0.3\n").expect("write");
+    let config = read(&env.home.join("config.toml"));
+    let shorter: String = config
+        .lines()
+        .map(|l| match l.starts_with("health_check_interval") {
+            true => "health_check_interval = 0.3\n".to_string(),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(env.home.join("config.toml"), shorter).expect("write");
     let pid = env.daemon_pid().expect("daemon runs");
     let _ = Command::new("kill").arg("-HUP").arg(pid.to_string()).status();
     wait_for(5.0, "the reread in the log", || {
-        read(&env.home.join("daemon.log")).contains("global config reread")
+        read(&env.home.join("daemon.log")).contains("global config applied")
     });
     // another session keeps the server up: only the interval can notice
     env.tmux(&["new-session", "-d", "-s", "keep", "sleep 1000"]);

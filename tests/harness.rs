@@ -1,5 +1,34 @@
 //! The test harness: a scratch project, its own TASKMUX_HOME and tmux socket, and a guard
 //! whose Drop kills the tmux server and every process it started, even on panic.
+//!
+//! Every test keeps these rules; the suite runs on 2 cores with another process keeping one
+//! of them busy, and has to pass there every time:
+//!
+//! - **Its own world.** An [`Env`]: scratch directory, `TASKMUX_HOME`, tmux socket (`-L`),
+//!   ports from [`free_port`] or a server's own `bind(0)`. Never the default tmux server,
+//!   `~/.taskmux` or the machine's `/etc`. No network beyond loopback: the tools and
+//!   packages a test uses are the ones `.ci/run` installs before the suite runs, and a
+//!   missing one is [`require`]d.
+//! - **Only this world's processes.** Another run of the suite may be on the machine, with
+//!   the same project names and task markers: look for processes through
+//!   [`Env::our_processes`] or [`task_procs`] (this world's tmux server), never by a marker
+//!   or a name alone.
+//! - **Wait for a condition, not for a while.** [`wait_for`] polls under a timeout. A sleep
+//!   is only for a quiet window in which something must *not* happen.
+//! - **Measure a duration from the instant it starts.** A timer that starts when the server
+//!   has answered is measured from before the question was sent (a lower bound holds) and
+//!   to when the test saw the end (an upper bound with room for a busy core).
+//! - **Retry EINTR on every blocking socket call with a timeout.** The tests are threads
+//!   of one process, and many of them spawn children. glibc's `posix_spawn` blocks every
+//!   signal in the spawning thread until the child has exec'd; a child of that thread that
+//!   exits then leaves a SIGCHLD pending that is not discarded, and the kernel wakes
+//!   another thread for it. With no handler anywhere, a `read`/`recv`/`accept` on a socket
+//!   with a timeout (`SO_RCVTIMEO`) then fails with `EINTR` (Linux does not restart those),
+//!   often a millisecond after it began. `read_exact`, `read_to_end`, `read_line` and
+//!   `write_all` retry by themselves; `read`, `recv` and `recv_from` do not: call them
+//!   through [`retry_eintr`].
+//! - **Every loop is bounded** in count and in time, and no test takes more than 30 s.
+//!   The whole `cargo test` (warm build) stays under 5 minutes on 2 cores.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -72,6 +101,9 @@ impl Env {
         let home = root.join("home");
         std::fs::create_dir_all(&project).expect("scratch dir is writable");
         std::fs::create_dir_all(&home).expect("scratch dir is writable");
+        // private, as taskmux makes a state directory (doctor warns about an open one)
+        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .expect("scratch dir is ours");
         Env {
             root,
             project,
@@ -334,6 +366,24 @@ pub fn wait_for(secs: f64, what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("timed out after {secs}s waiting for {what}");
+}
+
+/// Runs one blocking socket call (`read`, `recv`, `recv_from`, `accept` on a socket with a
+/// timeout) until it ends with something other than `EINTR` (see the module's rules), or
+/// until `deadline`, then `TimedOut`. `call` gets the time left, to set as the socket's
+/// timeout, so the retries together wait no longer than one call would.
+pub fn retry_eintr<T>(deadline: Instant, mut call: impl FnMut(Duration) -> std::io::Result<T>) -> std::io::Result<T> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        // a socket timeout of zero would be refused: at least a millisecond
+        match call(left.max(Duration::from_millis(1))) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            r => return r,
+        }
+    }
 }
 
 /// Reads a file, or "" when it does not exist.

@@ -5,6 +5,7 @@
 //! processes.
 
 use crate::harness::*;
+use serde_json::json;
 use std::process::{Command, Output, Stdio};
 
 /// A project `px` with an upstream task `web` (`host = "web"`), started, and a daemon
@@ -799,4 +800,112 @@ fn http_1_0_clients_are_served_without_chunked_and_kept_alive_only_when_they_ask
     );
     assert_eq!(data(&v).matches("hello from upstream").count(), 1, "{v}");
     assert_eq!(v["closed"], true, "{v}");
+}
+
+/// A server taskmux does not run: the upstream script on its own port, killed when dropped.
+struct Outside(std::process::Child);
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn an_alias_serves_a_server_taskmux_does_not_run_through_the_same_proxy() {
+    let Some(px) = setup("px-alias", "") else { return };
+    let env = &px.env;
+    let port = free_port();
+    let _outside = Outside(
+        Command::new("python3")
+            .arg(upstream_script())
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs"),
+    );
+    wait_for(10.0, "the outside server to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let (v, code) = env.json(&["alias", "add", "dbui", &port.to_string()]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        (&v["ok"], &v["alias"], &v["target"], &v["url"], &v["action"]),
+        (
+            &json!(true),
+            &json!("dbui"),
+            &json!(format!("127.0.0.1:{port}")),
+            &json!(format!("https://dbui.localhost:{}", px.https)),
+            &json!("added")
+        ),
+        "{v}"
+    );
+    let mode = std::fs::metadata(env.home.join("aliases.json"))
+        .expect("aliases.json")
+        .permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+    // served at once by the running daemon, with the same headers as a task's host
+    let get = || {
+        Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--cacert", &px.ca()])
+            .args(["--resolve", &format!("dbui.localhost:{}:127.0.0.1", px.https)])
+            .arg(format!("https://dbui.localhost:{}/headers", px.https))
+            .stdin(Stdio::null())
+            .output()
+            .expect("curl runs")
+    };
+    wait_for(5.0, "the alias to be served", || {
+        text(&get()).to_lowercase().contains("x-forwarded-proto")
+    });
+    assert!(
+        text(&get()).contains(&format!("[\"X-Forwarded-Host\", \"dbui.localhost:{}\"]", px.https)),
+        "{}",
+        text(&get())
+    );
+    // listed by alias list, daemon status, doctor, proxy_routes and the 503 page
+    let (l, _) = env.json(&["alias", "list"]);
+    assert_eq!(l["aliases"][0]["alias"], "dbui", "{l}");
+    let (s, _) = env.json(&["daemon", "status"]);
+    assert_eq!(s["aliases"][0]["task"], "dbui", "{s}");
+    let (d, _) = env.json(&["doctor"]);
+    assert!(
+        d["checks"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["check"] == "alias dbui" && c["status"] == "ok")),
+        "{d}"
+    );
+    let page = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert", &px.ca()])
+        .args(["--resolve", &format!("nothing.localhost:{}:127.0.0.1", px.https)])
+        .arg(format!("https://nothing.localhost:{}/", px.https))
+        .output()
+        .expect("curl runs");
+    assert!(
+        text(&page).contains("dbui.localhost"),
+        "the 503 page lists it: {}",
+        text(&page)
+    );
+    // bad input: a taken name, another target, not loopback, the name of a project
+    for (args, says) in [
+        (vec!["alias", "add", "dbui", "1234"], "already leads to"),
+        (vec!["alias", "add", "x", "10.0.0.1:80"], "not on loopback"),
+        (vec!["alias", "add", "Bad.Name", "80"], "not a DNS label"),
+        (vec!["alias", "add", "px-alias", "80"], "registered project"),
+        (vec!["alias", "remove", "ghost"], "no alias"),
+    ] {
+        let (v, code) = env.json(&args);
+        assert_eq!((code, &v["code"]), (2, &json!("E104")), "{args:?}: {v}");
+        assert!(v["error"].as_str().is_some_and(|e| e.contains(says)), "{args:?}: {v}");
+    }
+    let (v, code) = env.json(&["alias", "add", "dbui", &port.to_string()]);
+    assert_eq!((code, &v["action"]), (0, &json!("unchanged")), "{v}");
+    // removed: gone from the proxy at once
+    let (v, code) = env.json(&["alias", "remove", "dbui"]);
+    assert_eq!((code, &v["action"]), (0, &json!("removed")), "{v}");
+    wait_for(5.0, "the alias to be gone", || {
+        text(&get()).contains("503") || text(&get()).contains("No task")
+    });
 }

@@ -18,14 +18,6 @@ pub use unix::socket_path;
 
 pub use ops::MAX_LINE;
 
-/// Starts the API's fronts for a daemon: the WebSocket (one that cannot listen is logged
-/// and reported by `daemon_status`, never fatal), then the Unix socket, whose first answer
-/// is what `daemon start` waits for: by then the WebSocket is settled.
-pub fn serve(shared: Arc<Shared>) -> crate::error::Result<Vec<Box<dyn crate::daemon::Front>>> {
-    let ws = ws::Server::start(shared.clone());
-    Ok(vec![Box::new(unix::Server::bind(shared)?), Box::new(ws)])
-}
-
 /// What a transport does with one request.
 pub enum Answer {
     /// Send this reply.

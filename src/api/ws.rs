@@ -241,6 +241,39 @@ fn too_large() -> Value {
     )
 }
 
+/// A client's socket, for tungstenite: a call a signal interrupts is made again. The
+/// socket has a read timeout (the handshake's, then the push tick's), and Linux ends such
+/// a read with EINTR on any signal the daemon handles, or on a SIGCHLD that one of its
+/// threads left pending while it spawned; tungstenite takes that for the end of the
+/// connection.
+struct Conn(TcpStream);
+
+impl std::io::Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+}
+
+impl std::io::Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.write(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Serves one client: its handshake, then each text message as one request.
 fn client(conn: TcpStream, shared: Arc<Shared>, token: &str) {
     let peer = conn.peer_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -256,7 +289,7 @@ fn client(conn: TcpStream, shared: Arc<Shared>, token: &str) {
     };
     // the handshake takes the stream; a clone answers what was not a handshake at all
     let raw = conn.try_clone();
-    let mut ws = match tungstenite::accept_hdr_with_config(conn, callback, Some(config())) {
+    let mut ws = match tungstenite::accept_hdr_with_config(Conn(conn), callback, Some(config())) {
         Ok(ws) => ws,
         Err(HandshakeError::Failure(e)) => {
             if let (Some((status, why)), Ok(raw)) = (not_a_handshake(&e), raw) {
@@ -266,7 +299,7 @@ fn client(conn: TcpStream, shared: Arc<Shared>, token: &str) {
         }
         Err(HandshakeError::Interrupted(_)) => return,
     };
-    let _ = ws.get_ref().set_read_timeout(None);
+    let _ = ws.get_ref().0.set_read_timeout(None);
     serve(&mut ws, &shared);
 }
 
@@ -349,12 +382,12 @@ fn close_gently(conn: &TcpStream) {
     }
 }
 
-fn serve(ws: &mut WebSocket<TcpStream>, shared: &Shared) {
+fn serve(ws: &mut WebSocket<Conn>, shared: &Shared) {
     // made at the first subscribe: a bounded channel allocates its whole queue, which a
     // client that only asks should not pay for
     let mut pushed: Option<(SyncSender<Value>, Receiver<Value>)> = None;
     let mut subscriptions = Vec::new();
-    let send = |ws: &mut WebSocket<TcpStream>, v: &Value| ws.send(Message::text(v.to_string())).is_ok();
+    let send = |ws: &mut WebSocket<Conn>, v: &Value| ws.send(Message::text(v.to_string())).is_ok();
     loop {
         if let Some((_, rx)) = &pushed {
             while let Ok(m) = rx.try_recv() {
@@ -379,7 +412,7 @@ fn serve(ws: &mut WebSocket<TcpStream>, shared: &Shared) {
                     reason: format!("a message over {MAX_MESSAGE} bytes is not read").into(),
                 }));
                 let _ = ws.flush();
-                close_gently(ws.get_ref());
+                close_gently(&ws.get_ref().0);
                 return;
             }
             Err(_) => return,
@@ -394,7 +427,7 @@ fn serve(ws: &mut WebSocket<TcpStream>, shared: &Shared) {
                         return;
                     }
                     let (tx, _) = pushed.get_or_insert_with(|| {
-                        let _ = ws.get_ref().set_read_timeout(Some(PUSH_EVERY));
+                        let _ = ws.get_ref().0.set_read_timeout(Some(PUSH_EVERY));
                         std::sync::mpsc::sync_channel(PUSH_QUEUE)
                     });
                     let tx = tx.clone();

@@ -6,7 +6,7 @@ use super::render::{Color, Out, note};
 use super::{Globals, View, exec};
 use crate::config::global_edit::{self, EditAction, Edited, KEYS, Shown};
 use crate::error::{Error, Result};
-use crate::ops::{ConfigPath, Request, SetParams, UnsetParams};
+use crate::ops::{ConfigEdited, ConfigPath, Request, SetParams, UnsetParams};
 use std::ffi::OsString;
 
 /// `taskmux config [show|set KEY VALUE|unset KEY|path]` (no word is `show`).
@@ -90,8 +90,39 @@ pub(super) fn show_config(out: &Out, s: &Shown) -> Result<()> {
     Ok(())
 }
 
+/// `config set` and `config unset`: what was done, to which file, and what the running
+/// daemon made of it.
+pub(super) fn show_config_edited(out: &Out, r: &ConfigEdited) -> Result<()> {
+    show_edited(out, &r.edited)?;
+    let Some(a) = &r.applied else { return Ok(()) };
+    if let Some(e) = &a.error {
+        out.line(&format!(
+            "{} by taskmuxd (pid {}): the file does not load ({e})",
+            out.paint("not applied", Color::Red),
+            a.pid
+        ));
+        return Ok(());
+    }
+    if a.not_applied.is_empty() {
+        out.line(&format!("applied by the running daemon (pid {})", a.pid));
+    }
+    for n in &a.not_applied {
+        out.line(&format!(
+            "{} by taskmuxd (pid {}): {}: {}",
+            out.paint("not applied", Color::Red),
+            a.pid,
+            n.what,
+            n.why
+        ));
+        if let Some(f) = &n.fix {
+            out.line(&format!("  fix: {f}"));
+        }
+    }
+    Ok(())
+}
+
 /// `config set` and `config unset`: what was done, to which file.
-pub(super) fn show_edited(out: &Out, r: &Edited) -> Result<()> {
+fn show_edited(out: &Out, r: &Edited) -> Result<()> {
     let value = literal(&r.value);
     let line = match r.action {
         EditAction::Set => format!(

@@ -107,9 +107,11 @@ fn foreground(g: &Globals, args: Vec<OsString>) -> Result<u8> {
     // before anything touches tmux or state
     let sudo = super::sudo_user();
     let home = super::state_home(sudo.as_ref().map(|(_, h)| h.as_path()));
-    let global = crate::config::GlobalConfig::load(&home).unwrap_or_default();
+    // an invalid config.toml stops the daemon at once (E101, E104; exit 2): never the
+    // defaults, which could bind ports and edit /etc/hosts the user asked it not to
+    let global = crate::config::GlobalConfig::load(&home)?;
     let bound = daemon::net::bind_proxy(&global);
-    let ctx = match &sudo {
+    let mut ctx = match &sudo {
         Some((user, user_home)) => {
             daemon::privilege::drop_to(*user).map_err(|e| {
                 Error::from(Kind::Permission {
@@ -125,18 +127,17 @@ fn foreground(g: &Globals, args: Vec<OsString>) -> Result<u8> {
         }
         None => context(g)?,
     };
+    crate::unit::without_daemon_malloc(&mut ctx.env);
     daemon::run(
         ctx,
         detached,
-        Box::new(move |shared| {
-            // the proxy and DNS first: when daemon.sock answers (what `daemon start` waits
-            // for), `daemon status` already says how they are
-            let mut fronts: Vec<Box<dyn daemon::Front>> = Vec::new();
-            fronts.extend(daemon::net::start_proxy(&shared, bound));
-            fronts.extend(daemon::net::start_dns(&shared));
-            fronts.extend(crate::api::serve(shared.clone())?);
-            Ok(fronts)
-        }),
+        daemon::Fronts {
+            bound,
+            socket: Box::new(|shared| Ok(Box::new(crate::api::unix::Server::bind(shared)?) as Box<dyn daemon::Front>)),
+            websocket: std::sync::Arc::new(|shared| {
+                Box::new(crate::api::ws::Server::start(shared)) as Box<dyn daemon::Front>
+            }),
+        },
     )
 }
 
@@ -155,13 +156,11 @@ pub fn ensure(home: &Path) -> Result<(i32, bool)> {
     if let Some(pid) = crate::lock::running_pid(home) {
         return Ok((pid, false));
     }
+    // what the daemon would refuse at its start, refused here, with the config's own code
+    crate::config::GlobalConfig::load(home)?;
     crate::paths::ensure_dir(home)?;
     let log_path = home.join("daemon.log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| Error::io("open", &log_path, e))?;
+    let log = daemon::log::open(&log_path).map_err(|e| Error::io("open", &log_path, e))?;
     if let Some((user, _)) = super::sudo_user() {
         // the daemon becomes the user: what is made for it here is theirs
         for p in [home, log_path.as_path()] {
@@ -174,7 +173,25 @@ pub fn ensure(home: &Path) -> Result<(i32, bool)> {
     }
     let log2 = log.try_clone().map_err(|e| Error::io("open", &log_path, e))?;
     let (exe, args) = daemon_exe()?;
-    let mut child = Command::new(&exe)
+    // the daemon holds no descriptor of its caller: one it kept (the write end of a pipe,
+    // as in `daemon start 9>&1 | cat`) would keep the reader waiting for as long as the
+    // daemon lives. Every descriptor of this process from 3 up is closed on exec (what
+    // taskmux opens already is); the daemon gets /dev/null and the log as 0, 1 and 2.
+    close_fds::set_fds_cloexec_threadsafe(3, &[]);
+    let mut cmd = Command::new(&exe);
+    // the allocator settings of a long-lived daemon, unless the caller chose its own
+    let set: Vec<&str> = crate::unit::DAEMON_MALLOC
+        .iter()
+        .filter(|(k, _)| std::env::var_os(k).is_none())
+        .map(|(k, v)| {
+            cmd.env(k, v);
+            *k
+        })
+        .collect();
+    if !set.is_empty() {
+        cmd.env(crate::unit::DAEMON_MALLOC_SET, set.join(","));
+    }
+    let mut child = cmd
         .args(args)
         .env("TASKMUX_HOME", home)
         .stdin(Stdio::null())
@@ -258,9 +275,13 @@ fn stop_daemon(home: &Path) -> Result<Option<i32>> {
     let Some(pid) = crate::lock::running_pid(home) else {
         return Ok(None);
     };
+    // the daemon lets its lock go just before its process ends: wait for the process too
+    // (the same pid with another start time would be another process)
+    let started = crate::proc::stat(pid).map(|p| p.start_time);
+    let exited = || !crate::proc::stat(pid).is_some_and(|p| p.alive() && Some(p.start_time) == started);
     crate::proc::signal(pid, rustix::process::Signal::TERM);
     let until = Instant::now() + READY_TIMEOUT;
-    while crate::lock::running_pid(home).is_some() {
+    while crate::lock::running_pid(home).is_some() || !exited() {
         if Instant::now() > until {
             return Err(Error::from(Kind::AlreadySupervised(format!(
                 "taskmuxd (pid {pid}) did not exit within {}s of SIGTERM",
@@ -334,6 +355,29 @@ pub(super) fn show_status(out: &Out, s: &DaemonStatus) -> Result<()> {
                 }
             }
         }
+    }
+    for a in &v.aliases {
+        out.line(&format!(
+            "alias: {} -> {}",
+            a.url,
+            a.target.map(|t| t.to_string()).unwrap_or_default()
+        ));
+    }
+    if let Some(e) = &v.config_error {
+        out.line(&format!(
+            "{}: config.toml does not load, the last good one is in force: {e}",
+            out.paint("config", Color::Red)
+        ));
+    }
+    if let Some(f) = &v.events_failing {
+        out.line(&format!(
+            "events: {} since {} ({} dropped): {}",
+            out.paint("not written", Color::Red),
+            f.since,
+            f.dropped,
+            f.error
+        ));
+        out.line(&format!("  fix: {}", f.fix));
     }
     if let Some(l) = &v.log {
         out.line(&format!("log: {}", l.display()));

@@ -106,6 +106,10 @@ pub(super) fn parse(args: Vec<OsString>) -> Result<ServeFlags> {
 /// config again at once.
 pub(super) fn serve(g: &Globals, f: ServeFlags, out: &Out, prog: &'static str) -> Result<u8> {
     let home = context(g)?.home;
+    // the stamp before the read: a save from then on is seen as a change and applied, even
+    // one that lands while the sockets are being bound
+    let path = GlobalConfig::path(&home);
+    let mut seen = stamp(&path);
     let global = GlobalConfig::load(&home)?;
     let addr = SocketAddr::new(
         f.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
@@ -134,8 +138,6 @@ pub(super) fn serve(g: &Globals, f: ServeFlags, out: &Out, prog: &'static str) -
     if !at.ip().is_loopback() {
         log("warning: not a loopback address: other machines can ask (--allow-remote)");
     }
-    let path = GlobalConfig::path(&home);
-    let mut seen = stamp(&path);
     let mut port = global.dns_server_port;
     while !signals.stop.load(Ordering::SeqCst) {
         signals.wait(CONFIG_POLL);

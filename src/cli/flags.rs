@@ -298,6 +298,7 @@ pub const COMMANDS: &[(&str, &[Flag])] = &[
     ("config", &[]),
     ("ca", &[]),
     ("doctor", &[]),
+    ("alias", &[]),
     (
         "daemon",
         &[

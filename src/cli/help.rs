@@ -168,6 +168,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         available: true,
     },
     CommandSpec {
+        name: "alias",
+        args: "add NAME PORT|HOST:PORT | remove NAME | list",
+        summary: "a URL (https://NAME.localhost) for a server taskmux does not run",
+        available: true,
+    },
+    CommandSpec {
         name: "doctor",
         args: "",
         summary: "check every layer from tmux to the URL and say what to fix",

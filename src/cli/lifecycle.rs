@@ -46,6 +46,10 @@ pub fn start(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
              then 'taskmux -H {host} start'"
         )));
     }
+    if daemon {
+        // `-d` with a config.toml the daemon would refuse: refused before anything starts
+        crate::config::GlobalConfig::load(&super::context(g)?.home)?;
+    }
     let req = Request::Start(tasks(names, flags.contains_key("wait")));
     let (code, resp) = match monitor {
         false => exec_keep(g, out, req, &View::default())?,

@@ -2,6 +2,7 @@
 //! and the internal modes every binary answers. A command builds an [`ops::Request`] from
 //! its arguments, runs it through [`ops::handle`] and renders the [`ops::Response`].
 
+mod alias;
 mod authoring;
 pub mod ca;
 pub mod completions;
@@ -287,6 +288,7 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "config" => config::config(g, args, out),
         "ca" => ca::ca(g, args, out),
         "doctor" => doctor::doctor(g, args, out),
+        "alias" => alias::alias(g, args, out),
         "daemon" => daemon::daemon(g, args, out),
         "dns" => dns::dns(g, args, out),
         "fleet" => fleet::fleet(g, args, out),

@@ -3,7 +3,7 @@
 //! print the same.
 
 use super::render::Out;
-use super::{View, authoring, ca, config, daemon, dns, doctor, fleet, jobs, lifecycle, logs, observe};
+use super::{View, alias, authoring, ca, config, daemon, dns, doctor, fleet, jobs, lifecycle, logs, observe};
 use crate::error::Result;
 use crate::ops::Response;
 
@@ -30,7 +30,7 @@ pub fn human(out: &Out, view: &View, resp: &Response) -> Result<()> {
         Response::Check(r) => authoring::show_check(out, r),
         Response::Doctor(r) => doctor::show_doctor(out, r),
         Response::ConfigShow(r) => config::show_config(out, r),
-        Response::ConfigSet(r) | Response::ConfigUnset(r) => config::show_edited(out, r),
+        Response::ConfigSet(r) | Response::ConfigUnset(r) => config::show_config_edited(out, r),
         Response::ConfigPath(r) => config::show_path(out, r),
         Response::DaemonStatus(r) => daemon::show_status(out, r),
         Response::DaemonList(r) => daemon::show_list(out, r),
@@ -41,6 +41,8 @@ pub fn human(out: &Out, view: &View, resp: &Response) -> Result<()> {
         Response::DnsStatus(r) => dns::show_status(out, r),
         Response::DnsQuery(r) => dns::show_query(out, r),
         Response::Fleet(r) => fleet::show_fleet(out, r),
+        Response::Alias(r) => alias::show_done(out, r),
+        Response::AliasList(r) => alias::show_list(out, r),
         Response::Pong(p) => {
             out.line(&format!("pong: taskmux {} (protocol {})", p.version, p.v));
             Ok(())
@@ -300,6 +302,15 @@ mod tests {
                 "url": "https://api.smp.localhost", "port": 33549}]}),
             ),
             ("wake", json!({"ok": true, "woken": ["smp"]})),
+            (
+                "alias",
+                json!({"ok": true, "action": "added", "alias": "db", "target": "127.0.0.1:5432",
+                "url": "https://db.localhost"}),
+            ),
+            (
+                "alias_list",
+                json!({"aliases": [{"alias": "db", "target": "[::1]:5432", "url": "https://db.localhost:8443"}]}),
+            ),
             (
                 "each_project",
                 json!({"ok": true, "projects": {"smp": {"ok": true, "task": "db", "action": "killed", "response": "kill"}}}),

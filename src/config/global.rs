@@ -245,6 +245,15 @@ impl GlobalConfig {
             "@" => format!("{project}.{}", self.dns_managed_tld),
             h => format!("{h}.{project}.{}", self.dns_managed_tld),
         };
+        self.url_of(&name)
+    }
+
+    /// The URL of an alias: `https://NAME.localhost` (with the port when not 443).
+    pub fn alias_url(&self, alias: &str) -> String {
+        self.url_of(&format!("{alias}.{}", self.dns_managed_tld))
+    }
+
+    fn url_of(&self, name: &str) -> String {
         match self.proxy_https_port {
             443 => format!("https://{name}"),
             port => format!("https://{name}:{port}"),

@@ -30,8 +30,15 @@ struct Inner {
     capture_stderr: bool,
 }
 
-fn open(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).mode(0o600).open(path)
+/// Opens a daemon log for appending: made 0600, and made 0600 again when an older
+/// taskmux left it readable by others (what the daemon logs names projects and paths).
+pub fn open(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::PermissionsExt;
+    let f = OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    if f.metadata()?.permissions().mode() & 0o077 != 0 {
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(f)
 }
 
 impl DaemonLog {

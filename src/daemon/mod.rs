@@ -15,7 +15,9 @@ use crate::config::GlobalConfig;
 use crate::ctx::Ctx;
 use crate::error::{Error, Kind, Result};
 use crate::registry::{Entry, Registry};
-use crate::supervision::{ApiStatus, DaemonLive, DaemonStatus, HealRecord, ProjectInfo, ServiceStatus};
+use crate::supervision::{
+    ApiStatus, ConfigApplied, DaemonLive, DaemonStatus, HealRecord, NotApplied, ProjectInfo, ServiceStatus,
+};
 use crate::watch::FileWatch;
 use project::ProjectSup;
 use std::collections::{BTreeMap, HashMap};
@@ -55,6 +57,15 @@ pub struct Shared {
     waiters: Mutex<HashMap<Option<String>, Arc<Wake>>>,
     /// Itself, for the worlds of the requests it carries out.
     me: std::sync::Weak<Shared>,
+    /// What hears of changes to the files it follows (None: it looks at them instead).
+    notify: Mutex<Option<Arc<crate::notify::Notify>>>,
+    /// Starts of each project the daemon is carrying out for a front: no heal of a project
+    /// meanwhile (the start brings up what the heal would, in order).
+    starts: Mutex<HashMap<String, usize>>,
+    /// Why config.toml on disk is not in force (it does not load), while it does not.
+    pub config_error: Mutex<Option<String>>,
+    /// The network services it keeps.
+    services: Mutex<Services>,
 }
 
 /// A lock, taken even when a thread panicked holding it.
@@ -69,8 +80,12 @@ impl Shared {
             log.line(&format!("global config: {}; using the defaults", e.message()));
             GlobalConfig::default()
         });
-        Arc::new_cyclic(|me| Shared {
+        let shared = Arc::new_cyclic(|me| Shared {
             me: me.clone(),
+            notify: Mutex::new(None),
+            starts: Mutex::new(HashMap::new()),
+            config_error: Mutex::new(None),
+            services: Mutex::new(Services::default()),
             base,
             log,
             started_at: crate::paths::now_secs(),
@@ -84,7 +99,28 @@ impl Shared {
             projects: Mutex::new(BTreeMap::new()),
             routes: routes::Routes::default(),
             waiters: Mutex::new(HashMap::new()),
-        })
+        });
+        // events that cannot be written are said in the log: once when they start being
+        // dropped, once when they are written again
+        let me = Arc::downgrade(&shared);
+        shared.base.events.watch_health(Arc::new(move |change| {
+            let Some(s) = me.upgrade() else { return };
+            s.log.line(&match change {
+                crate::events::HealthChange::Failing(f) => {
+                    format!(
+                        "events: cannot write: {}; dropping them until it can ({})",
+                        f.error, f.fix
+                    )
+                }
+                crate::events::HealthChange::Written(f) => format!(
+                    "events: written again to {}; {} were dropped since {}",
+                    s.base.events.path().display(),
+                    f.dropped,
+                    f.since
+                ),
+            });
+        }));
+        shared
     }
 
     /// How often each project's session is checked (`health_check_interval`).
@@ -92,25 +128,116 @@ impl Shared {
         Duration::from_secs_f64(guard(&self.global).health_check_interval)
     }
 
-    /// Rereads the global config (SIGHUP); a broken one keeps the last.
-    pub fn reload_global(&self) {
-        match GlobalConfig::load(&self.base.home) {
-            Ok(g) => {
-                if let Some(z) = guard(&self.dns_zone).as_ref()
-                    && let Ok(true) = z.set_tld(&g.dns_managed_tld)
-                {
-                    self.log.line(&format!("dns: now answering *.{}", g.dns_managed_tld));
-                }
-                *guard(&self.global) = g;
-                self.log.line("global config reread");
-                for p in guard(&self.projects).values() {
-                    // a heal look now, and the next one after the new interval
-                    p.heal_now.store(true, Ordering::SeqCst);
-                    p.wake.wake();
-                }
+    /// SIGHUP: the global config is read again, and the log says so (applied or not).
+    fn hangup(self: &Arc<Self>) {
+        self.log.line("SIGHUP: global config reread");
+        self.reload_global();
+    }
+
+    /// Rereads the global config (SIGHUP, or config.toml changed) and applies what changed:
+    /// the proxy, the DNS server and the WebSocket are made again on their new addresses,
+    /// the DNS zone follows `dns_managed_tld`, the projects their new heal interval. A file
+    /// that does not load keeps the last good config, and the error is shown by `daemon
+    /// status` and `doctor` until it loads.
+    pub fn reload_global(self: &Arc<Self>) -> ConfigApplied {
+        let mut applied = ConfigApplied {
+            pid: std::process::id() as i32,
+            ..Default::default()
+        };
+        let new = match GlobalConfig::load(&self.base.home) {
+            Ok(g) => g,
+            Err(e) => {
+                let why = format!("error[{}]: {}", e.code(), e.message());
+                self.log
+                    .line(&format!("global config not applied (the last good one is kept): {why}"));
+                *guard(&self.config_error) = Some(why.clone());
+                applied.error = Some(why);
+                return applied;
             }
-            Err(e) => self.log.line(&format!("global config not reread: {}", e.message())),
+        };
+        *guard(&self.config_error) = None;
+        let old = std::mem::replace(&mut *guard(&self.global), new.clone());
+        if old == new {
+            return applied;
         }
+        self.log.line("global config applied");
+        if old.dns_managed_tld != new.dns_managed_tld
+            && let Some(z) = guard(&self.dns_zone).as_ref()
+            && let Ok(true) = z.set_tld(&new.dns_managed_tld)
+        {
+            self.log.line(&format!("dns: now answering *.{}", new.dns_managed_tld));
+            applied.changed.push("dns_managed_tld".into());
+        }
+        let proxy_keys = (
+            old.proxy_enabled,
+            &old.proxy_bind,
+            old.proxy_https_port,
+            old.proxy_http_port,
+        ) != (
+            new.proxy_enabled,
+            &new.proxy_bind,
+            new.proxy_https_port,
+            new.proxy_http_port,
+        ) || old.upstream_timeout() != new.upstream_timeout()
+            || old.dns_managed_tld != new.dns_managed_tld;
+        if proxy_keys {
+            if let Some(f) = guard(&self.services).proxy.take() {
+                f.close();
+            }
+            let bound = net::bind_proxy(&new);
+            let denied = matches!(&bound, Some(Err(e)) if e.kind() == std::io::ErrorKind::PermissionDenied);
+            let proxy = net::start_proxy(self, bound);
+            guard(&self.services).proxy = proxy;
+            let mut status = guard(&self.proxy).clone();
+            if denied && !privilege::is_root() {
+                // bound as root at its start, it is the user now: only a restart binds it
+                status.fix = Some(format!(
+                    "run 'sudo taskmux daemon restart' (it binds port {} as root, then drops to you)",
+                    new.proxy_https_port
+                ));
+            }
+            applied.service("proxy", &status);
+        }
+        if (old.host_resolver, old.dns_server_port) != (new.host_resolver, new.dns_server_port) {
+            if let Some(f) = guard(&self.services).dns.take() {
+                f.close();
+            }
+            let dns = net::start_dns(self);
+            guard(&self.services).dns = dns;
+            applied.service("dns", &guard(&self.dns));
+        }
+        if (&old.api_bind, old.api_port) != (&new.api_bind, new.api_port) {
+            let make = guard(&self.services).make_websocket.clone();
+            if let Some(f) = guard(&self.services).websocket.take() {
+                f.close();
+            }
+            if let Some(make) = make {
+                let ws = make(self.clone());
+                guard(&self.services).websocket = Some(ws);
+            }
+            let api = guard(&self.api).clone();
+            match api.error {
+                None => applied.changed.push("websocket".into()),
+                Some(e) => applied.not_applied.push(NotApplied {
+                    what: "websocket".into(),
+                    why: e,
+                    fix: Some("free the port, or taskmux config set api_port PORT".into()),
+                }),
+            }
+        }
+        if old.api_allowed_origins != new.api_allowed_origins {
+            applied.changed.push("api_allowed_origins".into());
+        }
+        if old.health_check_interval != new.health_check_interval {
+            applied.changed.push("health_check_interval".into());
+        }
+        for p in guard(&self.projects).values() {
+            // a heal look now, and the next one after the new interval
+            p.heal_now.store(true, Ordering::SeqCst);
+            p.wake.wake();
+        }
+        net::sync_hosts(self);
+        applied
     }
 
     /// Makes the supervised set follow the registry: new projects get a thread, removed
@@ -121,6 +248,9 @@ impl Shared {
             let keep = reg.projects.contains_key(name);
             if !keep {
                 self.log.line(&format!("{name}: unregistered; no longer supervised"));
+                if let Some(n) = guard(&self.notify).as_ref() {
+                    n.forget(&format!("{PROJECT}{name}"));
+                }
                 p.retire();
             }
             keep
@@ -128,7 +258,12 @@ impl Shared {
         for (name, e) in &reg.projects {
             match projects.get(name) {
                 Some(p) if p.entry() == *e => {}
-                Some(p) => p.set_entry(e.clone()),
+                Some(p) => {
+                    if p.entry().config_path != e.config_path {
+                        self.watch_project(name, &e.config_path);
+                    }
+                    p.set_entry(e.clone())
+                }
                 None => match self.supervise(e.clone()) {
                     Ok(p) => {
                         projects.insert(name.clone(), p);
@@ -147,6 +282,7 @@ impl Shared {
         // supervised from now, not from the thread's first look: a `start` that registered
         // it returns with its supervisor in place
         p.take_lock();
+        self.watch_project(&p.name, &p.entry().config_path);
         let p2 = p.clone();
         std::thread::Builder::new()
             .name(format!("project {}", p.name))
@@ -220,6 +356,13 @@ impl Shared {
 
     /// What `daemon status` reports.
     pub fn status(&self) -> DaemonStatus {
+        // before the projects' lock: listing the routes takes it
+        let aliases = self
+            .routes
+            .list(self)
+            .into_iter()
+            .filter(|r| r.target.is_some())
+            .collect();
         let projects = guard(&self.projects);
         let supervised_tasks = projects
             .values()
@@ -241,8 +384,114 @@ impl Shared {
                 api: guard(&self.api).clone(),
                 proxy: guard(&self.proxy).clone(),
                 dns: guard(&self.dns).clone(),
+                config_error: guard(&self.config_error).clone(),
+                aliases,
+                events_failing: self.base.events.failing(),
             }),
             warning: None,
+        }
+    }
+
+    /// Follows the state directory: its removal, `registry.json`, `config.toml`; and tells
+    /// the main thread, through `signals`, of each change once it has settled. Without
+    /// inotify (out of watches, another system), it looks at them every few seconds.
+    /// `home`: the state directory's own files too (a daemon; not a `start -m`).
+    fn watch_files(self: &Arc<Self>, signals: &Signals, home_too: bool) {
+        let home = &self.base.home;
+        let notify = match crate::notify::Notify::new() {
+            Ok(n) => Arc::new(n),
+            Err(e) => {
+                self.log
+                    .line(&format!("cannot watch files ({e}): looking at them every 5 s"));
+                return self.poll_home(signals);
+            }
+        };
+        // the home's own removal is heard late (open files in it keep it until they close):
+        // the removal of daemon.lock, which rm -r takes first, is heard at once
+        let watched = match home_too {
+            false => Ok(()),
+            true => notify
+                .watch_gone(home, HOME_GONE)
+                .and_then(|_| notify.watch_file(&crate::lock::daemon_lock(home), HOME_GONE))
+                .and_then(|_| notify.watch_file(&Registry::path(home), REGISTRY))
+                .and_then(|_| notify.watch_file(&crate::aliases::Aliases::path(home), ALIASES))
+                .and_then(|_| notify.watch_file(&GlobalConfig::path(home), CONFIG)),
+        };
+        if let Err(e) = watched {
+            self.log
+                .line(&format!("cannot watch {} ({e}): looking every 5 s", home.display()));
+            return self.poll_home(signals);
+        }
+        *guard(&self.notify) = Some(notify.clone());
+        let tx = signals.tx.clone();
+        let me = Arc::downgrade(self);
+        let _ = std::thread::Builder::new()
+            .name("file watch".into())
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                while let Ok(keys) = notify.wait() {
+                    if me.upgrade().is_none_or(|s| s.stopping.load(Ordering::SeqCst))
+                        || tx.send(Woken::Changed(keys)).is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+    }
+
+    /// [`Shared::watch_files`] without inotify: a look every 5 s at the same files.
+    fn poll_home(self: &Arc<Self>, signals: &Signals) {
+        let home = self.base.home.clone();
+        let tx = signals.tx.clone();
+        let me = Arc::downgrade(self);
+        let _ = std::thread::Builder::new()
+            .name("file poll".into())
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                let mut reg = FileWatch::new(&Registry::path(&home));
+                let mut cfg = FileWatch::new(&GlobalConfig::path(&home));
+                let mut projects: HashMap<String, FileWatch> = HashMap::new();
+                loop {
+                    std::thread::sleep(Duration::from_secs(5));
+                    let Some(s) = me.upgrade() else { return };
+                    let mut keys = std::collections::BTreeSet::new();
+                    if !home.is_dir() {
+                        keys.insert(HOME_GONE.to_string());
+                    }
+                    if reg.poll() {
+                        keys.insert(REGISTRY.to_string());
+                    }
+                    if cfg.poll() {
+                        keys.insert(CONFIG.to_string());
+                    }
+                    for p in guard(&s.projects).values() {
+                        let path = p.entry().config_path;
+                        let w = projects.entry(p.name.clone()).or_insert_with(|| FileWatch::new(&path));
+                        if w.poll() {
+                            keys.insert(format!("{PROJECT}{}", p.name));
+                        }
+                    }
+                    if !keys.is_empty() && tx.send(Woken::Changed(keys)).is_err() {
+                        return;
+                    }
+                }
+            });
+    }
+
+    /// Whether the daemon is carrying out a start of `project` for a front.
+    pub fn starting(&self, project: &str) -> bool {
+        guard(&self.starts).contains_key(project)
+    }
+
+    /// Follows a supervised project's `taskmux.toml` (its path may have changed).
+    fn watch_project(&self, name: &str, config: &std::path::Path) {
+        if let Some(n) = guard(&self.notify).as_ref() {
+            let key = format!("{PROJECT}{name}");
+            n.forget(&key);
+            if let Err(e) = n.watch_file(config, &key) {
+                self.log
+                    .line(&format!("{name}: cannot watch {} ({e})", config.display()));
+            }
         }
     }
 
@@ -353,10 +602,31 @@ impl crate::supervision::Daemon for Handle {
         }
     }
 
+    fn apply_config(&self) -> ConfigApplied {
+        match self.0.upgrade() {
+            Some(s) => s.reload_global(),
+            None => ConfigApplied::default(),
+        }
+    }
+
     fn starting(&self, project: &str, on: bool) {
         let Some(s) = self.0.upgrade() else { return };
-        if let Some(p) = guard(&s.projects).get(project) {
-            p.starting(on);
+        {
+            let mut starts = guard(&s.starts);
+            let n = starts.entry(project.to_string()).or_insert(0);
+            match on {
+                true => *n += 1,
+                false => *n = n.saturating_sub(1),
+            }
+            if *n == 0 {
+                starts.remove(project);
+            }
+        }
+        if !on && let Some(p) = guard(&s.projects).get(project) {
+            // what the start did not bring up, a heal may
+            p.heal_now.store(true, Ordering::SeqCst);
+            p.launched.store(true, Ordering::SeqCst);
+            p.wake.wake();
         }
     }
 }
@@ -379,13 +649,46 @@ pub trait Front: Send {
     fn close(&self);
 }
 
-/// What starts the daemon's fronts once its state is up (the API lives above the daemon,
-/// so the daemon is handed it, with the proxy's listeners bound before any privilege drop).
-pub type Serve = Box<dyn FnOnce(Arc<Shared>) -> Result<Vec<Box<dyn Front>>>>;
+/// What the daemon serves, handed to it by its front (the API lives above the daemon): the
+/// proxy's listeners, bound before any privilege drop; daemon.sock, whose first answer is
+/// what `daemon start` waits for; and how to make the WebSocket, again when its keys change.
+pub struct Fronts {
+    /// The proxy's listeners (None: the proxy is off).
+    pub bound: net::Bound,
+    /// Binds daemon.sock and serves it.
+    pub socket: MakeSocket,
+    /// Starts the WebSocket API on the global config's address.
+    pub websocket: MakeFront,
+}
+
+/// What binds daemon.sock and serves it.
+pub type MakeSocket = Box<dyn FnOnce(Arc<Shared>) -> Result<Box<dyn Front>>>;
+/// What makes a front (again).
+pub type MakeFront = Arc<dyn Fn(Arc<Shared>) -> Box<dyn Front> + Send + Sync>;
+
+/// The network services a running daemon keeps, each made again when the global config
+/// changes what it listens on.
+#[derive(Default)]
+pub struct Services {
+    proxy: Option<Box<dyn Front>>,
+    dns: Option<Box<dyn Front>>,
+    websocket: Option<Box<dyn Front>>,
+    make_websocket: Option<MakeFront>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("proxy", &self.proxy.is_some())
+            .field("dns", &self.dns.is_some())
+            .field("websocket", &self.websocket.is_some())
+            .finish()
+    }
+}
 
 /// Runs the daemon in this process until SIGTERM (exit 0) or another fatal signal (exit
 /// 128+N). `capture_stderr`: the process was detached and stderr goes to the log.
-pub fn run(base: Ctx, capture_stderr: bool, serve: Serve) -> Result<u8> {
+pub fn run(base: Ctx, capture_stderr: bool, fronts: Fronts) -> Result<u8> {
     crate::paths::ensure_dir(&base.home)?;
     let held = match crate::lock::try_take(&crate::lock::daemon_lock(&base.home))? {
         Ok(h) => h,
@@ -402,36 +705,69 @@ pub fn run(base: Ctx, capture_stderr: bool, serve: Serve) -> Result<u8> {
         std::process::id(),
         shared.base.home.display()
     ));
-    let fronts = serve(shared.clone())?;
+    // the proxy and DNS first: when daemon.sock answers (what `daemon start` waits for),
+    // `daemon status` already says how they are
+    {
+        let proxy = net::start_proxy(&shared, fronts.bound);
+        let dns = net::start_dns(&shared);
+        let websocket = (fronts.websocket)(shared.clone());
+        let mut s = guard(&shared.services);
+        s.proxy = proxy;
+        s.dns = dns;
+        s.websocket = Some(websocket);
+        s.make_websocket = Some(fronts.websocket.clone());
+    }
+    let socket = (fronts.socket)(shared.clone())?;
     shared.base.events.emit(
         "daemon_started",
         "",
         None,
         serde_json::json!({"pid": std::process::id()}),
     );
-    let reg_path = Registry::path(&shared.base.home);
-    let mut reg_watch = FileWatch::new(&reg_path);
+    shared.watch_files(&signals, true);
     load_registry(&shared);
-    let mut ticks = 0u32;
+    net::sync_hosts(&shared);
+    // asleep until a signal or a change to a file it follows: no timer
     let code = loop {
-        ticks = ticks.wrapping_add(1);
-        if ticks % 10 == 1 {
-            // every 5 s: the managed /etc/hosts block follows the registered hosts
-            net::sync_hosts(&shared);
-        }
-        match signals.next(Duration::from_millis(500)) {
-            Some(sig) if sig == libc_sig::HUP => shared.reload_global(),
-            Some(sig) if sig == libc_sig::TERM => break 0,
-            Some(sig) => break 128 + sig as u8,
-            None => {}
-        }
-        if reg_watch.poll() {
-            load_registry(&shared);
+        match signals.next(None) {
+            Some(Woken::Signal(sig)) if sig == libc_sig::HUP => shared.hangup(),
+            Some(Woken::Signal(sig)) if sig == libc_sig::TERM => break 0,
+            Some(Woken::Signal(sig)) => break 128 + sig as u8,
+            Some(Woken::Changed(keys)) => {
+                if keys.contains(HOME_GONE) && !held.still_there() {
+                    let line = format!(
+                        "taskmuxd: its state directory {} (or its daemon.lock) was removed; exiting (tasks keep running)",
+                        shared.base.home.display()
+                    );
+                    eprintln!("{line}");
+                    shared.log.line(&line);
+                    break 0;
+                }
+                if keys.contains(CONFIG) {
+                    shared.reload_global();
+                }
+                if keys.contains(REGISTRY) {
+                    load_registry(&shared);
+                }
+                if keys.contains(ALIASES) {
+                    // served at once, and listed in the hosts block
+                    shared.routes.rebuild(&shared);
+                }
+                for name in keys.iter().filter_map(|k| k.strip_prefix(PROJECT)) {
+                    if let Some(p) = guard(&shared.projects).get(name) {
+                        p.config_changed();
+                    }
+                }
+                net::sync_hosts(&shared);
+            }
+            None => break 1,
         }
     };
     shared.log.line(&format!("stopping (exit {code}); tasks keep running"));
     shared.stop();
-    for f in &fronts {
+    socket.close();
+    let s = std::mem::take(&mut *guard(&shared.services));
+    for f in [s.proxy, s.dns, s.websocket].into_iter().flatten() {
         f.close();
     }
     shared.base.events.emit(
@@ -468,14 +804,22 @@ pub fn monitor(base: Ctx, entry: Entry) -> Result<u8> {
     let signals = Signals::new()?;
     let log = log::DaemonLog::new(None, log::MAX_BYTES, false);
     let shared = Shared::new(base, log);
+    shared.watch_files(&signals, false);
     let mut reg = Registry::default();
     reg.projects.insert(entry.session.clone(), entry);
     shared.reconcile(&reg);
     let code = loop {
-        match signals.next(Duration::from_secs(3600)) {
-            Some(sig) if sig == libc_sig::HUP => shared.reload_global(),
-            Some(sig) => break 128 + sig as u8,
-            None => {}
+        match signals.next(None) {
+            Some(Woken::Signal(sig)) if sig == libc_sig::HUP => shared.hangup(),
+            Some(Woken::Signal(sig)) => break 128 + sig as u8,
+            Some(Woken::Changed(keys)) => {
+                for name in keys.iter().filter_map(|k| k.strip_prefix(PROJECT)) {
+                    if let Some(p) = guard(&shared.projects).get(name) {
+                        p.config_changed();
+                    }
+                }
+            }
+            None => break 1,
         }
     };
     shared.stop();
@@ -494,10 +838,32 @@ mod libc_sig {
     pub const TERM: i32 = 15;
 }
 
-/// The signals a daemon handles, delivered to a channel: SIGTERM, SIGHUP, and the other
-/// fatal ones it ends on with 128+N. SIGPIPE is ignored (a client that went away).
+/// What wakes the daemon's main thread.
+enum Woken {
+    /// A signal.
+    Signal(i32),
+    /// Files it follows changed: their keys ([`REGISTRY`], [`CONFIG`], [`HOME_GONE`],
+    /// [`PROJECT`] + a project's name).
+    Changed(std::collections::BTreeSet<String>),
+}
+
+/// The key of a change to `registry.json`.
+const REGISTRY: &str = "registry";
+/// The key of a change to the global `config.toml`.
+const CONFIG: &str = "config";
+/// The key of the state directory's removal.
+const HOME_GONE: &str = "home";
+/// The key of a change to `aliases.json`.
+const ALIASES: &str = "aliases";
+/// The prefix of the key of a change to a project's `taskmux.toml`.
+const PROJECT: &str = "project:";
+
+/// The signals a daemon handles and the file changes it follows, delivered to one channel:
+/// SIGTERM, SIGHUP, and the other fatal ones it ends on with 128+N (SIGPIPE is ignored: a
+/// client that went away); and what its [`crate::notify::Notify`] hears.
 struct Signals {
-    rx: std::sync::mpsc::Receiver<i32>,
+    rx: std::sync::mpsc::Receiver<Woken>,
+    tx: std::sync::mpsc::Sender<Woken>,
 }
 
 impl Signals {
@@ -507,21 +873,26 @@ impl Signals {
             .map_err(|e| Error::internal(format!("cannot handle signals: {e}")))?;
         let _ = signal_hook::flag::register(13, Arc::new(AtomicBool::new(false)));
         let (tx, rx) = std::sync::mpsc::channel();
+        let tx2 = tx.clone();
         std::thread::Builder::new()
             .name("signals".into())
             .stack_size(128 * 1024)
             .spawn(move || {
                 for s in it.forever() {
-                    if tx.send(s).is_err() {
+                    if tx2.send(Woken::Signal(s)).is_err() {
                         return;
                     }
                 }
             })
             .map_err(|e| Error::internal(format!("cannot handle signals: {e}")))?;
-        Ok(Signals { rx })
+        Ok(Signals { rx, tx })
     }
 
-    fn next(&self, timeout: Duration) -> Option<i32> {
-        self.rx.recv_timeout(timeout).ok()
+    /// The next wake-up, waiting at most `timeout` (None: until one comes).
+    fn next(&self, timeout: Option<Duration>) -> Option<Woken> {
+        match timeout {
+            Some(t) => self.rx.recv_timeout(t).ok(),
+            None => self.rx.recv().ok(),
+        }
     }
 }

@@ -134,11 +134,18 @@ impl crate::proxy::Router for DaemonRouter {
                 session,
                 task,
                 port: Some(port),
-            } => Route::Upstream { port, session, task },
+                addr,
+            } => Route::Upstream {
+                port,
+                addr,
+                session,
+                task,
+            },
             Lookup::Task {
                 session,
                 task,
                 port: None,
+                ..
             } => {
                 let state = self.state(&session, &task);
                 Route::Down { session, task, state }
@@ -148,6 +155,9 @@ impl crate::proxy::Router for DaemonRouter {
     }
 
     fn state(&self, session: &str, task: &str) -> String {
+        if session.is_empty() {
+            return format!("an alias taskmux does not run ('taskmux alias remove {task}' drops it)");
+        }
         let Some(s) = self.0.upgrade() else {
             return "unknown".into();
         };

@@ -12,15 +12,14 @@ use crate::registry::{Desired, Entry};
 use crate::state::State;
 use crate::supervision::{ConfigState, HealRecord};
 use crate::task;
-use crate::watch::FileWatch;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-/// How often the config is looked at when nothing else wakes the project.
-const TICK: Duration = Duration::from_secs(1);
+/// How often a project another supervisor holds is looked at again.
+const OTHER_SUPERVISOR: Duration = Duration::from_secs(2);
 /// Stack of a supervisor thread: probes and starts need little.
 const STACK: usize = 512 * 1024;
 
@@ -42,12 +41,13 @@ pub struct ProjectSup {
     pub heal_now: AtomicBool,
     /// A task was launched on our tmux server: wake the idle supervisors.
     pub launched: AtomicBool,
+    /// Its `taskmux.toml` changed: load it at the next wake-up.
+    config_changed: AtomicBool,
     held: Mutex<Option<Held>>,
     /// Who else supervises it, while someone does.
     other: Mutex<Option<i32>>,
-    /// Starts of the project the daemon is carrying out for a front: a heal waits for them
-    /// (they bring up what it would, in order).
-    starts: std::sync::atomic::AtomicUsize,
+    /// Why `state.json` could not be read, while it cannot (said once in the log).
+    state_error: Mutex<Option<String>>,
 }
 
 fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -70,25 +70,17 @@ impl ProjectSup {
             retired: AtomicBool::new(false),
             heal_now: AtomicBool::new(false),
             launched: AtomicBool::new(false),
+            config_changed: AtomicBool::new(false),
             held: Mutex::new(None),
             other: Mutex::new(None),
-            starts: std::sync::atomic::AtomicUsize::new(0),
+            state_error: Mutex::new(None),
         })
     }
 
-    /// A start for a front begins (`on`) or ends; at its end the project looks again.
-    pub fn starting(&self, on: bool) {
-        match on {
-            true => {
-                self.starts.fetch_add(1, Ordering::SeqCst);
-            }
-            false => {
-                self.starts.fetch_sub(1, Ordering::SeqCst);
-                self.heal_now.store(true, Ordering::SeqCst);
-                self.launched.store(true, Ordering::SeqCst);
-                self.wake.wake();
-            }
-        }
+    /// Its `taskmux.toml` changed: it is loaded (and what runs follows it) at once.
+    pub fn config_changed(&self) {
+        self.config_changed.store(true, Ordering::SeqCst);
+        self.wake.wake();
     }
 
     /// The registry entry.
@@ -160,6 +152,34 @@ impl ProjectSup {
     /// An event about one of this project's tasks.
     pub fn emit(&self, event: &str, task: &str, extra: Value) {
         self.shared.base.events.emit(event, &self.name, Some(task), extra);
+    }
+
+    /// The project's `state.json`, for a decision to start or restart a task; None when it
+    /// cannot be read (corrupt, the wrong shape, unreadable): the manual-stop marks are
+    /// unknown then, so the daemon starts nothing of the project until it reads again.
+    /// Said once in the log, and again when it reads.
+    pub fn state(&self) -> Option<State> {
+        let read = State::load(&self.ctx().home, &self.name);
+        let mut last = guard(&self.state_error);
+        match read {
+            Ok(state) => {
+                if last.take().is_some() {
+                    self.log("state.json reads again: heals and restarts resume");
+                }
+                Some(state)
+            }
+            Err(e) => {
+                let why = e.message();
+                if last.as_deref() != Some(why.as_str()) {
+                    self.log(&format!(
+                        "{why}; no heal or restart of its tasks until it reads ({})",
+                        e.hint.as_deref().unwrap_or("fix the file")
+                    ));
+                    *last = Some(why);
+                }
+                None
+            }
+        }
     }
 
     /// The environment of record (the daemon's own when none was captured).
@@ -263,7 +283,7 @@ impl ProjectSup {
     /// (a killed server, a reboot) or an `auto_start` task's window is, those tasks that
     /// were not stopped by hand start again, with the environment of record.
     fn heal(&self) {
-        if self.entry().desired != Desired::Up || self.starts.load(Ordering::SeqCst) > 0 {
+        if self.entry().desired != Desired::Up || self.shared.starting(&self.name) {
             return;
         }
         let Some(project) = self.project() else { return };
@@ -275,11 +295,13 @@ impl ProjectSup {
                 return;
             }
         };
-        let state = State::load(&ctx.home, &project.name).unwrap_or_default();
+        let Some(state) = self.state() else { return };
         let missing: Vec<String> = project
             .tasks
             .iter()
             .filter(|t| project.auto_start && t.auto_start && !state.manual_stop(&t.name))
+            // a task that gave up (max_restarts) stays down until someone starts it
+            .filter(|t| !state.facts(&t.name).gave_up)
             .filter(|t| rts.as_ref().is_none_or(|r| !r.contains_key(&t.name)))
             .map(|t| t.name.clone())
             .collect();
@@ -287,7 +309,10 @@ impl ProjectSup {
             return;
         }
         let session_gone = rts.is_none();
-        let by_hand = project.tasks.iter().any(|t| state.manual_stop(&t.name));
+        let by_hand = project
+            .tasks
+            .iter()
+            .any(|t| state.manual_stop(&t.name) || state.facts(&t.name).gave_up);
         let names = if session_gone && !by_hand { Vec::new() } else { missing };
         let tctx = task::Ctx {
             project: (*project).clone(),
@@ -396,23 +421,21 @@ pub fn project_ctx(base: &Ctx, e: &Entry) -> Ctx {
 }
 
 /// The project's thread: until retired, follow the config, keep task supervisors, heal.
+/// It sleeps until woken (a change to its config, a launch on its tmux server, a request)
+/// or its next heal is due: no timer shorter than the heal interval.
 pub fn run(p: Arc<ProjectSup>) {
-    let path = p.entry().config_path;
-    let mut watch = FileWatch::new(&path);
-    let mut watched = path.clone();
+    let mut watched = p.entry().config_path;
     p.load_config();
     let mut next_heal = Instant::now();
     while !p.stopping() {
         if !p.take_lock() {
-            p.wake.wait(Some(TICK));
+            // another supervisor (a `start -m`) holds it: look again now and then
+            p.wake.wait(Some(OTHER_SUPERVISOR));
             continue;
         }
         let path = p.entry().config_path;
-        if path != watched {
-            watch = FileWatch::new(&path);
+        if path != watched || p.config_changed.swap(false, Ordering::SeqCst) {
             watched = path;
-            p.load_config();
-        } else if watch.poll() {
             p.load_config();
         }
         p.sync_tasks();
@@ -423,12 +446,7 @@ pub fn run(p: Arc<ProjectSup>) {
         if p.launched.swap(false, Ordering::SeqCst) {
             p.wake_idle();
         }
-        let tick = match watch.interval() {
-            d if d < Duration::from_millis(200) => d,
-            _ => TICK,
-        };
-        p.wake
-            .wait(Some(tick.min(next_heal.saturating_duration_since(Instant::now()))));
+        p.wake.wait(Some(next_heal.saturating_duration_since(Instant::now())));
     }
     for t in guard(&p.tasks).values() {
         t.retire();

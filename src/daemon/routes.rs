@@ -19,12 +19,14 @@ const MISS_REBUILD: Duration = Duration::from_millis(100);
 pub enum Lookup {
     /// A task with a port.
     Task {
-        /// Its project.
+        /// Its project (empty for an alias).
         session: String,
-        /// The task.
+        /// The task (or the alias).
         task: String,
         /// Its `$PORT`, when one was assigned (at its first start).
         port: Option<u16>,
+        /// Its address when not 127.0.0.1 by default (an alias's).
+        addr: Option<std::net::IpAddr>,
     },
     /// No task has this name.
     Unknown {
@@ -97,6 +99,7 @@ impl Routes {
             session: r.session.clone(),
             task: r.task.clone(),
             port: r.port,
+            addr: r.target.map(|a| a.ip()),
         })
     }
 
@@ -144,8 +147,29 @@ impl Routes {
                     name,
                     url,
                     port: crate::task::known_port(&state, task),
+                    target: None,
                 });
             }
+        }
+        // the aliases: servers taskmux does not run, at `{alias}.{tld}`
+        let aliases = crate::aliases::Aliases::load(&shared.base.home).unwrap_or_default();
+        for (alias, a) in &aliases.aliases {
+            let name = format!("{alias}.{tld}");
+            if t.names.contains_key(&name) {
+                continue;
+            }
+            let url = global.alias_url(alias);
+            t.projects.entry(String::new()).or_default().push(url.clone());
+            t.names.insert(name.clone(), t.routes.len());
+            t.routes.push(RouteInfo {
+                session: String::new(),
+                task: alias.clone(),
+                host: alias.clone(),
+                name,
+                url,
+                port: Some(a.target.port()),
+                target: Some(a.target),
+            });
         }
         t.built = Some(Instant::now());
         *self.table.write().unwrap_or_else(|e| e.into_inner()) = t;

@@ -10,12 +10,12 @@ use super::project::ProjectSup;
 use super::wake::Wake;
 use crate::config::{Project, RestartPolicy, Task};
 use crate::health::{self, Method};
-use crate::state::State;
+use crate::paths;
+use crate::state::{State, Supervised};
 use crate::task::{self, Runtime};
-use crate::{cmd, paths};
 use serde_json::json;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 /// The longest delay between restarts.
@@ -38,10 +38,6 @@ pub struct TaskSup {
     pub retired: AtomicBool,
     /// The pane pid it watches now (0: none).
     pub watching: AtomicI32,
-    /// Automatic restarts since it was last healthy for a minute.
-    pub restarts: AtomicU32,
-    /// When the next restart is due (epoch seconds), while it waits.
-    pub next_restart_at: Mutex<Option<f64>>,
 }
 
 impl TaskSup {
@@ -52,8 +48,6 @@ impl TaskSup {
             wake: Wake::new()?,
             retired: AtomicBool::new(false),
             watching: AtomicI32::new(0),
-            restarts: AtomicU32::new(0),
-            next_restart_at: Mutex::new(None),
         })
     }
 
@@ -74,25 +68,38 @@ enum Watched {
     Woken,
 }
 
-/// What a supervisor remembers between looks.
+/// What a supervisor remembers between looks (the facts that must outlive it are in
+/// `state.json`: [`crate::state::Supervised`]).
 #[derive(Default)]
 struct Memory {
     /// The dead pane (by pid) whose exit was already dealt with.
     handled: i32,
-    /// A restart scheduled for the dead pane with this pid, when.
-    due: Option<(i32, Instant)>,
-    /// `max_restarts_reached` was said for this run of failures.
-    reached: bool,
     /// The dead pane (by pid) whose exit was told.
     reported: i32,
     /// It has looked at the task before (this is not the first look of a new daemon).
     looked: bool,
 }
 
+/// What supervision knows of a task, from `state.json`.
+fn facts(p: &ProjectSup, task: &str) -> Supervised {
+    State::load(&p.ctx().home, &p.name)
+        .map(|s| s.facts(task))
+        .unwrap_or_default()
+}
+
+/// Changes what supervision knows of a task, in `state.json` under its lock.
+fn set_facts(p: &ProjectSup, task: &str, f: impl FnOnce(&mut Supervised)) {
+    if let Err(e) = State::update(&p.ctx().home, &p.name, |s| s.set_facts(task, f)) {
+        p.log(&format!(
+            "{task}: cannot record its supervision in state.json: {}",
+            e.message()
+        ));
+    }
+}
+
 /// The supervisor thread's body: until retired, look at the task and act.
 pub fn run(p: Arc<ProjectSup>, t: Arc<TaskSup>) {
     let mut mem = Memory::default();
-    let mut window = String::new();
     let mut exited_at: Option<Instant> = None;
     while !t.retired.load(Ordering::SeqCst) && !p.stopping() {
         let Some(project) = p.project() else {
@@ -113,18 +120,6 @@ pub fn run(p: Arc<ProjectSup>, t: Arc<TaskSup>) {
         match rts.get(&t.name) {
             Some(rt) if rt.running() => {
                 exited_at = None;
-                // a window it has not seen (its first look, a heal's new session) carries
-                // its own count: what tmux shows is what counts
-                if window != rt.window_id {
-                    window = rt.window_id.clone();
-                    t.restarts.store(rt.restarts, Ordering::SeqCst);
-                }
-                if mem.reached {
-                    // it had been given up on, and someone started it again: a fresh count
-                    mem.reached = false;
-                    t.restarts.store(0, Ordering::SeqCst);
-                    set_options(&p, rt, 0, true);
-                }
                 match watch(&p, &t, &project, &task, rt) {
                     Watched::Exited | Watched::Woken => {}
                     Watched::Unhealthy(reason) => restart_unhealthy(&p, &t, &project, &task, rt, &reason),
@@ -142,10 +137,6 @@ pub fn run(p: Arc<ProjectSup>, t: Arc<TaskSup>) {
             }
             Some(rt) if rt.dead => {
                 exited_at = None;
-                if window != rt.window_id {
-                    window = rt.window_id.clone();
-                    t.restarts.store(rt.restarts, Ordering::SeqCst);
-                }
                 if let Some(wait) = dead(&p, &t, &project, &task, rt, &mut mem) {
                     t.wake.wait(wait);
                 }
@@ -182,7 +173,9 @@ fn watch(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task, rt: &Runti
         false => interval,
     };
     let mut next_probe = (method != Method::Proc).then(|| Instant::now() + step(passed));
-    let mut reset_at = (t.restarts.load(Ordering::SeqCst) > 0).then(|| Instant::now() + HEALTHY_RESET);
+    let known = facts(p, &t.name);
+    let mut reset_at = (known.restarts > 0).then(|| Instant::now() + HEALTHY_RESET);
+    let mut healthy = known.healthy_since.is_some();
     let mut fails = 0u32;
     let env = probe_env(p, project, task, rt);
     loop {
@@ -197,8 +190,7 @@ fn watch(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task, rt: &Runti
         if reset_at.is_some_and(|r| r <= now) {
             reset_at = None;
             if fails == 0 {
-                t.restarts.store(0, Ordering::SeqCst);
-                set_options(p, rt, 0, false);
+                set_facts(p, &t.name, |f| f.restarts = 0);
             } else {
                 reset_at = Some(now + HEALTHY_RESET);
             }
@@ -208,6 +200,12 @@ fn watch(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task, rt: &Runti
             task::record_health(&p.ctx().tmux, &[(rt.pane_id.clone(), probe.clone())]);
             passed |= probe.ok;
             next_probe = Some(Instant::now() + step(passed));
+            if probe.ok != healthy {
+                // written when it changes, not at every probe
+                healthy = probe.ok;
+                let since = probe.ok.then(paths::now_secs);
+                set_facts(p, &t.name, |f| f.healthy_since = since);
+            }
             if probe.ok {
                 fails = 0;
                 continue;
@@ -255,7 +253,11 @@ fn dead(
     }
     // the exit of the process this supervisor watched: tmux may not have marked the pane
     // dead yet when the pidfd fired, so the exit code is read from the pane now
-    let state = State::load(&p.ctx().home, &project.name).unwrap_or_default();
+    // a state.json that cannot be read hides the manual-stop marks: leave the task until
+    // it reads (said in the log), looking again after a heal interval
+    let Some(state) = p.state() else {
+        return Some(Some(p.heal_interval()));
+    };
     let ours = state.manual_stop(&t.name) || state.restarting(&t.name);
     // each exit is told once; one that came before this supervisor first looked (the
     // daemon was down) is acted on but not told again
@@ -271,7 +273,6 @@ fn dead(
     }
     if ours {
         mem.handled = pid;
-        mem.due = None;
         return Some(None);
     }
     let wanted = match task.restart_policy {
@@ -283,10 +284,15 @@ fn dead(
         mem.handled = pid;
         return Some(None);
     }
-    let n = t.restarts.load(Ordering::SeqCst);
-    if task.max_restarts > 0 && n >= task.max_restarts {
-        if !mem.reached {
-            mem.reached = true;
+    let known = facts(p, &t.name);
+    let n = known.restarts;
+    if known.gave_up || (task.max_restarts > 0 && n >= task.max_restarts) {
+        // said once, and remembered: a heal or a new daemon leaves it down too
+        if !known.gave_up {
+            set_facts(p, &t.name, |f| {
+                f.gave_up = true;
+                f.backoff_until = None;
+            });
             p.emit(
                 "max_restarts_reached",
                 &t.name,
@@ -295,34 +301,27 @@ fn dead(
             p.log(&format!("{}: {n} restarts, the limit: it stays down", t.name));
         }
         mem.handled = pid;
-        set_backoff(p, rt, None);
-        *lock(&t.next_restart_at) = None;
         return Some(None);
     }
-    let now = Instant::now();
-    match mem.due {
-        Some((due_pid, at)) if due_pid == pid && at > now => return Some(Some(at - now)),
-        Some((due_pid, _)) if due_pid == pid => {}
-        _ => {
+    let now = paths::now_secs();
+    match known.backoff_until {
+        Some(at) if at > now => return Some(Some(Duration::from_secs_f64(at - now))),
+        Some(_) => {}
+        None => {
             let delay = delay_for(n, task.restart_backoff);
             if delay > 0.0 {
-                let at = now + Duration::from_secs_f64(delay);
-                mem.due = Some((pid, at));
-                let epoch = paths::now_secs() + delay;
-                *lock(&t.next_restart_at) = Some(epoch);
-                set_backoff(p, rt, Some(epoch));
-                return Some(Some(at - now));
+                set_facts(p, &t.name, |f| f.backoff_until = Some(now + delay));
+                return Some(Some(Duration::from_secs_f64(delay)));
             }
         }
     }
-    mem.due = None;
     let reason = match (rt.exit_code, rt.signal) {
         (_, Some(sig)) => format!("killed by signal {sig}"),
         (Some(0), _) => "exited cleanly (restart_policy = always)".to_string(),
         (Some(c), _) => format!("exited with code {c}"),
         (None, _) => "exited".to_string(),
     };
-    relaunch(p, t, project, task, rt, &reason);
+    relaunch(p, project, task, rt, &reason);
     None
 }
 
@@ -362,7 +361,7 @@ fn decide_again(
         .flatten()
         .and_then(|r| r.get(&task.name).cloned());
     let same = now.is_some_and(|n| n.pane_pid == rt.pane_pid && n.dead == dead && (dead || n.running()));
-    let state = State::load(&world.home, &project.name).unwrap_or_default();
+    let state = p.state()?;
     if !same || state.manual_stop(&task.name) || state.restarting(&task.name) {
         p.log(&format!(
             "{}: the task changed while its restart waited (stopped, restarted or started by hand): no restart",
@@ -380,38 +379,52 @@ fn decide_again(
     ))
 }
 
+/// The restart number this one is, counted in `state.json`, its backoff over.
+fn count_restart(p: &ProjectSup, task: &str) -> u32 {
+    let mut n = 0;
+    set_facts(p, task, |f| {
+        f.restarts += 1;
+        f.backoff_until = None;
+        f.healthy_since = None;
+        n = f.restarts;
+    });
+    n
+}
+
 /// Starts a dead task again in its pane, counting the restart.
-fn relaunch(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task, rt: &Runtime, reason: &str) {
+fn relaunch(p: &ProjectSup, project: &Project, task: &Task, rt: &Runtime, reason: &str) {
     let Some((_authority, ctx)) = decide_again(p, project, task, rt, true) else {
         return;
     };
-    let n = t.restarts.fetch_add(1, Ordering::SeqCst) + 1;
-    *lock(&t.next_restart_at) = None;
+    let n = count_restart(p, &task.name);
     p.emit(
         "auto_restart",
-        &t.name,
+        &task.name,
         json!({"reason": reason, "attempt": n, "exit_code": rt.exit_code}),
     );
     match task::start(&ctx, std::slice::from_ref(&task.name), false) {
         Ok(r) if !r.failed.is_empty() => {
             let why: Vec<String> = r.failed.iter().map(|(_, e)| e.message()).collect();
-            p.log(&format!("{}: restart {n} failed: {}", t.name, why.join("; ")));
+            p.log(&format!("{}: restart {n} failed: {}", task.name, why.join("; ")));
         }
-        Ok(_) => p.log(&format!("{}: restarted ({reason}), restart {n}", t.name)),
-        Err(e) => p.log(&format!("{}: restart {n} failed: {}", t.name, e.message())),
+        Ok(_) => p.log(&format!("{}: restarted ({reason}), restart {n}", task.name)),
+        Err(e) => p.log(&format!("{}: restart {n} failed: {}", task.name, e.message())),
     }
-    set_options(p, rt, n, true);
 }
 
 /// Restarts a live task whose probes kept failing (stop, then start, in its window).
 fn restart_unhealthy(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task, rt: &Runtime, why: &str) {
-    let n = t.restarts.load(Ordering::SeqCst);
-    if task.max_restarts > 0 && n >= task.max_restarts {
-        p.emit(
-            "max_restarts_reached",
-            &t.name,
-            json!({"restarts": n, "max_restarts": task.max_restarts}),
-        );
+    let known = facts(p, &t.name);
+    let n = known.restarts;
+    if known.gave_up || (task.max_restarts > 0 && n >= task.max_restarts) {
+        if !known.gave_up {
+            set_facts(p, &t.name, |f| f.gave_up = true);
+            p.emit(
+                "max_restarts_reached",
+                &t.name,
+                json!({"restarts": n, "max_restarts": task.max_restarts}),
+            );
+        }
         // it runs on, unhealthy; nothing more is tried until it is started again
         t.wake.wait(None);
         return;
@@ -423,56 +436,13 @@ fn restart_unhealthy(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task
     let Some((_authority, ctx)) = decide_again(p, project, task, rt, false) else {
         return;
     };
-    let n = t.restarts.fetch_add(1, Ordering::SeqCst) + 1;
+    let n = count_restart(p, &t.name);
     let reason = format!("unhealthy: {why}");
     p.emit("auto_restart", &t.name, json!({"reason": reason, "attempt": n}));
     match task::restart(&ctx, std::slice::from_ref(&task.name)) {
         Ok(_) => p.log(&format!("{}: restarted ({reason}), restart {n}", t.name)),
         Err(e) => p.log(&format!("{}: restart {n} failed: {}", t.name, e.message())),
     }
-    set_options(p, rt, n, true);
-}
-
-/// Shows the restart counter in the task's window (and ends a backoff shown there).
-fn set_options(p: &ProjectSup, rt: &Runtime, restarts: u32, clear_backoff: bool) {
-    let mut cmds = vec![cmd![
-        "set-option",
-        "-w",
-        "-t",
-        rt.window_id.clone(),
-        "@taskmux-restarts",
-        restarts.to_string()
-    ]];
-    if clear_backoff {
-        cmds.push(cmd![
-            "set-option",
-            "-wu",
-            "-t",
-            rt.window_id.clone(),
-            "@taskmux-backoff"
-        ]);
-    }
-    let _ = p.ctx().tmux.exec(&cmds);
-}
-
-/// Shows (or clears) when a dead task will be restarted, for `status`.
-fn set_backoff(p: &ProjectSup, rt: &Runtime, until: Option<f64>) {
-    let c = match until {
-        Some(at) => cmd![
-            "set-option",
-            "-w",
-            "-t",
-            rt.window_id.clone(),
-            "@taskmux-backoff",
-            format!("{at:.3}")
-        ],
-        None => cmd!["set-option", "-wu", "-t", rt.window_id.clone(), "@taskmux-backoff"],
-    };
-    let _ = p.ctx().tmux.exec(&[c]);
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The DNS responder's sockets: UDP on two threads that both receive on one socket, and TCP
 //! (two-byte length framing, several queries per connection) with a thread per connection,
-//! an idle timeout and a cap on connections. Answers come from [`super::wire::answer_into`] into a
-//! buffer each thread keeps.
+//! an idle timeout and a cap on connections (at the cap, the connection idle longest is
+//! closed for the new one). Answers come from [`super::wire::answer_into`] into a buffer each
+//! thread keeps.
 
 use super::wire::{self, EDNS_PAYLOAD, Transport};
 use super::zone::Zone;
@@ -15,7 +16,8 @@ use std::time::{Duration, Instant};
 
 /// Threads receiving on the UDP socket.
 const UDP_THREADS: usize = 2;
-/// TCP connections served at once; more are closed as they come.
+/// TCP connections served at once. A new one past the cap takes the place of the one idle
+/// longest: clients that connect and wait must not lock out every other TCP query.
 pub const TCP_MAX_CONNECTIONS: usize = 64;
 /// How long a TCP connection may wait for its next query, or take to send one.
 pub const TCP_IDLE: Duration = Duration::from_secs(10);
@@ -38,13 +40,23 @@ struct Shared {
     zone: Arc<Zone>,
     log: Log,
     closing: AtomicBool,
-    /// Open TCP connections, so close can shut them down.
-    conns: Mutex<HashMap<u64, TcpStream>>,
+    /// Open TCP connections, so close can shut them down and the cap can close the one
+    /// idle longest.
+    conns: Mutex<HashMap<u64, Conn>>,
+    /// Running connection threads.
     open: AtomicUsize,
     next_conn: AtomicU64,
     /// Counts of repeated troubles, logged at powers of two.
-    refused: AtomicU64,
+    evicted: AtomicU64,
     errors: AtomicU64,
+}
+
+/// One open TCP connection.
+struct Conn {
+    /// A handle on it, to shut it down.
+    stream: TcpStream,
+    /// When it last sent a query or was answered.
+    last: Instant,
 }
 
 impl Shared {
@@ -71,7 +83,7 @@ pub fn serve(addr: SocketAddr, zone: Arc<Zone>, log: Log) -> io::Result<DnsServe
         conns: Mutex::new(HashMap::new()),
         open: AtomicUsize::new(0),
         next_conn: AtomicU64::new(0),
-        refused: AtomicU64::new(0),
+        evicted: AtomicU64::new(0),
         errors: AtomicU64::new(0),
     });
     let mut server = DnsServer {
@@ -122,7 +134,7 @@ impl DnsServer {
             }
             let _ = TcpStream::connect_timeout(&target, Duration::from_millis(200));
             for c in guard(&self.shared.conns).values() {
-                let _ = c.shutdown(Shutdown::Both);
+                let _ = c.stream.shutdown(Shutdown::Both);
             }
             let done = self.threads.iter().all(JoinHandle::is_finished) && self.shared.open.load(Ordering::SeqCst) == 0;
             if done || Instant::now() > deadline {
@@ -214,7 +226,8 @@ fn udp_loop(sock: &UdpSocket, shared: &Shared) {
     }
 }
 
-/// The TCP acceptor: a thread per connection, up to [`TCP_MAX_CONNECTIONS`].
+/// The TCP acceptor: a thread per connection, up to [`TCP_MAX_CONNECTIONS`]; past it, the
+/// connection idle longest is shut for the new one.
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     loop {
         let got = listener.accept();
@@ -231,22 +244,37 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                 continue;
             }
         };
-        if shared.open.load(Ordering::SeqCst) >= TCP_MAX_CONNECTIONS {
-            shared.throttled(&shared.refused, |n| {
-                format!("{TCP_MAX_CONNECTIONS} tcp connections are open: closed a new one ({n} so far)")
-            });
-            continue;
-        }
         let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
         let Ok(copy) = stream.try_clone() else { continue };
+        {
+            let mut conns = guard(&shared.conns);
+            if conns.len() >= TCP_MAX_CONNECTIONS {
+                let idle = conns.iter().min_by_key(|(_, c)| c.last).map(|(id, _)| *id);
+                // its thread reads the end and goes
+                if let Some(old) = idle.and_then(|id| conns.remove(&id)) {
+                    let _ = old.stream.shutdown(Shutdown::Both);
+                }
+                shared.throttled(&shared.evicted, |n| {
+                    format!(
+                        "{TCP_MAX_CONNECTIONS} tcp connections are open: closed the one idle longest for a new one ({n} so far)"
+                    )
+                });
+            }
+            conns.insert(
+                id,
+                Conn {
+                    stream: copy,
+                    last: Instant::now(),
+                },
+            );
+        }
         shared.open.fetch_add(1, Ordering::SeqCst);
-        guard(&shared.conns).insert(id, copy);
         let conn_shared = shared.clone();
         let spawned = std::thread::Builder::new()
             .name("dns-tcp-conn".into())
             .stack_size(128 * 1024)
             .spawn(move || {
-                tcp_conn(stream, &conn_shared);
+                tcp_conn(stream, &conn_shared, id);
                 guard(&conn_shared.conns).remove(&id);
                 conn_shared.open.fetch_sub(1, Ordering::SeqCst);
             });
@@ -257,9 +285,10 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     }
 }
 
-/// One TCP connection: length-framed queries answered in order until the client closes,
-/// goes idle past [`TCP_IDLE`], or sends what cannot be a message.
-fn tcp_conn(mut s: TcpStream, shared: &Shared) {
+/// One TCP connection (`id` in the shared map): length-framed queries answered in order
+/// until the client closes, goes idle past [`TCP_IDLE`], sends what cannot be a message, or
+/// is shut for a new connection at the cap.
+fn tcp_conn(mut s: TcpStream, shared: &Shared, id: u64) {
     let _ = s.set_nodelay(true);
     let _ = s.set_write_timeout(Some(TCP_IDLE));
     let mut buf = vec![0u8; 65_535];
@@ -276,6 +305,9 @@ fn tcp_conn(mut s: TcpStream, shared: &Shared) {
         }
         if shared.closing.load(Ordering::Relaxed) {
             return;
+        }
+        if let Some(c) = guard(&shared.conns).get_mut(&id) {
+            c.last = Instant::now();
         }
         if !wire::answer_into(&buf[..n], &shared.zone, Transport::Tcp, &mut out) {
             continue;
@@ -327,10 +359,20 @@ mod tests {
             0, 1,
         ];
         let c = UdpSocket::bind("127.0.0.1:0").expect("client");
-        c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
         c.send_to(&q, addr).expect("send");
         let mut buf = [0u8; 512];
-        let n = c.recv(&mut buf).expect("an answer");
+        // a read with a timeout in a test thread can end with EINTR when another test's
+        // child exits while its thread spawns (tests/harness.rs says why): read again
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let n = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            c.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .expect("timeout");
+            match c.recv(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted && !left.is_zero() => {}
+                r => break r.expect("an answer"),
+            }
+        };
         assert_eq!((&buf[..2], buf[7]), (&[0x12, 0x34][..], 1));
         let mut t = TcpStream::connect(addr).expect("tcp");
         for _ in 0..3 {

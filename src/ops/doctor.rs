@@ -1,7 +1,8 @@
 //! `doctor`: every layer between a task and its URL, checked one line each (ok, warn or
 //! fail) with the fix: tmux, the configs, the daemon and its unit, the CA and the host
 //! certificates, name resolution, the proxy and its port, orphan processes, the log
-//! directory. Any fail makes the exit status 1.
+//! directory, the event history and the privacy of the state directory. Any fail makes the
+//! exit status 1.
 
 mod local;
 mod names;
@@ -149,8 +150,11 @@ pub fn doctor(ctx: &Ctx, p: DoctorParams) -> Result<DoctorReport> {
     checks.push(daemon);
     checks.extend(local::unit(&w));
     checks.extend(web::checks(&w, daemon_up));
+    checks.extend(aliases(&w));
     checks.push(local::orphans(&w));
     checks.push(local::log_dir(&w));
+    checks.push(local::permissions(&w));
+    checks.push(local::events(&w));
     let mut summary = Summary::default();
     for c in &checks {
         match c.status {
@@ -164,6 +168,32 @@ pub fn doctor(ctx: &Ctx, p: DoctorParams) -> Result<DoctorReport> {
         checks,
         summary,
     })
+}
+
+/// Each alias: its URL, and whether its target answers.
+fn aliases(w: &World) -> Vec<Check> {
+    let Ok(a) = crate::aliases::Aliases::load(&w.ctx.home) else {
+        return vec![Check::fail(
+            "aliases",
+            format!("{} does not read", crate::aliases::Aliases::path(&w.ctx.home).display()),
+            "fix or delete it ('taskmux alias list' says why)",
+        )];
+    };
+    a.aliases
+        .iter()
+        .map(|(name, x)| {
+            let what = format!("alias {name}");
+            let url = w.global.alias_url(name);
+            match std::net::TcpStream::connect_timeout(&x.target, std::time::Duration::from_secs(1)) {
+                Ok(_) => Check::ok(what, format!("{url} -> {} answers", x.target)),
+                Err(e) => Check::warn(
+                    what,
+                    format!("{url} -> {}: nothing answers there ({e})", x.target),
+                    format!("start the server on {}, or 'taskmux alias remove {name}'", x.target),
+                ),
+            }
+        })
+        .collect()
 }
 
 fn global_config_message(ctx: &Ctx) -> String {

@@ -27,16 +27,24 @@ fn is_lifecycle(req: &Request) -> bool {
 /// when it is to be carried out here: no daemon runs, this is the daemon, a `start -m`
 /// supervises the project, or this process is a hook of a change the authority is making.
 pub fn forward(ctx: &Ctx, req: &Request) -> Option<Response> {
-    if ctx.daemon.is_some() || ctx.authority_held || ctx.local || !is_lifecycle(req) {
+    let config = matches!(req, Request::ConfigSet(_) | Request::ConfigUnset(_));
+    if ctx.daemon.is_some() || ctx.authority_held || ctx.local || !(is_lifecycle(req) || config) {
         return None;
     }
     let pid = crate::lock::running_pid(&ctx.home)?;
-    // a config that does not load is said by the request carried out here
-    let project = load_project(ctx).ok()?;
-    let supervisor = crate::lock::holder(&crate::lock::supervise_lock(&ctx.home, &project.name));
-    if supervisor.is_some_and(|s| s != pid) || crate::lock::authority_with_ancestor(&ctx.home, &project.name) {
-        return None;
-    }
+    // an edit of config.toml goes to the daemon, which applies it at once and says how
+    let session = match config {
+        true => String::new(),
+        false => {
+            // a config that does not load is said by the request carried out here
+            let project = load_project(ctx).ok()?;
+            let supervisor = crate::lock::holder(&crate::lock::supervise_lock(&ctx.home, &project.name));
+            if supervisor.is_some_and(|s| s != pid) || crate::lock::authority_with_ancestor(&ctx.home, &project.name) {
+                return None;
+            }
+            project.name
+        }
+    };
     let mut context = context_of(ctx);
     context.env = Some(ctx.env.iter().cloned().collect());
     let line = envelope(req, &context, None, true);
@@ -45,7 +53,7 @@ pub fn forward(ctx: &Ctx, req: &Request) -> Option<Response> {
     Some(match reply {
         Ok(v) => decode(ctx, pid, v),
         Err(CallError::Unreachable(_) | CallError::Silent) => Response::Error(silent(pid, req)),
-        Err(CallError::Lost) => Response::Error(lost(ctx, pid, req, &project.name, sent)),
+        Err(CallError::Lost) => Response::Error(lost(ctx, pid, req, &session, sent)),
     })
 }
 

@@ -6,6 +6,7 @@ use super::Ctx;
 use crate::config::GlobalConfig;
 use crate::config::global_edit::{self, Edited, Shown};
 use crate::error::Result;
+use crate::supervision::ConfigApplied;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -43,18 +44,40 @@ pub fn show(ctx: &Ctx) -> Result<Shown> {
     global_edit::show(&ctx.home)
 }
 
-/// `config_set`: the value read as the key's type, written when the whole file is valid.
-pub fn set(ctx: &Ctx, p: SetParams) -> Result<Edited> {
+/// What `config_set` and `config_unset` did: the edit, and what the running daemon made of
+/// it (it applies a change at once: taskmuxd(8), THE GLOBAL CONFIG).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigEdited {
+    /// The edit.
+    #[serde(flatten)]
+    pub edited: Edited,
+    /// What the running daemon applied, and what not; absent when none runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<ConfigApplied>,
+}
+
+/// `config_set`: the value read as the key's type, written when the whole file is valid,
+/// and applied by the daemon when this is the daemon.
+pub fn set(ctx: &Ctx, p: SetParams) -> Result<ConfigEdited> {
     let raw = match &p.value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    global_edit::set(&ctx.home, &p.key, &raw)
+    let edited = global_edit::set(&ctx.home, &p.key, &raw)?;
+    Ok(applied(ctx, edited))
 }
 
 /// `config_unset`: the key back to its default.
-pub fn unset(ctx: &Ctx, p: UnsetParams) -> Result<Edited> {
-    global_edit::unset(&ctx.home, &p.key)
+pub fn unset(ctx: &Ctx, p: UnsetParams) -> Result<ConfigEdited> {
+    let edited = global_edit::unset(&ctx.home, &p.key)?;
+    Ok(applied(ctx, edited))
+}
+
+fn applied(ctx: &Ctx, edited: Edited) -> ConfigEdited {
+    ConfigEdited {
+        applied: ctx.daemon.as_ref().map(|d| d.apply_config()),
+        edited,
+    }
 }
 
 /// `config_path`: the file is not read, so this is how to find a broken one.

@@ -8,6 +8,7 @@
 //! [`Response`] is what `--json` prints.
 
 mod add;
+mod alias;
 pub mod ca;
 mod check;
 mod daemon;
@@ -39,6 +40,7 @@ mod url;
 
 pub use crate::ctx::{Cancel, Ctx};
 pub use add::{AddParams, Added};
+pub use alias::{AddParams as AliasAddParams, AliasDone, AliasInfo, AliasList, RemoveParams as AliasRemoveParams};
 pub use ca::{CaInfo, CertInfo, MintParams, Minted, authority};
 pub use check::CheckReport;
 pub use daemon::{
@@ -48,7 +50,7 @@ pub use dns::{Queried, QueryParams, StatusParams as DnsStatusParams};
 pub use doctor::{DoctorParams, DoctorReport};
 pub use events::{EventList, EventsParams};
 pub use fleet::{DaemonBrief, Fleet, FleetParams, HostRow, ProjectBrief, Summary};
-pub use global::{ConfigPath, SetParams, UnsetParams};
+pub use global::{ConfigEdited, ConfigPath, SetParams, UnsetParams};
 pub use health::{HealthReport, HealthRow};
 pub use init::{InitParams, Initialized, init_target};
 pub use inspect::Inspected;
@@ -157,9 +159,9 @@ responses! {
     /// `config_show`.
     ConfigShow(crate::config::global_edit::Shown) = "config_show",
     /// `config_set`.
-    ConfigSet(crate::config::global_edit::Edited) = "config_set",
+    ConfigSet(global::ConfigEdited) = "config_set",
     /// `config_unset`.
-    ConfigUnset(crate::config::global_edit::Edited) = "config_unset",
+    ConfigUnset(global::ConfigEdited) = "config_unset",
     /// `config_path`.
     ConfigPath(global::ConfigPath) = "config_path",
     /// `daemon_status`.
@@ -184,6 +186,10 @@ responses! {
     Wake(daemon::Woken) = "wake",
     /// `status_all`, `start_all`, `stop_all`, `restart_all`.
     EachProject(daemon::EachProject) = "each_project",
+    /// `alias_add`, `alias_remove`.
+    Alias(alias::AliasDone) = "alias",
+    /// `alias_list`.
+    AliasList(alias::AliasList) = "alias_list",
     /// `summary`.
     Summary(fleet::Summary) = "summary",
     /// `fleet`.
@@ -364,6 +370,9 @@ pub fn handle(ctx: &Ctx, req: Request) -> Response {
         Request::StartAll => daemon::each(ctx, Request::Start(TasksParams::default())).map(Response::EachProject),
         Request::StopAll => daemon::each(ctx, Request::Stop(TasksParams::default())).map(Response::EachProject),
         Request::RestartAll => daemon::each(ctx, Request::Restart(TasksParams::default())).map(Response::EachProject),
+        Request::AliasAdd(p) => alias::add(ctx, p).map(Response::Alias),
+        Request::AliasRemove(p) => alias::remove(ctx, p).map(Response::Alias),
+        Request::AliasList => alias::list(ctx).map(Response::AliasList),
         Request::Summary => fleet::summary(ctx).map(Response::Summary),
         Request::Fleet(p) => fleet::fleet(ctx, p).map(Response::Fleet),
     };
@@ -451,6 +460,29 @@ pub fn lifecycle_ctx(ctx: &Ctx) -> Result<crate::task::Ctx> {
     Ok(crate::task::Ctx {
         project,
         world: ctx.clone(),
+    })
+}
+
+/// A start or restart by hand gives the tasks it names (the `auto_start` set when none)
+/// a fresh restart budget: what the daemon gave up on, it tries again.
+pub(crate) fn fresh_budget(ctx: &Ctx, project: &Project, names: &[String]) -> Result<()> {
+    let tasks: Vec<&str> = match names.is_empty() {
+        true => project
+            .tasks
+            .iter()
+            .filter(|t| t.auto_start)
+            .map(|t| t.name.as_str())
+            .collect(),
+        false => names.iter().map(String::as_str).collect(),
+    };
+    let state = crate::state::State::load(&ctx.home, &project.name)?;
+    if tasks.iter().all(|t| !state.supervised.contains_key(*t)) {
+        return Ok(());
+    }
+    crate::state::State::update(&ctx.home, &project.name, |s| {
+        for t in tasks {
+            s.supervised.remove(t);
+        }
     })
 }
 

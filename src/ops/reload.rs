@@ -78,7 +78,8 @@ pub fn apply(ctx: &Ctx, old: &Project, new: &Project, d: &ConfigDiff) -> Applied
         world: ctx.clone(),
     };
     if !to_start.is_empty() {
-        match task::start(&new_ctx, &to_start, false) {
+        // in dependency order, each once its dependencies are healthy: whoever starts them
+        match task::start_in_order(&new_ctx, &to_start) {
             Ok(r) => {
                 a.started = r.started;
                 a.errors.extend(r.failed);

@@ -130,6 +130,12 @@ requests! {
     StopAll = "stop_all",
     /// `restart` of every supervised project (the daemon's alone).
     RestartAll = "restart_all",
+    /// Give a URL to a server taskmux does not run.
+    AliasAdd(super::alias::AddParams) = "alias_add",
+    /// Remove an alias.
+    AliasRemove(super::alias::RemoveParams) = "alias_remove",
+    /// Every alias.
+    AliasList = "alias_list",
     /// This machine at a glance: taskmux, daemon, each project counted (one row of `fleet`).
     Summary = "summary",
     /// This machine and every host of `[hosts]`, asked at once.
@@ -160,6 +166,8 @@ impl Request {
                 | Request::Register(_)
                 | Request::Unregister(_)
                 | Request::CaMint(_)
+                | Request::AliasAdd(_)
+                | Request::AliasRemove(_)
         )
     }
 
@@ -209,6 +217,9 @@ impl Request {
                 | Request::StartAll
                 | Request::StopAll
                 | Request::RestartAll
+                | Request::AliasAdd(_)
+                | Request::AliasRemove(_)
+                | Request::AliasList
                 | Request::Summary
                 | Request::Fleet(_)
                 | Request::Run(_)

@@ -91,6 +91,7 @@ impl<'de> Deserialize<'de> for Restarted {
 pub fn restart(ctx: &Ctx, p: TasksParams) -> Result<Restarted> {
     let names = p.names();
     let lc = lifecycle_ctx(ctx)?;
+    super::fresh_budget(ctx, &lc.project, &names)?;
     let (_, report) = task::restart(&lc, &names)?;
     Ok(Restarted {
         session: lc.project.name.clone(),

@@ -1,7 +1,7 @@
 //! `start`: the named tasks, or every `auto_start` task in dependency order, gated on health.
 
 use super::shape::{Shape, Skip, failures, field, outcome_task, outcomes, skips};
-use super::{Action, Ctx, Outcome, TaskFailure, TasksParams, Warning, lifecycle_ctx};
+use super::{Action, Ctx, Outcome, TaskFailure, TasksParams, Warning, fresh_budget, lifecycle_ctx};
 use crate::error::Result;
 use crate::registry::{Desired, Registry};
 use crate::task;
@@ -134,6 +134,7 @@ pub fn start(ctx: &Ctx, p: TasksParams) -> Result<Started> {
     let registered = Registry::update(&ctx.home, |r| {
         r.register(name, path, ctx.tmux.socket.as_deref(), Desired::Up, false)
     });
+    fresh_budget(ctx, &lc.project, &names)?;
     let mut warnings = Vec::new();
     match registered {
         Err(e) if e.code() == "E305" => return Err(e),
@@ -144,8 +145,8 @@ pub fn start(ctx: &Ctx, p: TasksParams) -> Result<Started> {
     // the daemon supervises it from now, and heals nothing of it while this starts it
     let daemon = ctx.daemon.as_ref();
     if let Some(d) = daemon {
-        d.follow_registry();
         d.starting(name, true);
+        d.follow_registry();
     }
     let report = task::start(&lc, &names, p.wait);
     if let Some(d) = daemon {

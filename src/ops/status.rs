@@ -107,6 +107,7 @@ fn last_health(rt: &Runtime) -> Option<HealthSeen> {
 impl TaskStatus {
     pub(super) fn new(project: &Project, global: &GlobalConfig, t: &Task, rt: Option<&Runtime>, state: &State) -> Self {
         let running = rt.is_some_and(|r| r.running());
+        let facts = state.facts(&t.name);
         let seen = rt.and_then(last_health);
         let healthy = if !running {
             Some(false)
@@ -121,7 +122,7 @@ impl TaskStatus {
             name: t.name.clone(),
             running,
             healthy,
-            state: task::state_name(t, rt, state.manual_stop(&t.name)),
+            state: task::state_name(t, rt, state.manual_stop(&t.name), facts.backoff_until.is_some()),
             command: t.command.clone(),
             auto_start: t.auto_start,
             host: t.host.clone(),
@@ -135,10 +136,10 @@ impl TaskStatus {
                 .filter(|_| running)
                 .and_then(|r| proc::command_pid(r.pane_pid, &r.comm)),
             started_at: rt.and_then(|r| r.started_at).map(paths::iso_time),
-            restarts: rt.map_or(0, |r| r.restarts),
-            next_restart_at: rt
-                .filter(|r| !running && r.dead)
-                .and_then(|r| r.backoff_until)
+            restarts: facts.restarts,
+            next_restart_at: facts
+                .backoff_until
+                .filter(|_| rt.is_some_and(|r| !running && r.dead))
                 .map(paths::iso_time),
             exit_code: if running { None } else { rt.and_then(|r| r.exit_code) },
             stale: running && rt.is_some_and(|r| r.hash != task::config_hash(t, project)),
@@ -226,6 +227,7 @@ fn status_from_tmux(ctx: &Ctx, invalid: &Error) -> Result<Status> {
         .map(|rt| {
             let t = Task::defaults(&rt.task, dir);
             let running = rt.running();
+            let facts = state.facts(&rt.task);
             TaskStatus {
                 name: rt.task.clone(),
                 running,
@@ -234,7 +236,7 @@ fn status_from_tmux(ctx: &Ctx, invalid: &Error) -> Result<Status> {
                 } else {
                     Some(false)
                 },
-                state: task::state_name(&t, Some(rt), state.manual_stop(&rt.task)),
+                state: task::state_name(&t, Some(rt), state.manual_stop(&rt.task), facts.backoff_until.is_some()),
                 command: String::new(),
                 auto_start: t.auto_start,
                 host: None,
@@ -246,8 +248,8 @@ fn status_from_tmux(ctx: &Ctx, invalid: &Error) -> Result<Status> {
                 pid: running.then_some(rt.pane_pid),
                 command_pid: running.then(|| proc::command_pid(rt.pane_pid, &rt.comm)).flatten(),
                 started_at: rt.started_at.map(paths::iso_time),
-                restarts: rt.restarts,
-                next_restart_at: rt.backoff_until.filter(|_| rt.dead).map(paths::iso_time),
+                restarts: facts.restarts,
+                next_restart_at: facts.backoff_until.filter(|_| rt.dead).map(paths::iso_time),
                 exit_code: if running { None } else { rt.exit_code },
                 stale: false,
                 last_health: last_health(rt),

@@ -42,9 +42,12 @@ enum Resp {
 
 struct Up {
     sock: TcpStream,
-    port: u16,
+    to: Upstream,
     eof: bool,
 }
+
+/// Where an upstream connection goes: an address (None: 127.0.0.1, else [::1]) and a port.
+type Upstream = (Option<std::net::IpAddr>, u16);
 
 struct Conn<'a> {
     s: &'a Shared,
@@ -77,7 +80,7 @@ struct Conn<'a> {
     /// with its port, until the answer begins: the upstream may have closed that
     /// connection as the request went out (a keep-alive timeout), and then it is sent once
     /// more on a new one instead of ending in a 502.
-    retry: Option<(u16, Vec<u8>)>,
+    retry: Option<(Upstream, Vec<u8>)>,
     html: bool,
     /// The current request is HTTP/1.0: no interim responses, no chunked coding, and the
     /// connection kept only when it asked and the response has a length.

@@ -22,10 +22,12 @@ use std::time::Duration;
 /// Where a request's host name leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    /// A task listening on 127.0.0.1:port (or [::1]:port).
+    /// A task listening on 127.0.0.1:port (or [::1]:port), or an alias's loopback address.
     Upstream {
         /// Its port.
         port: u16,
+        /// Its address, when not 127.0.0.1 (then [::1]) by default: an alias's.
+        addr: Option<std::net::IpAddr>,
         /// Its project.
         session: String,
         /// The task.

@@ -34,6 +34,7 @@ impl Router for ToPort {
         if host == HOST {
             Route::Upstream {
                 port: self.0,
+                addr: None,
                 session: "p".into(),
                 task: "a".into(),
             }
@@ -232,6 +233,28 @@ fn a_head_that_takes_too_long_gets_408_and_the_connection_ends() {
         started.elapsed()
     );
     wait_for("the connection to end", || r.proxy.connections() == 0);
+}
+
+#[test]
+fn a_head_that_fills_the_limit_unended_gets_431_at_once() {
+    // exactly the limit, in 16 KB TLS records, and the head not ended: it is longer than
+    // the limit. Waiting for more would last until the head timeout, as the proxy reads
+    // no more into a full buffer (under load the next record came too late, and curl's
+    // 64 KB header got nothing in 10 s)
+    let limit = Options::default().max_head_bytes;
+    let r = rig(ok_upstream(), Options::default());
+    let mut t = r.connect().expect("connects");
+    let mut head = format!("GET / HTTP/1.1\r\nHost: {HOST}\r\nX-Big: ").into_bytes();
+    head.resize(limit, b'a');
+    t.write_all(&head).expect("a head as long as the limit");
+    let started = Instant::now();
+    let got = String::from_utf8_lossy(&read_some(&mut t, usize::MAX)).into_owned();
+    assert!(got.starts_with("HTTP/1.1 431"), "{got:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "431 after {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

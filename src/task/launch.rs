@@ -523,6 +523,25 @@ fn quiet_control_echo() {
     }
 }
 
+/// Waits, up to `grace`, for nothing to listen on a task's assigned `$PORT` any more (what
+/// an earlier run of it left is ending): a relaunch never binds beside the old server. E205
+/// naming who holds it when it stays taken.
+pub fn wait_port_free(port: u16, task: &str, grace: Duration) -> Result<()> {
+    let deadline = Instant::now() + grace;
+    while proc::port_listening(port) {
+        if Instant::now() >= deadline {
+            let pids = proc::listeners(port);
+            return Err(Error::from(Kind::PortBusy(format!(
+                "Port {port} of task '{task}' is still in use (pids {pids:?}) by something that is not its own run"
+            )))
+            .hint(format!("find it with 'ss -ltnp sport = :{port}' and stop it"))
+            .details(json!({"port": port, "pids": pids})));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
 /// Frees a TCP port: kills whatever listens on it, TERM then KILL. E205 when it stays taken.
 pub fn free_port(port: u16, task: &str) -> Result<()> {
     if !proc::port_listening(port) {

@@ -31,14 +31,10 @@ pub struct Runtime {
     pub exit_code: Option<i32>,
     /// The signal that ended a dead pane's process, when one did.
     pub signal: Option<i32>,
-    /// When the supervisor will restart this dead task (epoch seconds, `@taskmux-backoff`).
-    pub backoff_until: Option<f64>,
     /// The pane's tty path.
     pub tty: String,
     /// When the task was launched (epoch seconds).
     pub started_at: Option<f64>,
-    /// Automatic restarts so far.
-    pub restarts: u32,
     /// Hash of the command/env/cwd it was launched with.
     pub hash: String,
     /// Its `$PORT`.
@@ -151,8 +147,6 @@ enum Field {
     DeadStatus,
     DeadSignal,
     Meta,
-    Restarts,
-    Backoff,
     Health,
     Tty,
     Socket,
@@ -172,7 +166,7 @@ struct Row {
 impl Field {
     /// Every field, in the order a read asks for them: free-form values come last, since
     /// the last field of a row takes whatever is left of its line.
-    const ALL: [Field; 15] = [
+    const ALL: [Field; 13] = [
         Field::Task,
         Field::WindowId,
         Field::PaneId,
@@ -181,8 +175,6 @@ impl Field {
         Field::DeadStatus,
         Field::DeadSignal,
         Field::Meta,
-        Field::Restarts,
-        Field::Backoff,
         Field::Health,
         Field::Tty,
         Field::Socket,
@@ -201,8 +193,6 @@ impl Field {
             Field::DeadStatus => "pane_dead_status",
             Field::DeadSignal => "pane_dead_signal",
             Field::Meta => "@taskmux-meta",
-            Field::Restarts => "@taskmux-restarts",
-            Field::Backoff => "@taskmux-backoff",
             Field::Health => "@taskmux-health",
             Field::Tty => "pane_tty",
             Field::Socket => "socket_path",
@@ -242,8 +232,6 @@ impl Field {
                 rt.hash = meta.next().unwrap_or_default().to_string();
                 rt.port = meta.next().and_then(|v| v.parse().ok());
             }
-            Field::Restarts => rt.restarts = v.parse().unwrap_or(0),
-            Field::Backoff => rt.backoff_until = v.parse().ok(),
             Field::Health => rt.health = LastHealth::decode(v),
             Field::Tty => rt.tty = v.to_string(),
             Field::Socket => rt.socket_path = v.to_string(),
@@ -393,10 +381,10 @@ pub fn config_hash(task: &Task, project: &Project) -> String {
 /// The runtime state of a task as a person or agent reads it: `running`, `starting`,
 /// `unhealthy`, `stopped`, `exited`, `backoff` (dead, a restart scheduled). A dead pane of a task stopped by hand (`manual_stop`,
 /// from `state.json`) is `stopped`, not `exited`.
-pub fn state_name(task: &Task, rt: Option<&Runtime>, manual_stop: bool) -> TaskState {
+pub fn state_name(task: &Task, rt: Option<&Runtime>, manual_stop: bool, backoff: bool) -> TaskState {
     let Some(rt) = rt else { return TaskState::Stopped };
     if !rt.running() {
-        if rt.dead && rt.backoff_until.is_some() && !manual_stop {
+        if rt.dead && backoff && !manual_stop {
             return TaskState::Backoff;
         }
         if rt.dead && rt.exit_code.is_some() && !manual_stop {
@@ -470,7 +458,6 @@ mod tests {
             (Field::PaneDead, "1"),
             (Field::DeadSignal, "9"),
             (Field::Task, "web"),
-            (Field::Restarts, "2"),
             (Field::Health, "0|http|3.000|status 500"),
         ]);
         assert_eq!(rt.task, "web");
@@ -480,7 +467,6 @@ mod tests {
         );
         assert!(rt.dead && !rt.running());
         assert_eq!(rt.exit_code, Some(137));
-        assert_eq!(rt.restarts, 2);
         assert_eq!(
             rt.health,
             Some(LastHealth {
@@ -503,10 +489,10 @@ mod tests {
         let names = |l| Field::upto(l).iter().map(|f| f.name()).collect::<Vec<_>>();
         assert_eq!(
             names(Level::Brief).len(),
-            11,
-            "the manual-stop mark is read from state.json, not tmux"
+            9,
+            "the manual-stop mark, restart counts and backoffs are read from state.json, not tmux"
         );
-        assert_eq!(names(Level::Stop)[11..], ["pane_tty", "socket_path"]);
+        assert_eq!(names(Level::Stop)[9..], ["pane_tty", "socket_path"]);
         assert_eq!(names(Level::Detail).last(), Some(&"pane_current_path"));
     }
 

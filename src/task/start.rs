@@ -5,7 +5,7 @@
 use super::Ctx;
 use super::env::{EnvFiles, hook_env, record_env_in};
 use super::hooks::{Hook, Labels, project_hook, task_hook};
-use super::launch::{Launch, Prepared, free_port, launch, precheck_with, prepare_with, reap_orphans};
+use super::launch::{Launch, Prepared, free_port, launch, precheck_with, prepare_with, reap_orphans, wait_port_free};
 use super::runtime::{Runtime, Runtimes, pane_state, read_session, record_health};
 use crate::config::{Project, Task};
 use crate::error::{Error, Kind, Result};
@@ -378,12 +378,12 @@ impl<'a> Run<'a> {
         ok
     }
 
-    /// Frees the fixed ports of the tasks about to launch; returns those that did not fail.
+    /// Frees the fixed ports of the tasks about to launch, and waits for the assigned ones
+    /// to be let go; returns the tasks that did not fail.
     fn free_ports(&self, tasks: Vec<&'a Task>) -> Vec<&'a Task> {
         for t in &tasks {
-            if let Some(p) = t.port
-                && !self.running_now.contains(&t.name)
-                && let Err(e) = free_port(p, &t.name)
+            if !self.running_now.contains(&t.name)
+                && let Err(e) = self.port_ready(t)
             {
                 self.fail(t, e);
             }
@@ -397,6 +397,21 @@ impl<'a> Run<'a> {
                     .unwrap_or(true)
             })
             .collect()
+    }
+
+    /// A task's port before its launch: a fixed `port` is freed (whatever listens there is
+    /// ended); an assigned one (`host`) must be let go by an earlier run of it first.
+    fn port_ready(&self, t: &Task) -> Result<()> {
+        if let Some(p) = t.port {
+            return free_port(p, &t.name);
+        }
+        match (t.host.as_ref(), self.prepared.get(&t.name).and_then(|p| p.port)) {
+            (Some(_), Some(p)) => {
+                let grace = Duration::try_from_secs_f64(t.stop_grace_period + 3.0).unwrap_or(Duration::from_secs(10));
+                wait_port_free(p, &t.name, grace)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A task of the rest: waits for its dependencies, then hooks, port, launch.
@@ -415,9 +430,7 @@ impl<'a> Run<'a> {
             if let Err(e) = task_hook(self.ctx, t, Hook::BeforeStart, &prep.env, self.labels) {
                 return self.fail(t, e);
             }
-            if let Some(p) = t.port
-                && let Err(e) = free_port(p, &t.name)
-            {
+            if let Err(e) = self.port_ready(t) {
                 return self.fail(t, e);
             }
         }

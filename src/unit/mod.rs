@@ -24,6 +24,27 @@ pub const SYSTEMD_UNIT: &str = "taskmuxd.service";
 /// Said in the comment at the top of every unit taskmux writes.
 const MARK: &str = "written by 'taskmux daemon install'";
 
+/// The allocator settings the daemon runs with (glibc's; other C libraries ignore them).
+/// A burst of large requests on many threads otherwise stays in the daemon for good: glibc
+/// gives each thread an arena and raises its mmap threshold to the largest block freed, so
+/// freed megabytes stay in the arenas. Two arenas and a fixed 128 KiB threshold (large
+/// blocks mapped, and unmapped when freed) bring it back to its idle size.
+pub const DAEMON_MALLOC: [(&str, &str); 2] = [("MALLOC_ARENA_MAX", "2"), ("MALLOC_MMAP_THRESHOLD_", "131072")];
+
+/// Names the [`DAEMON_MALLOC`] variables taskmux set for the daemon (comma-separated), so
+/// the daemon leaves them out of the environment it gives tasks and hooks.
+pub const DAEMON_MALLOC_SET: &str = "TASKMUX_DAEMON_MALLOC";
+
+/// The environment of the daemon less what taskmux set only for the daemon's own
+/// allocator ([`DAEMON_MALLOC_SET`]): a task's environment of record must not carry it.
+pub fn without_daemon_malloc(env: &mut Vec<(String, String)>) {
+    let Some(set) = env.iter().find(|(k, _)| k == DAEMON_MALLOC_SET).map(|(_, v)| v.clone()) else {
+        return;
+    };
+    let ours: Vec<&str> = set.split(',').collect();
+    env.retain(|(k, _)| k != DAEMON_MALLOC_SET && !ours.contains(&k.as_str()));
+}
+
 /// Which service manager runs the daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -89,13 +110,20 @@ impl UnitSpec {
 
     /// The systemd user unit. `Restart=on-failure` restarts a daemon that died of a signal
     /// (it exits 128+N) or crashed, but not one that refused to run (exit 1: another
-    /// daemon holds the lock, or its state cannot be used), which would only refuse
-    /// again every second; `KillMode=process` leaves the tasks and the tmux server running when the
+    /// daemon holds the lock, or its state cannot be used; exit 2: its config.toml is
+    /// invalid), which would only refuse again every second; `KillMode=process` leaves the tasks and the tmux server running when the
     /// daemon stops.
     pub fn systemd(&self) -> Result<String> {
         let daemon = checked("the taskmuxd path", &self.daemon)?;
         let home = checked("TASKMUX_HOME", &self.home)?;
         let mut env = format!("Environment={}\n", systemd_env("TASKMUX_HOME", home));
+        let names: Vec<&str> = DAEMON_MALLOC.iter().map(|(k, _)| *k).collect();
+        for (k, v) in DAEMON_MALLOC
+            .iter()
+            .chain(&[(DAEMON_MALLOC_SET, names.join(",").as_str())])
+        {
+            env.push_str(&format!("Environment={}\n", systemd_env(k, v)));
+        }
         if let Some(p) = self.path.as_deref().filter(|p| !p.is_empty()) {
             env.push_str(&format!(
                 "Environment={}\n",
@@ -115,7 +143,7 @@ impl UnitSpec {
              {env}\
              Restart=on-failure\n\
              RestartSec=1\n\
-             RestartPreventExitStatus=1\n\
+             RestartPreventExitStatus=1 2\n\
              KillMode=process\n\
              \n\
              [Install]\n\
@@ -217,6 +245,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_daemon_malloc_settings_stay_out_of_the_environment_it_hands_on() {
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let mut env = vec![
+            pair("MALLOC_ARENA_MAX", "2"),
+            pair("MALLOC_MMAP_THRESHOLD_", "4096"),
+            pair("PATH", "/bin"),
+            pair(DAEMON_MALLOC_SET, "MALLOC_ARENA_MAX"),
+        ];
+        without_daemon_malloc(&mut env);
+        // what the caller set itself stays
+        assert_eq!(env, vec![pair("MALLOC_MMAP_THRESHOLD_", "4096"), pair("PATH", "/bin")]);
+        without_daemon_malloc(&mut env);
+        assert_eq!(env.len(), 2, "nothing set by taskmux: nothing removed");
+    }
+
+    #[test]
     fn systemd_unit_quotes_what_systemd_would_split_or_expand() {
         let s = UnitSpec {
             daemon: "/opt/my apps/50%/$x/taskmuxd".into(),
@@ -239,6 +283,9 @@ mod tests {
             "RestartSec=1",
             "KillMode=process",
             "WantedBy=default.target",
+            "Environment=\"MALLOC_ARENA_MAX=2\"",
+            "Environment=\"MALLOC_MMAP_THRESHOLD_=131072\"",
+            "Environment=\"TASKMUX_DAEMON_MALLOC=MALLOC_ARENA_MAX,MALLOC_MMAP_THRESHOLD_\"",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing: {text}");
         }

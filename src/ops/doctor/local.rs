@@ -66,8 +66,15 @@ pub fn daemon(w: &World) -> Check {
             "taskmux daemon start (or 'taskmux daemon install' to run it at login)",
         );
     };
-    match crate::client::request(home, &json!({"command": "ping"}), Duration::from_secs(5)) {
-        Ok(v) if v["ok"] == true => Check::ok("daemon", format!("taskmuxd is running (pid {pid}) and answers")),
+    match crate::client::request(home, &json!({"command": "daemon_status"}), Duration::from_secs(5)) {
+        Ok(v) if v["ok"] == true => match v["config_error"].as_str() {
+            None => Check::ok("daemon", format!("taskmuxd is running (pid {pid}) and answers")),
+            Some(e) => Check::warn(
+                "daemon",
+                format!("taskmuxd (pid {pid}) runs on its last good config: config.toml does not load: {e}"),
+                "fix config.toml ('taskmux config show' says where it is wrong); the daemon applies it once it loads",
+            ),
+        },
         Ok(v) => Check::fail(
             "daemon",
             format!("taskmuxd (pid {pid}) answered ping with {v}"),
@@ -235,5 +242,88 @@ pub fn log_dir(w: &World) -> Check {
         0..50 => Check::fail("logs", msg, "free disk space: logs and state cannot be written"),
         50..500 => Check::warn("logs", msg, "free disk space, or 'taskmux logs --clean'"),
         _ => Check::ok("logs", msg),
+    }
+}
+
+/// The state directory and the state files at its top: private (0700, and 0600 for every
+/// file but `config.toml`), since logs, events and the environment of record can carry
+/// secrets. taskmux makes them so; a directory that was there before keeps its mode.
+pub fn permissions(w: &World) -> Check {
+    use std::os::unix::fs::PermissionsExt;
+    let home = &w.ctx.home;
+    let Ok(meta) = std::fs::metadata(home) else {
+        return Check::ok("permissions", format!("{} is not made yet", home.display()));
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    let mut open_files: Vec<(String, u32)> = std::fs::read_dir(home)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name() != "config.toml")
+        .filter_map(|e| {
+            let m = e.metadata().ok().filter(|m| m.is_file())?;
+            let mode = m.permissions().mode() & 0o777;
+            (mode & 0o077 != 0).then(|| (e.file_name().to_string_lossy().into_owned(), mode))
+        })
+        .collect();
+    open_files.sort();
+    if mode & 0o077 == 0 && open_files.is_empty() {
+        return Check::ok("permissions", format!("{} and its files are private", home.display()));
+    }
+    let mut found = Vec::new();
+    let mut fix = Vec::new();
+    if mode & 0o077 != 0 {
+        found.push(format!("{} is {mode:04o}", home.display()));
+        fix.push(format!("chmod 700 {}", home.display()));
+    }
+    if !open_files.is_empty() {
+        let list: Vec<String> = open_files.iter().map(|(n, m)| format!("{n} ({m:04o})")).collect();
+        found.push(format!("readable by others: {}", list.join(", ")));
+        let paths: Vec<String> = open_files
+            .iter()
+            .map(|(n, _)| home.join(n).display().to_string())
+            .collect();
+        fix.push(format!("chmod 600 {}", paths.join(" ")));
+    }
+    Check::warn(
+        "permissions",
+        format!(
+            "{}: other users may read its logs, events and environments",
+            found.join("; ")
+        ),
+        fix.join(" && "),
+    )
+}
+
+/// The event history: the daemon's word when it drops events, else whether
+/// `events.jsonl` opens for appending now (an immutable file or a read-only mount does
+/// not; a full disk is the `logs` check's).
+pub fn events(w: &World) -> Check {
+    let path = w.ctx.home.join("events.jsonl");
+    if let Ok(s) = crate::ops::daemon::status(w.ctx)
+        && let Some(f) = s.live.and_then(|l| l.events_failing)
+    {
+        return Check::fail(
+            "events",
+            format!(
+                "taskmuxd cannot write its events since {}: {} ({} dropped)",
+                f.since, f.error, f.dropped
+            ),
+            f.fix,
+        );
+    }
+    match std::fs::OpenOptions::new().append(true).open(&path) {
+        Ok(_) => Check::ok("events", format!("{} is writable", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Check::ok("events", format!("{} is not made yet", path.display()))
+        }
+        Err(e) => {
+            let error = crate::error::Error::io("open", &path, e).message();
+            Check::fail(
+                "events",
+                format!("events cannot be recorded: {error}"),
+                crate::events::fix_for(&path, &error),
+            )
+        }
     }
 }

@@ -92,13 +92,18 @@ impl Conn<'_> {
                 self.html,
                 has_body || self.close_after,
             )),
-            Route::Upstream { port, session, task } => match self.connect(port) {
+            Route::Upstream {
+                port,
+                addr,
+                session,
+                task,
+            } => match self.connect((addr, port)) {
                 Ok(reused) => {
                     self.current = Some((host.to_string(), session, task));
                     let idempotent = ["GET", "HEAD", "OPTIONS"]
                         .iter()
                         .any(|m| r.method.eq_ignore_ascii_case(m));
-                    self.retry = (reused && idempotent && !has_body).then(|| (port, Vec::new()));
+                    self.retry = (reused && idempotent && !has_body).then(|| ((addr, port), Vec::new()));
                     None
                 }
                 Err(e) => {
@@ -163,9 +168,9 @@ impl Conn<'_> {
 
     /// The upstream for `port`: the open one when it is for that port (Ok(true)), else a
     /// new one (127.0.0.1, then ::1).
-    fn connect(&mut self, port: u16) -> std::io::Result<bool> {
+    fn connect(&mut self, to: super::Upstream) -> std::io::Result<bool> {
         if let Some(up) = &self.up
-            && up.port == port
+            && up.to == to
             && !up.eof
         {
             return Ok(true);
@@ -174,16 +179,18 @@ impl Conn<'_> {
         self.uin.clear();
         self.uout.clear();
         let t = Duration::from_secs(2);
-        let v4 = SocketAddr::from(([127, 0, 0, 1], port));
-        let sock = match TcpStream::connect_timeout(&v4, t) {
-            Ok(s) => s,
-            Err(e) => {
-                TcpStream::connect_timeout(&SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port), t).map_err(|_| e)?
-            }
+        let (addr, port) = to;
+        let sock = match addr {
+            Some(ip) => TcpStream::connect_timeout(&SocketAddr::new(ip, port), t)?,
+            None => match TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), t) {
+                Ok(s) => s,
+                Err(e) => TcpStream::connect_timeout(&SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port), t)
+                    .map_err(|_| e)?,
+            },
         };
         let _ = sock.set_nodelay(true);
         sock.set_nonblocking(true)?;
-        self.up = Some(Up { sock, port, eof: false });
+        self.up = Some(Up { sock, to, eof: false });
         Ok(false)
     }
 
@@ -192,11 +199,11 @@ impl Conn<'_> {
         let up_eof = self.up.as_ref().is_none_or(|u| u.eof);
         if up_eof
             && self.uin.is_empty()
-            && let Some((port, head)) = self.retry.take()
+            && let Some((to, head)) = self.retry.take()
         {
             // closed unanswered on a reused connection: once more, on a new one
             self.up = None;
-            if self.connect(port).is_ok() {
+            if self.connect(to).is_ok() {
                 self.uout = head;
                 self.sent_at = None;
                 return Ok(());
