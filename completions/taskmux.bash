@@ -6,10 +6,10 @@
 # or install it as .../bash-completion/completions/taskmux (and taskmux-run).
 
 # Commands of taskmux (list and ls are aliases of status).
-_taskmux_commands='start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config ca dns doctor alias completions help'
+_taskmux_commands='start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config ca dns doctor alias fleet completions help'
 
 # Flags accepted anywhere before '--'.
-_taskmux_global_flags='--json -c --config -L --socket -p --project -h --help -V --version'
+_taskmux_global_flags='--json -c --config -L --socket -p --project -H --host -h --help -V --version'
 
 # _taskmux_flags COMMAND: the flags of one command (besides the global ones).
 _taskmux_flags() {
@@ -26,11 +26,12 @@ _taskmux_flags() {
         mcp) echo '-s --session' ;;
         daemon) echo '--dry-run -f --force' ;;
         dns) echo '--bind --port --tld --allow-remote --type --server' ;;
+        fleet) echo '--timeout' ;;
     esac
 }
 
 # The keys of the global config ('taskmux config set KEY VALUE').
-_taskmux_config_keys='health_check_interval api_bind api_port api_allowed_origins proxy_enabled proxy_bind proxy_https_port proxy_http_port host_resolver dns_server_port dns_managed_tld proxy_upstream_timeout'
+_taskmux_config_keys='health_check_interval api_bind api_port api_allowed_origins proxy_enabled proxy_bind proxy_https_port proxy_http_port host_resolver dns_server_port dns_managed_tld proxy_upstream_timeout ssh_command hosts'
 
 # _taskmux_config_words OPERAND...: what comes after 'taskmux config OPERAND...'.
 _taskmux_config_words() {
@@ -44,13 +45,13 @@ _taskmux_config_words() {
 
 # The flags of taskmux-run (and taskmux run).
 _taskmux_run_flags() {
-    echo '-h --help -V --version --json -c --config -s --session -w --workspace -L --socket -t --tag --window --cwd -e --env --log-file --keep --rm --no-keep-on-fail --keep-on-fail --wait'
+    echo '-h --help -V --version --json -c --config -H --host -s --session -w --workspace -L --socket -t --tag --window --cwd -e --env --log-file --keep --rm --no-keep-on-fail --keep-on-fail --wait'
 }
 
 # _taskmux_takes_value COMMAND FLAG: true when FLAG takes a value.
 _taskmux_takes_value() {
     case $2 in
-        -c | --config | -L | --socket | -p | --project) return 0 ;;
+        -c | --config | -L | --socket | -p | --project | -H | --host) return 0 ;;
     esac
     case $1:$2 in
         logs:-n | logs:--lines | logs:-g | logs:--grep | logs:-C | logs:--context | logs:--since) return 0 ;;
@@ -61,6 +62,7 @@ _taskmux_takes_value() {
         jobs:-t | jobs:--tag | jobs:--window-id | jobs:-s | jobs:--session | jobs:-w | jobs:--workspace) return 0 ;;
         mcp:-s | mcp:--session) return 0 ;;
         dns:--bind | dns:--port | dns:--tld | dns:--type | dns:--server) return 0 ;;
+        fleet:--timeout) return 0 ;;
     esac
     return 1
 }

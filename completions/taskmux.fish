@@ -33,9 +33,9 @@ function __taskmux_parse
             case '-c?*'
                 set _config (string sub -s 3 -- $w)
             case '-*'
-                if contains -- $w -L --socket -p --project
+                if contains -- $w -L --socket -p --project -H --host
                     set _skip 1
-                else if test -n "$_cmd"; and contains -- "$_cmd:$w" logs:-n logs:--lines logs:-g logs:--grep logs:-C logs:--context logs:--since events:-t events:--task events:--since events:-n events:--lines add:--cwd add:--host add:--health-check add:--depends-on jobs:-t jobs:--tag jobs:--window-id jobs:-s jobs:--session jobs:-w jobs:--workspace mcp:-s mcp:--session run:-s run:--session run:-w run:--workspace run:-t run:--tag run:--window run:--cwd run:-e run:--env run:--log-file
+                else if test -n "$_cmd"; and contains -- "$_cmd:$w" logs:-n logs:--lines logs:-g logs:--grep logs:-C logs:--context logs:--since events:-t events:--task events:--since events:-n events:--lines add:--cwd add:--host add:--health-check add:--depends-on jobs:-t jobs:--tag jobs:--window-id jobs:-s jobs:--session jobs:-w jobs:--workspace mcp:-s mcp:--session fleet:--timeout run:-s run:--session run:-w run:--workspace run:-t run:--tag run:--window run:--cwd run:-e run:--env run:--log-file
                     set _skip 1
                 end
             case '*'
@@ -87,7 +87,7 @@ function __taskmux_config_at
     for w in (commandline -opc)[2..-1]
         if test $_skip -eq 1
             set _skip 0
-        else if contains -- $w -c --config -L --socket -p --project
+        else if contains -- $w -c --config -L --socket -p --project -H --host
             set _skip 1
         else if string match -q -- '-*' $w
             continue
@@ -111,6 +111,7 @@ complete -c taskmux -l json -d 'machine-readable output on stdout'
 complete -c taskmux -s c -l config -r -F -d 'taskmux.toml to use'
 complete -c taskmux -s L -l socket -x -d 'tmux socket name, as tmux -L'
 complete -c taskmux -s p -l project -x -d 'a registered project, by name'
+complete -c taskmux -s H -l host -x -d 'carry the command out on that machine, over ssh'
 complete -c taskmux -s h -l help -d 'help'
 complete -c taskmux -s V -l version -d 'the version'
 
@@ -144,6 +145,7 @@ complete -c taskmux -n __taskmux_needs_command -a config -d 'show or edit the gl
 complete -c taskmux -n __taskmux_needs_command -a ca -d 'the local CA: trust it, mint certificates'
 complete -c taskmux -n __taskmux_needs_command -a doctor -d 'check every layer and say what to fix'
 complete -c taskmux -n __taskmux_needs_command -a alias -d 'a URL for a server taskmux does not run'
+complete -c taskmux -n __taskmux_needs_command -a fleet -d 'this machine and every host of [hosts]'
 complete -c taskmux -n __taskmux_needs_command -a completions -d 'print a shell completion script'
 complete -c taskmux -n __taskmux_needs_command -a help -d "the commands, or one command's usage"
 
@@ -215,16 +217,19 @@ complete -c taskmux -n '__taskmux_command_is dns' -l server -x -d 'with query: t
 
 # config
 complete -c taskmux -n '__taskmux_config_at 0' -a 'show path set unset'
-complete -c taskmux -n '__taskmux_config_at 1 set; or __taskmux_config_at 1 unset' -a 'health_check_interval api_bind api_port api_allowed_origins proxy_enabled proxy_bind proxy_https_port proxy_http_port host_resolver dns_server_port dns_managed_tld proxy_upstream_timeout'
+complete -c taskmux -n '__taskmux_config_at 1 set; or __taskmux_config_at 1 unset' -a 'health_check_interval api_bind api_port api_allowed_origins proxy_enabled proxy_bind proxy_https_port proxy_http_port host_resolver dns_server_port dns_managed_tld proxy_upstream_timeout ssh_command hosts'
 complete -c taskmux -n '__taskmux_config_at 2 set proxy_enabled' -a 'true false'
 complete -c taskmux -n '__taskmux_config_at 2 set host_resolver' -a 'etc_hosts dns_server noop'
+
+# fleet
+complete -c taskmux -n '__taskmux_command_is fleet' -l timeout -x -d 'how long each host has to answer'
 
 # ca
 complete -c taskmux -n '__taskmux_first_operand ca' -a 'install uninstall mint path env'
 
 # completions, help
 complete -c taskmux -n '__taskmux_first_operand completions' -a 'bash zsh fish'
-complete -c taskmux -n '__taskmux_first_operand help' -a 'start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config ca dns doctor alias completions help'
+complete -c taskmux -n '__taskmux_first_operand help' -a 'start stop restart kill status list ls health inspect logs logs-clean events add remove init check url send attach run jobs watch mcp daemon config ca dns doctor alias fleet completions help'
 
 # run: the flags of taskmux-run (besides the global ones), then the command after '--'.
 complete -c taskmux -n '__taskmux_command_is run' -s s -l session -x -d 'run in this tmux session'
@@ -245,6 +250,7 @@ complete -c taskmux-run -s h -l help -d 'help'
 complete -c taskmux-run -s V -l version -d 'the version'
 complete -c taskmux-run -l json -d 'errors as JSON'
 complete -c taskmux-run -s c -l config -r -F -d 'the session of this taskmux.toml'
+complete -c taskmux-run -s H -l host -x -d 'run it on that machine, over ssh'
 complete -c taskmux-run -s s -l session -x -d 'run in this tmux session'
 complete -c taskmux-run -s w -l workspace -r -F -d 'run in the session of a tmuxp workspace'
 complete -c taskmux-run -s L -l socket -x -d 'tmux socket name, as tmux -L'

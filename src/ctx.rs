@@ -39,6 +39,8 @@ pub struct Ctx {
     /// Carry out lifecycle requests here, never through a running daemon: this process is
     /// the project's supervisor (`start -m`).
     pub local: bool,
+    /// Carry out every request on this other machine, over ssh (`-H`): nothing is done here.
+    pub remote: Option<Arc<crate::remote::Remote>>,
 }
 
 impl Ctx {

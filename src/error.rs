@@ -174,6 +174,30 @@ pub enum Kind {
     /// E309: the daemon ended while it carried out a request.
     /// The message says what is known to have happened.
     DaemonLost(String),
+    /// E310: ssh could not reach a host (refused, timed out, a key refused, a host key that
+    /// does not match).
+    HostUnreachable {
+        /// The host as named (`a`, or the destination given to `-H`).
+        host: String,
+        /// What ssh said, or why there was no answer.
+        reason: String,
+    },
+    /// E311: the taskmux on a host ended without a reply, or replied with something that is
+    /// not one (not JSON, too large, cut off mid-stream).
+    RemoteFailed {
+        /// The host as named.
+        host: String,
+        /// What happened, with ssh's or the remote's last words where there are some.
+        reason: String,
+    },
+    /// E312: the host has no `taskmux` on the PATH of a non-interactive ssh session (or
+    /// not at the path configured).
+    RemoteNoTaskmux {
+        /// The host as named.
+        host: String,
+        /// The program run there.
+        program: String,
+    },
     /// E305: another config with the same project name owns the session.
     NameCollision {
         /// The session (the project name).
@@ -386,6 +410,9 @@ impl Kind {
             Kind::DaemonNotRunning(_) => "E304",
             Kind::DaemonSilent(_) => "E308",
             Kind::DaemonLost(_) => "E309",
+            Kind::HostUnreachable { .. } => "E310",
+            Kind::RemoteFailed { .. } => "E311",
+            Kind::RemoteNoTaskmux { .. } => "E312",
             Kind::NameCollision { .. } => "E305",
             Kind::CorruptState { .. } => "E306",
             Kind::HookFailed(_) => "E400",
@@ -449,6 +476,11 @@ impl Kind {
                 ours.display()
             ),
             Kind::CorruptState { path, reason } => format!("{} is corrupt: {reason}", path.display()),
+            Kind::HostUnreachable { host, reason } => format!("cannot reach {host}: {reason}"),
+            Kind::RemoteFailed { host, reason } => format!("taskmux on {host}: {reason}"),
+            Kind::RemoteNoTaskmux { host, program } => {
+                format!("taskmux not found on {host} (ran '{program}'); set hosts.{host}.taskmux")
+            }
             Kind::CertName { host, reason, .. } => format!("no certificate for {host:?}: {reason}"),
             Kind::CaFiles { path, reason } => format!("the CA file {} cannot be used: {reason}", path.display()),
             Kind::TrustTool { args, stderr } => {
@@ -551,6 +583,15 @@ impl Kind {
                 "run 'taskmux daemon restart' (the tasks keep running); 'taskmux daemon stop' to do without it".into()
             }
             Kind::DaemonLost(_) => "see 'taskmux status'; 'taskmux daemon start' (or systemd) brings it back".into(),
+            Kind::HostUnreachable { .. } => {
+                "check that 'ssh DEST true' works from this shell without a prompt (taskmux runs ssh with BatchMode)"
+                    .into()
+            }
+            Kind::RemoteFailed { .. } => "see whether 'ssh DEST taskmux --version' works there".into(),
+            Kind::RemoteNoTaskmux { host, .. } => format!(
+                "install taskmux there, or name its path: 'taskmux config set hosts.{host}.taskmux /path/to/taskmux' \
+                 (~/.cargo/bin is often not on a non-interactive PATH)"
+            ),
             Kind::NoSession => {
                 "pass -s SESSION (created when missing) or -w WORKSPACE, or run inside a taskmux project".into()
             }
@@ -816,6 +857,9 @@ pub const CODES: &[(&str, &str)] = &[
     ("E307", "no_service_manager"),
     ("E308", "daemon_unresponsive"),
     ("E309", "daemon_lost"),
+    ("E310", "host_unreachable"),
+    ("E311", "remote_failed"),
+    ("E312", "remote_taskmux_missing"),
     ("E400", "hook_failed"),
     ("E401", "hook_timeout"),
     ("E500", "invalid_params"),

@@ -30,6 +30,7 @@ pub mod paths;
 pub mod proc;
 pub mod proxy;
 pub mod registry;
+pub mod remote;
 pub mod state;
 pub mod supervision;
 pub mod task;

@@ -77,9 +77,10 @@ pub fn serve(ctx: &Ctx) -> Result<u8> {
         log,
         "taskmux mcp {}: serving {} on stdio",
         env!("CARGO_PKG_VERSION"),
-        match &ctx.config {
-            Some(c) => c.display().to_string(),
-            None => format!("the project of {}", ctx.cwd.display()),
+        match (&ctx.remote, &ctx.config) {
+            (Some(r), _) => format!("{} over ssh", r.name),
+            (None, Some(c)) => c.display().to_string(),
+            (None, None) => format!("the project of {}", ctx.cwd.display()),
         }
     );
     serve_on(ctx, std::io::stdin().lock(), std::io::stdout().lock());
@@ -379,6 +380,7 @@ mod tests {
             daemon: None,
             authority_held: false,
             local: false,
+            remote: None,
         }
     }
 

@@ -81,7 +81,7 @@ fn show_fills_in_every_default() {
             "api_allowed_origins": [], "proxy_enabled": true, "proxy_bind": "127.0.0.1",
             "proxy_https_port": 443, "proxy_http_port": 80, "host_resolver": "etc_hosts",
             "dns_server_port": 5454, "dns_managed_tld": "localhost",
-            "proxy_upstream_timeout": 60.0
+            "proxy_upstream_timeout": 60.0, "ssh_command": "ssh", "hosts": {}
         })
     );
     assert!(!file(&env).exists(), "show created the file");

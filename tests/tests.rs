@@ -30,6 +30,7 @@ mod protocol;
 mod proxy;
 mod readme;
 mod reload;
+mod remote;
 mod request;
 mod stop;
 mod supervision;

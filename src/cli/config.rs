@@ -69,17 +69,23 @@ pub(super) fn show_config(out: &Out, s: &Shown) -> Result<()> {
         format!("{} (not there: every key has its default)", s.path.display())
     };
     out.line(&format!("{} {file}", out.paint("file:", Color::Bold)));
-    let rows: Vec<Vec<String>> = KEYS
-        .iter()
-        .map(|k| {
-            let from = if s.from_file.iter().any(|f| f == k.name) {
-                "file".to_string()
-            } else {
-                out.paint("default", Color::Dim)
-            };
-            vec![k.name.to_string(), literal(&v["config"][k.name]), from]
-        })
-        .collect();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for k in KEYS {
+        let from = if s.from_file.iter().any(|f| f == k.name) {
+            "file".to_string()
+        } else {
+            out.paint("default", Color::Dim)
+        };
+        // a row for each host, as `config set hosts.NAME` names it
+        match v["config"][k.name].as_object() {
+            Some(hosts) if !hosts.is_empty() => {
+                for (name, entry) in hosts {
+                    rows.push(vec![format!("{}.{name}", k.name), literal(entry), from.clone()]);
+                }
+            }
+            _ => rows.push(vec![k.name.to_string(), literal(&v["config"][k.name]), from]),
+        }
+    }
     out.table(&["KEY", "VALUE", "FROM"], &rows);
     Ok(())
 }
@@ -146,6 +152,14 @@ fn literal(v: &serde_json::Value) -> String {
             _ => n.to_string(),
         },
         serde_json::Value::Array(a) => format!("[{}]", a.iter().map(literal).collect::<Vec<_>>().join(", ")),
+        serde_json::Value::Object(m) if m.is_empty() => "{}".into(),
+        serde_json::Value::Object(m) => format!(
+            "{{ {} }}",
+            m.iter()
+                .map(|(k, x)| format!("{k} = {}", literal(x)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         other => other.to_string(),
     }
 }

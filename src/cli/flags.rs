@@ -46,6 +46,12 @@ pub const GLOBAL: &[Flag] = &[
         "a registered project, by name, from any directory",
     ),
     f(
+        "host",
+        Some('H'),
+        Some("NAME|DEST"),
+        "carry the command out on that machine, over ssh",
+    ),
+    f(
         "help",
         Some('h'),
         None,
@@ -311,6 +317,15 @@ pub const COMMANDS: &[(&str, &[Flag])] = &[
         ],
     ),
     ("dns", DNS),
+    (
+        "fleet",
+        &[f(
+            "timeout",
+            None,
+            Some("SECS"),
+            "how long each host has to answer (default 5)",
+        )],
+    ),
     ("completions", &[]),
 ];
 

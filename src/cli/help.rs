@@ -220,6 +220,13 @@ pub const COMMANDS: &[CommandSpec] = &[
         available: true,
     },
     CommandSpec {
+        name: "fleet",
+        args: "[--timeout SECS]",
+        summary: "this machine and every host of [hosts]: reachable, daemon, projects",
+        subcommands: &[],
+        available: true,
+    },
+    CommandSpec {
         name: "completions",
         args: "bash|zsh|fish",
         summary: "print a shell completion script",
@@ -276,7 +283,7 @@ fn command_rows(c: &CommandSpec) -> String {
 pub fn main_help() -> String {
     let mut s = format!(
         "taskmux {VERSION}: run a project's development tasks in tmux\n\n\
-         Usage: taskmux [--json] [-c PATH] [-L SOCKET] COMMAND [ARGS...]\n\nCommands:\n"
+         Usage: taskmux [--json] [-c PATH | -p NAME] [-H HOST] COMMAND [ARGS...]\n\nCommands:\n"
     );
     for c in COMMANDS.iter().filter(|c| c.available) {
         s.push_str(&command_rows(c));
@@ -289,7 +296,8 @@ pub fn main_help() -> String {
     s.push_str(&flags::help_lines(flags::GLOBAL));
     s.push_str(
         "\nEnvironment: TASKMUX_HOME (state, default ~/.taskmux), TASKMUX_TMUX_SOCKET,\n\
-         NO_COLOR, TASKMUX_HOOK_TIMEOUT (seconds a hook may run, default 60).\n\
+         NO_COLOR, TASKMUX_HOOK_TIMEOUT (seconds a hook may run, default 60),\n\
+         TASKMUX_SSH_COMMAND (ssh and its options for -H and fleet).\n\
          Exit codes: 0 success, 1 failure, 2 usage error or invalid config.\n",
     );
     s

@@ -65,6 +65,7 @@ fn run_cmd(args: Vec<OsString>, globals: Option<&Globals>) -> Result<u8> {
             Short('w') | Long("workspace") => r.place.workspace = Some(PathBuf::from(val(&mut p)?)),
             Short('L') | Long("socket") => g.socket = Some(val(&mut p)?),
             Short('p') | Long("project") => g.project = Some(val(&mut p)?),
+            Short('H') | Long("host") => g.host = Some(val(&mut p)?),
             Short('t') | Long("tag") => r.tag = Some(val(&mut p)?),
             Long("window") => r.window = Some(val(&mut p)?),
             Long("cwd") => r.cwd = Some(PathBuf::from(val(&mut p)?)),

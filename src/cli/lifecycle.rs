@@ -36,6 +36,16 @@ fn skips_and_failures(out: &Out, skipped: &[Skip], failed: &[TaskFailure]) {
 pub fn start(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let (names, flags) = parse_args(args, flags::of("start"))?;
     let (monitor, daemon) = (flags.contains_key("monitor"), flags.contains_key("daemon"));
+    if let Some(host) = g.host.as_deref().filter(|_| monitor || daemon) {
+        let flag = if monitor { "-m" } else { "-d" };
+        return Err(Error::usage(format!(
+            "start {flag} supervises from this machine, and -H names another ({host})"
+        ))
+        .hint(format!(
+            "start the daemon there (ssh {host} taskmux daemon start, or its service: taskmux daemon install), \
+             then 'taskmux -H {host} start'"
+        )));
+    }
     if daemon {
         // `-d` with a config.toml the daemon would refuse: refused before anything starts
         crate::config::GlobalConfig::load(&super::context(g)?.home)?;
@@ -62,7 +72,8 @@ pub fn start(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let Response::Start(r) = resp else {
         return Err(unexpected(&resp));
     };
-    if !(monitor || daemon || r.auto_daemon) {
+    // auto_daemon is for a start made there: -H does not start a daemon on another machine
+    if !(monitor || daemon || r.auto_daemon) || g.host.is_some() {
         return Ok(code);
     }
     supervise_after(g, out, r, monitor, daemon).map(|c| c.max(code))

@@ -2,10 +2,12 @@
 //! read files only, so they work without tmux and after the session is gone.
 
 use super::render::Out;
-use super::{Globals, View, context, exec, flag_value};
+use super::{Globals, View, exec, flag_value};
 use crate::error::{Error, Kind, Result};
 use crate::logs::{self, Line};
-use crate::ops::{self, Cleaned, EventList, EventsParams, LogLines, LogsParams, OptTaskParams, Request, Response};
+use crate::ops::{
+    self, Cleaned, EventList, EventsParams, Item, LogLines, LogsParams, OptTaskParams, Request, Response,
+};
 use lexopt::prelude::*;
 use serde_json::{Value, json};
 use std::ffi::OsString;
@@ -41,24 +43,8 @@ pub fn logs(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
         }
     }
     if follow {
-        let ctx = context(g)?;
-        let sources = ops::log_sources(&ctx, q.task.as_deref())?;
-        let width = sources.iter().map(|s| s.task.len()).max().unwrap_or(0);
-        let many = sources.len() > 1;
-        let mut emit = |l: &Line| -> bool {
-            if out.json
-                && let Some(n) = l.lost
-            {
-                out.json(&json!({"task": l.task, "lost": n}));
-            } else if out.json {
-                out.json(&json!({"task": l.task, "line": logs::strip_ansi(&l.raw)}));
-            } else {
-                out.line(&line_text(out, l, many, width));
-            }
-            true
-        };
-        ops::follow(&ctx, q, &mut emit)?;
-        return Ok(0);
+        q.follow = true;
+        return stream(g, out, Request::Logs(q), false);
     }
     exec(g, out, Request::Logs(q), &View::default())
 }
@@ -135,34 +121,45 @@ pub fn events(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     }
     // -f: the last events (10 unless -n or --since says), then each new one as it is
     // recorded, by whoever records it (a command, the daemon), until interrupted
-    let ctx = context(g)?;
-    let session = match all {
-        true => None,
-        false => Some(crate::ops::load_project(&ctx)?.name),
-    };
-    if q.lines.is_none() && q.since.is_none() {
-        q.lines = Some(10);
-    }
-    let task = q.task.clone();
-    let Response::Events(r) = crate::ops::handle(&ctx, Request::Events(q)) else {
-        return Err(Error::internal("events gave no event list"));
-    };
-    let mut show = |e: &Value| {
-        let text = match out.json {
-            true => format!("{e}\n"),
-            false => event_line(e, all),
+    q.follow = true;
+    stream(g, out, Request::Events(q), all)
+}
+
+/// `logs -f` and `events -f`: each item of the stream shown as it comes, here or from
+/// another machine (`-H`) alike, until interrupted (or the stream fails).
+fn stream(g: &Globals, out: &Out, req: Request, all_projects: bool) -> Result<u8> {
+    let ctx = super::request_context(g)?;
+    let (mut width, mut many) = (0, false);
+    let mut show = |item: Item| {
+        let line = |task: String, raw: String, lost: Option<u64>| Line {
+            task,
+            ts: f64::NAN,
+            raw,
+            lost,
         };
-        out.print(&text);
+        match item {
+            Item::Tasks { tasks } => {
+                width = tasks.iter().map(String::len).max().unwrap_or(0);
+                many = tasks.len() > 1;
+            }
+            Item::Line { task, line: raw } if out.json => {
+                out.json(&json!({"task": task, "line": logs::strip_ansi(&raw)}));
+            }
+            Item::Lost { task, lost, .. } if out.json => out.json(&json!({"task": task, "lost": lost})),
+            Item::Line { task, line: raw } => out.line(&line_text(out, &line(task, raw, None), many, width)),
+            Item::Lost { task, lost, line: raw } => {
+                out.line(&line_text(out, &line(task, raw, Some(lost)), many, width));
+            }
+            Item::Event { event } if out.json => out.print(&format!("{event}\n")),
+            Item::Event { event } => out.print(&event_line(&event, all_projects)),
+        }
         true
     };
-    for e in &r.events {
-        if !show(e) {
-            return Ok(0);
-        }
+    match ops::stream(&ctx, req, &mut show, &|| true) {
+        Response::Followed(_) => Ok(0),
+        Response::Error(e) => Err(e),
+        other => super::show(out, &View::default(), &other),
     }
-    ctx.events
-        .follow(session.as_deref(), task.as_deref(), &mut show, &|| true)?;
-    Ok(0)
 }
 
 /// Events for people, a line each (with their project under `--all-projects`).

@@ -1,4 +1,5 @@
-//! `taskmux mcp [--session NAME]`: the flags of the MCP server, then [`crate::mcp`].
+//! `taskmux mcp [--session NAME]`: the flags of the MCP server, then [`crate::mcp`]. With
+//! the global `--host NAME`, the server drives that machine: each tool call goes there.
 
 use super::render::Out;
 use super::{Globals, context, flag_value};
@@ -25,6 +26,20 @@ pub fn mcp(g: &Globals, args: Vec<OsString>, _out: &Out) -> Result<u8> {
     }
     if session.as_deref().is_some_and(str::is_empty) {
         return Err(Error::usage("--session needs a project name"));
+    }
+    if g.host.is_some() {
+        // `--host NAME`: every tool call is a request carried out on that machine, about
+        // the project --session (or -p, -c) names there
+        if session.is_some() && (g.project.is_some() || g.config.is_some()) {
+            return Err(Error::usage(
+                "--session and -p/-c both name the project: give one of them",
+            ));
+        }
+        let there = Globals {
+            project: session.or_else(|| g.project.clone()),
+            ..g.clone()
+        };
+        return crate::mcp::serve(&super::request_context(&there)?);
     }
     let ctx = crate::mcp::scope(context(g)?, session.as_deref(), g.socket.is_some())?;
     crate::mcp::serve(&ctx)

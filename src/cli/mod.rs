@@ -12,6 +12,7 @@ mod dns;
 mod dns_serve;
 mod doctor;
 pub mod flags;
+mod fleet;
 pub mod help;
 mod jobs;
 mod lifecycle;
@@ -57,6 +58,8 @@ pub struct Globals {
     pub socket: Option<String>,
     /// `-p/--project NAME`: a registered project, from any directory.
     pub project: Option<String>,
+    /// `-H/--host NAME|DEST`: carry the command out on that machine, over ssh.
+    pub host: Option<String>,
     /// `-h/--help`.
     pub help: bool,
     /// `-V/--version`.
@@ -66,7 +69,7 @@ pub struct Globals {
 /// Splits global flags out of the arguments (anywhere before `--`).
 pub fn split_globals(args: Vec<OsString>) -> Result<(Globals, Vec<OsString>)> {
     let mut g = Globals::default();
-    let mut rest = Vec::new();
+    let mut rest: Vec<OsString> = Vec::new();
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         let s = a.to_string_lossy().into_owned();
@@ -74,6 +77,11 @@ pub fn split_globals(args: Vec<OsString>) -> Result<(Globals, Vec<OsString>)> {
             rest.push(a);
             rest.extend(it.by_ref());
             break;
+        }
+        // `add TASK CMD --host H` is the task's proxy host; -H is always the machine
+        if (s == "--host" || s.starts_with("--host=")) && rest.first().is_some_and(|c| c == "add") {
+            rest.push(a);
+            continue;
         }
         let mut value = |flag: &str, inline: Option<&str>| -> Result<String> {
             match inline {
@@ -91,6 +99,9 @@ pub fn split_globals(args: Vec<OsString>) -> Result<(Globals, Vec<OsString>)> {
             "-c" | "--config" => g.config = Some(value(&s, None)?.into()),
             "-L" | "--socket" => g.socket = Some(value(&s, None)?),
             "-p" | "--project" => g.project = Some(value(&s, None)?),
+            "-H" | "--host" => g.host = Some(value(&s, None)?),
+            _ if s.starts_with("--host=") => g.host = Some(value("--host", s.strip_prefix("--host="))?),
+            _ if s.starts_with("-H") && s.len() > 2 => g.host = Some(value("-H", Some(&s[2..]))?),
             _ if s.starts_with("--project=") => g.project = Some(value("--project", s.strip_prefix("--project="))?),
             _ if s.starts_with("-p") && s.len() > 2 && !s.starts_with("--") => {
                 g.project = Some(value("-p", Some(&s[2..]))?)
@@ -208,6 +219,11 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
     let args: Vec<OsString> = rest.collect();
     let cmd = match cmd.as_str() {
         // the request loop: global flags anywhere on its line set its project and server
+        "__request" if g.host.is_some() => {
+            return Err(Error::usage(
+                "__request answers for this machine; -H does not apply to it",
+            ));
+        }
         "__request" if args.is_empty() => return request::serve(g),
         "__request" => return Err(Error::usage("__request takes no arguments but the global flags")),
         "list" | "ls" => "status".to_string(),
@@ -275,6 +291,7 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "alias" => alias::alias(g, args, out),
         "daemon" => daemon::daemon(g, args, out),
         "dns" => dns::dns(g, args, out),
+        "fleet" => fleet::fleet(g, args, out),
         _ => Err(Error::internal(format!("command '{cmd}' has no handler"))),
     }
 }
@@ -326,8 +343,42 @@ pub fn sudo_user() -> Option<(crate::daemon::privilege::User, PathBuf)> {
     Some((user, home))
 }
 
-/// [`context`] with this state directory.
+/// The world of a request: with `-H`, one whose every request is carried out on that
+/// machine ([`Ctx::remote`]): `-p`, `-c` and `-L` then name things there, and nothing of
+/// this machine but its global config (`[hosts]`, `ssh_command`) and the environment ssh
+/// runs in is used. Without, [`context`].
+pub fn request_context(g: &Globals) -> Result<Ctx> {
+    let Some(host) = &g.host else {
+        return context(g);
+    };
+    let here = Globals {
+        host: None,
+        project: None,
+        config: None,
+        socket: None,
+        ..g.clone()
+    };
+    let mut ctx = context(&here)?;
+    let target = crate::remote::Target {
+        project: g.project.clone(),
+        config: g.config.clone(),
+        socket: g.socket.clone(),
+    };
+    let remote = crate::remote::Remote::resolve(&ctx.home, &ctx.env, host, target)?;
+    ctx.remote = Some(std::sync::Arc::new(remote));
+    Ok(ctx)
+}
+
+/// [`context`] with this state directory. E500 with `-H`: what asks for this world acts
+/// on this machine (a daemon, a watcher, the system's trust store), and `-H` names
+/// another; requests go through [`request_context`].
 pub fn context_at(g: &Globals, home: PathBuf) -> Result<Ctx> {
+    if let Some(h) = &g.host {
+        return Err(
+            Error::usage(format!("this command acts on this machine, and -H names another ({h})"))
+                .hint(format!("run it there: ssh {h} taskmux ...")),
+        );
+    }
     let cwd = std::env::current_dir().map_err(|e| Error::from(Kind::NoCurrentDir { reason: e.to_string() }))?;
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let socket = g.socket.clone().or_else(|| var("TASKMUX_TMUX_SOCKET"));
@@ -353,6 +404,7 @@ pub fn context_at(g: &Globals, home: PathBuf) -> Result<Ctx> {
         cancel: Default::default(),
         daemon: None,
         authority_held: false,
+        remote: None,
         local: false,
     })
 }
@@ -393,9 +445,10 @@ pub struct View {
     pub all_projects: bool,
 }
 
-/// Carries out a request where it belongs and returns its response.
+/// Carries out a request where it belongs (here, or with `-H` on that machine) and
+/// returns its response.
 fn ask(g: &Globals, req: Request) -> Result<Response> {
-    let ctx = context(g)?;
+    let ctx = request_context(g)?;
     Ok(ops::handle(&ctx, req))
 }
 
@@ -503,5 +556,38 @@ pub fn placeholder_main(name: &str, what: &str, args: Vec<OsString>) -> ExitCode
             eprintln!("{name}: not available in this version yet (see '{name} --help')");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(args: &[&str]) -> (Globals, Vec<String>) {
+        let (g, rest) = split_globals(args.iter().map(OsString::from).collect()).expect("splits");
+        (g, rest.iter().map(|a| a.to_string_lossy().into_owned()).collect())
+    }
+
+    #[test]
+    fn host_is_global_but_add_keeps_its_proxy_host() {
+        for args in [
+            &["-H", "a", "status"][..],
+            &["status", "--host", "a"],
+            &["--host=a", "status"],
+            &["-Ha", "status"],
+        ] {
+            let (g, rest) = split(args);
+            assert_eq!(
+                (g.host.as_deref(), rest),
+                (Some("a"), vec!["status".to_string()]),
+                "{args:?}"
+            );
+        }
+        let (g, rest) = split(&["-H", "b", "add", "api", "x", "--host", "api"]);
+        assert_eq!(g.host.as_deref(), Some("b"));
+        assert_eq!(rest, ["add", "api", "x", "--host", "api"]);
+        let (g, rest) = split(&["add", "api", "x", "--host=api"]);
+        assert_eq!((g.host, rest.last().map(String::as_str)), (None, Some("--host=api")));
+        assert!(split_globals(vec!["-H".into()]).is_err(), "-H needs a value");
     }
 }

@@ -194,6 +194,9 @@ pub fn attach(g: &Globals, args: Vec<OsString>, _out: &Out) -> Result<u8> {
             other => return Err(Error::usage(format!("unexpected {}", other.unexpected()))),
         }
     }
+    if g.host.is_some() {
+        return attach_remote(g, name);
+    }
     let ctx = context(g)?;
     let lc = ops::lifecycle_ctx(&ctx)?;
     let session = &lc.project.name;
@@ -218,15 +221,7 @@ pub fn attach(g: &Globals, args: Vec<OsString>, _out: &Out) -> Result<u8> {
     // before tmux runs: without a terminal it would only print its own error
     let inside = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
     if !inside {
-        use std::io::IsTerminal;
-        let (stdin, stdout) = (std::io::stdin().is_terminal(), std::io::stdout().is_terminal());
-        if !(stdin && stdout) {
-            let which = if stdin { "standard output" } else { "standard input" };
-            return Err(Error::from(Kind::NoTerminal(format!(
-                "attach needs a terminal: its {which} is not a terminal"
-            )))
-            .hint("run it from a terminal (or inside tmux); to read a task's output here, use 'taskmux logs TASK'"));
-        }
+        need_terminal()?;
     }
     let mut c = std::process::Command::new(lc.tmux.bin.clone().unwrap_or_else(|| PathBuf::from("tmux")));
     if let Some(s) = &lc.tmux.socket {
@@ -242,4 +237,54 @@ pub fn attach(g: &Globals, args: Vec<OsString>, _out: &Out) -> Result<u8> {
     }
     let err = c.exec();
     Err(Kind::Tmux(format!("cannot run tmux: {err}")).into())
+}
+
+/// E503 unless standard input and output are terminals: what `attach` hands to tmux.
+fn need_terminal() -> Result<()> {
+    use std::io::IsTerminal;
+    let (stdin, stdout) = (std::io::stdin().is_terminal(), std::io::stdout().is_terminal());
+    if stdin && stdout {
+        return Ok(());
+    }
+    let which = if stdin { "standard output" } else { "standard input" };
+    Err(Error::from(Kind::NoTerminal(format!(
+        "attach needs a terminal: its {which} is not a terminal"
+    )))
+    .hint("run it from a terminal (or inside tmux); to read a task's output here, use 'taskmux logs TASK'"))
+}
+
+/// `taskmux -H HOST attach [TASK]`: `ssh -t HOST taskmux attach …` in place of this process,
+/// with `-p`, `-c` and `-L` as given here, each word quoted for the shell there.
+fn attach_remote(g: &Globals, task: Option<String>) -> Result<u8> {
+    use std::os::unix::process::CommandExt;
+    if g.project.is_none() && g.config.is_none() {
+        return Err(Error::from(Kind::MissingProject(format!(
+            "attach on {} needs the project named",
+            g.host.as_deref().unwrap_or_default()
+        )))
+        .hint("name it with -p NAME (registered there) or -c PATH (a taskmux.toml there)"));
+    }
+    need_terminal()?;
+    let ctx = super::request_context(g)?;
+    let Some(remote) = &ctx.remote else {
+        return Err(Error::internal("-H gave no remote"));
+    };
+    let mut args: Vec<String> = Vec::new();
+    if let Some(p) = &g.project {
+        args.extend(["-p".into(), p.clone()]);
+    }
+    if let Some(c) = &g.config {
+        args.extend(["-c".into(), c.display().to_string()]);
+    }
+    if let Some(s) = &g.socket {
+        args.extend(["-L".into(), s.clone()]);
+    }
+    if let Some(t) = task {
+        args.extend(["--".into(), t]);
+    }
+    let err = remote.attach_command(&args).exec();
+    Err(Error::from(Kind::HostUnreachable {
+        host: remote.name.clone(),
+        reason: format!("cannot run ssh: {err}"),
+    }))
 }

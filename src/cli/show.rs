@@ -3,7 +3,7 @@
 //! print the same.
 
 use super::render::Out;
-use super::{View, alias, authoring, ca, config, daemon, dns, doctor, jobs, lifecycle, logs, observe};
+use super::{View, alias, authoring, ca, config, daemon, dns, doctor, fleet, jobs, lifecycle, logs, observe};
 use crate::error::Result;
 use crate::ops::Response;
 
@@ -40,6 +40,7 @@ pub fn human(out: &Out, view: &View, resp: &Response) -> Result<()> {
         Response::CaMint(r) => ca::show_minted(out, r),
         Response::DnsStatus(r) => dns::show_status(out, r),
         Response::DnsQuery(r) => dns::show_query(out, r),
+        Response::Fleet(r) => fleet::show_fleet(out, r),
         Response::Alias(r) => alias::show_done(out, r),
         Response::AliasList(r) => alias::show_list(out, r),
         Response::Pong(p) => {
@@ -52,7 +53,9 @@ pub fn human(out: &Out, view: &View, resp: &Response) -> Result<()> {
         | Response::Reload(_)
         | Response::ProxyRoutes(_)
         | Response::Wake(_)
-        | Response::EachProject(_) => {
+        | Response::EachProject(_)
+        | Response::Summary(_)
+        | Response::Followed(_) => {
             out.json(&serde_json::to_value(resp).unwrap_or_default());
             Ok(())
         }
@@ -71,7 +74,8 @@ mod tests {
         let cfg = json!({"health_check_interval": 30.0, "api_bind": "127.0.0.1", "api_port": 8765,
             "api_allowed_origins": [], "proxy_enabled": true, "proxy_bind": "127.0.0.1",
             "proxy_https_port": 443, "proxy_http_port": 80, "host_resolver": "etc_hosts",
-            "dns_server_port": 5454, "dns_managed_tld": "localhost", "proxy_upstream_timeout": 60.0});
+            "dns_server_port": 5454, "dns_managed_tld": "localhost", "proxy_upstream_timeout": 60.0,
+            "ssh_command": "ssh", "hosts": {"a": "me@a", "b": {"dest": "b.example.org", "taskmux": "~/.cargo/bin/taskmux"}}});
         let task = json!({"name": "api", "running": true, "healthy": null, "state": "starting",
             "command": "sleep 1000\u{1b}[31m", "auto_start": true, "host": "api",
             "url": "https://api.smp.localhost", "port": 33549, "restart_policy": "on-failure",
@@ -320,6 +324,25 @@ mod tests {
                 "each_project",
                 json!({"ok": true, "projects": {"smp": {"ok": true, "task": "db", "action": "killed", "response": "kill"}}}),
             ),
+            (
+                "summary",
+                json!({"version": "0.1.0", "versions": [2], "daemon": {"running": true, "pid": 42},
+                "projects": [{"name": "smp", "running": 2, "total": 3, "unhealthy": 1, "failed": 0},
+                {"name": "gone", "running": 0, "total": 0, "unhealthy": 0, "failed": 0, "error": "Config not found: /p/taskmux.toml"}]}),
+            ),
+            (
+                "fleet",
+                json!({"ok": false, "hosts": [
+                {"host": "box", "local": true, "reachable": true, "version": "0.1.0", "daemon": {"running": false, "pid": null},
+                "projects": []},
+                {"host": "a", "dest": "me@a", "reachable": true, "version": "0.1.0", "daemon": {"running": true, "pid": 7},
+                "projects": [{"name": "smp", "running": 1, "total": 2, "unhealthy": 0, "failed": 1},
+                {"name": "gone", "running": 0, "total": 0, "unhealthy": 0, "failed": 0, "error": "Config not found"}]},
+                {"host": "c", "dest": "127.0.0.1", "reachable": false,
+                "error": "cannot reach c: ssh: connect to host 127.0.0.1 port 22: Connection refused",
+                "code": "E310", "hint": "is sshd running there?"}]}),
+            ),
+            ("followed", json!({"ok": true, "items": 12})),
             (
                 "error",
                 json!({"ok": false, "code": "E303", "error": "Project 'x' is not registered with the daemon",

@@ -1,8 +1,10 @@
 //! The global config, `$TASKMUX_HOME/config.toml`: the daemon's API, proxy and name
-//! resolution settings, every key optional, unknown keys refused.
+//! resolution settings, the machines `-H` reaches (`[hosts]`, `ssh_command`), every key
+//! optional, unknown keys refused.
 
 use crate::error::{Error, Kind, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The global config's file name in the state directory.
@@ -49,6 +51,72 @@ pub struct GlobalConfig {
     /// Seconds the proxy waits for a task to begin its answer once it has the whole
     /// request, then 504; 0 waits for ever. A response that has begun is never cut.
     pub proxy_upstream_timeout: f64,
+    /// The ssh program and its options for `-H` and `fleet` (the environment's
+    /// `TASKMUX_SSH_COMMAND` wins), split as a shell splits words.
+    pub ssh_command: String,
+    /// The machines `-H NAME` and `fleet` reach, by name.
+    pub hosts: BTreeMap<String, HostEntry>,
+}
+
+/// One machine of `[hosts]`: `a = "user@a"`, or `a = { dest = "user@a", taskmux =
+/// "~/.cargo/bin/taskmux" }` where taskmux is not on a non-interactive PATH.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HostEntry {
+    /// An ssh destination: `user@host`, a `Host` of ~/.ssh/config, `ssh://user@host:port`.
+    Dest(String),
+    /// A destination and the path of taskmux there.
+    Full {
+        /// The ssh destination.
+        dest: String,
+        /// The taskmux to run there (default `taskmux`, found on its PATH).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        taskmux: Option<String>,
+    },
+}
+
+impl HostEntry {
+    /// The ssh destination.
+    pub fn dest(&self) -> &str {
+        match self {
+            HostEntry::Dest(d) | HostEntry::Full { dest: d, .. } => d,
+        }
+    }
+
+    /// The taskmux program to run there, when one is named.
+    pub fn taskmux(&self) -> Option<&str> {
+        match self {
+            HostEntry::Dest(_) => None,
+            HostEntry::Full { taskmux, .. } => taskmux.as_deref(),
+        }
+    }
+}
+
+/// Why a host name is not one `[hosts]` takes (letters, digits, `.`, `_` and `-`, starting
+/// with a letter or digit); None when it is.
+pub fn bad_host_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name.len() > 64 {
+        return Some("it must be 1 to 64 characters long");
+    }
+    let ok = name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    (!ok).then_some("use letters, digits, '.', '_' and '-', starting with a letter or digit")
+}
+
+/// Why an ssh destination is not usable; None when it is. One that starts with `-` would
+/// be read by ssh as an option; whitespace and control characters are never part of one.
+pub fn bad_dest(dest: &str) -> Option<&'static str> {
+    if dest.is_empty() {
+        Some("it is empty")
+    } else if dest.starts_with('-') {
+        Some("it starts with '-', which ssh would read as an option")
+    } else if dest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("it contains whitespace or a control character")
+    } else {
+        None
+    }
 }
 
 impl Default for GlobalConfig {
@@ -66,6 +134,8 @@ impl Default for GlobalConfig {
             dns_server_port: 5454,
             dns_managed_tld: "localhost".into(),
             proxy_upstream_timeout: 60.0,
+            ssh_command: "ssh".into(),
+            hosts: BTreeMap::new(),
         }
     }
 }
@@ -159,6 +229,7 @@ impl GlobalConfig {
                 path.display()
             ))));
         }
+        check_ssh(&c, path)?;
         Ok(c)
     }
 
@@ -188,6 +259,45 @@ impl GlobalConfig {
             port => format!("https://{name}:{port}"),
         }
     }
+}
+
+/// E104 unless `ssh_command` splits into words and each host has a usable name,
+/// destination and program.
+fn check_ssh(c: &GlobalConfig, path: &Path) -> Result<()> {
+    if ssh_words(&c.ssh_command).is_none() {
+        return Err(Error::from(Kind::Invalid(format!(
+            "ssh_command in {} must be a program and its options, as a shell would split them, not {:?}",
+            path.display(),
+            c.ssh_command
+        )))
+        .hint("for example: taskmux config set ssh_command 'ssh -F ~/.ssh/work_config'"));
+    }
+    for (name, entry) in &c.hosts {
+        let bad = |what: String| {
+            Err(
+                Error::from(Kind::Invalid(format!("hosts.{what} in {}", path.display())))
+                    .hint("for example: taskmux config set hosts.build me@build.example.org"),
+            )
+        };
+        if let Some(why) = bad_host_name(name) {
+            return bad(format!("{name:?} is not a host name: {why}"));
+        }
+        if let Some(why) = bad_dest(entry.dest()) {
+            return bad(format!("{name} = {:?} is not an ssh destination: {why}", entry.dest()));
+        }
+        if let Some(t) = entry.taskmux()
+            && (t.trim().is_empty() || t.chars().any(char::is_control))
+        {
+            return bad(format!("{name}.taskmux = {t:?} is not a program path"));
+        }
+    }
+    Ok(())
+}
+
+/// `ssh_command` as words (`ssh -F "/my config"` is `ssh`, `-F`, `/my config`); None
+/// when it does not split (an open quote) or is empty.
+pub fn ssh_words(command: &str) -> Option<Vec<String>> {
+    shlex::split(command).filter(|w| !w.is_empty())
 }
 
 /// The text of the global config file, or None when there is none. A file that is not
@@ -259,5 +369,35 @@ mod tests {
         assert_eq!(c.upstream_timeout(), None);
         let c = GlobalConfig::parse("proxy_upstream_timeout = 1.5", p).expect("fractions");
         assert_eq!(c.upstream_timeout(), Some(std::time::Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn hosts_and_ssh_command() {
+        let p = Path::new("/x/config.toml");
+        let c = GlobalConfig::parse(
+            "ssh_command = 'ssh -F \"/my dir/cfg\"'\n[hosts]\na = \"me@a\"\nb = { dest = \"ssh://me@b:2222\", taskmux = \"~/.cargo/bin/taskmux\" }\n",
+            p,
+        )
+        .expect("valid");
+        assert_eq!(ssh_words(&c.ssh_command).expect("splits"), ["ssh", "-F", "/my dir/cfg"]);
+        assert_eq!((c.hosts["a"].dest(), c.hosts["a"].taskmux()), ("me@a", None));
+        assert_eq!(
+            (c.hosts["b"].dest(), c.hosts["b"].taskmux()),
+            ("ssh://me@b:2222", Some("~/.cargo/bin/taskmux"))
+        );
+        for bad in [
+            "ssh_command = ''",
+            "ssh_command = 'ssh -F \"open'",
+            "[hosts]\na = \"-oProxyCommand=x\"",
+            "[hosts]\na = \"me@a b\"",
+            "[hosts]\na = \"\"",
+            "[hosts]\n\"a b\" = \"me@a\"",
+            "[hosts]\na = { dest = \"me@a\", taskmux = \"\" }",
+            "[hosts]\na = { taskmux = \"x\" }",
+            "[hosts]\na = 3",
+        ] {
+            let e = GlobalConfig::parse(bad, p).expect_err(bad);
+            assert_eq!(e.code(), "E104", "{bad}: {e}");
+        }
     }
 }

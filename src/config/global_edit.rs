@@ -30,6 +30,10 @@ pub enum ValueType {
     Origins,
     /// One of the [`global::HostResolver`] spellings.
     Resolver,
+    /// A program and its options, split as a shell splits words.
+    Command,
+    /// The `[hosts]` table, set one host at a time (`hosts.NAME`).
+    Hosts,
 }
 
 impl ValueType {
@@ -47,6 +51,8 @@ impl ValueType {
                 "a list of origins: a TOML array such as '[\"http://localhost:3000\"]', or origins separated by commas ('' for none)"
             }
             ValueType::Resolver => "etc_hosts, dns_server or noop",
+            ValueType::Command => "a program and its options, such as 'ssh -F ~/.ssh/work_config'",
+            ValueType::Hosts => "set one host at a time: hosts.NAME DEST (an ssh destination), hosts.NAME.taskmux PATH",
         }
     }
 }
@@ -75,6 +81,8 @@ pub const KEYS: &[Key] = &[
     k("dns_server_port", ValueType::Port),
     k("dns_managed_tld", ValueType::Domain),
     k("proxy_upstream_timeout", ValueType::SecondsOrNone),
+    k("ssh_command", ValueType::Command),
+    k("hosts", ValueType::Hosts),
 ];
 
 const fn k(name: &'static str, ty: ValueType) -> Key {
@@ -172,6 +180,9 @@ pub struct Edited {
 /// `config set KEY VALUE`: reads VALUE as the key's type, sets it in the file (created when
 /// missing) and writes the file only when the whole result is a valid global config.
 pub fn set(home: &Path, name: &str, raw: &str) -> Result<Edited> {
+    if let Some(rest) = name.strip_prefix("hosts.") {
+        return set_host(home, name, rest, raw);
+    }
     let key = key(name)?;
     let mut value = parse_value(key, raw)?;
     edit(home, key.name, EditAction::Set, |doc| {
@@ -184,6 +195,13 @@ pub fn set(home: &Path, name: &str, raw: &str) -> Result<Edited> {
 /// above it stay in the file. An unknown key is E104, unless the file has it: removing it
 /// is how such a file is fixed.
 pub fn unset(home: &Path, name: &str) -> Result<Edited> {
+    if let Some(rest) = name.strip_prefix("hosts.") {
+        let (host, field) = host_key(name, rest)?;
+        return edit(home, name, EditAction::Unset, |doc| {
+            unset_host(doc, &host, field);
+            Ok(())
+        });
+    }
     let known = key(name);
     edit(home, name, EditAction::Unset, |doc| {
         if let Err(e) = known
@@ -231,9 +249,12 @@ fn edit(
         crate::paths::write_atomic(&target, new.as_bytes(), 0o600)?;
         action
     };
-    let value = serde_json::to_value(&config)
-        .map_err(|e| Error::internal(format!("cannot encode the global config: {e}")))?
-        .get(name)
+    let all =
+        serde_json::to_value(&config).map_err(|e| Error::internal(format!("cannot encode the global config: {e}")))?;
+    // `hosts.a.taskmux` is looked up a part at a time
+    let value = name
+        .split('.')
+        .try_fold(&all, |v, part| v.get(part))
         .cloned()
         .unwrap_or_default();
     Ok(Edited {
@@ -244,6 +265,141 @@ fn edit(
         action,
         config,
     })
+}
+
+/// `hosts.NAME` (the destination, `hosts.NAME.dest` too) or `hosts.NAME.taskmux`: the host
+/// and which of its fields; E104 for anything else.
+fn host_key(name: &str, rest: &str) -> Result<(String, HostField)> {
+    let (host, field) = match rest.rsplit_once('.') {
+        Some((h, "taskmux")) => (h, HostField::Taskmux),
+        Some((h, "dest")) => (h, HostField::Dest),
+        _ => (rest, HostField::Dest),
+    };
+    if let Some(why) = global::bad_host_name(host) {
+        return Err(Error::invalid(format!("{name}: {host:?} is not a host name: {why}"))
+            .hint("for example: taskmux config set hosts.build me@build.example.org"));
+    }
+    Ok((host.to_string(), field))
+}
+
+/// Which field of a host an edit is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostField {
+    /// Its ssh destination.
+    Dest,
+    /// The taskmux program there.
+    Taskmux,
+}
+
+/// `config set hosts.NAME DEST` (or `hosts.NAME.taskmux PATH`): the host in `[hosts]`,
+/// created when missing; a host whose taskmux is named becomes `{ dest, taskmux }`.
+fn set_host(home: &Path, name: &str, rest: &str, raw: &str) -> Result<Edited> {
+    let (host, field) = host_key(name, rest)?;
+    let value = raw.trim();
+    let bad = |why: &str, example: &str| {
+        Err(Error::invalid(format!("{name} {raw:?}: {why}"))
+            .hint(format!("for example: taskmux config set {name} {example}")))
+    };
+    match field {
+        HostField::Dest => {
+            if let Some(why) = global::bad_dest(value) {
+                return bad(&format!("not an ssh destination: {why}"), "me@build.example.org");
+            }
+        }
+        HostField::Taskmux if value.is_empty() || value.chars().any(char::is_control) => {
+            return bad("not a program path", "~/.cargo/bin/taskmux");
+        }
+        HostField::Taskmux => {}
+    }
+    edit(home, name, EditAction::Set, |doc| {
+        put_host(doc, &host, field, value, name)
+    })
+}
+
+/// The `[hosts]` table of the document, made when missing.
+fn hosts_table(doc: &mut DocumentMut) -> Result<&mut dyn toml_edit::TableLike> {
+    let item = doc
+        .as_table_mut()
+        .entry("hosts")
+        .or_insert(Item::Table(toml_edit::Table::new()));
+    item.as_table_like_mut()
+        .ok_or_else(|| Error::invalid("hosts in config.toml is not a table").hint("make it [hosts], or unset it"))
+}
+
+fn put_host(doc: &mut DocumentMut, host: &str, field: HostField, value: &str, name: &str) -> Result<()> {
+    let hosts = hosts_table(doc)?;
+    let old_dest = hosts.get(host).and_then(|i| match i {
+        Item::Value(Value::String(s)) => Some(s.value().clone()),
+        other => other.get("dest").and_then(Item::as_str).map(String::from),
+    });
+    let keeps_table = hosts.get(host).is_some_and(|i| i.is_table_like());
+    match (field, keeps_table) {
+        (HostField::Dest, false) => {
+            let mut v = Value::from(value);
+            match hosts.get_mut(host) {
+                Some(Item::Value(old)) => {
+                    *v.decor_mut() = old.decor().clone();
+                    *old = v;
+                }
+                _ => {
+                    hosts.insert(host, Item::Value(v));
+                }
+            }
+        }
+        (_, true) => {
+            let key = if field == HostField::Dest { "dest" } else { "taskmux" };
+            if let Some(t) = hosts.get_mut(host).and_then(Item::as_table_like_mut) {
+                t.insert(key, Item::Value(Value::from(value)));
+            }
+        }
+        (HostField::Taskmux, false) => {
+            let Some(dest) = old_dest else {
+                return Err(
+                    Error::invalid(format!("{name}: there is no host '{host}' yet")).hint(format!(
+                        "name its ssh destination first: taskmux config set hosts.{host} DEST"
+                    )),
+                );
+            };
+            let mut t = toml_edit::InlineTable::new();
+            t.insert("dest", Value::from(dest));
+            t.insert("taskmux", Value::from(value));
+            let mut v = Value::InlineTable(t);
+            if let Some(Item::Value(old)) = hosts.get_mut(host) {
+                *v.decor_mut() = old.decor().clone();
+                *old = v;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `config unset hosts.NAME` removes the host; `hosts.NAME.taskmux` leaves it as its
+/// destination alone.
+fn unset_host(doc: &mut DocumentMut, host: &str, field: HostField) {
+    let Some(hosts) = doc.as_table_mut().get_mut("hosts").and_then(Item::as_table_like_mut) else {
+        return;
+    };
+    match field {
+        HostField::Dest => {
+            hosts.remove(host);
+        }
+        HostField::Taskmux => {
+            let dest = hosts
+                .get(host)
+                .and_then(|i| i.get("dest"))
+                .and_then(Item::as_str)
+                .map(String::from);
+            if let Some(dest) = dest {
+                let mut v = Value::from(dest);
+                if let Some(Item::Value(old)) = hosts.get_mut(host) {
+                    *v.decor_mut() = old.decor().clone();
+                    *old = v;
+                } else {
+                    hosts.insert(host, Item::Value(v));
+                }
+            }
+        }
+    }
 }
 
 /// Sets `name` at the top of the document: in place, keeping the comment after the old
@@ -329,6 +485,8 @@ fn example(ty: ValueType) -> &'static str {
         ValueType::Domain => "localhost",
         ValueType::Origins => "http://localhost:3000,http://localhost:5173",
         ValueType::Resolver => "dns_server",
+        ValueType::Command => "'ssh -F ~/.ssh/work_config'",
+        ValueType::Hosts => "",
     }
 }
 
@@ -366,7 +524,10 @@ pub fn parse_value(key: Key, raw: &str) -> Result<Value> {
         ValueType::Domain if global::valid_domain(s) => Ok(Value::from(s)),
         ValueType::Resolver if matches!(s, "etc_hosts" | "dns_server" | "noop") => Ok(Value::from(s)),
         ValueType::Origins => origins(s).ok_or_else(bad),
-        ValueType::Address | ValueType::Domain | ValueType::Resolver => Err(bad()),
+        ValueType::Command if global::ssh_words(s).is_some() => Ok(Value::from(s)),
+        ValueType::Hosts => Err(Error::invalid(format!("hosts is a table, not {raw:?}"))
+            .hint("set one host at a time: taskmux config set hosts.NAME DEST (an ssh destination)")),
+        ValueType::Address | ValueType::Domain | ValueType::Resolver | ValueType::Command => Err(bad()),
     }
 }
 
@@ -448,6 +609,46 @@ mod tests {
             assert!(e.message().contains(name), "{}", e.message());
         }
         assert_eq!(key("bogus").expect_err("unknown").code(), "E104");
+    }
+
+    #[test]
+    fn hosts_are_set_one_at_a_time() {
+        let h = home("hosts");
+        let path = GlobalConfig::path(&h);
+        std::fs::write(&path, "# machines\napi_port = 9000\n").expect("write");
+        let r = set(&h, "hosts.build", "me@build").expect("set");
+        assert_eq!(
+            (r.action, r.value.clone()),
+            (EditAction::Set, serde_json::json!("me@build"))
+        );
+        set(&h, "hosts.build.taskmux", "~/.cargo/bin/taskmux").expect("program");
+        let c = GlobalConfig::load(&h).expect("valid");
+        assert_eq!(c.hosts["build"].taskmux(), Some("~/.cargo/bin/taskmux"));
+        set(&h, "hosts.build", "me@build2").expect("the destination of a full entry");
+        assert_eq!(
+            GlobalConfig::load(&h).expect("valid").hosts["build"].dest(),
+            "me@build2"
+        );
+        unset(&h, "hosts.build.taskmux").expect("back to a destination");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.starts_with("# machines\napi_port = 9000\n"), "{text}");
+        assert!(text.contains("build = \"me@build2\""), "{text}");
+        for (k, v) in [
+            ("hosts.x", "-oProxyCommand=sh"),
+            ("hosts.x", "a b"),
+            ("hosts.a b", "x"),
+            ("hosts.ghost.taskmux", "/t"),
+            ("hosts", "x"),
+            ("ssh_command", "ssh 'open"),
+        ] {
+            let e = set(&h, k, v).expect_err(k);
+            assert_eq!(e.code(), "E104", "{k} {v}: {e}");
+        }
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), text, "nothing written");
+        unset(&h, "hosts.build").expect("unset");
+        assert!(GlobalConfig::load(&h).expect("valid").hosts.is_empty());
+        set(&h, "ssh_command", "ssh -F '/my dir/cfg'").expect("a command");
+        let _ = std::fs::remove_dir_all(&h);
     }
 
     #[test]

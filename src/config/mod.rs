@@ -8,7 +8,7 @@ pub mod global_edit;
 mod name;
 mod parse;
 
-pub use global::{GlobalConfig, HostResolver, valid_domain};
+pub use global::{GlobalConfig, HostEntry, HostResolver, bad_dest, bad_host_name, ssh_words, valid_domain};
 pub use name::project_name_of;
 pub use parse::{MAX_SECONDS, TASK_KEYS, parse, parse_all, parse_in};
 

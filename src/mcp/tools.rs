@@ -398,6 +398,15 @@ fn scratch_log(ctx: &Ctx) -> PathBuf {
 fn run_request(ctx: &Ctx, mut args: Map<String, Value>) -> Result<(Value, PathBuf, bool), String> {
     args.remove("tail");
     let scratch = !args.contains_key("log_file");
+    if ctx.remote.is_some() {
+        // on another machine (`mcp --host`) a job's log is there: no output is read back
+        if let Some(Value::Object(env)) = args.remove("env") {
+            let pairs: Vec<Value> = env.into_iter().map(|(k, v)| json!([k, v])).collect();
+            args.insert("env".into(), Value::Array(pairs));
+        }
+        args.insert("wait".into(), Value::Bool(true));
+        return Ok((json!({"command": "run", "params": args}), PathBuf::new(), false));
+    }
     let log = match args.get("log_file").and_then(Value::as_str) {
         Some(l) => std::path::absolute(ctx.cwd.join(l)).unwrap_or_else(|_| ctx.cwd.join(l)),
         None => scratch_log(ctx),
@@ -485,7 +494,9 @@ pub fn call(ctx: &Ctx, tool: &Tool, arguments: Option<&Value>) -> Result<(Value,
         ),
     };
     if let Some((log, scratch)) = job_log {
-        if let Response::Run(job) = &resp {
+        if let Response::Run(job) = &resp
+            && !log.as_os_str().is_empty()
+        {
             v["output"] = json!(output_tail(&log, tail, job.exit_code));
             if scratch {
                 v["log_file"] = Value::Null;

@@ -19,6 +19,10 @@ pub struct EventsParams {
     pub lines: Option<usize>,
     /// Every project's events, not only this one's.
     pub all_projects: bool,
+    /// Then each new event as it is recorded: the reply streams (the default is then the
+    /// last 10 events).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub follow: bool,
 }
 
 /// `events`.

@@ -22,8 +22,9 @@ pub struct LogsParams {
     pub context: usize,
     /// `5m`, `1h30m` or an ISO time.
     pub since: Option<String>,
-    /// For `follow`: the default tail is 10 lines, not 100.
-    #[serde(skip)]
+    /// Then follow new lines, across rotations: the reply streams (the default tail is
+    /// then 10 lines, not 100).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub follow: bool,
 }
 

@@ -15,9 +15,11 @@ mod daemon;
 mod dns;
 pub mod doctor;
 mod events;
+mod fleet;
 mod forward;
 mod global;
 mod health;
+pub mod host;
 mod init;
 mod inspect;
 mod jobs;
@@ -33,6 +35,7 @@ mod shape;
 mod start;
 mod status;
 mod stop;
+mod stream;
 mod url;
 
 pub use crate::ctx::{Cancel, Ctx};
@@ -46,6 +49,7 @@ pub use daemon::{
 pub use dns::{Queried, QueryParams, StatusParams as DnsStatusParams};
 pub use doctor::{DoctorParams, DoctorReport};
 pub use events::{EventList, EventsParams};
+pub use fleet::{DaemonBrief, Fleet, FleetParams, HostRow, ProjectBrief, Summary};
 pub use global::{ConfigEdited, ConfigPath, SetParams, UnsetParams};
 pub use health::{HealthReport, HealthRow};
 pub use init::{InitParams, Initialized, init_target};
@@ -62,6 +66,7 @@ pub use shape::Skip;
 pub use start::Started;
 pub use status::{Status, TaskStatus};
 pub use stop::Stopped;
+pub use stream::{Followed, Item, stream};
 pub use url::UrlResult;
 
 use crate::config::{self, Project};
@@ -185,6 +190,12 @@ responses! {
     Alias(alias::AliasDone) = "alias",
     /// `alias_list`.
     AliasList(alias::AliasList) = "alias_list",
+    /// `summary`.
+    Summary(fleet::Summary) = "summary",
+    /// `fleet`.
+    Fleet(fleet::Fleet) = "fleet",
+    /// The end of a stream (`logs`, `events` with `follow`) whose reader left.
+    Followed(stream::Followed) = "followed",
     /// The request failed as a whole.
     Error(Error) = "error",
 }
@@ -234,6 +245,7 @@ impl Response {
             Response::Doctor(r) => r.ok,
             Response::DnsStatus(r) => r.ok,
             Response::EachProject(r) => r.ok,
+            Response::Fleet(r) => r.ok,
             Response::Error(_) => false,
             _ => true,
         }
@@ -293,6 +305,7 @@ impl Response {
             Response::Doctor(r) => u8::from(!r.ok),
             Response::DnsStatus(r) => u8::from(!r.ok),
             Response::EachProject(r) => u8::from(!r.ok),
+            Response::Fleet(r) => u8::from(!r.ok),
             Response::DaemonStatus(s) => u8::from(!s.running),
             Response::Check(r) => r.exit,
             Response::Run(j) | Response::JobsWait(j) => j.exit_code.map_or(0, |c| c.clamp(0, 255) as u8),
@@ -302,9 +315,16 @@ impl Response {
 }
 
 /// Runs one request. Every failure is a [`Response::Error`], never a panic or an exit.
-/// A lifecycle request is carried out by the project's authority: the running daemon,
-/// when there is one ([`forward`]), else here.
+/// With `-H` it is carried out on that machine ([`host`]); a lifecycle request is carried
+/// out by the project's authority: the running daemon, when there is one ([`forward`]),
+/// else here. A request whose reply streams goes through [`stream`] instead.
 pub fn handle(ctx: &Ctx, req: Request) -> Response {
+    if let Some(remote) = &ctx.remote {
+        return host::ask(remote, &req);
+    }
+    if req.streams() {
+        return Response::Error(stream::not_here(&req));
+    }
     if let Some(r) = forward::forward(ctx, &req) {
         return r;
     }
@@ -353,6 +373,8 @@ pub fn handle(ctx: &Ctx, req: Request) -> Response {
         Request::AliasAdd(p) => alias::add(ctx, p).map(Response::Alias),
         Request::AliasRemove(p) => alias::remove(ctx, p).map(Response::Alias),
         Request::AliasList => alias::list(ctx).map(Response::AliasList),
+        Request::Summary => fleet::summary(ctx).map(Response::Summary),
+        Request::Fleet(p) => fleet::fleet(ctx, p).map(Response::Fleet),
     };
     r.unwrap_or_else(Response::Error)
 }

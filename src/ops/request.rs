@@ -136,6 +136,10 @@ requests! {
     AliasRemove(super::alias::RemoveParams) = "alias_remove",
     /// Every alias.
     AliasList = "alias_list",
+    /// This machine at a glance: taskmux, daemon, each project counted (one row of `fleet`).
+    Summary = "summary",
+    /// This machine and every host of `[hosts]`, asked at once.
+    Fleet(super::FleetParams) = "fleet",
 }
 
 /// Who sent a request: what it may ask depends on it (taskmuxd(8), API).
@@ -216,6 +220,8 @@ impl Request {
                 | Request::AliasAdd(_)
                 | Request::AliasRemove(_)
                 | Request::AliasList
+                | Request::Summary
+                | Request::Fleet(_)
                 | Request::Run(_)
                 | Request::Jobs(_)
                 | Request::JobsKill(_)
