@@ -377,15 +377,15 @@ impl ProjectSup {
         self.wake.wake();
     }
 
-    /// After a launch on our tmux server: wakes each supervisor whose task now runs in a
-    /// pane it is not watching (one tmux read for the project).
+    /// After a launch on our tmux server: wakes each supervisor whose task has a pane it
+    /// has not seen, running or already ended (a task that failed at once must still be
+    /// restarted by its policy); one tmux read for the project.
     fn wake_idle(&self) {
         let Ok(Some(rts)) = task::read_session(&self.ctx().tmux, &self.name) else {
             return;
         };
         for t in self.tasks() {
             if let Some(rt) = rts.get(&t.name)
-                && rt.running()
                 && rt.pane_pid != t.watching.load(Ordering::SeqCst)
             {
                 t.wake.wake();

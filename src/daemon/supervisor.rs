@@ -36,7 +36,8 @@ pub struct TaskSup {
     pub wake: Wake,
     /// Set when the task left the config (or the daemon stops): the thread ends.
     pub retired: AtomicBool,
-    /// The pane pid it watches now (0: none).
+    /// The pane pid it watches now, or whose exit it last handled (0: none): a launch wakes
+    /// the supervisor of a task whose pane pid is another, running or already dead.
     pub watching: AtomicI32,
 }
 
@@ -278,7 +279,7 @@ fn dead(
     mem: &mut Memory,
     held: Option<Held>,
 ) -> Option<Option<Duration>> {
-    t.watching.store(0, Ordering::SeqCst);
+    t.watching.store(rt.pane_pid, Ordering::SeqCst);
     let pid = rt.pane_pid;
     if mem.handled == pid {
         return Some(None);
