@@ -79,10 +79,15 @@ pub fn run(ctx: &Ctx, req: &RunRequest) -> Result<JobRef> {
     let pane_id = f.next().unwrap_or("").to_string();
     let window_name = f.next().unwrap_or(&name).to_string();
     ctx.events.emit(
-        "job_started",
         &req.session,
         None,
-        json!({"tag": req.tag, "window_id": window_id, "pane_id": pane_id, "window_name": window_name, "argv": req.argv}),
+        crate::events::Event::JobStarted {
+            tag: req.tag.clone(),
+            window_id: window_id.clone(),
+            pane_id: pane_id.clone(),
+            window_name: window_name.clone(),
+            argv: req.argv.clone(),
+        },
     );
     drop(started);
     Ok(JobRef {

@@ -4,7 +4,7 @@
 use super::*;
 use crate::tmux::Tmux;
 use crate::{cmd, events, paths};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::path::Path;
 
 /// `taskmux __job SPEC`: runs the job's argv as a child, and when it ends records the exit
@@ -42,12 +42,12 @@ pub fn job_main(spec_path: &str, pane: &crate::task::PaneEnv, out: &mut dyn std:
     let _ = paths::write_replace(&exit, format!("{code}\n").as_bytes(), 0o600);
     // after the caller's job_started (it holds this lock until it has written it)
     let started = started_lock(home, &id);
-    events::EventLog::new(home, events::Limits::default()).emit(
-        "job_finished",
-        &s("session"),
-        None,
-        json!({"tag": s("tag"), "exit_code": code, "id": id}),
-    );
+    let finished = events::Event::JobFinished {
+        tag: s("tag"),
+        exit_code: code,
+        id: id.clone(),
+    };
+    events::EventLog::new(home, events::Limits::default()).emit(&s("session"), None, finished);
     drop(started);
     let _ = std::fs::remove_file(started_lock_path(home, &id));
     let tmux = Tmux::new(spec["socket"].as_str().map(String::from), pane.path.clone(), None);

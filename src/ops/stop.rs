@@ -107,7 +107,8 @@ pub fn stop(ctx: &Ctx, p: TasksParams) -> Result<Stopped> {
     }
     let report = task::stop(&lc, &names, true, names.is_empty())?;
     if names.is_empty() && report.outcomes.iter().any(|(_, o)| *o == StopOutcome::Stopped) {
-        ctx.events.emit("session_stopped", &lc.project.name, None, json!({}));
+        ctx.events
+            .emit(&lc.project.name, None, crate::events::Event::SessionStopped {});
     }
     Ok(Stopped {
         session: lc.project.name.clone(),

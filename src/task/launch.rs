@@ -7,6 +7,7 @@ use super::env::{EnvFiles, port_in, task_env_with};
 use super::runtime::{Runtime, Runtimes, config_hash, read_session};
 use crate::config::{Project, Task};
 use crate::error::{Error, Kind, Result};
+use crate::events::Event;
 use crate::proc::{Target, TaskIdentity, Terminate, Unfinished};
 use crate::state::State;
 use crate::tmux::{Cmd, SEP, Tmux};
@@ -229,14 +230,13 @@ pub(super) fn reap_orphans(ctx: &Ctx, tasks: &[&Task]) -> Result<()> {
     let targets: Vec<Target> = found.iter().map(|(_, t, _)| t.clone()).collect();
     let names: Vec<&Task> = found.iter().map(|(t, _, _)| *t).collect();
     proc::terminate(&targets, &Terminate::default(), &ctx.cancel, || {}).map_err(|u| unfinished(&names, u))?;
-    let events: Vec<(&str, &str, Option<&str>, serde_json::Value)> = found
+    let events: Vec<(&str, Option<&str>, Event)> = found
         .iter()
         .map(|(t, _, pids)| {
             (
-                "orphan_reaped",
                 session.as_str(),
                 Some(t.name.as_str()),
-                json!({"pids": pids}),
+                Event::OrphanReaped { pids: pids.clone() },
             )
         })
         .collect();

@@ -9,6 +9,7 @@ use super::launch::{Launch, Prepared, free_port, launch, precheck_with, prepare_
 use super::runtime::{Runtime, Runtimes, pane_state, read_session, record_health};
 use crate::config::{Project, Task};
 use crate::error::{Error, Kind, Result};
+use crate::events::Event;
 use crate::health::{self, Probe};
 use crate::state::State;
 use serde_json::json;
@@ -228,8 +229,13 @@ fn start_as(
     let mut report = run.report.into_inner().unwrap_or_else(PoisonError::into_inner);
     report.session_created = !session_existed;
     if !session_existed {
-        ctx.events
-            .emit("session_started", &project.name, None, json!({"tasks": report.started}));
+        ctx.events.emit(
+            &project.name,
+            None,
+            Event::SessionStarted {
+                tasks: report.started.clone(),
+            },
+        );
     }
     if let Err(e) = project_hook(ctx, Hook::AfterStart, &project_env, labels) {
         report.warnings.push(e.message());
@@ -563,7 +569,7 @@ impl<'a> Run<'a> {
         if fresh {
             self.ctx
                 .events
-                .emit("task_started", &self.ctx.project.name, Some(&t.name), json!({}));
+                .emit(&self.ctx.project.name, Some(&t.name), Event::TaskStarted {});
             if let Err(e) = task_hook(self.ctx, t, Hook::AfterStart, &prep.env, self.labels)
                 && let Ok(mut r) = self.report.lock()
             {
