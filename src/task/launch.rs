@@ -13,6 +13,7 @@ use crate::state::State;
 use crate::tmux::{Cmd, SEP, Tmux};
 use crate::{cmd, paths, proc};
 use rustix::process::Signal;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -89,23 +90,47 @@ fn spec_path(home: &Path, session: &str, task: &str) -> PathBuf {
         .join(format!("{task}.json"))
 }
 
+/// What a pane runs, written as JSON by whoever launches it and read back by our own
+/// binary in the pane (`taskmux __exec` for a task; a job's spec carries it too, read by
+/// `taskmux __job`): the command, exactly its environment, its directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchSpec {
+    /// The command, as argv.
+    pub argv: Vec<String>,
+    /// Its working directory.
+    pub cwd: PathBuf,
+    /// Its whole environment, in order (JSON: `[["K", "v"], …]`).
+    pub env: Vec<(String, String)>,
+    /// A line printed in the pane before the command runs (where a task is served).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banner: Option<String>,
+}
+
+impl LaunchSpec {
+    /// The spec as the JSON its reader expects.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| Error::internal(format!("cannot write a launch spec: {e}")))
+    }
+}
+
 /// What a launched pane runs: our own binary in `__exec` mode, reading this spec.
 fn write_spec(home: &Path, session: &str, task: &Task, prep: &Prepared) -> Result<PathBuf> {
     let p = spec_path(home, session, &task.name);
-    let mut spec = json!({
-        "argv": ["/bin/sh", "-c", task.command],
-        "cwd": task.cwd,
-        "env": prep.env.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
-    });
+    let mut spec = LaunchSpec {
+        argv: vec!["/bin/sh".into(), "-c".into(), task.command.clone()],
+        cwd: task.cwd.clone(),
+        env: prep.env.clone(),
+        banner: None,
+    };
     if let (Some(host), Some(port)) = (&task.host, prep.port) {
         // the task's first line says where it is served (a broken global config was
         // reported by whoever loaded it; the defaults name the URL then)
         let url = crate::config::GlobalConfig::load(home)
             .unwrap_or_default()
             .task_url(session, host);
-        spec["banner"] = json!(format!("[taskmux] serving {url} -> http://127.0.0.1:{port}"));
+        spec.banner = Some(format!("[taskmux] serving {url} -> http://127.0.0.1:{port}"));
     }
-    let text = spec.to_string();
+    let text = spec.to_json()?;
     if std::fs::read(&p).is_ok_and(|old| old == text.as_bytes()) {
         return Ok(p);
     }
@@ -468,7 +493,7 @@ pub struct PaneEnv {
 /// when the exec failed, having said why on `err`.
 pub fn exec_spec(spec_path: &str, pane: &PaneEnv, err: &mut dyn std::io::Write) -> std::process::ExitCode {
     use std::os::unix::process::CommandExt;
-    let spec: serde_json::Value = match std::fs::read(spec_path).map(|b| serde_json::from_slice(&b)) {
+    let spec: LaunchSpec = match std::fs::read(spec_path).map(|b| serde_json::from_slice(&b)) {
         Ok(Ok(v)) => v,
         _ => {
             let _ = writeln!(err, "taskmux: cannot read launch spec {spec_path}");
@@ -481,7 +506,7 @@ pub fn exec_spec(spec_path: &str, pane: &PaneEnv, err: &mut dyn std::io::Write) 
     };
     let prog = c.get_program().to_string_lossy().into_owned();
     quiet_control_echo();
-    if let Some(b) = spec["banner"].as_str() {
+    if let Some(b) = &spec.banner {
         println!("{b}");
     }
     let e = c.exec();
@@ -491,12 +516,8 @@ pub fn exec_spec(spec_path: &str, pane: &PaneEnv, err: &mut dyn std::io::Write) 
 
 /// The command a launch or job spec describes: its argv, exactly its environment (plus the
 /// `TMUX`/`TMUX_PANE` tmux gave this pane) and its directory. None for an empty argv.
-pub fn spec_command(spec: &serde_json::Value, pane: &PaneEnv) -> Option<std::process::Command> {
-    let argv: Vec<String> = spec["argv"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-        .unwrap_or_default();
-    let (prog, args) = argv.split_first()?;
+pub fn spec_command(spec: &LaunchSpec, pane: &PaneEnv) -> Option<std::process::Command> {
+    let (prog, args) = spec.argv.split_first()?;
     let mut c = std::process::Command::new(prog);
     c.args(args).env_clear();
     for (k, v) in [("TMUX", &pane.tmux), ("TMUX_PANE", &pane.pane)] {
@@ -504,16 +525,8 @@ pub fn spec_command(spec: &serde_json::Value, pane: &PaneEnv) -> Option<std::pro
             c.env(k, v);
         }
     }
-    if let Some(env) = spec["env"].as_array() {
-        for kv in env {
-            if let (Some(k), Some(v)) = (kv[0].as_str(), kv[1].as_str()) {
-                c.env(k, v);
-            }
-        }
-    }
-    if let Some(cwd) = spec["cwd"].as_str() {
-        c.current_dir(cwd);
-    }
+    c.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    c.current_dir(&spec.cwd);
     Some(c)
 }
 
