@@ -14,7 +14,6 @@ use crate::tmux::{Cmd, SEP, Tmux};
 use crate::{cmd, paths, proc};
 use rustix::process::Signal;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -541,6 +540,16 @@ fn quiet_control_echo() {
     }
 }
 
+/// The details of E205: the port, who holds it, and whether SIGKILL was sent (when
+/// taskmux tried to free it).
+#[derive(Serialize)]
+struct PortHolders<'a> {
+    port: u16,
+    pids: &'a [i32],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    killed: Option<bool>,
+}
+
 /// Waits, up to `grace`, for nothing to listen on a task's assigned `$PORT` any more (what
 /// an earlier run of it left is ending): a relaunch never binds beside the old server. E205
 /// naming who holds it when it stays taken.
@@ -553,7 +562,11 @@ pub fn wait_port_free(port: u16, task: &str, grace: Duration) -> Result<()> {
                 "Port {port} of task '{task}' is still in use (pids {pids:?}) by something that is not its own run"
             )))
             .hint(format!("find it with 'ss -ltnp sport = :{port}' and stop it"))
-            .details(json!({"port": port, "pids": pids})));
+            .details(PortHolders {
+                port,
+                pids: &pids,
+                killed: None,
+            }));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -590,7 +603,11 @@ pub fn free_port(port: u16, task: &str) -> Result<()> {
                 "Port {port} of task '{task}' could not be freed (pids {pids:?})"
             )))
             .hint("those processes may belong to another user; stop them or change the task's port")
-            .details(json!({"port": port, "pids": pids, "killed": sent_kill})));
+            .details(PortHolders {
+                port,
+                pids: &pids,
+                killed: Some(sent_kill),
+            }));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
