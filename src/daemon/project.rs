@@ -7,12 +7,12 @@ use super::supervisor::{self, TaskSup};
 use super::wake::Wake;
 use crate::config::{self, Project};
 use crate::ctx::Ctx;
+use crate::events::{Event, HealFailure};
 use crate::lock::{self, Held};
 use crate::registry::{Desired, Entry};
 use crate::state::State;
 use crate::supervision::{ConfigState, HealRecord};
 use crate::task;
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -150,8 +150,8 @@ impl ProjectSup {
     }
 
     /// An event about one of this project's tasks.
-    pub fn emit(&self, event: &str, task: &str, extra: Value) {
-        self.shared.base.events.emit(event, &self.name, Some(task), extra);
+    pub fn emit(&self, task: &str, event: Event) {
+        self.shared.base.events.emit(&self.name, Some(task), event);
     }
 
     /// The project's `state.json`, for a decision to start or restart a task; None when it
@@ -329,16 +329,22 @@ impl ProjectSup {
         };
         match started {
             Ok(r) => {
-                let failed: Vec<Value> = r
+                let failed = r
                     .failed
                     .iter()
-                    .map(|(t, e)| json!({"task": t, "error": e.message()}))
+                    .map(|(t, e)| HealFailure {
+                        task: t.clone(),
+                        error: e.message(),
+                    })
                     .collect();
                 self.shared.base.events.emit(
-                    "project_healed",
                     &self.name,
                     None,
-                    json!({"tasks": r.started, "reason": reason, "failed": failed}),
+                    Event::ProjectHealed {
+                        tasks: r.started.clone(),
+                        reason: reason.to_string(),
+                        failed,
+                    },
                 );
                 self.log(&format!("healed ({reason}): started {:?}", r.started));
                 *guard(&self.shared.last_heal) = Some(HealRecord {

@@ -9,9 +9,11 @@ use super::launch::{Launch, Prepared, free_port, launch, precheck_with, prepare_
 use super::runtime::{Runtime, Runtimes, pane_state, read_session, record_health};
 use crate::config::{Project, Task};
 use crate::error::{Error, Kind, Result};
+use crate::events::Event;
 use crate::health::{self, Probe};
 use crate::state::State;
-use serde_json::json;
+use serde::Serialize;
+use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -228,8 +230,13 @@ fn start_as(
     let mut report = run.report.into_inner().unwrap_or_else(PoisonError::into_inner);
     report.session_created = !session_existed;
     if !session_existed {
-        ctx.events
-            .emit("session_started", &project.name, None, json!({"tasks": report.started}));
+        ctx.events.emit(
+            &project.name,
+            None,
+            Event::SessionStarted {
+                tasks: report.started.clone(),
+            },
+        );
     }
     if let Err(e) = project_hook(ctx, Hook::AfterStart, &project_env, labels) {
         report.warnings.push(e.message());
@@ -563,7 +570,7 @@ impl<'a> Run<'a> {
         if fresh {
             self.ctx
                 .events
-                .emit("task_started", &self.ctx.project.name, Some(&t.name), json!({}));
+                .emit(&self.ctx.project.name, Some(&t.name), Event::TaskStarted {});
             if let Err(e) = task_hook(self.ctx, t, Hook::AfterStart, &prep.env, self.labels)
                 && let Ok(mut r) = self.report.lock()
             {
@@ -658,12 +665,18 @@ fn wait_all(
         .hint(format!(
             "the whole log: 'taskmux logs {name}'; its state: 'taskmux inspect {name}'"
         ))
-        .details(json!({
-            "task": name, "method": p.method.as_str(), "reason": p.reason,
-            "unhealthy": failures.iter().map(|(n, _, _)| n).collect::<Vec<_>>(),
-            "started": report.started,
-            "skipped": report.skipped.iter().map(|(t, r)| json!({"task": t, "reason": r})).collect::<Vec<_>>(),
-        }));
+        .details(Unhealthy {
+            task: name,
+            method: p.method,
+            reason: p.reason.as_deref(),
+            unhealthy: failures.iter().map(|(n, _, _)| n.as_str()).collect(),
+            started: &report.started,
+            skipped: report
+                .skipped
+                .iter()
+                .map(|(task, reason)| NotStarted { task, reason })
+                .collect(),
+        });
         let since = report.started.contains(name).then_some(began);
         let dead = !pane_state(&ctx.tmux, pane).ok().flatten().is_some_and(|r| r.running());
         return Err(with_log_tail(ctx, t, since, dead, e));
@@ -671,10 +684,28 @@ fn wait_all(
     if let Some((name, reason)) = report.skipped.first() {
         return Err(
             Error::from(Kind::NotHealthy(format!("Task '{name}' was not started: {reason}")))
-                .details(json!({"task": name, "reason": reason})),
+                .details(NotStarted { task: name, reason }),
         );
     }
     Ok(())
+}
+
+/// The details of E214 for a task whose probes failed on start.
+#[derive(Serialize)]
+struct Unhealthy<'a> {
+    task: &'a str,
+    method: health::Method,
+    reason: Option<&'a str>,
+    unhealthy: Vec<&'a str>,
+    started: &'a [String],
+    skipped: Vec<NotStarted<'a>>,
+}
+
+/// A task not started, and why (in the details of E214).
+#[derive(Serialize)]
+struct NotStarted<'a> {
+    task: &'a str,
+    reason: &'a str,
 }
 
 /// How many of a task's last log lines an error of its start shows.
@@ -706,9 +737,14 @@ fn with_log_tail(ctx: &Ctx, t: &Task, since: Option<f64>, dead: bool, e: Error) 
             break lines;
         }
     };
-    let mut details = e.details.clone().unwrap_or_else(|| json!({"task": t.name}));
-    details["log_file"] = json!(path);
-    details["log_tail"] = json!(lines.iter().map(|l| l.raw.as_str()).collect::<Vec<_>>());
+    let mut details = match e.details.clone() {
+        Some(Value::Object(m)) => m,
+        Some(Value::Null) => Map::new(),
+        _ => Map::from_iter([("task".to_string(), Value::from(t.name.as_str()))]),
+    };
+    details.insert("log_file".into(), Value::from(path.to_string_lossy().as_ref()));
+    let tail: Vec<&str> = lines.iter().map(|l| l.raw.as_str()).collect();
+    details.insert("log_tail".into(), Value::from(tail));
     e.details(details)
 }
 
