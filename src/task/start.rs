@@ -764,14 +764,14 @@ enum Ended {
 }
 
 /// The first wait between probes of a task not yet healthy; each next one is twice as
-/// long, up to its `health_interval`.
+/// long, up to 500 ms (or its `health_interval`, when shorter).
 const FIRST_PROBE_STEP: Duration = Duration::from_millis(100);
 /// How often a wait between probes looks for a stop by hand.
 const STOP_LOOK: Duration = Duration::from_millis(100);
 
 /// Probes a task until healthy, or until `health_retries x health_interval` seconds pass, or
 /// it exits, or it is stopped by hand after stop number `since`. Until the first pass the
-/// probes come at short, growing intervals (100 ms, doubling up to `health_interval`), so
+/// probes come at short, growing intervals (100 ms, doubling up to 500 ms or `health_interval`), so
 /// a server ready in a moment is seen at once. Returns the last probe and how the wait
 /// ended. `env` is the task's full environment.
 fn wait_health(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, String)], since: u64) -> (Probe, Ended) {
@@ -813,7 +813,9 @@ fn wait_health(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, String)], 
             return (p, Ended::TimedOut);
         }
         let until = now + step.min(left);
-        step = (step * 2).min(interval);
+        // growing, but never past the daemon's boot probe (500 ms): a server ready in 3 s
+        // is seen within half a second of it, not at the next doubling
+        step = (step * 2).min(interval).min(Duration::from_millis(500));
         loop {
             let rest = until.saturating_duration_since(Instant::now());
             if rest.is_zero() {
