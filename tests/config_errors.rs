@@ -1,7 +1,7 @@
 //! Config errors (REFERENCE §7): each code, its exit status, a message that names the
 //! thing, and nothing started or written. Also `-c PATH` and upward config discovery.
 
-use crate::harness::{Env, have_tmux, read, show, wait_for};
+use crate::harness::{Env, read, require_tmux, show, wait_for};
 use serde_json::Value;
 use std::path::Path;
 
@@ -291,7 +291,7 @@ fn e104_two_tasks_with_one_host_is_an_invalid_config() {
     }
     assert_nothing_happened(&env);
     // one host each: it starts
-    if have_tmux() {
+    if require_tmux() {
         env.config(
             "name = \"cfghost\"\n[tasks.api]\ncommand = \"sleep 1000\"\nhost = \"app\"\n\
              [tasks.web]\ncommand = \"sleep 1000\"\nhost = \"www\"\n",
@@ -341,10 +341,7 @@ fn e212_cycle_of_three_named_whole() {
 
 #[test]
 fn e213_missing_cwd_starts_nothing() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("cfg-e213");
+    let Some(env) = Env::with_tmux("cfg-e213") else { return };
     env.config(
         "name = \"p\"\n[tasks.good]\ncommand = \"echo $$ > good.pid; exec sleep 1000\"\n\
          [tasks.bad]\ncommand = \"sleep 1000\"\ncwd = \"missing-dir\"\n",
@@ -363,10 +360,7 @@ fn e213_missing_cwd_starts_nothing() {
 
 #[test]
 fn explicit_config_from_another_directory() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("cfg-dashc");
+    let Some(env) = Env::with_tmux("cfg-dashc") else { return };
     let other = env.root.join("elsewhere");
     let cwd = env.root.join("somewhere");
     std::fs::create_dir_all(&other).expect("mkdir");
@@ -394,10 +388,9 @@ fn explicit_config_from_another_directory() {
 
 #[test]
 fn config_is_found_upward_from_a_subdirectory() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("cfg-upward") else {
         return;
-    }
-    let env = Env::new("cfg-upward");
+    };
     env.config("name = \"up\"\n[tasks.w]\ncommand = \"pwd > where.txt; exec sleep 1000\"\n");
     let sub = env.project.join("src").join("deep");
     std::fs::create_dir_all(&sub).expect("mkdir");

@@ -53,10 +53,7 @@ fn marked(env: &Env, task: &str) -> Vec<i32> {
 
 #[test]
 fn crash_loop_backs_off_then_gives_up_once() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dcrash");
+    let Some(env) = Env::with_tmux("dcrash") else { return };
     env.config(
         "name = \"dcrash\"\n[tasks.boom]\ncommand = \"sleep 0.5; exit 1\"\nmax_restarts = 4\nrestart_backoff = 1.5\n",
     );
@@ -90,10 +87,7 @@ fn crash_loop_backs_off_then_gives_up_once() {
 
 #[test]
 fn policies_no_on_failure_always() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dpol");
+    let Some(env) = Env::with_tmux("dpol") else { return };
     env.config(
         "name = \"dpol\"\n\
          [tasks.clean]\ncommand = \"sleep 0.3; exit 0\"\n\
@@ -121,10 +115,7 @@ fn policies_no_on_failure_always() {
 
 #[test]
 fn failing_probe_restarts_after_retries() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dprobe");
+    let Some(env) = Env::with_tmux("dprobe") else { return };
     let flag = env.project.join("sick");
     env.config(&format!(
         "name = \"dprobe\"\n[tasks.api]\ncommand = \"rm -f {f}; sleep 1000\"\n\
@@ -152,10 +143,7 @@ fn failing_probe_restarts_after_retries() {
 
 #[test]
 fn manual_stop_survives_daemon_restart_and_heal() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dman");
+    let Some(env) = Env::with_tmux("dman") else { return };
     env.config("name = \"dman\"\n[tasks.api]\ncommand = \"sleep 1000\"\n[tasks.web]\ncommand = \"sleep 1000\"\n");
     start(&env);
     env.daemon_start(0.5);
@@ -187,10 +175,7 @@ fn manual_stop_survives_daemon_restart_and_heal() {
 
 #[test]
 fn killed_daemon_leaves_tasks_and_readopts_without_duplicates() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dkill");
+    let Some(env) = Env::with_tmux("dkill") else { return };
     env.config("name = \"dkill\"\n[tasks.api]\ncommand = \"sleep 1000\"\n");
     start(&env);
     let d = env.daemon_start(30.0);
@@ -213,10 +198,7 @@ fn killed_daemon_leaves_tasks_and_readopts_without_duplicates() {
 
 #[test]
 fn killed_server_heals_with_the_environment_of_record() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dheal");
+    let Some(env) = Env::with_tmux("dheal") else { return };
     let out = env.project.join("seen");
     env.config(&format!(
         "name = \"dheal\"\n[tasks.db]\ncommand = \"sleep 1000\"\n\
@@ -253,10 +235,7 @@ fn killed_server_heals_with_the_environment_of_record() {
 
 #[test]
 fn a_window_closed_by_hand_heals_at_once_not_at_the_heal_interval() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dwin");
+    let Some(env) = Env::with_tmux("dwin") else { return };
     env.config("name = \"dwin\"\n[tasks.db]\ncommand = \"sleep 1000\"\n[tasks.api]\ncommand = \"sleep 1000\"\n");
     let o = env.command(&["start"]).output().expect("runs");
     assert!(o.status.success(), "{}", show(&o));
@@ -279,10 +258,7 @@ fn a_window_closed_by_hand_heals_at_once_not_at_the_heal_interval() {
 
 #[test]
 fn second_daemon_refuses_and_signals_end_it() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dsig");
+    let Some(env) = Env::with_tmux("dsig") else { return };
     let pid = env.daemon_start(30.0);
     let o = Command::new(env!("CARGO_BIN_EXE_taskmuxd"))
         .env("TASKMUX_HOME", &env.home)
@@ -385,10 +361,7 @@ impl Drop for Reaped {
 
 #[test]
 fn config_edits_are_followed_and_a_broken_save_keeps_what_runs() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dedit");
+    let Some(env) = Env::with_tmux("dedit") else { return };
     env.config("name = \"dedit\"\n[tasks.a]\ncommand = \"sleep 1000\"\n[tasks.b]\ncommand = \"sleep 1000\"\n");
     start(&env);
     env.daemon_start(30.0);
@@ -453,10 +426,7 @@ fn registry_collision_force_and_unregister() {
 
 #[test]
 fn start_registers_and_stop_sets_down() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dstart");
+    let Some(env) = Env::with_tmux("dstart") else { return };
     env.config("name = \"dstart\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
     start(&env);
     let reg: Value = serde_json::from_str(&read(&env.home.join("registry.json"))).expect("registry");
@@ -484,10 +454,7 @@ fn start_registers_and_stop_sets_down() {
 
 #[test]
 fn a_hung_probe_delays_no_other_task_and_sighup_rereads_the_global_config() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dhung");
+    let Some(env) = Env::with_tmux("dhung") else { return };
     env.config(
         "name = \"dhung\"\n\
          [tasks.hung]\ncommand = \"sleep 1000\"\nhealth_check = \"sleep 30\"\nhealth_timeout = 25\n\
@@ -529,10 +496,7 @@ fn a_hung_probe_delays_no_other_task_and_sighup_rereads_the_global_config() {
 
 #[test]
 fn events_follow_sees_what_anyone_records() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("devf");
+    let Some(env) = Env::with_tmux("devf") else { return };
     env.config("name = \"devf\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
     let mut f = env
         .command(&["--json", "events", "-f"])
@@ -568,10 +532,7 @@ fn events_follow_sees_what_anyone_records() {
 
 #[test]
 fn a_booting_task_is_running_in_status_as_soon_as_its_probe_passes() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dboot");
+    let Some(env) = Env::with_tmux("dboot") else { return };
     let ready = env.project.join("ready");
     // an interval and a grace far longer than the test: only the daemon's boot probing
     // can turn it to running in time

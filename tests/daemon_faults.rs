@@ -65,10 +65,7 @@ fn log_has(env: &Env, needle: &str) -> bool {
 
 #[test]
 fn a_registry_or_state_of_the_wrong_shape_is_corrupt_and_the_daemon_keeps_its_view() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("shape");
+    let Some(env) = Env::with_tmux("shape") else { return };
     env.config("name = \"shape\"\n[tasks.a]\ncommand = \"sleep 300\"\n[tasks.b]\ncommand = \"sleep 300\"\n");
     env.daemon_start(1.0);
     let (v, code) = env.json(&["start"]);
@@ -296,10 +293,7 @@ impl Drop for Unwritable {
 
 #[test]
 fn events_that_cannot_be_written_are_said_once_shown_and_said_again_when_written() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("evfail");
+    let Some(env) = Env::with_tmux("evfail") else { return };
     env.config("name = \"evfail\"\n[tasks.a]\ncommand = \"sleep 300\"\n");
     env.daemon_start(30.0);
     let (v, code) = env.json(&["start"]);

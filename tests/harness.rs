@@ -78,8 +78,8 @@ pub fn python() -> String {
     "python3".into()
 }
 
-/// Whether tmux is installed (see [`require`]).
-pub fn have_tmux() -> bool {
+/// Whether tmux is installed, [`require`]d: a printed skip off CI, a failure under it.
+pub fn require_tmux() -> bool {
     require("tmux", &["tmux", "-V"])
 }
 
@@ -110,6 +110,12 @@ impl Env {
             home,
             socket: tag,
         }
+    }
+
+    /// A world for a test that needs tmux: None (the test returns) when tmux is missing,
+    /// after [`require_tmux`]'s skip, or its failure under CI.
+    pub fn with_tmux(name: &str) -> Option<Env> {
+        require_tmux().then(|| Env::new(name))
     }
 
     /// Writes `taskmux.toml` in the project directory.

@@ -3,7 +3,7 @@
 //! lines), reading with `logs` (`-n`, `-g`/`-C`, `--since`, interleaving, `-f` across a
 //! rotation), logs that outlive the tmux server, `logs-clean`, and the event history.
 
-use crate::harness::{Env, alive, have_tmux, require, show, wait_for};
+use crate::harness::{Env, alive, require, show, wait_for};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -261,10 +261,7 @@ fn assert_run(nums: &[u64], last: u64, min: usize, what: &str) {
 
 #[test]
 fn two_hundred_thousand_lines_each_once_in_order_stamped() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("seq200k");
+    let Some(env) = Env::with_tmux("seq200k") else { return };
     env.config(
         r#"name = "flood"
 [tasks.a]
@@ -304,10 +301,7 @@ command = "seq 1 200000; sleep 1000"
 
 #[test]
 fn the_first_line_of_a_task_that_exits_at_once_is_logged() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("firstline");
+    let Some(env) = Env::with_tmux("firstline") else { return };
     env.config(
         r#"name = "quick"
 [tasks.q]
@@ -331,10 +325,7 @@ restart_policy = "no"
 
 #[test]
 fn rotation_keeps_max_files_each_under_the_size_with_whole_lines() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("rotate");
+    let Some(env) = Env::with_tmux("rotate") else { return };
     env.config(
         r#"name = "rot"
 [tasks.a]
@@ -378,11 +369,8 @@ log_max_files = 2
 
 #[test]
 fn awkward_output_cr_ansi_invalid_utf8_and_an_endless_line() {
-    if !have_tmux() {
-        return;
-    }
+    let Some(env) = Env::with_tmux("awkward") else { return };
     let python = require("python3", &["python3", "-c", "pass"]);
-    let env = Env::new("awkward");
     let mut cfg = String::from(
         r#"name = "awk"
 [tasks.cr]
@@ -524,10 +512,7 @@ log_max_size = "64MB"
 
 #[test]
 fn logs_survive_tmux_kill_server() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("killsrv");
+    let Some(env) = Env::with_tmux("killsrv") else { return };
     env.config(
         r#"name = "surv"
 [tasks.a]
@@ -569,10 +554,7 @@ command = "seq -f 'row %g' 1 50; sleep 1000"
 
 #[test]
 fn logs_filters_tail_grep_context_since_and_interleaving() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("filters");
+    let Some(env) = Env::with_tmux("filters") else { return };
     env.config(
         r#"name = "filt"
 [tasks.nums]
@@ -672,10 +654,7 @@ command = "for i in 1 2 3; do while [ ! -e turn-pong-$i ]; do sleep 0.02; done; 
 
 #[test]
 fn follow_across_rotation_for_one_task_and_for_all() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("follow");
+    let Some(env) = Env::with_tmux("follow") else { return };
     env.config(
         r#"name = "fol"
 [tasks.tick]
@@ -712,10 +691,7 @@ command = "for i in $(seq 1 40); do echo tock $i; sleep 0.05; done; sleep 1000"
 
 #[test]
 fn the_pipe_survives_restart_with_one_writer() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("pipe");
+    let Some(env) = Env::with_tmux("pipe") else { return };
     env.config(
         r#"name = "piped"
 [tasks.r]
@@ -780,10 +756,7 @@ stop_grace_period = 1
 
 #[test]
 fn logs_clean_deletes_and_the_writer_recreates() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("clean");
+    let Some(env) = Env::with_tmux("clean") else { return };
     env.config(
         r#"name = "cln"
 [tasks.c]
@@ -829,10 +802,7 @@ log_max_files = 2
 
 #[test]
 fn events_record_each_lifecycle_command_and_filter() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("events");
+    let Some(env) = Env::with_tmux("events") else { return };
     env.config(
         r#"name = "evp"
 [tasks.a]
@@ -943,10 +913,7 @@ fn mode_of(p: &Path) -> u32 {
 
 #[test]
 fn state_is_private_events_and_logs_0600_directories_0700() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("modes");
+    let Some(env) = Env::with_tmux("modes") else { return };
     // a state directory taskmux makes itself, not the one the harness made
     let home = env.home.join("fresh");
     env.config(
@@ -990,10 +957,9 @@ command = "echo hello; sleep 1000"
 
 #[test]
 fn stopped_tasks_leave_no_log_writer_and_a_restart_still_logs() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("writersgone") else {
         return;
-    }
-    let env = Env::new("writersgone");
+    };
     env.config(
         r#"name = "wg"
 [tasks.a]
@@ -1042,10 +1008,9 @@ stop_grace_period = 1
 
 #[test]
 fn follow_reports_exactly_what_rotation_took_before_it_could_read() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("followlost") else {
         return;
-    }
-    let env = Env::new("followlost");
+    };
     env.config(
         r#"name = "fl"
 [tasks.b]
@@ -1102,10 +1067,7 @@ log_max_files = 2
 
 #[test]
 fn a_log_path_that_cannot_hold_a_log_is_refused_before_anything_starts() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("badlog");
+    let Some(env) = Env::with_tmux("badlog") else { return };
     env.file("adir/.keep", "");
     for (what, path) in [("a directory", "adir"), ("a /proc file", "/proc/version")] {
         env.config(&format!(
@@ -1201,10 +1163,7 @@ impl Drop for SmallDisk {
 
 #[test]
 fn a_full_disk_is_reported_drained_and_logging_resumes_with_whole_lines() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("fulldisk");
+    let Some(env) = Env::with_tmux("fulldisk") else { return };
     let Some(disk) = SmallDisk::mount(&env.root.join("small"), "64k") else {
         return;
     };

@@ -1,7 +1,7 @@
 //! Reading state: `status`, `inspect` and `health` JSON, errors when tmux is missing, and
 //! the output rules (broken pipes, color, unknown commands, `--json` anywhere).
 
-use crate::harness::{Env, alive, bin, free_port, have_tmux, show, wait_for};
+use crate::harness::{Env, alive, bin, free_port, show, wait_for};
 use serde_json::Value;
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -45,10 +45,9 @@ fn assert_keys(v: &Value, keys: &[&str]) {
 
 #[test]
 fn status_json_shape_and_values() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("statusshape") else {
         return;
-    }
-    let env = Env::new("statusshape");
+    };
     env.file("m/.keep", "");
     env.config(
         r#"name = "shape"
@@ -143,10 +142,7 @@ restart_policy = "no"
 
 #[test]
 fn inspect_json_has_everything_but_env_values() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("inspect");
+    let Some(env) = Env::with_tmux("inspect") else { return };
     let port = free_port();
     env.file("wd/.keep", "");
     env.config(&format!(
@@ -235,10 +231,7 @@ stop_grace_period = 1
 
 #[test]
 fn health_json_methods_and_reasons() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("health");
+    let Some(env) = Env::with_tmux("health") else { return };
     let port = free_port();
     env.config(&format!(
         r#"name = "probe"
@@ -318,10 +311,7 @@ auto_start = false
 
 #[test]
 fn tmux_missing_from_path_is_e203() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("notmux");
+    let Some(env) = Env::with_tmux("notmux") else { return };
     env.config("name = \"notmux\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
     let empty = env.root.join("emptybin");
     std::fs::create_dir_all(&empty).expect("mkdir");
@@ -364,10 +354,7 @@ fn big_config(env: &Env) {
 
 #[test]
 fn a_closed_stdout_ends_quietly() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("pipe");
+    let Some(env) = Env::with_tmux("pipe") else { return };
     big_config(&env);
     let full = env.run(&["status"]);
     assert_eq!(full.status.code(), Some(0), "{}", show(&full));
@@ -414,10 +401,7 @@ fn a_closed_stdout_ends_quietly() {
 
 #[test]
 fn human_output_has_no_color_without_a_tty_or_with_no_color() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("color");
+    let Some(env) = Env::with_tmux("color") else { return };
     env.config(
         r#"name = "color"
 [tasks.a]
@@ -481,10 +465,7 @@ auto_start = false
 
 #[test]
 fn unknown_command_and_json_after_the_subcommand() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("usage");
+    let Some(env) = Env::with_tmux("usage") else { return };
     env.config("name = \"usage\"\n[tasks.a]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n");
 
     let (v, code) = env.json(&["frobnicate"]);
@@ -533,10 +514,7 @@ fn cmdline(pid: i64) -> String {
 /// and the table's PID column shows `PANE/COMMAND` when they differ.
 #[test]
 fn status_shows_the_pid_of_the_command_next_to_the_wrapper() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("cmdpid");
+    let Some(env) = Env::with_tmux("cmdpid") else { return };
     env.config(
         r#"name = "cmdpid"
 [tasks.wrapped]

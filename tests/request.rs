@@ -3,7 +3,7 @@
 //! each echoing its request's `id`. A whole session of lifecycle requests; replies that are
 //! the very JSON `--json` prints; errors after which the loop goes on; jobs; authoring.
 
-use crate::harness::{Env, bin, have_tmux, read, show, strings, task_procs, wait_for, windows};
+use crate::harness::{Env, bin, read, show, strings, task_procs, wait_for, windows};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -240,10 +240,9 @@ stop_grace_period = 1
 
 #[test]
 fn a_session_of_requests_in_one_process() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("rq-session") else {
         return;
-    }
-    let env = Env::new("rq-session");
+    };
     env.config(SESSION_CONFIG);
     let session = "rq-session";
     let mut rq = Loop::spawn(&env);
@@ -444,10 +443,7 @@ depends_on = ["b"]
 
 #[test]
 fn replies_are_the_json_of_json_flag() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("rq-same");
+    let Some(env) = Env::with_tmux("rq-same") else { return };
     env.config(SAME_CONFIG);
     let (v, code) = env.json(&["start"]);
     assert_eq!(code, 0, "{v}");
@@ -541,10 +537,7 @@ fn assert_pong(p: &Value, id: Value) {
 
 #[test]
 fn errors_get_a_reply_and_the_loop_goes_on() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("rq-errors");
+    let Some(env) = Env::with_tmux("rq-errors") else { return };
     env.config("name = \"rq-errors\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
     let mut rq = Loop::spawn(&env);
     let raw: &[(&str, &str, Option<Value>)] = &[
@@ -581,10 +574,7 @@ fn errors_get_a_reply_and_the_loop_goes_on() {
 
 #[test]
 fn a_line_that_is_not_utf8_gets_an_error_reply_and_the_loop_goes_on() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("rq-utf8");
+    let Some(env) = Env::with_tmux("rq-utf8") else { return };
     env.config("name = \"rq-utf8\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
     let mut rq = Loop::spawn(&env);
     rq.call("ping", None, Some(json!(1)));
@@ -598,10 +588,7 @@ fn a_line_that_is_not_utf8_gets_an_error_reply_and_the_loop_goes_on() {
 
 #[test]
 fn global_flags_before_request_are_honored() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("rq-flags");
+    let Some(env) = Env::with_tmux("rq-flags") else { return };
     env.config("name = \"rq-flags\"\n[tasks.a]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n");
     let (v, code) = env.json(&["start"]);
     assert_eq!(code, 0, "{v}");
@@ -638,10 +625,7 @@ fn config_flag_after_request_picks_the_config() {
 
 #[test]
 fn jobs_through_the_loop() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("rq-jobs");
+    let Some(env) = Env::with_tmux("rq-jobs") else { return };
     env.config("name = \"rq-jobs\"\n[tasks.idle]\ncommand = \"sleep 1000\"\nauto_start = false\n");
     let mut rq = Loop::spawn(&env);
 
@@ -804,15 +788,14 @@ fn real_tmux() -> PathBuf {
 
 #[test]
 fn jobs_right_after_run_wait_lists_the_job_dead() {
-    if !have_tmux() {
-        return;
-    }
     // `run` with `wait` answers once the job's wrapper has recorded the exit code; the
     // wrapper then signals its waiters (`tmux wait-for -S`) and only then ends its pane.
     // A tmux shim that takes a second over `wait-for -S` holds that gap open, so `jobs`
     // asked at once sees what a client racing it sees a few times in ten: the same job
     // still running. A job whose exit code `run` has returned has ended.
-    let env = Env::new("rq-jobrace");
+    let Some(env) = Env::with_tmux("rq-jobrace") else {
+        return;
+    };
     env.config("name = \"rq-jobrace\"\n[tasks.idle]\ncommand = \"sleep 1000\"\nauto_start = false\n");
     let shims = env.root.join("shims");
     std::fs::create_dir_all(&shims).expect("mkdir");

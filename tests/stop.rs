@@ -1,7 +1,7 @@
 //! `stop` and `kill` against stubborn processes: signal traps, background children, setsid
 //! escapees, double-forked orphans; concurrent `start`; freeing a task's port.
 
-use crate::harness::{Env, alive, have_tmux, read, require, show, wait_for};
+use crate::harness::{Env, alive, read, require, require_tmux, show, wait_for};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -75,10 +75,9 @@ fn wait_running(env: &Env, tasks: &[&str]) {
 
 #[test]
 fn stop_leaves_no_process_of_stubborn_tasks() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("stop-stubborn") else {
         return;
-    }
-    let env = Env::new("stop-stubborn");
+    };
     env.config(
         r#"name = "stubborn"
 
@@ -159,10 +158,7 @@ stop_grace_period = 1
 
 #[test]
 fn stop_one_task_leaves_the_others_running() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("stop-one");
+    let Some(env) = Env::with_tmux("stop-one") else { return };
     env.config(
         r#"name = "one"
 [tasks.a]
@@ -213,10 +209,9 @@ stop_grace_period = 1
 
 #[test]
 fn stop_reaps_orphan_of_a_task_that_already_exited() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("stop-orphan") else {
         return;
-    }
-    let env = Env::new("stop-orphan");
+    };
     env.config(
         r#"name = "orphan"
 [tasks.forker]
@@ -351,7 +346,7 @@ fn have_python() -> bool {
 /// someone else now: `stop` of the exited task must not signal them.
 #[test]
 fn stop_of_an_exited_task_spares_a_process_that_reuses_its_tty() {
-    if !have_tmux() || !have_python() {
+    if !require_tmux() || !have_python() {
         return;
     }
     let env = Env::new("stop-ttyreuse");
@@ -392,7 +387,7 @@ command = "exec sleep 1000"
 /// taskmux) gets the same /dev/pts/N. The rest of the stop must not signal it.
 #[test]
 fn stop_spares_a_process_that_takes_a_pty_freed_during_the_stop() {
-    if !have_tmux() || !have_python() {
+    if !require_tmux() || !have_python() {
         return;
     }
     let env = Env::new("stop-ptyrace");
@@ -433,10 +428,9 @@ stop_grace_period = 1
 
 #[test]
 fn concurrent_starts_make_one_session_one_window_one_process_per_task() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("stop-concurrent") else {
         return;
-    }
-    let env = Env::new("stop-concurrent");
+    };
     let tasks = ["t1", "t2", "t3", "t4", "t5"];
     let mut cfg = String::from("name = \"race\"\n");
     for t in tasks {
@@ -517,10 +511,7 @@ fn concurrent_starts_make_one_session_one_window_one_process_per_task() {
 
 #[test]
 fn kill_sigkills_a_stubborn_task_at_once_and_destroys_its_window() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("stop-kill");
+    let Some(env) = Env::with_tmux("stop-kill") else { return };
     env.config(
         r#"name = "killer"
 [tasks.trap]
@@ -584,7 +575,7 @@ fn http_get(port: u16) -> Option<String> {
 
 #[test]
 fn start_frees_the_port_of_a_task_from_a_squatter() {
-    if !have_tmux() || !have_python() {
+    if !require_tmux() || !have_python() {
         return;
     }
     let env = Env::new("stop-port");
@@ -653,10 +644,9 @@ fn wait_task_procs(env: &Env, session: &str, task: &str) -> Vec<i32> {
 /// `orphan_reaped` event naming its pids) before it launches the one copy that runs.
 #[test]
 fn stop_and_start_find_a_task_whose_session_or_server_is_gone() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("stop-nosession") else {
         return;
-    }
-    let env = Env::new("stop-nosession");
+    };
     env.config(
         r#"name = "gone"
 [tasks.hup]
@@ -746,7 +736,7 @@ impl Drop for KillOnDrop {
 /// it still holds the pane's tty open: `stop` finds it by that.
 #[test]
 fn stop_finds_a_detached_child_with_a_cleared_environment_by_its_open_tty() {
-    if !have_tmux() || !require("setsid", &["setsid", "--version"]) {
+    if !require_tmux() || !require("setsid", &["setsid", "--version"]) {
         return;
     }
     let env = Env::new("stop-envi");
@@ -785,10 +775,7 @@ stop_grace_period = 1
 /// own terms, never with tmux's raw `can't find pane` (E204).
 #[test]
 fn kill_racing_start_never_fails_with_a_raw_tmux_error() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("stop-race");
+    let Some(env) = Env::with_tmux("stop-race") else { return };
     env.config(
         r#"name = "race"
 [tasks.a]

@@ -234,10 +234,9 @@ fn json_in(env: &Env, dir: &std::path::Path, args: &[&str]) -> (Value, i32) {
 
 #[test]
 fn two_projects_with_one_name_never_share_a_session() {
-    if !crate::harness::have_tmux() {
+    let Some(env) = Env::with_tmux("rel-collide") else {
         return;
-    }
-    let env = Env::new("rel-collide");
+    };
     let one = env.root.join("one").join("app");
     let two = env.root.join("two").join("app");
     for d in [&one, &two] {
@@ -314,10 +313,9 @@ fn a_linked_git_worktree_gets_its_branch_in_the_default_name() {
 
 #[test]
 fn status_with_an_invalid_config_still_shows_what_runs() {
-    if !crate::harness::have_tmux() {
+    let Some(env) = Env::with_tmux("rel-badstatus") else {
         return;
-    }
-    let env = Env::new("rel-badstatus");
+    };
     env.config("name = \"mid-edit\"\n[tasks.web]\ncommand = \"sleep 1000\"\n[tasks.db]\ncommand = \"sleep 1001\"\n");
     let (v, rc) = env.json(&["start"]);
     assert_eq!(rc, 0, "{v}");
@@ -363,10 +361,9 @@ fn status_escapes_control_characters_of_commands() {
 
 #[test]
 fn attach_without_a_terminal_is_e503_with_a_hint() {
-    if !crate::harness::have_tmux() {
+    let Some(env) = Env::with_tmux("rel-attach") else {
         return;
-    }
-    let env = Env::new("rel-attach");
+    };
     env.config("[tasks.a]\ncommand = \"sleep 1000\"\n");
     let (v, rc) = env.json(&["start"]);
     assert_eq!(rc, 0, "{v}");
