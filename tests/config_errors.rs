@@ -5,15 +5,6 @@ use crate::harness::{Env, read, require_tmux, show, wait_for};
 use serde_json::Value;
 use std::path::Path;
 
-/// Runs `taskmux --json ARGS` in `dir`; returns (json, exit code).
-fn json_in(env: &Env, dir: &Path, args: &[&str]) -> (Value, i32) {
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    let o = env.command(&a).current_dir(dir).output().expect("taskmux runs");
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(&o)));
-    (v, o.status.code().unwrap_or(-1))
-}
-
 /// No tmux server for this world and no project state under TASKMUX_HOME.
 fn assert_nothing_happened(env: &Env) {
     assert_eq!(
@@ -71,7 +62,7 @@ fn e100_no_config_anywhere_up() {
     let env = Env::new("cfg-e100");
     let empty = env.root.join("empty").join("deeper");
     std::fs::create_dir_all(&empty).expect("mkdir");
-    let (v, rc) = json_in(&env, &empty, &["start"]);
+    let (v, rc) = env.json_in(&empty, &["start"]);
     assert_eq!(v["code"], "E100", "{v}");
     assert_eq!(v["ok"], false, "{v}");
     assert_eq!(rc, 2, "{v}");
@@ -370,7 +361,7 @@ fn explicit_config_from_another_directory() {
         "name = \"other\"\n[tasks.w]\ncommand = \"pwd > where.txt; exec sleep 1000\"\n",
     )
     .expect("write");
-    let (v, rc) = json_in(&env, &cwd, &["-c", "../elsewhere/other.toml", "start"]);
+    let (v, rc) = env.json_in(&cwd, &["-c", "../elsewhere/other.toml", "start"]);
     assert_eq!(rc, 0, "{v}");
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["session"], "other", "{v}");
@@ -378,11 +369,11 @@ fn explicit_config_from_another_directory() {
     // the task runs in the config file's directory, not the caller's
     wait_for(10.0, "where.txt", || !read(&other.join("where.txt")).is_empty());
     assert_eq!(read(&other.join("where.txt")).trim(), other.display().to_string());
-    let (s, _) = json_in(&env, &cwd, &["-c", "../elsewhere/other.toml", "status"]);
+    let (s, _) = env.json_in(&cwd, &["-c", "../elsewhere/other.toml", "status"]);
     assert_eq!(s["session"], "other", "{s}");
     assert_eq!(s["tasks"][0]["running"], true, "{s}");
     // without -c, the same directory has no config
-    let (e, rc) = json_in(&env, &cwd, &["status"]);
+    let (e, rc) = env.json_in(&cwd, &["status"]);
     assert_eq!((e["code"].as_str(), rc), (Some("E100"), 2), "{e}");
 }
 
@@ -394,7 +385,7 @@ fn config_is_found_upward_from_a_subdirectory() {
     env.config("name = \"up\"\n[tasks.w]\ncommand = \"pwd > where.txt; exec sleep 1000\"\n");
     let sub = env.project.join("src").join("deep");
     std::fs::create_dir_all(&sub).expect("mkdir");
-    let (v, rc) = json_in(&env, &sub, &["start"]);
+    let (v, rc) = env.json_in(&sub, &["start"]);
     assert_eq!(rc, 0, "{v}");
     assert_eq!(v["session"], "up", "{v}");
     assert_eq!(v["tasks"], serde_json::json!(["w"]), "{v}");
@@ -406,7 +397,7 @@ fn config_is_found_upward_from_a_subdirectory() {
         env.project.display().to_string()
     );
     assert!(!sub.join("where.txt").exists(), "the task ran in the subdirectory");
-    let (s, _) = json_in(&env, &sub, &["status"]);
+    let (s, _) = env.json_in(&sub, &["status"]);
     assert_eq!(s["tasks"][0]["running"], true, "{s}");
     assert_eq!(s["active_tasks"], 1, "{s}");
 }

@@ -173,6 +173,15 @@ impl Env {
         (v, o.status.code().unwrap_or(-1))
     }
 
+    /// The same, run in `dir` instead of the project directory.
+    pub fn json_in(&self, dir: &Path, args: &[&str]) -> (Value, i32) {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let o = self.command(&a).current_dir(dir).output().expect("taskmux runs");
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(&o)));
+        (v, o.status.code().unwrap_or(-1))
+    }
+
     /// Runs tmux on this world's socket; returns stdout ("" on failure).
     pub fn tmux(&self, args: &[&str]) -> String {
         Command::new("tmux")
@@ -412,6 +421,24 @@ pub fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
         .unwrap_or_default()
+}
+
+/// `taskmux start ARGS` with `--json`, which must succeed; its answer.
+pub fn start_ok(env: &Env, args: &[&str]) -> Value {
+    let mut a = vec!["start"];
+    a.extend_from_slice(args);
+    let (v, code) = env.json(&a);
+    assert_eq!(code, 0, "start {args:?}: {v}");
+    assert_eq!(v["ok"], true, "start {args:?}: {v}");
+    v
+}
+
+/// One task's entry in a `status`/`health` answer; panics when it has none.
+pub fn entry(v: &Value, task: &str) -> Value {
+    v["tasks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["name"] == task).cloned())
+        .unwrap_or_else(|| panic!("no task {task} in {v}"))
 }
 
 /// Window names of every window on the Env's server.

@@ -1365,7 +1365,7 @@ fn wait_with_a_log_file_returns_once_the_log_holds_the_last_line() {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             let later = format!("{} lines after {:?}", log_bodies(&log).len(), t.elapsed());
-            let evs = events(&env);
+            let evs = env.events();
             missing.push(format!(
                 "run {i}: {} lines, last {:?}; size then {size:?}; {later}; last events {:?}",
                 bodies.len(),
@@ -1445,14 +1445,6 @@ fn log_file_is_never_written_through_a_symlink_and_is_created_private() {
     assert_eq!(mode, 0o600, "new log file mode");
 }
 
-/// The events of `events.jsonl`, in file order.
-fn events(env: &Env) -> Vec<Value> {
-    read(&env.home.join("events.jsonl"))
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 #[test]
 fn job_started_is_recorded_before_job_finished_even_for_instant_jobs() {
     let Some(env) = Env::with_tmux("jobevorder") else {
@@ -1464,9 +1456,9 @@ fn job_started_is_recorded_before_job_finished_even_for_instant_jobs() {
         job_ok(&env, &["-s", "S", "-t", &format!("t{i}"), "--", "true"]);
     }
     wait_for(20.0, "every job_finished event", || {
-        events(&env).iter().filter(|e| e["event"] == "job_finished").count() >= n
+        env.events().iter().filter(|e| e["event"] == "job_finished").count() >= n
     });
-    let evs = events(&env);
+    let evs = env.events();
     for i in 0..n {
         let tag = format!("t{i}");
         let at = |kind: &str| evs.iter().position(|e| e["event"] == kind && e["tag"] == tag.as_str());
@@ -1552,7 +1544,7 @@ fn a_job_ends_with_its_window_or_server_and_its_exit_is_recorded() {
             "{how}: jobs wait answers with the job's signal exit, not 'gone': {code:?} {out}"
         );
         wait_for(10.0, &format!("{how}: the job_finished event"), || {
-            events(&env)
+            env.events()
                 .iter()
                 .any(|e| e["event"] == "job_finished" && e["tag"] == "hup")
         });

@@ -3,7 +3,7 @@
 //! lines), reading with `logs` (`-n`, `-g`/`-C`, `--since`, interleaving, `-f` across a
 //! rotation), logs that outlive the tmux server, `logs-clean`, and the event history.
 
-use crate::harness::{Env, alive, require, show, wait_for};
+use crate::harness::{Env, alive, require, show, start_ok, wait_for};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -98,14 +98,6 @@ fn eventually(secs: f64, mut cond: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn start_ok(env: &Env, args: &[&str]) {
-    let mut a = vec!["start"];
-    a.extend_from_slice(args);
-    let (v, code) = env.json(&a);
-    assert_eq!(code, 0, "start {args:?}: {v}");
-    assert_eq!(v["ok"], true, "start {args:?}: {v}");
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` (UTC) of an epoch time.

@@ -1,18 +1,10 @@
 //! Reading state: `status`, `inspect` and `health` JSON, errors when tmux is missing, and
 //! the output rules (broken pipes, color, unknown commands, `--json` anywhere).
 
-use crate::harness::{Env, alive, bin, free_port, show, wait_for};
+use crate::harness::{Env, alive, bin, entry, free_port, show, wait_for};
 use serde_json::Value;
 use std::io::Read;
 use std::process::{Command, Stdio};
-
-/// One task's entry in a `status --json` or `health --json` answer.
-fn entry(v: &Value, task: &str) -> Value {
-    v["tasks"]
-        .as_array()
-        .and_then(|a| a.iter().find(|t| t["name"] == task).cloned())
-        .unwrap_or_else(|| panic!("no task {task} in {v}"))
-}
 
 const STATUS_TASK_KEYS: &[&str] = &[
     "name",

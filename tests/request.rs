@@ -3,7 +3,7 @@
 //! each echoing its request's `id`. A whole session of lifecycle requests; replies that are
 //! the very JSON `--json` prints; errors after which the loop goes on; jobs; authoring.
 
-use crate::harness::{Env, bin, read, show, strings, task_procs, wait_for, windows};
+use crate::harness::{Env, bin, entry, read, show, strings, task_procs, wait_for, windows};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -189,14 +189,6 @@ impl Drop for Loop {
             let _ = self.child.wait();
         }
     }
-}
-
-/// One task's entry in a `status`/`health` answer.
-fn entry(v: &Value, task: &str) -> Value {
-    v["tasks"]
-        .as_array()
-        .and_then(|a| a.iter().find(|t| t["name"] == task).cloned())
-        .unwrap_or_else(|| panic!("no task {task} in {v}"))
 }
 
 /// The strings of a JSON array, sorted.

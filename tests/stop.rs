@@ -1,7 +1,7 @@
 //! `stop` and `kill` against stubborn processes: signal traps, background children, setsid
 //! escapees, double-forked orphans; concurrent `start`; freeing a task's port.
 
-use crate::harness::{Env, alive, read, require, require_tmux, show, wait_for};
+use crate::harness::{Env, alive, read, require, require_tmux, show, start_ok, wait_for};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -44,15 +44,6 @@ fn environ_var(pid: i32, key: &str) -> Option<String> {
     env.split(|b| *b == 0)
         .find_map(|e| e.strip_prefix(prefix.as_bytes()))
         .map(|v| String::from_utf8_lossy(v).into_owned())
-}
-
-fn start_ok(env: &Env, args: &[&str]) -> Value {
-    let mut a = vec!["start"];
-    a.extend_from_slice(args);
-    let (v, code) = env.json(&a);
-    assert_eq!(code, 0, "start failed: {v}");
-    assert_eq!(v["ok"], true, "start failed: {v}");
-    v
 }
 
 /// Waits (10 s) until one task's status satisfies `cond`; on timeout shows the last status.

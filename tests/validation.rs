@@ -223,15 +223,6 @@ fn extra_arguments_are_usage_errors() {
     }
 }
 
-/// Runs taskmux in `dir` with `--json`; (json, exit code).
-fn json_in(env: &Env, dir: &std::path::Path, args: &[&str]) -> (Value, i32) {
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    let o = env.command(&a).current_dir(dir).output().expect("runs");
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(&o)));
-    (v, o.status.code().unwrap_or(-1))
-}
-
 #[test]
 fn two_projects_with_one_name_never_share_a_session() {
     let Some(env) = Env::with_tmux("rel-collide") else {
@@ -243,10 +234,10 @@ fn two_projects_with_one_name_never_share_a_session() {
         std::fs::create_dir_all(d).expect("mkdir");
         std::fs::write(d.join("taskmux.toml"), "[tasks.web]\ncommand = \"sleep 1000\"\n").expect("config");
     }
-    let (v, rc) = json_in(&env, &one, &["start"]);
+    let (v, rc) = env.json_in(&one, &["start"]);
     assert_eq!(rc, 0, "{v}");
     for cmd in [&["start"][..], &["stop"], &["status"], &["kill", "web"], &["restart"]] {
-        let (v, rc) = json_in(&env, &two, cmd);
+        let (v, rc) = env.json_in(&two, cmd);
         assert_eq!((v["code"].as_str(), rc), (Some("E305"), 1), "{cmd:?}: {v}");
         let m = v["error"].as_str().unwrap_or_default();
         assert!(
@@ -256,7 +247,7 @@ fn two_projects_with_one_name_never_share_a_session() {
         );
         assert!(v["hint"].as_str().unwrap_or_default().contains("`name`"), "{v}");
     }
-    let (v, _) = json_in(&env, &one, &["status"]);
+    let (v, _) = env.json_in(&one, &["status"]);
     assert_eq!(
         v["tasks"][0]["running"], true,
         "the first project's task still runs: {v}"
@@ -267,13 +258,13 @@ fn two_projects_with_one_name_never_share_a_session() {
         "name = \"app-two\"\n[tasks.web]\ncommand = \"sleep 1000\"\n",
     )
     .expect("config");
-    let (v, rc) = json_in(&env, &two, &["status"]);
+    let (v, rc) = env.json_in(&two, &["status"]);
     assert_eq!((rc, v["session"].as_str()), (0, Some("app-two")), "{v}");
     // the owner deleted: not a collision any more
     std::fs::write(two.join("taskmux.toml"), "[tasks.web]\ncommand = \"sleep 1000\"\n").expect("config");
-    json_in(&env, &one, &["stop"]);
+    env.json_in(&one, &["stop"]);
     std::fs::remove_file(one.join("taskmux.toml")).expect("rm");
-    let (v, rc) = json_in(&env, &two, &["status"]);
+    let (v, rc) = env.json_in(&two, &["status"]);
     assert_eq!(rc, 0, "a deleted config owns nothing: {v}");
 }
 
@@ -293,13 +284,13 @@ fn a_linked_git_worktree_gets_its_branch_in_the_default_name() {
     )
     .expect("config");
     std::fs::write(wt.join("taskmux.toml"), "[tasks.a]\ncommand = \"sleep 1000\"\n").expect("config");
-    let (v, rc) = json_in(&env, &wt, &["status"]);
+    let (v, rc) = env.json_in(&wt, &["status"]);
     assert_eq!(
         (rc, v["session"].as_str()),
         (0, Some("repo-feat-feature-login-form")),
         "{v}"
     );
-    let (v, _) = json_in(&env, &wt.join("sub"), &["status"]);
+    let (v, _) = env.json_in(&wt.join("sub"), &["status"]);
     assert_eq!(v["session"], "sub-feature-login-form", "{v}");
     // the main checkout (a .git directory) keeps the plain slug
     std::fs::write(
@@ -307,7 +298,7 @@ fn a_linked_git_worktree_gets_its_branch_in_the_default_name() {
         "[tasks.a]\ncommand = \"true\"\n",
     )
     .expect("config");
-    let (v, _) = json_in(&env, &env.root.join("repo"), &["status"]);
+    let (v, _) = env.json_in(&env.root.join("repo"), &["status"]);
     assert_eq!(v["session"], "repo", "{v}");
 }
 
