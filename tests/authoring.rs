@@ -120,8 +120,7 @@ fn init_in_an_empty_directory() {
     assert_eq!(project.name, "proj");
     assert!(project.tasks.is_empty());
     if require_tmux() {
-        let (s, code) = env.json(&["status"]);
-        assert_eq!(code, 0, "{s}");
+        let s = env.status();
         assert_eq!(s["session"], "proj", "{s}");
     }
 

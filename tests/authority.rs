@@ -173,8 +173,7 @@ fn a_dependent_never_starts_before_its_dependency_is_healthy_whoever_starts_it()
     env.config(&gated_project(name, port));
     env.daemon_start(0.5);
     // `start`, the daemon running (and looking at the project while the start goes on)
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    let v = env.started();
     assert_eq!(v["tasks"], json!(["db", "api", "web"]), "{v}");
     wait_for(10.0, "api's first start in its log", || {
         api_starts(&env, name).len() == 1
@@ -203,9 +202,7 @@ fn a_dependent_never_starts_before_its_dependency_is_healthy_whoever_starts_it()
     assert_eq!(code, 0, "{v}");
     let only_db = gated_project(name, port);
     let only_db = &only_db[..only_db.find("[tasks.api]").expect("api's table")];
-    env.config(only_db);
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.config(only_db).started();
     wait_for(10.0, "the daemon to follow the config without api and web", || {
         env.events_named("config_reloaded", None)
             .iter()
@@ -237,8 +234,7 @@ fn one_copy_of_a_task_through_daemon_kills_in_a_restart_storm() {
         "name = \"{name}\"\n[tasks.s]\ncommand = \"sh -c 'sleep 0.2; exit 1'\"\nrestart_backoff = 0.1\nmax_restarts = 0\nstop_grace_period = 1\n"
     ));
     env.daemon_start(0.5);
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     let mut rng = Rng::new(name);
     for round in 0..15 {
         std::thread::sleep(Duration::from_millis(100 + rng.below(400)));
@@ -277,8 +273,7 @@ fn when_start_returns_the_daemon_supervises_the_project() {
             "name = \"{name}\"\n[tasks.a]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n"
         ));
         let daemon = env.daemon_start(30.0);
-        let (v, code) = env.json(&["start"]);
-        assert_eq!(code, 0, "{v}");
+        env.started();
         // at once, on the daemon's socket: it knows the project and holds its supervisor lock
         let (l, _) = env.json(&["daemon", "list"]);
         let p = &l["projects"][0];
@@ -418,7 +413,7 @@ fn older_daemon(home: &Path) -> (std::fs::File, std::thread::JoinHandle<()>) {
 #[test]
 fn a_daemon_of_another_protocol_is_named_with_the_fix() {
     let Some(env) = Env::with_tmux("au-old") else { return };
-    env.config("name = \"au-old\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    env.tasks("au-old", &[("a", "sleep 1000")]);
     let (_lock, server) = older_daemon(&env.home);
     let o = env.run(&["start"]);
     let err = String::from_utf8_lossy(&o.stderr);

@@ -93,7 +93,7 @@ fn e100_no_config_anywhere_up() {
 fn e100_explicit_config_missing() {
     let env = Env::new("cfg-e100c");
     // a valid config in the project does not rescue a wrong -c
-    env.config("name = \"p\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    env.tasks("p", &[("a", "sleep 1000")]);
     let (v, rc) = env.json(&["-c", "missing.toml", "start"]);
     assert_eq!(v["code"], "E100", "{v}");
     assert_eq!(rc, 2, "{v}");
@@ -382,7 +382,7 @@ fn config_is_found_upward_from_a_subdirectory() {
     let Some(env) = Env::with_tmux("cfg-upward") else {
         return;
     };
-    env.config("name = \"up\"\n[tasks.w]\ncommand = \"pwd > where.txt; exec sleep 1000\"\n");
+    env.tasks("up", &[("w", "pwd > where.txt; exec sleep 1000")]);
     let sub = env.project.join("src").join("deep");
     std::fs::create_dir_all(&sub).expect("mkdir");
     let (v, rc) = env.json_in(&sub, &["start"]);

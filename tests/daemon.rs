@@ -144,7 +144,7 @@ fn failing_probe_restarts_after_retries() {
 #[test]
 fn manual_stop_survives_daemon_restart_and_heal() {
     let Some(env) = Env::with_tmux("dman") else { return };
-    env.config("name = \"dman\"\n[tasks.api]\ncommand = \"sleep 1000\"\n[tasks.web]\ncommand = \"sleep 1000\"\n");
+    env.tasks("dman", &[("api", "sleep 1000"), ("web", "sleep 1000")]);
     start(&env);
     env.daemon_start(0.5);
     let o = env.run(&["stop", "api"]);
@@ -176,7 +176,7 @@ fn manual_stop_survives_daemon_restart_and_heal() {
 #[test]
 fn killed_daemon_leaves_tasks_and_readopts_without_duplicates() {
     let Some(env) = Env::with_tmux("dkill") else { return };
-    env.config("name = \"dkill\"\n[tasks.api]\ncommand = \"sleep 1000\"\n");
+    env.tasks("dkill", &[("api", "sleep 1000")]);
     start(&env);
     let d = env.daemon_start(30.0);
     let before = pid_of(&env, "api").expect("api runs");
@@ -236,7 +236,7 @@ fn killed_server_heals_with_the_environment_of_record() {
 #[test]
 fn a_window_closed_by_hand_heals_at_once_not_at_the_heal_interval() {
     let Some(env) = Env::with_tmux("dwin") else { return };
-    env.config("name = \"dwin\"\n[tasks.db]\ncommand = \"sleep 1000\"\n[tasks.api]\ncommand = \"sleep 1000\"\n");
+    env.tasks("dwin", &[("db", "sleep 1000"), ("api", "sleep 1000")]);
     let o = env.command(&["start"]).output().expect("runs");
     assert!(o.status.success(), "{}", show(&o));
     // a heal interval far longer than the test
@@ -362,11 +362,11 @@ impl Drop for Reaped {
 #[test]
 fn config_edits_are_followed_and_a_broken_save_keeps_what_runs() {
     let Some(env) = Env::with_tmux("dedit") else { return };
-    env.config("name = \"dedit\"\n[tasks.a]\ncommand = \"sleep 1000\"\n[tasks.b]\ncommand = \"sleep 1000\"\n");
+    env.tasks("dedit", &[("a", "sleep 1000"), ("b", "sleep 1000")]);
     start(&env);
     env.daemon_start(30.0);
     let a = pid_of(&env, "a").expect("a runs");
-    env.config("name = \"dedit\"\n[tasks.a]\ncommand = \"sleep 1000\"\n[tasks.c]\ncommand = \"sleep 1000\"\n");
+    env.tasks("dedit", &[("a", "sleep 1000"), ("c", "sleep 1000")]);
     wait_for(10.0, "c started, b gone", || {
         pid_of(&env, "c").is_some()
             && env.task_status("b").is_null()
@@ -396,7 +396,7 @@ fn config_edits_are_followed_and_a_broken_save_keeps_what_runs() {
 #[test]
 fn registry_collision_force_and_unregister() {
     let env = Env::new("dreg");
-    env.config("name = \"same\"\n[tasks.a]\ncommand = \"true\"\n");
+    env.tasks("same", &[("a", "true")]);
     let other = env.root.join("other");
     std::fs::create_dir_all(&other).expect("dir");
     std::fs::write(
@@ -427,7 +427,7 @@ fn registry_collision_force_and_unregister() {
 #[test]
 fn start_registers_and_stop_sets_down() {
     let Some(env) = Env::with_tmux("dstart") else { return };
-    env.config("name = \"dstart\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    env.tasks("dstart", &[("a", "sleep 1000")]);
     start(&env);
     let reg: Value = serde_json::from_str(&read(&env.home.join("registry.json"))).expect("registry");
     let p = &reg["projects"]["dstart"];
@@ -497,7 +497,7 @@ fn a_hung_probe_delays_no_other_task_and_sighup_rereads_the_global_config() {
 #[test]
 fn events_follow_sees_what_anyone_records() {
     let Some(env) = Env::with_tmux("devf") else { return };
-    env.config("name = \"devf\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    env.tasks("devf", &[("a", "sleep 1000")]);
     let mut f = env
         .command(&["--json", "events", "-f"])
         .stdout(Stdio::piped())

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 #[test]
 fn tmux_older_than_3_2_is_e203_with_the_fix() {
     let env = Env::new("oldtmux");
-    env.config("name = \"oldtmux\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    env.tasks("oldtmux", &[("a", "sleep 1000")]);
     let bin = env.root.join("oldbin");
     std::fs::create_dir_all(&bin).expect("mkdir");
     let fake = bin.join("tmux");
@@ -40,7 +40,7 @@ fn tmux_older_than_3_2_is_e203_with_the_fix() {
 #[test]
 fn socket_comes_from_the_environment_when_not_given() {
     let Some(env) = Env::with_tmux("envsock") else { return };
-    env.config("name = \"envsock\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    env.tasks("envsock", &[("a", "sleep 1000")]);
     // no -L: the socket name comes from TASKMUX_TMUX_SOCKET
     let o = std::process::Command::new(crate::harness::bin())
         .args(["--json", "start"])

@@ -182,6 +182,29 @@ impl Env {
         (v, o.status.code().unwrap_or(-1))
     }
 
+    /// Writes a `taskmux.toml` for the project `name` with `tasks`, each (name, command)
+    /// and nothing else; for more keys, write it with [`Env::config`].
+    pub fn tasks(&self, name: &str, tasks: &[(&str, &str)]) -> &Self {
+        let mut text = format!("name = {name:?}\n");
+        for (task, command) in tasks {
+            text.push_str(&format!("[tasks.{task}]\ncommand = {command:?}\n"));
+        }
+        self.config(&text)
+    }
+
+    /// Runs `start` with `--json`, which must succeed (exit 0, `ok`); its answer. With
+    /// [`Env::config`] or [`Env::tasks`]: `env.config(TEXT).started()`.
+    pub fn started(&self) -> Value {
+        start_ok(self, &[])
+    }
+
+    /// `status --json`, which must exit 0.
+    pub fn status(&self) -> Value {
+        let (v, code) = self.json(&["status"]);
+        assert_eq!(code, 0, "status: {v}");
+        v
+    }
+
     /// Runs tmux on this world's socket; returns stdout ("" on failure).
     pub fn tmux(&self, args: &[&str]) -> String {
         Command::new("tmux")

@@ -996,8 +996,7 @@ stop_grace_period = 1
 
 /// Starts the project; returns the window id of task `u`.
 fn attach_start(env: &Env) -> String {
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     let (i, code) = env.json(&["inspect", "u"]);
     assert_eq!(code, 0, "{i}");
     s(&i, "window_id").to_string()
@@ -1573,7 +1572,7 @@ fn a_job_ends_with_its_window_or_server_and_its_exit_is_recorded() {
 #[test]
 fn jobs_wait_finds_a_job_of_another_session_by_its_id() {
     let Some(env) = Env::with_tmux("jobanyid") else { return };
-    env.config("name = \"jobanyid\"\n[tasks.api]\ncommand = \"sleep 1000\"\n");
+    env.tasks("jobanyid", &[("api", "sleep 1000")]);
     assert!(env.run(&["start"]).status.success());
     let job = |tag: &str, code: u8| {
         let v = job_ok(

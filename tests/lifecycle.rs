@@ -79,8 +79,7 @@ fn fullstack_starts_in_dependency_order_gated_on_health() {
         env.file(name, &text);
     }
 
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    let v = env.started();
     assert_eq!(v["ok"], true, "{v}");
     let tasks = names(&v["tasks"]);
     for t in ["store", "api", "web", "worker"] {
@@ -255,8 +254,7 @@ command = "echo hi; exit 3"
 restart_policy = "no"
 "#,
     );
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     wait_state(&env, "quick", "exited");
     let st = env.task_status("quick");
     assert_eq!(st["exit_code"], 3, "{st}");
@@ -504,8 +502,7 @@ env = {{ C = "3" }}
 restart_policy = "no"
 "#
     ));
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     let sub = env.project.join("sub");
     wait_for(10.0, "pwd.out written", || read(&sub.join("pwd.out")).ends_with('\n'));
     let out = read(&sub.join("env.out"));
@@ -541,8 +538,7 @@ fn stopping_an_exited_task_leaves_other_servers_alone() {
         ));
     }
     b.config(&cfg);
-    let (v, code) = a.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    a.started();
     // (not state "exited": see a_task_that_exits_keeps_its_window_and_exit_code)
     wait_for(10.0, "quick's pane to be dead", || {
         a.tmux(&["list-panes", "-a", "-F", "#{pane_dead}"]).trim() == "1"
@@ -555,8 +551,7 @@ fn stopping_an_exited_task_leaves_other_servers_alone() {
         i["pane_id"].as_str().expect("pane"),
         "#{pane_tty}",
     ]);
-    let (v, code) = b.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    b.started();
     let pids: Vec<i32> = (0..4)
         .map(|n| b.task_status(&format!("v{n}"))["pid"].as_i64().expect("running") as i32)
         .collect();
@@ -711,7 +706,6 @@ command = "sleep 1000"
 stop_grace_period = 1
 "#,
     );
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    let v = env.started();
     assert_eq!(names(&v["tasks"]), ["db", "api", "web"], "{v}");
 }

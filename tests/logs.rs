@@ -254,13 +254,7 @@ fn assert_run(nums: &[u64], last: u64, min: usize, what: &str) {
 #[test]
 fn two_hundred_thousand_lines_each_once_in_order_stamped() {
     let Some(env) = Env::with_tmux("seq200k") else { return };
-    env.config(
-        r#"name = "flood"
-[tasks.a]
-command = "seq 1 200000; sleep 1000"
-"#,
-    );
-    start_ok(&env, &[]);
+    env.tasks("flood", &[("a", "seq 1 200000; sleep 1000")]).started();
     let log = log_path(&env, "flood", "a");
     wait_for(30.0, "line 200000 in the log", || {
         std::fs::read(&log).is_ok_and(|d| d.ends_with(b" 200000\n"))
@@ -301,7 +295,7 @@ command = "echo first-line; exit 0"
 restart_policy = "no"
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let log = log_path(&env, "quick", "q");
     let ok = eventually(10.0, || has_line(&log, "first-line"));
     assert!(
@@ -326,7 +320,7 @@ log_max_size = "2KB"
 log_max_files = 2
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let log = log_path(&env, "rot", "a");
     let last = "line 00003000 xxxxxxxxxxxxxxxxxxxxxxxxxx";
     wait_for(20.0, "line 3000 in a.log", || {
@@ -383,8 +377,7 @@ log_max_size = "64MB"
     } else {
         eprintln!("the 10 MB line part is skipped");
     }
-    env.config(&cfg);
-    start_ok(&env, &[]);
+    env.config(&cfg).started();
 
     // CR redraws: the final state once, no intermediate state as a line of its own
     let cr = log_path(&env, "awk", "cr");
@@ -505,13 +498,8 @@ log_max_size = "64MB"
 #[test]
 fn logs_survive_tmux_kill_server() {
     let Some(env) = Env::with_tmux("killsrv") else { return };
-    env.config(
-        r#"name = "surv"
-[tasks.a]
-command = "seq -f 'row %g' 1 50; sleep 1000"
-"#,
-    );
-    start_ok(&env, &[]);
+    env.tasks("surv", &[("a", "seq -f 'row %g' 1 50; sleep 1000")])
+        .started();
     let log = log_path(&env, "surv", "a");
     wait_for(10.0, "row 50 in the log", || has_line(&log, "row 50"));
     env.tmux(&["kill-server"]);
@@ -547,20 +535,9 @@ command = "seq -f 'row %g' 1 50; sleep 1000"
 #[test]
 fn logs_filters_tail_grep_context_since_and_interleaving() {
     let Some(env) = Env::with_tmux("filters") else { return };
-    env.config(
-        r#"name = "filt"
-[tasks.nums]
-command = "seq 1 20; sleep 1000"
-[tasks.since]
-command = "echo old; sleep 3; echo new; sleep 1000"
-[tasks.ping]
-command = "for i in 1 2 3; do while [ ! -e turn-ping-$i ]; do sleep 0.02; done; echo ping $i; sleep 0.3; touch turn-pong-$i; done; sleep 1000"
-[tasks.pong]
-command = "for i in 1 2 3; do while [ ! -e turn-pong-$i ]; do sleep 0.02; done; echo pong $i; sleep 0.3; touch turn-ping-$((i+1)); done; sleep 1000"
-"#,
-    );
+    env.tasks("filt", &[("nums", "seq 1 20; sleep 1000"), ("since", "echo old; sleep 3; echo new; sleep 1000"), ("ping", "for i in 1 2 3; do while [ ! -e turn-ping-$i ]; do sleep 0.02; done; echo ping $i; sleep 0.3; touch turn-pong-$i; done; sleep 1000"), ("pong", "for i in 1 2 3; do while [ ! -e turn-pong-$i ]; do sleep 0.02; done; echo pong $i; sleep 0.3; touch turn-ping-$((i+1)); done; sleep 1000")]);
     env.file("turn-ping-1", "");
-    start_ok(&env, &[]);
+    env.started();
 
     // -n
     let nums = log_path(&env, "filt", "nums");
@@ -657,7 +634,7 @@ log_max_files = 3
 command = "for i in $(seq 1 40); do echo tock $i; sleep 0.05; done; sleep 1000"
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let mut one = Follower::spawn(&env, &["--json", "logs", "tick", "-f"]);
     let mut all = Follower::spawn(&env, &["--json", "logs", "-f"]);
     let done_tick = |seen: &[String]| seen.iter().any(|l| json_line_ends(l, " tick 150"));
@@ -691,7 +668,7 @@ command = 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; ec
 stop_grace_period = 1
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let log = log_path(&env, "piped", "r");
     wait_for(10.0, "run 1 in the log", || has_line(&log, "run 1"));
     let pane = |env: &Env| -> String {
@@ -757,7 +734,7 @@ log_max_size = "1KB"
 log_max_files = 2
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let log = log_path(&env, "cln", "c");
     wait_for(10.0, "pre 100 in the log", || has_line(&log, "pre 100"));
     let files: Vec<PathBuf> = [log.clone(), rotated(&log, 1), rotated(&log, 2)]
@@ -815,7 +792,7 @@ stop_grace_period = 1
     let other_cfg = other.join("taskmux.toml").to_string_lossy().into_owned();
     let before = iso_utc(now_secs() - 60);
 
-    start_ok(&env, &[]);
+    env.started();
     for args in [&["stop"][..], &["restart", "a"], &["kill", "a"]] {
         let (v, code) = env.json(args);
         assert_eq!(code, 0, "{args:?}: {v}");
@@ -908,12 +885,7 @@ fn state_is_private_events_and_logs_0600_directories_0700() {
     let Some(env) = Env::with_tmux("modes") else { return };
     // a state directory taskmux makes itself, not the one the harness made
     let home = env.home.join("fresh");
-    env.config(
-        r#"name = "modes"
-[tasks.m]
-command = "echo hello; sleep 1000"
-"#,
-    );
+    env.tasks("modes", &[("m", "echo hello; sleep 1000")]);
     let o = env
         .command(&["--json", "start"])
         .env("TASKMUX_HOME", &home)
@@ -965,7 +937,7 @@ command = 'trap "" INT; echo "c up"; sleep 1000'
 stop_grace_period = 1
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let logs: Vec<PathBuf> = ["a", "b", "c"].iter().map(|t| log_path(&env, "wg", t)).collect();
     for (t, l) in ["a", "b", "c"].iter().zip(&logs) {
         wait_for(10.0, &format!("{t} up in its log"), || {
@@ -1011,7 +983,7 @@ log_max_size = "4KB"
 log_max_files = 2
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let log = log_path(&env, "fl", "b");
     wait_for(10.0, "ready in the log", || has_line(&log, "ready"));
     let mut f = Follower::spawn(&env, &["--json", "logs", "b", "-f"]);
@@ -1169,7 +1141,7 @@ log_file = "{}"
         log.display()
     ));
     env.file("phase", "before");
-    start_ok(&env, &[]);
+    env.started();
     wait_for(10.0, "ticks in the log", || {
         texts(&log).iter().any(|t| t.starts_with("tick before"))
     });

@@ -55,10 +55,8 @@ depends_on = ["run"]
 restart_policy = "no"
 "#,
     );
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
-    let (s, code) = env.json(&["status"]);
-    assert_eq!(code, 0, "{s}");
+    env.started();
+    let s = env.status();
     assert_keys(&s, &["session", "running", "active_tasks", "daemon", "tasks"]);
     assert_keys(&s["daemon"], &["running", "pid"]);
     assert_eq!(s["session"], "shape");
@@ -148,8 +146,7 @@ env = {{ SECRET = "s3cr3t-value-xyz" }}
 stop_grace_period = 1
 "#
     ));
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     // the pane runs taskmux for an instant, then sh, then (exec) sleep
     wait_for(10.0, "pane_current_command to be sleep", || {
         env.json(&["inspect", "ins"]).0["pane_current_command"] == "sleep"
@@ -250,8 +247,7 @@ health_check = "exit 0"
 auto_start = false
 "#
     ));
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     wait_for(20.0, "the http server to answer", || {
         let (h, _) = env.json(&["health"]);
         entry(&h, "web")["healthy"] == true
@@ -304,7 +300,7 @@ auto_start = false
 #[test]
 fn tmux_missing_from_path_is_e203() {
     let Some(env) = Env::with_tmux("notmux") else { return };
-    env.config("name = \"notmux\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    env.tasks("notmux", &[("a", "sleep 1000")]);
     let empty = env.root.join("emptybin");
     std::fs::create_dir_all(&empty).expect("mkdir");
     for path in [empty.to_string_lossy().into_owned(), "/nonexistent".to_string()] {
@@ -517,8 +513,7 @@ command = "exec sleep 1002"
 stop_grace_period = 1
 "#,
     );
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     let mut s = Value::Null;
     wait_for(10.0, "both command pids", || {
         s = env.json(&["status"]).0;

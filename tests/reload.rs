@@ -29,9 +29,8 @@ fn reload_starts_added_stops_removed_and_marks_changed_stale() {
     env.config(
         "name = \"rl\"\n[tasks.a]\ncommand = \"sleep 1001\"\n[tasks.b]\ncommand = \"sleep 1002\"\n\
          [tasks.k]\ncommand = \"sleep 1004\"\n",
-    );
-    let (v, rc) = env.json(&["start"]);
-    assert_eq!(rc, 0, "{v}");
+    )
+    .started();
     let (v, rc) = env.json(&["kill", "k"]);
     assert_eq!((rc, v["action"].as_str()), (0, Some("killed")), "{v}");
     let b = task_procs(&env, "rl", "b");
@@ -78,7 +77,7 @@ fn reload_of_a_project_that_is_not_running_does_nothing() {
     let Some(env) = Env::with_tmux("reload-idle") else {
         return;
     };
-    env.config("name = \"rli\"\n[tasks.a]\ncommand = \"sleep 1005\"\n");
+    env.tasks("rli", &[("a", "sleep 1005")]);
     let v = request(&env, r#"{"command": "reload"}"#);
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["started"], serde_json::json!([]), "{v}");

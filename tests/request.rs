@@ -436,9 +436,7 @@ depends_on = ["b"]
 #[test]
 fn replies_are_the_json_of_json_flag() {
     let Some(env) = Env::with_tmux("rq-same") else { return };
-    env.config(SAME_CONFIG);
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.config(SAME_CONFIG).started();
     // a dead job, kept after its failure, for `jobs` to list
     let o = env.run(&["run", "--tag", "t", "--wait", "--", "sh", "-c", "echo job; exit 3"]);
     assert_eq!(o.status.code(), Some(3), "the job's exit code: {}", show(&o));
@@ -530,7 +528,7 @@ fn assert_pong(p: &Value, id: Value) {
 #[test]
 fn errors_get_a_reply_and_the_loop_goes_on() {
     let Some(env) = Env::with_tmux("rq-errors") else { return };
-    env.config("name = \"rq-errors\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    env.tasks("rq-errors", &[("a", "sleep 1000")]);
     let mut rq = Loop::spawn(&env);
     let raw: &[(&str, &str, Option<Value>)] = &[
         ("{", "E502", None),
@@ -567,7 +565,7 @@ fn errors_get_a_reply_and_the_loop_goes_on() {
 #[test]
 fn a_line_that_is_not_utf8_gets_an_error_reply_and_the_loop_goes_on() {
     let Some(env) = Env::with_tmux("rq-utf8") else { return };
-    env.config("name = \"rq-utf8\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    env.tasks("rq-utf8", &[("a", "sleep 1000")]);
     let mut rq = Loop::spawn(&env);
     rq.call("ping", None, Some(json!(1)));
     rq.send_raw(b"{\"command\": \"ping\", \"id\": \"\xff\xfe\"}");
@@ -581,9 +579,8 @@ fn a_line_that_is_not_utf8_gets_an_error_reply_and_the_loop_goes_on() {
 #[test]
 fn global_flags_before_request_are_honored() {
     let Some(env) = Env::with_tmux("rq-flags") else { return };
-    env.config("name = \"rq-flags\"\n[tasks.a]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n");
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.config("name = \"rq-flags\"\n[tasks.a]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n")
+        .started();
     // `taskmux -L SOCKET __request`: global flags go anywhere before `--`, as Env::command
     // and every other command put them
     let mut rq = Loop::spawn_args(&env, &["-L", &env.socket, "__request"]);

@@ -85,7 +85,7 @@ command = "setsid sh -c 'echo $$ > setsid.pid; exec sleep 1000' & wait"
 stop_grace_period = 1
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let pids = wait_pids(&env, &["trap.pid", "bg.pid", "bg-shell.pid", "setsid.pid"]);
     wait_running(&env, &["trap", "bg", "setsid"]);
     // the setsid child really escaped: it is in neither the pane's process group nor its session
@@ -163,7 +163,7 @@ command = "echo $$ > c.pid; exec sleep 1000"
 stop_grace_period = 1
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let pids = wait_pids(&env, &["a.pid", "b.pid", "c.pid"]);
     wait_running(&env, &["a", "b", "c"]);
     let pid_b = env.task_status("b")["pid"].clone();
@@ -213,7 +213,7 @@ stop_grace_period = 1
 command = "exec sleep 1000"
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let orphan = wait_pids(&env, &["orphan.pid"])[0];
     // the pane's own process exits at once; the double-forked sleep lives on
     let s = wait_status(&env, "forker", "forker's pane process to exit", |s| {
@@ -351,7 +351,7 @@ stop_grace_period = 1
 command = "exec sleep 1000"
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let x = wait_status(&env, "x", "x to exit", |s| !s["exit_code"].is_null());
     assert_eq!(x["exit_code"], 0, "{x}");
     let x_tty = pane_tty(&env, "x");
@@ -392,7 +392,7 @@ command = "trap \"\" TERM INT; while :; do sleep 0.2; done"
 stop_grace_period = 1
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     wait_running(&env, &["quick", "stubborn"]);
     let quick_tty = pane_tty(&env, "quick");
     let stop = env
@@ -512,7 +512,7 @@ stop_grace_period = 5
 command = "echo $$ > other.pid; exec sleep 1000"
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let pids = wait_pids(&env, &["trap.pid", "other.pid"]);
     wait_running(&env, &["trap", "other"]);
 
@@ -597,7 +597,7 @@ port = {port}
 stop_grace_period = 1
 "#
     ));
-    let v = start_ok(&env, &[]);
+    let v = env.started();
     assert_eq!(v["tasks"], serde_json::json!(["web"]), "{v}");
     wait_for(5.0, "the squatter to die", || {
         squatter.0.try_wait().ok().flatten().is_some()
@@ -649,7 +649,7 @@ stop_grace_period = 1
 "#,
     );
     for kill in [&["kill-session", "-t", "gone"][..], &["kill-server"]] {
-        start_ok(&env, &[]);
+        env.started();
         let pids = wait_task_procs(&env, "gone", "hup");
         env.tmux(kill);
         wait_for(10.0, "the session to go", || env.tmux(&["list-sessions"]).is_empty());
@@ -665,13 +665,13 @@ stop_grace_period = 1
     }
 
     for kill in [&["kill-server"][..], &["kill-window", "-t", "=gone:hup"]] {
-        start_ok(&env, &[]);
+        env.started();
         let old = wait_task_procs(&env, "gone", "hup");
         env.tmux(kill);
         wait_for(10.0, "the window to go", || !window_names(&env).contains(&"hup".into()));
         assert!(old.iter().all(|p| alive(*p)), "{kill:?}: the task lives on");
         let before = events_named(&env, "orphan_reaped").len();
-        start_ok(&env, &[]);
+        env.started();
         let left: Vec<i32> = old.iter().copied().filter(|p| alive(*p)).collect();
         assert!(left.is_empty(), "{kill:?}: start left the old copy {left:?} running");
         let reaped = events_named(&env, "orphan_reaped");
@@ -740,7 +740,7 @@ command = "setsid -f env -i sleep {secs}; sleep 1000"
 stop_grace_period = 1
 "#
     ));
-    start_ok(&env, &[]);
+    env.started();
     let tty = pane_tty(&env, "escape");
     let on_tty = |p: &i32| std::fs::read_link(format!("/proc/{p}/fd/0")).is_ok_and(|l| l.to_string_lossy() == tty);
     wait_for(10.0, "the detached sleep", || {

@@ -60,8 +60,7 @@ fn a_relaunch_first_ends_what_the_old_run_left_and_waits_for_its_port() {
         "name = \"{name}\"\n[tasks.web]\ncommand = \"python3 -u srv.py\"\nhost = \"web\"\nstop_grace_period = 2\n"
     ));
     env.daemon_start(30.0);
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     wait_for(10.0, "the child to listen", || {
         read(&log_of(&env, name, "web")).contains("child listening")
     });
@@ -186,8 +185,7 @@ fn a_task_that_fails_at_once_is_restarted_by_its_policy() {
     ));
     // a heal interval longer than the test: only supervision can bring it back
     env.daemon_start(600.0);
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     wait_for(15.0, "max_restarts_reached", || {
         !env.events_named("max_restarts_reached", Some("crash")).is_empty()
     });
@@ -203,8 +201,7 @@ fn restart_budgets_outlive_tmux_and_the_daemon_and_a_heal_leaves_a_task_that_gav
         "name = \"{name}\"\n[tasks.crash]\ncommand = \"sh -c 'sleep 0.2; exit 3'\"\nmax_restarts = 2\nrestart_backoff = 1.01\n\n[tasks.idle]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n"
     ));
     env.daemon_start(0.5);
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     wait_for(15.0, "max_restarts_reached", || {
         !env.events_named("max_restarts_reached", Some("crash")).is_empty()
     });

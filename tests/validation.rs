@@ -307,12 +307,10 @@ fn status_with_an_invalid_config_still_shows_what_runs() {
     let Some(env) = Env::with_tmux("rel-badstatus") else {
         return;
     };
-    env.config("name = \"mid-edit\"\n[tasks.web]\ncommand = \"sleep 1000\"\n[tasks.db]\ncommand = \"sleep 1001\"\n");
-    let (v, rc) = env.json(&["start"]);
-    assert_eq!(rc, 0, "{v}");
+    env.tasks("mid-edit", &[("web", "sleep 1000"), ("db", "sleep 1001")])
+        .started();
     env.config("name = \"mid-edit\"\n[tasks.web]\ncommand = \"sleep 1000\"\nbogus = 1\n[tasks.db\n");
-    let (v, rc) = env.json(&["status"]);
-    assert_eq!(rc, 0, "{v}");
+    let v = env.status();
     assert_eq!(v["session"], "mid-edit", "{v}");
     let names: Vec<&str> = v["tasks"]
         .as_array()
@@ -355,9 +353,7 @@ fn attach_without_a_terminal_is_e503_with_a_hint() {
     let Some(env) = Env::with_tmux("rel-attach") else {
         return;
     };
-    env.config("[tasks.a]\ncommand = \"sleep 1000\"\n");
-    let (v, rc) = env.json(&["start"]);
-    assert_eq!(rc, 0, "{v}");
+    env.config("[tasks.a]\ncommand = \"sleep 1000\"\n").started();
     let (v, rc) = env.json(&["attach"]);
     assert_eq!((v["code"].as_str(), rc), (Some("E503"), 2), "{v}");
     assert!(v["error"].as_str().unwrap_or_default().contains("terminal"), "{v}");
