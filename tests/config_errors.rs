@@ -1,5 +1,6 @@
-//! Config errors (REFERENCE §7): each code, its exit status, a message that names the
-//! thing, and nothing started or written. Also `-c PATH` and upward config discovery.
+//! Config errors (taskmux.toml(5) ERRORS; taskmux(1) DIAGNOSTICS, "Configuration: E1xx"):
+//! each code, its exit status, a message that names the thing, and nothing started or
+//! written. Also `-c PATH` and upward config discovery.
 
 use crate::harness::{Env, read, require_tmux, show, wait_for};
 use serde_json::Value;

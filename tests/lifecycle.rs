@@ -176,7 +176,7 @@ stop_grace_period = 1
 "#,
     );
     let (v, code) = env.json(&["start"]);
-    assert_eq!(v["ok"], true, "skipping is not a failure (REFERENCE section 2): {v}");
+    assert_eq!(v["ok"], true, "skipping is not a failure (taskmux(1) `start`): {v}");
     assert_eq!(code, 0, "{v}");
     assert_eq!(names(&v["tasks"]), vec!["db".to_string()], "{v}");
     let skipped = v["skipped"].as_array().expect("skipped list");
