@@ -1004,10 +1004,10 @@ fn attach_start(env: &Env) -> String {
 
 #[test]
 fn attach_outside_tmux_attaches_a_client_to_the_task_window() {
-    if !require_tmux() || !require("script", &["script", "--version"]) {
+    let Some(env) = Env::with_tmux("jobattach") else { return };
+    if !require("script", &["script", "--version"]) {
         return;
     }
-    let env = Env::new("jobattach");
     attach_config(&env);
     let o = env.run(&["attach"]);
     assert_eq!(o.status.code(), Some(1), "no session yet: {}", show(&o));
@@ -1046,10 +1046,10 @@ fn attach_outside_tmux_attaches_a_client_to_the_task_window() {
 
 #[test]
 fn attach_inside_a_tmux_pane_switches_the_client() {
-    if !require_tmux() || !require("script", &["script", "--version"]) {
+    let Some(env) = Env::with_tmux("jobswitch") else { return };
+    if !require("script", &["script", "--version"]) {
         return;
     }
-    let env = Env::new("jobswitch");
     attach_config(&env);
     let u = attach_start(&env);
     env.tmux(&[

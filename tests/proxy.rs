@@ -36,10 +36,10 @@ fn setup_global(name: &str, extra_tasks: &str, extra_global: &str) -> Option<Px>
 }
 
 fn setup_full(name: &str, extra_tasks: &str, extra_global: &str, prepare: impl FnOnce(&Env)) -> Option<Px> {
-    if !require_tmux() || !require("curl", &["curl", "--version"]) {
+    let env = Env::with_tmux(name)?;
+    if !require("curl", &["curl", "--version"]) {
         return None;
     }
-    let env = Env::new(name);
     env.config(&format!(
         "name = \"{name}\"\n[tasks.web]\ncommand = \"exec python3 {} $PORT\"\nhost = \"web\"\n{extra_tasks}",
         upstream_script()
@@ -398,10 +398,10 @@ fn a_taken_port_leaves_the_daemon_running_with_the_proxy_down_and_why() {
 
 #[test]
 fn the_daemon_answers_dns_for_the_tld_when_host_resolver_is_dns_server() {
-    if !require_tmux() || !require("dig", &["dig", "-v"]) {
+    let Some(env) = Env::with_tmux("pxd") else { return };
+    if !require("dig", &["dig", "-v"]) {
         return;
     }
-    let env = Env::new("pxd");
     let port = free_port();
     env.daemon_start_with(
         30.0,

@@ -1,7 +1,7 @@
 //! `stop` and `kill` against stubborn processes: signal traps, background children, setsid
 //! escapees, double-forked orphans; concurrent `start`; freeing a task's port.
 
-use crate::harness::{Env, alive, read, require, require_tmux, show, start_ok, wait_for};
+use crate::harness::{Env, alive, read, require, show, start_ok, wait_for};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -337,10 +337,12 @@ fn have_python() -> bool {
 /// someone else now: `stop` of the exited task must not signal them.
 #[test]
 fn stop_of_an_exited_task_spares_a_process_that_reuses_its_tty() {
-    if !require_tmux() || !have_python() {
+    let Some(env) = Env::with_tmux("stop-ttyreuse") else {
+        return;
+    };
+    if !have_python() {
         return;
     }
-    let env = Env::new("stop-ttyreuse");
     env.config(
         r#"name = "reuse"
 [tasks.x]
@@ -378,10 +380,12 @@ command = "exec sleep 1000"
 /// taskmux) gets the same /dev/pts/N. The rest of the stop must not signal it.
 #[test]
 fn stop_spares_a_process_that_takes_a_pty_freed_during_the_stop() {
-    if !require_tmux() || !have_python() {
+    let Some(env) = Env::with_tmux("stop-ptyrace") else {
+        return;
+    };
+    if !have_python() {
         return;
     }
-    let env = Env::new("stop-ptyrace");
     env.config(
         r#"name = "ptyrace"
 [tasks.quick]
@@ -566,10 +570,10 @@ fn http_get(port: u16) -> Option<String> {
 
 #[test]
 fn start_frees_the_port_of_a_task_from_a_squatter() {
-    if !require_tmux() || !have_python() {
+    let Some(env) = Env::with_tmux("stop-port") else { return };
+    if !have_python() {
         return;
     }
-    let env = Env::new("stop-port");
     let port = crate::harness::free_port();
     let squat_dir = env.root.join("squat");
     std::fs::create_dir_all(&squat_dir).expect("mkdir");
@@ -727,10 +731,10 @@ impl Drop for KillOnDrop {
 /// it still holds the pane's tty open: `stop` finds it by that.
 #[test]
 fn stop_finds_a_detached_child_with_a_cleared_environment_by_its_open_tty() {
-    if !require_tmux() || !require("setsid", &["setsid", "--version"]) {
+    let Some(env) = Env::with_tmux("stop-envi") else { return };
+    if !require("setsid", &["setsid", "--version"]) {
         return;
     }
-    let env = Env::new("stop-envi");
     // a duration no other test uses, to tell this sleep from any other
     let secs = format!("1023.{}", std::process::id());
     env.config(&format!(
