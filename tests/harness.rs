@@ -141,15 +141,22 @@ impl Env {
 
     /// The same for another of the suite's binaries (`taskmux-run`).
     pub fn command_of(&self, program: &str, args: &[&str]) -> Command {
-        let mut c = Command::new(program);
+        let mut c = self.bare(program);
         c.arg("-L").arg(&self.socket).args(args);
+        c.env("NO_COLOR", "1").stdin(Stdio::null());
+        c
+    }
+
+    /// `program` in the project directory with this world's state directory and none of the
+    /// caller's tmux: for a client or a wrapper (`script`, `sh`) that chooses its own
+    /// arguments, `-L` among them or not.
+    pub fn bare(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
         c.current_dir(&self.project)
             .env("TASKMUX_HOME", &self.home)
             .env_remove("TMUX")
             .env_remove("TMUX_PANE")
-            .env_remove("TASKMUX_TMUX_SOCKET")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
+            .env_remove("TASKMUX_TMUX_SOCKET");
         c
     }
 

@@ -187,13 +187,9 @@ struct Pty {
 
 impl Pty {
     fn spawn(env: &Env, cmdline: &str) -> Pty {
-        let mut child = Command::new("script")
+        let mut child = env
+            .bare("script")
             .args(["-qfec", cmdline, "/dev/null"])
-            .current_dir(&env.project)
-            .env("TASKMUX_HOME", &env.home)
-            .env_remove("TMUX")
-            .env_remove("TMUX_PANE")
-            .env_remove("TASKMUX_TMUX_SOCKET")
             .env("TERM", "xterm-256color")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -388,13 +384,8 @@ fn wait_exits_with_the_jobs_code_and_fails_a_makefile_recipe() {
             sh_quote(run_bin()),
             sh_quote(&env.socket)
         );
-        Command::new("sh")
+        env.bare("sh")
             .args(["-c", &line])
-            .current_dir(&env.project)
-            .env("TASKMUX_HOME", &env.home)
-            .env_remove("TMUX")
-            .env_remove("TMUX_PANE")
-            .env_remove("TASKMUX_TMUX_SOCKET")
             .stdin(Stdio::null())
             .output()
             .expect("sh runs")

@@ -26,13 +26,10 @@ impl Drop for Server {
 /// Runs `taskmux ARGS` in `dir` with the Env's state directory, feeds it `input` and closes
 /// its stdin; returns its exit code, its stdout as JSON lines, and its stderr.
 fn serve(env: &Env, dir: &Path, args: &[&str], input: &str) -> (Option<i32>, Vec<Value>, String) {
-    let child = Command::new(bin())
+    let child = env
+        .bare(bin())
         .args(args)
         .current_dir(dir)
-        .env("TASKMUX_HOME", &env.home)
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .env_remove("TASKMUX_TMUX_SOCKET")
         .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -303,13 +300,9 @@ fn session_serves_a_registered_project_and_an_unknown_one_fails() {
 /// Runs `program ARGS` in the project directory of `env`, with its state directory, and
 /// returns its stdout as JSON (asserting exit 0).
 fn client_json(env: &Env, program: &str, args: &[&str]) -> Value {
-    let o = Command::new(program)
+    let o = env
+        .bare(program)
         .args(args)
-        .current_dir(&env.project)
-        .env("TASKMUX_HOME", &env.home)
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .env_remove("TASKMUX_TMUX_SOCKET")
         .stdin(Stdio::null())
         .output()
         .expect("the client runs");

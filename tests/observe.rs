@@ -368,17 +368,13 @@ fn a_closed_stdout_ends_quietly() {
     assert!(o.stderr.is_empty(), "no panic or broken-pipe message: {}", show(&o));
 
     // and through a shell pipeline, as people type it
-    let o = Command::new("bash")
+    let o = env
+        .bare("bash")
         .arg("-c")
         .arg(r#"set -o pipefail; "$0" -L "$1" status | head -c 1"#)
         .arg(bin())
         .arg(&env.socket)
-        .current_dir(&env.project)
-        .env("TASKMUX_HOME", &env.home)
         .env("NO_COLOR", "1")
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .env_remove("TASKMUX_TMUX_SOCKET")
         .stdin(Stdio::null())
         .output()
         .expect("bash runs");

@@ -7,7 +7,7 @@ use crate::harness::{Env, bin, entry, read, show, strings, task_procs, wait_for,
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -45,13 +45,9 @@ impl Loop {
             .root
             .join(format!("request-{}.stderr", N.fetch_add(1, Ordering::SeqCst)));
         let err = std::fs::File::create(&stderr).expect("stderr file");
-        let mut child = Command::new(bin())
+        let mut child = env
+            .bare(bin())
             .args(args)
-            .current_dir(&env.project)
-            .env("TASKMUX_HOME", &env.home)
-            .env_remove("TMUX")
-            .env_remove("TMUX_PANE")
-            .env_remove("TASKMUX_TMUX_SOCKET")
             .env("NO_COLOR", "1")
             .envs(vars.iter().copied())
             .stdin(Stdio::piped())
