@@ -823,7 +823,7 @@ impl<'de> serde::Deserialize<'de> for Error {
 }
 
 /// Every code and its name, the one table both error shapes come from: the CLI's `code`
-/// and the API's `error` (REFERENCE section 5, taskmux(1) EXIT STATUS).
+/// and the API's `error` (taskmuxd(8) CONTROL SOCKET, taskmux(1) DIAGNOSTICS).
 pub const CODES: &[(&str, &str)] = &[
     ("E100", "config_not_found"),
     ("E101", "invalid_toml"),

@@ -39,7 +39,7 @@ fn client(python: &str, mode: &str, args: &[&str]) -> Value {
 /// A daemon with the WebSocket on a free port that lists one origin; returns its URL and
 /// the token. `None` (skip) without tmux or a Python with `websockets`.
 fn ws_daemon(env: &Env) -> Option<(String, String, String)> {
-    if !have_tmux() {
+    if !require_tmux() {
         return None;
     }
     let py = python();
@@ -214,10 +214,7 @@ fn websocket_subscription_pushes_task_exited() {
 
 #[test]
 fn unix_socket_answers_each_request_once() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("api-unix");
+    let Some(env) = Env::with_tmux("api-unix") else { return };
     env.daemon_start(30.0);
     let sock = env.home.join("daemon.sock").display().to_string();
     let v = client("python3", "unix", &[&sock]);
@@ -248,7 +245,7 @@ fn unix_socket_answers_each_request_once() {
 
 #[test]
 fn another_uid_cannot_use_the_socket() {
-    if !have_tmux() {
+    if !require_tmux() {
         return;
     }
     // a python that nobody may run (a python3 under root's home is not one)
@@ -290,10 +287,7 @@ fn another_uid_cannot_use_the_socket() {
 
 #[test]
 fn a_port_in_use_leaves_the_daemon_on_its_socket() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("api-busy");
+    let Some(env) = Env::with_tmux("api-busy") else { return };
     let held = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
     let port = held.local_addr().expect("its address").port();
     env.daemon_start_with(30.0, &format!("api_port = {port}\n"));
@@ -311,10 +305,7 @@ fn a_port_in_use_leaves_the_daemon_on_its_socket() {
 
 #[test]
 fn a_bind_beyond_loopback_is_logged_as_a_warning() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("api-bind");
+    let Some(env) = Env::with_tmux("api-bind") else { return };
     let port = free_port();
     env.daemon_start_with(30.0, &format!("api_bind = \"0.0.0.0\"\napi_port = {port}\n"));
     let log = read(&env.home.join("daemon.log"));
@@ -332,13 +323,10 @@ fn a_bind_beyond_loopback_is_logged_as_a_warning() {
 
 #[test]
 fn a_client_that_never_reads_stalls_no_other_client() {
-    if !have_tmux() {
-        return;
-    }
     use std::io::{BufRead, BufReader, Write};
     use std::os::unix::net::UnixStream;
     use std::time::{Duration, Instant};
-    let env = Env::new("api-slow");
+    let Some(env) = Env::with_tmux("api-slow") else { return };
     env.daemon_start(30.0);
     let sock = env.home.join("daemon.sock");
     // a client that asks and asks and reads nothing: its replies fill the socket's buffer

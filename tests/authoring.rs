@@ -1,7 +1,7 @@
 //! `init`, `add` and `remove`: the config and the agent files change by exactly what was
 //! asked, byte for byte; every refusal leaves them untouched; `remove` stops a running task.
 
-use crate::harness::{Env, alive, have_tmux, read, show, wait_for};
+use crate::harness::{Env, alive, read, require_tmux, show, wait_for};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -119,9 +119,8 @@ fn init_in_an_empty_directory() {
     let project = taskmux::config::load(&cfg).expect("init writes a valid config");
     assert_eq!(project.name, "proj");
     assert!(project.tasks.is_empty());
-    if have_tmux() {
-        let (s, code) = env.json(&["status"]);
-        assert_eq!(code, 0, "{s}");
+    if require_tmux() {
+        let s = env.status();
         assert_eq!(s["session"], "proj", "{s}");
     }
 
@@ -415,10 +414,9 @@ fn refusals_leave_the_file_byte_identical() {
 
 #[test]
 fn remove_stops_a_running_task_and_refuses_a_needed_one() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("auth-running") else {
         return;
-    }
-    let env = Env::new("auth-running");
+    };
     env.config(
         "name = \"authrun\"\n\n\
          [tasks.db]\ncommand = \"echo $$ > db.pid; exec sleep 300\"\n\n\

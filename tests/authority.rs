@@ -101,7 +101,7 @@ fn stop_rounds(name: &str, rounds: usize, whole: bool) {
 
 #[test]
 fn a_stop_is_never_undone() {
-    if !have_tmux() {
+    if !require_tmux() {
         return;
     }
     // 30 rounds in all, on three projects at once (each with its own daemon)
@@ -166,18 +166,14 @@ fn running(env: &Env, task: &str) -> bool {
 
 #[test]
 fn a_dependent_never_starts_before_its_dependency_is_healthy_whoever_starts_it() {
-    if !have_tmux() {
-        return;
-    }
     let name = "au-gate";
-    let env = Env::new(name);
+    let Some(env) = Env::with_tmux(name) else { return };
     let port = free_port();
     write_probe(&env, port);
     env.config(&gated_project(name, port));
     env.daemon_start(0.5);
     // `start`, the daemon running (and looking at the project while the start goes on)
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    let v = env.started();
     assert_eq!(v["tasks"], json!(["db", "api", "web"]), "{v}");
     wait_for(10.0, "api's first start in its log", || {
         api_starts(&env, name).len() == 1
@@ -206,9 +202,7 @@ fn a_dependent_never_starts_before_its_dependency_is_healthy_whoever_starts_it()
     assert_eq!(code, 0, "{v}");
     let only_db = gated_project(name, port);
     let only_db = &only_db[..only_db.find("[tasks.api]").expect("api's table")];
-    env.config(only_db);
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.config(only_db).started();
     wait_for(10.0, "the daemon to follow the config without api and web", || {
         env.events_named("config_reloaded", None)
             .iter()
@@ -234,17 +228,13 @@ fn a_dependent_never_starts_before_its_dependency_is_healthy_whoever_starts_it()
 
 #[test]
 fn one_copy_of_a_task_through_daemon_kills_in_a_restart_storm() {
-    if !have_tmux() {
-        return;
-    }
     let name = "au-copy";
-    let env = Env::new(name);
+    let Some(env) = Env::with_tmux(name) else { return };
     env.config(&format!(
         "name = \"{name}\"\n[tasks.s]\ncommand = \"sh -c 'sleep 0.2; exit 1'\"\nrestart_backoff = 0.1\nmax_restarts = 0\nstop_grace_period = 1\n"
     ));
     env.daemon_start(0.5);
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     let mut rng = Rng::new(name);
     for round in 0..15 {
         std::thread::sleep(Duration::from_millis(100 + rng.below(400)));
@@ -273,7 +263,7 @@ fn one_copy_of_a_task_through_daemon_kills_in_a_restart_storm() {
 
 #[test]
 fn when_start_returns_the_daemon_supervises_the_project() {
-    if !have_tmux() {
+    if !require_tmux() {
         return;
     }
     for i in 0..3 {
@@ -283,8 +273,7 @@ fn when_start_returns_the_daemon_supervises_the_project() {
             "name = \"{name}\"\n[tasks.a]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n"
         ));
         let daemon = env.daemon_start(30.0);
-        let (v, code) = env.json(&["start"]);
-        assert_eq!(code, 0, "{v}");
+        env.started();
         // at once, on the daemon's socket: it knows the project and holds its supervisor lock
         let (l, _) = env.json(&["daemon", "list"]);
         let p = &l["projects"][0];
@@ -308,11 +297,8 @@ fn last_event(env: &Env, task: &str, kinds: &[&str]) -> String {
 
 #[test]
 fn two_commands_racing_end_in_the_state_of_the_one_carried_out_last() {
-    if !have_tmux() {
-        return;
-    }
     let name = "au-race";
-    let env = Env::new(name);
+    let Some(env) = Env::with_tmux(name) else { return };
     env.config(&format!(
         "name = \"{name}\"\n[tasks.a]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n"
     ));
@@ -345,11 +331,8 @@ fn two_commands_racing_end_in_the_state_of_the_one_carried_out_last() {
 
 #[test]
 fn a_daemon_that_does_not_answer_or_dies_is_said_and_never_worked_around() {
-    if !have_tmux() {
-        return;
-    }
     let name = "au-silent";
-    let env = Env::new(name);
+    let Some(env) = Env::with_tmux(name) else { return };
     let port = free_port();
     write_probe(&env, port);
     env.config(&gated_project(name, port));
@@ -429,11 +412,8 @@ fn older_daemon(home: &Path) -> (std::fs::File, std::thread::JoinHandle<()>) {
 
 #[test]
 fn a_daemon_of_another_protocol_is_named_with_the_fix() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("au-old");
-    env.config("name = \"au-old\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    let Some(env) = Env::with_tmux("au-old") else { return };
+    env.tasks("au-old", &[("a", "sleep 1000")]);
     let (_lock, server) = older_daemon(&env.home);
     let o = env.run(&["start"]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -451,10 +431,7 @@ fn a_daemon_of_another_protocol_is_named_with_the_fix() {
 
 #[test]
 fn start_m_and_the_daemon_refuse_each_other_naming_the_pid() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("au-mon");
+    let Some(env) = Env::with_tmux("au-mon") else { return };
     env.config("name = \"au-mon\"\n[tasks.a]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n");
     let pid = env.daemon_start(30.0);
     let o = env.run(&["start", "-m"]);

@@ -1,18 +1,10 @@
-//! Config errors (REFERENCE §7): each code, its exit status, a message that names the
-//! thing, and nothing started or written. Also `-c PATH` and upward config discovery.
+//! Config errors (taskmux.toml(5) ERRORS; taskmux(1) DIAGNOSTICS, "Configuration: E1xx"):
+//! each code, its exit status, a message that names the thing, and nothing started or
+//! written. Also `-c PATH` and upward config discovery.
 
-use crate::harness::{Env, have_tmux, read, show, wait_for};
+use crate::harness::{Env, read, require_tmux, show, wait_for};
 use serde_json::Value;
 use std::path::Path;
-
-/// Runs `taskmux --json ARGS` in `dir`; returns (json, exit code).
-fn json_in(env: &Env, dir: &Path, args: &[&str]) -> (Value, i32) {
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    let o = env.command(&a).current_dir(dir).output().expect("taskmux runs");
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(&o)));
-    (v, o.status.code().unwrap_or(-1))
-}
 
 /// No tmux server for this world and no project state under TASKMUX_HOME.
 fn assert_nothing_happened(env: &Env) {
@@ -71,7 +63,7 @@ fn e100_no_config_anywhere_up() {
     let env = Env::new("cfg-e100");
     let empty = env.root.join("empty").join("deeper");
     std::fs::create_dir_all(&empty).expect("mkdir");
-    let (v, rc) = json_in(&env, &empty, &["start"]);
+    let (v, rc) = env.json_in(&empty, &["start"]);
     assert_eq!(v["code"], "E100", "{v}");
     assert_eq!(v["ok"], false, "{v}");
     assert_eq!(rc, 2, "{v}");
@@ -102,7 +94,7 @@ fn e100_no_config_anywhere_up() {
 fn e100_explicit_config_missing() {
     let env = Env::new("cfg-e100c");
     // a valid config in the project does not rescue a wrong -c
-    env.config("name = \"p\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    env.tasks("p", &[("a", "sleep 1000")]);
     let (v, rc) = env.json(&["-c", "missing.toml", "start"]);
     assert_eq!(v["code"], "E100", "{v}");
     assert_eq!(rc, 2, "{v}");
@@ -291,7 +283,7 @@ fn e104_two_tasks_with_one_host_is_an_invalid_config() {
     }
     assert_nothing_happened(&env);
     // one host each: it starts
-    if have_tmux() {
+    if require_tmux() {
         env.config(
             "name = \"cfghost\"\n[tasks.api]\ncommand = \"sleep 1000\"\nhost = \"app\"\n\
              [tasks.web]\ncommand = \"sleep 1000\"\nhost = \"www\"\n",
@@ -341,10 +333,7 @@ fn e212_cycle_of_three_named_whole() {
 
 #[test]
 fn e213_missing_cwd_starts_nothing() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("cfg-e213");
+    let Some(env) = Env::with_tmux("cfg-e213") else { return };
     env.config(
         "name = \"p\"\n[tasks.good]\ncommand = \"echo $$ > good.pid; exec sleep 1000\"\n\
          [tasks.bad]\ncommand = \"sleep 1000\"\ncwd = \"missing-dir\"\n",
@@ -363,10 +352,7 @@ fn e213_missing_cwd_starts_nothing() {
 
 #[test]
 fn explicit_config_from_another_directory() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("cfg-dashc");
+    let Some(env) = Env::with_tmux("cfg-dashc") else { return };
     let other = env.root.join("elsewhere");
     let cwd = env.root.join("somewhere");
     std::fs::create_dir_all(&other).expect("mkdir");
@@ -376,7 +362,7 @@ fn explicit_config_from_another_directory() {
         "name = \"other\"\n[tasks.w]\ncommand = \"pwd > where.txt; exec sleep 1000\"\n",
     )
     .expect("write");
-    let (v, rc) = json_in(&env, &cwd, &["-c", "../elsewhere/other.toml", "start"]);
+    let (v, rc) = env.json_in(&cwd, &["-c", "../elsewhere/other.toml", "start"]);
     assert_eq!(rc, 0, "{v}");
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["session"], "other", "{v}");
@@ -384,24 +370,23 @@ fn explicit_config_from_another_directory() {
     // the task runs in the config file's directory, not the caller's
     wait_for(10.0, "where.txt", || !read(&other.join("where.txt")).is_empty());
     assert_eq!(read(&other.join("where.txt")).trim(), other.display().to_string());
-    let (s, _) = json_in(&env, &cwd, &["-c", "../elsewhere/other.toml", "status"]);
+    let (s, _) = env.json_in(&cwd, &["-c", "../elsewhere/other.toml", "status"]);
     assert_eq!(s["session"], "other", "{s}");
     assert_eq!(s["tasks"][0]["running"], true, "{s}");
     // without -c, the same directory has no config
-    let (e, rc) = json_in(&env, &cwd, &["status"]);
+    let (e, rc) = env.json_in(&cwd, &["status"]);
     assert_eq!((e["code"].as_str(), rc), (Some("E100"), 2), "{e}");
 }
 
 #[test]
 fn config_is_found_upward_from_a_subdirectory() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("cfg-upward") else {
         return;
-    }
-    let env = Env::new("cfg-upward");
-    env.config("name = \"up\"\n[tasks.w]\ncommand = \"pwd > where.txt; exec sleep 1000\"\n");
+    };
+    env.tasks("up", &[("w", "pwd > where.txt; exec sleep 1000")]);
     let sub = env.project.join("src").join("deep");
     std::fs::create_dir_all(&sub).expect("mkdir");
-    let (v, rc) = json_in(&env, &sub, &["start"]);
+    let (v, rc) = env.json_in(&sub, &["start"]);
     assert_eq!(rc, 0, "{v}");
     assert_eq!(v["session"], "up", "{v}");
     assert_eq!(v["tasks"], serde_json::json!(["w"]), "{v}");
@@ -413,7 +398,7 @@ fn config_is_found_upward_from_a_subdirectory() {
         env.project.display().to_string()
     );
     assert!(!sub.join("where.txt").exists(), "the task ran in the subdirectory");
-    let (s, _) = json_in(&env, &sub, &["status"]);
+    let (s, _) = env.json_in(&sub, &["status"]);
     assert_eq!(s["tasks"][0]["running"], true, "{s}");
     assert_eq!(s["active_tasks"], 1, "{s}");
 }

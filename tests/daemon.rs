@@ -53,10 +53,7 @@ fn marked(env: &Env, task: &str) -> Vec<i32> {
 
 #[test]
 fn crash_loop_backs_off_then_gives_up_once() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dcrash");
+    let Some(env) = Env::with_tmux("dcrash") else { return };
     env.config(
         "name = \"dcrash\"\n[tasks.boom]\ncommand = \"sleep 0.5; exit 1\"\nmax_restarts = 4\nrestart_backoff = 1.5\n",
     );
@@ -90,10 +87,7 @@ fn crash_loop_backs_off_then_gives_up_once() {
 
 #[test]
 fn policies_no_on_failure_always() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dpol");
+    let Some(env) = Env::with_tmux("dpol") else { return };
     env.config(
         "name = \"dpol\"\n\
          [tasks.clean]\ncommand = \"sleep 0.3; exit 0\"\n\
@@ -121,10 +115,7 @@ fn policies_no_on_failure_always() {
 
 #[test]
 fn failing_probe_restarts_after_retries() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dprobe");
+    let Some(env) = Env::with_tmux("dprobe") else { return };
     let flag = env.project.join("sick");
     env.config(&format!(
         "name = \"dprobe\"\n[tasks.api]\ncommand = \"rm -f {f}; sleep 1000\"\n\
@@ -152,11 +143,8 @@ fn failing_probe_restarts_after_retries() {
 
 #[test]
 fn manual_stop_survives_daemon_restart_and_heal() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dman");
-    env.config("name = \"dman\"\n[tasks.api]\ncommand = \"sleep 1000\"\n[tasks.web]\ncommand = \"sleep 1000\"\n");
+    let Some(env) = Env::with_tmux("dman") else { return };
+    env.tasks("dman", &[("api", "sleep 1000"), ("web", "sleep 1000")]);
     start(&env);
     env.daemon_start(0.5);
     let o = env.run(&["stop", "api"]);
@@ -187,11 +175,8 @@ fn manual_stop_survives_daemon_restart_and_heal() {
 
 #[test]
 fn killed_daemon_leaves_tasks_and_readopts_without_duplicates() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dkill");
-    env.config("name = \"dkill\"\n[tasks.api]\ncommand = \"sleep 1000\"\n");
+    let Some(env) = Env::with_tmux("dkill") else { return };
+    env.tasks("dkill", &[("api", "sleep 1000")]);
     start(&env);
     let d = env.daemon_start(30.0);
     let before = pid_of(&env, "api").expect("api runs");
@@ -217,10 +202,7 @@ fn killed_daemon_leaves_tasks_and_readopts_without_duplicates() {
 
 #[test]
 fn killed_server_heals_with_the_environment_of_record() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dheal");
+    let Some(env) = Env::with_tmux("dheal") else { return };
     let out = env.project.join("seen");
     env.config(&format!(
         "name = \"dheal\"\n[tasks.db]\ncommand = \"sleep 1000\"\n\
@@ -257,11 +239,8 @@ fn killed_server_heals_with_the_environment_of_record() {
 
 #[test]
 fn a_window_closed_by_hand_heals_at_once_not_at_the_heal_interval() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dwin");
-    env.config("name = \"dwin\"\n[tasks.db]\ncommand = \"sleep 1000\"\n[tasks.api]\ncommand = \"sleep 1000\"\n");
+    let Some(env) = Env::with_tmux("dwin") else { return };
+    env.tasks("dwin", &[("db", "sleep 1000"), ("api", "sleep 1000")]);
     let o = env.command(&["start"]).output().expect("runs");
     assert!(o.status.success(), "{}", show(&o));
     // a heal interval far longer than the test
@@ -283,10 +262,7 @@ fn a_window_closed_by_hand_heals_at_once_not_at_the_heal_interval() {
 
 #[test]
 fn second_daemon_refuses_and_signals_end_it() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dsig");
+    let Some(env) = Env::with_tmux("dsig") else { return };
     let pid = env.daemon_start(30.0);
     let o = Command::new(env!("CARGO_BIN_EXE_taskmuxd"))
         .env("TASKMUX_HOME", &env.home)
@@ -389,15 +365,12 @@ impl Drop for Reaped {
 
 #[test]
 fn config_edits_are_followed_and_a_broken_save_keeps_what_runs() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dedit");
-    env.config("name = \"dedit\"\n[tasks.a]\ncommand = \"sleep 1000\"\n[tasks.b]\ncommand = \"sleep 1000\"\n");
+    let Some(env) = Env::with_tmux("dedit") else { return };
+    env.tasks("dedit", &[("a", "sleep 1000"), ("b", "sleep 1000")]);
     start(&env);
     env.daemon_start(30.0);
     let a = pid_of(&env, "a").expect("a runs");
-    env.config("name = \"dedit\"\n[tasks.a]\ncommand = \"sleep 1000\"\n[tasks.c]\ncommand = \"sleep 1000\"\n");
+    env.tasks("dedit", &[("a", "sleep 1000"), ("c", "sleep 1000")]);
     wait_for(10.0, "c started, b gone", || {
         pid_of(&env, "c").is_some()
             && env.task_status("b").is_null()
@@ -427,7 +400,7 @@ fn config_edits_are_followed_and_a_broken_save_keeps_what_runs() {
 #[test]
 fn registry_collision_force_and_unregister() {
     let env = Env::new("dreg");
-    env.config("name = \"same\"\n[tasks.a]\ncommand = \"true\"\n");
+    env.tasks("same", &[("a", "true")]);
     let other = env.root.join("other");
     std::fs::create_dir_all(&other).expect("dir");
     std::fs::write(
@@ -457,11 +430,8 @@ fn registry_collision_force_and_unregister() {
 
 #[test]
 fn start_registers_and_stop_sets_down() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dstart");
-    env.config("name = \"dstart\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    let Some(env) = Env::with_tmux("dstart") else { return };
+    env.tasks("dstart", &[("a", "sleep 1000")]);
     start(&env);
     let reg: Value = serde_json::from_str(&read(&env.home.join("registry.json"))).expect("registry");
     let p = &reg["projects"]["dstart"];
@@ -488,10 +458,7 @@ fn start_registers_and_stop_sets_down() {
 
 #[test]
 fn a_hung_probe_delays_no_other_task_and_sighup_rereads_the_global_config() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dhung");
+    let Some(env) = Env::with_tmux("dhung") else { return };
     env.config(
         "name = \"dhung\"\n\
          [tasks.hung]\ncommand = \"sleep 1000\"\nhealth_check = \"sleep 30\"\nhealth_timeout = 25\n\
@@ -533,11 +500,8 @@ fn a_hung_probe_delays_no_other_task_and_sighup_rereads_the_global_config() {
 
 #[test]
 fn events_follow_sees_what_anyone_records() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("devf");
-    env.config("name = \"devf\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    let Some(env) = Env::with_tmux("devf") else { return };
+    env.tasks("devf", &[("a", "sleep 1000")]);
     let mut f = env
         .command(&["--json", "events", "-f"])
         .stdout(Stdio::piped())
@@ -572,10 +536,7 @@ fn events_follow_sees_what_anyone_records() {
 
 #[test]
 fn a_booting_task_is_running_in_status_as_soon_as_its_probe_passes() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dboot");
+    let Some(env) = Env::with_tmux("dboot") else { return };
     let ready = env.project.join("ready");
     // an interval and a grace far longer than the test: only the daemon's boot probing
     // can turn it to running in time

@@ -12,10 +12,9 @@ use std::process::{Command, Stdio};
 
 #[test]
 fn an_invalid_config_toml_stops_daemon_start_with_its_own_code() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("dc-invalid") else {
         return;
-    }
-    let env = Env::new("dc-invalid");
+    };
     env.config("name = \"dc-invalid\"\n[tasks.a]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n");
     for (text, code, says) in [
         ("garbage = = [\n", "E101", "line 1"),
@@ -39,10 +38,7 @@ fn an_invalid_config_toml_stops_daemon_start_with_its_own_code() {
 
 #[test]
 fn a_running_daemon_keeps_its_last_good_config_and_says_why() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dc-keep");
+    let Some(env) = Env::with_tmux("dc-keep") else { return };
     let port = free_port();
     let pid = env.daemon_start_with(30.0, &format!("api_port = {port}\n"));
     std::fs::write(env.home.join("config.toml"), "api_port = = 3\n").expect("break it");
@@ -83,10 +79,7 @@ fn a_running_daemon_keeps_its_last_good_config_and_says_why() {
 
 #[test]
 fn config_set_is_applied_by_the_running_daemon_at_once() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dc-apply");
+    let Some(env) = Env::with_tmux("dc-apply") else { return };
     let (api1, api2, https1, https2) = (free_port(), free_port(), free_port(), free_port());
     let pid = env.daemon_start_with(
         30.0,
@@ -141,10 +134,7 @@ fn config_set_is_applied_by_the_running_daemon_at_once() {
 
 #[test]
 fn a_removed_state_directory_ends_the_daemon_and_a_new_start_makes_one() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("dc-home");
+    let Some(env) = Env::with_tmux("dc-home") else { return };
     std::fs::write(
         env.home.join("config.toml"),
         format!("api_port = {}\nproxy_enabled = false\n", free_port()),

@@ -65,14 +65,10 @@ fn log_has(env: &Env, needle: &str) -> bool {
 
 #[test]
 fn a_registry_or_state_of_the_wrong_shape_is_corrupt_and_the_daemon_keeps_its_view() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("shape");
-    env.config("name = \"shape\"\n[tasks.a]\ncommand = \"sleep 300\"\n[tasks.b]\ncommand = \"sleep 300\"\n");
+    let Some(env) = Env::with_tmux("shape") else { return };
+    env.tasks("shape", &[("a", "sleep 300"), ("b", "sleep 300")]);
     env.daemon_start(1.0);
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     let (v, code) = env.json(&["stop", "b"]);
     assert_eq!(code, 0, "{v}");
     let running = |t: &str| env.task_status(t)["state"] == "running";
@@ -296,14 +292,10 @@ impl Drop for Unwritable {
 
 #[test]
 fn events_that_cannot_be_written_are_said_once_shown_and_said_again_when_written() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("evfail");
-    env.config("name = \"evfail\"\n[tasks.a]\ncommand = \"sleep 300\"\n");
+    let Some(env) = Env::with_tmux("evfail") else { return };
+    env.tasks("evfail", &[("a", "sleep 300")]);
     env.daemon_start(30.0);
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     let events = env.home.join("events.jsonl");
     let Some(lock) = Unwritable::new(&events) else {
         let ci = std::env::var("CI").unwrap_or_default();

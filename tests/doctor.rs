@@ -46,10 +46,10 @@ fn check<'a>(v: &'a Value, name: &str) -> &'a Value {
 /// A healthy scratch machine: project `doc` with a host task, the daemon with its proxy,
 /// the unit, linger, the CA installed in a Debian root and NSS, the hosts block.
 fn healthy() -> Option<World> {
-    if !have_tmux() || !require("certutil", &["sh", "-c", "command -v certutil"]) || !require("curl", &["curl", "-V"]) {
+    let env = Env::with_tmux("doc")?;
+    if !require("certutil", &["sh", "-c", "command -v certutil"]) || !require("curl", &["curl", "-V"]) {
         return None;
     }
-    let env = Env::new("doc");
     let root = env.root.join("sysroot");
     let user_home = env.root.join("user");
     std::fs::create_dir_all(root.join("etc")).expect("mkdir");

@@ -1,14 +1,14 @@
 //! Edge cases of the core: old tmux, the socket from the environment, hook timeouts,
 //! dependency warnings for named starts.
 
-use crate::harness::{Env, have_tmux, show, wait_for};
+use crate::harness::{Env, show, wait_for};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 
 #[test]
 fn tmux_older_than_3_2_is_e203_with_the_fix() {
     let env = Env::new("oldtmux");
-    env.config("name = \"oldtmux\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    env.tasks("oldtmux", &[("a", "sleep 1000")]);
     let bin = env.root.join("oldbin");
     std::fs::create_dir_all(&bin).expect("mkdir");
     let fake = bin.join("tmux");
@@ -39,11 +39,8 @@ fn tmux_older_than_3_2_is_e203_with_the_fix() {
 
 #[test]
 fn socket_comes_from_the_environment_when_not_given() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("envsock");
-    env.config("name = \"envsock\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    let Some(env) = Env::with_tmux("envsock") else { return };
+    env.tasks("envsock", &[("a", "sleep 1000")]);
     // no -L: the socket name comes from TASKMUX_TMUX_SOCKET
     let o = std::process::Command::new(crate::harness::bin())
         .args(["--json", "start"])
@@ -64,10 +61,9 @@ fn socket_comes_from_the_environment_when_not_given() {
 
 #[test]
 fn a_hook_that_runs_too_long_is_e401_and_starts_nothing() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("hooktimeout") else {
         return;
-    }
-    let env = Env::new("hooktimeout");
+    };
     env.config(
         "name = \"hooktimeout\"\n[tasks.a]\ncommand = \"sleep 1000\"\n[tasks.a.hooks]\nbefore_start = \"sleep 30\"\n",
     );
@@ -95,10 +91,7 @@ fn a_hook_that_runs_too_long_is_e401_and_starts_nothing() {
 
 #[test]
 fn a_named_start_warns_about_a_dependency_that_is_not_running() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("depwarn");
+    let Some(env) = Env::with_tmux("depwarn") else { return };
     env.config(
         "name = \"depwarn\"\n[tasks.db]\ncommand = \"sleep 1000\"\nauto_start = false\n\
          [tasks.api]\ncommand = \"sleep 1000\"\ndepends_on = [\"db\"]\n",
@@ -124,10 +117,9 @@ fn a_named_start_warns_about_a_dependency_that_is_not_running() {
 
 #[test]
 fn restart_all_brings_back_what_ran() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("restartall") else {
         return;
-    }
-    let env = Env::new("restartall");
+    };
     env.config(
         "name = \"restartall\"\n[tasks.a]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n\
          [tasks.m]\ncommand = \"sleep 1000\"\nauto_start = false\nstop_grace_period = 1\n",
@@ -147,11 +139,8 @@ fn restart_all_brings_back_what_ran() {
 
 #[test]
 fn a_hook_may_call_taskmux_start_itself() {
-    if !have_tmux() {
-        return;
-    }
     // the launch lock is not held while hooks run, so this does not wait for the timeout
-    let env = Env::new("hookstart");
+    let Some(env) = Env::with_tmux("hookstart") else { return };
     let bin = crate::harness::bin();
     env.config(&format!(
         "name = \"hookstart\"\n[tasks.db]\ncommand = \"sleep 1000\"\nauto_start = false\n\

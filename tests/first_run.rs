@@ -1,7 +1,7 @@
 //! What a new user meets first: `start --wait` returns as soon as a quick server serves
 //! (not a whole `health_interval` later), and a typo in a command is said at once.
 
-use crate::harness::{Env, have_tmux, node_module, show, wait_for};
+use crate::harness::{Env, node_module, show, wait_for};
 use crate::lifecycle::epoch;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -28,10 +28,7 @@ fn timed_start_wait(env: &Env) -> Duration {
 /// Before, it slept a whole interval after the first (failed) probe: 10.1 s.
 #[test]
 fn start_wait_returns_as_soon_as_a_quick_server_serves() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("quickwait");
+    let Some(env) = Env::with_tmux("quickwait") else { return };
     env.config(
         "name = \"quickwait\"\n[tasks.web]\ncommand = \"python3 -m http.server $PORT --bind 127.0.0.1\"\n\
          host = \"web\"\n",
@@ -56,13 +53,10 @@ fn start_wait_returns_as_soon_as_a_quick_server_serves() {
 /// --wait` takes under a second; the bound asserted leaves room for a busy one).
 #[test]
 fn start_wait_returns_as_soon_as_vite_serves() {
-    if !have_tmux() {
-        return;
-    }
+    let Some(env) = Env::with_tmux("vitewait") else { return };
     let Some(vite) = node_module("vite/bin/vite.js") else {
         return;
     };
-    let env = Env::new("vitewait");
     env.file("index.html", "<!doctype html><title>vite</title><p>hello</p>\n");
     env.config(&format!(
         "name = \"vitewait\"\n[tasks.web]\n\
@@ -91,10 +85,7 @@ const TYPO: &str = "name = \"typo\"\n[tasks.api]\ncommand = \"pyhton3 -m http.se
 /// it said `started api` and nothing else, exit 0.
 #[test]
 fn start_warns_of_a_program_not_on_path_as_check_does() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("typo");
+    let Some(env) = Env::with_tmux("typo") else { return };
     env.config(TYPO);
     let o = env.run(&["start"]);
     assert_eq!(o.status.code(), Some(0), "the task did start: {}", show(&o));
@@ -110,8 +101,7 @@ fn start_warns_of_a_program_not_on_path_as_check_does() {
     let w101 = checked["warnings"][0].clone();
     assert_eq!(w101["code"], "W101", "{checked}");
     env.run(&["stop"]);
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    let v = env.started();
     assert_eq!(v["warnings"], json!([w101]), "start's warning is check's: {v}");
     // one task named: the same
     env.run(&["stop"]);
@@ -129,10 +119,7 @@ fn start_warns_of_a_program_not_on_path_as_check_does() {
 /// (`details.log_tail` with `--json`) and names `taskmux logs TASK`.
 #[test]
 fn a_failed_start_wait_shows_the_end_of_the_tasks_log() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("typowait");
+    let Some(env) = Env::with_tmux("typowait") else { return };
     env.config(&TYPO.replace("typo", "typowait"));
     let o = env.run(&["start", "--wait"]);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
@@ -179,10 +166,7 @@ fn a_failed_start_wait_shows_the_end_of_the_tasks_log() {
 /// keep the daemon from restarting it).
 #[test]
 fn stop_of_a_task_in_backoff_says_it_cancelled_the_restart() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("backoff");
+    let Some(env) = Env::with_tmux("backoff") else { return };
     // it runs a moment before it fails, so the test sees it running first
     env.config("name = \"backoff\"\n[tasks.api]\ncommand = \"sleep 1; exit 3\"\nrestart_backoff = 3\n");
     env.daemon_start(30.0);

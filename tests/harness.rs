@@ -78,8 +78,8 @@ pub fn python() -> String {
     "python3".into()
 }
 
-/// Whether tmux is installed (see [`require`]).
-pub fn have_tmux() -> bool {
+/// Whether tmux is installed, [`require`]d: a printed skip off CI, a failure under it.
+pub fn require_tmux() -> bool {
     require("tmux", &["tmux", "-V"])
 }
 
@@ -112,6 +112,12 @@ impl Env {
         }
     }
 
+    /// A world for a test that needs tmux: None (the test returns) when tmux is missing,
+    /// after [`require_tmux`]'s skip, or its failure under CI.
+    pub fn with_tmux(name: &str) -> Option<Env> {
+        require_tmux().then(|| Env::new(name))
+    }
+
     /// Writes `taskmux.toml` in the project directory.
     pub fn config(&self, text: &str) -> &Self {
         std::fs::write(self.project.join("taskmux.toml"), text).expect("write config");
@@ -135,15 +141,22 @@ impl Env {
 
     /// The same for another of the suite's binaries (`taskmux-run`).
     pub fn command_of(&self, program: &str, args: &[&str]) -> Command {
-        let mut c = Command::new(program);
+        let mut c = self.bare(program);
         c.arg("-L").arg(&self.socket).args(args);
+        c.env("NO_COLOR", "1").stdin(Stdio::null());
+        c
+    }
+
+    /// `program` in the project directory with this world's state directory and none of the
+    /// caller's tmux: for a client or a wrapper (`script`, `sh`) that chooses its own
+    /// arguments, `-L` among them or not.
+    pub fn bare(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
         c.current_dir(&self.project)
             .env("TASKMUX_HOME", &self.home)
             .env_remove("TMUX")
             .env_remove("TMUX_PANE")
-            .env_remove("TASKMUX_TMUX_SOCKET")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
+            .env_remove("TASKMUX_TMUX_SOCKET");
         c
     }
 
@@ -165,6 +178,38 @@ impl Env {
             )
         });
         (v, o.status.code().unwrap_or(-1))
+    }
+
+    /// The same, run in `dir` instead of the project directory.
+    pub fn json_in(&self, dir: &Path, args: &[&str]) -> (Value, i32) {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let o = self.command(&a).current_dir(dir).output().expect("taskmux runs");
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(&o)));
+        (v, o.status.code().unwrap_or(-1))
+    }
+
+    /// Writes a `taskmux.toml` for the project `name` with `tasks`, each (name, command)
+    /// and nothing else; for more keys, write it with [`Env::config`].
+    pub fn tasks(&self, name: &str, tasks: &[(&str, &str)]) -> &Self {
+        let mut text = format!("name = {name:?}\n");
+        for (task, command) in tasks {
+            text.push_str(&format!("[tasks.{task}]\ncommand = {command:?}\n"));
+        }
+        self.config(&text)
+    }
+
+    /// Runs `start` with `--json`, which must succeed (exit 0, `ok`); its answer. With
+    /// [`Env::config`] or [`Env::tasks`]: `env.config(TEXT).started()`.
+    pub fn started(&self) -> Value {
+        start_ok(self, &[])
+    }
+
+    /// `status --json`, which must exit 0.
+    pub fn status(&self) -> Value {
+        let (v, code) = self.json(&["status"]);
+        assert_eq!(code, 0, "status: {v}");
+        v
     }
 
     /// Runs tmux on this world's socket; returns stdout ("" on failure).
@@ -406,6 +451,24 @@ pub fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
         .unwrap_or_default()
+}
+
+/// `taskmux start ARGS` with `--json`, which must succeed; its answer.
+pub fn start_ok(env: &Env, args: &[&str]) -> Value {
+    let mut a = vec!["start"];
+    a.extend_from_slice(args);
+    let (v, code) = env.json(&a);
+    assert_eq!(code, 0, "start {args:?}: {v}");
+    assert_eq!(v["ok"], true, "start {args:?}: {v}");
+    v
+}
+
+/// One task's entry in a `status`/`health` answer; panics when it has none.
+pub fn entry(v: &Value, task: &str) -> Value {
+    v["tasks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["name"] == task).cloned())
+        .unwrap_or_else(|| panic!("no task {task} in {v}"))
 }
 
 /// Window names of every window on the Env's server.

@@ -3,7 +3,7 @@
 //! project hook's lines `[project hook] …`; a command that runs one task's hooks prints
 //! them as they are. The `--json` result on stdout is the same either way.
 
-use crate::harness::{Env, have_tmux, show};
+use crate::harness::{Env, show};
 use serde_json::Value;
 
 /// Each task's hooks print `LINES` numbered lines, half to stdout, half to stderr, and
@@ -67,10 +67,9 @@ fn labelled(lines: &[String], label: &str) -> Vec<String> {
 
 #[test]
 fn hook_lines_of_several_tasks_carry_their_task() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("hooklabels") else {
         return;
-    }
-    let env = Env::new("hooklabels");
+    };
     env.config(&config());
 
     // start: api's and web's before_start hooks run in parallel

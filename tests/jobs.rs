@@ -2,7 +2,7 @@
 //! cleanup knobs, `--wait` codes, the JobRef, concurrency, logs, `--window`, `--cwd`/`-e`,
 //! where the job runs, tmuxp workspaces), `jobs`, `send` and `attach`.
 
-use crate::harness::{Env, bin, have_tmux, read, require, show, wait_for};
+use crate::harness::{Env, bin, read, require, require_tmux, show, wait_for};
 use serde_json::{Value, json};
 use std::io::Read;
 use std::path::Path;
@@ -187,13 +187,9 @@ struct Pty {
 
 impl Pty {
     fn spawn(env: &Env, cmdline: &str) -> Pty {
-        let mut child = Command::new("script")
+        let mut child = env
+            .bare("script")
             .args(["-qfec", cmdline, "/dev/null"])
-            .current_dir(&env.project)
-            .env("TASKMUX_HOME", &env.home)
-            .env_remove("TMUX")
-            .env_remove("TMUX_PANE")
-            .env_remove("TASKMUX_TMUX_SOCKET")
             .env("TERM", "xterm-256color")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -265,10 +261,7 @@ fn awkward_args() -> Vec<&'static str> {
 
 #[test]
 fn argv_round_trips_exactly_through_taskmux_run_and_taskmux_run_subcommand() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("jobargv");
+    let Some(env) = Env::with_tmux("jobargv") else { return };
     new_session(&env, "S");
     let awkward = awkward_args();
 
@@ -308,10 +301,7 @@ fn argv_round_trips_exactly_through_taskmux_run_and_taskmux_run_subcommand() {
 
 #[test]
 fn cleanup_knobs_decide_which_windows_stay() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("jobclean");
+    let Some(env) = Env::with_tmux("jobclean") else { return };
     new_session(&env, "S");
 
     // success: the window closes (the job did run: it made its marker)
@@ -374,10 +364,7 @@ fn cleanup_knobs_decide_which_windows_stay() {
 
 #[test]
 fn wait_exits_with_the_jobs_code_and_fails_a_makefile_recipe() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("jobwait");
+    let Some(env) = Env::with_tmux("jobwait") else { return };
     new_session(&env, "S");
     for (cmd, want) in [
         ("true", 0),
@@ -397,13 +384,8 @@ fn wait_exits_with_the_jobs_code_and_fails_a_makefile_recipe() {
             sh_quote(run_bin()),
             sh_quote(&env.socket)
         );
-        Command::new("sh")
+        env.bare("sh")
             .args(["-c", &line])
-            .current_dir(&env.project)
-            .env("TASKMUX_HOME", &env.home)
-            .env_remove("TMUX")
-            .env_remove("TMUX_PANE")
-            .env_remove("TASKMUX_TMUX_SOCKET")
             .stdin(Stdio::null())
             .output()
             .expect("sh runs")
@@ -437,10 +419,7 @@ fn wait_exits_with_the_jobs_code_and_fails_a_makefile_recipe() {
 
 #[test]
 fn jobref_has_the_documented_shape() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("jobref");
+    let Some(env) = Env::with_tmux("jobref") else { return };
     new_session(&env, "S");
 
     let v = job_ok(&env, &["-s", "S", "--", "/bin/sleep", "1000"]);
@@ -498,10 +477,7 @@ fn jobref_has_the_documented_shape() {
 
 #[test]
 fn thirty_concurrent_jobs_make_one_session_and_thirty_windows() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("jobmany");
+    let Some(env) = Env::with_tmux("jobmany") else { return };
     let mut kids = Kids(Vec::new());
     for _ in 0..30 {
         let c = job_command(&env, &["-s", "fresh", "--", "sleep", "30"])
@@ -566,10 +542,7 @@ fn stamped(line: &str) -> Option<&str> {
 
 #[test]
 fn log_file_gets_timestamped_output_lines() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("joblog");
+    let Some(env) = Env::with_tmux("joblog") else { return };
     new_session(&env, "S");
     let log = env.root.join("logs").join("job.log");
     std::fs::create_dir_all(log.parent().expect("parent")).expect("mkdir");
@@ -599,10 +572,7 @@ fn log_file_gets_timestamped_output_lines() {
 
 #[test]
 fn window_option_runs_in_an_existing_window() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("jobwin");
+    let Some(env) = Env::with_tmux("jobwin") else { return };
     new_session(&env, "S");
     env.tmux(&["new-window", "-d", "-t", "=S:", "-n", "dev", "sleep", "1000"]);
     let dev = windows(&env, "S")
@@ -658,10 +628,7 @@ fn window_option_runs_in_an_existing_window() {
 
 #[test]
 fn cwd_and_env_reach_the_job() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("jobcwd");
+    let Some(env) = Env::with_tmux("jobcwd") else { return };
     new_session(&env, "S");
     let dir = env.root.join("work dir");
     std::fs::create_dir_all(&dir).expect("mkdir");
@@ -703,10 +670,7 @@ fn cwd_and_env_reach_the_job() {
 
 #[test]
 fn session_comes_from_taskmux_toml_or_the_run_fails_with_e300() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("jobplace");
+    let Some(env) = Env::with_tmux("jobplace") else { return };
     env.config(
         r#"name = "proj"
 [tasks.idle]
@@ -837,10 +801,9 @@ fn tmuxp_workspace_loads_once_and_jobs_land_in_it() {
 
 #[test]
 fn tmuxp_workspace_errors_name_the_file_and_the_package() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("jobtmuxperr") else {
         return;
-    }
-    let env = Env::new("jobtmuxperr");
+    };
     let bad = env.root.join("bad.tmuxp.yaml");
     std::fs::write(&bad, "windows:\n  - window_name: x\n    panes:\n      - sleep 1000\n").expect("write");
     let o = job_run(&env, &["-w", &bad.to_string_lossy(), "--", "true"]);
@@ -893,10 +856,7 @@ fn tmuxp_workspace_errors_name_the_file_and_the_package() {
 
 #[test]
 fn jobs_lists_filters_kills_and_waits() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("jobslist");
+    let Some(env) = Env::with_tmux("jobslist") else { return };
     new_session(&env, "S");
     let kept = job_ok(&env, &["-s", "S", "-t", "keepme", "--keep", "--", "true"]);
     let bad = job_ok(&env, &["-s", "S", "-t", "bad", "--", "sh", "-c", "exit 4"]);
@@ -965,10 +925,7 @@ fn jobs_lists_filters_kills_and_waits() {
 
 #[test]
 fn send_types_literal_text_into_a_read_loop() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("jobsend");
+    let Some(env) = Env::with_tmux("jobsend") else { return };
     env.config(
         r#"name = "sendp"
 [tasks.t]
@@ -1030,8 +987,7 @@ stop_grace_period = 1
 
 /// Starts the project; returns the window id of task `u`.
 fn attach_start(env: &Env) -> String {
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     let (i, code) = env.json(&["inspect", "u"]);
     assert_eq!(code, 0, "{i}");
     s(&i, "window_id").to_string()
@@ -1039,10 +995,10 @@ fn attach_start(env: &Env) -> String {
 
 #[test]
 fn attach_outside_tmux_attaches_a_client_to_the_task_window() {
-    if !have_tmux() || !require("script", &["script", "--version"]) {
+    let Some(env) = Env::with_tmux("jobattach") else { return };
+    if !require("script", &["script", "--version"]) {
         return;
     }
-    let env = Env::new("jobattach");
     attach_config(&env);
     let o = env.run(&["attach"]);
     assert_eq!(o.status.code(), Some(1), "no session yet: {}", show(&o));
@@ -1081,10 +1037,10 @@ fn attach_outside_tmux_attaches_a_client_to_the_task_window() {
 
 #[test]
 fn attach_inside_a_tmux_pane_switches_the_client() {
-    if !have_tmux() || !require("script", &["script", "--version"]) {
+    let Some(env) = Env::with_tmux("jobswitch") else { return };
+    if !require("script", &["script", "--version"]) {
         return;
     }
-    let env = Env::new("jobswitch");
     attach_config(&env);
     let u = attach_start(&env);
     env.tmux(&[
@@ -1124,12 +1080,9 @@ fn attach_inside_a_tmux_pane_switches_the_client() {
 
 #[test]
 fn jobs_wait_on_a_just_failed_job_returns_its_code() {
-    if !have_tmux() {
-        return;
-    }
     // tmux shows a pane dead (end of output) a moment before it knows the exit status;
     // `jobs wait` caught in that moment must still answer with the job's code
-    let env = Env::new("jobrace");
+    let Some(env) = Env::with_tmux("jobrace") else { return };
     new_session(&env, "S");
     let mut caught = 0;
     for _ in 0..20 {
@@ -1156,12 +1109,9 @@ fn jobs_wait_on_a_just_failed_job_returns_its_code() {
 
 #[test]
 fn wait_returns_for_a_job_in_a_server_started_with_another_home() {
-    if !have_tmux() {
-        return;
-    }
     // the server (and so every pane) was started without this world's TASKMUX_HOME: the
     // job's wrapper must still report its end to the waiter (the spec carries the home)
-    let env = Env::new("jobhome");
+    let Some(env) = Env::with_tmux("jobhome") else { return };
     let other = env.root.join("otherhome");
     std::fs::create_dir_all(&other).expect("mkdir");
     let o = Command::new("tmux")
@@ -1201,12 +1151,9 @@ fn wait_returns_for_a_job_in_a_server_started_with_another_home() {
 
 #[test]
 fn back_to_back_jobs_into_a_session_that_ends_with_each_job() {
-    if !have_tmux() {
-        return;
-    }
     // each job is its session's only window: the session, and the server, end with it,
     // so the next call can meet a server on its way out; it must make them again
-    let env = Env::new("jobb2b");
+    let Some(env) = Env::with_tmux("jobb2b") else { return };
     let mut failures = Vec::new();
     for i in 0..60 {
         let o = job_run(&env, &["-s", "T", "--wait", "--", "true"]);
@@ -1224,12 +1171,11 @@ fn back_to_back_jobs_into_a_session_that_ends_with_each_job() {
 
 #[test]
 fn wait_ends_when_the_jobs_wrapper_is_killed() {
-    if !have_tmux() {
-        return;
-    }
     // the wrapper dies by SIGKILL without its record: the waiter must not hang, and the
     // listing must still say how the job ended (128+9)
-    let env = Env::new("jobwrapkill");
+    let Some(env) = Env::with_tmux("jobwrapkill") else {
+        return;
+    };
     let o = job_run(&env, &["-s", "wk", "--", "sleep", "1000"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let r = jobref(&o);
@@ -1265,10 +1211,9 @@ fn wait_ends_when_the_jobs_wrapper_is_killed() {
 
 #[test]
 fn jobs_kill_ends_a_child_that_left_the_jobs_group() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("jobkillsetsid") else {
         return;
-    }
-    let env = Env::new("jobkillsetsid");
+    };
     let pidfile = env.project.join("escaped.pid");
     let script = format!("setsid sleep 1000 & echo $! > '{}'; wait", pidfile.display());
     let o = job_run(&env, &["-s", "ks", "-t", "esc", "--", "sh", "-c", &script]);
@@ -1294,12 +1239,11 @@ fn server_up(env: &Env) -> bool {
 
 #[test]
 fn session_names_tmux_would_misread_are_refused_before_anything_starts() {
-    if !have_tmux() {
-        return;
-    }
     // `$x` is a session id to tmux, a newline splits its answers: the job used to start
     // anyway, unlisted and unkillable, while taskmux-run said E204 "nothing started"
-    let env = Env::new("jobsessname");
+    let Some(env) = Env::with_tmux("jobsessname") else {
+        return;
+    };
     let marker = env.root.join("ran");
     let touch = format!("touch '{}'; sleep 1000", marker.display());
     for name in ["$x", "$0", "@1", "%2", "a\nb", "tab\there", "a:b", "a.b", ""] {
@@ -1322,12 +1266,11 @@ fn session_names_tmux_would_misread_are_refused_before_anything_starts() {
 
 #[test]
 fn a_failed_jobs_window_keeps_its_output_every_time() {
-    if !have_tmux() {
-        return;
-    }
     // tmux's "Pane is dead" line is written after a line feed at the bottom, which scrolled
     // the job's first line out of the visible screen: only [exited 3] was left to read
-    let env = Env::new("jobvisible");
+    let Some(env) = Env::with_tmux("jobvisible") else {
+        return;
+    };
     let mut panes = Vec::new();
     for _ in 0..10 {
         let o = job_run(
@@ -1368,10 +1311,9 @@ fn log_bodies(path: &Path) -> Vec<String> {
 
 #[test]
 fn wait_with_a_log_file_returns_once_the_log_holds_the_last_line() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("joblogwait") else {
         return;
-    }
-    let env = Env::new("joblogwait");
+    };
     let dir = env.root.join("logs");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let mut missing = Vec::new();
@@ -1413,7 +1355,7 @@ fn wait_with_a_log_file_returns_once_the_log_holds_the_last_line() {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             let later = format!("{} lines after {:?}", log_bodies(&log).len(), t.elapsed());
-            let evs = events(&env);
+            let evs = env.events();
             missing.push(format!(
                 "run {i}: {} lines, last {:?}; size then {size:?}; {later}; last events {:?}",
                 bodies.len(),
@@ -1430,11 +1372,8 @@ fn wait_with_a_log_file_returns_once_the_log_holds_the_last_line() {
 
 #[test]
 fn log_file_is_never_written_through_a_symlink_and_is_created_private() {
-    if !have_tmux() {
-        return;
-    }
     use std::os::unix::fs::PermissionsExt;
-    let env = Env::new("joblogsym");
+    let Some(env) = Env::with_tmux("joblogsym") else { return };
     let target = env.root.join("precious");
     std::fs::write(&target, "keep me\n").expect("write");
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).expect("chmod");
@@ -1496,29 +1435,20 @@ fn log_file_is_never_written_through_a_symlink_and_is_created_private() {
     assert_eq!(mode, 0o600, "new log file mode");
 }
 
-/// The events of `events.jsonl`, in file order.
-fn events(env: &Env) -> Vec<Value> {
-    read(&env.home.join("events.jsonl"))
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 #[test]
 fn job_started_is_recorded_before_job_finished_even_for_instant_jobs() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("jobevorder") else {
         return;
-    }
-    let env = Env::new("jobevorder");
+    };
     new_session(&env, "S");
     let n = 20;
     for i in 0..n {
         job_ok(&env, &["-s", "S", "-t", &format!("t{i}"), "--", "true"]);
     }
     wait_for(20.0, "every job_finished event", || {
-        events(&env).iter().filter(|e| e["event"] == "job_finished").count() >= n
+        env.events().iter().filter(|e| e["event"] == "job_finished").count() >= n
     });
-    let evs = events(&env);
+    let evs = env.events();
     for i in 0..n {
         let tag = format!("t{i}");
         let at = |kind: &str| evs.iter().position(|e| e["event"] == kind && e["tag"] == tag.as_str());
@@ -1540,7 +1470,7 @@ fn pid_in(path: &Path) -> i32 {
 
 #[test]
 fn a_job_ends_with_its_window_or_server_and_its_exit_is_recorded() {
-    if !have_tmux() {
+    if !require_tmux() {
         return;
     }
     // the wrapper swallowed the SIGHUP of a closing pane, and its job ran on; a job that
@@ -1604,7 +1534,7 @@ fn a_job_ends_with_its_window_or_server_and_its_exit_is_recorded() {
             "{how}: jobs wait answers with the job's signal exit, not 'gone': {code:?} {out}"
         );
         wait_for(10.0, &format!("{how}: the job_finished event"), || {
-            events(&env)
+            env.events()
                 .iter()
                 .any(|e| e["event"] == "job_finished" && e["tag"] == "hup")
         });
@@ -1632,11 +1562,8 @@ fn a_job_ends_with_its_window_or_server_and_its_exit_is_recorded() {
 /// session, and the hint names `-s` for another.
 #[test]
 fn jobs_wait_finds_a_job_of_another_session_by_its_id() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("jobanyid");
-    env.config("name = \"jobanyid\"\n[tasks.api]\ncommand = \"sleep 1000\"\n");
+    let Some(env) = Env::with_tmux("jobanyid") else { return };
+    env.tasks("jobanyid", &[("api", "sleep 1000")]);
     assert!(env.run(&["start"]).status.success());
     let job = |tag: &str, code: u8| {
         let v = job_ok(

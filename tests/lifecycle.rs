@@ -2,7 +2,7 @@
 //! skipped dependents, `start --wait`, exited tasks, idempotent verbs, hooks and their
 //! failures, and the environment and directory a task runs with.
 
-use crate::harness::{Env, alive, have_tmux, read, show, strings as names, task_procs, wait_for, windows};
+use crate::harness::{Env, alive, read, show, strings as names, task_procs, wait_for, windows};
 use serde_json::Value;
 
 /// `n` distinct free ports on 127.0.0.1.
@@ -60,10 +60,7 @@ fn health_of(v: &Value, task: &str) -> Value {
 
 #[test]
 fn fullstack_starts_in_dependency_order_gated_on_health() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("fullstack");
+    let Some(env) = Env::with_tmux("fullstack") else { return };
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fullstack");
     let ports = free_ports(4);
     // only the example's own files: others may sit there (the README's backup example
@@ -82,8 +79,7 @@ fn fullstack_starts_in_dependency_order_gated_on_health() {
         env.file(name, &text);
     }
 
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    let v = env.started();
     assert_eq!(v["ok"], true, "{v}");
     let tasks = names(&v["tasks"]);
     for t in ["store", "api", "web", "worker"] {
@@ -160,10 +156,7 @@ fn fullstack_starts_in_dependency_order_gated_on_health() {
 
 #[test]
 fn dependents_of_an_unhealthy_dependency_are_skipped_with_reason() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("skipdeps");
+    let Some(env) = Env::with_tmux("skipdeps") else { return };
     env.config(
         r#"name = "gate"
 [tasks.db]
@@ -183,7 +176,7 @@ stop_grace_period = 1
 "#,
     );
     let (v, code) = env.json(&["start"]);
-    assert_eq!(v["ok"], true, "skipping is not a failure (REFERENCE section 2): {v}");
+    assert_eq!(v["ok"], true, "skipping is not a failure (taskmux(1) `start`): {v}");
     assert_eq!(code, 0, "{v}");
     assert_eq!(names(&v["tasks"]), vec!["db".to_string()], "{v}");
     let skipped = v["skipped"].as_array().expect("skipped list");
@@ -215,10 +208,7 @@ stop_grace_period = 1
 
 #[test]
 fn start_wait_fails_with_e214_when_a_probe_never_passes() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("waitfail");
+    let Some(env) = Env::with_tmux("waitfail") else { return };
     env.config(
         r#"name = "waitfail"
 [tasks.never_ready]
@@ -256,10 +246,7 @@ stop_grace_period = 1
 
 #[test]
 fn a_task_that_exits_keeps_its_window_and_exit_code() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("exited");
+    let Some(env) = Env::with_tmux("exited") else { return };
     env.config(
         r#"name = "exited"
 [tasks.quick]
@@ -267,8 +254,7 @@ command = "echo hi; exit 3"
 restart_policy = "no"
 "#,
     );
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     wait_state(&env, "quick", "exited");
     let st = env.task_status("quick");
     assert_eq!(st["exit_code"], 3, "{st}");
@@ -304,10 +290,7 @@ restart_policy = "no"
 
 #[test]
 fn lifecycle_verbs_are_idempotent() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("idem");
+    let Some(env) = Env::with_tmux("idem") else { return };
     env.config(
         r#"name = "idem"
 [tasks.svc]
@@ -366,10 +349,7 @@ stop_grace_period = 1
 
 #[test]
 fn hooks_run_in_order_in_the_project_directory() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("hooks");
+    let Some(env) = Env::with_tmux("hooks") else { return };
     env.config(
         r#"name = "hooks"
 [hooks]
@@ -423,10 +403,9 @@ after_stop = "echo t_after_stop >> hooks.log"
 
 #[test]
 fn a_failing_task_before_start_hook_stops_that_task_only() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("taskhookfail") else {
         return;
-    }
-    let env = Env::new("taskhookfail");
+    };
     env.config(
         r#"name = "thf"
 [tasks.good]
@@ -470,10 +449,9 @@ before_start = "exit 7"
 
 #[test]
 fn a_failing_global_before_start_hook_starts_nothing() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("globalhookfail") else {
         return;
-    }
-    let env = Env::new("globalhookfail");
+    };
     env.config(
         r#"name = "ghf"
 [hooks]
@@ -507,10 +485,7 @@ command = "sleep 1000"
 
 #[test]
 fn task_environment_and_cwd() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("taskenv");
+    let Some(env) = Env::with_tmux("taskenv") else { return };
     let port = free_ports(1)[0];
     env.file(".env", "B=2\n");
     env.file("sub/.keep", "");
@@ -527,8 +502,7 @@ env = {{ C = "3" }}
 restart_policy = "no"
 "#
     ));
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     let sub = env.project.join("sub");
     wait_for(10.0, "pwd.out written", || read(&sub.join("pwd.out")).ends_with('\n'));
     let out = read(&sub.join("env.out"));
@@ -553,11 +527,8 @@ restart_policy = "no"
 
 #[test]
 fn stopping_an_exited_task_leaves_other_servers_alone() {
-    if !have_tmux() {
-        return;
-    }
     // A's task exits: its pane is dead and tmux frees its pty, which B's panes may reuse
-    let a = Env::new("xsrv-a");
+    let Some(a) = Env::with_tmux("xsrv-a") else { return };
     a.config("name = \"xa\"\n[tasks.quick]\ncommand = \"exit 3\"\nrestart_policy = \"no\"\n");
     let b = Env::new("xsrv-b");
     let mut cfg = String::from("name = \"xb\"\n");
@@ -567,8 +538,7 @@ fn stopping_an_exited_task_leaves_other_servers_alone() {
         ));
     }
     b.config(&cfg);
-    let (v, code) = a.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    a.started();
     // (not state "exited": see a_task_that_exits_keeps_its_window_and_exit_code)
     wait_for(10.0, "quick's pane to be dead", || {
         a.tmux(&["list-panes", "-a", "-F", "#{pane_dead}"]).trim() == "1"
@@ -581,8 +551,7 @@ fn stopping_an_exited_task_leaves_other_servers_alone() {
         i["pane_id"].as_str().expect("pane"),
         "#{pane_tty}",
     ]);
-    let (v, code) = b.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    b.started();
     let pids: Vec<i32> = (0..4)
         .map(|n| b.task_status(&format!("v{n}"))["pid"].as_i64().expect("running") as i32)
         .collect();
@@ -629,10 +598,7 @@ fn skip_reason(v: &Value, task: &str) -> String {
 /// is a failure of the start, and the start is not ok (exit 1); it returns at once.
 #[test]
 fn a_dependency_that_dies_mid_chain_fails_the_start_and_skips_its_dependents_saying_why() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("depdies");
+    let Some(env) = Env::with_tmux("depdies") else { return };
     env.config(
         r#"name = "dies"
 [tasks.db]
@@ -685,10 +651,9 @@ stop_grace_period = 1
 /// skip reason says it was stopped.
 #[test]
 fn a_dependency_stopped_during_the_wait_is_named_as_stopped() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("depstopped") else {
         return;
-    }
-    let env = Env::new("depstopped");
+    };
     env.config(
         r#"name = "stopped"
 [tasks.db]
@@ -723,10 +688,9 @@ stop_grace_period = 1
 /// dependents, whatever the order of the file.
 #[test]
 fn start_lists_tasks_in_launch_order_dependencies_first() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("launchorder") else {
         return;
-    }
-    let env = Env::new("launchorder");
+    };
     env.config(
         r#"name = "order"
 [tasks.web]
@@ -742,7 +706,6 @@ command = "sleep 1000"
 stop_grace_period = 1
 "#,
     );
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    let v = env.started();
     assert_eq!(names(&v["tasks"]), ["db", "api", "web"], "{v}");
 }

@@ -3,7 +3,7 @@
 //! lines), reading with `logs` (`-n`, `-g`/`-C`, `--since`, interleaving, `-f` across a
 //! rotation), logs that outlive the tmux server, `logs-clean`, and the event history.
 
-use crate::harness::{Env, alive, have_tmux, require, show, wait_for};
+use crate::harness::{Env, alive, require, show, start_ok, wait_for};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -98,14 +98,6 @@ fn eventually(secs: f64, mut cond: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn start_ok(env: &Env, args: &[&str]) {
-    let mut a = vec!["start"];
-    a.extend_from_slice(args);
-    let (v, code) = env.json(&a);
-    assert_eq!(code, 0, "start {args:?}: {v}");
-    assert_eq!(v["ok"], true, "start {args:?}: {v}");
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` (UTC) of an epoch time.
@@ -261,17 +253,8 @@ fn assert_run(nums: &[u64], last: u64, min: usize, what: &str) {
 
 #[test]
 fn two_hundred_thousand_lines_each_once_in_order_stamped() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("seq200k");
-    env.config(
-        r#"name = "flood"
-[tasks.a]
-command = "seq 1 200000; sleep 1000"
-"#,
-    );
-    start_ok(&env, &[]);
+    let Some(env) = Env::with_tmux("seq200k") else { return };
+    env.tasks("flood", &[("a", "seq 1 200000; sleep 1000")]).started();
     let log = log_path(&env, "flood", "a");
     wait_for(30.0, "line 200000 in the log", || {
         std::fs::read(&log).is_ok_and(|d| d.ends_with(b" 200000\n"))
@@ -304,10 +287,7 @@ command = "seq 1 200000; sleep 1000"
 
 #[test]
 fn the_first_line_of_a_task_that_exits_at_once_is_logged() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("firstline");
+    let Some(env) = Env::with_tmux("firstline") else { return };
     env.config(
         r#"name = "quick"
 [tasks.q]
@@ -315,7 +295,7 @@ command = "echo first-line; exit 0"
 restart_policy = "no"
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let log = log_path(&env, "quick", "q");
     let ok = eventually(10.0, || has_line(&log, "first-line"));
     assert!(
@@ -331,10 +311,7 @@ restart_policy = "no"
 
 #[test]
 fn rotation_keeps_max_files_each_under_the_size_with_whole_lines() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("rotate");
+    let Some(env) = Env::with_tmux("rotate") else { return };
     env.config(
         r#"name = "rot"
 [tasks.a]
@@ -343,7 +320,7 @@ log_max_size = "2KB"
 log_max_files = 2
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let log = log_path(&env, "rot", "a");
     let last = "line 00003000 xxxxxxxxxxxxxxxxxxxxxxxxxx";
     wait_for(20.0, "line 3000 in a.log", || {
@@ -378,11 +355,8 @@ log_max_files = 2
 
 #[test]
 fn awkward_output_cr_ansi_invalid_utf8_and_an_endless_line() {
-    if !have_tmux() {
-        return;
-    }
+    let Some(env) = Env::with_tmux("awkward") else { return };
     let python = require("python3", &["python3", "-c", "pass"]);
-    let env = Env::new("awkward");
     let mut cfg = String::from(
         r#"name = "awk"
 [tasks.cr]
@@ -403,8 +377,7 @@ log_max_size = "64MB"
     } else {
         eprintln!("the 10 MB line part is skipped");
     }
-    env.config(&cfg);
-    start_ok(&env, &[]);
+    env.config(&cfg).started();
 
     // CR redraws: the final state once, no intermediate state as a line of its own
     let cr = log_path(&env, "awk", "cr");
@@ -524,17 +497,9 @@ log_max_size = "64MB"
 
 #[test]
 fn logs_survive_tmux_kill_server() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("killsrv");
-    env.config(
-        r#"name = "surv"
-[tasks.a]
-command = "seq -f 'row %g' 1 50; sleep 1000"
-"#,
-    );
-    start_ok(&env, &[]);
+    let Some(env) = Env::with_tmux("killsrv") else { return };
+    env.tasks("surv", &[("a", "seq -f 'row %g' 1 50; sleep 1000")])
+        .started();
     let log = log_path(&env, "surv", "a");
     wait_for(10.0, "row 50 in the log", || has_line(&log, "row 50"));
     env.tmux(&["kill-server"]);
@@ -569,24 +534,10 @@ command = "seq -f 'row %g' 1 50; sleep 1000"
 
 #[test]
 fn logs_filters_tail_grep_context_since_and_interleaving() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("filters");
-    env.config(
-        r#"name = "filt"
-[tasks.nums]
-command = "seq 1 20; sleep 1000"
-[tasks.since]
-command = "echo old; sleep 3; echo new; sleep 1000"
-[tasks.ping]
-command = "for i in 1 2 3; do while [ ! -e turn-ping-$i ]; do sleep 0.02; done; echo ping $i; sleep 0.3; touch turn-pong-$i; done; sleep 1000"
-[tasks.pong]
-command = "for i in 1 2 3; do while [ ! -e turn-pong-$i ]; do sleep 0.02; done; echo pong $i; sleep 0.3; touch turn-ping-$((i+1)); done; sleep 1000"
-"#,
-    );
+    let Some(env) = Env::with_tmux("filters") else { return };
+    env.tasks("filt", &[("nums", "seq 1 20; sleep 1000"), ("since", "echo old; sleep 3; echo new; sleep 1000"), ("ping", "for i in 1 2 3; do while [ ! -e turn-ping-$i ]; do sleep 0.02; done; echo ping $i; sleep 0.3; touch turn-pong-$i; done; sleep 1000"), ("pong", "for i in 1 2 3; do while [ ! -e turn-pong-$i ]; do sleep 0.02; done; echo pong $i; sleep 0.3; touch turn-ping-$((i+1)); done; sleep 1000")]);
     env.file("turn-ping-1", "");
-    start_ok(&env, &[]);
+    env.started();
 
     // -n
     let nums = log_path(&env, "filt", "nums");
@@ -672,10 +623,7 @@ command = "for i in 1 2 3; do while [ ! -e turn-pong-$i ]; do sleep 0.02; done; 
 
 #[test]
 fn follow_across_rotation_for_one_task_and_for_all() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("follow");
+    let Some(env) = Env::with_tmux("follow") else { return };
     env.config(
         r#"name = "fol"
 [tasks.tick]
@@ -686,7 +634,7 @@ log_max_files = 3
 command = "for i in $(seq 1 40); do echo tock $i; sleep 0.05; done; sleep 1000"
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let mut one = Follower::spawn(&env, &["--json", "logs", "tick", "-f"]);
     let mut all = Follower::spawn(&env, &["--json", "logs", "-f"]);
     let done_tick = |seen: &[String]| seen.iter().any(|l| json_line_ends(l, " tick 150"));
@@ -712,10 +660,7 @@ command = "for i in $(seq 1 40); do echo tock $i; sleep 0.05; done; sleep 1000"
 
 #[test]
 fn the_pipe_survives_restart_with_one_writer() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("pipe");
+    let Some(env) = Env::with_tmux("pipe") else { return };
     env.config(
         r#"name = "piped"
 [tasks.r]
@@ -723,7 +668,7 @@ command = 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; ec
 stop_grace_period = 1
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let log = log_path(&env, "piped", "r");
     wait_for(10.0, "run 1 in the log", || has_line(&log, "run 1"));
     let pane = |env: &Env| -> String {
@@ -780,10 +725,7 @@ stop_grace_period = 1
 
 #[test]
 fn logs_clean_deletes_and_the_writer_recreates() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("clean");
+    let Some(env) = Env::with_tmux("clean") else { return };
     env.config(
         r#"name = "cln"
 [tasks.c]
@@ -792,7 +734,7 @@ log_max_size = "1KB"
 log_max_files = 2
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let log = log_path(&env, "cln", "c");
     wait_for(10.0, "pre 100 in the log", || has_line(&log, "pre 100"));
     let files: Vec<PathBuf> = [log.clone(), rotated(&log, 1), rotated(&log, 2)]
@@ -829,10 +771,7 @@ log_max_files = 2
 
 #[test]
 fn events_record_each_lifecycle_command_and_filter() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("events");
+    let Some(env) = Env::with_tmux("events") else { return };
     env.config(
         r#"name = "evp"
 [tasks.a]
@@ -853,7 +792,7 @@ stop_grace_period = 1
     let other_cfg = other.join("taskmux.toml").to_string_lossy().into_owned();
     let before = iso_utc(now_secs() - 60);
 
-    start_ok(&env, &[]);
+    env.started();
     for args in [&["stop"][..], &["restart", "a"], &["kill", "a"]] {
         let (v, code) = env.json(args);
         assert_eq!(code, 0, "{args:?}: {v}");
@@ -943,18 +882,10 @@ fn mode_of(p: &Path) -> u32 {
 
 #[test]
 fn state_is_private_events_and_logs_0600_directories_0700() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("modes");
+    let Some(env) = Env::with_tmux("modes") else { return };
     // a state directory taskmux makes itself, not the one the harness made
     let home = env.home.join("fresh");
-    env.config(
-        r#"name = "modes"
-[tasks.m]
-command = "echo hello; sleep 1000"
-"#,
-    );
+    env.tasks("modes", &[("m", "echo hello; sleep 1000")]);
     let o = env
         .command(&["--json", "start"])
         .env("TASKMUX_HOME", &home)
@@ -990,10 +921,9 @@ command = "echo hello; sleep 1000"
 
 #[test]
 fn stopped_tasks_leave_no_log_writer_and_a_restart_still_logs() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("writersgone") else {
         return;
-    }
-    let env = Env::new("writersgone");
+    };
     env.config(
         r#"name = "wg"
 [tasks.a]
@@ -1007,7 +937,7 @@ command = 'trap "" INT; echo "c up"; sleep 1000'
 stop_grace_period = 1
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let logs: Vec<PathBuf> = ["a", "b", "c"].iter().map(|t| log_path(&env, "wg", t)).collect();
     for (t, l) in ["a", "b", "c"].iter().zip(&logs) {
         wait_for(10.0, &format!("{t} up in its log"), || {
@@ -1042,10 +972,9 @@ stop_grace_period = 1
 
 #[test]
 fn follow_reports_exactly_what_rotation_took_before_it_could_read() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("followlost") else {
         return;
-    }
-    let env = Env::new("followlost");
+    };
     env.config(
         r#"name = "fl"
 [tasks.b]
@@ -1054,7 +983,7 @@ log_max_size = "4KB"
 log_max_files = 2
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let log = log_path(&env, "fl", "b");
     wait_for(10.0, "ready in the log", || has_line(&log, "ready"));
     let mut f = Follower::spawn(&env, &["--json", "logs", "b", "-f"]);
@@ -1102,10 +1031,7 @@ log_max_files = 2
 
 #[test]
 fn a_log_path_that_cannot_hold_a_log_is_refused_before_anything_starts() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("badlog");
+    let Some(env) = Env::with_tmux("badlog") else { return };
     env.file("adir/.keep", "");
     for (what, path) in [("a directory", "adir"), ("a /proc file", "/proc/version")] {
         env.config(&format!(
@@ -1201,10 +1127,7 @@ impl Drop for SmallDisk {
 
 #[test]
 fn a_full_disk_is_reported_drained_and_logging_resumes_with_whole_lines() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("fulldisk");
+    let Some(env) = Env::with_tmux("fulldisk") else { return };
     let Some(disk) = SmallDisk::mount(&env.root.join("small"), "64k") else {
         return;
     };
@@ -1218,7 +1141,7 @@ log_file = "{}"
         log.display()
     ));
     env.file("phase", "before");
-    start_ok(&env, &[]);
+    env.started();
     wait_for(10.0, "ticks in the log", || {
         texts(&log).iter().any(|t| t.starts_with("tick before"))
     });

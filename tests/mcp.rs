@@ -4,7 +4,7 @@
 //! lists the tools, and raw JSON-RPC lines, malformed ones and batches too, get their replies
 //! from a server that goes on; `--session` serves a registered project.
 
-use crate::harness::{Env, bin, have_tmux, python, require, show, strings};
+use crate::harness::{Env, bin, python, require, show, strings};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -26,13 +26,10 @@ impl Drop for Server {
 /// Runs `taskmux ARGS` in `dir` with the Env's state directory, feeds it `input` and closes
 /// its stdin; returns its exit code, its stdout as JSON lines, and its stderr.
 fn serve(env: &Env, dir: &Path, args: &[&str], input: &str) -> (Option<i32>, Vec<Value>, String) {
-    let child = Command::new(bin())
+    let child = env
+        .bare(bin())
         .args(args)
         .current_dir(dir)
-        .env("TASKMUX_HOME", &env.home)
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .env_remove("TASKMUX_TMUX_SOCKET")
         .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -67,14 +64,11 @@ fn serve(env: &Env, dir: &Path, args: &[&str], input: &str) -> (Option<i32>, Vec
 
 #[test]
 fn python_sdk_lists_and_calls_the_tools() {
-    if !have_tmux() {
-        return;
-    }
+    let Some(env) = Env::with_tmux("mcp-sdk") else { return };
     let py = python();
     if !require("python mcp", &[&py, "-c", "import mcp"]) {
         return;
     }
-    let env = Env::new("mcp-sdk");
     env.config(CONFIG);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client.py");
     let o = Command::new(&py)
@@ -306,13 +300,9 @@ fn session_serves_a_registered_project_and_an_unknown_one_fails() {
 /// Runs `program ARGS` in the project directory of `env`, with its state directory, and
 /// returns its stdout as JSON (asserting exit 0).
 fn client_json(env: &Env, program: &str, args: &[&str]) -> Value {
-    let o = Command::new(program)
+    let o = env
+        .bare(program)
         .args(args)
-        .current_dir(&env.project)
-        .env("TASKMUX_HOME", &env.home)
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .env_remove("TASKMUX_TMUX_SOCKET")
         .stdin(Stdio::null())
         .output()
         .expect("the client runs");
@@ -325,13 +315,10 @@ fn client_json(env: &Env, program: &str, args: &[&str]) -> Value {
 /// each gets what its revision defines, as the Python SDK's do.
 #[test]
 fn typescript_sdk_gets_what_each_revision_defines() {
-    if !have_tmux() {
-        return;
-    }
+    let Some(env) = Env::with_tmux("mcp-ts") else { return };
     let Some(sdk) = crate::harness::node_module("@modelcontextprotocol/sdk/package.json") else {
         return;
     };
-    let env = Env::new("mcp-ts");
     env.config(CONFIG);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client_ts.cjs");
     let modules = sdk.ancestors().nth(3).expect("node_modules holds the SDK");
@@ -367,13 +354,12 @@ fn typescript_sdk_gets_what_each_revision_defines() {
 /// comes back as a result the model can read.
 #[test]
 fn inspector_cli_lists_the_tools_and_reads_an_input_error() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("mcp-inspector") else {
         return;
-    }
+    };
     let Some(cli) = crate::harness::node_module("@modelcontextprotocol/inspector/cli/build/cli.js") else {
         return;
     };
-    let env = Env::new("mcp-inspector");
     env.config(CONFIG);
     let cli = cli.display().to_string();
     let home = format!("TASKMUX_HOME={}", env.home.display());
@@ -420,10 +406,7 @@ fn inspector_cli_lists_the_tools_and_reads_an_input_error() {
 /// before initialize, through the binary itself.
 #[test]
 fn batches_follow_the_revision_and_nothing_comes_before_initialize() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("mcp-batch");
+    let Some(env) = Env::with_tmux("mcp-batch") else { return };
     env.config(CONFIG);
     let init = |rev: &str| INITIALIZE.replace("2025-11-25", rev);
     let batch = r#"[{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"status","arguments":{}}},{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":"b","method":"ping"}]"#;

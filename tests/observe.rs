@@ -1,18 +1,10 @@
 //! Reading state: `status`, `inspect` and `health` JSON, errors when tmux is missing, and
 //! the output rules (broken pipes, color, unknown commands, `--json` anywhere).
 
-use crate::harness::{Env, alive, bin, free_port, have_tmux, show, wait_for};
+use crate::harness::{Env, alive, bin, entry, free_port, show, wait_for};
 use serde_json::Value;
 use std::io::Read;
 use std::process::{Command, Stdio};
-
-/// One task's entry in a `status --json` or `health --json` answer.
-fn entry(v: &Value, task: &str) -> Value {
-    v["tasks"]
-        .as_array()
-        .and_then(|a| a.iter().find(|t| t["name"] == task).cloned())
-        .unwrap_or_else(|| panic!("no task {task} in {v}"))
-}
 
 const STATUS_TASK_KEYS: &[&str] = &[
     "name",
@@ -45,10 +37,9 @@ fn assert_keys(v: &Value, keys: &[&str]) {
 
 #[test]
 fn status_json_shape_and_values() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("statusshape") else {
         return;
-    }
-    let env = Env::new("statusshape");
+    };
     env.file("m/.keep", "");
     env.config(
         r#"name = "shape"
@@ -64,10 +55,8 @@ depends_on = ["run"]
 restart_policy = "no"
 "#,
     );
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
-    let (s, code) = env.json(&["status"]);
-    assert_eq!(code, 0, "{s}");
+    env.started();
+    let s = env.status();
     assert_keys(&s, &["session", "running", "active_tasks", "daemon", "tasks"]);
     assert_keys(&s["daemon"], &["running", "pid"]);
     assert_eq!(s["session"], "shape");
@@ -143,10 +132,7 @@ restart_policy = "no"
 
 #[test]
 fn inspect_json_has_everything_but_env_values() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("inspect");
+    let Some(env) = Env::with_tmux("inspect") else { return };
     let port = free_port();
     env.file("wd/.keep", "");
     env.config(&format!(
@@ -160,8 +146,7 @@ env = {{ SECRET = "s3cr3t-value-xyz" }}
 stop_grace_period = 1
 "#
     ));
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     // the pane runs taskmux for an instant, then sh, then (exec) sleep
     wait_for(10.0, "pane_current_command to be sleep", || {
         env.json(&["inspect", "ins"]).0["pane_current_command"] == "sleep"
@@ -235,10 +220,7 @@ stop_grace_period = 1
 
 #[test]
 fn health_json_methods_and_reasons() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("health");
+    let Some(env) = Env::with_tmux("health") else { return };
     let port = free_port();
     env.config(&format!(
         r#"name = "probe"
@@ -265,8 +247,7 @@ health_check = "exit 0"
 auto_start = false
 "#
     ));
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     wait_for(20.0, "the http server to answer", || {
         let (h, _) = env.json(&["health"]);
         entry(&h, "web")["healthy"] == true
@@ -318,11 +299,8 @@ auto_start = false
 
 #[test]
 fn tmux_missing_from_path_is_e203() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("notmux");
-    env.config("name = \"notmux\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    let Some(env) = Env::with_tmux("notmux") else { return };
+    env.tasks("notmux", &[("a", "sleep 1000")]);
     let empty = env.root.join("emptybin");
     std::fs::create_dir_all(&empty).expect("mkdir");
     for path in [empty.to_string_lossy().into_owned(), "/nonexistent".to_string()] {
@@ -364,10 +342,7 @@ fn big_config(env: &Env) {
 
 #[test]
 fn a_closed_stdout_ends_quietly() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("pipe");
+    let Some(env) = Env::with_tmux("pipe") else { return };
     big_config(&env);
     let full = env.run(&["status"]);
     assert_eq!(full.status.code(), Some(0), "{}", show(&full));
@@ -393,17 +368,13 @@ fn a_closed_stdout_ends_quietly() {
     assert!(o.stderr.is_empty(), "no panic or broken-pipe message: {}", show(&o));
 
     // and through a shell pipeline, as people type it
-    let o = Command::new("bash")
+    let o = env
+        .bare("bash")
         .arg("-c")
         .arg(r#"set -o pipefail; "$0" -L "$1" status | head -c 1"#)
         .arg(bin())
         .arg(&env.socket)
-        .current_dir(&env.project)
-        .env("TASKMUX_HOME", &env.home)
         .env("NO_COLOR", "1")
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .env_remove("TASKMUX_TMUX_SOCKET")
         .stdin(Stdio::null())
         .output()
         .expect("bash runs");
@@ -414,10 +385,7 @@ fn a_closed_stdout_ends_quietly() {
 
 #[test]
 fn human_output_has_no_color_without_a_tty_or_with_no_color() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("color");
+    let Some(env) = Env::with_tmux("color") else { return };
     env.config(
         r#"name = "color"
 [tasks.a]
@@ -481,10 +449,7 @@ auto_start = false
 
 #[test]
 fn unknown_command_and_json_after_the_subcommand() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("usage");
+    let Some(env) = Env::with_tmux("usage") else { return };
     env.config("name = \"usage\"\n[tasks.a]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n");
 
     let (v, code) = env.json(&["frobnicate"]);
@@ -533,10 +498,7 @@ fn cmdline(pid: i64) -> String {
 /// and the table's PID column shows `PANE/COMMAND` when they differ.
 #[test]
 fn status_shows_the_pid_of_the_command_next_to_the_wrapper() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("cmdpid");
+    let Some(env) = Env::with_tmux("cmdpid") else { return };
     env.config(
         r#"name = "cmdpid"
 [tasks.wrapped]
@@ -547,8 +509,7 @@ command = "exec sleep 1002"
 stop_grace_period = 1
 "#,
     );
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     let mut s = Value::Null;
     wait_for(10.0, "both command pids", || {
         s = env.json(&["status"]).0;

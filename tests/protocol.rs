@@ -59,10 +59,7 @@ fn over_socket(env: &Env, lines: &[String]) -> Vec<Value> {
 
 #[test]
 fn request_answers_from_any_directory_with_the_context_in_the_envelope() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("proto-ctx");
+    let Some(env) = Env::with_tmux("proto-ctx") else { return };
     env.config("name = \"proto-ctx\"\n[tasks.a]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n");
     let elsewhere = env.root.join("elsewhere");
     std::fs::create_dir_all(&elsewhere).expect("mkdir");
@@ -192,10 +189,7 @@ fn bad_requests() -> Vec<(String, &'static str, &'static str)> {
 
 #[test]
 fn bad_requests_get_the_same_error_on_every_front() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("proto-bad");
+    let Some(env) = Env::with_tmux("proto-bad") else { return };
     env.daemon_start(30.0);
     let bad = bad_requests();
     let lines: Vec<String> = bad.iter().map(|(l, _, _)| l.clone()).collect();
@@ -225,14 +219,11 @@ fn bad_requests_get_the_same_error_on_every_front() {
 
 #[test]
 fn the_websocket_may_not_change_the_machine() {
-    if !have_tmux() {
-        return;
-    }
+    let Some(env) = Env::with_tmux("proto-ws") else { return };
     let py = python();
     if !require("python websockets", &[&py, "-c", "import websockets.sync.client"]) {
         return;
     }
-    let env = Env::new("proto-ws");
     let port = free_port();
     env.daemon_start_with(30.0, &format!("api_port = {port}\n"));
     let before = read(&env.home.join("config.toml"));

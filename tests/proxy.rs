@@ -36,10 +36,10 @@ fn setup_global(name: &str, extra_tasks: &str, extra_global: &str) -> Option<Px>
 }
 
 fn setup_full(name: &str, extra_tasks: &str, extra_global: &str, prepare: impl FnOnce(&Env)) -> Option<Px> {
-    if !have_tmux() || !require("curl", &["curl", "--version"]) {
+    let env = Env::with_tmux(name)?;
+    if !require("curl", &["curl", "--version"]) {
         return None;
     }
-    let env = Env::new(name);
     env.config(&format!(
         "name = \"{name}\"\n[tasks.web]\ncommand = \"exec python3 {} $PORT\"\nhost = \"web\"\n{extra_tasks}",
         upstream_script()
@@ -373,10 +373,7 @@ fn unknown_hosts_stopped_tasks_and_plain_http_get_answers_that_say_what_to_do() 
 
 #[test]
 fn a_taken_port_leaves_the_daemon_running_with_the_proxy_down_and_why() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("pxp");
+    let Some(env) = Env::with_tmux("pxp") else { return };
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
     env.daemon_start_with(
@@ -401,10 +398,10 @@ fn a_taken_port_leaves_the_daemon_running_with_the_proxy_down_and_why() {
 
 #[test]
 fn the_daemon_answers_dns_for_the_tld_when_host_resolver_is_dns_server() {
-    if !have_tmux() || !require("dig", &["dig", "-v"]) {
+    let Some(env) = Env::with_tmux("pxd") else { return };
+    if !require("dig", &["dig", "-v"]) {
         return;
     }
-    let env = Env::new("pxd");
     let port = free_port();
     env.daemon_start_with(
         30.0,

@@ -13,7 +13,7 @@
 //! 7301-7304 and the proxy's 8443) and its `/tmp/demo` are replaced by free ports and a
 //! scratch directory, in the README's text and in the example's `taskmux.toml` alike.
 
-use crate::harness::{Env, bin, free_port, have_tmux, processes_with_env, require, show};
+use crate::harness::{Env, bin, free_port, processes_with_env, require, require_tmux, show};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -130,7 +130,7 @@ impl Drop for Marked {
 
 #[test]
 fn the_readme_runs_as_written() {
-    if !have_tmux() || !require("python3", &["python3", "-V"]) || !require("curl", &["curl", "--version"]) {
+    if !require_tmux() || !require("python3", &["python3", "-V"]) || !require("curl", &["curl", "--version"]) {
         return;
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -1,7 +1,7 @@
 //! The `reload` request: a running project follows its config on disk, with what runs read
 //! from tmux (no memory of the config before).
 
-use crate::harness::{Env, have_tmux, show, task_procs, wait_for, windows};
+use crate::harness::{Env, show, task_procs, wait_for, windows};
 use serde_json::Value;
 use std::io::Write;
 use std::process::Stdio;
@@ -25,16 +25,12 @@ fn request(env: &Env, line: &str) -> Value {
 
 #[test]
 fn reload_starts_added_stops_removed_and_marks_changed_stale() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("reload");
+    let Some(env) = Env::with_tmux("reload") else { return };
     env.config(
         "name = \"rl\"\n[tasks.a]\ncommand = \"sleep 1001\"\n[tasks.b]\ncommand = \"sleep 1002\"\n\
          [tasks.k]\ncommand = \"sleep 1004\"\n",
-    );
-    let (v, rc) = env.json(&["start"]);
-    assert_eq!(rc, 0, "{v}");
+    )
+    .started();
     let (v, rc) = env.json(&["kill", "k"]);
     assert_eq!((rc, v["action"].as_str()), (0, Some("killed")), "{v}");
     let b = task_procs(&env, "rl", "b");
@@ -78,11 +74,10 @@ fn reload_starts_added_stops_removed_and_marks_changed_stale() {
 
 #[test]
 fn reload_of_a_project_that_is_not_running_does_nothing() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("reload-idle") else {
         return;
-    }
-    let env = Env::new("reload-idle");
-    env.config("name = \"rli\"\n[tasks.a]\ncommand = \"sleep 1005\"\n");
+    };
+    env.tasks("rli", &[("a", "sleep 1005")]);
     let v = request(&env, r#"{"command": "reload"}"#);
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["started"], serde_json::json!([]), "{v}");

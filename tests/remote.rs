@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// Whether the OpenSSH server and client are here (see [`require`]).
 fn have_ssh() -> bool {
-    crate::harness::have_tmux()
+    crate::harness::require_tmux()
         && require("sshd", &["/usr/sbin/sshd", "-V"])
         && require("ssh", &["ssh", "-V"])
         && require("ssh-keygen", &["sh", "-c", "command -v ssh-keygen"])

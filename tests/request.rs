@@ -3,11 +3,11 @@
 //! each echoing its request's `id`. A whole session of lifecycle requests; replies that are
 //! the very JSON `--json` prints; errors after which the loop goes on; jobs; authoring.
 
-use crate::harness::{Env, bin, have_tmux, read, show, strings, task_procs, wait_for, windows};
+use crate::harness::{Env, bin, entry, read, show, strings, task_procs, wait_for, windows};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -45,13 +45,9 @@ impl Loop {
             .root
             .join(format!("request-{}.stderr", N.fetch_add(1, Ordering::SeqCst)));
         let err = std::fs::File::create(&stderr).expect("stderr file");
-        let mut child = Command::new(bin())
+        let mut child = env
+            .bare(bin())
             .args(args)
-            .current_dir(&env.project)
-            .env("TASKMUX_HOME", &env.home)
-            .env_remove("TMUX")
-            .env_remove("TMUX_PANE")
-            .env_remove("TASKMUX_TMUX_SOCKET")
             .env("NO_COLOR", "1")
             .envs(vars.iter().copied())
             .stdin(Stdio::piped())
@@ -191,14 +187,6 @@ impl Drop for Loop {
     }
 }
 
-/// One task's entry in a `status`/`health` answer.
-fn entry(v: &Value, task: &str) -> Value {
-    v["tasks"]
-        .as_array()
-        .and_then(|a| a.iter().find(|t| t["name"] == task).cloned())
-        .unwrap_or_else(|| panic!("no task {task} in {v}"))
-}
-
 /// The strings of a JSON array, sorted.
 fn sorted(v: &Value) -> Vec<String> {
     let mut s = strings(v);
@@ -240,10 +228,9 @@ stop_grace_period = 1
 
 #[test]
 fn a_session_of_requests_in_one_process() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("rq-session") else {
         return;
-    }
-    let env = Env::new("rq-session");
+    };
     env.config(SESSION_CONFIG);
     let session = "rq-session";
     let mut rq = Loop::spawn(&env);
@@ -444,13 +431,8 @@ depends_on = ["b"]
 
 #[test]
 fn replies_are_the_json_of_json_flag() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("rq-same");
-    env.config(SAME_CONFIG);
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    let Some(env) = Env::with_tmux("rq-same") else { return };
+    env.config(SAME_CONFIG).started();
     // a dead job, kept after its failure, for `jobs` to list
     let o = env.run(&["run", "--tag", "t", "--wait", "--", "sh", "-c", "echo job; exit 3"]);
     assert_eq!(o.status.code(), Some(3), "the job's exit code: {}", show(&o));
@@ -541,11 +523,8 @@ fn assert_pong(p: &Value, id: Value) {
 
 #[test]
 fn errors_get_a_reply_and_the_loop_goes_on() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("rq-errors");
-    env.config("name = \"rq-errors\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    let Some(env) = Env::with_tmux("rq-errors") else { return };
+    env.tasks("rq-errors", &[("a", "sleep 1000")]);
     let mut rq = Loop::spawn(&env);
     let raw: &[(&str, &str, Option<Value>)] = &[
         ("{", "E502", None),
@@ -581,11 +560,8 @@ fn errors_get_a_reply_and_the_loop_goes_on() {
 
 #[test]
 fn a_line_that_is_not_utf8_gets_an_error_reply_and_the_loop_goes_on() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("rq-utf8");
-    env.config("name = \"rq-utf8\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    let Some(env) = Env::with_tmux("rq-utf8") else { return };
+    env.tasks("rq-utf8", &[("a", "sleep 1000")]);
     let mut rq = Loop::spawn(&env);
     rq.call("ping", None, Some(json!(1)));
     rq.send_raw(b"{\"command\": \"ping\", \"id\": \"\xff\xfe\"}");
@@ -598,13 +574,9 @@ fn a_line_that_is_not_utf8_gets_an_error_reply_and_the_loop_goes_on() {
 
 #[test]
 fn global_flags_before_request_are_honored() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("rq-flags");
-    env.config("name = \"rq-flags\"\n[tasks.a]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n");
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    let Some(env) = Env::with_tmux("rq-flags") else { return };
+    env.config("name = \"rq-flags\"\n[tasks.a]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n")
+        .started();
     // `taskmux -L SOCKET __request`: global flags go anywhere before `--`, as Env::command
     // and every other command put them
     let mut rq = Loop::spawn_args(&env, &["-L", &env.socket, "__request"]);
@@ -638,10 +610,7 @@ fn config_flag_after_request_picks_the_config() {
 
 #[test]
 fn jobs_through_the_loop() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("rq-jobs");
+    let Some(env) = Env::with_tmux("rq-jobs") else { return };
     env.config("name = \"rq-jobs\"\n[tasks.idle]\ncommand = \"sleep 1000\"\nauto_start = false\n");
     let mut rq = Loop::spawn(&env);
 
@@ -804,15 +773,14 @@ fn real_tmux() -> PathBuf {
 
 #[test]
 fn jobs_right_after_run_wait_lists_the_job_dead() {
-    if !have_tmux() {
-        return;
-    }
     // `run` with `wait` answers once the job's wrapper has recorded the exit code; the
     // wrapper then signals its waiters (`tmux wait-for -S`) and only then ends its pane.
     // A tmux shim that takes a second over `wait-for -S` holds that gap open, so `jobs`
     // asked at once sees what a client racing it sees a few times in ten: the same job
     // still running. A job whose exit code `run` has returned has ended.
-    let env = Env::new("rq-jobrace");
+    let Some(env) = Env::with_tmux("rq-jobrace") else {
+        return;
+    };
     env.config("name = \"rq-jobrace\"\n[tasks.idle]\ncommand = \"sleep 1000\"\nauto_start = false\n");
     let shims = env.root.join("shims");
     std::fs::create_dir_all(&shims).expect("mkdir");

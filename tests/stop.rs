@@ -1,7 +1,7 @@
 //! `stop` and `kill` against stubborn processes: signal traps, background children, setsid
 //! escapees, double-forked orphans; concurrent `start`; freeing a task's port.
 
-use crate::harness::{Env, alive, have_tmux, read, require, show, wait_for};
+use crate::harness::{Env, alive, read, require, show, start_ok, wait_for};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -46,15 +46,6 @@ fn environ_var(pid: i32, key: &str) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
-fn start_ok(env: &Env, args: &[&str]) -> Value {
-    let mut a = vec!["start"];
-    a.extend_from_slice(args);
-    let (v, code) = env.json(&a);
-    assert_eq!(code, 0, "start failed: {v}");
-    assert_eq!(v["ok"], true, "start failed: {v}");
-    v
-}
-
 /// Waits (10 s) until one task's status satisfies `cond`; on timeout shows the last status.
 fn wait_status(env: &Env, task: &str, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -75,10 +66,9 @@ fn wait_running(env: &Env, tasks: &[&str]) {
 
 #[test]
 fn stop_leaves_no_process_of_stubborn_tasks() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("stop-stubborn") else {
         return;
-    }
-    let env = Env::new("stop-stubborn");
+    };
     env.config(
         r#"name = "stubborn"
 
@@ -95,7 +85,7 @@ command = "setsid sh -c 'echo $$ > setsid.pid; exec sleep 1000' & wait"
 stop_grace_period = 1
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let pids = wait_pids(&env, &["trap.pid", "bg.pid", "bg-shell.pid", "setsid.pid"]);
     wait_running(&env, &["trap", "bg", "setsid"]);
     // the setsid child really escaped: it is in neither the pane's process group nor its session
@@ -159,10 +149,7 @@ stop_grace_period = 1
 
 #[test]
 fn stop_one_task_leaves_the_others_running() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("stop-one");
+    let Some(env) = Env::with_tmux("stop-one") else { return };
     env.config(
         r#"name = "one"
 [tasks.a]
@@ -176,7 +163,7 @@ command = "echo $$ > c.pid; exec sleep 1000"
 stop_grace_period = 1
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let pids = wait_pids(&env, &["a.pid", "b.pid", "c.pid"]);
     wait_running(&env, &["a", "b", "c"]);
     let pid_b = env.task_status("b")["pid"].clone();
@@ -213,10 +200,9 @@ stop_grace_period = 1
 
 #[test]
 fn stop_reaps_orphan_of_a_task_that_already_exited() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("stop-orphan") else {
         return;
-    }
-    let env = Env::new("stop-orphan");
+    };
     env.config(
         r#"name = "orphan"
 [tasks.forker]
@@ -227,7 +213,7 @@ stop_grace_period = 1
 command = "exec sleep 1000"
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let orphan = wait_pids(&env, &["orphan.pid"])[0];
     // the pane's own process exits at once; the double-forked sleep lives on
     let s = wait_status(&env, "forker", "forker's pane process to exit", |s| {
@@ -351,10 +337,12 @@ fn have_python() -> bool {
 /// someone else now: `stop` of the exited task must not signal them.
 #[test]
 fn stop_of_an_exited_task_spares_a_process_that_reuses_its_tty() {
-    if !have_tmux() || !have_python() {
+    let Some(env) = Env::with_tmux("stop-ttyreuse") else {
+        return;
+    };
+    if !have_python() {
         return;
     }
-    let env = Env::new("stop-ttyreuse");
     env.config(
         r#"name = "reuse"
 [tasks.x]
@@ -365,7 +353,7 @@ stop_grace_period = 1
 command = "exec sleep 1000"
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let x = wait_status(&env, "x", "x to exit", |s| !s["exit_code"].is_null());
     assert_eq!(x["exit_code"], 0, "{x}");
     let x_tty = pane_tty(&env, "x");
@@ -392,10 +380,12 @@ command = "exec sleep 1000"
 /// taskmux) gets the same /dev/pts/N. The rest of the stop must not signal it.
 #[test]
 fn stop_spares_a_process_that_takes_a_pty_freed_during_the_stop() {
-    if !have_tmux() || !have_python() {
+    let Some(env) = Env::with_tmux("stop-ptyrace") else {
+        return;
+    };
+    if !have_python() {
         return;
     }
-    let env = Env::new("stop-ptyrace");
     env.config(
         r#"name = "ptyrace"
 [tasks.quick]
@@ -406,7 +396,7 @@ command = "trap \"\" TERM INT; while :; do sleep 0.2; done"
 stop_grace_period = 1
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     wait_running(&env, &["quick", "stubborn"]);
     let quick_tty = pane_tty(&env, "quick");
     let stop = env
@@ -433,10 +423,9 @@ stop_grace_period = 1
 
 #[test]
 fn concurrent_starts_make_one_session_one_window_one_process_per_task() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("stop-concurrent") else {
         return;
-    }
-    let env = Env::new("stop-concurrent");
+    };
     let tasks = ["t1", "t2", "t3", "t4", "t5"];
     let mut cfg = String::from("name = \"race\"\n");
     for t in tasks {
@@ -517,10 +506,7 @@ fn concurrent_starts_make_one_session_one_window_one_process_per_task() {
 
 #[test]
 fn kill_sigkills_a_stubborn_task_at_once_and_destroys_its_window() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("stop-kill");
+    let Some(env) = Env::with_tmux("stop-kill") else { return };
     env.config(
         r#"name = "killer"
 [tasks.trap]
@@ -530,7 +516,7 @@ stop_grace_period = 5
 command = "echo $$ > other.pid; exec sleep 1000"
 "#,
     );
-    start_ok(&env, &[]);
+    env.started();
     let pids = wait_pids(&env, &["trap.pid", "other.pid"]);
     wait_running(&env, &["trap", "other"]);
 
@@ -584,10 +570,10 @@ fn http_get(port: u16) -> Option<String> {
 
 #[test]
 fn start_frees_the_port_of_a_task_from_a_squatter() {
-    if !have_tmux() || !have_python() {
+    let Some(env) = Env::with_tmux("stop-port") else { return };
+    if !have_python() {
         return;
     }
-    let env = Env::new("stop-port");
     let port = crate::harness::free_port();
     let squat_dir = env.root.join("squat");
     std::fs::create_dir_all(&squat_dir).expect("mkdir");
@@ -615,7 +601,7 @@ port = {port}
 stop_grace_period = 1
 "#
     ));
-    let v = start_ok(&env, &[]);
+    let v = env.started();
     assert_eq!(v["tasks"], serde_json::json!(["web"]), "{v}");
     wait_for(5.0, "the squatter to die", || {
         squatter.0.try_wait().ok().flatten().is_some()
@@ -653,10 +639,9 @@ fn wait_task_procs(env: &Env, session: &str, task: &str) -> Vec<i32> {
 /// `orphan_reaped` event naming its pids) before it launches the one copy that runs.
 #[test]
 fn stop_and_start_find_a_task_whose_session_or_server_is_gone() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("stop-nosession") else {
         return;
-    }
-    let env = Env::new("stop-nosession");
+    };
     env.config(
         r#"name = "gone"
 [tasks.hup]
@@ -668,7 +653,7 @@ stop_grace_period = 1
 "#,
     );
     for kill in [&["kill-session", "-t", "gone"][..], &["kill-server"]] {
-        start_ok(&env, &[]);
+        env.started();
         let pids = wait_task_procs(&env, "gone", "hup");
         env.tmux(kill);
         wait_for(10.0, "the session to go", || env.tmux(&["list-sessions"]).is_empty());
@@ -684,13 +669,13 @@ stop_grace_period = 1
     }
 
     for kill in [&["kill-server"][..], &["kill-window", "-t", "=gone:hup"]] {
-        start_ok(&env, &[]);
+        env.started();
         let old = wait_task_procs(&env, "gone", "hup");
         env.tmux(kill);
         wait_for(10.0, "the window to go", || !window_names(&env).contains(&"hup".into()));
         assert!(old.iter().all(|p| alive(*p)), "{kill:?}: the task lives on");
         let before = events_named(&env, "orphan_reaped").len();
-        start_ok(&env, &[]);
+        env.started();
         let left: Vec<i32> = old.iter().copied().filter(|p| alive(*p)).collect();
         assert!(left.is_empty(), "{kill:?}: start left the old copy {left:?} running");
         let reaped = events_named(&env, "orphan_reaped");
@@ -746,10 +731,10 @@ impl Drop for KillOnDrop {
 /// it still holds the pane's tty open: `stop` finds it by that.
 #[test]
 fn stop_finds_a_detached_child_with_a_cleared_environment_by_its_open_tty() {
-    if !have_tmux() || !require("setsid", &["setsid", "--version"]) {
+    let Some(env) = Env::with_tmux("stop-envi") else { return };
+    if !require("setsid", &["setsid", "--version"]) {
         return;
     }
-    let env = Env::new("stop-envi");
     // a duration no other test uses, to tell this sleep from any other
     let secs = format!("1023.{}", std::process::id());
     env.config(&format!(
@@ -759,7 +744,7 @@ command = "setsid -f env -i sleep {secs}; sleep 1000"
 stop_grace_period = 1
 "#
     ));
-    start_ok(&env, &[]);
+    env.started();
     let tty = pane_tty(&env, "escape");
     let on_tty = |p: &i32| std::fs::read_link(format!("/proc/{p}/fd/0")).is_ok_and(|l| l.to_string_lossy() == tty);
     wait_for(10.0, "the detached sleep", || {
@@ -785,10 +770,7 @@ stop_grace_period = 1
 /// own terms, never with tmux's raw `can't find pane` (E204).
 #[test]
 fn kill_racing_start_never_fails_with_a_raw_tmux_error() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("stop-race");
+    let Some(env) = Env::with_tmux("stop-race") else { return };
     env.config(
         r#"name = "race"
 [tasks.a]

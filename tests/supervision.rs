@@ -53,18 +53,14 @@ while True:
 
 #[test]
 fn a_relaunch_first_ends_what_the_old_run_left_and_waits_for_its_port() {
-    if !have_tmux() {
-        return;
-    }
     let name = "sv-stubborn";
-    let env = Env::new(name);
+    let Some(env) = Env::with_tmux(name) else { return };
     env.file("srv.py", STUBBORN);
     env.config(&format!(
         "name = \"{name}\"\n[tasks.web]\ncommand = \"python3 -u srv.py\"\nhost = \"web\"\nstop_grace_period = 2\n"
     ));
     env.daemon_start(30.0);
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     wait_for(10.0, "the child to listen", || {
         read(&log_of(&env, name, "web")).contains("child listening")
     });
@@ -122,7 +118,7 @@ fn vite() -> Option<PathBuf> {
 
 #[test]
 fn vite_killed_comes_back_once_with_one_node_and_serves_the_page() {
-    if !have_tmux() {
+    if !require_tmux() {
         return;
     }
     let Some(vite) = vite() else { return };
@@ -182,18 +178,14 @@ fn vite_killed_comes_back_once_with_one_node_and_serves_the_page() {
 /// only for one that runs (before: it stayed exited, and nothing said why).
 #[test]
 fn a_task_that_fails_at_once_is_restarted_by_its_policy() {
-    if !have_tmux() {
-        return;
-    }
     let name = "sv-at-once";
-    let env = Env::new(name);
+    let Some(env) = Env::with_tmux(name) else { return };
     env.config(&format!(
         "name = \"{name}\"\n[tasks.crash]\ncommand = \"exit 3\"\nmax_restarts = 2\nrestart_backoff = 1.01\n"
     ));
     // a heal interval longer than the test: only supervision can bring it back
     env.daemon_start(600.0);
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     wait_for(15.0, "max_restarts_reached", || {
         !env.events_named("max_restarts_reached", Some("crash")).is_empty()
     });
@@ -203,17 +195,13 @@ fn a_task_that_fails_at_once_is_restarted_by_its_policy() {
 
 #[test]
 fn restart_budgets_outlive_tmux_and_the_daemon_and_a_heal_leaves_a_task_that_gave_up() {
-    if !have_tmux() {
-        return;
-    }
     let name = "sv-budget";
-    let env = Env::new(name);
+    let Some(env) = Env::with_tmux(name) else { return };
     env.config(&format!(
         "name = \"{name}\"\n[tasks.crash]\ncommand = \"sh -c 'sleep 0.2; exit 3'\"\nmax_restarts = 2\nrestart_backoff = 1.01\n\n[tasks.idle]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n"
     ));
     env.daemon_start(0.5);
-    let (v, code) = env.json(&["start"]);
-    assert_eq!(code, 0, "{v}");
+    env.started();
     wait_for(15.0, "max_restarts_reached", || {
         !env.events_named("max_restarts_reached", Some("crash")).is_empty()
     });

@@ -8,7 +8,7 @@
 //! gets its own world: scratch dir, TASKMUX_HOME and tmux socket, which tmuxp is pointed at
 //! (`tmuxp load -L`).
 
-use crate::harness::{Env, have_tmux, python, read, require, show};
+use crate::harness::{Env, python, read, require, require_tmux, show};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -21,7 +21,7 @@ struct Tmuxp {
 
 /// The bin/ of the test venv when it has tmuxp (and tmux is there); None (skip) off CI.
 pub fn venv_bin() -> Option<PathBuf> {
-    if !have_tmux() {
+    if !require_tmux() {
         return None;
     }
     let py = PathBuf::from(python());

@@ -223,31 +223,21 @@ fn extra_arguments_are_usage_errors() {
     }
 }
 
-/// Runs taskmux in `dir` with `--json`; (json, exit code).
-fn json_in(env: &Env, dir: &std::path::Path, args: &[&str]) -> (Value, i32) {
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    let o = env.command(&a).current_dir(dir).output().expect("runs");
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(&o)));
-    (v, o.status.code().unwrap_or(-1))
-}
-
 #[test]
 fn two_projects_with_one_name_never_share_a_session() {
-    if !crate::harness::have_tmux() {
+    let Some(env) = Env::with_tmux("rel-collide") else {
         return;
-    }
-    let env = Env::new("rel-collide");
+    };
     let one = env.root.join("one").join("app");
     let two = env.root.join("two").join("app");
     for d in [&one, &two] {
         std::fs::create_dir_all(d).expect("mkdir");
         std::fs::write(d.join("taskmux.toml"), "[tasks.web]\ncommand = \"sleep 1000\"\n").expect("config");
     }
-    let (v, rc) = json_in(&env, &one, &["start"]);
+    let (v, rc) = env.json_in(&one, &["start"]);
     assert_eq!(rc, 0, "{v}");
     for cmd in [&["start"][..], &["stop"], &["status"], &["kill", "web"], &["restart"]] {
-        let (v, rc) = json_in(&env, &two, cmd);
+        let (v, rc) = env.json_in(&two, cmd);
         assert_eq!((v["code"].as_str(), rc), (Some("E305"), 1), "{cmd:?}: {v}");
         let m = v["error"].as_str().unwrap_or_default();
         assert!(
@@ -257,7 +247,7 @@ fn two_projects_with_one_name_never_share_a_session() {
         );
         assert!(v["hint"].as_str().unwrap_or_default().contains("`name`"), "{v}");
     }
-    let (v, _) = json_in(&env, &one, &["status"]);
+    let (v, _) = env.json_in(&one, &["status"]);
     assert_eq!(
         v["tasks"][0]["running"], true,
         "the first project's task still runs: {v}"
@@ -268,13 +258,13 @@ fn two_projects_with_one_name_never_share_a_session() {
         "name = \"app-two\"\n[tasks.web]\ncommand = \"sleep 1000\"\n",
     )
     .expect("config");
-    let (v, rc) = json_in(&env, &two, &["status"]);
+    let (v, rc) = env.json_in(&two, &["status"]);
     assert_eq!((rc, v["session"].as_str()), (0, Some("app-two")), "{v}");
     // the owner deleted: not a collision any more
     std::fs::write(two.join("taskmux.toml"), "[tasks.web]\ncommand = \"sleep 1000\"\n").expect("config");
-    json_in(&env, &one, &["stop"]);
+    env.json_in(&one, &["stop"]);
     std::fs::remove_file(one.join("taskmux.toml")).expect("rm");
-    let (v, rc) = json_in(&env, &two, &["status"]);
+    let (v, rc) = env.json_in(&two, &["status"]);
     assert_eq!(rc, 0, "a deleted config owns nothing: {v}");
 }
 
@@ -294,13 +284,13 @@ fn a_linked_git_worktree_gets_its_branch_in_the_default_name() {
     )
     .expect("config");
     std::fs::write(wt.join("taskmux.toml"), "[tasks.a]\ncommand = \"sleep 1000\"\n").expect("config");
-    let (v, rc) = json_in(&env, &wt, &["status"]);
+    let (v, rc) = env.json_in(&wt, &["status"]);
     assert_eq!(
         (rc, v["session"].as_str()),
         (0, Some("repo-feat-feature-login-form")),
         "{v}"
     );
-    let (v, _) = json_in(&env, &wt.join("sub"), &["status"]);
+    let (v, _) = env.json_in(&wt.join("sub"), &["status"]);
     assert_eq!(v["session"], "sub-feature-login-form", "{v}");
     // the main checkout (a .git directory) keeps the plain slug
     std::fs::write(
@@ -308,22 +298,19 @@ fn a_linked_git_worktree_gets_its_branch_in_the_default_name() {
         "[tasks.a]\ncommand = \"true\"\n",
     )
     .expect("config");
-    let (v, _) = json_in(&env, &env.root.join("repo"), &["status"]);
+    let (v, _) = env.json_in(&env.root.join("repo"), &["status"]);
     assert_eq!(v["session"], "repo", "{v}");
 }
 
 #[test]
 fn status_with_an_invalid_config_still_shows_what_runs() {
-    if !crate::harness::have_tmux() {
+    let Some(env) = Env::with_tmux("rel-badstatus") else {
         return;
-    }
-    let env = Env::new("rel-badstatus");
-    env.config("name = \"mid-edit\"\n[tasks.web]\ncommand = \"sleep 1000\"\n[tasks.db]\ncommand = \"sleep 1001\"\n");
-    let (v, rc) = env.json(&["start"]);
-    assert_eq!(rc, 0, "{v}");
+    };
+    env.tasks("mid-edit", &[("web", "sleep 1000"), ("db", "sleep 1001")])
+        .started();
     env.config("name = \"mid-edit\"\n[tasks.web]\ncommand = \"sleep 1000\"\nbogus = 1\n[tasks.db\n");
-    let (v, rc) = env.json(&["status"]);
-    assert_eq!(rc, 0, "{v}");
+    let v = env.status();
     assert_eq!(v["session"], "mid-edit", "{v}");
     let names: Vec<&str> = v["tasks"]
         .as_array()
@@ -363,13 +350,10 @@ fn status_escapes_control_characters_of_commands() {
 
 #[test]
 fn attach_without_a_terminal_is_e503_with_a_hint() {
-    if !crate::harness::have_tmux() {
+    let Some(env) = Env::with_tmux("rel-attach") else {
         return;
-    }
-    let env = Env::new("rel-attach");
-    env.config("[tasks.a]\ncommand = \"sleep 1000\"\n");
-    let (v, rc) = env.json(&["start"]);
-    assert_eq!(rc, 0, "{v}");
+    };
+    env.config("[tasks.a]\ncommand = \"sleep 1000\"\n").started();
     let (v, rc) = env.json(&["attach"]);
     assert_eq!((v["code"].as_str(), rc), (Some("E503"), 2), "{v}");
     assert!(v["error"].as_str().unwrap_or_default().contains("terminal"), "{v}");

@@ -2,7 +2,7 @@
 //! destroyed, a changed running task turns stale and keeps running, a broken save is
 //! reported and survived, and SIGINT/SIGTERM end the watcher with exit 0.
 
-use crate::harness::{Env, alive, have_tmux, strings, task_procs, wait_for, windows};
+use crate::harness::{Env, alive, strings, task_procs, wait_for, windows};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Stdio};
@@ -126,10 +126,7 @@ const BASE: &str = "name = \"wp\"\n[tasks.a]\ncommand = \"sleep 300\"\n";
 
 #[test]
 fn watch_follows_added_removed_changed_and_broken_saves() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("watch");
+    let Some(env) = Env::with_tmux("watch") else { return };
     env.config(BASE);
     let (v, code) = env.json(&["start"]);
     assert_eq!(code, 0, "start: {v}");
@@ -204,10 +201,9 @@ fn watch_follows_added_removed_changed_and_broken_saves() {
 
 #[test]
 fn watch_human_output_and_sigterm() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("watch-human") else {
         return;
-    }
-    let env = Env::new("watch-human");
+    };
     env.config(BASE);
     let w = Watcher::spawn(&env, &["watch"]);
     wait_for(10.0, "the startup line", || {
@@ -236,10 +232,7 @@ fn watch_human_output_and_sigterm() {
 
 #[test]
 fn watch_says_what_the_config_became_when_it_is_a_directory() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new("watch-dir");
+    let Some(env) = Env::with_tmux("watch-dir") else { return };
     env.config(BASE);
     let w = Watcher::spawn(&env, &["--json", "watch"]);
     w.wait_event("watching", |_| true);

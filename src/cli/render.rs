@@ -119,7 +119,7 @@ pub enum Color {
     Bold,
 }
 
-/// Writes an error to stderr (or JSON to stdout) in the one shape of REFERENCE section 1.
+/// Writes an error to stderr (or JSON to stdout) in the one shape of taskmux(1) DIAGNOSTICS.
 pub fn print_error(out: &Out, prog: &str, e: &crate::error::Error) {
     if out.json {
         out.json(&e.to_json());

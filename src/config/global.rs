@@ -22,7 +22,7 @@ pub enum HostResolver {
     Noop,
 }
 
-/// `$TASKMUX_HOME/config.toml` with every default filled in (REFERENCE section 6).
+/// `$TASKMUX_HOME/config.toml` with every default filled in (taskmux(1) `config`; taskmuxd(8) THE GLOBAL CONFIG).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GlobalConfig {

@@ -66,7 +66,7 @@ pub struct Key {
     pub ty: ValueType,
 }
 
-/// Every key of the global config, in the order of REFERENCE section 6 (and of
+/// Every key of the global config, in the order of taskmux(1) `config` (and of
 /// [`GlobalConfig`]'s fields, which a unit test holds it to).
 pub const KEYS: &[Key] = &[
     k("health_check_interval", ValueType::Seconds),

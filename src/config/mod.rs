@@ -111,7 +111,7 @@ pub struct Task {
 }
 
 impl Task {
-    /// A task of that name with every default of REFERENCE section 7 and no command.
+    /// A task of that name with every default of taskmux.toml(5) "Task keys" and no command.
     pub fn defaults(name: &str, dir: &Path) -> Task {
         Task {
             name: name.to_string(),

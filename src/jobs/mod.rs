@@ -78,7 +78,7 @@ pub struct JobRef {
 }
 
 impl JobRef {
-    /// The JobRef JSON of REFERENCE section 4.
+    /// The JobRef JSON of taskmux-run(1) OUTPUT.
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }

@@ -295,7 +295,7 @@ impl Response {
         }
     }
 
-    /// The process exit code a CLI gives this result (REFERENCE section 1).
+    /// The process exit code a CLI gives this result (taskmux(1) EXIT STATUS).
     pub fn exit_code(&self) -> u8 {
         match self {
             Response::Error(e) => e.exit_code(),

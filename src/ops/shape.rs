@@ -1,5 +1,5 @@
 //! What the lifecycle requests share: the shape a result takes for one, several or all
-//! tasks (REFERENCE section 2), and skipped and failed tasks as data.
+//! tasks (taskmux(1) `start`, `stop`, `restart`), and skipped and failed tasks as data.
 
 use super::TaskFailure;
 use crate::error::Error;

@@ -46,7 +46,7 @@ pub struct HealthSeen {
     pub at: String,
 }
 
-/// One task in `status` (REFERENCE section 3).
+/// One task in `status` (taskmux(1) `status`).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TaskStatus {
     /// The task.
