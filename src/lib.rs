@@ -33,6 +33,7 @@ pub mod registry;
 pub mod remote;
 pub mod state;
 pub mod supervision;
+pub mod sync;
 pub mod task;
 pub mod time;
 pub mod tmux;

@@ -203,7 +203,7 @@ const MARKER_MEMO_AFTER: u64 = 200;
 /// task of which tmux server a process belongs to; what was read of a process before is
 /// not read again.
 pub fn markers(procs: &[ProcInfo]) -> Markers {
-    let mut memo = MARKER_MEMO.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut memo = crate::sync::guard(&MARKER_MEMO);
     let memo = memo.get_or_insert_with(MarkerMemo::new);
     let now = uptime_ticks();
     let mut seen = MarkerMemo::new();

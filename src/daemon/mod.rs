@@ -18,11 +18,12 @@ use crate::registry::{Entry, Registry};
 use crate::supervision::{
     ApiStatus, ConfigApplied, DaemonLive, DaemonStatus, HealRecord, NotApplied, ProjectInfo, ServiceStatus,
 };
+use crate::sync::guard;
 use crate::watch::FileWatch;
 use project::ProjectSup;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wake::Wake;
 
@@ -66,11 +67,6 @@ pub struct Shared {
     pub config_error: Mutex<Option<String>>,
     /// The network services it keeps.
     services: Mutex<Services>,
-}
-
-/// A lock, taken even when a thread panicked holding it.
-pub fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Shared {

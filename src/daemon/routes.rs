@@ -2,9 +2,10 @@
 //! the registered projects' configs and the ports their state records, and rebuilt when it
 //! is a second old, or at once on a miss, so a new task's URL works without a restart.
 
-use super::{Shared, guard};
+use super::Shared;
 use crate::config::GlobalConfig;
 use crate::supervision::RouteInfo;
+use crate::sync::guard;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
