@@ -31,6 +31,7 @@ pub mod proc;
 pub mod proxy;
 pub mod registry;
 pub mod remote;
+pub mod shell;
 pub mod state;
 pub mod supervision;
 pub mod sync;

@@ -17,7 +17,6 @@ pub use authority::{Authority, HostCert, Source, ca_dir};
 pub use bundle::{CaEnv, SYSTEM_BUNDLES, ca_env};
 pub use mkcert::mkcert_root;
 pub use resolver::SniResolver;
-pub use trust::shell_quote;
 
 use crate::error::{Error, Kind, Result};
 use rustls::crypto::CryptoProvider;
