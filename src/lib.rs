@@ -16,6 +16,7 @@ pub mod config;
 pub mod ctx;
 pub mod daemon;
 pub mod dns;
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod health;

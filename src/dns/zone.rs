@@ -175,25 +175,13 @@ fn suffix_at(name: &[u8], suffix: &[u8]) -> Option<usize> {
 /// A TLD as the zone keeps it: lowercase, no trailing dot, labels of a-z, 0-9 and `-`.
 fn normal(tld: &str) -> Result<String> {
     let t = tld.strip_suffix('.').unwrap_or(tld).to_ascii_lowercase();
-    if valid_name(&t) {
+    if crate::domain::is_domain(&t, crate::domain::Chars::Host) {
         Ok(t)
     } else {
         Err(Error::invalid(format!(
             "the DNS zone must be a domain such as \"localhost\" (labels of a-z, 0-9 and -), not {tld:?}"
         )))
     }
-}
-
-/// A host name of dot-separated labels of letters, digits, `-` and `_`, at most 253 long.
-pub(super) fn valid_name(d: &str) -> bool {
-    d.len() <= 253
-        && d.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
 }
 
 /// A valid name in lowercase wire format: length-prefixed labels and the root's zero.
@@ -219,7 +207,7 @@ fn hosts_of(tld: &[u8], listed: &[String]) -> Hosts {
             Some(rest) => (true, rest.to_string()),
             None => (false, name),
         };
-        if !valid_name(&base) {
+        if !crate::domain::is_domain(&base, crate::domain::Chars::Host) {
             continue;
         }
         let w = wire_name(&base);
