@@ -27,6 +27,7 @@ pub mod logs;
 pub mod mcp;
 pub mod notify;
 pub mod ops;
+pub mod os;
 pub mod paths;
 pub mod proc;
 pub mod proxy;
