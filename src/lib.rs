@@ -34,6 +34,7 @@ pub mod proxy;
 pub mod registry;
 pub mod remote;
 pub mod shell;
+pub mod signals;
 pub mod state;
 pub mod supervision;
 pub mod sync;

@@ -769,8 +769,8 @@ pub fn run(base: Ctx, capture_stderr: bool, fronts: Fronts) -> Result<u8> {
                 shared.sweep();
                 due = Instant::now() + shared.heal_interval();
             }
-            Some(Woken::Signal(sig)) if sig == libc_sig::HUP => shared.hangup(),
-            Some(Woken::Signal(sig)) if sig == libc_sig::TERM => break 0,
+            Some(Woken::Signal(sig)) if sig == crate::signals::SIGHUP => shared.hangup(),
+            Some(Woken::Signal(sig)) if sig == crate::signals::SIGTERM => break 0,
             Some(Woken::Signal(sig)) => break 128 + sig as u8,
             Some(Woken::Changed(keys)) => {
                 if keys.contains(HOME_GONE) && !held.still_there() {
@@ -854,7 +854,7 @@ pub fn monitor(base: Ctx, entry: Entry) -> Result<u8> {
                 shared.sweep();
                 due = Instant::now() + shared.heal_interval();
             }
-            Some(Woken::Signal(sig)) if sig == libc_sig::HUP => shared.hangup(),
+            Some(Woken::Signal(sig)) if sig == crate::signals::SIGHUP => shared.hangup(),
             Some(Woken::Signal(sig)) => break 128 + sig as u8,
             Some(Woken::Changed(keys)) => {
                 for name in keys.iter().filter_map(|k| k.strip_prefix(PROJECT)) {
@@ -870,16 +870,6 @@ pub fn monitor(base: Ctx, entry: Entry) -> Result<u8> {
     // let the project thread drop its lock before the process goes
     std::thread::sleep(Duration::from_millis(50));
     Ok(code)
-}
-
-/// Signal numbers the daemon acts on.
-mod libc_sig {
-    pub const HUP: i32 = 1;
-    pub const INT: i32 = 2;
-    pub const QUIT: i32 = 3;
-    pub const USR1: i32 = 10;
-    pub const USR2: i32 = 12;
-    pub const TERM: i32 = 15;
 }
 
 /// What wakes the daemon's main thread.
@@ -914,23 +904,14 @@ struct Signals {
 
 impl Signals {
     fn new() -> Result<Signals> {
-        use libc_sig::*;
-        let mut it = signal_hook::iterator::Signals::new([HUP, INT, QUIT, USR1, USR2, TERM])
-            .map_err(|e| Error::internal(format!("cannot handle signals: {e}")))?;
-        let _ = signal_hook::flag::register(13, Arc::new(AtomicBool::new(false)));
+        use crate::signals::*;
         let (tx, rx) = std::sync::mpsc::channel();
-        let tx2 = tx.clone();
-        std::thread::Builder::new()
-            .name("signals".into())
-            .stack_size(128 * 1024)
-            .spawn(move || {
-                for s in it.forever() {
-                    if tx2.send(Woken::Signal(s)).is_err() {
-                        return;
-                    }
-                }
-            })
-            .map_err(|e| Error::internal(format!("cannot handle signals: {e}")))?;
+        forward(
+            &[SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM],
+            tx.clone(),
+            Woken::Signal,
+        )?;
+        ignore_broken_pipe();
         Ok(Signals { rx, tx })
     }
 
