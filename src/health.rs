@@ -333,21 +333,38 @@ pub fn run_with_timeout(mut c: Command, timeout: Duration) -> std::io::Result<(O
         }
         String::from_utf8_lossy(&s).into_owned()
     });
-    let deadline = Instant::now() + timeout;
-    let mut sleep = Duration::from_millis(1);
-    let status = loop {
-        if let Some(st) = child.try_wait()? {
-            break Some(st);
-        }
-        if Instant::now() >= deadline {
-            crate::proc::signal_group(pid, rustix::process::Signal::KILL);
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(sleep);
-        sleep = (sleep * 2).min(Duration::from_millis(20));
+    // SIGKILL to its group when the time is up
+    let kill = crate::proc::Escalation {
+        term_after: None,
+        kill_after: Some(timeout),
+        give_up: timeout,
+        step: Duration::from_millis(20),
+        groups: true,
     };
+    let mut status = None;
+    let mut failed = None;
+    let waited = crate::proc::signal_until(
+        &kill,
+        || vec![pid],
+        || match child.try_wait() {
+            Ok(st) => {
+                status = st;
+                st.is_some()
+            }
+            Err(e) => {
+                failed = Some(e);
+                true
+            }
+        },
+    );
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if waited.is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        status = None;
+    }
     // anything the command left in its group goes with it
     crate::proc::signal_group(pid, rustix::process::Signal::KILL);
     let stderr = if status.is_some() {
