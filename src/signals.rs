@@ -1,11 +1,12 @@
-//! Signals as messages: a front that runs until a signal (the daemon, `start -m`, `watch`,
-//! `dns serve`) hears them on a channel, from one thread that waits for them, so its main
-//! loop can wait for a signal and its other wake-ups at once, with a timeout.
+//! Signals as messages: a process that runs until a signal (the daemon, `start -m`,
+//! `watch`, `dns serve`, a job's wrapper) hears them on a channel, from one thread that
+//! waits for them, so its main loop can wait for a signal and its other wake-ups at once,
+//! with a timeout.
 
 use crate::error::{Error, Result};
 use std::sync::mpsc::{Receiver, Sender};
 
-pub use signal_hook::consts::{SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+pub use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
 /// Sends each of `signals` to `tx`, as `wrap(number)`, as it arrives; their default action
 /// (ending the process) no longer happens. The thread that waits for them ends when `tx`'s
