@@ -76,19 +76,15 @@ impl Routes {
     /// Every route, fresh.
     pub fn list(&self, shared: &Shared) -> Vec<RouteInfo> {
         self.rebuild(shared);
-        self.table.read().unwrap_or_else(|e| e.into_inner()).routes.clone()
+        crate::sync::read(&self.table).routes.clone()
     }
 
     fn age(&self) -> Option<Duration> {
-        self.table
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .built
-            .map(|b| b.elapsed())
+        crate::sync::read(&self.table).built.map(|b| b.elapsed())
     }
 
     fn find(&self, host: &str) -> Option<Lookup> {
-        let t = self.table.read().unwrap_or_else(|e| e.into_inner());
+        let t = crate::sync::read(&self.table);
         let i = t.names.get(host).copied().or_else(|| {
             // `a.b.p.tld` falls to `*.p.tld`: the project is the label before the tld
             let rest = host.strip_suffix(&t.tld)?.strip_suffix('.')?;
@@ -105,7 +101,7 @@ impl Routes {
     }
 
     fn unknown(&self, host: &str) -> Lookup {
-        let t = self.table.read().unwrap_or_else(|e| e.into_inner());
+        let t = crate::sync::read(&self.table);
         let project = host
             .strip_suffix(&t.tld)
             .and_then(|r| r.strip_suffix('.'))
@@ -173,6 +169,6 @@ impl Routes {
             });
         }
         t.built = Some(Instant::now());
-        *self.table.write().unwrap_or_else(|e| e.into_inner()) = t;
+        *crate::sync::write(&self.table) = t;
     }
 }

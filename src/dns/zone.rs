@@ -86,19 +86,19 @@ impl Zone {
 
     /// The TLD, lowercase, without a trailing dot.
     pub fn tld(&self) -> String {
-        self.read().tld.clone()
+        crate::sync::read(&self.inner).tld.clone()
     }
 
     /// The known hosts, or None when every name under the TLD is answered.
     pub fn hosts(&self) -> Option<Vec<String>> {
-        self.read().hosts.as_ref().map(|h| h.listed.clone())
+        crate::sync::read(&self.inner).hosts.as_ref().map(|h| h.listed.clone())
     }
 
     /// Moves the zone to another TLD (keeping the known hosts that are under it); says
     /// whether it changed. An invalid TLD is E104 and changes nothing.
     pub fn set_tld(&self, tld: &str) -> Result<bool> {
         let tld = normal(tld)?;
-        let mut w = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let mut w = crate::sync::write(&self.inner);
         if w.tld == tld {
             return Ok(false);
         }
@@ -111,12 +111,8 @@ impl Zone {
 
     /// Sets the known hosts; None opens the zone (every name under the TLD).
     pub fn set_hosts(&self, hosts: Option<&[String]>) {
-        let mut w = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let mut w = crate::sync::write(&self.inner);
         w.hosts = hosts.map(|l| hosts_of(&w.wire, l));
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Names> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// What the zone says of `name`, a valid uncompressed name in wire format (as in a
@@ -125,7 +121,7 @@ impl Zone {
         if name.is_empty() || name.len() > 255 {
             return Lookup::Outside;
         }
-        let z = self.read();
+        let z = crate::sync::read(&self.inner);
         let Some(tld_at) = suffix_at(name, &z.wire) else {
             return Lookup::Outside;
         };
