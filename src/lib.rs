@@ -3,7 +3,8 @@
 //! Layers, top to bottom (a module never imports one above it): the fronts (`cli`, `mcp`), the
 //! operations (`ops`), the domain (`task`, `jobs`, `health`, `authoring`, `check`, `watch`,
 //! `certs`, `daemon`, `dns`, `proxy`), and the drivers and files (`tmux`, `proc`, `logs`,
-//! `events`, `state`, `config`, `paths`, `time`, `ctx`, `error`).
+//! `events`, `state`, `config`, `paths`, `time`, `ctx`, `error`), over the leaves every layer
+//! may use (`shell`, `signals`, `sync`, `domain`, `os`, `lines`).
 
 pub mod aliases;
 pub mod api;
