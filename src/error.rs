@@ -694,9 +694,10 @@ impl Error {
         self
     }
 
-    /// Adds machine-readable details, shown under `details` in `--json`.
-    pub fn details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+    /// Adds machine-readable details, shown under `details` in `--json`: a typed value
+    /// (a struct, a [`Value`]) serialised as the object it is.
+    pub fn details(mut self, details: impl serde::Serialize) -> Self {
+        self.details = serde_json::to_value(details).ok();
         self
     }
 

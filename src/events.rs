@@ -13,11 +13,161 @@ pub use health::{EventsFailing, HealthChange, HealthWatcher, fix_for};
 
 use crate::error::{Error, Result};
 use crate::paths;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+/// One event of the history: its name (`event`) and what it carries. Its JSON line is
+/// `ts`, `event`, `session` (absent for a machine-wide event), `task` (when about one),
+/// then the fields of its variant, in the order declared here.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A project was started as a whole.
+    SessionStarted {
+        /// The tasks launched.
+        tasks: Vec<String>,
+    },
+    /// A project was stopped as a whole.
+    SessionStopped {},
+    /// A task was launched.
+    TaskStarted {},
+    /// A task was stopped.
+    TaskStopped {
+        /// By a person (`stop`), not by a restart.
+        manual: bool,
+        /// It had ended and waited to be restarted: the restart is cancelled (in the JSON
+        /// only when true).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        restart_cancelled: bool,
+    },
+    /// A task was restarted by hand.
+    TaskRestarted {},
+    /// A task was SIGKILLed.
+    TaskKilled {},
+    /// Processes left of a task that no longer ran were ended.
+    OrphanReaped {
+        /// Their pids.
+        pids: Vec<i32>,
+    },
+    /// A supervised task's process ended.
+    TaskExited {
+        /// Its exit code (null when unknown).
+        exit_code: Option<i32>,
+        /// The signal that ended it, when one did.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signal: Option<i32>,
+    },
+    /// A probe of a task failed.
+    HealthCheckFailed {
+        /// Failures in a row.
+        attempt: u32,
+        /// How it was probed.
+        method: crate::health::Method,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A task reached its `max_restarts`: it stays as it is.
+    MaxRestartsReached {
+        /// Restarts so far.
+        restarts: u32,
+        /// The limit.
+        max_restarts: u32,
+    },
+    /// The daemon restarts a task.
+    AutoRestart {
+        /// Why.
+        reason: String,
+        /// Which restart this is.
+        attempt: u32,
+        /// The exit code of the process it replaces: absent for a restart of a live
+        /// (unhealthy) task, null when unknown.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        exit_code: Option<Option<i32>>,
+    },
+    /// The daemon brought a project's missing tasks back.
+    ProjectHealed {
+        /// The tasks started.
+        tasks: Vec<String>,
+        /// Why.
+        reason: String,
+        /// The tasks whose start failed.
+        failed: Vec<HealFailure>,
+    },
+    /// The daemon started (machine-wide).
+    DaemonStarted {
+        /// Its pid.
+        pid: u32,
+    },
+    /// The daemon stopped (machine-wide).
+    DaemonStopped {
+        /// Its pid.
+        pid: u32,
+        /// Its exit code.
+        exit: u8,
+    },
+    /// A project's config changed.
+    ConfigReloaded {
+        /// Tasks added.
+        added: Vec<String>,
+        /// Tasks removed.
+        removed: Vec<String>,
+        /// Tasks changed.
+        changed: Vec<String>,
+    },
+    /// A job was started.
+    JobStarted {
+        /// Its tag.
+        tag: String,
+        /// `@N`.
+        window_id: String,
+        /// `%N`.
+        pane_id: String,
+        /// Its window's name.
+        window_name: String,
+        /// Its command.
+        argv: Vec<String>,
+    },
+    /// A job ended.
+    JobFinished {
+        /// Its tag.
+        tag: String,
+        /// Its exit code.
+        exit_code: i32,
+        /// The id it was run under.
+        id: String,
+    },
+    /// A task's log could not be written: output is being dropped.
+    LogWriteFailed {
+        /// Why.
+        error: String,
+        /// Bytes dropped so far.
+        dropped: u64,
+        /// The log file.
+        path: PathBuf,
+    },
+    /// A task's log is written again.
+    LogWriteResumed {
+        /// Bytes dropped meanwhile.
+        dropped: u64,
+        /// The log file.
+        path: PathBuf,
+        /// Why they were dropped.
+        error: String,
+    },
+}
+
+/// A task a heal could not start ([`Event::ProjectHealed`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealFailure {
+    /// The task.
+    pub task: String,
+    /// Why.
+    pub error: String,
+}
 
 /// Past this many lines, `events.jsonl` is trimmed (a front may lower it: [`Limits`]).
 pub const MAX_LINES: usize = 15_000;
@@ -107,32 +257,31 @@ impl EventLog {
         self.home.join(EVENTS_FILE)
     }
 
-    /// Appends one event (`task_started`, …) for a session and optional task, with extra
-    /// fields (an object; its `ts`, `event`, `session` and `task` keys never replace the
-    /// event's own). Failing to record an event never fails the operation it records.
-    pub fn emit(&self, event: &str, session: &str, task: Option<&str>, extra: Value) {
-        self.emit_many(&[(event, session, task, extra)]);
+    /// Appends one event for a session ("" for a machine-wide one) and optional task.
+    /// Failing to record an event never fails the operation it records.
+    pub fn emit(&self, session: &str, task: Option<&str>, event: Event) {
+        self.emit_many(&[(session, task, event)]);
     }
 
     /// [`EventLog::emit`] that says whether the event was written: for a caller that tries
     /// again later (a log writer on a full disk).
-    pub fn try_emit(&self, event: &str, session: &str, task: Option<&str>, extra: Value) -> Result<()> {
+    pub fn try_emit(&self, session: &str, task: Option<&str>, event: Event) -> Result<()> {
         let ts = paths::iso_time(paths::now_secs());
-        let line = event_line(&ts, event, session, task, &extra);
+        let line = event_line(&ts, session, task, &event);
         self.append(line.as_bytes(), 1)
     }
 
-    /// Appends several events, each `(event, session, task, extra)` as in
-    /// [`EventLog::emit`], under one lock and in one write. Never fails: events that cannot
-    /// be written are counted in [`EventLog::failing`].
-    pub fn emit_many(&self, items: &[(&str, &str, Option<&str>, Value)]) {
+    /// Appends several events, each `(session, task, event)` as in [`EventLog::emit`],
+    /// under one lock and in one write. Never fails: events that cannot be written are
+    /// counted in [`EventLog::failing`].
+    pub fn emit_many(&self, items: &[(&str, Option<&str>, Event)]) {
         if items.is_empty() {
             return;
         }
         let ts = paths::iso_time(paths::now_secs());
         let mut buf = String::new();
-        for (event, session, task, extra) in items {
-            buf.push_str(&event_line(&ts, event, session, *task, extra));
+        for (session, task, event) in items {
+            buf.push_str(&event_line(&ts, session, *task, event));
         }
         let _ = self.append(buf.as_bytes(), items.len());
     }
@@ -189,21 +338,31 @@ pub fn parse_event_ts(s: &str) -> Option<f64> {
 
 /// One event as its JSON line, newline included. A machine-wide event (`daemon_started`)
 /// is emitted with session "" and carries no `session` key.
-fn event_line(ts: &str, event: &str, session: &str, task: Option<&str>, extra: &Value) -> String {
+fn event_line(ts: &str, session: &str, task: Option<&str>, event: &Event) -> String {
+    // an event is a tagged struct: its value is an object that starts with `event`
+    let body = serde_json::to_value(event).unwrap_or_else(|_| Value::Object(Map::new()));
+    line_of(ts, session, task, body)
+}
+
+/// The JSON line of an event whose name and fields are `body` (an object with `event`):
+/// `ts`, `event`, `session`, `task`, then the other fields (its `ts`, `session` and `task`
+/// never replace the event's own).
+fn line_of(ts: &str, session: &str, task: Option<&str>, body: Value) -> String {
+    let Value::Object(mut fields) = body else {
+        return String::new();
+    };
     let mut obj = Map::new();
-    obj.insert("ts".into(), json!(ts));
-    obj.insert("event".into(), json!(event));
+    obj.insert("ts".into(), ts.into());
+    obj.insert("event".into(), fields.shift_remove("event").unwrap_or(Value::Null));
     if !session.is_empty() {
-        obj.insert("session".into(), json!(session));
+        obj.insert("session".into(), session.into());
     }
     if let Some(t) = task {
-        obj.insert("task".into(), json!(t));
+        obj.insert("task".into(), t.into());
     }
-    if let Value::Object(m) = extra {
-        for (k, v) in m {
-            if !obj.contains_key(k) && k != "task" {
-                obj.insert(k.clone(), v.clone());
-            }
+    for (k, v) in fields {
+        if !obj.contains_key(&k) && k != "task" {
+            obj.insert(k, v);
         }
     }
     let mut line = Value::Object(obj).to_string();
@@ -440,6 +599,7 @@ pub fn follow_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A fresh, empty directory under the system temp dir, removed on drop.
@@ -471,8 +631,20 @@ mod tests {
     };
 
     fn put(dir: &Path, ts: &str, event: &str, session: &str, task: Option<&str>, limits: Limits) {
-        let line = event_line(ts, event, session, task, &json!({"n": 1}));
+        let line = named_line(ts, event, session, task, json!({"n": 1}));
         append_in(dir, line.as_bytes(), 1, limits).unwrap();
+    }
+
+    /// The line of an event of any name (the history keeps what it is given), with the
+    /// fields of `extra`.
+    fn named_line(ts: &str, event: &str, session: &str, task: Option<&str>, extra: Value) -> String {
+        let mut body = json!({"event": event});
+        if let Value::Object(m) = extra {
+            for (k, v) in m {
+                body[k] = v;
+            }
+        }
+        line_of(ts, session, task, body)
     }
 
     fn lines_of(dir: &Path) -> Vec<String> {
@@ -520,12 +692,11 @@ mod tests {
 
     #[test]
     fn extra_fields_never_replace_core_fields() {
-        let line = event_line(
+        let line = line_of(
             "T",
-            "task_exited",
             "p",
             None,
-            &json!({"exit_code": 3, "event": "x", "task": "y"}),
+            json!({"event": "task_exited", "exit_code": 3, "ts": "x", "task": "y", "session": "q"}),
         );
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(
@@ -536,8 +707,41 @@ mod tests {
     }
 
     #[test]
+    fn a_typed_event_is_the_line_it_always_was() {
+        let exited = Event::TaskExited {
+            exit_code: Some(3),
+            signal: None,
+        };
+        assert_eq!(
+            event_line("T", "p", Some("api"), &exited),
+            "{\"ts\":\"T\",\"event\":\"task_exited\",\"session\":\"p\",\"task\":\"api\",\"exit_code\":3}\n"
+        );
+        let restart = Event::AutoRestart {
+            reason: "exited".into(),
+            attempt: 2,
+            exit_code: Some(None),
+        };
+        assert_eq!(
+            event_line("T", "p", Some("api"), &restart),
+            "{\"ts\":\"T\",\"event\":\"auto_restart\",\"session\":\"p\",\"task\":\"api\",\"reason\":\"exited\",\"attempt\":2,\"exit_code\":null}\n"
+        );
+        let stopped = Event::TaskStopped {
+            manual: true,
+            restart_cancelled: false,
+        };
+        assert_eq!(
+            event_line("T", "p", Some("api"), &stopped),
+            "{\"ts\":\"T\",\"event\":\"task_stopped\",\"session\":\"p\",\"task\":\"api\",\"manual\":true}\n"
+        );
+        assert_eq!(
+            event_line("T", "p", None, &Event::SessionStopped {}),
+            "{\"ts\":\"T\",\"event\":\"session_stopped\",\"session\":\"p\"}\n"
+        );
+    }
+
+    #[test]
     fn a_machine_wide_event_has_no_session_and_no_session_filter_matches_it() {
-        let line = event_line("T", "daemon_started", "", None, &json!({"pid": 9}));
+        let line = event_line("T", "", None, &Event::DaemonStarted { pid: 9 });
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v, json!({"ts": "T", "event": "daemon_started", "pid": 9}));
         let tmp = TempDir::new("machine");
@@ -660,7 +864,7 @@ mod tests {
         );
         // A batch that passes max in one append is trimmed too.
         let batch: String = (0..25)
-            .map(|i| event_line("2024-01-01T14:00:00+00:00", &format!("b{i}"), "p", None, &json!({})))
+            .map(|i| named_line("2024-01-01T14:00:00+00:00", &format!("b{i}"), "p", None, json!({})))
             .collect();
         append_in(d, batch.as_bytes(), 25, limits).unwrap();
         assert_eq!(
@@ -731,7 +935,7 @@ mod tests {
                     for i in 0..per {
                         if i % 10 == 0 {
                             let items: String = (0..3)
-                                .map(|k| event_line("T", &format!("{t}-{i}-{k}"), "p", None, &json!({})))
+                                .map(|k| named_line("T", &format!("{t}-{i}-{k}"), "p", None, json!({})))
                                 .collect();
                             append_in(d, items.as_bytes(), 3, BIG).unwrap();
                         } else {

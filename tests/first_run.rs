@@ -183,8 +183,7 @@ fn stop_of_a_task_in_backoff_says_it_cancelled_the_restart() {
         return;
     }
     let env = Env::new("backoff");
-    // it runs a moment before it fails: the daemon does not restart a task that ended
-    // before its supervisor first looked at it (a gap of the daemon's, not of this test)
+    // it runs a moment before it fails, so the test sees it running first
     env.config("name = \"backoff\"\n[tasks.api]\ncommand = \"sleep 1; exit 3\"\nrestart_backoff = 3\n");
     env.daemon_start(30.0);
     let in_backoff = |env: &Env| {

@@ -177,6 +177,30 @@ fn vite_killed_comes_back_once_with_one_node_and_serves_the_page() {
     assert_eq!(env.task_status("web")["restarts"], 1);
 }
 
+/// A task that fails the moment it starts, by a start the running daemon carries out, is
+/// restarted by its policy: its supervisor is woken for a pane that has already ended, not
+/// only for one that runs (before: it stayed exited, and nothing said why).
+#[test]
+fn a_task_that_fails_at_once_is_restarted_by_its_policy() {
+    if !have_tmux() {
+        return;
+    }
+    let name = "sv-at-once";
+    let env = Env::new(name);
+    env.config(&format!(
+        "name = \"{name}\"\n[tasks.crash]\ncommand = \"exit 3\"\nmax_restarts = 2\nrestart_backoff = 1.01\n"
+    ));
+    // a heal interval longer than the test: only supervision can bring it back
+    env.daemon_start(600.0);
+    let (v, code) = env.json(&["start"]);
+    assert_eq!(code, 0, "{v}");
+    wait_for(15.0, "max_restarts_reached", || {
+        !env.events_named("max_restarts_reached", Some("crash")).is_empty()
+    });
+    assert_eq!(env.events_named("auto_restart", Some("crash")).len(), 2);
+    assert_eq!(env.task_status("crash")["restarts"], 2);
+}
+
 #[test]
 fn restart_budgets_outlive_tmux_and_the_daemon_and_a_heal_leaves_a_task_that_gave_up() {
     if !have_tmux() {

@@ -753,10 +753,11 @@ pub fn run(base: Ctx, capture_stderr: bool, fronts: Fronts) -> Result<u8> {
     }
     let socket = (fronts.socket)(shared.clone())?;
     shared.base.events.emit(
-        "daemon_started",
         "",
         None,
-        serde_json::json!({"pid": std::process::id()}),
+        crate::events::Event::DaemonStarted {
+            pid: std::process::id(),
+        },
     );
     shared.watch_files(&signals, true);
     load_registry(&shared);
@@ -810,10 +811,12 @@ pub fn run(base: Ctx, capture_stderr: bool, fronts: Fronts) -> Result<u8> {
         f.close();
     }
     shared.base.events.emit(
-        "daemon_stopped",
         "",
         None,
-        serde_json::json!({"pid": std::process::id(), "exit": code}),
+        crate::events::Event::DaemonStopped {
+            pid: std::process::id(),
+            exit: code,
+        },
     );
     let _ = std::fs::remove_file(&pid_file);
     drop(held);

@@ -7,13 +7,13 @@ use super::supervisor::{self, TaskSup};
 use super::wake::Wake;
 use crate::config::{self, Project};
 use crate::ctx::Ctx;
+use crate::events::{Event, HealFailure};
 use crate::lock::{self, Held};
 use crate::registry::{Desired, Entry};
 use crate::state::State;
 use crate::supervision::{ConfigState, HealRecord};
 use crate::sync::guard;
 use crate::task;
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -147,8 +147,8 @@ impl ProjectSup {
     }
 
     /// An event about one of this project's tasks.
-    pub fn emit(&self, event: &str, task: &str, extra: Value) {
-        self.shared.base.events.emit(event, &self.name, Some(task), extra);
+    pub fn emit(&self, task: &str, event: Event) {
+        self.shared.base.events.emit(&self.name, Some(task), event);
     }
 
     /// The project's `state.json`, for a decision to start or restart a task; None when it
@@ -326,16 +326,22 @@ impl ProjectSup {
         };
         match started {
             Ok(r) => {
-                let failed: Vec<Value> = r
+                let failed = r
                     .failed
                     .iter()
-                    .map(|(t, e)| json!({"task": t, "error": e.message()}))
+                    .map(|(t, e)| HealFailure {
+                        task: t.clone(),
+                        error: e.message(),
+                    })
                     .collect();
                 self.shared.base.events.emit(
-                    "project_healed",
                     &self.name,
                     None,
-                    json!({"tasks": r.started, "reason": reason, "failed": failed}),
+                    Event::ProjectHealed {
+                        tasks: r.started.clone(),
+                        reason: reason.to_string(),
+                        failed,
+                    },
                 );
                 self.log(&format!("healed ({reason}): started {:?}", r.started));
                 *guard(&self.shared.last_heal) = Some(HealRecord {
@@ -374,15 +380,15 @@ impl ProjectSup {
         self.wake.wake();
     }
 
-    /// After a launch on our tmux server: wakes each supervisor whose task now runs in a
-    /// pane it is not watching (one tmux read for the project).
+    /// After a launch on our tmux server: wakes each supervisor whose task has a pane it
+    /// has not seen, running or already ended (a task that failed at once must still be
+    /// restarted by its policy); one tmux read for the project.
     fn wake_idle(&self) {
         let Ok(Some(rts)) = task::read_session(&self.ctx().tmux, &self.name) else {
             return;
         };
         for t in self.tasks() {
             if let Some(rt) = rts.get(&t.name)
-                && rt.running()
                 && rt.pane_pid != t.watching.load(Ordering::SeqCst)
             {
                 t.wake.wake();

@@ -9,11 +9,11 @@
 use super::project::ProjectSup;
 use super::wake::Wake;
 use crate::config::{Project, RestartPolicy, Task};
+use crate::events::Event;
 use crate::health::{self, Method};
 use crate::paths;
 use crate::state::{State, Supervised};
 use crate::task::{self, Runtime};
-use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
@@ -36,7 +36,8 @@ pub struct TaskSup {
     pub wake: Wake,
     /// Set when the task left the config (or the daemon stops): the thread ends.
     pub retired: AtomicBool,
-    /// The pane pid it watches now (0: none).
+    /// The pane pid it watches now, or whose exit it last handled (0: none): a launch wakes
+    /// the supervisor of a task whose pane pid is another, running or already dead.
     pub watching: AtomicI32,
 }
 
@@ -247,9 +248,12 @@ fn watch(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task, rt: &Runti
             fails += 1;
             let reason = probe.reason.unwrap_or_else(|| "unhealthy".into());
             p.emit(
-                "health_check_failed",
                 &t.name,
-                json!({"attempt": fails, "method": method.as_str(), "reason": reason}),
+                Event::HealthCheckFailed {
+                    attempt: fails,
+                    method,
+                    reason: reason.clone(),
+                },
             );
             if fails >= task.health_retries.max(1) && task.restart_policy != RestartPolicy::No {
                 return Watched::Unhealthy(reason);
@@ -278,7 +282,7 @@ fn dead(
     mem: &mut Memory,
     held: Option<Held>,
 ) -> Option<Option<Duration>> {
-    t.watching.store(0, Ordering::SeqCst);
+    t.watching.store(rt.pane_pid, Ordering::SeqCst);
     let pid = rt.pane_pid;
     if mem.handled == pid {
         return Some(None);
@@ -296,11 +300,11 @@ fn dead(
     if mem.reported != pid {
         mem.reported = pid;
         if !ours && mem.looked {
-            let mut extra = json!({"exit_code": rt.exit_code});
-            if let Some(sig) = rt.signal {
-                extra["signal"] = json!(sig);
-            }
-            p.emit("task_exited", &t.name, extra);
+            let exited = Event::TaskExited {
+                exit_code: rt.exit_code,
+                signal: rt.signal,
+            };
+            p.emit(&t.name, exited);
         }
     }
     if ours {
@@ -326,9 +330,11 @@ fn dead(
                 f.backoff_until = None;
             });
             p.emit(
-                "max_restarts_reached",
                 &t.name,
-                json!({"restarts": n, "max_restarts": task.max_restarts}),
+                Event::MaxRestartsReached {
+                    restarts: n,
+                    max_restarts: task.max_restarts,
+                },
             );
             p.log(&format!("{}: {n} restarts, the limit: it stays down", t.name));
         }
@@ -441,9 +447,12 @@ fn relaunch(p: &ProjectSup, project: &Project, task: &Task, rt: &Runtime, reason
     };
     let n = count_restart(p, &task.name);
     p.emit(
-        "auto_restart",
         &task.name,
-        json!({"reason": reason, "attempt": n, "exit_code": rt.exit_code}),
+        Event::AutoRestart {
+            reason: reason.to_string(),
+            attempt: n,
+            exit_code: Some(rt.exit_code),
+        },
     );
     match task::start_seen(&ctx, std::slice::from_ref(&task.name), held.session) {
         Ok(r) if !r.failed.is_empty() => {
@@ -463,9 +472,11 @@ fn restart_unhealthy(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task
         if !known.gave_up {
             set_facts(p, &t.name, |f| f.gave_up = true);
             p.emit(
-                "max_restarts_reached",
                 &t.name,
-                json!({"restarts": n, "max_restarts": task.max_restarts}),
+                Event::MaxRestartsReached {
+                    restarts: n,
+                    max_restarts: task.max_restarts,
+                },
             );
         }
         // it runs on, unhealthy; nothing more is tried until it is started again
@@ -481,7 +492,14 @@ fn restart_unhealthy(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task
     };
     let n = count_restart(p, &t.name);
     let reason = format!("unhealthy: {why}");
-    p.emit("auto_restart", &t.name, json!({"reason": reason, "attempt": n}));
+    p.emit(
+        &t.name,
+        Event::AutoRestart {
+            reason: reason.clone(),
+            attempt: n,
+            exit_code: None,
+        },
+    );
     match task::restart(&ctx, std::slice::from_ref(&task.name)) {
         Ok(_) => p.log(&format!("{}: restarted ({reason}), restart {n}", t.name)),
         Err(e) => p.log(&format!("{}: restart {n} failed: {}", t.name, e.message())),

@@ -116,9 +116,8 @@ pub fn fix_for(path: &Path, error: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{EventLog, Limits};
+    use super::super::{Event, EventLog, Limits};
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn a_failure_is_said_once_counted_and_its_end_said_once() {
@@ -136,15 +135,15 @@ mod tests {
             })
         }));
         let clone = log.clone();
-        clone.emit("a", "p", None, json!({}));
-        log.emit_many(&[("b", "p", None, json!({})), ("c", "p", None, json!({}))]);
+        clone.emit("p", None, Event::TaskStarted {});
+        log.emit_many(&[("p", None, Event::TaskKilled {}), ("p", None, Event::TaskRestarted {})]);
         let f = log.failing().expect("failing");
         assert_eq!(f.dropped, 3);
         assert!(f.error.contains("events.jsonl"), "{f:?}");
         assert!(!f.fix.is_empty());
         std::fs::remove_dir(dir.join("events.jsonl")).expect("rmdir");
-        clone.emit("d", "p", None, json!({}));
-        log.emit("e", "p", None, json!({}));
+        clone.emit("p", None, Event::TaskStarted {});
+        log.emit("p", None, Event::SessionStopped {});
         assert_eq!(log.failing(), None);
         assert_eq!(*guard(&heard), vec!["failing 1".to_string(), "written 3".to_string()]);
         let _ = std::fs::remove_dir_all(&dir);

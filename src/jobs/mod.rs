@@ -149,6 +149,40 @@ mod tests {
     }
 
     #[test]
+    fn a_job_spec_is_the_json_it_always_was_and_reads_back() {
+        let spec = run::JobSpec {
+            command: crate::task::LaunchSpec {
+                argv: vec!["make".into(), "test".into()],
+                cwd: "/src".into(),
+                env: vec![("K".into(), "v".into())],
+                banner: None,
+            },
+            id: "i".into(),
+            session: "p".into(),
+            tag: "make".into(),
+            socket: None,
+            keep_on_success: false,
+            keep_on_failure: true,
+        };
+        let text = serde_json::to_string(&spec).unwrap();
+        assert_eq!(
+            text,
+            r#"{"argv":["make","test"],"cwd":"/src","env":[["K","v"]],"id":"i","session":"p","tag":"make","socket":null,"keep_on_success":false,"keep_on_failure":true}"#
+        );
+        assert_eq!(serde_json::from_str::<run::JobSpec>(&text).unwrap(), spec);
+        let task = crate::task::LaunchSpec {
+            banner: Some("[taskmux] serving".into()),
+            ..spec.command.clone()
+        };
+        let text = serde_json::to_string(&task).unwrap();
+        assert_eq!(
+            text,
+            r#"{"argv":["make","test"],"cwd":"/src","env":[["K","v"]],"banner":"[taskmux] serving"}"#
+        );
+        assert_eq!(serde_json::from_str::<crate::task::LaunchSpec>(&text).unwrap(), task);
+    }
+
+    #[test]
     fn workspace_session_name() {
         let d = std::env::temp_dir().join(format!("tmx-ws-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();

@@ -7,7 +7,6 @@ use crate::ctx::Ctx;
 use crate::error::{Error, Kind, Result};
 use crate::tmux::{Cmd, SEP, Tmux};
 use crate::{cmd, paths};
-use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// A window name unique in the session: `job:<tag>:<YYYYmmdd-HHMMSS>`, with `-N` added
@@ -79,10 +78,15 @@ pub fn run(ctx: &Ctx, req: &RunRequest) -> Result<JobRef> {
     let pane_id = f.next().unwrap_or("").to_string();
     let window_name = f.next().unwrap_or(&name).to_string();
     ctx.events.emit(
-        "job_started",
         &req.session,
         None,
-        json!({"tag": req.tag, "window_id": window_id, "pane_id": pane_id, "window_name": window_name, "argv": req.argv}),
+        crate::events::Event::JobStarted {
+            tag: req.tag.clone(),
+            window_id: window_id.clone(),
+            pane_id: pane_id.clone(),
+            window_name: window_name.clone(),
+            argv: req.argv.clone(),
+        },
     );
     drop(started);
     Ok(JobRef {
@@ -97,6 +101,27 @@ pub fn run(ctx: &Ctx, req: &RunRequest) -> Result<JobRef> {
     })
 }
 
+/// What the `__job` wrapper runs and how it reports: written by [`run`], read by the
+/// wrapper in the job's pane.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(super) struct JobSpec {
+    /// The command, its directory and environment.
+    #[serde(flatten)]
+    pub(super) command: crate::task::LaunchSpec,
+    /// The id its end is recorded under.
+    pub(super) id: String,
+    /// Its session.
+    pub(super) session: String,
+    /// Its tag.
+    pub(super) tag: String,
+    /// The tmux server's `-L` socket (null: the default server).
+    pub(super) socket: Option<String>,
+    /// Keep the window after success.
+    pub(super) keep_on_success: bool,
+    /// Keep the window after failure.
+    pub(super) keep_on_failure: bool,
+}
+
 /// Writes what the `__job` wrapper runs: argv, directory, the caller's environment with the
 /// job's `-e` on top, where to report, and what to keep. Its path tells the wrapper the
 /// state directory.
@@ -104,12 +129,22 @@ pub(super) fn write_job_spec(ctx: &Ctx, req: &RunRequest, id: &str) -> Result<Pa
     let spec_path = jobs_dir(&ctx.home).join(format!("{id}.json"));
     let mut env = ctx.env.clone();
     crate::task::merge_env(&mut env, req.env.iter().cloned());
-    let spec = json!({
-        "argv": req.argv, "cwd": req.cwd, "env": env.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
-        "id": id, "session": req.session, "tag": req.tag, "socket": ctx.tmux.socket,
-        "keep_on_success": req.cleanup.keep_on_success, "keep_on_failure": req.cleanup.keep_on_failure,
-    });
-    paths::write_replace(&spec_path, spec.to_string().as_bytes(), 0o600)?;
+    let spec = JobSpec {
+        command: crate::task::LaunchSpec {
+            argv: req.argv.clone(),
+            cwd: req.cwd.clone(),
+            env,
+            banner: None,
+        },
+        id: id.to_string(),
+        session: req.session.clone(),
+        tag: req.tag.clone(),
+        socket: ctx.tmux.socket.clone(),
+        keep_on_success: req.cleanup.keep_on_success,
+        keep_on_failure: req.cleanup.keep_on_failure,
+    };
+    let text = serde_json::to_string(&spec).map_err(|e| Error::internal(format!("cannot write a job spec: {e}")))?;
+    paths::write_replace(&spec_path, text.as_bytes(), 0o600)?;
     let _ = std::fs::remove_file(exit_file(&ctx.home, id));
     Ok(spec_path)
 }

@@ -4,7 +4,6 @@
 use super::*;
 use crate::tmux::Tmux;
 use crate::{cmd, events, paths};
-use serde_json::{Value, json};
 use std::path::Path;
 
 /// `taskmux __job SPEC`: runs the job's argv as a child, and when it ends records the exit
@@ -12,7 +11,7 @@ use std::path::Path;
 /// kept. When its pane goes away under it (SIGHUP: `kill-window`, `kill-server`, a lost
 /// tty), it ends the job first (SIGHUP, then SIGTERM, then SIGKILL) and records that end.
 pub fn job_main(spec_path: &str, pane: &crate::task::PaneEnv, out: &mut dyn std::io::Write) -> std::process::ExitCode {
-    let spec: Value = match std::fs::read(spec_path).map(|b| serde_json::from_slice(&b)) {
+    let spec: run::JobSpec = match std::fs::read(spec_path).map(|b| serde_json::from_slice(&b)) {
         Ok(Ok(v)) => v,
         _ => {
             let _ = writeln!(out, "taskmux: cannot read job spec {spec_path}");
@@ -21,9 +20,8 @@ pub fn job_main(spec_path: &str, pane: &crate::task::PaneEnv, out: &mut dyn std:
     };
     let _ = std::fs::remove_file(spec_path);
     let signals = JobSignals::register();
-    let s = |k: &str| spec[k].as_str().unwrap_or("").to_string();
-    let argv0 = spec["argv"][0].as_str().unwrap_or("").to_string();
-    let mut c = crate::task::spec_command(&spec, pane).unwrap_or_else(|| std::process::Command::new("true"));
+    let argv0 = spec.command.argv.first().cloned().unwrap_or_default();
+    let mut c = crate::task::spec_command(&spec.command, pane).unwrap_or_else(|| std::process::Command::new("true"));
     let code = match c.spawn() {
         Ok(child) => run_job(child, &signals, pane),
         Err(e) => {
@@ -31,7 +29,7 @@ pub fn job_main(spec_path: &str, pane: &crate::task::PaneEnv, out: &mut dyn std:
             127
         }
     };
-    let id = s("id");
+    let id = spec.id.clone();
     // the state directory is the caller's: the one the spec was written in (this process
     // has the tmux server's environment, whose TASKMUX_HOME may be another one or none)
     let home = Path::new(spec_path)
@@ -42,21 +40,20 @@ pub fn job_main(spec_path: &str, pane: &crate::task::PaneEnv, out: &mut dyn std:
     let _ = paths::write_replace(&exit, format!("{code}\n").as_bytes(), 0o600);
     // after the caller's job_started (it holds this lock until it has written it)
     let started = started_lock(home, &id);
-    events::EventLog::new(home, events::Limits::default()).emit(
-        "job_finished",
-        &s("session"),
-        None,
-        json!({"tag": s("tag"), "exit_code": code, "id": id}),
-    );
+    let finished = events::Event::JobFinished {
+        tag: spec.tag.clone(),
+        exit_code: code,
+        id: id.clone(),
+    };
+    events::EventLog::new(home, events::Limits::default()).emit(&spec.session, None, finished);
     drop(started);
     let _ = std::fs::remove_file(started_lock_path(home, &id));
-    let tmux = Tmux::new(spec["socket"].as_str().map(String::from), pane.path.clone(), None);
+    let tmux = Tmux::new(spec.socket.clone(), pane.path.clone(), None);
     let keep = if code == 0 {
-        spec["keep_on_success"].as_bool()
+        spec.keep_on_success
     } else {
-        spec["keep_on_failure"].as_bool()
+        spec.keep_on_failure
     };
-    let keep = keep.unwrap_or(code != 0);
     if signals.hung_up() {
         // the pane is gone: nothing to print into, no window to close
         let _ = tmux.exec(&[cmd!["wait-for", "-S", channel(&id)]]);

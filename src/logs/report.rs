@@ -4,9 +4,8 @@
 //! which `status` and `inspect` show as `log_error`. Both live in the state directory, not
 //! next to a `log_file` that may sit on the full disk.
 
-use crate::events::{EventLog, Limits};
+use crate::events::{Event, EventLog, Limits};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -93,10 +92,12 @@ impl Episode {
     /// Records the episode where it is seen: the event once, the status file now and then.
     pub(super) fn report(&mut self, t: &TaskLog, path: &Path) {
         if !self.evented {
-            let extra = json!({"error": self.error, "dropped": self.dropped, "path": path});
-            self.evented = events(t)
-                .try_emit("log_write_failed", &t.session, Some(&t.task), extra)
-                .is_ok();
+            let failed = Event::LogWriteFailed {
+                error: self.error.clone(),
+                dropped: self.dropped,
+                path: path.to_path_buf(),
+            };
+            self.evented = events(t).try_emit(&t.session, Some(&t.task), failed).is_ok();
         }
         let due = self
             .noted
@@ -119,8 +120,12 @@ impl Episode {
     /// Writing works again: the status file goes, and the event says what was dropped.
     pub(super) fn end(self, t: &TaskLog, path: &Path) {
         let _ = std::fs::remove_file(error_path(&t.home, &t.session, &t.task));
-        let extra = json!({"dropped": self.dropped, "path": path, "error": self.error});
-        events(t).emit("log_write_resumed", &t.session, Some(&t.task), extra);
+        let resumed = Event::LogWriteResumed {
+            dropped: self.dropped,
+            path: path.to_path_buf(),
+            error: self.error.clone(),
+        };
+        events(t).emit(&t.session, Some(&t.task), resumed);
     }
 }
 

@@ -71,7 +71,8 @@ fn decode(ctx: &Ctx, pid: i32, v: Value) -> Response {
 
 /// E506 naming an older daemon's versions, when its `ping` says it speaks another protocol.
 fn older(ctx: &Ctx, pid: i32) -> Option<Error> {
-    let pong = client::request(&ctx.home, &serde_json::json!({"command": "ping"}), client::ACK_TIMEOUT).ok()?;
+    let ping = serde_json::to_value(Request::Ping).unwrap_or_default();
+    let pong = client::request(&ctx.home, &ping, client::ACK_TIMEOUT).ok()?;
     let v = pong.get("v").and_then(Value::as_u64)? as u32;
     if super::PROTOCOLS.contains(&v) {
         return None;

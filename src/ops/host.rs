@@ -166,7 +166,7 @@ fn versions(remote: &Remote) -> Option<Error> {
     let mut pong = None;
     remote
         .exchange(
-            &serde_json::json!({"command": "ping"}),
+            &serde_json::to_value(Request::Ping).unwrap_or_default(),
             false,
             Some(Duration::from_secs(10)),
             &mut |v| {

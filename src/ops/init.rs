@@ -6,8 +6,13 @@ use crate::config::{self, CONFIG_NAME};
 use crate::error::{Error, Kind, Result};
 use crate::paths;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::path::{Path, PathBuf};
+
+/// The details of a config that exists already: where.
+#[derive(serde::Serialize)]
+struct ConfigExistsDetails<'a> {
+    config_path: &'a std::path::Path,
+}
 
 /// Params of `init`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -46,7 +51,9 @@ pub fn init_target(ctx: &Ctx) -> Result<(PathBuf, String)> {
     };
     let path = std::path::absolute(&path).unwrap_or(path);
     if path.symlink_metadata().is_ok() {
-        return Err(Error::from(Kind::ConfigExists { path: path.clone() }).details(json!({"config_path": path})));
+        return Err(
+            Error::from(Kind::ConfigExists { path: path.clone() }).details(ConfigExistsDetails { config_path: &path })
+        );
     }
     let dir = path.parent().map_or_else(|| here.clone(), Path::to_path_buf);
     let mut name = config::slug(

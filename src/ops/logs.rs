@@ -6,7 +6,6 @@ use crate::error::{Error, Kind, Result};
 use crate::logs::{self, Line, Query, Source};
 use crate::paths;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 /// Params of `logs`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -37,16 +36,41 @@ pub struct LogLines {
     pub lines: Vec<Line>,
 }
 
+/// `logs`' JSON: one task's lines as text, or every task's lines tagged.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum LogLinesJson<'a> {
+    One { task: &'a str, lines: Vec<String> },
+    All { lines: Vec<TaggedLine<'a>> },
+}
+
+/// A line of `logs` for every task.
+#[derive(Serialize)]
+struct TaggedLine<'a> {
+    task: &'a str,
+    line: String,
+}
+
 impl Serialize for LogLines {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let text = |l: &Line| logs::strip_ansi(&l.raw);
-        let v = match &self.task {
-            Some(t) => json!({"task": t, "lines": self.lines.iter().map(text).collect::<Vec<_>>()}),
-            None => {
-                json!({"lines": self.lines.iter().map(|l| json!({"task": l.task, "line": text(l)})).collect::<Vec<_>>()})
-            }
-        };
-        v.serialize(s)
+        match &self.task {
+            Some(task) => LogLinesJson::One {
+                task,
+                lines: self.lines.iter().map(text).collect(),
+            },
+            None => LogLinesJson::All {
+                lines: self
+                    .lines
+                    .iter()
+                    .map(|l| TaggedLine {
+                        task: &l.task,
+                        line: text(l),
+                    })
+                    .collect(),
+            },
+        }
+        .serialize(s)
     }
 }
 

@@ -486,6 +486,14 @@ pub(crate) fn fresh_budget(ctx: &Ctx, project: &Project, names: &[String]) -> Re
     })
 }
 
+/// The details of E305: the session and the two configs that claim it.
+#[derive(Serialize)]
+struct Collision<'a> {
+    session: &'a str,
+    ours: &'a std::path::Path,
+    theirs: &'a std::path::Path,
+}
+
 /// E305 when `state.json` of the project's session records another config that still
 /// exists and names the same project: two projects never share one session. A config
 /// that moved or was deleted owns nothing.
@@ -508,5 +516,9 @@ pub fn check_owner(ctx: &Ctx, project: &Project) -> Result<()> {
         ours: project.path.clone(),
         theirs: theirs.clone(),
     })
-    .details(serde_json::json!({"session": project.name, "ours": project.path, "theirs": theirs})))
+    .details(Collision {
+        session: &project.name,
+        ours: &project.path,
+        theirs: &theirs,
+    }))
 }

@@ -103,10 +103,13 @@ pub fn apply(ctx: &Ctx, old: &Project, new: &Project, d: &ConfigDiff) -> Applied
         }
     }
     ctx.events.emit(
-        "config_reloaded",
         &new.name,
         None,
-        serde_json::json!({"added": d.added, "removed": d.removed, "changed": d.changed}),
+        crate::events::Event::ConfigReloaded {
+            added: d.added.clone(),
+            removed: d.removed.clone(),
+            changed: d.changed.clone(),
+        },
     );
     a
 }

@@ -8,8 +8,14 @@ use crate::error::{Error, Kind, Result};
 use crate::state;
 use crate::task::{self, StopOutcome};
 use serde::Serialize;
-use serde_json::json;
 use std::path::PathBuf;
+
+/// The details of a task that others depend on.
+#[derive(serde::Serialize)]
+struct Dependents<'a> {
+    task: &'a str,
+    dependents: &'a [String],
+}
 
 /// What `remove` did.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -76,7 +82,10 @@ pub fn remove(ctx: &Ctx, p: TaskParams) -> Result<Removed> {
         .hint(format!(
             "remove those first, or drop '{name}' from their depends_on; nothing was stopped or changed"
         ))
-        .details(json!({"task": name, "dependents": dependents})));
+        .details(Dependents {
+            task: name,
+            dependents: &dependents,
+        }));
     }
     let new_text = authoring::remove_task(&text, name)?;
     let new = config::parse_in(&new_text, &path, ctx.user_home())?;

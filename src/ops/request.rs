@@ -490,6 +490,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_request_without_params_is_its_command_alone() {
+        let text = |r: Request| serde_json::to_string(&r).unwrap();
+        assert_eq!(text(Request::Ping), r#"{"command":"ping"}"#);
+        assert_eq!(text(Request::DaemonStatus), r#"{"command":"daemon_status"}"#);
+    }
+
+    #[test]
     fn wire_format() {
         let e = Envelope::parse(r#"{"command": "restart", "params": {"task": "web"}, "id": 7}"#);
         assert_eq!(e.id, Some(Value::from(7)));

@@ -5,7 +5,7 @@ use super::{Action, Ctx, Outcome, TaskFailure, TasksParams, lifecycle_ctx};
 use crate::error::Result;
 use crate::task;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// What `restart` did.
 #[derive(Debug, Clone)]
@@ -36,20 +36,56 @@ impl Restarted {
     }
 }
 
+/// `restart`'s JSON in each of its shapes.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum RestartedJson<'a> {
+    /// One task: its outcome, flat.
+    One {
+        #[serde(flatten)]
+        outcome: Outcome,
+        session: &'a str,
+    },
+    /// Several tasks: `results`.
+    Many {
+        ok: bool,
+        session: &'a str,
+        results: Vec<Outcome>,
+    },
+    /// The project.
+    All {
+        ok: bool,
+        session: &'a str,
+        action: Action,
+        tasks: &'a [String],
+        skipped: &'a [Skip],
+        failed: &'a [TaskFailure],
+    },
+}
+
 impl Serialize for Restarted {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let v = match Shape::of(&self.names) {
-            Shape::One => {
-                let mut v = serde_json::to_value(self.outcome(&self.names[0])).unwrap_or(Value::Null);
-                v["session"] = json!(self.session);
-                v
-            }
-            Shape::Many => json!({"ok": self.ok(), "session": self.session,
-                "results": self.names.iter().map(|n| self.outcome(n)).collect::<Vec<_>>()}),
-            Shape::All => json!({"ok": self.ok(), "session": self.session, "action": Action::Restarted,
-                "tasks": self.restarted, "skipped": self.skipped, "failed": self.failed}),
-        };
-        v.serialize(s)
+        let (ok, session) = (self.ok(), self.session.as_str());
+        match Shape::of(&self.names) {
+            Shape::One => RestartedJson::One {
+                outcome: self.outcome(&self.names[0]),
+                session,
+            },
+            Shape::Many => RestartedJson::Many {
+                ok,
+                session,
+                results: self.names.iter().map(|n| self.outcome(n)).collect(),
+            },
+            Shape::All => RestartedJson::All {
+                ok,
+                session,
+                action: Action::Restarted,
+                tasks: &self.restarted,
+                skipped: &self.skipped,
+                failed: &self.failed,
+            },
+        }
+        .serialize(s)
     }
 }
 

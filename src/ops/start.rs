@@ -8,7 +8,7 @@ use crate::registry::{Desired, Registry};
 use crate::state::State;
 use crate::task;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// What `start` did.
 #[derive(Debug, Clone)]
@@ -59,28 +59,82 @@ impl Started {
     }
 }
 
+/// `start`'s JSON in each of its shapes.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum StartedJson<'a> {
+    /// One task: its outcome, flat.
+    One {
+        #[serde(flatten)]
+        outcome: Outcome,
+        warnings: Vec<WarningJson<'a>>,
+        session: &'a str,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        auto_daemon: bool,
+    },
+    /// Several tasks: `results`.
+    Many {
+        ok: bool,
+        session: &'a str,
+        results: Vec<Outcome>,
+        warnings: Vec<WarningJson<'a>>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        auto_daemon: bool,
+    },
+    /// The project.
+    All {
+        ok: bool,
+        session: &'a str,
+        action: Action,
+        tasks: &'a [String],
+        already_running: &'a [String],
+        skipped: &'a [Skip],
+        failed: &'a [TaskFailure],
+        warnings: Vec<WarningJson<'a>>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        auto_daemon: bool,
+    },
+}
+
+/// One of `warnings`: a plain one (a string), or a finding (an object).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum WarningJson<'a> {
+    Plain(&'a Warning),
+    Lint(&'a Finding),
+}
+
 impl Serialize for Started {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut v = match Shape::of(&self.names) {
-            Shape::One => {
-                let mut v = serde_json::to_value(self.outcome(&self.names[0])).unwrap_or(Value::Null);
-                v["warnings"] = self.warnings_json();
-                v["session"] = json!(self.session);
-                v
-            }
-            Shape::Many => json!({"ok": self.ok(), "session": self.session,
-                "results": self.names.iter().map(|n| self.outcome(n)).collect::<Vec<_>>(),
-                "warnings": self.warnings_json()}),
-            Shape::All => json!({
-                "ok": self.ok(), "session": self.session, "action": Action::Started,
-                "tasks": self.started, "already_running": self.already_running,
-                "skipped": self.skipped, "failed": self.failed, "warnings": self.warnings_json(),
-            }),
-        };
-        if self.auto_daemon {
-            v["auto_daemon"] = json!(true);
+        let (ok, session, auto_daemon) = (self.ok(), self.session.as_str(), self.auto_daemon);
+        let warnings = || self.warnings_json();
+        match Shape::of(&self.names) {
+            Shape::One => StartedJson::One {
+                outcome: self.outcome(&self.names[0]),
+                warnings: warnings(),
+                session,
+                auto_daemon,
+            },
+            Shape::Many => StartedJson::Many {
+                ok,
+                session,
+                results: self.names.iter().map(|n| self.outcome(n)).collect(),
+                warnings: warnings(),
+                auto_daemon,
+            },
+            Shape::All => StartedJson::All {
+                ok,
+                session,
+                action: Action::Started,
+                tasks: &self.started,
+                already_running: &self.already_running,
+                skipped: &self.skipped,
+                failed: &self.failed,
+                warnings: warnings(),
+                auto_daemon,
+            },
         }
-        v.serialize(s)
+        .serialize(s)
     }
 }
 
@@ -93,9 +147,9 @@ impl<'de> Deserialize<'de> for Started {
 
 impl Started {
     /// `warnings` as JSON: the plain ones (strings), then the findings (objects).
-    fn warnings_json(&self) -> Value {
-        let plain = self.warnings.iter().map(|w| json!(w));
-        Value::Array(plain.chain(self.lint.iter().map(|f| json!(f))).collect())
+    fn warnings_json(&self) -> Vec<WarningJson<'_>> {
+        let plain = self.warnings.iter().map(WarningJson::Plain);
+        plain.chain(self.lint.iter().map(WarningJson::Lint)).collect()
     }
 
     /// Reads any of the three shapes back.

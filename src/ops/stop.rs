@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::registry::{Desired, Registry};
 use crate::task::{self, StopOutcome};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// What `stop` did.
 #[derive(Debug, Clone)]
@@ -22,29 +22,82 @@ pub struct Stopped {
     pub warnings: Vec<Warning>,
 }
 
+/// One task's result in `stop`'s JSON.
+#[derive(Serialize)]
+struct Flat<'a> {
+    ok: bool,
+    task: &'a str,
+    action: Action,
+}
+
+impl Flat<'_> {
+    fn of((task, action): &(String, Action)) -> Flat<'_> {
+        Flat {
+            ok: true,
+            task,
+            action: *action,
+        }
+    }
+}
+
+/// `stop`'s JSON in each of its shapes.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum StoppedJson<'a> {
+    /// One task: its result, flat.
+    One {
+        #[serde(flatten)]
+        result: Option<Flat<'a>>,
+        session: &'a str,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        warnings: &'a [Warning],
+    },
+    /// Several tasks: `results`.
+    Many {
+        ok: bool,
+        session: &'a str,
+        results: Vec<Flat<'a>>,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        warnings: &'a [Warning],
+    },
+    /// The project.
+    All {
+        ok: bool,
+        session: &'a str,
+        action: Action,
+        tasks: Vec<&'a String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        restart_cancelled: Vec<&'a String>,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        warnings: &'a [Warning],
+    },
+}
+
 impl Serialize for Stopped {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let flat = |(n, a): &(String, Action)| json!({"ok": true, "task": n, "action": a});
-        let v = match Shape::of(&self.names) {
-            Shape::One => {
-                let mut v = self.results.first().map(flat).unwrap_or(Value::Null);
-                v["session"] = json!(self.session);
-                v
-            }
-            Shape::Many => json!({"ok": true, "session": self.session,
-                "results": self.results.iter().map(flat).collect::<Vec<_>>()}),
-            Shape::All => json!({"ok": true, "session": self.session, "action": Action::Stopped,
-                "tasks": self.with(Action::Stopped)}),
-        };
-        let mut v = v;
-        let cancelled = self.with(Action::RestartCancelled);
-        if Shape::of(&self.names) == Shape::All && !cancelled.is_empty() {
-            v["restart_cancelled"] = json!(cancelled);
+        let (session, warnings) = (self.session.as_str(), self.warnings.as_slice());
+        match Shape::of(&self.names) {
+            Shape::One => StoppedJson::One {
+                result: self.results.first().map(Flat::of),
+                session,
+                warnings,
+            },
+            Shape::Many => StoppedJson::Many {
+                ok: true,
+                session,
+                results: self.results.iter().map(Flat::of).collect(),
+                warnings,
+            },
+            Shape::All => StoppedJson::All {
+                ok: true,
+                session,
+                action: Action::Stopped,
+                tasks: self.with(Action::Stopped),
+                restart_cancelled: self.with(Action::RestartCancelled),
+                warnings,
+            },
         }
-        if !self.warnings.is_empty() {
-            v["warnings"] = json!(self.warnings);
-        }
-        v.serialize(s)
+        .serialize(s)
     }
 }
 
@@ -107,7 +160,8 @@ pub fn stop(ctx: &Ctx, p: TasksParams) -> Result<Stopped> {
     }
     let report = task::stop(&lc, &names, true, names.is_empty())?;
     if names.is_empty() && report.outcomes.iter().any(|(_, o)| *o == StopOutcome::Stopped) {
-        ctx.events.emit("session_stopped", &lc.project.name, None, json!({}));
+        ctx.events
+            .emit(&lc.project.name, None, crate::events::Event::SessionStopped {});
     }
     Ok(Stopped {
         session: lc.project.name.clone(),

@@ -4,7 +4,6 @@ use super::{Ctx, TaskParams, load_project};
 use crate::config::GlobalConfig;
 use crate::error::{Error, Kind, Result};
 use serde::Serialize;
-use serde_json::json;
 
 /// What `url` answers.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -17,6 +16,13 @@ pub struct UrlResult {
     pub url: String,
 }
 
+/// The details of E-no-host: why, and which task.
+#[derive(Serialize)]
+struct NoHostDetails<'a> {
+    reason: &'static str,
+    task: &'a str,
+}
+
 /// `url TASK`: the https URL a task with `host` is served at.
 pub fn url(ctx: &Ctx, p: TaskParams) -> Result<UrlResult> {
     let project = load_project(ctx)?;
@@ -27,7 +33,10 @@ pub fn url(ctx: &Ctx, p: TaskParams) -> Result<UrlResult> {
             task: name.clone(),
             path: project.path.clone(),
         })
-        .details(json!({"reason": "no_host", "task": name})));
+        .details(NoHostDetails {
+            reason: "no_host",
+            task: name,
+        }));
     };
     let url = GlobalConfig::load(&ctx.home)?.task_url(&project.name, host);
     Ok(UrlResult {

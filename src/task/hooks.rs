@@ -7,7 +7,6 @@ use super::Ctx;
 use crate::config::{Hooks, Project, Task};
 use crate::error::{Error, Kind, Result};
 use crate::health;
-use serde_json::json;
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
@@ -86,6 +85,17 @@ pub struct HookRun<'a> {
     pub label: Option<String>,
 }
 
+/// The details of a hook's failure: which hook, of which task (null: the project's), its
+/// command, and its exit code when it ran to one.
+#[derive(serde::Serialize)]
+struct HookDetails<'a> {
+    hook: &'static str,
+    task: Option<&'a str>,
+    command: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i32>,
+}
+
 /// Runs one hook in the project directory with its environment and timeout. Its output
 /// goes to stderr so `--json` stdout stays clean, each line labelled when `label` is set.
 pub fn run_hook(project: &Project, run: HookRun<'_>) -> Result<()> {
@@ -120,7 +130,12 @@ pub fn run_hook(project: &Project, run: HookRun<'_>) -> Result<()> {
         Some(t) => format!("{which} hook of task '{t}'"),
         None => format!("project {which} hook"),
     };
-    let details = json!({"hook": which, "task": task, "command": cmd});
+    let details = |exit_code| HookDetails {
+        hook: which,
+        task,
+        command: cmd,
+        exit_code,
+    };
     let ran = health::run_with_timeout(c, timeout);
     if let Some(done) = relay {
         // its last lines are out before the next hook's or the command's own; a process the
@@ -133,18 +148,14 @@ pub fn run_hook(project: &Project, run: HookRun<'_>) -> Result<()> {
             "{whose} failed with exit code {code}: {cmd}"
         )))
         .hint("fix the hook, or run it by hand from the project directory to see why")
-        .details({
-            let mut d = details;
-            d["exit_code"] = json!(code);
-            d
-        })),
+        .details(details(Some(code)))),
         Ok((None, _)) => Err(Error::from(Kind::HookTimeout(format!(
             "{whose} timed out after {:.0}s: {cmd}",
             timeout.as_secs_f64()
         )))
         .hint("make the hook finish sooner, or raise TASKMUX_HOOK_TIMEOUT (seconds)")
-        .details(details)),
-        Err(e) => Err(Error::from(Kind::HookFailed(format!("{whose} could not run: {e}"))).details(details)),
+        .details(details(None))),
+        Err(e) => Err(Error::from(Kind::HookFailed(format!("{whose} could not run: {e}"))).details(details(None))),
     }
 }
 

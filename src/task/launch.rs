@@ -7,11 +7,12 @@ use super::env::{EnvFiles, port_in, task_env_with};
 use super::runtime::{Runtime, Runtimes, config_hash, read_session};
 use crate::config::{Project, Task};
 use crate::error::{Error, Kind, Result};
+use crate::events::Event;
 use crate::proc::{Target, TaskIdentity, Terminate, Unfinished};
 use crate::state::State;
 use crate::tmux::{Cmd, SEP, Tmux};
 use crate::{cmd, paths, proc};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -87,23 +88,47 @@ fn spec_path(home: &Path, session: &str, task: &str) -> PathBuf {
         .join(format!("{task}.json"))
 }
 
+/// What a pane runs, written as JSON by whoever launches it and read back by our own
+/// binary in the pane (`taskmux __exec` for a task; a job's spec carries it too, read by
+/// `taskmux __job`): the command, exactly its environment, its directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchSpec {
+    /// The command, as argv.
+    pub argv: Vec<String>,
+    /// Its working directory.
+    pub cwd: PathBuf,
+    /// Its whole environment, in order (JSON: `[["K", "v"], …]`).
+    pub env: Vec<(String, String)>,
+    /// A line printed in the pane before the command runs (where a task is served).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banner: Option<String>,
+}
+
+impl LaunchSpec {
+    /// The spec as the JSON its reader expects.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| Error::internal(format!("cannot write a launch spec: {e}")))
+    }
+}
+
 /// What a launched pane runs: our own binary in `__exec` mode, reading this spec.
 fn write_spec(home: &Path, session: &str, task: &Task, prep: &Prepared) -> Result<PathBuf> {
     let p = spec_path(home, session, &task.name);
-    let mut spec = json!({
-        "argv": ["/bin/sh", "-c", task.command],
-        "cwd": task.cwd,
-        "env": prep.env.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
-    });
+    let mut spec = LaunchSpec {
+        argv: vec!["/bin/sh".into(), "-c".into(), task.command.clone()],
+        cwd: task.cwd.clone(),
+        env: prep.env.clone(),
+        banner: None,
+    };
     if let (Some(host), Some(port)) = (&task.host, prep.port) {
         // the task's first line says where it is served (a broken global config was
         // reported by whoever loaded it; the defaults name the URL then)
         let url = crate::config::GlobalConfig::load(home)
             .unwrap_or_default()
             .task_url(session, host);
-        spec["banner"] = json!(format!("[taskmux] serving {url} -> http://127.0.0.1:{port}"));
+        spec.banner = Some(format!("[taskmux] serving {url} -> http://127.0.0.1:{port}"));
     }
-    let text = spec.to_string();
+    let text = spec.to_json()?;
     if std::fs::read(&p).is_ok_and(|old| old == text.as_bytes()) {
         return Ok(p);
     }
@@ -228,14 +253,13 @@ pub(super) fn reap_orphans(ctx: &Ctx, tasks: &[&Task]) -> Result<()> {
     let targets: Vec<Target> = found.iter().map(|(_, t, _)| t.clone()).collect();
     let names: Vec<&Task> = found.iter().map(|(t, _, _)| *t).collect();
     proc::terminate(&targets, &Terminate::default(), &ctx.cancel, || {}).map_err(|u| unfinished(&names, u))?;
-    let events: Vec<(&str, &str, Option<&str>, serde_json::Value)> = found
+    let events: Vec<(&str, Option<&str>, Event)> = found
         .iter()
         .map(|(t, _, pids)| {
             (
-                "orphan_reaped",
                 session.as_str(),
                 Some(t.name.as_str()),
-                json!({"pids": pids}),
+                Event::OrphanReaped { pids: pids.clone() },
             )
         })
         .collect();
@@ -467,7 +491,7 @@ pub struct PaneEnv {
 /// when the exec failed, having said why on `err`.
 pub fn exec_spec(spec_path: &str, pane: &PaneEnv, err: &mut dyn std::io::Write) -> std::process::ExitCode {
     use std::os::unix::process::CommandExt;
-    let spec: serde_json::Value = match std::fs::read(spec_path).map(|b| serde_json::from_slice(&b)) {
+    let spec: LaunchSpec = match std::fs::read(spec_path).map(|b| serde_json::from_slice(&b)) {
         Ok(Ok(v)) => v,
         _ => {
             let _ = writeln!(err, "taskmux: cannot read launch spec {spec_path}");
@@ -480,7 +504,7 @@ pub fn exec_spec(spec_path: &str, pane: &PaneEnv, err: &mut dyn std::io::Write) 
     };
     let prog = c.get_program().to_string_lossy().into_owned();
     quiet_control_echo();
-    if let Some(b) = spec["banner"].as_str() {
+    if let Some(b) = &spec.banner {
         println!("{b}");
     }
     let e = c.exec();
@@ -490,12 +514,8 @@ pub fn exec_spec(spec_path: &str, pane: &PaneEnv, err: &mut dyn std::io::Write) 
 
 /// The command a launch or job spec describes: its argv, exactly its environment (plus the
 /// `TMUX`/`TMUX_PANE` tmux gave this pane) and its directory. None for an empty argv.
-pub fn spec_command(spec: &serde_json::Value, pane: &PaneEnv) -> Option<std::process::Command> {
-    let argv: Vec<String> = spec["argv"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-        .unwrap_or_default();
-    let (prog, args) = argv.split_first()?;
+pub fn spec_command(spec: &LaunchSpec, pane: &PaneEnv) -> Option<std::process::Command> {
+    let (prog, args) = spec.argv.split_first()?;
     let mut c = std::process::Command::new(prog);
     c.args(args).env_clear();
     for (k, v) in [("TMUX", &pane.tmux), ("TMUX_PANE", &pane.pane)] {
@@ -503,16 +523,8 @@ pub fn spec_command(spec: &serde_json::Value, pane: &PaneEnv) -> Option<std::pro
             c.env(k, v);
         }
     }
-    if let Some(env) = spec["env"].as_array() {
-        for kv in env {
-            if let (Some(k), Some(v)) = (kv[0].as_str(), kv[1].as_str()) {
-                c.env(k, v);
-            }
-        }
-    }
-    if let Some(cwd) = spec["cwd"].as_str() {
-        c.current_dir(cwd);
-    }
+    c.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    c.current_dir(&spec.cwd);
     Some(c)
 }
 
@@ -527,6 +539,16 @@ fn quiet_control_echo() {
     }
 }
 
+/// The details of E205: the port, who holds it, and whether SIGKILL was sent (when
+/// taskmux tried to free it).
+#[derive(Serialize)]
+struct PortHolders<'a> {
+    port: u16,
+    pids: &'a [i32],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    killed: Option<bool>,
+}
+
 /// Waits, up to `grace`, for nothing to listen on a task's assigned `$PORT` any more (what
 /// an earlier run of it left is ending): a relaunch never binds beside the old server. E205
 /// naming who holds it when it stays taken.
@@ -539,7 +561,11 @@ pub fn wait_port_free(port: u16, task: &str, grace: Duration) -> Result<()> {
                 "Port {port} of task '{task}' is still in use (pids {pids:?}) by something that is not its own run"
             )))
             .hint(format!("find it with 'ss -ltnp sport = :{port}' and stop it"))
-            .details(json!({"port": port, "pids": pids})));
+            .details(PortHolders {
+                port,
+                pids: &pids,
+                killed: None,
+            }));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -580,6 +606,10 @@ pub fn free_port(port: u16, task: &str) -> Result<()> {
             "Port {port} of task '{task}' could not be freed (pids {pids:?})"
         )))
         .hint("those processes may belong to another user; stop them or change the task's port")
-        .details(json!({"port": port, "pids": pids, "killed": killed}))),
+        .details(PortHolders {
+            port,
+            pids: &pids,
+            killed: Some(killed),
+        })),
     }
 }

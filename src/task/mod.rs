@@ -17,7 +17,7 @@ mod stop;
 pub use env::{EnvFiles, known_port, merge_env, record_env, task_env, task_port};
 pub use hooks::{Hook, HookRun, run_hook};
 pub use launch::{
-    LAUNCHED_CHANNEL, Launch, PaneEnv, Prepared, exec_spec, free_port, launch, precheck, prepare, self_exe,
+    LAUNCHED_CHANNEL, Launch, LaunchSpec, PaneEnv, Prepared, exec_spec, free_port, launch, precheck, prepare, self_exe,
     spec_command,
 };
 pub use runtime::{

@@ -9,9 +9,11 @@ use super::launch::{Launch, Prepared, free_port, launch, precheck_with, prepare_
 use super::runtime::{Runtime, Runtimes, pane_state, read_session, record_health};
 use crate::config::{Project, Task};
 use crate::error::{Error, Kind, Result};
+use crate::events::Event;
 use crate::health::{self, Probe};
 use crate::state::State;
-use serde_json::json;
+use serde::Serialize;
+use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -228,8 +230,13 @@ fn start_as(
     let mut report = run.report.into_inner().unwrap_or_else(PoisonError::into_inner);
     report.session_created = !session_existed;
     if !session_existed {
-        ctx.events
-            .emit("session_started", &project.name, None, json!({"tasks": report.started}));
+        ctx.events.emit(
+            &project.name,
+            None,
+            Event::SessionStarted {
+                tasks: report.started.clone(),
+            },
+        );
     }
     if let Err(e) = project_hook(ctx, Hook::AfterStart, &project_env, labels) {
         report.warnings.push(e.message());
@@ -563,7 +570,7 @@ impl<'a> Run<'a> {
         if fresh {
             self.ctx
                 .events
-                .emit("task_started", &self.ctx.project.name, Some(&t.name), json!({}));
+                .emit(&self.ctx.project.name, Some(&t.name), Event::TaskStarted {});
             if let Err(e) = task_hook(self.ctx, t, Hook::AfterStart, &prep.env, self.labels)
                 && let Ok(mut r) = self.report.lock()
             {
@@ -658,12 +665,18 @@ fn wait_all(
         .hint(format!(
             "the whole log: 'taskmux logs {name}'; its state: 'taskmux inspect {name}'"
         ))
-        .details(json!({
-            "task": name, "method": p.method.as_str(), "reason": p.reason,
-            "unhealthy": failures.iter().map(|(n, _, _)| n).collect::<Vec<_>>(),
-            "started": report.started,
-            "skipped": report.skipped.iter().map(|(t, r)| json!({"task": t, "reason": r})).collect::<Vec<_>>(),
-        }));
+        .details(Unhealthy {
+            task: name,
+            method: p.method,
+            reason: p.reason.as_deref(),
+            unhealthy: failures.iter().map(|(n, _, _)| n.as_str()).collect(),
+            started: &report.started,
+            skipped: report
+                .skipped
+                .iter()
+                .map(|(task, reason)| NotStarted { task, reason })
+                .collect(),
+        });
         let since = report.started.contains(name).then_some(began);
         let dead = !pane_state(&ctx.tmux, pane).ok().flatten().is_some_and(|r| r.running());
         return Err(with_log_tail(ctx, t, since, dead, e));
@@ -671,10 +684,28 @@ fn wait_all(
     if let Some((name, reason)) = report.skipped.first() {
         return Err(
             Error::from(Kind::NotHealthy(format!("Task '{name}' was not started: {reason}")))
-                .details(json!({"task": name, "reason": reason})),
+                .details(NotStarted { task: name, reason }),
         );
     }
     Ok(())
+}
+
+/// The details of E214 for a task whose probes failed on start.
+#[derive(Serialize)]
+struct Unhealthy<'a> {
+    task: &'a str,
+    method: health::Method,
+    reason: Option<&'a str>,
+    unhealthy: Vec<&'a str>,
+    started: &'a [String],
+    skipped: Vec<NotStarted<'a>>,
+}
+
+/// A task not started, and why (in the details of E214).
+#[derive(Serialize)]
+struct NotStarted<'a> {
+    task: &'a str,
+    reason: &'a str,
 }
 
 /// How many of a task's last log lines an error of its start shows.
@@ -706,9 +737,14 @@ fn with_log_tail(ctx: &Ctx, t: &Task, since: Option<f64>, dead: bool, e: Error) 
             break lines;
         }
     };
-    let mut details = e.details.clone().unwrap_or_else(|| json!({"task": t.name}));
-    details["log_file"] = json!(path);
-    details["log_tail"] = json!(lines.iter().map(|l| l.raw.as_str()).collect::<Vec<_>>());
+    let mut details = match e.details.clone() {
+        Some(Value::Object(m)) => m,
+        Some(Value::Null) => Map::new(),
+        _ => Map::from_iter([("task".to_string(), Value::from(t.name.as_str()))]),
+    };
+    details.insert("log_file".into(), Value::from(path.to_string_lossy().as_ref()));
+    let tail: Vec<&str> = lines.iter().map(|l| l.raw.as_str()).collect();
+    details.insert("log_tail".into(), Value::from(tail));
     e.details(details)
 }
 
@@ -728,14 +764,14 @@ enum Ended {
 }
 
 /// The first wait between probes of a task not yet healthy; each next one is twice as
-/// long, up to its `health_interval`.
+/// long, up to 500 ms (or its `health_interval`, when shorter).
 const FIRST_PROBE_STEP: Duration = Duration::from_millis(100);
 /// How often a wait between probes looks for a stop by hand.
 const STOP_LOOK: Duration = Duration::from_millis(100);
 
 /// Probes a task until healthy, or until `health_retries x health_interval` seconds pass, or
 /// it exits, or it is stopped by hand after stop number `since`. Until the first pass the
-/// probes come at short, growing intervals (100 ms, doubling up to `health_interval`), so
+/// probes come at short, growing intervals (100 ms, doubling up to 500 ms or `health_interval`), so
 /// a server ready in a moment is seen at once. Returns the last probe and how the wait
 /// ended. `env` is the task's full environment.
 fn wait_health(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, String)], since: u64) -> (Probe, Ended) {
@@ -777,7 +813,9 @@ fn wait_health(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, String)], 
             return (p, Ended::TimedOut);
         }
         let until = now + step.min(left);
-        step = (step * 2).min(interval);
+        // growing, but never past the daemon's boot probe (500 ms): a server ready in 3 s
+        // is seen within half a second of it, not at the next doubling
+        step = (step * 2).min(interval).min(Duration::from_millis(500));
         loop {
             let rest = until.saturating_duration_since(Instant::now());
             if rest.is_zero() {

@@ -11,10 +11,10 @@ use super::start::{StartReport, start};
 use crate::cmd;
 use crate::config::Task;
 use crate::error::Result;
+use crate::events::Event;
 use crate::proc::{self, Target, TaskIdentity, Terminate};
 use crate::state::State;
 use crate::tmux::Cmd;
-use serde_json::json;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -122,8 +122,14 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
     for (t, had) in tasks.iter().zip(had) {
         let was = running.iter().any(|r| r.name == t.name) || had;
         if was {
-            ctx.events
-                .emit("task_stopped", &project.name, Some(&t.name), json!({"manual": manual}));
+            ctx.events.emit(
+                &project.name,
+                Some(&t.name),
+                Event::TaskStopped {
+                    manual,
+                    restart_cancelled: false,
+                },
+            );
             if let Some(env) = envs.get(&t.name)
                 && let Err(e) = task_hook(ctx, t, Hook::AfterStop, env, labels)
             {
@@ -134,10 +140,12 @@ pub fn stop(ctx: &Ctx, names: &[String], manual: bool, run_project_hooks: bool) 
             StopOutcome::Stopped
         } else if in_backoff.contains(&t.name.as_str()) {
             ctx.events.emit(
-                "task_stopped",
                 &project.name,
                 Some(&t.name),
-                json!({"manual": true, "restart_cancelled": true}),
+                Event::TaskStopped {
+                    manual: true,
+                    restart_cancelled: true,
+                },
             );
             StopOutcome::RestartCancelled
         } else {
@@ -265,7 +273,7 @@ pub fn restart(ctx: &Ctx, names: &[String]) -> Result<(StopReport, StartReport)>
         start(ctx, &targets, false)?
     };
     for n in &targets {
-        ctx.events.emit("task_restarted", &ctx.project.name, Some(n), json!({}));
+        ctx.events.emit(&ctx.project.name, Some(n), Event::TaskRestarted {});
     }
     Ok((stopped, report))
 }
@@ -299,6 +307,6 @@ pub fn kill(ctx: &Ctx, name: &str) -> Result<bool> {
         let _ = ctx.tmux.exec(&[cmd!["kill-window", "-t", &rt.window_id]]);
     }
     State::update(&ctx.home, &project.name, |s| s.set_manual_stop(&t.name, true))?;
-    ctx.events.emit("task_killed", &project.name, Some(name), json!({}));
+    ctx.events.emit(&project.name, Some(name), Event::TaskKilled {});
     Ok(found_any || had_window)
 }

@@ -3,7 +3,6 @@
 
 use super::{Check, World};
 use crate::unit::Manager;
-use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
@@ -66,7 +65,8 @@ pub fn daemon(w: &World) -> Check {
             "taskmux daemon start (or 'taskmux daemon install' to run it at login)",
         );
     };
-    match crate::client::request(home, &json!({"command": "daemon_status"}), Duration::from_secs(5)) {
+    let status = serde_json::to_value(crate::ops::Request::DaemonStatus).unwrap_or_default();
+    match crate::client::request(home, &status, Duration::from_secs(5)) {
         Ok(v) if v["ok"] == true => match v["config_error"].as_str() {
             None => Check::ok("daemon", format!("taskmuxd is running (pid {pid}) and answers")),
             Some(e) => Check::warn(

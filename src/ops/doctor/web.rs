@@ -2,7 +2,7 @@
 //! each host's name, the proxy, and its port.
 
 use super::{Check, World};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
@@ -43,7 +43,7 @@ pub fn registered_hosts(w: &World) -> Vec<String> {
 fn daemon_status(w: &World) -> Option<Value> {
     crate::client::request(
         &w.ctx.home,
-        &json!({"command": "daemon_status"}),
+        &serde_json::to_value(crate::ops::Request::DaemonStatus).unwrap_or_default(),
         Duration::from_secs(5),
     )
     .ok()
