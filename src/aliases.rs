@@ -3,7 +3,6 @@
 //! daemon's proxy like a task's host. Typed, written atomically (0600) under a lock.
 
 use crate::error::{Error, Kind, Result};
-use crate::paths;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -36,10 +35,8 @@ impl Aliases {
     /// Reads the aliases; a missing file is none, one that does not read is E306.
     pub fn load(home: &Path) -> Result<Aliases> {
         let path = Aliases::path(home);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Aliases::default()),
-            Err(e) => return Err(Error::io("read", &path, e)),
+        let Some(bytes) = crate::state::read_file(&path)? else {
+            return Ok(Aliases::default());
         };
         serde_json::from_slice(&bytes).map_err(|e| {
             Kind::CorruptState {
@@ -52,17 +49,13 @@ impl Aliases {
 
     /// Changes the aliases under their lock and writes them atomically when something changed.
     pub fn update<T>(home: &Path, f: impl FnOnce(&mut Aliases) -> Result<T>) -> Result<T> {
-        let _lock = paths::lock_in(home, "aliases")?;
-        let path = Aliases::path(home);
-        let mut a = Aliases::load(home)?;
-        let before = a.clone();
-        let out = f(&mut a)?;
-        if a != before {
-            let text =
-                serde_json::to_vec_pretty(&a).map_err(|e| Error::internal(format!("cannot encode aliases: {e}")))?;
-            paths::write_atomic(&path, &text, 0o600)?;
-        }
-        Ok(out)
+        let file = crate::state::StateFile {
+            home,
+            lock: "aliases",
+            path: &Aliases::path(home),
+            create: false,
+        };
+        file.update(|| Aliases::load(home), f)
     }
 }
 

@@ -6,10 +6,13 @@
 
 use crate::error::{Error, Kind, Result};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The longest reply line read from the daemon.
+const MAX_REPLY: usize = 64 << 20;
 
 /// `$TASKMUX_HOME/daemon.sock`.
 pub fn socket_path(home: &Path) -> PathBuf {
@@ -38,11 +41,15 @@ pub fn request(home: &Path, req: &Value, timeout: Duration) -> Result<Value> {
     let _ = s.set_write_timeout(Some(timeout));
     s.write_all(format!("{req}\n").as_bytes())
         .map_err(|e| not_running(&path, e))?;
-    let mut line = String::new();
-    BufReader::new(s)
-        .read_line(&mut line)
-        .map_err(|e| not_running(&path, e))?;
-    serde_json::from_str(&line).map_err(|e| Error::internal(format!("the daemon's reply is not JSON: {e}")))
+    let mut line = Vec::new();
+    let read =
+        crate::lines::read_line(&mut BufReader::new(s), &mut line, MAX_REPLY).map_err(|e| not_running(&path, e))?;
+    if read == crate::lines::Read::TooLong {
+        return Err(Error::from(Kind::TooLarge(format!(
+            "the daemon's reply is over {MAX_REPLY} bytes"
+        ))));
+    }
+    serde_json::from_slice(&line).map_err(|e| Error::internal(format!("the daemon's reply is not JSON: {e}")))
 }
 
 /// How a [`call`] went wrong.
@@ -78,7 +85,7 @@ pub fn call(home: &Path, req: &Value, ack: Duration, mut progress: impl FnMut(&V
     let mut first = true;
     let mut buf = Vec::new();
     loop {
-        let read = crate::lines::read_line(&mut input, &mut buf, 64 << 20);
+        let read = crate::lines::read_line(&mut input, &mut buf, MAX_REPLY);
         let line = match read {
             Ok(crate::lines::Read::Line) => buf.clone(),
             Ok(crate::lines::Read::End) => return Err(if first { CallError::Silent } else { CallError::Lost }),

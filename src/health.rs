@@ -190,60 +190,16 @@ fn http_probe(url: &str, want: u16, body_re: Option<&str>, timeout: Duration) ->
         "GET {path} HTTP/1.1\r\nHost: {hosthdr}\r\nUser-Agent: taskmux-health\r\nAccept: */*\r\nConnection: close\r\n\r\n"
     );
     s.write_all(req.as_bytes()).map_err(|e| format!("{url}: {e}"))?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        if Instant::now() >= deadline {
-            return Err(format!("{url}: timed out after {:.1}s", timeout.as_secs_f64()));
-        }
-        match s.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                if buf.len() > 1 << 20 {
-                    break;
-                }
-                // stop early once a body with a known length is complete
-                if let Some(done) = complete_len(&buf)
-                    && buf.len() >= done
-                {
-                    break;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                return Err(format!("{url}: timed out after {:.1}s", timeout.as_secs_f64()));
-            }
-            Err(e) => {
-                if buf.is_empty() {
-                    return Err(format!("{url}: {e}"));
-                }
-                break;
-            }
-        }
-    }
-    let text = String::from_utf8_lossy(&buf);
-    let status_line = text.lines().next().unwrap_or("");
-    let status: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("{url}: not an HTTP response"))?;
+    let (status, body) = read_response(&mut s, deadline).map_err(|e| match e {
+        ReadError::TimedOut => format!("{url}: timed out after {:.1}s", timeout.as_secs_f64()),
+        ReadError::Io(e) => format!("{url}: {e}"),
+        ReadError::NotHttp => format!("{url}: not an HTTP response"),
+    })?;
     if status != want {
         return Err(format!("{url}: status {status}, expected {want}"));
     }
     if let Some(re) = body_re {
-        // the body is taken from the raw bytes: chunk sizes count bytes, not characters
-        let start = buf
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .map_or(buf.len(), |i| i + 4);
-        let raw = &buf[start..];
-        let body = if header(&text, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-            String::from_utf8_lossy(&dechunk(raw)).into_owned()
-        } else {
-            String::from_utf8_lossy(raw).into_owned()
-        };
+        let body = String::from_utf8_lossy(&body);
         let re = regex::Regex::new(re).map_err(|e| format!("health_expected_body: {e}"))?;
         if !re.is_match(&body) {
             return Err(format!("{url}: body does not match /{}/", re.as_str()));
@@ -252,39 +208,63 @@ fn http_probe(url: &str, want: u16, body_re: Option<&str>, timeout: Duration) ->
     Ok(())
 }
 
-fn header<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    let head = text.split_once("\r\n\r\n").map_or(text, |(h, _)| h);
-    head.lines().skip(1).find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-    })
+/// Why no response was read.
+enum ReadError {
+    /// The deadline passed.
+    TimedOut,
+    /// Nothing could be read.
+    Io(std::io::Error),
+    /// What came is not an HTTP response head.
+    NotHttp,
 }
 
-/// The full response length when the head is in and it has a Content-Length.
-fn complete_len(buf: &[u8]) -> Option<usize> {
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = String::from_utf8_lossy(&buf[..end]);
-    let len: usize = header(&head, "content-length")?.parse().ok()?;
-    Some(end + len)
-}
+/// The most of a response read.
+const MAX_RESPONSE: usize = 1 << 20;
 
-fn dechunk(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut rest = body;
-    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
-        let size = String::from_utf8_lossy(&rest[..eol]);
-        let Ok(n) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16) else {
-            break;
-        };
-        let after = &rest[eol + 2..];
-        if n == 0 || after.len() < n {
-            out.extend_from_slice(&after[..n.min(after.len())]);
+/// Reads a response: its head with the proxy's parser (httparse), its body decoded by the
+/// proxy's framing (a chunked body without its framing), until the body ends, the server
+/// closes, or 1 MiB came. Returns the status and the body.
+fn read_response(s: &mut impl Read, deadline: Instant) -> Result<(u16, Vec<u8>), ReadError> {
+    use crate::proxy::http::{Response, parse_response};
+    let mut buf = Vec::new();
+    let mut head: Option<Response> = None;
+    let mut fed = 0;
+    let mut body = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if Instant::now() >= deadline {
+            return Err(ReadError::TimedOut);
+        }
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return Err(ReadError::TimedOut);
+            }
+            Err(e) if buf.is_empty() => return Err(ReadError::Io(e)),
+            Err(_) => break,
+        }
+        if head.is_none() {
+            match parse_response(&buf, false) {
+                Ok(Some(r)) => {
+                    fed = r.len;
+                    head = Some(r);
+                }
+                Ok(None) if buf.len() <= MAX_RESPONSE => continue,
+                Ok(None) | Err(_) => return Err(ReadError::NotHttp),
+            }
+        }
+        let Some(r) = head.as_mut() else { continue };
+        // broken framing: the body is what was decoded before it
+        let (used, done) = r.body.decode(&buf[fed..], &mut body).unwrap_or((buf.len() - fed, true));
+        fed += used;
+        if done || buf.len() > MAX_RESPONSE {
             break;
         }
-        out.extend_from_slice(&after[..n]);
-        rest = after[n..].strip_prefix(b"\r\n").unwrap_or(&after[n..]);
     }
-    out
+    let r = head.ok_or(ReadError::NotHttp)?;
+    Ok((r.code, body))
 }
 
 /// Runs `sh -c cmd` in its own process group with the task's env and cwd; kills the group
@@ -333,21 +313,38 @@ pub fn run_with_timeout(mut c: Command, timeout: Duration) -> std::io::Result<(O
         }
         String::from_utf8_lossy(&s).into_owned()
     });
-    let deadline = Instant::now() + timeout;
-    let mut sleep = Duration::from_millis(1);
-    let status = loop {
-        if let Some(st) = child.try_wait()? {
-            break Some(st);
-        }
-        if Instant::now() >= deadline {
-            crate::proc::signal_group(pid, rustix::process::Signal::KILL);
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(sleep);
-        sleep = (sleep * 2).min(Duration::from_millis(20));
+    // SIGKILL to its group when the time is up
+    let kill = crate::proc::Escalation {
+        term_after: None,
+        kill_after: Some(timeout),
+        give_up: timeout,
+        step: Duration::from_millis(20),
+        groups: true,
     };
+    let mut status = None;
+    let mut failed = None;
+    let waited = crate::proc::signal_until(
+        &kill,
+        || vec![pid],
+        || match child.try_wait() {
+            Ok(st) => {
+                status = st;
+                st.is_some()
+            }
+            Err(e) => {
+                failed = Some(e);
+                true
+            }
+        },
+    );
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if waited.is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        status = None;
+    }
     // anything the command left in its group goes with it
     crate::proc::signal_group(pid, rustix::process::Signal::KILL);
     let stderr = if status.is_some() {
@@ -380,5 +377,34 @@ mod tests {
             String::from_utf8_lossy(&dechunk(b"1\r\n\xc3\r\n3\r\n\xa9ok\r\n0\r\n\r\n")),
             "\u{e9}ok"
         );
+    }
+
+    /// A chunked response's body, as the probe reads it.
+    fn dechunk(body: &[u8]) -> Vec<u8> {
+        let mut r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        r.extend_from_slice(body);
+        let (code, body) = read(&r).ok().expect("a response");
+        assert_eq!(code, 200);
+        body
+    }
+
+    fn read(r: &[u8]) -> Result<(u16, Vec<u8>), ReadError> {
+        read_response(&mut &r[..], Instant::now() + Duration::from_secs(5))
+    }
+
+    #[test]
+    fn responses() {
+        let ok = read(b"HTTP/1.1 503 Busy\r\nContent-Length: 2\r\n\r\nnoTRAILING").ok();
+        assert_eq!(
+            ok.map(|(c, b)| (c, String::from_utf8_lossy(&b).into_owned())),
+            Some((503, "no".into()))
+        );
+        let close = read(b"HTTP/1.0 200 OK\r\n\r\nto the end").ok();
+        assert_eq!(close.map(|(_, b)| b), Some(b"to the end".to_vec()));
+        let mut te = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        te.extend_from_slice(b"4;x=1\r\nWiki\r\n5\r\npedia\r\n0\r\nX-T: a\r\n\r\nafter");
+        assert_eq!(read(&te).ok().map(|(_, b)| b), Some(b"Wikipedia".to_vec()));
+        assert!(matches!(read(b"SSH-2.0-OpenSSH\r\n\r\n"), Err(ReadError::NotHttp)));
+        assert!(matches!(read(b""), Err(ReadError::NotHttp)));
     }
 }

@@ -3,7 +3,8 @@
 //! Layers, top to bottom (a module never imports one above it): the fronts (`cli`, `mcp`), the
 //! operations (`ops`), the domain (`task`, `jobs`, `health`, `authoring`, `check`, `watch`,
 //! `certs`, `daemon`, `dns`, `proxy`), and the drivers and files (`tmux`, `proc`, `logs`,
-//! `events`, `state`, `config`, `paths`, `time`, `ctx`, `error`).
+//! `events`, `state`, `config`, `paths`, `time`, `ctx`, `error`), over the leaves every layer
+//! may use (`shell`, `signals`, `sync`, `domain`, `os`, `lines`).
 
 pub mod aliases;
 pub mod api;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod ctx;
 pub mod daemon;
 pub mod dns;
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -26,13 +28,17 @@ pub mod logs;
 pub mod mcp;
 pub mod notify;
 pub mod ops;
+pub mod os;
 pub mod paths;
 pub mod proc;
 pub mod proxy;
 pub mod registry;
 pub mod remote;
+pub mod shell;
+pub mod signals;
 pub mod state;
 pub mod supervision;
+pub mod sync;
 pub mod task;
 pub mod time;
 pub mod tmux;

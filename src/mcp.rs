@@ -15,7 +15,7 @@ use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::registry::Registry;
 use serde_json::{Value, json};
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Write};
 
 /// The largest message read; a longer line is refused (and skipped) whole.
 const MAX_LINE: usize = 16 << 20;
@@ -92,17 +92,11 @@ pub fn serve_on(ctx: &Ctx, mut input: impl BufRead, mut output: impl Write) {
     let mut server = Server::default();
     let mut buf = Vec::new();
     loop {
-        buf.clear();
-        match (&mut input).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        }
-        let reply = if buf.len() > MAX_LINE && !buf.ends_with(b"\n") {
-            if skip_line(&mut input).is_err() {
-                break;
-            }
+        let read = match crate::lines::read_line(&mut input, &mut buf, MAX_LINE) {
+            Ok(crate::lines::Read::End) | Err(_) => break,
+            Ok(read) => read,
+        };
+        let reply = if read == crate::lines::Read::TooLong {
             Some(error(Value::Null, PARSE_ERROR, "message too large (over 16 MiB)", None))
         } else {
             match std::str::from_utf8(&buf) {
@@ -120,26 +114,6 @@ pub fn serve_on(ctx: &Ctx, mut input: impl BufRead, mut output: impl Write) {
             && writeln!(output, "{r}").and_then(|_| output.flush()).is_err()
         {
             break;
-        }
-    }
-}
-
-/// Reads and drops the rest of an over-long line.
-fn skip_line(input: &mut impl BufRead) -> std::io::Result<()> {
-    loop {
-        let chunk = input.fill_buf()?;
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        match chunk.iter().position(|b| *b == b'\n') {
-            Some(i) => {
-                input.consume(i + 1);
-                return Ok(());
-            }
-            None => {
-                let n = chunk.len();
-                input.consume(n);
-            }
         }
     }
 }
@@ -392,6 +366,19 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).expect("a JSON line"))
             .collect()
+    }
+
+    #[test]
+    fn a_message_over_16_mib_is_a_parse_error_and_the_next_is_read() {
+        let mut input = "x".repeat(MAX_LINE + 1);
+        input.push('\n');
+        input.push_str(r#"{"jsonrpc": "2.0", "id": 1, "method": "ping"}"#);
+        input.push('\n');
+        let r = replies(&input);
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert_eq!(r[0]["error"]["code"], PARSE_ERROR, "{}", r[0]);
+        assert_eq!(r[0]["error"]["message"], "message too large (over 16 MiB)", "{}", r[0]);
+        assert_eq!(r[1]["id"], 1, "{}", r[1]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! [`SETTLE`]), so a save in several steps is one change. Elsewhere (macOS, until kqueue
 //! is done) there is no notifier and the daemon looks at its files on a slow timer.
 
+use crate::sync::guard;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::os::fd::{AsFd, OwnedFd};
@@ -31,10 +32,6 @@ struct Dir {
 pub struct Notify {
     fd: OwnedFd,
     dirs: Mutex<Vec<Dir>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Notify {
@@ -84,7 +81,7 @@ impl Notify {
         } else {
             dir
         };
-        let mut dirs = lock(&self.dirs);
+        let mut dirs = guard(&self.dirs);
         let i = self.dir(&mut dirs, dir)?;
         let entry = (name.to_os_string(), key.to_string());
         if !dirs[i].files.contains(&entry) {
@@ -95,7 +92,7 @@ impl Notify {
 
     /// Tells the removal (or move) of the directory `dir` itself as `key`.
     pub fn watch_gone(&self, dir: &Path, key: &str) -> std::io::Result<()> {
-        let mut dirs = lock(&self.dirs);
+        let mut dirs = guard(&self.dirs);
         let i = self.dir(&mut dirs, dir)?;
         dirs[i].gone = Some(key.to_string());
         Ok(())
@@ -103,7 +100,7 @@ impl Notify {
 
     /// Stops telling changes as `key`; a directory with nothing left to tell is unwatched.
     pub fn forget(&self, key: &str) {
-        let mut dirs = lock(&self.dirs);
+        let mut dirs = guard(&self.dirs);
         for d in dirs.iter_mut() {
             d.files.retain(|(_, k)| k != key);
             if d.gone.as_deref() == Some(key) {
@@ -121,7 +118,7 @@ impl Notify {
 
     /// Whether some change is told as `key`.
     pub fn watches(&self, key: &str) -> bool {
-        lock(&self.dirs)
+        guard(&self.dirs)
             .iter()
             .any(|d| d.files.iter().any(|(_, k)| k == key) || d.gone.as_deref() == Some(key))
     }
@@ -152,7 +149,7 @@ impl Notify {
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
             };
-            let mut dirs = lock(&self.dirs);
+            let mut dirs = guard(&self.dirs);
             if ev.events().contains(ReadFlags::QUEUE_OVERFLOW) {
                 // events were lost: everything may have changed
                 for d in dirs.iter() {

@@ -203,7 +203,7 @@ const MARKER_MEMO_AFTER: u64 = 200;
 /// task of which tmux server a process belongs to; what was read of a process before is
 /// not read again.
 pub fn markers(procs: &[ProcInfo]) -> Markers {
-    let mut memo = MARKER_MEMO.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut memo = crate::sync::guard(&MARKER_MEMO);
     let memo = memo.get_or_insert_with(MarkerMemo::new);
     let now = uptime_ticks();
     let mut seen = MarkerMemo::new();
@@ -597,6 +597,65 @@ pub fn terminate(
     }
 }
 
+/// How [`signal_until`] escalates on a plain list of processes (a daemon, a port's
+/// listeners, a probe command's group): the small sibling of [`terminate`], for processes
+/// that are not a task's.
+#[derive(Debug, Clone, Copy)]
+pub struct Escalation {
+    /// From when SIGTERM goes, once to each process seen; None: never.
+    pub term_after: Option<Duration>,
+    /// From when SIGKILL goes, again on every look; None: never.
+    pub kill_after: Option<Duration>,
+    /// When it gives up (after the look that comes at that time, with its signals).
+    pub give_up: Duration,
+    /// The longest sleep between two looks (they start 1 ms apart, doubling).
+    pub step: Duration,
+    /// Signal the process groups the pids lead, not the processes alone.
+    pub groups: bool,
+}
+
+/// [`signal_until`] gave up with the processes still there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outlived {
+    /// Whether SIGKILL was sent.
+    pub killed: bool,
+}
+
+/// Signals what `pids` finds on each look as `e` says, until `gone` holds (Ok) or `e`'s
+/// time is up ([`Outlived`]). `gone` is asked first on every look.
+pub fn signal_until(
+    e: &Escalation,
+    mut pids: impl FnMut() -> Vec<i32>,
+    mut gone: impl FnMut() -> bool,
+) -> Result<(), Outlived> {
+    let start = Instant::now();
+    let mut termed = HashSet::new();
+    let mut killed = false;
+    let mut sleep = Duration::from_millis(1);
+    loop {
+        if gone() {
+            return Ok(());
+        }
+        let elapsed = start.elapsed();
+        let kill = e.kill_after.is_some_and(|k| elapsed >= k);
+        let term = !kill && e.term_after.is_some_and(|t| elapsed >= t);
+        let send = |p: i32, sig: Signal| if e.groups { signal_group(p, sig) } else { signal(p, sig) };
+        for p in pids() {
+            if kill {
+                send(p, Signal::KILL);
+            } else if term && termed.insert(p) {
+                send(p, Signal::TERM);
+            }
+        }
+        killed |= kill;
+        if elapsed >= e.give_up {
+            return Err(Outlived { killed });
+        }
+        std::thread::sleep(sleep.min(e.give_up.saturating_sub(start.elapsed())));
+        sleep = (sleep * 2).min(e.step);
+    }
+}
+
 /// Sends a signal to a process; errors (it is gone) are ignored.
 pub fn signal(pid: i32, sig: Signal) {
     if let Some(p) = Pid::from_raw(pid) {
@@ -676,6 +735,33 @@ pub fn listeners(port: u16) -> Vec<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signal_until_escalates_and_gives_up() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .expect("sleep runs");
+        let pid = child.id() as i32;
+        let term = Escalation {
+            term_after: Some(Duration::ZERO),
+            kill_after: None,
+            give_up: Duration::from_secs(10),
+            step: Duration::from_millis(10),
+            groups: false,
+        };
+        let r = signal_until(&term, || vec![pid], || child.try_wait().is_ok_and(|s| s.is_some()));
+        assert_eq!(r, Ok(()), "SIGTERM ends sleep");
+        // nothing to signal and never gone: it gives up when told, having sent no SIGKILL
+        let none = Escalation {
+            kill_after: Some(Duration::from_secs(60)),
+            give_up: Duration::from_millis(30),
+            ..term
+        };
+        let t = Instant::now();
+        assert_eq!(signal_until(&none, Vec::new, || false), Err(Outlived { killed: false }));
+        assert!(t.elapsed() >= Duration::from_millis(30));
+    }
 
     #[test]
     fn a_cancel_wakes_a_sleeper_at_once() {

@@ -53,10 +53,8 @@ impl Registry {
     /// (never silently reset: that would forget every project).
     pub fn load(home: &Path) -> Result<Registry> {
         let path = Registry::path(home);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Registry::default()),
-            Err(e) => return Err(Error::io("read", &path, e)),
+        let Some(bytes) = crate::state::read_file(&path)? else {
+            return Ok(Registry::default());
         };
         crate::state::parse_object(&path, &bytes, |m| {
             // each project an object too (a struct would read from an array)
@@ -76,17 +74,13 @@ impl Registry {
 
     /// Changes the registry under its lock and writes it atomically when something changed.
     pub fn update<T>(home: &Path, f: impl FnOnce(&mut Registry) -> Result<T>) -> Result<T> {
-        let _lock = paths::lock_in(home, "registry")?;
-        let path = Registry::path(home);
-        let mut reg = Registry::load(home)?;
-        let before = reg.clone();
-        let out = f(&mut reg)?;
-        if reg != before || !path.exists() {
-            let text =
-                serde_json::to_vec_pretty(&reg).map_err(|e| Error::internal(format!("cannot encode registry: {e}")))?;
-            paths::write_atomic(&path, &text, 0o600)?;
-        }
-        Ok(out)
+        let file = crate::state::StateFile {
+            home,
+            lock: "registry",
+            path: &Registry::path(home),
+            create: true,
+        };
+        file.update(|| Registry::load(home), f)
     }
 
     /// The entry of a project.

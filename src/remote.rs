@@ -145,8 +145,8 @@ impl Remote {
     /// which that shell expands to the home directory there.
     fn program_word(&self) -> String {
         match self.program.strip_prefix("~/") {
-            Some(rest) => format!("~/{}", crate::certs::trust::shell_quote(rest)),
-            None => crate::certs::trust::shell_quote(&self.program),
+            Some(rest) => format!("~/{}", crate::shell::quote(rest)),
+            None => crate::shell::quote(&self.program),
         }
     }
 
@@ -154,8 +154,7 @@ impl Remote {
     /// line carries words of the user, each quoted by the project's one shell quoter.
     pub fn attach_command(&self, args: &[String]) -> Command {
         let mut c = self.ssh_command(true);
-        let words: Vec<String> = args.iter().map(|a| crate::certs::trust::shell_quote(a)).collect();
-        c.arg(format!("{} attach {}", self.program_word(), words.join(" ")).trim_end());
+        c.arg(format!("{} attach {}", self.program_word(), crate::shell::join(args)).trim_end());
         c
     }
 

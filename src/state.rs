@@ -57,28 +57,22 @@ impl State {
     /// corrupt one an error naming the file and the fix.
     pub fn load(home: &Path, session: &str) -> Result<State> {
         let path = State::path(home, session);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
-            Err(e) => return Err(Error::io("read", &path, e)),
-        };
-        parse_object(&path, &bytes, |_| Ok(()))
+        match read_file(&path)? {
+            Some(bytes) => parse_object(&path, &bytes, |_| Ok(())),
+            None => Ok(State::default()),
+        }
     }
 
     /// Changes the state under the project's state lock and writes it atomically (only
     /// when something changed).
     pub fn update<T>(home: &Path, session: &str, f: impl FnOnce(&mut State) -> T) -> Result<T> {
-        let _lock = paths::lock_in(home, &format!("{session}.state"))?;
-        let path = State::path(home, session);
-        let mut st = State::load(home, session)?;
-        let before = st.clone();
-        let out = f(&mut st);
-        if st == before && path.exists() {
-            return Ok(out);
-        }
-        let text = serde_json::to_vec_pretty(&st).map_err(|e| Error::internal(format!("cannot encode state: {e}")))?;
-        paths::write_atomic(&path, &text, 0o600)?;
-        Ok(out)
+        let file = StateFile {
+            home,
+            lock: &format!("{session}.state"),
+            path: &State::path(home, session),
+            create: true,
+        };
+        file.update(|| State::load(home, session), |st| Ok(f(st)))
     }
 
     /// The environment of record, if one was captured.
@@ -139,6 +133,48 @@ impl State {
     /// when [`State::stops`] was `since` must not launch it).
     pub fn stopped_since(&self, task: &str, since: u64) -> bool {
         self.manual_stop(task) && self.stopped_at.get(task).is_some_and(|n| *n > since)
+    }
+}
+
+/// The bytes of a state file, None when there is none yet.
+pub fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read", path, e)),
+    }
+}
+
+/// A JSON state file changed in place (`state.json`, `registry.json`, `aliases.json`): read,
+/// changed and written back whole under a lock, so two writers never lose each other's change.
+pub struct StateFile<'a> {
+    /// The state directory, where the lock lives.
+    pub home: &'a Path,
+    /// The lock's name (see [`paths::lock_in`]).
+    pub lock: &'a str,
+    /// The file.
+    pub path: &'a Path,
+    /// Whether it is written when it does not exist yet, though nothing changed.
+    pub create: bool,
+}
+
+impl StateFile<'_> {
+    /// Under the lock: `load` reads the file, `f` changes what it read, and the file is
+    /// written atomically (0600) when that changed (or, with `create`, does not exist).
+    pub fn update<S, T>(&self, load: impl FnOnce() -> Result<S>, f: impl FnOnce(&mut S) -> Result<T>) -> Result<T>
+    where
+        S: Clone + PartialEq + Serialize,
+    {
+        let _lock = paths::lock_in(self.home, self.lock)?;
+        let mut value = load()?;
+        let before = value.clone();
+        let out = f(&mut value)?;
+        if value != before || (self.create && !self.path.exists()) {
+            let text = serde_json::to_vec_pretty(&value)
+                .map_err(|e| Error::internal(format!("cannot encode {}: {e}", self.path.display())))?;
+            paths::write_atomic(self.path, &text, 0o600)?;
+        }
+        Ok(out)
     }
 }
 

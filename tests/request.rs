@@ -573,6 +573,28 @@ fn a_line_that_is_not_utf8_gets_an_error_reply_and_the_loop_goes_on() {
 }
 
 #[test]
+fn a_line_over_the_cap_gets_too_large_and_the_loop_goes_on() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new("rq-long");
+    env.config("name = \"rq-long\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
+    let mut rq = Loop::spawn(&env);
+    rq.call("ping", None, Some(json!(1)));
+    // the daemon's cap (1 MiB), and its error: the line is read to its end and dropped
+    let mut long = br#"{"command": "ping", "id": 2, "pad": ""#.to_vec();
+    long.resize(1024 * 1024 + 10, b'x');
+    long.extend_from_slice(br#""}"#);
+    rq.send_raw(&long);
+    let r = rq.recv("a line over the cap");
+    assert_error(&r, "E504", None);
+    assert_eq!(r["message"], "a request line is at most 1048576 bytes", "{r}");
+    let p = rq.call("ping", None, Some(json!(3)));
+    assert_eq!(p["ok"], true, "ping after a line over the cap: {p}");
+    assert!(rq.finish().success(), "exit 0");
+}
+
+#[test]
 fn global_flags_before_request_are_honored() {
     let Some(env) = Env::with_tmux("rq-flags") else { return };
     env.config("name = \"rq-flags\"\n[tasks.a]\ncommand = \"sleep 1000\"\nstop_grace_period = 1\n")

@@ -121,7 +121,7 @@ fn answer(shared: &Shared, env: Envelope, front: Front) -> Result<Response, Erro
     let resp = ops::handle(&ctx, req);
     if lifecycle {
         // the supervisors look again at once
-        for p in crate::daemon::guard(&shared.projects).values() {
+        for p in crate::sync::guard(&shared.projects).values() {
             p.launched.store(true, Ordering::SeqCst);
             p.wake.wake();
         }
@@ -187,7 +187,7 @@ impl Subscription {
                 ) else {
                     return Err(invalid("logs needs {\"session\": …, \"task\": …}".into()));
                 };
-                let Some(proj) = crate::daemon::guard(&shared.projects).get(session).cloned() else {
+                let Some(proj) = crate::sync::guard(&shared.projects).get(session).cloned() else {
                     return Err(Error::from(Kind::NotRegistered(session.to_string())));
                 };
                 if let Some(Err(e)) = proj.project().map(|pr| pr.task(task).map(|_| ())) {

@@ -8,6 +8,7 @@
 use super::{Answer, MAX_LINE, error_reply};
 use crate::daemon::Shared;
 use crate::error::{Error, Kind};
+use crate::sync::guard;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufReader, Read, Write};
@@ -16,7 +17,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Clients served at once. At the cap, the client idle longest (not carrying out a
@@ -86,10 +87,6 @@ struct Client {
 
 type Registry = Arc<Mutex<Clients>>;
 
-fn lock(r: &Registry) -> std::sync::MutexGuard<'_, Clients> {
-    r.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// One client's entry in the [`Registry`], removed when it ends.
 struct Seat {
     clients: Registry,
@@ -98,7 +95,7 @@ struct Seat {
 
 impl Seat {
     fn set(&self, f: impl FnOnce(&mut Client)) {
-        if let Some(c) = lock(&self.clients).open.get_mut(&self.id) {
+        if let Some(c) = guard(&self.clients).open.get_mut(&self.id) {
             f(c);
         }
     }
@@ -106,7 +103,7 @@ impl Seat {
 
 impl Drop for Seat {
     fn drop(&mut self) {
-        lock(&self.clients).open.remove(&self.id);
+        guard(&self.clients).open.remove(&self.id);
     }
 }
 
@@ -132,7 +129,7 @@ fn accept(listener: UnixListener, shared: Arc<Shared>) {
 /// (the client told why, and closed) when every client is busy or subscribed.
 fn seat_for(clients: &Registry, conn: &UnixStream, shared: &Shared) -> Option<Seat> {
     let handle = conn.try_clone().ok()?;
-    let mut c = lock(clients);
+    let mut c = guard(clients);
     if c.open.len() >= MAX_CLIENTS {
         let idle = c
             .open
@@ -298,6 +295,6 @@ fn client(conn: UnixStream, shared: Arc<Shared>, seat: Seat) {
 fn write_line(out: &Mutex<UnixStream>, v: &serde_json::Value) -> bool {
     let mut line = v.to_string();
     line.push('\n');
-    let mut w = out.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut w = guard(out);
     w.write_all(line.as_bytes()).is_ok()
 }

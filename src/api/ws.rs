@@ -8,9 +8,10 @@
 //! rest of it is read and dropped first, so the client sees both instead of a reset.
 
 use super::{Answer, MAX_LINE, error_reply, handle};
-use crate::daemon::{Shared, guard};
+use crate::daemon::Shared;
 use crate::error::{Error, Kind};
 use crate::supervision::ApiStatus;
+use crate::sync::guard;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

@@ -17,7 +17,6 @@ pub use authority::{Authority, HostCert, Source, ca_dir};
 pub use bundle::{CaEnv, SYSTEM_BUNDLES, ca_env};
 pub use mkcert::mkcert_root;
 pub use resolver::SniResolver;
-pub use trust::shell_quote;
 
 use crate::error::{Error, Kind, Result};
 use rustls::crypto::CryptoProvider;
@@ -54,7 +53,7 @@ pub fn host_name(host: &str, tld: &str) -> Result<String> {
                 .into(),
         );
     }
-    if !crate::config::valid_domain(&name) {
+    if !crate::domain::is_domain(&name, crate::domain::Chars::Lower) {
         return refuse(
             "it is not a DNS name: dot-separated labels of a-z, 0-9 and - (not at either end), at most 253 characters"
                 .into(),

@@ -8,10 +8,11 @@
 
 use super::{Authority, RENEW_BEFORE_SECS, host_name};
 use crate::error::Error;
+use crate::sync::guard;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 /// Names kept in memory at most; past it the cache starts over (the certificates stay on
 /// disk, so a name that comes back costs a read, not a mint).
@@ -38,10 +39,6 @@ impl std::fmt::Debug for SniResolver {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl SniResolver {
     /// A resolver issuing from `ca` for names under `tld`.
     pub fn new(ca: Arc<Authority>, tld: String) -> Self {
@@ -58,14 +55,14 @@ impl SniResolver {
     pub fn key_for(&self, name: &str) -> Option<Arc<CertifiedKey>> {
         let name = host_name(name, &self.tld).ok()?;
         let slot = {
-            let mut slots = lock(&self.slots);
+            let mut slots = guard(&self.slots);
             if slots.len() >= MAX_CACHED && !slots.contains_key(&name) {
                 slots.clear();
             }
             slots.entry(name.clone()).or_default().clone()
         };
         // the map is free again: other names go on while this one is read or minted
-        let mut held = lock(&slot);
+        let mut held = guard(&slot);
         let now = crate::time::now_secs() as i64;
         if let Some((key, not_after)) = held.as_ref()
             && now + RENEW_BEFORE_SECS < *not_after
@@ -78,7 +75,7 @@ impl SniResolver {
                 Some(key)
             }
             Err(e) => {
-                *lock(&self.last_error) = Some(e);
+                *guard(&self.last_error) = Some(e);
                 None
             }
         }
@@ -87,12 +84,12 @@ impl SniResolver {
     /// The last failure to read or mint a certificate, for the proxy's status: a handshake
     /// that got no certificate cannot say why.
     pub fn last_error(&self) -> Option<Error> {
-        lock(&self.last_error).clone()
+        guard(&self.last_error).clone()
     }
 
     /// How many names have a certificate in memory.
     pub fn cached(&self) -> usize {
-        lock(&self.slots).values().filter(|s| lock(s).is_some()).count()
+        guard(&self.slots).values().filter(|s| guard(s).is_some()).count()
     }
 }
 

@@ -108,22 +108,6 @@ pub(super) fn show_init(out: &Out, r: &Initialized) -> Result<()> {
     }
 }
 
-/// Joins command words into one shell command, quoting the words that need it.
-fn shell_join(words: &[String]) -> String {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
-    words
-        .iter()
-        .map(|w| {
-            if !w.is_empty() && w.chars().all(safe) {
-                w.clone()
-            } else {
-                format!("'{}'", w.replace('\'', "'\\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Parses `add`'s arguments: TASK, COMMAND (one argument, or several words joined as a
 /// shell would read them), the task keys, and `--force`.
 fn parse_add(args: Vec<OsString>) -> Result<(NewTask, bool)> {
@@ -162,7 +146,7 @@ fn parse_add(args: Vec<OsString>) -> Result<(NewTask, bool)> {
     t.command = if words.len() == 1 {
         words.remove(0)
     } else {
-        shell_join(&words)
+        crate::shell::join(&words)
     };
     Ok((t, force))
 }
@@ -299,8 +283,11 @@ mod tests {
     #[test]
     fn command_words_are_joined_as_a_shell_reads_them() {
         let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(shell_join(&w(&["npm", "run", "dev"])), "npm run dev");
-        assert_eq!(shell_join(&w(&["echo", "it's a b", ""])), "echo 'it'\\''s a b' ''");
+        assert_eq!(crate::shell::join(&w(&["npm", "run", "dev"])), "npm run dev");
+        assert_eq!(
+            crate::shell::join(&w(&["echo", "it's a b", ""])),
+            "echo 'it'\\''s a b' ''"
+        );
         let (t, force) = parse_add(
             ["api", "npm", "run", "--depends-on", "db,cache", "--depends-on=db", "-f"]
                 .iter()

@@ -5,7 +5,7 @@
 use super::render::{Color, Out, note};
 use super::{Globals, View, context, exec};
 use crate::certs::trust::{self, Action, Report, World};
-use crate::certs::{self, Authority, shell_quote};
+use crate::certs::{self, Authority};
 use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::ops::{CaInfo, CertInfo, MintParams, Minted, Request};
@@ -162,7 +162,7 @@ fn env(g: &Globals, out: &Out) -> Result<u8> {
     let text: String = e
         .vars
         .iter()
-        .map(|(k, v)| format!("export {k}={}\n", shell_quote(&v.display().to_string())))
+        .map(|(k, v)| format!("export {k}={}\n", crate::shell::quote(&v.display().to_string())))
         .collect();
     out.print(&text);
     if e.system_roots.is_none() {

@@ -279,18 +279,25 @@ fn stop_daemon(home: &Path) -> Result<Option<i32>> {
     // (the same pid with another start time would be another process)
     let started = crate::proc::stat(pid).map(|p| p.start_time);
     let exited = || !crate::proc::stat(pid).is_some_and(|p| p.alive() && Some(p.start_time) == started);
-    crate::proc::signal(pid, rustix::process::Signal::TERM);
-    let until = Instant::now() + READY_TIMEOUT;
-    while crate::lock::running_pid(home).is_some() || !exited() {
-        if Instant::now() > until {
-            return Err(Error::from(Kind::AlreadySupervised(format!(
-                "taskmuxd (pid {pid}) did not exit within {}s of SIGTERM",
-                READY_TIMEOUT.as_secs()
-            )))
-            .hint(format!("kill -9 {pid} ends it; the tasks keep running either way")));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let term = crate::proc::Escalation {
+        term_after: Some(Duration::ZERO),
+        kill_after: None,
+        give_up: READY_TIMEOUT,
+        step: Duration::from_millis(10),
+        groups: false,
+    };
+    crate::proc::signal_until(
+        &term,
+        || vec![pid],
+        || crate::lock::running_pid(home).is_none() && exited(),
+    )
+    .map_err(|_| {
+        Error::from(Kind::AlreadySupervised(format!(
+            "taskmuxd (pid {pid}) did not exit within {}s of SIGTERM",
+            READY_TIMEOUT.as_secs()
+        )))
+        .hint(format!("kill -9 {pid} ends it; the tasks keep running either way"))
+    })?;
     Ok(Some(pid))
 }
 

@@ -8,13 +8,11 @@ use crate::dns::{self, Zone};
 use crate::error::{Error, Result};
 use lexopt::prelude::*;
 use std::ffi::OsString;
-use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, SystemTime};
 
 /// How often the global config's modification time is looked at.
@@ -121,7 +119,8 @@ pub(super) fn serve(g: &Globals, f: ServeFlags, out: &Out, prog: &'static str) -
     let log: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |m: &str| {
         let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{prog}: {m}\n").as_bytes());
     });
-    let signals = Signals::register()?;
+    // SIGINT and SIGTERM stop it, SIGHUP reads the config now
+    let signals = crate::signals::channel(&[crate::signals::SIGINT, crate::signals::SIGTERM, crate::signals::SIGHUP])?;
     let mut server = dns::serve(addr, zone.clone(), log.clone()).map_err(|e| dns::serve_error(addr, &e))?;
     let at = server.local_addr();
     if out.json {
@@ -139,10 +138,14 @@ pub(super) fn serve(g: &Globals, f: ServeFlags, out: &Out, prog: &'static str) -
         log("warning: not a loopback address: other machines can ask (--allow-remote)");
     }
     let mut port = global.dns_server_port;
-    while !signals.stop.load(Ordering::SeqCst) {
-        signals.wait(CONFIG_POLL);
+    loop {
+        let hup = match signals.recv_timeout(CONFIG_POLL) {
+            Ok(crate::signals::SIGHUP) => true,
+            Err(RecvTimeoutError::Timeout) => false,
+            Ok(_) | Err(RecvTimeoutError::Disconnected) => break,
+        };
         let now = stamp(&path);
-        if now == seen && !signals.hup.swap(false, Ordering::SeqCst) {
+        if now == seen && !hup {
             continue;
         }
         seen = now;
@@ -188,37 +191,5 @@ fn follow(home: &Path, f: &ServeFlags, zone: &Zone, log: &Arc<dyn Fn(&str) + Sen
         log(&format!(
             "dns_server_port is now {port}: restart the server to listen there"
         ));
-    }
-}
-
-/// SIGINT and SIGTERM (stop) and SIGHUP (read the config now), with a wake-up stream.
-struct Signals {
-    stop: Arc<AtomicBool>,
-    hup: Arc<AtomicBool>,
-    wake: UnixStream,
-}
-
-impl Signals {
-    fn register() -> Result<Signals> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let fail = |e: std::io::Error| Error::internal(format!("cannot handle signals: {e}"));
-        let (wake, writer) = UnixStream::pair().map_err(fail)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let hup = Arc::new(AtomicBool::new(false));
-        for sig in [SIGINT, SIGTERM] {
-            signal_hook::flag::register(sig, stop.clone()).map_err(fail)?;
-        }
-        signal_hook::flag::register(SIGHUP, hup.clone()).map_err(fail)?;
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
-            signal_hook::low_level::pipe::register(sig, writer.try_clone().map_err(fail)?).map_err(fail)?;
-        }
-        Ok(Signals { stop, hup, wake })
-    }
-
-    /// Waits for a signal, at most `timeout`.
-    fn wait(&self, timeout: Duration) {
-        let _ = self.wake.set_read_timeout(Some(timeout));
-        let mut buf = [0u8; 16];
-        let _ = (&self.wake).read(&mut buf);
     }
 }

@@ -9,9 +9,7 @@ use crate::ops::reload;
 use crate::watch::FileWatch;
 use serde_json::{Value, json};
 use std::ffi::OsString;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::RecvTimeoutError;
 
 fn parse(args: Vec<OsString>) -> Result<()> {
     let mut p = lexopt::Parser::from_args(args);
@@ -101,21 +99,13 @@ pub fn watch(g: &Globals, args: Vec<OsString>, out: &Out) -> Result<u8> {
     let mut project = config::load_in(&path, ctx.user_home())?;
     ctx.tmux.check_version()?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .map_err(|e| Error::internal(format!("cannot handle signal {sig}: {e}")))?;
-    }
+    let signals = crate::signals::channel(&[crate::signals::SIGINT, crate::signals::SIGTERM])?;
 
     let mut watch = FileWatch::new(&path);
     print_start(out, &project);
-    while !stop.load(Ordering::Relaxed) {
-        // sleep in short steps so a signal ends the loop promptly
-        let until = Instant::now() + watch.interval();
-        while !stop.load(Ordering::Relaxed) && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(25).min(until.saturating_duration_since(Instant::now())));
-        }
-        if stop.load(Ordering::Relaxed) || !watch.poll() {
+    // a signal (or the signal thread gone) ends the loop at once
+    while let Err(RecvTimeoutError::Timeout) = signals.recv_timeout(watch.interval()) {
+        if !watch.poll() {
             continue;
         }
         let new = match config::load_in(&path, ctx.user_home()) {

@@ -212,7 +212,7 @@ impl GlobalConfig {
                 ))));
             }
         }
-        if !valid_domain(&c.dns_managed_tld) {
+        if !crate::domain::is_domain(&c.dns_managed_tld, crate::domain::Chars::Lower) {
             return Err(Error::from(Kind::Invalid(format!(
                 "dns_managed_tld in {} must be a domain such as \"localhost\" (labels of a-z, 0-9 and -), not {:?}",
                 path.display(),
@@ -313,19 +313,6 @@ pub fn read_text(path: &Path) -> Result<Option<String>> {
         .hint("fix the file, or delete it to go back to the defaults")),
         Err(e) => Err(Error::io("read", path, e)),
     }
-}
-
-/// A domain of dot-separated labels of `a-z`, `0-9` and `-` (not at either end of a label).
-pub fn valid_domain(d: &str) -> bool {
-    d.len() <= 253
-        && d.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        })
 }
 
 #[cfg(test)]

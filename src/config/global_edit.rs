@@ -521,7 +521,7 @@ pub fn parse_value(key: Key, raw: &str) -> Result<Value> {
         ValueType::Address if !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control()) => {
             Ok(Value::from(s))
         }
-        ValueType::Domain if global::valid_domain(s) => Ok(Value::from(s)),
+        ValueType::Domain if crate::domain::is_domain(s, crate::domain::Chars::Lower) => Ok(Value::from(s)),
         ValueType::Resolver if matches!(s, "etc_hosts" | "dns_server" | "noop") => Ok(Value::from(s)),
         ValueType::Origins => origins(s).ok_or_else(bad),
         ValueType::Command if global::ssh_words(s).is_some() => Ok(Value::from(s)),

@@ -8,7 +8,7 @@ pub mod global_edit;
 mod name;
 mod parse;
 
-pub use global::{GlobalConfig, HostEntry, HostResolver, bad_dest, bad_host_name, ssh_words, valid_domain};
+pub use global::{GlobalConfig, HostEntry, HostResolver, bad_dest, bad_host_name, ssh_words};
 pub use name::project_name_of;
 pub use parse::{MAX_SECONDS, TASK_KEYS, parse, parse_all, parse_in};
 
@@ -308,15 +308,9 @@ pub fn valid_project_name(name: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
+/// A task's `host`: `@` (the project's own name), `*` (every name under it) or one label.
 fn valid_host(h: &str) -> bool {
-    h == "@"
-        || h == "*"
-        || (!h.is_empty()
-            && h.len() <= 63
-            && !h.starts_with('-')
-            && !h.ends_with('-')
-            && h.bytes()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'))
+    h == "@" || h == "*" || crate::domain::is_label(h, crate::domain::Chars::Lower)
 }
 
 /// The slug of a directory name: lowercase, runs of other characters become `-`.

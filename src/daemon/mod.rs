@@ -18,11 +18,12 @@ use crate::registry::{Entry, Registry};
 use crate::supervision::{
     ApiStatus, ConfigApplied, DaemonLive, DaemonStatus, HealRecord, NotApplied, ProjectInfo, ServiceStatus,
 };
+use crate::sync::guard;
 use crate::watch::FileWatch;
 use project::ProjectSup;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wake::Wake;
 
@@ -66,11 +67,6 @@ pub struct Shared {
     pub config_error: Mutex<Option<String>>,
     /// The network services it keeps.
     services: Mutex<Services>,
-}
-
-/// A lock, taken even when a thread panicked holding it.
-pub fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Shared {
@@ -774,8 +770,8 @@ pub fn run(base: Ctx, capture_stderr: bool, fronts: Fronts) -> Result<u8> {
                 shared.sweep();
                 due = Instant::now() + shared.heal_interval();
             }
-            Some(Woken::Signal(sig)) if sig == libc_sig::HUP => shared.hangup(),
-            Some(Woken::Signal(sig)) if sig == libc_sig::TERM => break 0,
+            Some(Woken::Signal(sig)) if sig == crate::signals::SIGHUP => shared.hangup(),
+            Some(Woken::Signal(sig)) if sig == crate::signals::SIGTERM => break 0,
             Some(Woken::Signal(sig)) => break 128 + sig as u8,
             Some(Woken::Changed(keys)) => {
                 if keys.contains(HOME_GONE) && !held.still_there() {
@@ -861,7 +857,7 @@ pub fn monitor(base: Ctx, entry: Entry) -> Result<u8> {
                 shared.sweep();
                 due = Instant::now() + shared.heal_interval();
             }
-            Some(Woken::Signal(sig)) if sig == libc_sig::HUP => shared.hangup(),
+            Some(Woken::Signal(sig)) if sig == crate::signals::SIGHUP => shared.hangup(),
             Some(Woken::Signal(sig)) => break 128 + sig as u8,
             Some(Woken::Changed(keys)) => {
                 for name in keys.iter().filter_map(|k| k.strip_prefix(PROJECT)) {
@@ -877,16 +873,6 @@ pub fn monitor(base: Ctx, entry: Entry) -> Result<u8> {
     // let the project thread drop its lock before the process goes
     std::thread::sleep(Duration::from_millis(50));
     Ok(code)
-}
-
-/// Signal numbers the daemon acts on.
-mod libc_sig {
-    pub const HUP: i32 = 1;
-    pub const INT: i32 = 2;
-    pub const QUIT: i32 = 3;
-    pub const USR1: i32 = 10;
-    pub const USR2: i32 = 12;
-    pub const TERM: i32 = 15;
 }
 
 /// What wakes the daemon's main thread.
@@ -921,23 +907,14 @@ struct Signals {
 
 impl Signals {
     fn new() -> Result<Signals> {
-        use libc_sig::*;
-        let mut it = signal_hook::iterator::Signals::new([HUP, INT, QUIT, USR1, USR2, TERM])
-            .map_err(|e| Error::internal(format!("cannot handle signals: {e}")))?;
-        let _ = signal_hook::flag::register(13, Arc::new(AtomicBool::new(false)));
+        use crate::signals::*;
         let (tx, rx) = std::sync::mpsc::channel();
-        let tx2 = tx.clone();
-        std::thread::Builder::new()
-            .name("signals".into())
-            .stack_size(128 * 1024)
-            .spawn(move || {
-                for s in it.forever() {
-                    if tx2.send(Woken::Signal(s)).is_err() {
-                        return;
-                    }
-                }
-            })
-            .map_err(|e| Error::internal(format!("cannot handle signals: {e}")))?;
+        forward(
+            &[SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM],
+            tx.clone(),
+            Woken::Signal,
+        )?;
+        ignore_broken_pipe();
         Ok(Signals { rx, tx })
     }
 

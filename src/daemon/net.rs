@@ -3,9 +3,10 @@
 //! the registry) and, when `host_resolver = "dns_server"`, the DNS server; plus the managed
 //! `/etc/hosts` block kept in step with the registered hosts.
 
-use super::{Front, Shared, guard};
+use super::{Front, Shared};
 use crate::config::{GlobalConfig, HostResolver};
 use crate::supervision::ServiceStatus;
+use crate::sync::guard;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 

@@ -12,10 +12,11 @@ use crate::lock::{self, Held};
 use crate::registry::{Desired, Entry};
 use crate::state::State;
 use crate::supervision::{ConfigState, HealRecord};
+use crate::sync::guard;
 use crate::task;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How often a project another supervisor holds is looked at again.
@@ -48,10 +49,6 @@ pub struct ProjectSup {
     other: Mutex<Option<i32>>,
     /// Why `state.json` could not be read, while it cannot (said once in the log).
     state_error: Mutex<Option<String>>,
-}
-
-fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl ProjectSup {

@@ -2,9 +2,10 @@
 //! the registered projects' configs and the ports their state records, and rebuilt when it
 //! is a second old, or at once on a miss, so a new task's URL works without a restart.
 
-use super::{Shared, guard};
+use super::Shared;
 use crate::config::GlobalConfig;
 use crate::supervision::RouteInfo;
+use crate::sync::guard;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -75,19 +76,15 @@ impl Routes {
     /// Every route, fresh.
     pub fn list(&self, shared: &Shared) -> Vec<RouteInfo> {
         self.rebuild(shared);
-        self.table.read().unwrap_or_else(|e| e.into_inner()).routes.clone()
+        crate::sync::read(&self.table).routes.clone()
     }
 
     fn age(&self) -> Option<Duration> {
-        self.table
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .built
-            .map(|b| b.elapsed())
+        crate::sync::read(&self.table).built.map(|b| b.elapsed())
     }
 
     fn find(&self, host: &str) -> Option<Lookup> {
-        let t = self.table.read().unwrap_or_else(|e| e.into_inner());
+        let t = crate::sync::read(&self.table);
         let i = t.names.get(host).copied().or_else(|| {
             // `a.b.p.tld` falls to `*.p.tld`: the project is the label before the tld
             let rest = host.strip_suffix(&t.tld)?.strip_suffix('.')?;
@@ -104,7 +101,7 @@ impl Routes {
     }
 
     fn unknown(&self, host: &str) -> Lookup {
-        let t = self.table.read().unwrap_or_else(|e| e.into_inner());
+        let t = crate::sync::read(&self.table);
         let project = host
             .strip_suffix(&t.tld)
             .and_then(|r| r.strip_suffix('.'))
@@ -172,6 +169,6 @@ impl Routes {
             });
         }
         t.built = Some(Instant::now());
-        *self.table.write().unwrap_or_else(|e| e.into_inner()) = t;
+        *crate::sync::write(&self.table) = t;
     }
 }

@@ -47,7 +47,7 @@ pub fn registered_names(home: &Path, global: &GlobalConfig) -> Result<Vec<String
                 "@" => format!("{project}.{}", global.dns_managed_tld),
                 h => format!("{h}.{project}.{}", global.dns_managed_tld),
             };
-            if zone::valid_name(name.strip_prefix("*.").unwrap_or(&name)) {
+            if crate::domain::is_domain(name.strip_prefix("*.").unwrap_or(&name), crate::domain::Chars::Host) {
                 names.push(name.to_ascii_lowercase());
             }
         }

@@ -6,6 +6,7 @@
 
 use super::wire::{self, EDNS_PAYLOAD, Transport};
 use super::zone::Zone;
+use crate::sync::guard;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -179,11 +180,6 @@ fn bind(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
         }
     }
     Err(last.unwrap_or_else(|| io::Error::other("no port")))
-}
-
-/// A lock, taken even when a thread panicked holding it (the map stays usable).
-fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn tagged(transport: &str, addr: SocketAddr, e: io::Error) -> io::Error {

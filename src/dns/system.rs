@@ -2,8 +2,9 @@
 //! in tests), which operating system's layout to use, and the door to the commands that
 //! reload or flush the OS resolver, which are never run under a scratch root.
 
+pub use crate::os::Os;
 use crate::unit::Runner;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// The directory that stands for `/`: `system_root` (`TASKMUX_SYSTEM_ROOT`, a scratch
@@ -35,44 +36,6 @@ pub fn os_var() -> crate::error::Result<Option<Os>> {
         Some(v) => Os::parse(&v).map(Some).ok_or_else(|| {
             crate::error::Error::invalid(format!("TASKMUX_TEST_OS={v} must be linux or macos")).hint("fix or unset it")
         }),
-    }
-}
-
-/// Whose resolver to configure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Os {
-    /// systemd-resolved: a drop-in in `/etc/systemd/resolved.conf.d/`.
-    Linux,
-    /// `/etc/resolver/<tld>`, read by mDNSResponder.
-    Macos,
-}
-
-impl Os {
-    /// The system this was built for.
-    pub fn native() -> Os {
-        if cfg!(target_os = "macos") {
-            Os::Macos
-        } else {
-            Os::Linux
-        }
-    }
-
-    /// `linux` or `macos` (also `darwin`), as a test may name one.
-    pub fn parse(s: &str) -> Option<Os> {
-        match s.to_ascii_lowercase().as_str() {
-            "linux" => Some(Os::Linux),
-            "macos" | "darwin" => Some(Os::Macos),
-            _ => None,
-        }
-    }
-
-    /// `linux` or `macos`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Os::Linux => "linux",
-            Os::Macos => "macos",
-        }
     }
 }
 

@@ -86,19 +86,19 @@ impl Zone {
 
     /// The TLD, lowercase, without a trailing dot.
     pub fn tld(&self) -> String {
-        self.read().tld.clone()
+        crate::sync::read(&self.inner).tld.clone()
     }
 
     /// The known hosts, or None when every name under the TLD is answered.
     pub fn hosts(&self) -> Option<Vec<String>> {
-        self.read().hosts.as_ref().map(|h| h.listed.clone())
+        crate::sync::read(&self.inner).hosts.as_ref().map(|h| h.listed.clone())
     }
 
     /// Moves the zone to another TLD (keeping the known hosts that are under it); says
     /// whether it changed. An invalid TLD is E104 and changes nothing.
     pub fn set_tld(&self, tld: &str) -> Result<bool> {
         let tld = normal(tld)?;
-        let mut w = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let mut w = crate::sync::write(&self.inner);
         if w.tld == tld {
             return Ok(false);
         }
@@ -111,12 +111,8 @@ impl Zone {
 
     /// Sets the known hosts; None opens the zone (every name under the TLD).
     pub fn set_hosts(&self, hosts: Option<&[String]>) {
-        let mut w = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let mut w = crate::sync::write(&self.inner);
         w.hosts = hosts.map(|l| hosts_of(&w.wire, l));
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Names> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// What the zone says of `name`, a valid uncompressed name in wire format (as in a
@@ -125,7 +121,7 @@ impl Zone {
         if name.is_empty() || name.len() > 255 {
             return Lookup::Outside;
         }
-        let z = self.read();
+        let z = crate::sync::read(&self.inner);
         let Some(tld_at) = suffix_at(name, &z.wire) else {
             return Lookup::Outside;
         };
@@ -175,25 +171,13 @@ fn suffix_at(name: &[u8], suffix: &[u8]) -> Option<usize> {
 /// A TLD as the zone keeps it: lowercase, no trailing dot, labels of a-z, 0-9 and `-`.
 fn normal(tld: &str) -> Result<String> {
     let t = tld.strip_suffix('.').unwrap_or(tld).to_ascii_lowercase();
-    if valid_name(&t) {
+    if crate::domain::is_domain(&t, crate::domain::Chars::Host) {
         Ok(t)
     } else {
         Err(Error::invalid(format!(
             "the DNS zone must be a domain such as \"localhost\" (labels of a-z, 0-9 and -), not {tld:?}"
         )))
     }
-}
-
-/// A host name of dot-separated labels of letters, digits, `-` and `_`, at most 253 long.
-pub(super) fn valid_name(d: &str) -> bool {
-    d.len() <= 253
-        && d.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
 }
 
 /// A valid name in lowercase wire format: length-prefixed labels and the root's zero.
@@ -219,7 +203,7 @@ fn hosts_of(tld: &[u8], listed: &[String]) -> Hosts {
             Some(rest) => (true, rest.to_string()),
             None => (false, name),
         };
-        if !valid_name(&base) {
+        if !crate::domain::is_domain(&base, crate::domain::Chars::Host) {
             continue;
         }
         let w = wire_name(&base);

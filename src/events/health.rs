@@ -5,9 +5,10 @@
 //! daemon writes it in its log); the current failure is a value `daemon status` and
 //! `doctor` show.
 
+use crate::sync::guard;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 /// Events this process could not write, since the first one it dropped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,30 +45,26 @@ pub(super) struct Health {
 impl std::fmt::Debug for Health {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Health")
-            .field("failing", &*lock(&self.failing))
+            .field("failing", &*guard(&self.failing))
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Health {
     /// The failure, while events are being dropped.
     pub(super) fn failing(&self) -> Option<EventsFailing> {
-        lock(&self.failing).clone()
+        guard(&self.failing).clone()
     }
 
     /// Sets who hears of each change.
     pub(super) fn watch(&self, w: HealthWatcher) {
-        *lock(&self.watcher) = Some(w);
+        *guard(&self.watcher) = Some(w);
     }
 
     /// Records how an append of `events` events to the history at `path` went.
     pub(super) fn record(&self, path: &Path, result: &crate::error::Result<()>, events: usize) {
         let (change, now) = {
-            let mut failing = lock(&self.failing);
+            let mut failing = guard(&self.failing);
             match (result, failing.as_mut()) {
                 (Ok(()), None) => return,
                 (Ok(()), Some(_)) => (Some(false), failing.take()),
@@ -91,7 +88,7 @@ impl Health {
             }
         };
         let (Some(failed), Some(f)) = (change, now) else { return };
-        let watcher = lock(&self.watcher).clone();
+        let watcher = guard(&self.watcher).clone();
         if let Some(w) = watcher {
             w(if failed {
                 HealthChange::Failing(&f)
@@ -132,7 +129,7 @@ mod tests {
         let heard: Arc<Mutex<Vec<String>>> = Arc::default();
         let h = heard.clone();
         log.clone().watch_health(Arc::new(move |c| {
-            lock(&h).push(match c {
+            guard(&h).push(match c {
                 HealthChange::Failing(f) => format!("failing {}", f.dropped),
                 HealthChange::Written(f) => format!("written {}", f.dropped),
             })
@@ -148,7 +145,7 @@ mod tests {
         clone.emit("p", None, Event::TaskStarted {});
         log.emit("p", None, Event::SessionStopped {});
         assert_eq!(log.failing(), None);
-        assert_eq!(*lock(&heard), vec!["failing 1".to_string(), "written 3".to_string()]);
+        assert_eq!(*guard(&heard), vec!["failing 1".to_string(), "written 3".to_string()]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -78,45 +78,43 @@ pub fn job_main(spec_path: &str, pane: &crate::task::PaneEnv, out: &mut dyn std:
 /// The wrapper's signals: it outlives the job's INT and TERM (a handler, unlike SIG_IGN,
 /// is not inherited), and a SIGHUP (its pane closed) or a SIGCHLD wakes it.
 pub(super) struct JobSignals {
-    hup: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    wake: Option<std::os::unix::net::UnixStream>,
+    /// None when they could not be handled: then it only sleeps in short steps.
+    heard: Option<std::sync::mpsc::Receiver<i32>>,
+    hup: std::cell::Cell<bool>,
 }
 
 impl JobSignals {
     fn register() -> JobSignals {
-        use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
-        use std::sync::{Arc, atomic::AtomicBool};
-        for sig in [SIGINT, SIGTERM] {
-            let _ = signal_hook::flag::register(sig, Arc::new(AtomicBool::new(false)));
+        use crate::signals::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+        JobSignals {
+            heard: crate::signals::channel(&[SIGINT, SIGTERM, SIGHUP, SIGCHLD]).ok(),
+            hup: std::cell::Cell::new(false),
         }
-        let hup = Arc::new(AtomicBool::new(false));
-        let _ = signal_hook::flag::register(SIGHUP, hup.clone());
-        let wake = std::os::unix::net::UnixStream::pair().ok().and_then(|(r, w)| {
-            let w2 = w.try_clone().ok()?;
-            signal_hook::low_level::pipe::register(SIGHUP, w).ok()?;
-            signal_hook::low_level::pipe::register(SIGCHLD, w2).ok()?;
-            r.set_nonblocking(true).ok()?;
-            Some(r)
-        });
-        JobSignals { hup, wake }
     }
 
     fn hung_up(&self) -> bool {
-        self.hup.load(std::sync::atomic::Ordering::SeqCst)
+        self.take(None);
+        self.hup.get()
     }
 
     /// Sleeps until a signal came (or `max` passed).
     fn sleep(&self, max: std::time::Duration) {
-        use std::io::Read;
-        let Some(r) = &self.wake else {
+        if self.heard.is_none() {
             std::thread::sleep(max.min(std::time::Duration::from_millis(50)));
-            return;
-        };
-        let mut fds = [rustix::event::PollFd::new(r, rustix::event::PollFlags::IN)];
-        let t = rustix::event::Timespec::try_from(max).ok();
-        let _ = rustix::event::poll(&mut fds, t.as_ref());
-        let mut buf = [0u8; 64];
-        while matches!((&*r).read(&mut buf), Ok(n) if n > 0) {}
+        }
+        self.take(Some(max));
+    }
+
+    /// Takes the signals that came (waiting up to `wait` for one), noting a SIGHUP.
+    fn take(&self, wait: Option<std::time::Duration>) {
+        let Some(rx) = &self.heard else { return };
+        let mut next = wait.map_or_else(|| rx.try_recv().ok(), |w| rx.recv_timeout(w).ok());
+        while let Some(sig) = next {
+            if sig == crate::signals::SIGHUP {
+                self.hup.set(true);
+            }
+            next = rx.try_recv().ok();
+        }
     }
 }
 

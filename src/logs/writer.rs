@@ -37,7 +37,7 @@ pub fn log_path(home: &Path, project: &Project, task: &Task) -> PathBuf {
 
 /// A word for the shell, with `#` doubled because tmux expands formats in the command.
 fn quoted(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''")).replace('#', "##")
+    crate::shell::quote(s).replace('#', "##")
 }
 
 /// The shell command `pipe-pane` runs: this very executable in `__log` mode, told its pane's

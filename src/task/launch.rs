@@ -12,7 +12,6 @@ use crate::proc::{Target, TaskIdentity, Terminate, Unfinished};
 use crate::state::State;
 use crate::tmux::{Cmd, SEP, Tmux};
 use crate::{cmd, paths, proc};
-use rustix::process::Signal;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -578,37 +577,39 @@ pub fn free_port(port: u16, task: &str) -> Result<()> {
     if !proc::port_listening(port) {
         return Ok(());
     }
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut sent_kill = false;
-    loop {
-        let pids = proc::listeners(port);
-        if !proc::port_listening(port) {
-            return Ok(());
-        }
-        if pids.is_empty() && Instant::now() >= deadline {
-            return Err(Error::from(Kind::PortBusy(format!(
-                "Port {port} of task '{task}' is in use by a process taskmux cannot see or signal"
-            )))
-            .hint(format!(
-                "find it with 'ss -ltnp sport = :{port}' and stop it, or change the task's port"
-            )));
-        }
-        let late = Instant::now() + Duration::from_secs(2) >= deadline;
-        for &p in &pids {
-            proc::signal(p, if late { Signal::KILL } else { Signal::TERM });
-        }
-        sent_kill |= late;
-        if Instant::now() >= deadline {
-            return Err(Error::from(Kind::PortBusy(format!(
-                "Port {port} of task '{task}' could not be freed (pids {pids:?})"
-            )))
-            .hint("those processes may belong to another user; stop them or change the task's port")
-            .details(PortHolders {
-                port,
-                pids: &pids,
-                killed: Some(sent_kill),
-            }));
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    // SIGTERM to its listeners, SIGKILL after a second, for at most 3 s
+    let end = proc::Escalation {
+        term_after: Some(Duration::ZERO),
+        kill_after: Some(Duration::from_secs(1)),
+        give_up: Duration::from_secs(3),
+        step: Duration::from_millis(50),
+        groups: false,
+    };
+    let mut pids = Vec::new();
+    let waited = proc::signal_until(
+        &end,
+        || {
+            pids = proc::listeners(port);
+            pids.clone()
+        },
+        || !proc::port_listening(port),
+    );
+    match waited {
+        Ok(()) => Ok(()),
+        Err(_) if pids.is_empty() => Err(Error::from(Kind::PortBusy(format!(
+            "Port {port} of task '{task}' is in use by a process taskmux cannot see or signal"
+        )))
+        .hint(format!(
+            "find it with 'ss -ltnp sport = :{port}' and stop it, or change the task's port"
+        ))),
+        Err(proc::Outlived { killed }) => Err(Error::from(Kind::PortBusy(format!(
+            "Port {port} of task '{task}' could not be freed (pids {pids:?})"
+        )))
+        .hint("those processes may belong to another user; stop them or change the task's port")
+        .details(PortHolders {
+            port,
+            pids: &pids,
+            killed: Some(killed),
+        })),
     }
 }

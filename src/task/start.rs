@@ -516,7 +516,7 @@ impl<'a> Run<'a> {
     fn fail(&self, t: &Task, e: Error) {
         self.gates
             .set(&t.name, Gate::NotHealthy(format!("its start failed: {}", e.message())));
-        let mut r = self.report.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut r = crate::sync::guard(&self.report);
         r.failed.push((t.name.clone(), e));
     }
 

@@ -58,10 +58,9 @@ pub enum Manager {
 impl Manager {
     /// The manager of the system this was built for.
     pub fn native() -> Manager {
-        if cfg!(target_os = "macos") {
-            Manager::Launchd
-        } else {
-            Manager::Systemd
+        match crate::os::Os::native() {
+            crate::os::Os::Macos => Manager::Launchd,
+            crate::os::Os::Linux => Manager::Systemd,
         }
     }
 

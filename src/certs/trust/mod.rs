@@ -86,32 +86,20 @@ impl World {
     fn sudo_hint(&self, verb: &str) -> String {
         let mut cmd = format!(
             "sudo env TASKMUX_HOME={}",
-            shell_quote(&self.home.display().to_string())
+            crate::shell::quote(&self.home.display().to_string())
         );
         if let Some(h) = &self.user_home {
-            cmd.push_str(&format!(" HOME={}", shell_quote(&h.display().to_string())));
+            cmd.push_str(&format!(" HOME={}", crate::shell::quote(&h.display().to_string())));
         }
         if self.scratch() {
             cmd.push_str(&format!(
                 " TASKMUX_SYSTEM_ROOT={}",
-                shell_quote(&self.root.display().to_string())
+                crate::shell::quote(&self.root.display().to_string())
             ));
         }
         format!(
             "writing the system's trust store needs root: run '{cmd} taskmux ca {verb}' (the browsers' databases are done already)"
         )
-    }
-}
-
-/// A word the shell reads back as itself: bare when it is plain, else in single quotes.
-pub fn shell_quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-+=:@,%".contains(&b));
-    if plain {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 

@@ -189,7 +189,7 @@ fn macos_install(ca: &Authority, w: &World, record: &mut Record) -> Result<Step>
     w.run(&exe, &args).map_err(|e| {
         e.hint(format!(
             "the System keychain needs an administrator: run 'sudo env TASKMUX_HOME={} taskmux ca install'",
-            super::shell_quote(&w.home.display().to_string())
+            crate::shell::quote(&w.home.display().to_string())
         ))
     })?;
     let mut step = Step::new(Store::Macos, &keychain, Action::Added);
