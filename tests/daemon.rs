@@ -195,7 +195,9 @@ fn killed_daemon_leaves_tasks_and_readopts_without_duplicates() {
     });
     // the new pane's pid is known the moment tmux respawns it; its command (the marked
     // `sleep`) is exec'd a moment later, under load some milliseconds later
-    wait_for(10.0, "the relaunched command to run", || !marked(&env, "api").is_empty());
+    wait_for(10.0, "the relaunched command to run", || {
+        !marked(&env, "api").is_empty()
+    });
     let copies = marked(&env, "api");
     assert_eq!(copies.len(), 1, "still one copy: {copies:?}");
 }

@@ -574,10 +574,9 @@ fn a_line_that_is_not_utf8_gets_an_error_reply_and_the_loop_goes_on() {
 
 #[test]
 fn a_line_over_the_cap_gets_too_large_and_the_loop_goes_on() {
-    if !have_tmux() {
+    let Some(env) = Env::with_tmux("rq-long") else {
         return;
-    }
-    let env = Env::new("rq-long");
+    };
     env.config("name = \"rq-long\"\n[tasks.a]\ncommand = \"sleep 1000\"\n");
     let mut rq = Loop::spawn(&env);
     rq.call("ping", None, Some(json!(1)));
