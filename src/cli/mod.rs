@@ -256,12 +256,6 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         out.line(&format!("taskmux {VERSION}"));
         return Ok(0);
     }
-    if !spec.available {
-        return Err(Error::from(Kind::UnknownCommand(format!(
-            "'taskmux {cmd}' is not available in this version yet"
-        )))
-        .hint("see 'taskmux --help' for the commands this version has"));
-    }
     match spec.name {
         "start" => lifecycle::start(g, args, out),
         "stop" => lifecycle::stop(g, args, out),
