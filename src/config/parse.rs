@@ -8,6 +8,12 @@ use std::cell::RefCell;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+mod graph;
+mod suggest;
+
+use graph::validate_graph;
+use suggest::closest;
+
 /// The longest duration any key takes, in seconds (one day). Documented in taskmux.toml(5).
 pub const MAX_SECONDS: f64 = 86_400.0;
 /// The largest `log_max_size`: 1 TiB.
@@ -61,36 +67,6 @@ pub const TASK_KEYS: &[&str] = &[
 
 type Val<'i> = Spanned<DeValue<'i>>;
 type Span = std::ops::Range<usize>;
-
-/// Levenshtein distance of two keys, by characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
-/// The known key `key` was most likely meant to be: within two edits, or a prefix of it
-/// (or it of the key), the closest first.
-fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
-    known
-        .iter()
-        .filter_map(|k| {
-            let d = edit_distance(key, k);
-            let prefix = key.len() >= 3 && (k.starts_with(key) || key.starts_with(k));
-            (d <= 2 || prefix).then_some((d, *k))
-        })
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
 
 /// The error, with `"task": task` in its details: which task of the file it is about.
 fn in_task(mut e: Error, task: &str) -> Error {
@@ -701,85 +677,4 @@ pub fn parse_all(text: &str, path: &Path, user_home: Option<&Path>) -> std::resu
     validate_graph(&project, &p, doc, &written);
     let errors = p.errors.into_inner();
     if errors.is_empty() { Ok(project) } else { Err(errors) }
-}
-
-/// Keeps the dependency errors: on itself, on a task the file does not have (`written`:
-/// every task name in the file, valid or not), cycles.
-fn validate_graph(project: &Project, p: &Parser<'_>, doc: &DeTable<'_>, written: &[String]) {
-    let span_of = |task: &str| Parser::task_key_span(doc, task, "depends_on");
-    for t in &project.tasks {
-        for d in &t.depends_on {
-            if d == &t.name {
-                let e = p.err(
-                    Kind::SelfDependency,
-                    span_of(&t.name),
-                    format!("Task '{}' depends on itself", t.name),
-                );
-                p.keep::<()>(Err(in_task(e, &t.name)));
-            } else if !written.contains(d) {
-                let e = p
-                    .err(
-                        Kind::UnknownDependency,
-                        span_of(&t.name),
-                        format!("Task '{}' depends on unknown task '{d}'", t.name),
-                    )
-                    .hint(format!("known tasks: {}", written.join(", ")));
-                p.keep::<()>(Err(in_task(e, &t.name)));
-            }
-        }
-    }
-    if let Some(cycle) = find_cycle(project) {
-        let first = cycle[0].clone();
-        let e = p
-            .err(
-                Kind::Cycle,
-                span_of(&first),
-                format!("Dependency cycle: {}", cycle.join(" -> ")),
-            )
-            .details(serde_json::json!({"cycle": cycle}));
-        p.keep::<()>(Err(e));
-    }
-}
-
-/// A dependency cycle as a path that returns to its start (`a -> b -> a`), if any.
-fn find_cycle(project: &Project) -> Option<Vec<String>> {
-    let idx = |n: &str| project.tasks.iter().position(|t| t.name == n);
-    // 0 = unvisited, 1 = on the stack, 2 = done
-    let mut mark = vec![0u8; project.tasks.len()];
-    let mut stack: Vec<usize> = Vec::new();
-    fn visit(
-        i: usize,
-        project: &Project,
-        mark: &mut [u8],
-        stack: &mut Vec<usize>,
-        idx: &dyn Fn(&str) -> Option<usize>,
-    ) -> Option<Vec<String>> {
-        mark[i] = 1;
-        stack.push(i);
-        for d in &project.tasks[i].depends_on {
-            let Some(j) = idx(d) else { continue };
-            if mark[j] == 1 {
-                let pos = stack.iter().position(|&s| s == j).unwrap_or(0);
-                let mut cyc: Vec<String> = stack[pos..].iter().map(|&s| project.tasks[s].name.clone()).collect();
-                cyc.push(project.tasks[j].name.clone());
-                return Some(cyc);
-            }
-            if mark[j] == 0
-                && let Some(c) = visit(j, project, mark, stack, idx)
-            {
-                return Some(c);
-            }
-        }
-        stack.pop();
-        mark[i] = 2;
-        None
-    }
-    for i in 0..project.tasks.len() {
-        if mark[i] == 0
-            && let Some(c) = visit(i, project, &mut mark, &mut stack, &idx)
-        {
-            return Some(c);
-        }
-    }
-    None
 }
