@@ -1,5 +1,5 @@
 //! Start: the tasks asked for, in dependency order, each launched once its dependencies are
-//! healthy ([`Gates`]); `before_start`/`after_start` hooks; `--wait` for health. The state
+//! healthy (its gate); `before_start`/`after_start` hooks; `--wait` for health. The state
 //! and env files are read once per start, and each task's environment is computed once.
 
 use super::Ctx;
@@ -15,11 +15,13 @@ use crate::state::State;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+mod gates;
 mod wait;
 
+use gates::{Gate, Gates};
 use wait::{Ended, wait_all, wait_health, with_log_tail};
 
 /// What `start` did.
@@ -37,52 +39,6 @@ pub struct StartReport {
     pub warnings: Vec<String>,
     /// Whether a session was made.
     pub session_created: bool,
-}
-
-/// Whether a task of this start is ready for its dependents.
-#[derive(Debug, Clone)]
-enum Gate {
-    Pending,
-    Healthy,
-    NotHealthy(String),
-}
-
-/// The gates of a start's tasks: a dependent thread waits on its dependency's gate.
-struct Gates {
-    map: Mutex<HashMap<String, Gate>>,
-    cv: Condvar,
-}
-
-impl Gates {
-    fn new<'a>(tasks: impl IntoIterator<Item = &'a str>) -> Gates {
-        let map = tasks.into_iter().map(|t| (t.to_string(), Gate::Pending)).collect();
-        Gates {
-            map: Mutex::new(map),
-            cv: Condvar::new(),
-        }
-    }
-
-    fn set(&self, task: &str, g: Gate) {
-        if let Ok(mut m) = self.map.lock() {
-            m.insert(task.to_string(), g);
-        }
-        self.cv.notify_all();
-    }
-
-    fn wait(&self, task: &str) -> Gate {
-        let Ok(mut m) = self.map.lock() else {
-            return Gate::NotHealthy("internal lock poisoned".into());
-        };
-        loop {
-            match m.get(task) {
-                Some(Gate::Pending) | None => match self.cv.wait(m) {
-                    Ok(g) => m = g,
-                    Err(_) => return Gate::NotHealthy("internal lock poisoned".into()),
-                },
-                Some(g) => return g.clone(),
-            }
-        }
-    }
 }
 
 /// Runs `f`; when it panics, calls `failed` with what the panic said.
