@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 mod gates;
 mod wait;
 
-use gates::{Gate, Gates};
+use gates::{Gate, Gates, gate_reason, probe_desc};
 use wait::{Ended, wait_all, wait_health, with_log_tail};
 
 /// What `start` did.
@@ -50,31 +50,6 @@ fn guarded(f: impl FnOnce(), failed: impl FnOnce(String)) {
             .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "a worker thread panicked".into());
         failed(why);
-    }
-}
-
-/// The probe a task failed, and why: for messages.
-fn probe_desc(task: &Task, p: &Probe) -> String {
-    let what = match p.method {
-        health::Method::Http => format!("http probe {}", task.health_url.as_deref().unwrap_or("")),
-        health::Method::Shell => format!("health_check '{}'", task.health_check.as_deref().unwrap_or("")),
-        health::Method::Tcp => "tcp probe on $PORT".into(),
-        health::Method::Proc => "process check".into(),
-    };
-    format!("{what}: {}", p.reason.as_deref().unwrap_or("unhealthy"))
-}
-
-/// What a dependency's gate says when its wait ended without health: what happened to it
-/// (exited, stopped, the wait cancelled), or the probe budget and the last probe.
-fn gate_reason(t: &Task, p: &Probe, ended: Ended) -> String {
-    let reason = p.reason.clone().unwrap_or_default();
-    match ended {
-        Ended::Healthy | Ended::TimedOut => {
-            let secs = t.health_interval * t.health_retries as f64;
-            format!("not healthy after {secs}s ({})", probe_desc(t, p))
-        }
-        Ended::Died | Ended::Stopped => reason,
-        Ended::Cancelled => "was not waited for: the start was cancelled".into(),
     }
 }
 

@@ -1,6 +1,9 @@
 //! The gates of one start: a dependent task's thread waits on its dependency's gate until
-//! the dependency is healthy or will not be.
+//! the dependency is healthy or will not be, and what the gate says when it will not.
 
+use super::wait::Ended;
+use crate::config::Task;
+use crate::health::{self, Probe};
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
 
@@ -47,5 +50,30 @@ impl Gates {
                 Some(g) => return g.clone(),
             }
         }
+    }
+}
+
+/// The probe a task failed, and why: for messages.
+pub(super) fn probe_desc(task: &Task, p: &Probe) -> String {
+    let what = match p.method {
+        health::Method::Http => format!("http probe {}", task.health_url.as_deref().unwrap_or("")),
+        health::Method::Shell => format!("health_check '{}'", task.health_check.as_deref().unwrap_or("")),
+        health::Method::Tcp => "tcp probe on $PORT".into(),
+        health::Method::Proc => "process check".into(),
+    };
+    format!("{what}: {}", p.reason.as_deref().unwrap_or("unhealthy"))
+}
+
+/// What a dependency's gate says when its wait ended without health: what happened to it
+/// (exited, stopped, the wait cancelled), or the probe budget and the last probe.
+pub(super) fn gate_reason(t: &Task, p: &Probe, ended: Ended) -> String {
+    let reason = p.reason.clone().unwrap_or_default();
+    match ended {
+        Ended::Healthy | Ended::TimedOut => {
+            let secs = t.health_interval * t.health_retries as f64;
+            format!("not healthy after {secs}s ({})", probe_desc(t, p))
+        }
+        Ended::Died | Ended::Stopped => reason,
+        Ended::Cancelled => "was not waited for: the start was cancelled".into(),
     }
 }
