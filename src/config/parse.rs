@@ -301,6 +301,70 @@ impl<'a> Parser<'a> {
         Ok(h)
     }
 
+    /// The project's own keys into `project` (errors kept); the `[tasks]` value, if any.
+    fn project_keys<'d, 'i>(&self, doc: &'d DeTable<'i>, project: &mut Project, dir: &Path) -> Option<&'d Val<'i>> {
+        let mut tasks_val = None;
+        for (k, v) in doc.iter() {
+            let r = match k.get_ref().as_ref() {
+                "name" => self.string(Kind::Invalid, "name", v).and_then(|n| {
+                    if !valid_project_name(&n) {
+                        return Err(self.err(
+                            Kind::Invalid,
+                            v.span(),
+                            format!(
+                                "Invalid project name '{n}': use a-z, 0-9 and -, starting and ending with a letter or digit"
+                            ),
+                        ));
+                    }
+                    project.name = n;
+                    Ok(())
+                }),
+                "auto_start" => self
+                    .boolean(Kind::Invalid, "auto_start", v)
+                    .map(|b| project.auto_start = b),
+                "auto_daemon" => self
+                    .boolean(Kind::Invalid, "auto_daemon", v)
+                    .map(|b| project.auto_daemon = b),
+                "hooks" => self.hooks(Kind::Invalid, v, "hooks").map(|h| project.hooks = h),
+                "env" => self.env_table(Kind::Invalid, "env", v).map(|e| project.env = e),
+                "env_file" => self
+                    .string_list(Kind::Invalid, "env_file", v)
+                    .map(|files| project.env_file = files.iter().map(|s| dir.join(expand_tilde(s, self.home))).collect()),
+                "tasks" => {
+                    tasks_val = Some(v);
+                    Ok(())
+                }
+                _ => Ok(()),
+            };
+            self.keep(r);
+        }
+        tasks_val
+    }
+
+    /// Each task of `[tasks]` into `project` (errors kept); every name the table has, valid
+    /// or not.
+    fn tasks_table(&self, tv: &Val<'_>, project: &mut Project, dir: &Path) -> Vec<String> {
+        let mut written: Vec<String> = Vec::new();
+        match tv.get_ref().as_table() {
+            None => {
+                self.keep::<()>(Err(self.err(
+                    Kind::InvalidTask,
+                    tv.span(),
+                    "[tasks] must be a table".into(),
+                )));
+            }
+            Some(t) => {
+                for (k, v) in t.iter() {
+                    written.push(k.get_ref().to_string());
+                    if let Some(task) = self.task(k.get_ref(), k.span(), v, dir) {
+                        project.tasks.push(task);
+                    }
+                }
+            }
+        }
+        written
+    }
+
     /// The span of `key` in `[tasks.TASK]`, or of the task itself.
     fn task_key_span(doc: &DeTable<'_>, task: &str, key: &str) -> Span {
         let t = doc
@@ -405,64 +469,14 @@ pub fn parse_all(text: &str, path: &Path, user_home: Option<&Path>) -> std::resu
         path: path.to_path_buf(),
         dir: dir.clone(),
     };
-    let mut tasks_val = None;
-    for (k, v) in doc.iter() {
-        let r = match k.get_ref().as_ref() {
-            "name" => p.string(Kind::Invalid, "name", v).and_then(|n| {
-                if !valid_project_name(&n) {
-                    return Err(p.err(
-                        Kind::Invalid,
-                        v.span(),
-                        format!(
-                            "Invalid project name '{n}': use a-z, 0-9 and -, starting and ending with a letter or digit"
-                        ),
-                    ));
-                }
-                project.name = n;
-                Ok(())
-            }),
-            "auto_start" => p
-                .boolean(Kind::Invalid, "auto_start", v)
-                .map(|b| project.auto_start = b),
-            "auto_daemon" => p
-                .boolean(Kind::Invalid, "auto_daemon", v)
-                .map(|b| project.auto_daemon = b),
-            "hooks" => p.hooks(Kind::Invalid, v, "hooks").map(|h| project.hooks = h),
-            "env" => p.env_table(Kind::Invalid, "env", v).map(|e| project.env = e),
-            "env_file" => p
-                .string_list(Kind::Invalid, "env_file", v)
-                .map(|files| project.env_file = files.iter().map(|s| dir.join(expand_tilde(s, user_home))).collect()),
-            "tasks" => {
-                tasks_val = Some(v);
-                Ok(())
-            }
-            _ => Ok(()),
-        };
-        p.keep(r);
-    }
+    let tasks_val = p.project_keys(doc, &mut project, &dir);
     if project.name.is_empty() {
         project.name = default_name(&dir);
     }
-    let mut written: Vec<String> = Vec::new();
-    if let Some(tv) = tasks_val {
-        match tv.get_ref().as_table() {
-            None => {
-                p.keep::<()>(Err(p.err(
-                    Kind::InvalidTask,
-                    tv.span(),
-                    "[tasks] must be a table".into(),
-                )));
-            }
-            Some(t) => {
-                for (k, v) in t.iter() {
-                    written.push(k.get_ref().to_string());
-                    if let Some(task) = p.task(k.get_ref(), k.span(), v, &dir) {
-                        project.tasks.push(task);
-                    }
-                }
-            }
-        }
-    }
+    let written = match tasks_val {
+        Some(tv) => p.tasks_table(tv, &mut project, &dir),
+        None => Vec::new(),
+    };
     p.duplicate_ports(&project, doc);
     p.duplicate_hosts(&project, doc);
     validate_graph(&project, &p, doc, &written);
