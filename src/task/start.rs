@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 mod gates;
 mod wait;
 
-use gates::{Gate, Gates, gate_reason, probe_desc};
+use gates::{Gate, Gates, dependency_warnings, gate_reason, has_dependents, probe_desc};
 use wait::{Ended, wait_all, wait_health, with_log_tail};
 
 /// What `start` did.
@@ -117,15 +117,7 @@ fn start_as(
         report.warnings = dependency_warnings(&set, &running_now);
     }
     if set.iter().all(|t| running_now.contains(&t.name)) {
-        report.already_running = set.iter().map(|t| t.name.clone()).collect();
-        if wait {
-            let list: Vec<(String, String)> = set
-                .iter()
-                .filter_map(|t| Some((t.name.clone(), rts.get(&t.name)?.pane_id.clone())))
-                .collect();
-            wait_all(ctx, &list, &prepared, &report, began)?;
-        }
-        return Ok(report);
+        return all_running(ctx, &set, &rts, wait, &prepared, report, began);
     }
     // what an earlier run left without a pane (its window or session killed) goes first:
     // never a second copy
@@ -147,13 +139,7 @@ fn start_as(
         rts: &rts,
         seen: still.then_some(session_existed.then_some(&rts)),
         in_set: set.iter().map(|t| t.name.as_str()).collect(),
-        has_dependents: match gated {
-            true => set
-                .iter()
-                .flat_map(|t| t.depends_on.iter().map(String::as_str))
-                .collect(),
-            false => HashSet::new(),
-        },
+        has_dependents: has_dependents(&set, gated),
         dependency_envs: running_dependency_envs(project, &set, gated, &running_now, &record, &state, &mut files),
         gates: Gates::new(set.iter().map(|t| t.name.as_str())),
         labels,
@@ -163,6 +149,45 @@ fn start_as(
     run.start_all(&set);
     let launched = run.launched.into_inner().unwrap_or_else(PoisonError::into_inner);
     let mut report = run.report.into_inner().unwrap_or_else(PoisonError::into_inner);
+    after_run(ctx, &mut report, session_existed, &project_env, labels);
+    if wait {
+        wait_all(ctx, &launched, &prepared, &report, began)?;
+    }
+    Ok(report)
+}
+
+/// Every task asked for runs already: the report says so, and `--wait` waits for their
+/// health all the same.
+fn all_running(
+    ctx: &Ctx,
+    set: &[&Task],
+    rts: &Runtimes,
+    wait: bool,
+    prepared: &HashMap<String, Prepared>,
+    mut report: StartReport,
+    began: f64,
+) -> Result<StartReport> {
+    report.already_running = set.iter().map(|t| t.name.clone()).collect();
+    if wait {
+        let list: Vec<(String, String)> = set
+            .iter()
+            .filter_map(|t| Some((t.name.clone(), rts.get(&t.name)?.pane_id.clone())))
+            .collect();
+        wait_all(ctx, &list, prepared, &report, began)?;
+    }
+    Ok(report)
+}
+
+/// After the launches: the session made (and its event), the `after_start` hook (a failure
+/// is a warning), the report in config order.
+fn after_run(
+    ctx: &Ctx,
+    report: &mut StartReport,
+    session_existed: bool,
+    project_env: &Result<Vec<(String, String)>>,
+    labels: Labels,
+) {
+    let project = &ctx.project;
     report.session_created = !session_existed;
     if !session_existed {
         ctx.events.emit(
@@ -173,14 +198,10 @@ fn start_as(
             },
         );
     }
-    if let Err(e) = project_hook(ctx, Hook::AfterStart, &project_env, labels) {
+    if let Err(e) = project_hook(ctx, Hook::AfterStart, project_env, labels) {
         report.warnings.push(e.message());
     }
-    in_config_order(project, &mut report);
-    if wait {
-        wait_all(ctx, &launched, &prepared, &report, began)?;
-    }
-    Ok(report)
+    in_config_order(project, report);
 }
 
 /// Sorts the lists of a report into config order, but `started`, which stays in the order
@@ -209,19 +230,6 @@ fn start_set<'a>(project: &'a Project, names: &[String]) -> Result<Vec<&'a Task>
         }
     }
     Ok(v)
-}
-
-/// `start TASK`: a warning for each dependency that neither runs nor is started now.
-fn dependency_warnings(set: &[&Task], running_now: &HashSet<String>) -> Vec<String> {
-    let mut out = Vec::new();
-    for t in set {
-        for d in &t.depends_on {
-            if !running_now.contains(d) && !set.iter().any(|x| &x.name == d) {
-                out.push(format!("Task '{}' depends on '{d}', which is not running", t.name));
-            }
-        }
-    }
-    out
 }
 
 /// Running dependencies outside the set, by name: the task and its environment.

@@ -1,10 +1,11 @@
-//! The gates of one start: a dependent task's thread waits on its dependency's gate until
-//! the dependency is healthy or will not be, and what the gate says when it will not.
+//! The dependencies of one start: a dependent task's thread waits on its dependency's gate
+//! until the dependency is healthy or will not be (and what the gate says then); which
+//! tasks have dependents; the warning for a dependency neither running nor started.
 
 use super::wait::Ended;
 use crate::config::Task;
 use crate::health::{self, Probe};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
 
 /// Whether a task of this start is ready for its dependents.
@@ -76,4 +77,28 @@ pub(super) fn gate_reason(t: &Task, p: &Probe, ended: Ended) -> String {
         Ended::Died | Ended::Stopped => reason,
         Ended::Cancelled => "was not waited for: the start was cancelled".into(),
     }
+}
+
+/// The tasks of `set` another task of it depends on (only a gated start waits on them).
+pub(super) fn has_dependents<'a>(set: &[&'a Task], gated: bool) -> HashSet<&'a str> {
+    match gated {
+        true => set
+            .iter()
+            .flat_map(|t| t.depends_on.iter().map(String::as_str))
+            .collect(),
+        false => HashSet::new(),
+    }
+}
+
+/// `start TASK`: a warning for each dependency that neither runs nor is started now.
+pub(super) fn dependency_warnings(set: &[&Task], running_now: &HashSet<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in set {
+        for d in &t.depends_on {
+            if !running_now.contains(d) && !set.iter().any(|x| &x.name == d) {
+                out.push(format!("Task '{}' depends on '{d}', which is not running", t.name));
+            }
+        }
+    }
+    out
 }
