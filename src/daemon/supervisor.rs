@@ -351,18 +351,7 @@ fn dead(
     if known.gave_up || (task.max_restarts > 0 && n >= task.max_restarts) {
         // said once, and remembered: a heal or a new daemon leaves it down too
         if !known.gave_up {
-            set_facts(p, &t.name, |f| {
-                f.gave_up = true;
-                f.backoff_until = None;
-            });
-            p.emit(
-                &t.name,
-                Event::MaxRestartsReached {
-                    restarts: n,
-                    max_restarts: task.max_restarts,
-                },
-            );
-            p.log(&format!("{}: {n} restarts, the limit: it stays down", t.name));
+            give_up(p, &t.name, n, task.max_restarts);
         }
         mem.handled = pid;
         return Some(None);
@@ -379,14 +368,35 @@ fn dead(
             }
         }
     }
-    let reason = match (rt.exit_code, rt.signal) {
+    relaunch(p, project, task, rt, &exit_reason(rt), held);
+    None
+}
+
+/// The task reached its restart limit: remembered in `state.json` (so a heal or a new
+/// daemon leaves it down too), its event, a line in the log.
+fn give_up(p: &dyn Owner, task: &str, n: u32, max_restarts: u32) {
+    set_facts(p, task, |f| {
+        f.gave_up = true;
+        f.backoff_until = None;
+    });
+    p.emit(
+        task,
+        Event::MaxRestartsReached {
+            restarts: n,
+            max_restarts,
+        },
+    );
+    p.log(&format!("{task}: {n} restarts, the limit: it stays down"));
+}
+
+/// How the task's process ended, in a relaunch's words.
+fn exit_reason(rt: &Runtime) -> String {
+    match (rt.exit_code, rt.signal) {
         (_, Some(sig)) => format!("killed by signal {sig}"),
         (Some(0), _) => "exited cleanly (restart_policy = always)".to_string(),
         (Some(c), _) => format!("exited with code {c}"),
         (None, _) => "exited".to_string(),
-    };
-    relaunch(p, project, task, rt, &reason, held);
-    None
+    }
 }
 
 /// The delay before restart number `n + 1`: none for the first, then
