@@ -272,7 +272,7 @@ fn taskmux_out(args: &[&str]) -> String {
 fn every_command_and_subcommand_is_in_help_and_the_man_page() {
     let main = taskmux_out(&["--help"]);
     let headings = subsections("man/taskmux.1");
-    for c in taskmux::cli::help::COMMANDS.iter().filter(|c| c.available) {
+    for c in taskmux::cli::help::COMMANDS {
         assert!(
             main.lines().any(|l| l.trim_start().split(' ').next() == Some(c.name)),
             "taskmux --help lacks {}",

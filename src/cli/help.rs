@@ -14,8 +14,6 @@ pub struct CommandSpec {
     /// Its subcommands (for `completions`, the shells), each of which `--help` and the man
     /// page name.
     pub subcommands: &'static [&'static str],
-    /// Implemented in this version.
-    pub available: bool,
 }
 
 /// Every `taskmux` command.
@@ -25,147 +23,126 @@ pub const COMMANDS: &[CommandSpec] = &[
         args: "[TASK...] [--wait] [--if-stopped]",
         summary: "start auto_start tasks in dependency order (or the named ones)",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "stop",
         args: "[TASK...]",
         summary: "stop tasks: C-c, then SIGTERM, then SIGKILL; no process is left",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "restart",
         args: "[TASK...]",
         summary: "stop then start, in the same window",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "kill",
         args: "TASK",
         summary: "SIGKILL a task and destroy its window",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "status",
         args: "",
         summary: "every task's state (aliases: list, ls)",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "health",
         args: "[-v]",
         summary: "probe every task now",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "inspect",
         args: "TASK",
         summary: "full state of one task",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "logs",
         args: "[TASK] [-f] [-n N] [-g PATTERN] [-C N] [--since T]",
         summary: "task output from the log files",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "logs-clean",
         args: "[TASK]",
         summary: "delete log files",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "events",
         args: "[--task T] [--since T] [-n N] [--all-projects]",
         summary: "lifecycle events",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "add",
         args: "TASK COMMAND [--cwd D] [--host H] [--health-check C] [--depends-on T]... [--force]",
         summary: "add a task to taskmux.toml",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "remove",
         args: "TASK",
         summary: "remove a task from taskmux.toml",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "init",
         args: "[--defaults]",
         summary: "create taskmux.toml and agent context",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "check",
         args: "",
         summary: "validate the config and lint the environment",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "url",
         args: "TASK",
         summary: "the task's https URL",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "send",
         args: "TASK TEXT... [--no-enter]",
         summary: "type text into a task's pane",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "attach",
         args: "[TASK]",
         summary: "attach to the session or a task's window",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "run",
         args: "[opts] -- CMD...",
         summary: "run a fire-and-forget job window",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "jobs",
         args: "[list] [--tag T] | kill (--tag T|--window-id ID|--all) | wait ID",
         summary: "list and control job windows",
         subcommands: &["list", "kill", "wait"],
-        available: true,
     },
     CommandSpec {
         name: "watch",
         args: "",
         summary: "reload on config change",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "mcp",
         args: "[--session NAME]",
         summary: "Model Context Protocol server on stdio, for coding agents",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "daemon",
@@ -182,56 +159,48 @@ pub const COMMANDS: &[CommandSpec] = &[
             "install",
             "uninstall",
         ],
-        available: true,
     },
     CommandSpec {
         name: "config",
         args: "[show|path|set KEY VALUE|unset KEY]",
         summary: "show or edit the global config, $TASKMUX_HOME/config.toml",
         subcommands: &["show", "path", "set", "unset"],
-        available: true,
     },
     CommandSpec {
         name: "ca",
         args: "install|uninstall|mint [HOST]|path|env",
         summary: "the local CA: trust it, mint host certificates, point tools at it",
         subcommands: &["install", "uninstall", "mint", "path", "env"],
-        available: true,
     },
     CommandSpec {
         name: "dns",
         args: "serve|install|uninstall|status|flush|query NAME",
         summary: "name resolution for task URLs: the DNS server, the OS resolver set-up, a query",
         subcommands: &["serve", "install", "uninstall", "status", "flush", "query"],
-        available: true,
     },
     CommandSpec {
         name: "alias",
         args: "add NAME PORT|HOST:PORT | remove NAME | list",
         summary: "a URL (https://NAME.localhost) for a server taskmux does not run",
         subcommands: &["add", "remove", "list"],
-        available: true,
     },
     CommandSpec {
         name: "doctor",
         args: "",
         summary: "check every layer from tmux to the URL and say what to fix",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "fleet",
         args: "[--timeout SECS]",
         summary: "this machine and every host of [hosts]: reachable, daemon, projects",
         subcommands: &[],
-        available: true,
     },
     CommandSpec {
         name: "completions",
         args: "bash|zsh|fish",
         summary: "print a shell completion script",
         subcommands: &["bash", "zsh", "fish"],
-        available: true,
     },
 ];
 
@@ -285,12 +254,8 @@ pub fn main_help() -> String {
         "taskmux {VERSION}: run a project's development tasks in tmux\n\n\
          Usage: taskmux [--json] [-c PATH | -p NAME] [-H HOST] COMMAND [ARGS...]\n\nCommands:\n"
     );
-    for c in COMMANDS.iter().filter(|c| c.available) {
+    for c in COMMANDS {
         s.push_str(&command_rows(c));
-    }
-    let coming: Vec<&str> = COMMANDS.iter().filter(|c| !c.available).map(|c| c.name).collect();
-    if !coming.is_empty() {
-        s.push_str(&format!("\nComing: {} (not in this version yet)\n", coming.join(", ")));
     }
     s.push_str("\nGlobal flags (anywhere before --):\n");
     s.push_str(&flags::help_lines(flags::GLOBAL));

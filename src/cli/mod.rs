@@ -227,21 +227,7 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "__request" if args.is_empty() => return request::serve(g),
         "__request" => return Err(Error::usage("__request takes no arguments but the global flags")),
         "list" | "ls" => "status".to_string(),
-        "help" => {
-            let topic = args.first().map(|a| a.to_string_lossy().into_owned());
-            if args.len() > 1 {
-                return Err(Error::usage("help takes at most one COMMAND"));
-            }
-            let text = match topic {
-                None => main_help(),
-                Some(t) => command_help(&t).ok_or_else(|| {
-                    Error::usage(format!("help takes a COMMAND, and there is no command '{t}'"))
-                        .hint("see 'taskmux --help' for the commands")
-                })?,
-            };
-            out.print(&text);
-            return Ok(0);
-        }
+        "help" => return help(&args, out),
         _ => cmd,
     };
     let Some(spec) = COMMANDS.iter().find(|c| c.name == cmd) else {
@@ -255,12 +241,6 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
     if g.version {
         out.line(&format!("taskmux {VERSION}"));
         return Ok(0);
-    }
-    if !spec.available {
-        return Err(Error::from(Kind::UnknownCommand(format!(
-            "'taskmux {cmd}' is not available in this version yet"
-        )))
-        .hint("see 'taskmux --help' for the commands this version has"));
     }
     match spec.name {
         "start" => lifecycle::start(g, args, out),
@@ -294,6 +274,23 @@ fn run(g: &Globals, rest: Vec<OsString>, out: &Out) -> Result<u8> {
         "fleet" => fleet::fleet(g, args, out),
         _ => Err(Error::internal(format!("command '{cmd}' has no handler"))),
     }
+}
+
+/// `taskmux help [COMMAND]`: the main help, or one command's.
+fn help(args: &[OsString], out: &Out) -> Result<u8> {
+    let topic = args.first().map(|a| a.to_string_lossy().into_owned());
+    if args.len() > 1 {
+        return Err(Error::usage("help takes at most one COMMAND"));
+    }
+    let text = match topic {
+        None => main_help(),
+        Some(t) => command_help(&t).ok_or_else(|| {
+            Error::usage(format!("help takes a COMMAND, and there is no command '{t}'"))
+                .hint("see 'taskmux --help' for the commands")
+        })?,
+    };
+    out.print(&text);
+    Ok(0)
 }
 
 /// The world of one invocation, from the global flags and the process environment: the

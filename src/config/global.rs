@@ -2,6 +2,8 @@
 //! resolution settings, the machines `-H` reaches (`[hosts]`, `ssh_command`), every key
 //! optional, unknown keys refused.
 
+pub mod keys;
+
 use crate::error::{Error, Kind, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -175,7 +177,7 @@ impl GlobalConfig {
             )))
             .hint(format!(
                 "fix it in the file, or take a key back to its default with 'taskmux config unset KEY'; the keys: {}",
-                super::global_edit::key_list()
+                keys::key_list()
             ))
         })?;
         for (key, port) in [

@@ -2,97 +2,16 @@
 //! reports, and the edits `config set` and `config unset` make to
 //! `$TASKMUX_HOME/config.toml`, keeping the file's comments, order and formatting.
 
+pub use super::global::keys::{KEYS, Key, ValueType, key_list};
 use super::global::{self, GlobalConfig, read_text};
 use crate::error::{Error, Kind, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use toml_edit::{Array, DocumentMut, Item, Value};
+use toml_edit::{DocumentMut, Item, Value};
 
-/// What a key's value is: how a `config set` VALUE is read, and what an error says it
-/// should be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueType {
-    /// A number of seconds, 0.1 to 86400.
-    Seconds,
-    /// A number of seconds, 0.1 to 86400, or 0 for no limit.
-    SecondsOrNone,
-    /// A port, 1 to 65535.
-    Port,
-    /// A port, or 0 for off.
-    PortOrOff,
-    /// `true` or `false`.
-    Bool,
-    /// An address to listen on.
-    Address,
-    /// A domain of dot-separated labels.
-    Domain,
-    /// A list of browser origins.
-    Origins,
-    /// One of the [`global::HostResolver`] spellings.
-    Resolver,
-    /// A program and its options, split as a shell splits words.
-    Command,
-    /// The `[hosts]` table, set one host at a time (`hosts.NAME`).
-    Hosts,
-}
+mod value;
 
-impl ValueType {
-    /// What a value of this type is, in the words an error uses.
-    pub fn expected(self) -> &'static str {
-        match self {
-            ValueType::Seconds => "a number of seconds from 0.1 to 86400",
-            ValueType::SecondsOrNone => "a number of seconds from 0.1 to 86400, or 0 for no limit",
-            ValueType::Port => "a port from 1 to 65535",
-            ValueType::PortOrOff => "a port from 1 to 65535, or 0 for off",
-            ValueType::Bool => "true or false",
-            ValueType::Address => "an address such as 127.0.0.1",
-            ValueType::Domain => "a domain such as localhost (labels of a-z, 0-9 and -)",
-            ValueType::Origins => {
-                "a list of origins: a TOML array such as '[\"http://localhost:3000\"]', or origins separated by commas ('' for none)"
-            }
-            ValueType::Resolver => "etc_hosts, dns_server or noop",
-            ValueType::Command => "a program and its options, such as 'ssh -F ~/.ssh/work_config'",
-            ValueType::Hosts => "set one host at a time: hosts.NAME DEST (an ssh destination), hosts.NAME.taskmux PATH",
-        }
-    }
-}
-
-/// One key of the global config.
-#[derive(Debug, Clone, Copy)]
-pub struct Key {
-    /// The key as written in the file.
-    pub name: &'static str,
-    /// Its type.
-    pub ty: ValueType,
-}
-
-/// Every key of the global config, in the order of taskmux(1) `config` (and of
-/// [`GlobalConfig`]'s fields, which a unit test holds it to).
-pub const KEYS: &[Key] = &[
-    k("health_check_interval", ValueType::Seconds),
-    k("api_bind", ValueType::Address),
-    k("api_port", ValueType::Port),
-    k("api_allowed_origins", ValueType::Origins),
-    k("proxy_enabled", ValueType::Bool),
-    k("proxy_bind", ValueType::Address),
-    k("proxy_https_port", ValueType::Port),
-    k("proxy_http_port", ValueType::PortOrOff),
-    k("host_resolver", ValueType::Resolver),
-    k("dns_server_port", ValueType::Port),
-    k("dns_managed_tld", ValueType::Domain),
-    k("proxy_upstream_timeout", ValueType::SecondsOrNone),
-    k("ssh_command", ValueType::Command),
-    k("hosts", ValueType::Hosts),
-];
-
-const fn k(name: &'static str, ty: ValueType) -> Key {
-    Key { name, ty }
-}
-
-/// The names of [`KEYS`], comma-separated, for hints.
-pub fn key_list() -> String {
-    KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
-}
+pub use value::parse_value;
 
 /// The key of that name; an unknown one is E104 with the known keys in the hint.
 pub fn key(name: &str) -> Result<Key> {
@@ -460,95 +379,6 @@ fn remove(doc: &mut DocumentMut, name: &str) {
             doc.set_trailing(trailing);
         }
     }
-}
-
-/// E104 for a VALUE that is not of the key's type.
-fn bad_value(key: Key, raw: &str) -> Error {
-    Error::invalid(format!("{} must be {}, not {raw:?}", key.name, key.ty.expected()))
-        .hint(format!(
-            "for example: taskmux config set {} {}",
-            key.name,
-            example(key.ty)
-        ))
-        .details(serde_json::json!({"key": key.name, "value": raw, "expected": key.ty.expected()}))
-}
-
-/// A value of the type, for hints.
-fn example(ty: ValueType) -> &'static str {
-    match ty {
-        ValueType::Seconds => "30",
-        ValueType::SecondsOrNone => "120",
-        ValueType::Port => "8443",
-        ValueType::PortOrOff => "8080",
-        ValueType::Bool => "false",
-        ValueType::Address => "127.0.0.1",
-        ValueType::Domain => "localhost",
-        ValueType::Origins => "http://localhost:3000,http://localhost:5173",
-        ValueType::Resolver => "dns_server",
-        ValueType::Command => "'ssh -F ~/.ssh/work_config'",
-        ValueType::Hosts => "",
-    }
-}
-
-/// Reads a `config set` VALUE as the key's type, checking its range.
-pub fn parse_value(key: Key, raw: &str) -> Result<Value> {
-    let s = raw.trim();
-    let bad = || bad_value(key, raw);
-    let port = |min: i64| -> Result<Value> {
-        match s.parse::<i64>() {
-            Ok(n) if (min..=65535).contains(&n) => Ok(Value::from(n)),
-            _ => Err(bad()),
-        }
-    };
-    match key.ty {
-        ValueType::Seconds => match (s.parse::<i64>(), s.parse::<f64>()) {
-            (Ok(n), _) if (1..=86_400).contains(&n) => Ok(Value::from(n)),
-            (_, Ok(x)) if x.is_finite() && (0.1..=86_400.0).contains(&x) => Ok(Value::from(x)),
-            _ => Err(bad()),
-        },
-        ValueType::SecondsOrNone => match (s.parse::<i64>(), s.parse::<f64>()) {
-            (Ok(n), _) if (0..=86_400).contains(&n) => Ok(Value::from(n)),
-            (_, Ok(x)) if x.is_finite() && (x == 0.0 || (0.1..=86_400.0).contains(&x)) => Ok(Value::from(x)),
-            _ => Err(bad()),
-        },
-        ValueType::Port => port(1),
-        ValueType::PortOrOff => port(0),
-        ValueType::Bool => match s {
-            "true" => Ok(Value::from(true)),
-            "false" => Ok(Value::from(false)),
-            _ => Err(bad()),
-        },
-        ValueType::Address if !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control()) => {
-            Ok(Value::from(s))
-        }
-        ValueType::Domain if crate::domain::is_domain(s, crate::domain::Chars::Lower) => Ok(Value::from(s)),
-        ValueType::Resolver if matches!(s, "etc_hosts" | "dns_server" | "noop") => Ok(Value::from(s)),
-        ValueType::Origins => origins(s).ok_or_else(bad),
-        ValueType::Command if global::ssh_words(s).is_some() => Ok(Value::from(s)),
-        ValueType::Hosts => Err(Error::invalid(format!("hosts is a table, not {raw:?}"))
-            .hint("set one host at a time: taskmux config set hosts.NAME DEST (an ssh destination)")),
-        ValueType::Address | ValueType::Domain | ValueType::Resolver | ValueType::Command => Err(bad()),
-    }
-}
-
-/// A list of origins: a TOML array of strings, or strings separated by commas.
-fn origins(s: &str) -> Option<Value> {
-    let list: Vec<String> = if s.starts_with('[') {
-        match s.parse::<Value>().ok()? {
-            Value::Array(a) => a.iter().map(|v| v.as_str().map(String::from)).collect::<Option<_>>()?,
-            _ => return None,
-        }
-    } else {
-        s.split(',')
-            .map(str::trim)
-            .filter(|o| !o.is_empty())
-            .map(String::from)
-            .collect()
-    };
-    let ok = |o: &String| !o.is_empty() && !o.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',');
-    list.iter()
-        .all(ok)
-        .then(|| Value::Array(list.into_iter().collect::<Array>()))
 }
 
 #[cfg(test)]

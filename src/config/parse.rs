@@ -8,6 +8,13 @@ use std::cell::RefCell;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+mod graph;
+mod suggest;
+mod task;
+
+use graph::validate_graph;
+use suggest::closest;
+
 /// The longest duration any key takes, in seconds (one day). Documented in taskmux.toml(5).
 pub const MAX_SECONDS: f64 = 86_400.0;
 /// The largest `log_max_size`: 1 TiB.
@@ -61,36 +68,6 @@ pub const TASK_KEYS: &[&str] = &[
 
 type Val<'i> = Spanned<DeValue<'i>>;
 type Span = std::ops::Range<usize>;
-
-/// Levenshtein distance of two keys, by characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
-/// The known key `key` was most likely meant to be: within two edits, or a prefix of it
-/// (or it of the key), the closest first.
-fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
-    known
-        .iter()
-        .filter_map(|k| {
-            let d = edit_distance(key, k);
-            let prefix = key.len() >= 3 && (k.starts_with(key) || key.starts_with(k));
-            (d <= 2 || prefix).then_some((d, *k))
-        })
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
 
 /// The error, with `"task": task` in its details: which task of the file it is about.
 fn in_task(mut e: Error, task: &str) -> Error {
@@ -324,214 +301,68 @@ impl<'a> Parser<'a> {
         Ok(h)
     }
 
-    /// A task, or None when it has errors (kept, each with the task named in its details).
-    fn task(&self, name: &str, name_span: Span, v: &Val<'_>, dir: &Path) -> Option<Task> {
-        let before = self.errors.borrow().len();
-        let t = self.task_keys(name, name_span, v, dir);
-        let mut errors = self.errors.borrow_mut();
-        for e in errors.iter_mut().skip(before) {
-            *e = in_task(e.clone(), name);
-        }
-        t.filter(|_| errors.len() == before)
-    }
-
-    fn task_keys(&self, name: &str, name_span: Span, v: &Val<'_>, dir: &Path) -> Option<Task> {
-        if !valid_task_name(name) {
-            let why = if name == "job" {
-                "'job' is reserved for job windows"
-            } else {
-                "names are 1-64 of A-Z a-z 0-9 _ -, not starting with -"
-            };
-            self.keep::<()>(Err(self.err(
-                Kind::InvalidTask,
-                name_span,
-                format!("Invalid task name '{name}': {why}"),
-            )));
-            return None;
-        }
-        let mut t = Task::defaults(name, dir);
-        let table = match v.get_ref() {
-            DeValue::String(_) => {
-                t.command = self.keep(self.text(Kind::InvalidTask, "command", v))?;
-                if t.command.trim().is_empty() {
-                    self.keep::<()>(Err(self.err(
-                        Kind::InvalidTask,
-                        v.span(),
-                        format!("Task '{name}' has an empty command"),
-                    )));
+    /// The project's own keys into `project` (errors kept); the `[tasks]` value, if any.
+    fn project_keys<'d, 'i>(&self, doc: &'d DeTable<'i>, project: &mut Project, dir: &Path) -> Option<&'d Val<'i>> {
+        let mut tasks_val = None;
+        for (k, v) in doc.iter() {
+            let r = match k.get_ref().as_ref() {
+                "name" => self.string(Kind::Invalid, "name", v).and_then(|n| {
+                    if !valid_project_name(&n) {
+                        return Err(self.err(
+                            Kind::Invalid,
+                            v.span(),
+                            format!(
+                                "Invalid project name '{n}': use a-z, 0-9 and -, starting and ending with a letter or digit"
+                            ),
+                        ));
+                    }
+                    project.name = n;
+                    Ok(())
+                }),
+                "auto_start" => self
+                    .boolean(Kind::Invalid, "auto_start", v)
+                    .map(|b| project.auto_start = b),
+                "auto_daemon" => self
+                    .boolean(Kind::Invalid, "auto_daemon", v)
+                    .map(|b| project.auto_daemon = b),
+                "hooks" => self.hooks(Kind::Invalid, v, "hooks").map(|h| project.hooks = h),
+                "env" => self.env_table(Kind::Invalid, "env", v).map(|e| project.env = e),
+                "env_file" => self
+                    .string_list(Kind::Invalid, "env_file", v)
+                    .map(|files| project.env_file = files.iter().map(|s| dir.join(expand_tilde(s, self.home))).collect()),
+                "tasks" => {
+                    tasks_val = Some(v);
+                    Ok(())
                 }
-                return Some(t);
-            }
-            DeValue::Table(tb) => tb,
-            other => {
-                self.keep::<()>(Err(self.err(
-                    Kind::InvalidTask,
-                    v.span(),
-                    format!(
-                        "Task '{name}' must be a table or a command string, not {}",
-                        other.type_str()
-                    ),
-                )));
-                return None;
-            }
-        };
-        let tname = format!("tasks.{name}");
-        self.keep(self.unknown_keys(table, TASK_KEYS, Some(&tname)));
-        for (k, val) in table.iter() {
-            let key = k.get_ref().as_ref();
-            let r = match key {
-                "command" | "auto_start" | "cwd" | "env" | "env_file" | "log_file" | "depends_on" => {
-                    self.task_setup_key(&mut t, key, val, dir)
-                }
-                "port" | "host" | "host_path" => self.task_probe_key(&mut t, key, val),
-                k if k.starts_with("health_") => self.task_probe_key(&mut t, key, val),
-                k if TASK_KEYS.contains(&k) => self.task_lifecycle_key(&mut t, key, val),
                 _ => Ok(()),
             };
             self.keep(r);
         }
-        if table.get("command").is_none() {
-            self.keep::<()>(Err(self.err(
-                Kind::InvalidTask,
-                v.span(),
-                format!("Task '{name}' has no 'command'"),
-            )));
-        }
-        Some(t)
+        tasks_val
     }
 
-    /// A task key of what runs and where: command, cwd, environment, log file, dependencies.
-    fn task_setup_key(&self, t: &mut Task, key: &str, val: &Val<'_>, dir: &Path) -> Result<()> {
-        let c: fn(String) -> Kind = Kind::InvalidTask;
-        let name = t.name.clone();
-        match key {
-            "command" => {
-                t.command = self.text(c, key, val)?;
-                if t.command.trim().is_empty() {
-                    return Err(self.err(c, val.span(), format!("Task '{name}' has an empty command")));
-                }
+    /// Each task of `[tasks]` into `project` (errors kept); every name the table has, valid
+    /// or not.
+    fn tasks_table(&self, tv: &Val<'_>, project: &mut Project, dir: &Path) -> Vec<String> {
+        let mut written: Vec<String> = Vec::new();
+        match tv.get_ref().as_table() {
+            None => {
+                self.keep::<()>(Err(self.err(
+                    Kind::InvalidTask,
+                    tv.span(),
+                    "[tasks] must be a table".into(),
+                )));
             }
-            "auto_start" => t.auto_start = self.boolean(c, key, val)?,
-            "cwd" => {
-                let s = self.string(c, key, val)?;
-                t.cwd = dir.join(expand_tilde(&s, self.home));
-                t.cwd_raw = Some(s);
-            }
-            "env" => t.env = self.env_table(c, key, val)?,
-            "env_file" => {
-                t.env_file = self
-                    .string_list(c, key, val)?
-                    .iter()
-                    .map(|s| dir.join(expand_tilde(s, self.home)))
-                    .collect()
-            }
-            "log_file" => t.log_file = Some(dir.join(expand_tilde(&self.string(c, key, val)?, self.home))),
-            "depends_on" => t.depends_on = self.string_list(c, key, val)?,
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// A task key of its port, host and health probe.
-    fn task_probe_key(&self, t: &mut Task, key: &str, val: &Val<'_>) -> Result<()> {
-        let c: fn(String) -> Kind = Kind::InvalidTask;
-        match key {
-            "port" => t.port = Some(self.integer(c, key, val, 1, 65535)? as u16),
-            "host" => {
-                let h = self.string(c, key, val)?;
-                if !valid_host(&h) {
-                    return Err(self.err(
-                        Kind::Invalid,
-                        val.span(),
-                        format!("host '{h}' is not a DNS label (a-z 0-9 -), '@' or '*'"),
-                    ));
-                }
-                t.host = Some(h);
-            }
-            "host_path" => t.host_path = self.string(c, key, val)?,
-            "health_url" => {
-                let u = self.string(c, key, val)?;
-                if !(u.starts_with("http://") || u.starts_with("https://")) {
-                    return Err(self.err(
-                        Kind::Invalid,
-                        val.span(),
-                        format!("health_url '{u}' must start with http://"),
-                    ));
-                }
-                t.health_url = Some(u);
-            }
-            "health_expected_status" => t.health_expected_status = self.integer(c, key, val, 100, 599)? as u16,
-            "health_expected_body" => {
-                let r = self.string(c, key, val)?;
-                if let Err(e) = regex::Regex::new(&r) {
-                    return Err(self.err(
-                        Kind::Invalid,
-                        val.span(),
-                        format!("health_expected_body is not a valid regex: {e}"),
-                    ));
-                }
-                t.health_expected_body = Some(r);
-            }
-            "health_check" => t.health_check = Some(self.text(c, key, val)?),
-            "health_interval" => t.health_interval = self.seconds(key, val, true)?,
-            "health_timeout" => t.health_timeout = self.seconds(key, val, true)?,
-            "health_retries" => t.health_retries = (self.integer(c, key, val, 0, MAX_RETRIES)? as u32).max(1),
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// A task key of its lifecycle: grace periods, restarts, log rotation and hooks.
-    fn task_lifecycle_key(&self, t: &mut Task, key: &str, val: &Val<'_>) -> Result<()> {
-        let c: fn(String) -> Kind = Kind::InvalidTask;
-        let name = t.name.clone();
-        let tname = format!("tasks.{name}");
-        match key {
-            "boot_grace" => t.boot_grace = self.seconds(key, val, false)?,
-            "stop_grace_period" => t.stop_grace_period = self.seconds(key, val, false)?,
-            "restart_policy" => {
-                let s = self.string(c, key, val)?;
-                t.restart_policy = match s.as_str() {
-                    "no" => RestartPolicy::No,
-                    "on-failure" => RestartPolicy::OnFailure,
-                    "always" => RestartPolicy::Always,
-                    _ => {
-                        return Err(self.err(
-                            Kind::Invalid,
-                            val.span(),
-                            format!("restart_policy '{s}' must be \"no\", \"on-failure\" or \"always\""),
-                        ));
+            Some(t) => {
+                for (k, v) in t.iter() {
+                    written.push(k.get_ref().to_string());
+                    if let Some(task) = self.task(k.get_ref(), k.span(), v, dir) {
+                        project.tasks.push(task);
                     }
                 }
             }
-            "max_restarts" => t.max_restarts = self.integer(c, key, val, 0, MAX_RESTARTS)? as u32,
-            "restart_backoff" => t.restart_backoff = self.seconds(key, val, false)?,
-            "log_max_size" => {
-                t.log_max_size = match val.get_ref() {
-                    DeValue::Integer(_) => self.integer(c, key, val, 1024, MAX_LOG_SIZE)?,
-                    _ => {
-                        let s = self.string(c, key, val)?;
-                        parse_size(&s).ok_or_else(|| {
-                            self.err(
-                                Kind::Invalid,
-                                val.span(),
-                                format!("log_max_size '{s}' is not a size like \"10MB\""),
-                            )
-                        })?
-                    }
-                };
-                if !(1024..=MAX_LOG_SIZE).contains(&t.log_max_size) {
-                    return Err(self.err(
-                        Kind::Invalid,
-                        val.span(),
-                        format!("log_max_size must be between 1KB and 1TB, not {}", self.raw(val)),
-                    ));
-                }
-            }
-            "log_max_files" => t.log_max_files = self.integer(c, key, val, 0, MAX_LOG_FILES)? as u32,
-            _ => t.hooks = self.hooks(c, val, &format!("{tname}.hooks"))?,
         }
-        Ok(())
+        written
     }
 
     /// The span of `key` in `[tasks.TASK]`, or of the task itself.
@@ -638,148 +469,17 @@ pub fn parse_all(text: &str, path: &Path, user_home: Option<&Path>) -> std::resu
         path: path.to_path_buf(),
         dir: dir.clone(),
     };
-    let mut tasks_val = None;
-    for (k, v) in doc.iter() {
-        let r = match k.get_ref().as_ref() {
-            "name" => p.string(Kind::Invalid, "name", v).and_then(|n| {
-                if !valid_project_name(&n) {
-                    return Err(p.err(
-                        Kind::Invalid,
-                        v.span(),
-                        format!(
-                            "Invalid project name '{n}': use a-z, 0-9 and -, starting and ending with a letter or digit"
-                        ),
-                    ));
-                }
-                project.name = n;
-                Ok(())
-            }),
-            "auto_start" => p
-                .boolean(Kind::Invalid, "auto_start", v)
-                .map(|b| project.auto_start = b),
-            "auto_daemon" => p
-                .boolean(Kind::Invalid, "auto_daemon", v)
-                .map(|b| project.auto_daemon = b),
-            "hooks" => p.hooks(Kind::Invalid, v, "hooks").map(|h| project.hooks = h),
-            "env" => p.env_table(Kind::Invalid, "env", v).map(|e| project.env = e),
-            "env_file" => p
-                .string_list(Kind::Invalid, "env_file", v)
-                .map(|files| project.env_file = files.iter().map(|s| dir.join(expand_tilde(s, user_home))).collect()),
-            "tasks" => {
-                tasks_val = Some(v);
-                Ok(())
-            }
-            _ => Ok(()),
-        };
-        p.keep(r);
-    }
+    let tasks_val = p.project_keys(doc, &mut project, &dir);
     if project.name.is_empty() {
         project.name = default_name(&dir);
     }
-    let mut written: Vec<String> = Vec::new();
-    if let Some(tv) = tasks_val {
-        match tv.get_ref().as_table() {
-            None => {
-                p.keep::<()>(Err(p.err(
-                    Kind::InvalidTask,
-                    tv.span(),
-                    "[tasks] must be a table".into(),
-                )));
-            }
-            Some(t) => {
-                for (k, v) in t.iter() {
-                    written.push(k.get_ref().to_string());
-                    if let Some(task) = p.task(k.get_ref(), k.span(), v, &dir) {
-                        project.tasks.push(task);
-                    }
-                }
-            }
-        }
-    }
+    let written = match tasks_val {
+        Some(tv) => p.tasks_table(tv, &mut project, &dir),
+        None => Vec::new(),
+    };
     p.duplicate_ports(&project, doc);
     p.duplicate_hosts(&project, doc);
     validate_graph(&project, &p, doc, &written);
     let errors = p.errors.into_inner();
     if errors.is_empty() { Ok(project) } else { Err(errors) }
-}
-
-/// Keeps the dependency errors: on itself, on a task the file does not have (`written`:
-/// every task name in the file, valid or not), cycles.
-fn validate_graph(project: &Project, p: &Parser<'_>, doc: &DeTable<'_>, written: &[String]) {
-    let span_of = |task: &str| Parser::task_key_span(doc, task, "depends_on");
-    for t in &project.tasks {
-        for d in &t.depends_on {
-            if d == &t.name {
-                let e = p.err(
-                    Kind::SelfDependency,
-                    span_of(&t.name),
-                    format!("Task '{}' depends on itself", t.name),
-                );
-                p.keep::<()>(Err(in_task(e, &t.name)));
-            } else if !written.contains(d) {
-                let e = p
-                    .err(
-                        Kind::UnknownDependency,
-                        span_of(&t.name),
-                        format!("Task '{}' depends on unknown task '{d}'", t.name),
-                    )
-                    .hint(format!("known tasks: {}", written.join(", ")));
-                p.keep::<()>(Err(in_task(e, &t.name)));
-            }
-        }
-    }
-    if let Some(cycle) = find_cycle(project) {
-        let first = cycle[0].clone();
-        let e = p
-            .err(
-                Kind::Cycle,
-                span_of(&first),
-                format!("Dependency cycle: {}", cycle.join(" -> ")),
-            )
-            .details(serde_json::json!({"cycle": cycle}));
-        p.keep::<()>(Err(e));
-    }
-}
-
-/// A dependency cycle as a path that returns to its start (`a -> b -> a`), if any.
-fn find_cycle(project: &Project) -> Option<Vec<String>> {
-    let idx = |n: &str| project.tasks.iter().position(|t| t.name == n);
-    // 0 = unvisited, 1 = on the stack, 2 = done
-    let mut mark = vec![0u8; project.tasks.len()];
-    let mut stack: Vec<usize> = Vec::new();
-    fn visit(
-        i: usize,
-        project: &Project,
-        mark: &mut [u8],
-        stack: &mut Vec<usize>,
-        idx: &dyn Fn(&str) -> Option<usize>,
-    ) -> Option<Vec<String>> {
-        mark[i] = 1;
-        stack.push(i);
-        for d in &project.tasks[i].depends_on {
-            let Some(j) = idx(d) else { continue };
-            if mark[j] == 1 {
-                let pos = stack.iter().position(|&s| s == j).unwrap_or(0);
-                let mut cyc: Vec<String> = stack[pos..].iter().map(|&s| project.tasks[s].name.clone()).collect();
-                cyc.push(project.tasks[j].name.clone());
-                return Some(cyc);
-            }
-            if mark[j] == 0
-                && let Some(c) = visit(j, project, mark, stack, idx)
-            {
-                return Some(c);
-            }
-        }
-        stack.pop();
-        mark[i] = 2;
-        None
-    }
-    for i in 0..project.tasks.len() {
-        if mark[i] == 0
-            && let Some(c) = visit(i, project, &mut mark, &mut stack, &idx)
-        {
-            return Some(c);
-        }
-    }
-    None
 }

@@ -427,6 +427,39 @@ impl ProjectSup {
     }
 }
 
+impl supervisor::Owner for ProjectSup {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn ctx(&self) -> Ctx {
+        ProjectSup::ctx(self)
+    }
+    fn project(&self) -> Option<Arc<Project>> {
+        ProjectSup::project(self)
+    }
+    fn state(&self) -> Option<State> {
+        ProjectSup::state(self)
+    }
+    fn record_env(&self) -> Vec<(String, String)> {
+        ProjectSup::record_env(self)
+    }
+    fn stopping(&self) -> bool {
+        ProjectSup::stopping(self)
+    }
+    fn heal_interval(&self) -> Duration {
+        ProjectSup::heal_interval(self)
+    }
+    fn heal_soon(&self) {
+        ProjectSup::heal_soon(self)
+    }
+    fn log(&self, msg: &str) {
+        ProjectSup::log(self, msg)
+    }
+    fn emit(&self, task: &str, event: Event) {
+        ProjectSup::emit(self, task, event)
+    }
+}
+
 /// The world of a project's operations: the daemon's, on the project's tmux server, with
 /// its config, and the environment of record as the environment (so a heal or a restart
 /// never replaces the record with the daemon's own).

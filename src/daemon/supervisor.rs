@@ -6,9 +6,9 @@
 //! `stop`/`kill` (manual-stop mark) or during a `restart` (restart mark) is left alone, and
 //! a launch anywhere signals tmux's `taskmux-launched` channel, which wakes the project.
 
-use super::project::ProjectSup;
 use super::wake::Wake;
 use crate::config::{Project, RestartPolicy, Task};
+use crate::ctx::Ctx;
 use crate::events::Event;
 use crate::health::{self, Method};
 use crate::paths;
@@ -81,16 +81,42 @@ struct Memory {
     looked: bool,
 }
 
+/// What a task's supervisor needs of the project it works for: its name and world, its
+/// last valid config and `state.json`, a voice in its log and events, and a heal on
+/// demand. The project thread is one.
+pub trait Owner: Send + Sync {
+    /// The project (and session) name.
+    fn name(&self) -> &str;
+    /// The world this project's operations run in.
+    fn ctx(&self) -> Ctx;
+    /// The last valid config.
+    fn project(&self) -> Option<Arc<Project>>;
+    /// The project's `state.json`, None while it cannot be read.
+    fn state(&self) -> Option<State>;
+    /// The environment of record.
+    fn record_env(&self) -> Vec<(String, String)>;
+    /// Whether the daemon is stopping or the project left the registry.
+    fn stopping(&self) -> bool;
+    /// How often the session's presence is checked.
+    fn heal_interval(&self) -> Duration;
+    /// Heals the project's session now.
+    fn heal_soon(&self);
+    /// A line in the daemon's log, about this project.
+    fn log(&self, msg: &str);
+    /// An event about one of this project's tasks.
+    fn emit(&self, task: &str, event: Event);
+}
+
 /// What supervision knows of a task, from `state.json`.
-fn facts(p: &ProjectSup, task: &str) -> Supervised {
-    State::load(&p.ctx().home, &p.name)
+fn facts(p: &dyn Owner, task: &str) -> Supervised {
+    State::load(&p.ctx().home, p.name())
         .map(|s| s.facts(task))
         .unwrap_or_default()
 }
 
 /// Changes what supervision knows of a task, in `state.json` under its lock.
-fn set_facts(p: &ProjectSup, task: &str, f: impl FnOnce(&mut Supervised)) {
-    if let Err(e) = State::update(&p.ctx().home, &p.name, |s| s.set_facts(task, f)) {
+fn set_facts(p: &dyn Owner, task: &str, f: impl FnOnce(&mut Supervised)) {
+    if let Err(e) = State::update(&p.ctx().home, p.name(), |s| s.set_facts(task, f)) {
         p.log(&format!(
             "{task}: cannot record its supervision in state.json: {}",
             e.message()
@@ -106,7 +132,7 @@ struct Held {
 }
 
 /// The supervisor thread's body: until retired, look at the task and act.
-pub fn run(p: Arc<ProjectSup>, t: Arc<TaskSup>) {
+pub fn run(p: Arc<dyn Owner>, t: Arc<TaskSup>) {
     let mut mem = Memory::default();
     let mut exited_at: Option<Instant> = None;
     let mut exited = false;
@@ -125,7 +151,7 @@ pub fn run(p: Arc<ProjectSup>, t: Arc<TaskSup>) {
         // project's authority, which the relaunch keeps (a stop by hand in progress is
         // waited for, and then seen)
         let authority = match std::mem::take(&mut exited) {
-            true => take_authority(&p, &task),
+            true => take_authority(&*p, &task),
             false => None,
         };
         let session = match task::read_session(&p.ctx().tmux, &project.name) {
@@ -142,10 +168,10 @@ pub fn run(p: Arc<ProjectSup>, t: Arc<TaskSup>) {
             Some(rt) if rt.running() => {
                 drop(authority);
                 exited_at = None;
-                match watch(&p, &t, &project, &task, &rt) {
+                match watch(&*p, &t, &project, &task, &rt) {
                     Watched::Exited => exited = true,
                     Watched::Woken => {}
-                    Watched::Unhealthy(reason) => restart_unhealthy(&p, &t, &project, &task, &rt, &reason),
+                    Watched::Unhealthy(reason) => restart_unhealthy(&*p, &t, &project, &task, &rt, &reason),
                 }
             }
             // the process is gone and tmux has not marked the pane dead yet: look again
@@ -163,7 +189,7 @@ pub fn run(p: Arc<ProjectSup>, t: Arc<TaskSup>) {
             Some(rt) if rt.dead => {
                 exited_at = None;
                 let held = authority.map(|a| Held { _authority: a, session });
-                if let Some(wait) = dead(&p, &t, &project, &task, &rt, &mut mem, held) {
+                if let Some(wait) = dead(&*p, &t, &project, &task, &rt, &mut mem, held) {
                     t.wake.wait(wait);
                 }
             }
@@ -185,7 +211,7 @@ pub fn run(p: Arc<ProjectSup>, t: Arc<TaskSup>) {
 
 /// Watches a live task: its exit on a pidfd, its probes on their interval, the reset of
 /// its restart counter after a healthy minute.
-fn watch(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task, rt: &Runtime) -> Watched {
+fn watch(p: &dyn Owner, t: &TaskSup, project: &Project, task: &Task, rt: &Runtime) -> Watched {
     let pid = rt.pane_pid;
     let Some(pidfd) = rustix::process::Pid::from_raw(pid)
         .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
@@ -265,7 +291,7 @@ fn watch(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task, rt: &Runti
 }
 
 /// The environment a task's probes expand `$PORT` and `${VAR}` from.
-fn probe_env(p: &ProjectSup, project: &Project, task: &Task, rt: &Runtime) -> Vec<(String, String)> {
+fn probe_env(p: &dyn Owner, project: &Project, task: &Task, rt: &Runtime) -> Vec<(String, String)> {
     let record = p.record_env();
     task::task_env(project, task, &record, rt.port).unwrap_or(record)
 }
@@ -274,7 +300,7 @@ fn probe_env(p: &ProjectSup, project: &Project, task: &Task, rt: &Runtime) -> Ve
 /// when its backoff is over), or leaves it. Returns how long to wait before looking
 /// again (None: until woken), or None-in-Option when it should look again at once.
 fn dead(
-    p: &ProjectSup,
+    p: &dyn Owner,
     t: &TaskSup,
     project: &Project,
     task: &Task,
@@ -325,18 +351,7 @@ fn dead(
     if known.gave_up || (task.max_restarts > 0 && n >= task.max_restarts) {
         // said once, and remembered: a heal or a new daemon leaves it down too
         if !known.gave_up {
-            set_facts(p, &t.name, |f| {
-                f.gave_up = true;
-                f.backoff_until = None;
-            });
-            p.emit(
-                &t.name,
-                Event::MaxRestartsReached {
-                    restarts: n,
-                    max_restarts: task.max_restarts,
-                },
-            );
-            p.log(&format!("{}: {n} restarts, the limit: it stays down", t.name));
+            give_up(p, &t.name, n, task.max_restarts);
         }
         mem.handled = pid;
         return Some(None);
@@ -353,14 +368,35 @@ fn dead(
             }
         }
     }
-    let reason = match (rt.exit_code, rt.signal) {
+    relaunch(p, project, task, rt, &exit_reason(rt), held);
+    None
+}
+
+/// The task reached its restart limit: remembered in `state.json` (so a heal or a new
+/// daemon leaves it down too), its event, a line in the log.
+fn give_up(p: &dyn Owner, task: &str, n: u32, max_restarts: u32) {
+    set_facts(p, task, |f| {
+        f.gave_up = true;
+        f.backoff_until = None;
+    });
+    p.emit(
+        task,
+        Event::MaxRestartsReached {
+            restarts: n,
+            max_restarts,
+        },
+    );
+    p.log(&format!("{task}: {n} restarts, the limit: it stays down"));
+}
+
+/// How the task's process ended, in a relaunch's words.
+fn exit_reason(rt: &Runtime) -> String {
+    match (rt.exit_code, rt.signal) {
         (_, Some(sig)) => format!("killed by signal {sig}"),
         (Some(0), _) => "exited cleanly (restart_policy = always)".to_string(),
         (Some(c), _) => format!("exited with code {c}"),
         (None, _) => "exited".to_string(),
-    };
-    relaunch(p, project, task, rt, &reason, held);
-    None
+    }
 }
 
 /// The delay before restart number `n + 1`: none for the first, then
@@ -373,8 +409,8 @@ pub fn delay_for(n: u32, backoff: f64) -> f64 {
 }
 
 /// The project's authority, or None (said in the log) when it cannot be taken.
-fn take_authority(p: &ProjectSup, task: &Task) -> Option<crate::lock::Authority> {
-    match crate::lock::authority(&p.ctx().home, &p.name) {
+fn take_authority(p: &dyn Owner, task: &Task) -> Option<crate::lock::Authority> {
+    match crate::lock::authority(&p.ctx().home, p.name()) {
         Ok(a) => Some(a),
         Err(e) => {
             p.log(&format!(
@@ -393,7 +429,7 @@ fn take_authority(p: &ProjectSup, task: &Task) -> Option<crate::lock::Authority>
 /// taken under the authority (`held`) needs no second look at tmux; its look is returned
 /// for the launch.
 fn decide_again(
-    p: &ProjectSup,
+    p: &dyn Owner,
     project: &Project,
     task: &Task,
     rt: &Runtime,
@@ -429,7 +465,7 @@ fn decide_again(
 }
 
 /// The restart number this one is, counted in `state.json`, its backoff over.
-fn count_restart(p: &ProjectSup, task: &str) -> u32 {
+fn count_restart(p: &dyn Owner, task: &str) -> u32 {
     let mut n = 0;
     set_facts(p, task, |f| {
         f.restarts += 1;
@@ -441,7 +477,7 @@ fn count_restart(p: &ProjectSup, task: &str) -> u32 {
 }
 
 /// Starts a dead task again in its pane, counting the restart.
-fn relaunch(p: &ProjectSup, project: &Project, task: &Task, rt: &Runtime, reason: &str, held: Option<Held>) {
+fn relaunch(p: &dyn Owner, project: &Project, task: &Task, rt: &Runtime, reason: &str, held: Option<Held>) {
     let Some((held, ctx)) = decide_again(p, project, task, rt, true, held) else {
         return;
     };
@@ -465,7 +501,7 @@ fn relaunch(p: &ProjectSup, project: &Project, task: &Task, rt: &Runtime, reason
 }
 
 /// Restarts a live task whose probes kept failing (stop, then start, in its window).
-fn restart_unhealthy(p: &ProjectSup, t: &TaskSup, project: &Project, task: &Task, rt: &Runtime, why: &str) {
+fn restart_unhealthy(p: &dyn Owner, t: &TaskSup, project: &Project, task: &Task, rt: &Runtime, why: &str) {
     let known = facts(p, &t.name);
     let n = known.restarts;
     if known.gave_up || (task.max_restarts > 0 && n >= task.max_restarts) {

@@ -2,7 +2,7 @@
 //! rotations `.1` (newest) … `.N`, opened by identity so a rotation during a scan is seen
 //! once; reading them backwards in blocks (for `-n`) or line by line; and `logs-clean`.
 
-use super::read::Source;
+use super::types::Source;
 use crate::error::{Error, Result};
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read};

@@ -3,7 +3,7 @@
 //! `--since`, `-g` with `-C` context and `-n` to one task's lines in file order.
 
 use super::merge::Entry;
-use super::read::{Query, make_line, parse_ts};
+use super::types::{Query, make_line, parse_ts};
 use crate::error::{Error, Kind, Result};
 use crate::time;
 use regex::Regex;
@@ -223,8 +223,9 @@ impl<'a> Collector<'a> {
 mod tests {
     use super::*;
     use crate::logs::files::{BLOCK, BYTES_READ};
-    use crate::logs::read::{Line, read};
+    use crate::logs::read::read;
     use crate::logs::testutil::*;
+    use crate::logs::types::Line;
     use std::fs;
     use std::path::PathBuf;
 

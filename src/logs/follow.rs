@@ -10,7 +10,8 @@ use super::files::{
 use super::filter::grep_matches;
 use super::index::{count_lines, first_line, read_index};
 use super::merge::merge;
-use super::read::{Line, Query, Source, collect_source, lost_line, make_line};
+use super::read::collect_source;
+use super::types::{Line, Query, Source, lost_line, make_line};
 use crate::error::{Error, Result};
 use std::fs::{self, File};
 use std::io;

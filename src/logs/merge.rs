@@ -1,7 +1,7 @@
 //! Interleaving several tasks' lines by time: each line's effective time (its own stamp, or
 //! the last one before it in its file) and a stable k-way merge, then the overall `-n`.
 
-use super::read::Line;
+use super::types::Line;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -74,8 +74,9 @@ pub(super) fn merge(mut per: Vec<VecDeque<Entry>>, tail: Option<usize>) -> Vec<L
 
 #[cfg(test)]
 mod tests {
-    use crate::logs::read::{Query, read};
+    use crate::logs::read::read;
     use crate::logs::testutil::*;
+    use crate::logs::types::Query;
 
     #[test]
     fn interleaves_tasks_by_time() {

@@ -29,6 +29,7 @@ mod read;
 mod report;
 #[cfg(test)]
 mod testutil;
+mod types;
 mod usable;
 mod writer;
 
@@ -37,7 +38,8 @@ pub use filter::{parse_since, strip_ansi};
 pub use follow::{follow, follow_while};
 pub use index::index_path;
 pub use pane::{WriterOptions, write_pane_log};
-pub use read::{Line, Query, Source, parse_ts, read};
+pub use read::read;
 pub use report::{LogError, TaskLog, error_path, log_error, log_errors};
+pub use types::{Line, Query, Source, parse_ts};
 pub use usable::check_log_path;
 pub use writer::{LINE_CAP, Writer, log_path, pipe_command, stamp, task_pipe_command};

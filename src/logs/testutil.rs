@@ -1,6 +1,6 @@
 //! Helpers shared by the readers' unit tests: scratch directories and stamped log text.
 
-use super::read::{Line, Source};
+use super::types::{Line, Source};
 use regex::Regex;
 use std::fs;
 use std::path::{Path, PathBuf};

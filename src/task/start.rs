@@ -1,5 +1,5 @@
 //! Start: the tasks asked for, in dependency order, each launched once its dependencies are
-//! healthy ([`Gates`]); `before_start`/`after_start` hooks; `--wait` for health. The state
+//! healthy (its gate); `before_start`/`after_start` hooks; `--wait` for health. The state
 //! and env files are read once per start, and each task's environment is computed once.
 
 use super::Ctx;
@@ -15,8 +15,14 @@ use crate::state::State;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+mod gates;
+mod wait;
+
+use gates::{Gate, Gates, dependency_warnings, gate_reason, has_dependents, probe_desc};
+use wait::{Ended, wait_all, wait_health, with_log_tail};
 
 /// What `start` did.
 #[derive(Debug, Default)]
@@ -35,52 +41,6 @@ pub struct StartReport {
     pub session_created: bool,
 }
 
-/// Whether a task of this start is ready for its dependents.
-#[derive(Debug, Clone)]
-enum Gate {
-    Pending,
-    Healthy,
-    NotHealthy(String),
-}
-
-/// The gates of a start's tasks: a dependent thread waits on its dependency's gate.
-struct Gates {
-    map: Mutex<HashMap<String, Gate>>,
-    cv: Condvar,
-}
-
-impl Gates {
-    fn new<'a>(tasks: impl IntoIterator<Item = &'a str>) -> Gates {
-        let map = tasks.into_iter().map(|t| (t.to_string(), Gate::Pending)).collect();
-        Gates {
-            map: Mutex::new(map),
-            cv: Condvar::new(),
-        }
-    }
-
-    fn set(&self, task: &str, g: Gate) {
-        if let Ok(mut m) = self.map.lock() {
-            m.insert(task.to_string(), g);
-        }
-        self.cv.notify_all();
-    }
-
-    fn wait(&self, task: &str) -> Gate {
-        let Ok(mut m) = self.map.lock() else {
-            return Gate::NotHealthy("internal lock poisoned".into());
-        };
-        loop {
-            match m.get(task) {
-                Some(Gate::Pending) | None => match self.cv.wait(m) {
-                    Ok(g) => m = g,
-                    Err(_) => return Gate::NotHealthy("internal lock poisoned".into()),
-                },
-                Some(g) => return g.clone(),
-            }
-        }
-    }
-}
-
 /// Runs `f`; when it panics, calls `failed` with what the panic said.
 fn guarded(f: impl FnOnce(), failed: impl FnOnce(String)) {
     if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
@@ -90,31 +50,6 @@ fn guarded(f: impl FnOnce(), failed: impl FnOnce(String)) {
             .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "a worker thread panicked".into());
         failed(why);
-    }
-}
-
-/// The probe a task failed, and why: for messages.
-fn probe_desc(task: &Task, p: &Probe) -> String {
-    let what = match p.method {
-        health::Method::Http => format!("http probe {}", task.health_url.as_deref().unwrap_or("")),
-        health::Method::Shell => format!("health_check '{}'", task.health_check.as_deref().unwrap_or("")),
-        health::Method::Tcp => "tcp probe on $PORT".into(),
-        health::Method::Proc => "process check".into(),
-    };
-    format!("{what}: {}", p.reason.as_deref().unwrap_or("unhealthy"))
-}
-
-/// What a dependency's gate says when its wait ended without health: what happened to it
-/// (exited, stopped, the wait cancelled), or the probe budget and the last probe.
-fn gate_reason(t: &Task, p: &Probe, ended: Ended) -> String {
-    let reason = p.reason.clone().unwrap_or_default();
-    match ended {
-        Ended::Healthy | Ended::TimedOut => {
-            let secs = t.health_interval * t.health_retries as f64;
-            format!("not healthy after {secs}s ({})", probe_desc(t, p))
-        }
-        Ended::Died | Ended::Stopped => reason,
-        Ended::Cancelled => "was not waited for: the start was cancelled".into(),
     }
 }
 
@@ -182,15 +117,7 @@ fn start_as(
         report.warnings = dependency_warnings(&set, &running_now);
     }
     if set.iter().all(|t| running_now.contains(&t.name)) {
-        report.already_running = set.iter().map(|t| t.name.clone()).collect();
-        if wait {
-            let list: Vec<(String, String)> = set
-                .iter()
-                .filter_map(|t| Some((t.name.clone(), rts.get(&t.name)?.pane_id.clone())))
-                .collect();
-            wait_all(ctx, &list, &prepared, &report, began)?;
-        }
-        return Ok(report);
+        return all_running(ctx, &set, &rts, wait, &prepared, report, began);
     }
     // what an earlier run left without a pane (its window or session killed) goes first:
     // never a second copy
@@ -212,13 +139,7 @@ fn start_as(
         rts: &rts,
         seen: still.then_some(session_existed.then_some(&rts)),
         in_set: set.iter().map(|t| t.name.as_str()).collect(),
-        has_dependents: match gated {
-            true => set
-                .iter()
-                .flat_map(|t| t.depends_on.iter().map(String::as_str))
-                .collect(),
-            false => HashSet::new(),
-        },
+        has_dependents: has_dependents(&set, gated),
         dependency_envs: running_dependency_envs(project, &set, gated, &running_now, &record, &state, &mut files),
         gates: Gates::new(set.iter().map(|t| t.name.as_str())),
         labels,
@@ -228,6 +149,45 @@ fn start_as(
     run.start_all(&set);
     let launched = run.launched.into_inner().unwrap_or_else(PoisonError::into_inner);
     let mut report = run.report.into_inner().unwrap_or_else(PoisonError::into_inner);
+    after_run(ctx, &mut report, session_existed, &project_env, labels);
+    if wait {
+        wait_all(ctx, &launched, &prepared, &report, began)?;
+    }
+    Ok(report)
+}
+
+/// Every task asked for runs already: the report says so, and `--wait` waits for their
+/// health all the same.
+fn all_running(
+    ctx: &Ctx,
+    set: &[&Task],
+    rts: &Runtimes,
+    wait: bool,
+    prepared: &HashMap<String, Prepared>,
+    mut report: StartReport,
+    began: f64,
+) -> Result<StartReport> {
+    report.already_running = set.iter().map(|t| t.name.clone()).collect();
+    if wait {
+        let list: Vec<(String, String)> = set
+            .iter()
+            .filter_map(|t| Some((t.name.clone(), rts.get(&t.name)?.pane_id.clone())))
+            .collect();
+        wait_all(ctx, &list, prepared, &report, began)?;
+    }
+    Ok(report)
+}
+
+/// After the launches: the session made (and its event), the `after_start` hook (a failure
+/// is a warning), the report in config order.
+fn after_run(
+    ctx: &Ctx,
+    report: &mut StartReport,
+    session_existed: bool,
+    project_env: &Result<Vec<(String, String)>>,
+    labels: Labels,
+) {
+    let project = &ctx.project;
     report.session_created = !session_existed;
     if !session_existed {
         ctx.events.emit(
@@ -238,14 +198,10 @@ fn start_as(
             },
         );
     }
-    if let Err(e) = project_hook(ctx, Hook::AfterStart, &project_env, labels) {
+    if let Err(e) = project_hook(ctx, Hook::AfterStart, project_env, labels) {
         report.warnings.push(e.message());
     }
-    in_config_order(project, &mut report);
-    if wait {
-        wait_all(ctx, &launched, &prepared, &report, began)?;
-    }
-    Ok(report)
+    in_config_order(project, report);
 }
 
 /// Sorts the lists of a report into config order, but `started`, which stays in the order
@@ -274,19 +230,6 @@ fn start_set<'a>(project: &'a Project, names: &[String]) -> Result<Vec<&'a Task>
         }
     }
     Ok(v)
-}
-
-/// `start TASK`: a warning for each dependency that neither runs nor is started now.
-fn dependency_warnings(set: &[&Task], running_now: &HashSet<String>) -> Vec<String> {
-    let mut out = Vec::new();
-    for t in set {
-        for d in &t.depends_on {
-            if !running_now.contains(d) && !set.iter().any(|x| &x.name == d) {
-                out.push(format!("Task '{}' depends on '{d}', which is not running", t.name));
-            }
-        }
-    }
-    out
 }
 
 /// Running dependencies outside the set, by name: the task and its environment.
@@ -616,219 +559,6 @@ impl<'a> Run<'a> {
             && !known(&r)
         {
             r.failed.push((t.name.clone(), e));
-        }
-    }
-}
-
-/// `start --wait`: probes every task of `list` (name, pane) until healthy; E214 naming the
-/// first that is not, its probe and the last reason. A skipped task is E214 too.
-fn wait_all(
-    ctx: &Ctx,
-    list: &[(String, String)],
-    prepared: &HashMap<String, Prepared>,
-    report: &StartReport,
-    began: f64,
-) -> Result<()> {
-    let project = &ctx.project;
-    let results: Vec<(String, String, Probe)> = std::thread::scope(|s| {
-        let hs: Vec<_> = list
-            .iter()
-            .filter_map(|(name, pane)| {
-                let t = project.task(name).ok()?;
-                let prep = prepared.get(name)?;
-                Some((
-                    t,
-                    pane,
-                    s.spawn(move || wait_health(ctx, t, pane, &prep.env, prep.since).0),
-                ))
-            })
-            .collect();
-        hs.into_iter()
-            .map(|(t, pane, h)| {
-                (
-                    t.name.clone(),
-                    pane.clone(),
-                    h.join().unwrap_or_else(|_| health::probe_crashed(t)),
-                )
-            })
-            .collect()
-    });
-    let panes: Vec<(String, Probe)> = results.iter().map(|(_, pane, p)| (pane.clone(), p.clone())).collect();
-    record_health(&ctx.tmux, &panes);
-    let failures: Vec<_> = results.into_iter().filter(|(_, _, p)| !p.ok).collect();
-    if let Some((name, pane, p)) = failures.first() {
-        let t = project.task(name)?;
-        let e = Error::from(Kind::NotHealthy(format!(
-            "Task '{name}' is not healthy: {}",
-            probe_desc(t, p)
-        )))
-        .hint(format!(
-            "the whole log: 'taskmux logs {name}'; its state: 'taskmux inspect {name}'"
-        ))
-        .details(Unhealthy {
-            task: name,
-            method: p.method,
-            reason: p.reason.as_deref(),
-            unhealthy: failures.iter().map(|(n, _, _)| n.as_str()).collect(),
-            started: &report.started,
-            skipped: report
-                .skipped
-                .iter()
-                .map(|(task, reason)| NotStarted { task, reason })
-                .collect(),
-        });
-        let since = report.started.contains(name).then_some(began);
-        let dead = !pane_state(&ctx.tmux, pane).ok().flatten().is_some_and(|r| r.running());
-        return Err(with_log_tail(ctx, t, since, dead, e));
-    }
-    if let Some((name, reason)) = report.skipped.first() {
-        return Err(
-            Error::from(Kind::NotHealthy(format!("Task '{name}' was not started: {reason}")))
-                .details(NotStarted { task: name, reason }),
-        );
-    }
-    Ok(())
-}
-
-/// The details of E214 for a task whose probes failed on start.
-#[derive(Serialize)]
-struct Unhealthy<'a> {
-    task: &'a str,
-    method: health::Method,
-    reason: Option<&'a str>,
-    unhealthy: Vec<&'a str>,
-    started: &'a [String],
-    skipped: Vec<NotStarted<'a>>,
-}
-
-/// A task not started, and why (in the details of E214).
-#[derive(Serialize)]
-struct NotStarted<'a> {
-    task: &'a str,
-    reason: &'a str,
-}
-
-/// How many of a task's last log lines an error of its start shows.
-const LOG_TAIL: usize = 10;
-/// How long a start that saw its task end waits for the task's last words to reach its log.
-const LOG_FLUSH: Duration = Duration::from_secs(1);
-
-/// `e` with the last lines of task `t`'s log in its details (`log_file`, `log_tail`), which
-/// the CLI shows under the error: those since `since` (epoch seconds) when the start
-/// launched it, else its last ones. A task that ended (`dead`) may have written its last
-/// words a moment ago: they are waited for, briefly.
-fn with_log_tail(ctx: &Ctx, t: &Task, since: Option<f64>, dead: bool, e: Error) -> Error {
-    let path = crate::logs::log_path(&ctx.home, &ctx.project, t);
-    let source = [crate::logs::Source {
-        task: t.name.clone(),
-        path: path.clone(),
-        index: None,
-    }];
-    let q = crate::logs::Query {
-        tail: Some(LOG_TAIL),
-        // a line stamped in the millisecond the start began is this run's
-        since: since.map(|s| s - 0.001),
-        ..Default::default()
-    };
-    let deadline = Instant::now() + LOG_FLUSH;
-    let lines = loop {
-        let lines = crate::logs::read(&source, &q).unwrap_or_default();
-        if !lines.is_empty() || !dead || Instant::now() >= deadline || ctx.cancel.sleep(Duration::from_millis(50)) {
-            break lines;
-        }
-    };
-    let mut details = match e.details.clone() {
-        Some(Value::Object(m)) => m,
-        Some(Value::Null) => Map::new(),
-        _ => Map::from_iter([("task".to_string(), Value::from(t.name.as_str()))]),
-    };
-    details.insert("log_file".into(), Value::from(path.to_string_lossy().as_ref()));
-    let tail: Vec<&str> = lines.iter().map(|l| l.raw.as_str()).collect();
-    details.insert("log_tail".into(), Value::from(tail));
-    e.details(details)
-}
-
-/// How a wait for a task's health ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ended {
-    /// A probe passed.
-    Healthy,
-    /// Its probe budget ran out while it ran.
-    TimedOut,
-    /// It ended by itself: exited, or its window went.
-    Died,
-    /// `taskmux stop` or `kill` ended it (its manual-stop mark is set).
-    Stopped,
-    /// The wait was cancelled.
-    Cancelled,
-}
-
-/// The first wait between probes of a task not yet healthy; each next one is twice as
-/// long, up to 500 ms (or its `health_interval`, when shorter).
-const FIRST_PROBE_STEP: Duration = Duration::from_millis(100);
-/// How often a wait between probes looks for a stop by hand.
-const STOP_LOOK: Duration = Duration::from_millis(100);
-
-/// Probes a task until healthy, or until `health_retries x health_interval` seconds pass, or
-/// it exits, or it is stopped by hand after stop number `since`. Until the first pass the
-/// probes come at short, growing intervals (100 ms, doubling up to 500 ms or `health_interval`), so
-/// a server ready in a moment is seen at once. Returns the last probe and how the wait
-/// ended. `env` is the task's full environment.
-fn wait_health(ctx: &Ctx, task: &Task, pane_id: &str, env: &[(String, String)], since: u64) -> (Probe, Ended) {
-    let budget =
-        Duration::try_from_secs_f64(task.health_interval * task.health_retries as f64).unwrap_or(Duration::MAX);
-    let deadline = Instant::now().checked_add(budget);
-    let interval = Duration::try_from_secs_f64(task.health_interval).unwrap_or(Duration::MAX);
-    let mut step = FIRST_PROBE_STEP.min(interval);
-    let stopped = || State::load(&ctx.home, &ctx.project.name).is_ok_and(|s| s.stopped_since(&task.name, since));
-    loop {
-        let st = pane_state(&ctx.tmux, pane_id).ok().flatten();
-        let running = st.as_ref().is_some_and(Runtime::running);
-        let mut p = health::probe(task, running, env);
-        if p.ok {
-            return (p, Ended::Healthy);
-        }
-        // a stop writes its mark before its first signal, so a task it ended has it by now
-        let by_hand = stopped()
-            || (!running && State::load(&ctx.home, &ctx.project.name).is_ok_and(|s| s.manual_stop(&task.name)));
-        if by_hand {
-            p.reason = Some("was stopped (by 'taskmux stop' or 'kill') during the wait".into());
-            return (p, Ended::Stopped);
-        }
-        if !running {
-            p.reason = Some(match st {
-                Some(Runtime {
-                    dead: true,
-                    exit_code: Some(code),
-                    ..
-                }) => format!("exited with code {code}"),
-                Some(_) => "its process is gone".into(),
-                None => "its window is gone".into(),
-            });
-            return (p, Ended::Died);
-        }
-        let now = Instant::now();
-        let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
-        if left.is_zero() {
-            return (p, Ended::TimedOut);
-        }
-        let until = now + step.min(left);
-        // growing, but never past the daemon's boot probe (500 ms): a server ready in 3 s
-        // is seen within half a second of it, not at the next doubling
-        step = (step * 2).min(interval).min(Duration::from_millis(500));
-        loop {
-            let rest = until.saturating_duration_since(Instant::now());
-            if rest.is_zero() {
-                break;
-            }
-            if ctx.cancel.sleep(rest.min(STOP_LOOK)) {
-                p.reason = Some("the wait was cancelled".into());
-                return (p, Ended::Cancelled);
-            }
-            if stopped() {
-                p.reason = Some("was stopped (by 'taskmux stop' or 'kill') during the wait".into());
-                return (p, Ended::Stopped);
-            }
         }
     }
 }

@@ -14,8 +14,13 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 mod install;
+mod manager;
+mod record;
+mod runner;
 
-pub use install::{Installed, Outcome, Plan, Runner, SystemRunner, Target, Uninstalled, linger_hint};
+pub use install::{Installed, Plan, Target, Uninstalled};
+pub use manager::linger_hint;
+pub use runner::{Outcome, Runner, SystemRunner};
 
 /// The launchd label of the agent (and the name of its plist).
 pub const LABEL: &str = "dev.taskmux.taskmuxd";
