@@ -5,7 +5,7 @@
 mod agents;
 mod edit;
 
-pub use agents::{END as BLOCK_END, FILES as AGENT_FILES, START as BLOCK_START, block as agent_block};
+pub use agents::{FILES as AGENT_FILES, block as agent_block};
 pub use edit::{NewTask, add_task, has_task, remove_task};
 
 use crate::config::{self, Project};
@@ -161,6 +161,7 @@ pub fn edit_went_wrong(what: &str) -> Error {
 
 #[cfg(test)]
 mod tests {
+    use super::agents::{END as BLOCK_END, START as BLOCK_START};
     use super::*;
 
     #[test]

@@ -56,7 +56,7 @@ pub fn request(home: &Path, req: &Value, timeout: Duration) -> Result<Value> {
 #[derive(Debug)]
 pub enum CallError {
     /// No daemon answers on the socket.
-    Unreachable(Error),
+    Unreachable,
     /// It accepted the connection and did not acknowledge in time, or fell silent.
     Silent,
     /// It acknowledged, then the connection ended without a reply: it died.
@@ -69,7 +69,7 @@ pub enum CallError {
 /// is returned as the reply (an older daemon's error).
 pub fn call(home: &Path, req: &Value, ack: Duration, mut progress: impl FnMut(&Value)) -> Result<Value, CallError> {
     let path = socket_path(home);
-    let mut s = UnixStream::connect(&path).map_err(|e| CallError::Unreachable(not_running(&path, e)))?;
+    let mut s = UnixStream::connect(&path).map_err(|_| CallError::Unreachable)?;
     let _ = s.set_read_timeout(Some(ack));
     // a stopped daemon accepts nothing: a request larger than the socket's buffer would
     // wait for it forever
@@ -79,7 +79,7 @@ pub fn call(home: &Path, req: &Value, ack: Duration, mut progress: impl FnMut(&V
         Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
             return Err(CallError::Silent);
         }
-        Err(e) => return Err(CallError::Unreachable(not_running(&path, e))),
+        Err(_) => return Err(CallError::Unreachable),
     }
     let mut input = BufReader::new(s);
     let mut first = true;

@@ -19,11 +19,6 @@ pub struct Held {
 }
 
 impl Held {
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Whether the lock file is still at its path (not removed, with its directory or
     /// alone): while it is gone, another process could take a new one.
     pub fn still_there(&self) -> bool {

@@ -9,7 +9,7 @@ mod revision;
 mod tools;
 
 pub use revision::Revision;
-pub use tools::{TOOLS, Tool};
+pub use tools::TOOLS;
 
 use crate::ctx::Ctx;
 use crate::error::{Error, Result};

@@ -117,6 +117,7 @@ impl Notify {
     }
 
     /// Whether some change is told as `key`.
+    #[cfg(test)]
     pub fn watches(&self, key: &str) -> bool {
         guard(&self.dirs)
             .iter()

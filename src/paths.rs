@@ -7,7 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-pub use crate::time::{days_from_civil, iso_time, now_secs};
+pub use crate::time::{iso_time, now_secs};
 
 /// Creates a directory and its parents, each one it makes private (0700): the state
 /// directory holds job argv, environments and logs.

@@ -14,8 +14,6 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-pub use unix::socket_path;
-
 pub use ops::MAX_LINE;
 
 /// What a transport does with one request.

@@ -23,12 +23,11 @@ mod system;
 mod wire;
 mod zone;
 
-pub use install::{Installed, Uninstalled, install, uninstall};
-pub use query::{Answer, Reply, ask, type_code, type_name};
-pub use server::{DnsServer, Log, TCP_IDLE, TCP_MAX_CONNECTIONS, serve};
-pub use status::{Check, CheckStatus, Status, status};
-pub use system::{CommandRun, Flushed, Os, System, flush, os_var, root as system_root, root_var};
-pub use wire::{EDNS_PAYLOAD, TTL, Transport, answer, answer_into};
+pub use install::{Uninstalled, install, uninstall};
+pub use query::{Reply, ask, type_code};
+pub use server::{DnsServer, serve};
+pub use status::{CheckStatus, Status, status};
+pub use system::{CommandRun, Os, System, flush, os_var, root as system_root, root_var};
 pub use zone::Zone;
 
 /// The host names of every registered project's tasks with a `host`, under the global

@@ -52,6 +52,7 @@ pub enum Transport {
 /// The reply to `packet` for `zone`, for a UDP client, at most `max_udp` bytes (and at
 /// most what the client takes); None when nothing must be sent (shorter than a header, or
 /// a response rather than a query).
+#[cfg(test)]
 pub fn answer(packet: &[u8], zone: &Zone, max_udp: usize) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(512);
     answer_into(packet, zone, Transport::Udp(max_udp), &mut out).then_some(out)

@@ -13,7 +13,7 @@ mod wrapper;
 pub use list::{JobInfo, kill, list};
 pub use run::run;
 pub use wait::wait;
-pub use workspace::{Workspace, read_workspace, workspace_cwd, workspace_session};
+pub use workspace::{workspace_cwd, workspace_session};
 pub use wrapper::job_main;
 
 use crate::error::Result;

@@ -220,6 +220,7 @@ impl Watch<'_> {
 /// Lines rotated away before they could be read are reported in their place, with their
 /// count ([`Line::lost`]). Files not yet created are waited for. Returns when `emit` returns
 /// false.
+#[cfg(test)]
 pub fn follow(sources: &[Source], q: &Query, emit: &mut dyn FnMut(&Line) -> bool) -> Result<()> {
     follow_while(sources, q, emit, &|| true)
 }

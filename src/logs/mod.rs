@@ -35,11 +35,11 @@ mod writer;
 
 pub use files::clean;
 pub use filter::{parse_since, strip_ansi};
-pub use follow::{follow, follow_while};
+pub use follow::follow_while;
 pub use index::index_path;
 pub use pane::{WriterOptions, write_pane_log};
 pub use read::read;
-pub use report::{LogError, TaskLog, error_path, log_error, log_errors};
-pub use types::{Line, Query, Source, parse_ts};
+pub use report::{LogError, TaskLog, log_error, log_errors};
+pub use types::{Line, Query, Source};
 pub use usable::check_log_path;
-pub use writer::{LINE_CAP, Writer, log_path, pipe_command, stamp, task_pipe_command};
+pub use writer::{log_path, pipe_command, task_pipe_command};

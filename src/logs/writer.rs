@@ -62,9 +62,6 @@ pub fn task_pipe_command(exe: &Path, path: &Path, max_size: u64, max_files: u32,
     )
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmm ` for an epoch time in seconds: [`crate::time::log_stamp`].
-pub use crate::time::log_stamp as stamp;
-
 /// The rotating, timestamping line writer behind one task's log.
 pub struct Writer {
     path: PathBuf,
@@ -342,6 +339,7 @@ impl Writer {
     }
 
     /// What the writer could not write since writing started to fail: (error, bytes).
+    #[cfg(test)]
     pub fn failure(&self) -> Option<(&str, u64)> {
         self.failing.as_ref().map(|e| (e.error.as_str(), e.dropped))
     }

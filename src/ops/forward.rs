@@ -52,7 +52,7 @@ pub fn forward(ctx: &Ctx, req: &Request) -> Option<Response> {
     let reply = client::call(&ctx.home, &line, client::ACK_TIMEOUT, |_| {});
     Some(match reply {
         Ok(v) => decode(ctx, pid, v),
-        Err(CallError::Unreachable(_) | CallError::Silent) => Response::Error(silent(pid, req)),
+        Err(CallError::Unreachable | CallError::Silent) => Response::Error(silent(pid, req)),
         Err(CallError::Lost) => Response::Error(lost(ctx, pid, req, &session, sent)),
     })
 }

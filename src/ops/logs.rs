@@ -163,12 +163,6 @@ pub fn logs(ctx: &Ctx, p: LogsParams) -> Result<LogLines> {
     })
 }
 
-/// `logs -f`: the tail, then new lines as they are written, each given to `emit` until it
-/// returns false. A streaming read, so not a [`super::Request`].
-pub fn follow(ctx: &Ctx, p: LogsParams, emit: &mut dyn FnMut(&Line) -> bool) -> Result<()> {
-    follow_while(ctx, p, emit, &|| true)
-}
-
 /// [`follow`] that also ends once `keep_going` says false (an API subscriber gone).
 pub fn follow_while(
     ctx: &Ctx,

@@ -38,35 +38,33 @@ mod stop;
 mod stream;
 mod url;
 
-pub use crate::ctx::{Cancel, Ctx};
+pub use crate::ctx::Ctx;
 pub use add::{AddParams, Added};
-pub use alias::{AddParams as AliasAddParams, AliasDone, AliasInfo, AliasList, RemoveParams as AliasRemoveParams};
+pub use alias::{AddParams as AliasAddParams, AliasDone, AliasList, RemoveParams as AliasRemoveParams};
 pub use ca::{CaInfo, CertInfo, MintParams, Minted, authority};
 pub use check::CheckReport;
-pub use daemon::{
-    EachProject, ProjectList, RegisterParams, Registered, Routes, UnregisterParams, Unregistered, WakeParams, Woken,
-};
+pub use daemon::{ProjectList, RegisterParams, Registered, UnregisterParams, Unregistered};
 pub use dns::{Queried, QueryParams, StatusParams as DnsStatusParams};
 pub use doctor::{DoctorParams, DoctorReport};
 pub use events::{EventList, EventsParams};
-pub use fleet::{DaemonBrief, Fleet, FleetParams, HostRow, ProjectBrief, Summary};
+pub use fleet::{Fleet, FleetParams};
 pub use global::{ConfigEdited, ConfigPath, SetParams, UnsetParams};
-pub use health::{HealthReport, HealthRow};
+pub use health::HealthReport;
 pub use init::{InitParams, Initialized, init_target};
 pub use inspect::Inspected;
 pub use jobs::{JobKilled, JobList, JobsKillParams, JobsParams, JobsWaitParams, RunParams, Where};
 pub use kill::Killed;
-pub use logs::{Cleaned, LogLines, LogsParams, follow, follow_while, log_sources};
-pub use remove::{Removed, stop_removed};
+pub use logs::{Cleaned, LogLines, LogsParams, follow_while, log_sources};
+pub use remove::Removed;
 pub use request::{Context, Envelope, Front, MAX_LINE, OptTaskParams, Request, TaskParams, TasksParams, envelope};
 pub use restart::Restarted;
 pub use results::{Action, Outcome, TaskFailure, Warning};
 pub use send::{SendParams, Sent};
 pub use shape::Skip;
 pub use start::Started;
-pub use status::{Status, TaskStatus};
+pub use status::Status;
 pub use stop::Stopped;
-pub use stream::{Followed, Item, stream};
+pub use stream::{Item, stream};
 pub use url::UrlResult;
 
 use crate::config::{self, Project};

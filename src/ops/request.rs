@@ -300,24 +300,16 @@ pub struct Context {
     pub env: Option<BTreeMap<String, String>>,
 }
 
-impl Context {
-    /// Whether it names nothing.
-    pub fn is_empty(&self) -> bool {
-        *self == Context::default()
-    }
-}
+impl Context {}
 
 /// A request as it comes off the wire: the request (or why it could not be read), its
-/// `id` to echo, the protocol version it speaks, the context it is for, and whether the
-/// sender wants an acknowledgement and progress before the reply.
+/// `id` to echo, the protocol version it speaks, and the context it is for.
 #[derive(Debug)]
 pub struct Envelope {
     /// The client's `id`, echoed in the reply.
     pub id: Option<Value>,
     /// The context.
     pub context: Context,
-    /// `"progress": true`: acknowledge at once, then send progress, then the reply.
-    pub progress: bool,
     /// The request, or the error to reply with.
     pub request: Result<Request, Error>,
 }
@@ -358,7 +350,6 @@ impl Envelope {
         Envelope {
             id,
             context: Context::default(),
-            progress: false,
             request: Err(e),
         }
     }
@@ -371,7 +362,9 @@ impl Envelope {
         {
             return Envelope::failed(id, e);
         }
-        let progress = m.remove("progress").and_then(|v| v.as_bool()).unwrap_or(false);
+        // `"progress": true` (an acknowledgement and progress before the reply) is read from
+        // the line itself by the daemon's socket (`api::handle_acked`); here it is dropped
+        m.remove("progress");
         let mut ctx = serde_json::Map::new();
         for k in ["config", "project", "socket", "cwd", "env"] {
             if let Some(v) = m.remove(k) {
@@ -401,12 +394,7 @@ impl Envelope {
             }
         };
         let request = request.and_then(|name| Envelope::decode(&name, m));
-        Envelope {
-            id,
-            context,
-            progress,
-            request,
-        }
+        Envelope { id, context, request }
     }
 
     /// The command's name, checked; what is left of `m` is `command` and `params`.

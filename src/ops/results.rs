@@ -99,11 +99,6 @@ impl Outcome {
             action,
         }
     }
-
-    /// Whether it was done.
-    pub fn ok(&self) -> bool {
-        matches!(self, Outcome::Done { .. })
-    }
 }
 
 /// Something worth saying that did not fail the request (a dependency not running, a hook

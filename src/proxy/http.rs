@@ -74,10 +74,6 @@ impl Request {
     pub fn path(&self) -> &str {
         self.absolute.as_ref().map_or(&self.target, |(_, p)| p)
     }
-    /// Whether it asks for a protocol switch (WebSocket).
-    pub fn is_upgrade(&self) -> bool {
-        self.header("upgrade").is_some() && has_token(&self.headers, "connection", "upgrade")
-    }
     /// Whether the client wants the connection closed after this exchange: HTTP/1.1 unless
     /// it says `close`, HTTP/1.0 unless it says `keep-alive` (RFC 9112 section 9.3).
     pub fn wants_close(&self) -> bool {

@@ -278,6 +278,7 @@ impl Proxy {
         }
     }
     /// The https address (the first).
+    #[cfg(test)]
     pub fn https_addr(&self) -> SocketAddr {
         self.https[0]
     }
@@ -287,11 +288,8 @@ impl Proxy {
         v.extend(self.http.iter().map(|a| format!("http://{a}")));
         v
     }
-    /// The http address, when there is one.
-    pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http.first().copied()
-    }
     /// Open client connections.
+    #[cfg(test)]
     pub fn connections(&self) -> usize {
         self.shared.open.load(Ordering::SeqCst)
     }

@@ -51,12 +51,6 @@ impl EnvFiles {
     }
 }
 
-/// The environment of record: the stored one, or (on `refresh`, or when none is stored)
-/// the front's, stored now along with the config that owns the session.
-pub fn record_env(ctx: &Ctx, refresh: bool) -> Result<Vec<(String, String)>> {
-    record_env_in(ctx, &State::load(&ctx.home, &ctx.project.name)?, refresh)
-}
-
 /// [`record_env`] with the project's state already loaded.
 pub(super) fn record_env_in(ctx: &Ctx, state: &State, refresh: bool) -> Result<Vec<(String, String)>> {
     let stored = state.env();
@@ -72,15 +66,6 @@ pub(super) fn record_env_in(ctx: &Ctx, state: &State, refresh: bool) -> Result<V
         })?;
     }
     Ok(env)
-}
-
-/// The `$PORT` of a task: `port`, else the port assigned for `host` (picked once, kept in
-/// state.json so it is stable across restarts).
-pub fn task_port(home: &Path, session: &str, task: &Task, assign: bool) -> Result<Option<u16>> {
-    if task.port.is_some() || task.host.is_none() {
-        return Ok(task.port);
-    }
-    port_in(home, session, &State::load(home, session)?, task, assign)
 }
 
 /// The `$PORT` a task has now, without assigning one: `port`, else the one assigned to

@@ -29,11 +29,6 @@ pub struct Prepared {
     pub since: u64,
 }
 
-/// Checks what can be checked without writing anything: cwd exists, env files read.
-pub fn precheck(project: &Project, task: &Task) -> Result<()> {
-    precheck_with(project, task, &mut EnvFiles::default())
-}
-
 /// [`precheck`], keeping the env files it read for the environments built after it.
 pub(super) fn precheck_with(project: &Project, task: &Task, files: &mut EnvFiles) -> Result<()> {
     if !task.cwd.is_dir() {
@@ -56,12 +51,6 @@ pub(super) fn precheck_with(project: &Project, task: &Task, files: &mut EnvFiles
         crate::logs::check_log_path(l, &format!("log_file of task '{}'", task.name))?;
     }
     Ok(())
-}
-
-/// Checks what can be checked before anything starts and computes the environment.
-pub fn prepare(ctx: &Ctx, task: &Task, record: &[(String, String)]) -> Result<Prepared> {
-    let state = State::load(&ctx.home, &ctx.project.name)?;
-    prepare_with(ctx, task, record, &state, &mut EnvFiles::default())
 }
 
 /// [`prepare`] with the project's state loaded and env files read once for the whole start.

@@ -14,18 +14,14 @@ mod runtime;
 mod start;
 mod stop;
 
-pub use env::{EnvFiles, known_port, merge_env, record_env, task_env, task_port};
-pub use hooks::{Hook, HookRun, run_hook};
-pub use launch::{
-    LAUNCHED_CHANNEL, Launch, LaunchSpec, PaneEnv, Prepared, exec_spec, free_port, launch, precheck, prepare, self_exe,
-    spec_command,
-};
+pub use env::{known_port, merge_env, task_env};
+pub use launch::{LAUNCHED_CHANNEL, LaunchSpec, PaneEnv, exec_spec, self_exe, spec_command};
 pub use runtime::{
-    LastHealth, Runtime, Runtimes, TaskState, config_hash, pane_state, read_runtime, read_runtime_brief,
-    read_runtime_detailed, read_session, record_health, state_name,
+    Runtime, Runtimes, TaskState, config_hash, read_runtime, read_runtime_brief, read_runtime_detailed, read_session,
+    record_health, state_name,
 };
-pub use start::{StartReport, start, start_in_order, start_seen};
-pub use stop::{StopOutcome, StopReport, kill, restart, stop};
+pub use start::{start, start_in_order, start_seen};
+pub use stop::{StopOutcome, kill, restart, stop};
 
 use crate::config::Project;
 
