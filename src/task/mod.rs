@@ -10,6 +10,7 @@
 mod env;
 mod hooks;
 mod launch;
+mod port;
 mod runtime;
 mod start;
 mod stop;

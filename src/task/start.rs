@@ -5,7 +5,8 @@
 use super::Ctx;
 use super::env::{EnvFiles, hook_env, record_env_in};
 use super::hooks::{Hook, Labels, project_hook, task_hook};
-use super::launch::{Launch, Prepared, free_port, launch, precheck_with, prepare_with, reap_orphans, wait_port_free};
+use super::launch::{Launch, Prepared, launch, precheck_with, prepare_with, reap_orphans};
+use super::port::{free_port, wait_port_free};
 use super::runtime::{Runtime, Runtimes, pane_state, read_session, record_health};
 use crate::config::{Project, Task};
 use crate::error::{Error, Kind, Result};
