@@ -615,8 +615,11 @@ impl System {
         let root = env.root.join("sysroot");
         std::fs::create_dir_all(&root).expect("mkdir");
         env.config("name = \"p\"\n[tasks.api]\ncommand = \"true\"\nhost = \"api\"\n[tasks.web]\ncommand = \"true\"\nhost = \"web\"\n[tasks.any]\ncommand = \"true\"\nhost = \"*\"\n");
+        // on the test's own tmux server: a daemon started by a test heals it there, never
+        // on the default server
         let reg = serde_json::json!({"projects": {"p": {"session": "p",
-            "config_path": env.project.join("taskmux.toml"), "registered_at": "2026-01-01T00:00:00Z", "desired": "up"}}});
+            "config_path": env.project.join("taskmux.toml"), "registered_at": "2026-01-01T00:00:00Z", "desired": "up",
+            "tmux_socket": env.socket}}});
         std::fs::write(env.home.join("registry.json"), reg.to_string()).expect("write registry");
         std::fs::write(env.home.join("config.toml"), config).expect("write config");
         System { env, root }
