@@ -20,7 +20,7 @@ fn script() -> String {
 }
 
 /// Runs the client with `python` in `mode`; returns its JSON.
-fn client(python: &str, mode: &str, args: &[&str]) -> Value {
+pub(crate) fn client(python: &str, mode: &str, args: &[&str]) -> Value {
     let o = Command::new(python)
         .arg(script())
         .arg(mode)

@@ -229,20 +229,7 @@ fn the_websocket_may_not_change_the_machine() {
     let before = read(&env.home.join("config.toml"));
     let token = read(&env.home.join("api.token")).trim().to_string();
     let url = format!("ws://127.0.0.1:{port}/");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api_client.py");
-    let ask = |req: Value| -> Value {
-        let o = Command::new(&py)
-            .arg(&script)
-            .args(["ws_request", &url, &token, &req.to_string()])
-            .env_remove("http_proxy")
-            .env_remove("https_proxy")
-            .env_remove("all_proxy")
-            .stdin(Stdio::null())
-            .output()
-            .expect("python runs");
-        assert!(o.status.success(), "{}", show(&o));
-        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("JSON ({e}): {}", show(&o)))
-    };
+    let ask = |req: Value| -> Value { crate::api::client(&py, "ws_request", &[&url, &token, &req.to_string()]) };
     for req in [
         json!({"command": "config_set", "params": {"key": "api_port", "value": 1}, "id": 1}),
         json!({"command": "config_unset", "params": {"key": "api_port"}, "id": 2}),

@@ -9,7 +9,7 @@ pub mod ws;
 
 use crate::daemon::Shared;
 use crate::error::{Error, Kind};
-use crate::ops::{self, Envelope, Front, Request, Response};
+use crate::ops::{self, Envelope, Front, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -107,19 +107,12 @@ fn answer(shared: &Shared, env: Envelope, front: Front) -> Result<Response, Erro
         ))));
     }
     let ctx = ops::in_context(&shared.request_ctx(), &env.context)?;
-    let lifecycle = matches!(
-        req,
-        Request::Start(_)
-            | Request::Stop(_)
-            | Request::Restart(_)
-            | Request::Kill(_)
-            | Request::Remove(_)
-            | Request::Reload
-    );
+    let lifecycle = req.is_lifecycle();
     let resp = ops::handle(&ctx, req);
     if lifecycle {
-        // the supervisors look again at once
-        for p in crate::sync::guard(&shared.projects).values() {
+        // the supervisors of the projects on that tmux server look again at once (no
+        // other server changed)
+        for p in shared.projects_on(&ctx.tmux.socket) {
             p.launched.store(true, Ordering::SeqCst);
             p.wake.wake();
         }

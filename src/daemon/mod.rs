@@ -349,7 +349,7 @@ impl Shared {
         }
     }
 
-    fn projects_on(&self, socket: &Option<String>) -> Vec<Arc<ProjectSup>> {
+    pub(crate) fn projects_on(&self, socket: &Option<String>) -> Vec<Arc<ProjectSup>> {
         guard(&self.projects)
             .values()
             .filter(|p| p.entry().tmux_socket == *socket)

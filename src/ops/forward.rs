@@ -10,25 +10,12 @@ use crate::client::{self, CallError};
 use crate::error::{Error, Kind};
 use serde_json::Value;
 
-/// Whether a request changes what runs of a project.
-fn is_lifecycle(req: &Request) -> bool {
-    matches!(
-        req,
-        Request::Start(_)
-            | Request::Stop(_)
-            | Request::Restart(_)
-            | Request::Kill(_)
-            | Request::Remove(_)
-            | Request::Reload
-    )
-}
-
 /// Carries `req` out through the running daemon when it is the project's authority; None
 /// when it is to be carried out here: no daemon runs, this is the daemon, a `start -m`
 /// supervises the project, or this process is a hook of a change the authority is making.
 pub fn forward(ctx: &Ctx, req: &Request) -> Option<Response> {
     let config = matches!(req, Request::ConfigSet(_) | Request::ConfigUnset(_));
-    if ctx.daemon.is_some() || ctx.authority_held || ctx.local || !(is_lifecycle(req) || config) {
+    if ctx.daemon.is_some() || ctx.authority_held || ctx.local || !(req.is_lifecycle() || config) {
         return None;
     }
     let pid = crate::lock::running_pid(&ctx.home)?;

@@ -156,6 +156,20 @@ pub enum Front {
 }
 
 impl Request {
+    /// Whether it changes what runs of a project: what the project's authority (the
+    /// running daemon) carries out for every front.
+    pub fn is_lifecycle(&self) -> bool {
+        matches!(
+            self,
+            Request::Start(_)
+                | Request::Stop(_)
+                | Request::Restart(_)
+                | Request::Kill(_)
+                | Request::Remove(_)
+                | Request::Reload
+        )
+    }
+
     /// Whether it changes the global config, the registry or certificates: what a
     /// WebSocket may not ask.
     fn changes_machine(&self) -> bool {
